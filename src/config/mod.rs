@@ -1,0 +1,831 @@
+//! `config.toml` plus `BROADSHEET_<SECTION>__<KEY>` environment overrides:
+//! read into [`raw::RawConfig`], then validated into [`Config`], which is all
+//! the rest of the crate sees. Every problem names its key, and all of them
+//! are reported at once.
+
+mod raw;
+mod schedule;
+
+pub use schedule::Schedule;
+
+use chrono_tz::Tz;
+use raw::RawConfig;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use url::Url;
+
+/// Column slugs the output layout keeps for itself.
+const RESERVED_SLUGS: &[&str] = &["all", "authors", "digests", "index"];
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The configuration file.
+    pub path: PathBuf,
+    /// The folder holding it: relative paths are resolved against it.
+    pub root: PathBuf,
+    /// `[site]`.
+    pub site: Site,
+    /// `[[columns]]`, in the order written.
+    pub columns: Vec<Column>,
+    /// `[feeds]`.
+    pub feeds: Feeds,
+    /// `[digest]`.
+    pub digest: Digest,
+    /// `[smtp]`.
+    pub smtp: Smtp,
+    /// `[server]`.
+    pub server: Server,
+    /// Keys that were set but mean nothing to broadsheet (likely typos).
+    pub unknown_keys: Vec<String>,
+    /// A digest of the file and the environment overrides it was read from.
+    pub digest_of_sources: String,
+}
+
+/// `[site]`.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// The publication's name.
+    pub title: String,
+    /// Where the site lives, without a trailing slash.
+    pub base_url: String,
+    /// A BCP 47 language tag, e.g. `zh-Hant-HK`.
+    pub language: String,
+    /// The zone dates without an offset are read in, and output is shown in.
+    pub timezone: Tz,
+    /// How an article's URL is made.
+    pub permalink: Permalink,
+    /// Where articles are read from.
+    pub content_dir: PathBuf,
+    /// Where feeds are written.
+    pub output_dir: PathBuf,
+    /// Where template overrides live.
+    pub templates_dir: PathBuf,
+    /// The SQLite state file.
+    pub state_path: PathBuf,
+}
+
+/// One `[[columns]]` entry.
+#[derive(Debug, Clone)]
+pub struct Column {
+    /// The column's slug: its folder under `content/` and `feeds/`.
+    pub slug: ColumnSlug,
+    /// Its title.
+    pub title: String,
+    /// The editor's note.
+    pub description: String,
+    /// The column's page on the site.
+    pub url: String,
+}
+
+/// A column slug: lower-case ASCII letters, digits and hyphens.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ColumnSlug(String);
+
+impl ColumnSlug {
+    /// Checks `s` has the shape of a slug.
+    pub fn parse(s: &str) -> Result<ColumnSlug, String> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !s.starts_with('-')
+            && !s.ends_with('-');
+        if ok {
+            Ok(ColumnSlug(s.to_owned()))
+        } else {
+            Err(format!(
+                "expected a slug of lower-case letters, digits and hyphens such as \"ai-innovation\", found {s:?}"
+            ))
+        }
+    }
+
+    /// The slug as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ColumnSlug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What feed item bodies carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedContent {
+    /// The whole article as HTML.
+    Full,
+    /// Only the summary.
+    Summary,
+}
+
+/// `[feeds]`.
+#[derive(Debug, Clone)]
+pub struct Feeds {
+    /// Newest N articles per feed.
+    pub max_items: usize,
+    /// What item bodies carry.
+    pub content: FeedContent,
+    /// Where `output_dir` is served, without a trailing slash.
+    pub url: String,
+    /// The length of a summary taken from the body, in characters.
+    pub summary_chars: usize,
+    /// The authority in article ids (`tag:<authority>,<date>:<column>/<slug>`).
+    pub id_authority: String,
+}
+
+/// `[digest]`.
+#[derive(Debug, Clone)]
+pub struct Digest {
+    /// The From header.
+    pub from: String,
+    /// An optional Reply-To header.
+    pub reply_to: Option<String>,
+    /// The weekly slot.
+    pub schedule: Schedule,
+    /// Articles older than this at the cutoff are never mailed.
+    pub max_age_days: u32,
+    /// The subject, a Handlebars template.
+    pub subject: String,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// Plain text (loopback relays only).
+    None,
+    /// Upgrade with STARTTLS.
+    StartTls,
+    /// TLS from the first byte.
+    Tls,
+}
+
+/// A value that must never be printed or logged.
+#[derive(Clone, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// Whether no secret was set.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+/// `[smtp]`.
+#[derive(Debug, Clone)]
+pub struct Smtp {
+    /// Where emails are written when no host is set.
+    pub outbox_dir: PathBuf,
+    /// The relay; `None` writes to `outbox_dir`.
+    pub host: Option<String>,
+    /// The relay's port.
+    pub port: u16,
+    /// How the connection is secured.
+    pub security: Security,
+    /// AUTH user name; empty: no AUTH.
+    pub username: String,
+    /// AUTH password.
+    pub password: Secret,
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// Messages per second at most; 0: unlimited.
+    pub rate_limit_per_second: f64,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// The address `serve` listens on.
+    pub bind: SocketAddr,
+    /// Where the service is reached from outside.
+    pub public_url: Option<String>,
+    /// The HMAC key for tokens.
+    pub secret: Secret,
+}
+
+/// A permalink pattern with `{base_url}`, `{column}`, `{slug}`, `{year}`,
+/// `{month}` and `{day}`.
+#[derive(Debug, Clone)]
+pub struct Permalink {
+    pattern: String,
+}
+
+/// Values filled into a [`Permalink`].
+pub struct PermalinkParts<'a> {
+    /// `site.base_url`.
+    pub base_url: &'a str,
+    /// The column slug.
+    pub column: &'a str,
+    /// The article slug.
+    pub slug: &'a str,
+    /// The publication date in the site's zone.
+    pub date: chrono::NaiveDate,
+}
+
+const PERMALINK_PLACEHOLDERS: &[&str] = &["base_url", "column", "slug", "year", "month", "day"];
+
+impl Permalink {
+    fn parse(pattern: &str) -> Result<Permalink, String> {
+        let mut rest = pattern;
+        let mut names = Vec::new();
+        while let Some(open) = rest.find('{') {
+            let after = &rest[open + 1..];
+            let Some(close) = after.find('}') else {
+                return Err(format!("a {{ is never closed in {pattern:?}"));
+            };
+            let name = &after[..close];
+            if !PERMALINK_PLACEHOLDERS.contains(&name) {
+                return Err(format!(
+                    "unknown placeholder {{{name}}} in {pattern:?}; expected {}",
+                    PERMALINK_PLACEHOLDERS
+                        .iter()
+                        .map(|p| format!("{{{p}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            names.push(name);
+            rest = &after[close + 1..];
+        }
+        if !names.contains(&"slug") {
+            return Err(format!(
+                "{pattern:?} has no {{slug}}, so every article would get the same URL"
+            ));
+        }
+        Ok(Permalink {
+            pattern: pattern.to_owned(),
+        })
+    }
+
+    /// Fills the placeholders in.
+    pub fn render(&self, parts: &PermalinkParts<'_>) -> String {
+        use chrono::Datelike;
+        self.pattern
+            .replace("{base_url}", parts.base_url)
+            .replace("{column}", parts.column)
+            .replace("{slug}", parts.slug)
+            .replace("{year}", &format!("{:04}", parts.date.year()))
+            .replace("{month}", &format!("{:02}", parts.date.month()))
+            .replace("{day}", &format!("{:02}", parts.date.day()))
+    }
+}
+
+/// One thing wrong with the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// The key, as `section.key` or `columns[2].slug`.
+    pub key: String,
+    /// What was expected and what was found.
+    pub message: String,
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file is missing or unreadable.
+    #[error("{}: cannot read the configuration: {source}", path.display())]
+    Read {
+        /// The configuration file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a value has the wrong type.
+    #[error("{}: {message}", path.display())]
+    Parse {
+        /// The configuration file.
+        path: PathBuf,
+        /// What the parser said, with the key or line.
+        message: String,
+    },
+    /// Values are of the right type but make no sense.
+    #[error("{}", display_issues(path, issues))]
+    Invalid {
+        /// The configuration file.
+        path: PathBuf,
+        /// Every problem found.
+        issues: Vec<ConfigIssue>,
+    },
+}
+
+fn display_issues(path: &Path, issues: &[ConfigIssue]) -> String {
+    issues
+        .iter()
+        .map(|i| format!("{}: {}: {}", path.display(), i.key, i.message))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Config {
+    /// Reads `path` with overrides from the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let env: BTreeMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("BROADSHEET_"))
+            .collect();
+        Config::load_with_env(path, &env)
+    }
+
+    /// Reads `path` with overrides from `env` (variables named
+    /// `BROADSHEET_<SECTION>__<KEY>`; others are ignored).
+    pub fn load_with_env(
+        path: &Path,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        // Only SECTION__KEY variables are settings; BROADSHEET_CONFIG and
+        // BROADSHEET_LOG are not.
+        let env: config::Map<String, String> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with("BROADSHEET_") && k.contains("__"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let digest_of_sources = {
+            use sha2::{Digest as _, Sha256};
+            let mut h = Sha256::new();
+            h.update(text.as_bytes());
+            let mut sorted: Vec<_> = env.iter().collect();
+            sorted.sort();
+            for (k, v) in sorted {
+                h.update([0]);
+                h.update(k.as_bytes());
+                h.update([b'=']);
+                h.update(v.as_bytes());
+            }
+            hex(&h.finalize())
+        };
+        let parse_error = |e: config::ConfigError| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        };
+        let built = config::Config::builder()
+            .add_source(config::File::from_str(&text, config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("BROADSHEET")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(env)),
+            )
+            .build()
+            .map_err(parse_error)?;
+        let mut unknown_keys = Vec::new();
+        let raw: RawConfig = serde_ignored::deserialize(built, |p| unknown_keys.push(p.to_string()))
+            .map_err(parse_error)?;
+        let root = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let mut config = validate(raw, path, &root, unknown_keys)?;
+        config.digest_of_sources = digest_of_sources;
+        Ok(config)
+    }
+
+    /// The column with this slug.
+    pub fn column(&self, slug: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.slug.as_str() == slug)
+    }
+
+    /// A path relative to the configuration's folder, for messages.
+    pub fn display_path<'a>(&self, p: &'a Path) -> std::borrow::Cow<'a, str> {
+        match p.strip_prefix(&self.root) {
+            Ok(rel) => rel.to_string_lossy(),
+            Err(_) => p.to_string_lossy(),
+        }
+    }
+}
+
+/// Collects issues while validating, so all are reported at once.
+struct Issues(Vec<ConfigIssue>);
+
+impl Issues {
+    fn add(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ConfigIssue {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+}
+
+fn validate(
+    raw: RawConfig,
+    path: &Path,
+    root: &Path,
+    unknown_keys: Vec<String>,
+) -> Result<Config, ConfigError> {
+    let mut issues = Issues(Vec::new());
+
+    if raw.site.title.trim().is_empty() {
+        issues.add("site.title", "expected the publication's name, found nothing");
+    }
+    let base_url = match Url::parse(&raw.site.base_url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            raw.site.base_url.trim_end_matches('/').to_owned()
+        }
+        _ => {
+            issues.add(
+                "site.base_url",
+                format!(
+                    "expected an absolute http(s) URL such as \"https://news.example.com\", found {:?}",
+                    raw.site.base_url
+                ),
+            );
+            String::from("https://invalid.example")
+        }
+    };
+    if !is_language_tag(&raw.site.language) {
+        issues.add(
+            "site.language",
+            format!(
+                "expected a BCP 47 language tag such as \"zh-Hant-HK\", found {:?}",
+                raw.site.language
+            ),
+        );
+    }
+    let timezone = raw.site.timezone.parse::<Tz>().unwrap_or_else(|_| {
+        issues.add(
+            "site.timezone",
+            format!(
+                "expected an IANA time zone such as \"Asia/Hong_Kong\", found {:?}",
+                raw.site.timezone
+            ),
+        );
+        Tz::Asia__Hong_Kong
+    });
+    let permalink = Permalink::parse(&raw.site.permalink).unwrap_or_else(|m| {
+        issues.add("site.permalink", m);
+        Permalink {
+            pattern: "{base_url}/{column}/{slug}/".into(),
+        }
+    });
+    let sample = permalink.render(&PermalinkParts {
+        base_url: &base_url,
+        column: "column",
+        slug: "slug",
+        date: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("a valid date"),
+    });
+    if Url::parse(&sample).is_err() {
+        issues.add(
+            "site.permalink",
+            format!("expected a pattern that gives an absolute URL, but it gives {sample:?}"),
+        );
+    }
+
+    let mut seen = HashSet::new();
+    let mut columns = Vec::new();
+    if raw.columns.is_empty() {
+        issues.add("columns", "expected at least one [[columns]] entry, found none");
+    }
+    for (i, c) in raw.columns.iter().enumerate() {
+        let key = format!("columns[{i}]");
+        match ColumnSlug::parse(&c.slug) {
+            Ok(slug) if RESERVED_SLUGS.contains(&slug.as_str()) => issues.add(
+                format!("{key}.slug"),
+                format!(
+                    "{:?} is reserved for broadsheet's own output; choose another slug",
+                    c.slug
+                ),
+            ),
+            Ok(slug) => {
+                if !seen.insert(slug.clone()) {
+                    issues.add(
+                        format!("{key}.slug"),
+                        format!("{:?} is used by an earlier column; slugs must be unique", c.slug),
+                    );
+                }
+                if c.title.trim().is_empty() {
+                    issues.add(format!("{key}.title"), "expected the column's title, found nothing");
+                }
+                let url = match &c.url {
+                    Some(u) => {
+                        if Url::parse(u).is_err() {
+                            issues.add(
+                                format!("{key}.url"),
+                                format!("expected an absolute URL, found {u:?}"),
+                            );
+                        }
+                        u.clone()
+                    }
+                    None => format!("{base_url}/{slug}/"),
+                };
+                columns.push(Column {
+                    slug,
+                    title: crate::text::one_line(&c.title),
+                    description: crate::text::strip_control_chars(c.description.trim()),
+                    url,
+                });
+            }
+            Err(m) => issues.add(format!("{key}.slug"), m),
+        }
+    }
+
+    let max_items = positive(&mut issues, "feeds.max_items", raw.feeds.max_items);
+    let summary_chars = positive(&mut issues, "feeds.summary_chars", raw.feeds.summary_chars);
+    let content = match raw.feeds.content.as_str() {
+        "full" => FeedContent::Full,
+        "summary" => FeedContent::Summary,
+        other => {
+            issues.add(
+                "feeds.content",
+                format!("expected \"full\" or \"summary\", found {other:?}"),
+            );
+            FeedContent::Full
+        }
+    };
+    let feeds_url = raw
+        .feeds
+        .url
+        .replace("{base_url}", &base_url)
+        .trim_end_matches('/')
+        .to_owned();
+    if Url::parse(&feeds_url).is_err() {
+        issues.add(
+            "feeds.url",
+            format!("expected an absolute URL (\"{{base_url}}\" may be used), found {:?}", raw.feeds.url),
+        );
+    }
+    let id_authority = raw.feeds.id_authority.unwrap_or_else(|| "broadsheet".into());
+    if !is_tag_authority(&id_authority) {
+        issues.add(
+            "feeds.id_authority",
+            format!("expected a domain name or an email address such as \"news.example.com\", found {id_authority:?}"),
+        );
+    }
+
+    let schedule = Schedule::parse(&raw.digest.schedule).unwrap_or_else(|| {
+        issues.add(
+            "digest.schedule",
+            format!(
+                "expected a weekday and a 24-hour time such as \"Mon 08:00\", found {:?}",
+                raw.digest.schedule
+            ),
+        );
+        Schedule::parse("Mon 08:00").expect("a valid default")
+    });
+    let max_age_days = positive(&mut issues, "digest.max_age_days", raw.digest.max_age_days) as u32;
+
+    let port = u16::try_from(raw.smtp.port).unwrap_or_else(|_| {
+        issues.add("smtp.port", format!("expected a port from 1 to 65535, found {}", raw.smtp.port));
+        25
+    });
+    let security = match raw.smtp.security.as_str() {
+        "none" => Security::None,
+        "starttls" => Security::StartTls,
+        "tls" => Security::Tls,
+        other => {
+            issues.add(
+                "smtp.security",
+                format!("expected \"none\", \"starttls\" or \"tls\", found {other:?}"),
+            );
+            Security::None
+        }
+    };
+    let max_connections = positive(&mut issues, "smtp.max_connections", raw.smtp.max_connections) as u32;
+    if !(raw.smtp.rate_limit_per_second >= 0.0 && raw.smtp.rate_limit_per_second.is_finite()) {
+        issues.add(
+            "smtp.rate_limit_per_second",
+            format!("expected 0 (unlimited) or a positive number, found {}", raw.smtp.rate_limit_per_second),
+        );
+    }
+    let host = raw.smtp.host.filter(|h| !h.trim().is_empty());
+
+    let bind = raw.server.bind.parse::<SocketAddr>().unwrap_or_else(|_| {
+        issues.add(
+            "server.bind",
+            format!("expected an address and port such as \"127.0.0.1:8080\", found {:?}", raw.server.bind),
+        );
+        SocketAddr::from(([127, 0, 0, 1], 8080))
+    });
+    if let Some(u) = &raw.server.public_url {
+        if !matches!(Url::parse(u), Ok(p) if matches!(p.scheme(), "http" | "https")) {
+            issues.add(
+                "server.public_url",
+                format!("expected an absolute http(s) URL, found {u:?}"),
+            );
+        }
+    }
+
+    if !issues.0.is_empty() {
+        return Err(ConfigError::Invalid {
+            path: path.to_owned(),
+            issues: issues.0,
+        });
+    }
+    let at_root = |p: &str| root.join(p);
+    Ok(Config {
+        path: path.to_owned(),
+        root: root.to_owned(),
+        site: Site {
+            title: crate::text::one_line(&raw.site.title),
+            base_url,
+            language: raw.site.language,
+            timezone,
+            permalink,
+            content_dir: at_root(&raw.site.content_dir),
+            output_dir: at_root(&raw.site.output_dir),
+            templates_dir: at_root(&raw.site.templates_dir),
+            state_path: at_root(&raw.site.state_path),
+        },
+        columns,
+        feeds: Feeds {
+            max_items,
+            content,
+            url: feeds_url,
+            summary_chars,
+            id_authority,
+        },
+        digest: Digest {
+            from: raw.digest.from,
+            reply_to: raw.digest.reply_to,
+            schedule,
+            max_age_days,
+            subject: raw.digest.subject,
+        },
+        smtp: Smtp {
+            outbox_dir: at_root(&raw.smtp.outbox_dir),
+            host,
+            port,
+            security,
+            username: raw.smtp.username,
+            password: Secret(raw.smtp.password),
+            max_connections,
+            rate_limit_per_second: raw.smtp.rate_limit_per_second,
+        },
+        server: Server {
+            bind,
+            public_url: raw.server.public_url.map(|u| u.trim_end_matches('/').to_owned()),
+            secret: Secret(raw.server.secret),
+        },
+        unknown_keys,
+        digest_of_sources: String::new(),
+    })
+}
+
+/// Lower-case hexadecimal.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn positive(issues: &mut Issues, key: &str, value: i64) -> usize {
+    if value >= 1 {
+        value as usize
+    } else {
+        issues.add(key, format!("expected a whole number of 1 or more, found {value}"));
+        1
+    }
+}
+
+/// A loose BCP 47 check: a 2–3 letter language, then subtags of 1–8
+/// letters or digits.
+fn is_language_tag(s: &str) -> bool {
+    let mut parts = s.split('-');
+    let lang_ok = parts
+        .next()
+        .is_some_and(|l| (2..=3).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphabetic()));
+    lang_ok && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// A tag URI authority (RFC 4151): a DNS name or an email address.
+fn is_tag_authority(s: &str) -> bool {
+    let domain = s.rsplit_once('@').map_or(s, |(local, d)| {
+        if local.is_empty() {
+            ""
+        } else {
+            d
+        }
+    });
+    !domain.is_empty()
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, toml).unwrap();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::load_with_env(&path, &env)
+    }
+
+    const MINIMAL: &str = r#"
+[site]
+title = "論壇"
+base_url = "https://news.example.com/"
+
+[[columns]]
+slug = "ai"
+title = "AI"
+"#;
+
+    #[test]
+    fn defaults_are_those_of_the_spec() {
+        let c = load(MINIMAL, &[]).unwrap();
+        assert_eq!(c.site.base_url, "https://news.example.com");
+        assert_eq!(c.site.timezone, Tz::Asia__Hong_Kong);
+        assert_eq!(c.feeds.max_items, 50);
+        assert_eq!(c.feeds.url, "https://news.example.com/feeds");
+        assert_eq!(c.digest.max_age_days, 14);
+        assert_eq!(c.columns[0].url, "https://news.example.com/ai/");
+        assert!(c.site.output_dir.ends_with("feeds"));
+    }
+
+    #[test]
+    fn the_environment_wins_over_the_file() {
+        let c = load(
+            MINIMAL,
+            &[
+                ("BROADSHEET_SMTP__PORT", "2525"),
+                ("BROADSHEET_FEEDS__MAX_ITEMS", "7"),
+                ("BROADSHEET_SERVER__SECRET", "s3cret"),
+                ("BROADSHEET_CONFIG", "elsewhere.toml"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.smtp.port, 2525);
+        assert_eq!(c.feeds.max_items, 7);
+        assert_eq!(c.server.secret.expose(), "s3cret");
+        assert!(!format!("{:?}", c.server).contains("s3cret"));
+        assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
+    }
+
+    #[test]
+    fn every_bad_value_is_named_by_its_key() {
+        let err = load(
+            r#"
+[site]
+title = "x"
+base_url = "/relative"
+timezone = "Mars/Olympus"
+permalink = "{base_url}/{section}/{slug}"
+
+[[columns]]
+slug = "all"
+title = "All"
+
+[[columns]]
+slug = "ai"
+title = "AI"
+
+[[columns]]
+slug = "ai"
+title = "AI again"
+
+[digest]
+schedule = "someday"
+"#,
+            &[],
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for expected in [
+            "site.base_url: expected an absolute http(s) URL",
+            "site.timezone: expected an IANA time zone such as \"Asia/Hong_Kong\", found \"Mars/Olympus\"",
+            "site.permalink: unknown placeholder {section}",
+            "columns[0].slug: \"all\" is reserved",
+            "columns[2].slug: \"ai\" is used by an earlier column",
+            "digest.schedule: expected a weekday and a 24-hour time such as \"Mon 08:00\", found \"someday\"",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_key() {
+        let err = load(&format!("{MINIMAL}\n[feeds]\nmax_items = \"many\"\n"), &[]).unwrap_err();
+        assert!(err.to_string().contains("feeds.max_items"), "{err}");
+    }
+
+    #[test]
+    fn typos_are_reported_as_unknown_keys() {
+        let c = load(&format!("{MINIMAL}\n[feeds]\nmax_itmes = 3\n"), &[]).unwrap();
+        assert_eq!(c.unknown_keys, vec!["feeds.max_itmes".to_string()]);
+    }
+}

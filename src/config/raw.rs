@@ -1,0 +1,144 @@
+//! The configuration as written: a serde shape with the defaults SPEC.md
+//! states. Nothing outside `config` sees these types.
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawConfig {
+    pub site: RawSite,
+    pub columns: Vec<RawColumn>,
+    pub feeds: RawFeeds,
+    pub digest: RawDigest,
+    pub smtp: RawSmtp,
+    pub server: RawServer,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawSite {
+    pub title: String,
+    pub base_url: String,
+    pub language: String,
+    pub timezone: String,
+    pub permalink: String,
+    pub content_dir: String,
+    pub output_dir: String,
+    pub templates_dir: String,
+    pub state_path: String,
+}
+
+impl Default for RawSite {
+    fn default() -> Self {
+        RawSite {
+            title: String::new(),
+            base_url: String::new(),
+            language: "zh-Hant-HK".into(),
+            timezone: "Asia/Hong_Kong".into(),
+            permalink: "{base_url}/{column}/{slug}/".into(),
+            content_dir: "content".into(),
+            output_dir: "feeds".into(),
+            templates_dir: "templates".into(),
+            state_path: "broadsheet.db".into(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawColumn {
+    pub slug: String,
+    pub title: String,
+    pub description: String,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawFeeds {
+    pub max_items: i64,
+    pub content: String,
+    pub url: String,
+    pub summary_chars: i64,
+    pub id_authority: Option<String>,
+}
+
+impl Default for RawFeeds {
+    fn default() -> Self {
+        RawFeeds {
+            max_items: 50,
+            content: "full".into(),
+            url: "{base_url}/feeds".into(),
+            summary_chars: 150,
+            id_authority: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawDigest {
+    pub from: String,
+    pub reply_to: Option<String>,
+    pub schedule: String,
+    pub max_age_days: i64,
+    pub subject: String,
+}
+
+impl Default for RawDigest {
+    fn default() -> Self {
+        RawDigest {
+            from: String::new(),
+            reply_to: None,
+            schedule: "Mon 08:00".into(),
+            max_age_days: 14,
+            subject: "{{site.title}} weekly digest {{issue.label}}".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawSmtp {
+    pub outbox_dir: String,
+    pub host: Option<String>,
+    pub port: i64,
+    pub security: String,
+    pub username: String,
+    pub password: String,
+    pub max_connections: i64,
+    pub rate_limit_per_second: f64,
+}
+
+impl Default for RawSmtp {
+    fn default() -> Self {
+        RawSmtp {
+            outbox_dir: "outbox".into(),
+            host: None,
+            port: 25,
+            security: "none".into(),
+            username: String::new(),
+            password: String::new(),
+            max_connections: 4,
+            rate_limit_per_second: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawServer {
+    pub bind: String,
+    pub public_url: Option<String>,
+    pub secret: String,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            bind: "127.0.0.1:8080".into(),
+            public_url: None,
+            secret: String::new(),
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! The validated article: everything downstream needs, no raw strings.
+
+use crate::config::ColumnSlug;
+use chrono::{DateTime, FixedOffset};
+use std::path::PathBuf;
+
+/// A validated article. Its body stays on disk until an output needs it.
+#[derive(Debug, Clone)]
+pub struct Article {
+    /// The file it came from, relative to the configuration's folder.
+    pub source: String,
+    /// The file on disk.
+    pub path: PathBuf,
+    /// Where the body starts in the file, in bytes.
+    pub body_offset: u64,
+    /// The 1-based line the body starts on.
+    pub body_line: usize,
+    /// The column it belongs to.
+    pub column: ColumnSlug,
+    /// Its slug, unique in its column.
+    pub slug: String,
+    /// Its title, on one line.
+    pub title: String,
+    /// When it was (or will be) published, in the site's zone.
+    pub published: DateTime<FixedOffset>,
+    /// When it was last changed, if ever.
+    pub updated: Option<DateTime<FixedOffset>>,
+    /// Its authors with their titles of office.
+    pub authors: Vec<Author>,
+    /// A summary written by the editor, if any.
+    pub summary: Option<String>,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// The feed id (Atom `id`, RSS `guid`, JSON Feed `id`): never changes.
+    pub id: String,
+    /// Its permalink.
+    pub url: String,
+    /// Drafts are never published.
+    pub draft: bool,
+}
+
+impl Article {
+    /// The later of `published` and `updated`.
+    pub fn last_changed(&self) -> DateTime<FixedOffset> {
+        match self.updated {
+            Some(u) if u > self.published => u,
+            _ => self.published,
+        }
+    }
+}
+
+/// A byline: a name and, where the newspaper prints one, a title of office.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    /// The author's name.
+    pub name: String,
+    /// Their title of office, e.g. "投資推廣署署長".
+    pub role: Option<String>,
+}
+
+impl Author {
+    /// The name with the role, as feeds show it: "陳大文（某大學副校長）"
+    /// for a name in Chinese, "Jane Doe (Director)" otherwise.
+    pub fn byline(&self) -> String {
+        match &self.role {
+            None => self.name.clone(),
+            Some(role) if self.name.chars().any(crate::text::is_cjk) => {
+                format!("{}（{}）", self.name, role)
+            }
+            Some(role) => format!("{} ({})", self.name, role),
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The catalog: every published article, newest first, with the checks that
+//! need all of them at once (duplicate slugs and ids).
+
+use super::source::{discover, read_head, SourceFile};
+use super::{front_matter, Article, ContentError, ContentErrors};
+use crate::config::{ColumnSlug, Config};
+use chrono::{DateTime, FixedOffset};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+
+/// Counts a build reports, and what decides when the output next changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContentStats {
+    /// Markdown files read.
+    pub files: usize,
+    /// Articles published at `now`.
+    pub published: usize,
+    /// Drafts left out.
+    pub drafts: usize,
+    /// Articles dated after `now`, left out for now.
+    pub scheduled: usize,
+    /// When the next scheduled article falls due.
+    pub next_release: Option<DateTime<FixedOffset>>,
+    /// The newest publication time at or before `now`.
+    pub last_release: Option<DateTime<FixedOffset>>,
+}
+
+/// Published articles in feed order: newest first, ties broken by id so the
+/// order never depends on the file system.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    articles: Vec<Article>,
+    unpublished: Vec<Article>,
+    by_column: BTreeMap<ColumnSlug, Vec<usize>>,
+    /// What was read and left out.
+    pub stats: ContentStats,
+}
+
+impl Catalog {
+    /// Reads every content file; fails with every error found.
+    pub fn load(config: &Config, now: DateTime<FixedOffset>) -> Result<Catalog, ContentErrors> {
+        let (catalog, errors) = Catalog::load_lenient(config, now);
+        if errors.is_empty() {
+            Ok(catalog)
+        } else {
+            Err(ContentErrors::sorted(errors))
+        }
+    }
+
+    /// Reads every content file, keeping the valid articles and returning
+    /// the errors beside them, so a caller can look for more errors (in
+    /// bodies, say) before it fails.
+    pub fn load_lenient(config: &Config, now: DateTime<FixedOffset>) -> (Catalog, Vec<ContentError>) {
+        let (files, errors) = discover_content(config);
+        Catalog::from_files(config, &files, errors, now)
+    }
+
+    /// Reads the files found by [`discover_content`]; `errors` are those of
+    /// the walk, returned with the rest.
+    pub fn from_files(
+        config: &Config,
+        files: &[SourceFile],
+        mut errors: Vec<ContentError>,
+        now: DateTime<FixedOffset>,
+    ) -> (Catalog, Vec<ContentError>) {
+        let parsed: Vec<Result<Article, Vec<ContentError>>> = files
+            .par_iter()
+            .map(|f: &SourceFile| {
+                let head = read_head(f).map_err(|e| vec![e])?;
+                front_matter::parse_article(f, &head, config)
+            })
+            .collect();
+        let mut all = Vec::with_capacity(parsed.len());
+        for p in parsed {
+            match p {
+                Ok(a) => all.push(a),
+                Err(mut e) => errors.append(&mut e),
+            }
+        }
+        errors.extend(duplicates(&all));
+
+        let mut stats = ContentStats {
+            files: files.len(),
+            ..ContentStats::default()
+        };
+        let mut articles = Vec::with_capacity(all.len());
+        let mut unpublished = Vec::new();
+        for a in all {
+            if a.draft {
+                stats.drafts += 1;
+                unpublished.push(a);
+            } else if a.published > now {
+                stats.scheduled += 1;
+                stats.next_release = Some(stats.next_release.map_or(a.published, |n| n.min(a.published)));
+                unpublished.push(a);
+            } else {
+                stats.last_release = Some(stats.last_release.map_or(a.published, |n| n.max(a.published)));
+                articles.push(a);
+            }
+        }
+        articles.par_sort_unstable_by(|a, b| b.published.cmp(&a.published).then_with(|| a.id.cmp(&b.id)));
+        stats.published = articles.len();
+        let mut by_column: BTreeMap<ColumnSlug, Vec<usize>> =
+            config.columns.iter().map(|c| (c.slug.clone(), Vec::new())).collect();
+        for (i, a) in articles.iter().enumerate() {
+            by_column.entry(a.column.clone()).or_default().push(i);
+        }
+        (Catalog { articles, unpublished, by_column, stats }, errors)
+    }
+
+    /// Every published article, newest first.
+    pub fn articles(&self) -> &[Article] {
+        &self.articles
+    }
+
+    /// The published articles of one column, newest first.
+    pub fn column<'a>(&'a self, slug: &ColumnSlug) -> impl Iterator<Item = &'a Article> + 'a {
+        self.by_column
+            .get(slug)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.articles[i])
+    }
+
+    /// Drafts and articles scheduled after `now`: validated, not published.
+    pub fn unpublished(&self) -> &[Article] {
+        &self.unpublished
+    }
+
+    /// Positions (in [`Catalog::articles`]) of one column's articles.
+    pub fn column_indices(&self, slug: &ColumnSlug) -> &[usize] {
+        self.by_column.get(slug).map_or(&[], |v| v.as_slice())
+    }
+}
+
+/// Finds the content files of `config`, with the errors of the walk.
+pub fn discover_content(config: &Config) -> (Vec<SourceFile>, Vec<ContentError>) {
+    let display = |p: &std::path::Path| config.display_path(p).into_owned();
+    discover(&config.site.content_dir, &display)
+}
+
+/// Two articles with one slug in a column would share a permalink; two with
+/// one id would be one item to every feed reader. Both files are named.
+fn duplicates(all: &[Article]) -> Vec<ContentError> {
+    let mut errors = Vec::new();
+    let mut slugs: HashMap<(&ColumnSlug, &str), &Article> = HashMap::new();
+    let mut ids: HashMap<&str, &Article> = HashMap::new();
+    let mut sorted: Vec<&Article> = all.iter().collect();
+    sorted.sort_by(|a, b| a.source.cmp(&b.source));
+    for a in sorted {
+        if let Some(first) = slugs.insert((&a.column, a.slug.as_str()), a) {
+            errors.push(
+                ContentError::new(
+                    &a.source,
+                    format!(
+                        "{:?} is also the slug of {} in column {}; slugs must be unique in a column",
+                        a.slug, first.source, a.column
+                    ),
+                )
+                .field("slug"),
+            );
+            slugs.insert((&a.column, a.slug.as_str()), first);
+        }
+        if let Some(first) = ids.insert(a.id.as_str(), a) {
+            errors.push(
+                ContentError::new(
+                    &a.source,
+                    format!(
+                        "{:?} is also the id of {}; ids must be unique",
+                        a.id, first.source
+                    ),
+                )
+                .field("id"),
+            );
+            ids.insert(a.id.as_str(), first);
+        }
+    }
+    errors
+}

@@ -1,0 +1,155 @@
+//! Bodies: CommonMark (with GitHub tables and footnotes) to HTML that is
+//! safe to put in a feed or an email, plus the plain-text lead a summary is
+//! cut from.
+
+use super::{Article, ContentError};
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+use std::sync::OnceLock;
+
+/// An article body ready for output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedBody {
+    /// Cleaned HTML with absolute links.
+    pub html: String,
+    /// The summary: the editor's, or the lead of the body cut near the
+    /// configured length.
+    pub summary: String,
+}
+
+fn options() -> Options {
+    Options::ENABLE_TABLES
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_SMART_PUNCTUATION
+}
+
+/// The sanitiser's policy: ammonia's safe defaults (no scripts, frames,
+/// event handlers or `javascript:` URLs), plus what the Markdown renderer
+/// itself emits for footnotes and table alignment.
+fn sanitizer() -> &'static ammonia::Builder<'static> {
+    static BUILDER: OnceLock<ammonia::Builder<'static>> = OnceLock::new();
+    BUILDER.get_or_init(|| {
+        let mut b = ammonia::Builder::default();
+        b.add_tag_attributes("div", ["id", "class"])
+            .add_tag_attributes("sup", ["id", "class"])
+            .add_tag_attributes("th", ["style"])
+            .add_tag_attributes("td", ["style"])
+            .filter_style_properties(["text-align"].into_iter().collect())
+            .link_rel(Some("noopener"));
+        b
+    })
+}
+
+/// Reads and renders `article`'s body. `summary_chars` bounds a summary cut
+/// from the body.
+pub fn render(article: &Article, summary_chars: usize) -> Result<RenderedBody, ContentError> {
+    let raw = super::source::read_body(
+        &article.path,
+        &article.source,
+        article.body_offset,
+        article.body_line,
+    )?;
+    let body = super::front_matter::clean_body(&raw);
+    let base = url::Url::parse(&article.url).ok();
+    let events: Vec<Event<'_>> = Parser::new_ext(&body, options())
+        .map(|e| absolute_links(e, base.as_ref()))
+        .collect();
+    let mut html = String::with_capacity(body.len() + body.len() / 4);
+    pulldown_cmark::html::push_html(&mut html, events.iter().cloned());
+    let html = sanitizer().clean(&html).to_string();
+    let summary = match &article.summary {
+        Some(s) => s.clone(),
+        None => crate::text::cut_summary(&lead(&events, summary_chars * 2), summary_chars),
+    };
+    Ok(RenderedBody { html, summary })
+}
+
+/// Feed readers and mail clients show an article away from its page, so a
+/// relative link or image is made absolute against the permalink.
+fn absolute_links<'a>(event: Event<'a>, base: Option<&url::Url>) -> Event<'a> {
+    let Some(base) = base else { return event };
+    let absolute = |dest: pulldown_cmark::CowStr<'a>| -> pulldown_cmark::CowStr<'a> {
+        if dest.starts_with('#') || url::Url::parse(&dest).is_ok() {
+            return dest;
+        }
+        match base.join(&dest) {
+            Ok(u) => u.to_string().into(),
+            Err(_) => dest,
+        }
+    };
+    match event {
+        Event::Start(Tag::Link { link_type, dest_url, title, id }) => Event::Start(Tag::Link {
+            link_type,
+            dest_url: absolute(dest_url),
+            title,
+            id,
+        }),
+        Event::Start(Tag::Image { link_type, dest_url, title, id }) => Event::Start(Tag::Image {
+            link_type,
+            dest_url: absolute(dest_url),
+            title,
+            id,
+        }),
+        other => other,
+    }
+}
+
+/// The text of the body's paragraphs (headings, code, tables and footnotes
+/// left out), up to about `enough` characters.
+fn lead(events: &[Event<'_>], enough: usize) -> String {
+    let mut out = String::new();
+    let mut chars = 0;
+    let mut depth_skip = 0usize; // inside something that is not prose
+    let mut in_paragraph = false;
+    for event in events {
+        match event {
+            Event::Start(Tag::Heading { .. } | Tag::CodeBlock(_) | Tag::Table(_) | Tag::FootnoteDefinition(_) | Tag::Image { .. }) => {
+                depth_skip += 1
+            }
+            Event::End(TagEnd::Heading(_) | TagEnd::CodeBlock | TagEnd::Table | TagEnd::FootnoteDefinition | TagEnd::Image) => {
+                depth_skip = depth_skip.saturating_sub(1)
+            }
+            Event::Start(Tag::Paragraph) if depth_skip == 0 => {
+                in_paragraph = true;
+                join(&mut out);
+            }
+            Event::End(TagEnd::Paragraph) => {
+                in_paragraph = false;
+                if chars >= enough {
+                    break;
+                }
+            }
+            Event::Text(t) | Event::Code(t) if in_paragraph && depth_skip == 0 => {
+                out.push_str(t);
+                chars += t.chars().count();
+            }
+            Event::SoftBreak | Event::HardBreak if in_paragraph && depth_skip == 0 => join(&mut out),
+            _ => {}
+        }
+    }
+    crate::text::one_line(&out)
+}
+
+/// Separates two runs of text: nothing after Chinese (lines of Chinese
+/// prose are joined without spaces), a space otherwise.
+fn join(out: &mut String) {
+    match out.chars().last() {
+        Some(c) if !crate::text::is_cjk(c) && !c.is_whitespace() => out.push(' '),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lead_of(md: &str) -> String {
+        let events: Vec<_> = Parser::new_ext(md, options()).collect();
+        lead(&events, 1000)
+    }
+
+    #[test]
+    fn the_lead_skips_headings_and_joins_chinese_lines_without_spaces() {
+        assert_eq!(lead_of("## 小標題\n\n第一段，\n第二行。\n\nSecond\nline."), "第一段，第二行。Second line.");
+    }
+}

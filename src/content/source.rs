@@ -1,0 +1,229 @@
+//! Finding content files and reading their parts.
+//!
+//! A build reads every file's front matter but only the bodies that some
+//! output carries: with 100,000 articles and 50-item feeds, most bodies are
+//! never needed, and reading them would cost more than the whole build.
+
+use super::ContentError;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Articles larger than this are refused: no opinion piece comes near it,
+/// and a runaway file must not exhaust memory.
+pub const MAX_ARTICLE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A Markdown file found under `content_dir`.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// The file on disk.
+    pub path: PathBuf,
+    /// The path relative to the configuration's folder, for messages.
+    pub display: String,
+    /// The first folder under `content_dir`, when the file sits in one.
+    pub column_dir: Option<String>,
+    /// The default slug: the file name without `.md`, or the folder's name
+    /// for an `index.md`.
+    pub default_slug: String,
+    /// Size in bytes.
+    pub len: u64,
+    /// Modification time, nanoseconds since the epoch (0 if unknown).
+    pub mtime_ns: u128,
+}
+
+/// Walks `content_dir` in a stable order. Hidden files and folders (a
+/// leading `.`) are skipped; symlinks are followed and loops reported.
+pub fn discover(
+    content_dir: &Path,
+    display: &dyn Fn(&Path) -> String,
+) -> (Vec<SourceFile>, Vec<ContentError>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    if !content_dir.is_dir() {
+        errors.push(ContentError::new(
+            &display(content_dir),
+            "the content folder does not exist (site.content_dir)",
+        ));
+        return (files, errors);
+    }
+    let walker = walkdir::WalkDir::new(content_dir)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let path = e.path().map(display).unwrap_or_else(|| display(content_dir));
+                let message = match e.loop_ancestor() {
+                    Some(a) => format!(
+                        "symlink loop: this folder leads back to {}; the loop is skipped",
+                        display(a)
+                    ),
+                    None => format!(
+                        "cannot read: {}",
+                        e.io_error().map_or_else(|| e.to_string(), |io| io.to_string())
+                    ),
+                };
+                errors.push(ContentError::new(&path, message));
+                continue;
+            }
+        };
+        let path = entry.path();
+        if !entry.file_type().is_file() || path.extension().is_none_or(|x| x != "md") {
+            continue;
+        }
+        let rel = path.strip_prefix(content_dir).unwrap_or(path);
+        let mut parts = rel.components();
+        let column_dir = if rel.components().count() > 1 {
+            parts.next().map(|c| c.as_os_str().to_string_lossy().into_owned())
+        } else {
+            None
+        };
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let default_slug = if stem == "index" {
+            path.parent()
+                .filter(|p| *p != content_dir)
+                .and_then(|p| p.file_name())
+                .map_or(stem.clone(), |n| n.to_string_lossy().into_owned())
+        } else {
+            stem
+        };
+        let meta = entry.metadata().ok();
+        let len = meta.as_ref().map_or(0, |m| m.len());
+        let mtime_ns = meta
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        files.push(SourceFile {
+            path: path.to_owned(),
+            display: display(path),
+            column_dir,
+            default_slug,
+            len,
+            mtime_ns,
+        });
+    }
+    (files, errors)
+}
+
+/// The front matter of a file, and where its body starts.
+#[derive(Debug)]
+pub struct Head {
+    /// The TOML between the `+++` lines.
+    pub front_matter: String,
+    /// The 1-based line of the file the TOML starts on.
+    pub first_line: usize,
+    /// The byte offset of the body.
+    pub body_offset: u64,
+    /// The 1-based line the body starts on.
+    pub body_line: usize,
+}
+
+const BOM: &[u8] = "\u{feff}".as_bytes();
+
+/// Reads the front matter of `file`: a `+++` line, TOML, a `+++` line. A
+/// UTF-8 byte order mark and CRLF line ends are accepted.
+pub fn read_head(file: &SourceFile) -> Result<Head, ContentError> {
+    let err = |m: String| ContentError::new(&file.display, m);
+    if file.len > MAX_ARTICLE_BYTES {
+        return Err(err(format!(
+            "the file is {} bytes; articles are limited to {} MiB",
+            file.len,
+            MAX_ARTICLE_BYTES / (1024 * 1024)
+        )));
+    }
+    if file.len == 0 {
+        return Err(err("the file is empty; expected front matter between +++ lines".into()));
+    }
+    let mut f = File::open(&file.path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    let mut scanned_lines = 0usize; // complete lines looked at so far
+    let mut line_start = 0usize; // byte offset of the next line to look at
+    let mut opened_at: Option<usize> = None; // byte offset just after the opening +++ line
+    loop {
+        let n = f.read(&mut chunk).map_err(|e| err(format!("cannot read: {e}")))?;
+        buf.extend_from_slice(&chunk[..n]);
+        let eof = n == 0 || buf.len() as u64 > MAX_ARTICLE_BYTES;
+        // Look at every complete line (and the last one at end of file).
+        while line_start < buf.len() {
+            let end = match buf[line_start..].iter().position(|&b| b == b'\n') {
+                Some(p) => line_start + p + 1,
+                None if eof => buf.len(),
+                None => break,
+            };
+            let mut line = &buf[line_start..end];
+            if scanned_lines == 0 && line.starts_with(BOM) {
+                line = &line[BOM.len()..];
+            }
+            let is_delimiter = line.trim_ascii() == b"+++";
+            scanned_lines += 1;
+            match opened_at {
+                None if is_delimiter => opened_at = Some(end),
+                None => {
+                    return Err(err(
+                        "expected the file to open with a +++ line starting the TOML front matter"
+                            .into(),
+                    )
+                    .at(scanned_lines))
+                }
+                Some(start) if is_delimiter => {
+                    let toml = &buf[start..line_start];
+                    let front_matter = match std::str::from_utf8(toml) {
+                        Ok(s) => s.to_owned(),
+                        Err(e) => {
+                            let line = 2 + count_lines(&toml[..e.valid_up_to()]);
+                            return Err(err("invalid UTF-8; expected UTF-8 text".into()).at(line));
+                        }
+                    };
+                    return Ok(Head {
+                        front_matter,
+                        first_line: 2,
+                        body_offset: end as u64,
+                        body_line: scanned_lines + 1,
+                    });
+                }
+                Some(_) => {}
+            }
+            line_start = end;
+        }
+        if eof {
+            return Err(err(
+                "the front matter opened on line 1 is never closed with a +++ line".into(),
+            )
+            .at(1));
+        }
+    }
+}
+
+fn count_lines(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'\n').count()
+}
+
+/// Reads the body of a file whose head was read before.
+pub fn read_body(
+    path: &Path,
+    display: &str,
+    offset: u64,
+    first_line: usize,
+) -> Result<String, ContentError> {
+    let err = |m: String| ContentError::new(display, m);
+    let mut f = File::open(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).map_err(|e| err(format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > MAX_ARTICLE_BYTES {
+        return Err(err(format!(
+            "the file is {} bytes; articles are limited to {} MiB",
+            bytes.len(),
+            MAX_ARTICLE_BYTES / (1024 * 1024)
+        )));
+    }
+    let body = bytes.get(offset as usize..).unwrap_or_default().to_vec();
+    String::from_utf8(body).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let line = first_line + count_lines(&e.as_bytes()[..valid]);
+        err("invalid UTF-8; expected UTF-8 text".into()).at(line)
+    })
+}

@@ -1,0 +1,42 @@
+//! The error every command returns, and the one place that maps it to an
+//! exit code.
+
+use crate::config::ConfigError;
+use crate::content::ContentErrors;
+use crate::feeds::output::OutputError;
+
+/// Everything a command can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration could not be read or is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// One or more articles are invalid; every one of them is listed.
+    #[error(transparent)]
+    Content(#[from] ContentErrors),
+    /// Writing the output failed part way.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// A feed could not be serialised (a bug rather than bad input).
+    #[error("could not write the {format} feed for {feed}: {message}")]
+    Serialize {
+        /// Which format failed: rss, atom, json or opml.
+        format: &'static str,
+        /// Which feed: a column slug or `all`.
+        feed: String,
+        /// What the serialiser said.
+        message: String,
+    },
+}
+
+impl Error {
+    /// The process exit code for this error: 2 for bad usage, config,
+    /// content or templates (the user must fix an input), 1 when the run
+    /// itself failed (a write, a delivery).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Config(_) | Error::Content(_) => 2,
+            Error::Output(_) | Error::Serialize { .. } => 1,
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! broadsheet publishes a newspaper's opinion columns.
+//!
+//! The pipeline runs one way: [`config`] is read and validated, [`content`]
+//! turns Markdown files into a [`content::Catalog`], [`feeds`] turns the
+//! catalog into output files, and [`app`] wires the steps into commands.
+//! Library code never prints; it returns values and errors, and the binary
+//! decides what reaches the terminal and which exit code a failure gets.
+
+pub mod app;
+pub mod config;
+pub mod content;
+pub mod feeds;
+pub mod text;
+
+mod error;
+
+pub use error::Error;

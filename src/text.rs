@@ -1,0 +1,171 @@
+//! Text helpers shared by every output: characters XML cannot carry, one-line
+//! fields, and cutting a summary where a reader expects it to end.
+//!
+//! Everything here works on grapheme clusters or `char`s, never on bytes, so
+//! Traditional Chinese and emoji sequences are never split.
+
+use unicode_segmentation::UnicodeSegmentation;
+
+/// Whether XML 1.0 allows `c` in a document. C1 controls and the
+/// non-characters U+FFFE/U+FFFF are dropped too: XML 1.0 tolerates the first
+/// but feed validators warn about them, and the second are forbidden.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r')
+        || (c >= ' ' && !('\u{7f}'..='\u{9f}').contains(&c) && c != '\u{fffe}' && c != '\u{ffff}')
+}
+
+/// Removes the characters XML 1.0 forbids (or validators reject) from `s`.
+pub fn strip_control_chars(s: &str) -> String {
+    if s.chars().all(is_xml_char) {
+        return s.to_owned();
+    }
+    s.chars().filter(|&c| is_xml_char(c)).collect()
+}
+
+/// A field that must fit on one line (a title, a name, a tag): forbidden
+/// characters removed, every run of whitespace (CR and LF included) turned
+/// into one space, and the ends trimmed. A title can then never break a
+/// header or an XML attribute.
+pub fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for word in s.split(|c: char| c.is_whitespace() || !is_xml_char(c)) {
+        if word.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// Whether `c` is a CJK ideograph, kana, hangul or full-width form: scripts
+/// written without spaces between words.
+pub fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x2E80..=0x2FDF      // radicals
+        | 0x3000..=0x303F    // CJK punctuation
+        | 0x3040..=0x30FF    // kana
+        | 0x3100..=0x312F    // bopomofo
+        | 0x3190..=0x31FF
+        | 0x3400..=0x4DBF    // extension A
+        | 0x4E00..=0x9FFF    // unified ideographs
+        | 0xAC00..=0xD7AF    // hangul
+        | 0xF900..=0xFAFF    // compatibility ideographs
+        | 0xFE30..=0xFE4F    // compatibility forms
+        | 0xFF00..=0xFFEF    // full-width forms
+        | 0x20000..=0x3134F) // extensions B..G
+}
+
+/// Marks that end a sentence. Full-width ones end a sentence by themselves;
+/// ASCII ones only before a space or the end, so "e.g" or "3.5" are not
+/// mistaken for an end.
+const CJK_SENTENCE_ENDS: &[&str] = &["。", "！", "？", "…", "……"];
+const ASCII_SENTENCE_ENDS: &[&str] = &[".", "!", "?"];
+/// Closing quotes and brackets that belong to the sentence they close.
+const CLOSERS: &[&str] = &["」", "』", "”", "’", "）", ")", "\"", "'", "》", "〉"];
+
+/// Cuts `text` to at most `limit` grapheme clusters (plus an ellipsis).
+///
+/// When a sentence ends in the last two thirds of the allowance the cut falls
+/// there, keeping a closing quote with its sentence; otherwise the text is
+/// cut at the limit and "…" added. A cluster (an emoji ZWJ sequence, a
+/// character with combining marks) is never split.
+pub fn cut_summary(text: &str, limit: usize) -> String {
+    let graphemes: Vec<(usize, &str)> = text.grapheme_indices(true).collect();
+    if graphemes.len() <= limit {
+        return text.trim().to_owned();
+    }
+    let mut best_end: Option<usize> = None;
+    let min = limit / 3;
+    for i in min..limit {
+        let g = graphemes[i].1;
+        let next = graphemes.get(i + 1).map(|x| x.1);
+        let ends = CJK_SENTENCE_ENDS.contains(&g)
+            || (ASCII_SENTENCE_ENDS.contains(&g)
+                && next.is_none_or(|n| n.chars().all(char::is_whitespace) || CLOSERS.contains(&n)));
+        if ends {
+            let mut end = i + 1;
+            while end < limit && graphemes.get(end).is_some_and(|x| CLOSERS.contains(&x.1)) {
+                end += 1;
+            }
+            best_end = Some(end);
+        }
+    }
+    match best_end {
+        Some(end) => byte_prefix(text, &graphemes, end).trim_end().to_owned(),
+        None => {
+            let cut = byte_prefix(text, &graphemes, limit)
+                .trim_end_matches(|c: char| c.is_whitespace() || "，、；：,;:".contains(c));
+            format!("{cut}…")
+        }
+    }
+}
+
+/// The first `n` clusters of `text`.
+fn byte_prefix<'a>(text: &'a str, graphemes: &[(usize, &str)], n: usize) -> &'a str {
+    match graphemes.get(n) {
+        Some(&(offset, _)) => &text[..offset],
+        None => text,
+    }
+}
+
+/// Escapes text for XML or HTML content and attribute values.
+pub fn escape_xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forbidden_characters_are_removed_and_lines_joined() {
+        assert_eq!(strip_control_chars("a\u{0}b\u{1b}c\td"), "abc\td");
+        assert_eq!(one_line("  論壇\r\n標題\u{7}\t二 "), "論壇 標題 二");
+    }
+
+    #[test]
+    fn short_text_is_kept_whole() {
+        assert_eq!(cut_summary("一句話。", 10), "一句話。");
+    }
+
+    #[test]
+    fn the_cut_falls_at_a_sentence_end_near_the_limit() {
+        let text = "香港的創科發展正處於關鍵時刻。「人才從何而來？」這是業界最常問的問題。往後十年的路向如何";
+        let cut = cut_summary(text, 30);
+        assert_eq!(cut, "香港的創科發展正處於關鍵時刻。「人才從何而來？」");
+    }
+
+    #[test]
+    fn without_a_sentence_end_the_cut_adds_an_ellipsis() {
+        let text = "一二三四五六七八九十一二三四五六七八九十";
+        assert_eq!(cut_summary(text, 8), "一二三四五六七八…");
+    }
+
+    #[test]
+    fn an_emoji_sequence_is_never_split() {
+        let family = "👨\u{200d}👩\u{200d}👧";
+        let text = format!("一二三{family}四五六");
+        let cut = cut_summary(&text, 4);
+        assert_eq!(cut, format!("一二三{family}…"));
+    }
+
+    #[test]
+    fn ascii_periods_inside_numbers_do_not_end_a_sentence() {
+        let text = "Growth was 3.5 per cent this year and it will be more next year";
+        assert_eq!(cut_summary(text, 20), "Growth was 3.5 per c…");
+    }
+}
