@@ -14,7 +14,12 @@ use std::time::Instant;
 #[command(name = "broadsheet", version, about, propagate_version = true)]
 struct Cli {
     /// The publication's configuration file.
-    #[arg(long, global = true, env = "BROADSHEET_CONFIG", default_value = "config.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "BROADSHEET_CONFIG",
+        default_value = "config.toml"
+    )]
     config: PathBuf,
 
     /// Act as if the clock said this (RFC 3339), for backfills and tests.
@@ -75,10 +80,10 @@ fn run(cli: &Cli) -> Result<(), Error> {
             let s = app::build(&config, now)?;
             if !cli.quiet {
                 println!(
-                    "built {} columns, {} articles ({} drafts, {} scheduled): {} files written, {} unchanged, {} removed in {:.2} s",
-                    s.columns,
-                    s.articles,
-                    s.drafts,
+                    "built {}, {} ({}, {} scheduled): {} files written, {} unchanged, {} removed in {:.2} s",
+                    plural(s.columns, "column"),
+                    plural(s.articles, "article"),
+                    plural(s.drafts, "draft"),
                     s.scheduled,
                     s.files.written,
                     s.files.unchanged,
@@ -91,10 +96,10 @@ fn run(cli: &Cli) -> Result<(), Error> {
             let s = app::check(&config, now)?;
             if !cli.quiet {
                 println!(
-                    "ok: {} columns, {} articles ({} drafts, {} scheduled) checked in {:.2} s; nothing written",
-                    s.columns,
-                    s.articles,
-                    s.drafts,
+                    "ok: {}, {} ({}, {} scheduled) checked in {:.2} s; nothing written",
+                    plural(s.columns, "column"),
+                    plural(s.articles, "article"),
+                    plural(s.drafts, "draft"),
                     s.scheduled,
                     started.elapsed().as_secs_f64()
                 );
@@ -102,6 +107,10 @@ fn run(cli: &Cli) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
 /// Logs go to stderr: warnings by default, `-v` for info, `-vv` for debug;

@@ -77,11 +77,19 @@ pub fn build(config: &Config, now: DateTime<FixedOffset>) -> Result<BuildSummary
 /// Whether the last build was made from these very inputs and `now` falls
 /// in the window where it stays right: then every output would come out
 /// byte for byte the same, and reading 100,000 articles again is waste.
-fn is_current(previous: &Manifest, fingerprint: &str, now: DateTime<FixedOffset>, config: &Config) -> bool {
+fn is_current(
+    previous: &Manifest,
+    fingerprint: &str,
+    now: DateTime<FixedOffset>,
+    config: &Config,
+) -> bool {
     let Some(inputs) = &previous.inputs else {
         return false;
     };
-    let parse = |s: &Option<String>| s.as_deref().and_then(|d| DateTime::parse_from_rfc3339(d).ok());
+    let parse = |s: &Option<String>| {
+        s.as_deref()
+            .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
+    };
     let after_start = match parse(&inputs.valid_from) {
         Some(from) => now >= from,
         None => inputs.valid_from.is_none(),
@@ -90,7 +98,10 @@ fn is_current(previous: &Manifest, fingerprint: &str, now: DateTime<FixedOffset>
         Some(until) => now < until,
         None => inputs.valid_until.is_none(),
     };
-    inputs.fingerprint == fingerprint && after_start && before_end && previous.files_intact(&config.site.output_dir)
+    inputs.fingerprint == fingerprint
+        && after_start
+        && before_end
+        && previous.files_intact(&config.site.output_dir)
 }
 
 /// A digest of everything a build reads: the program's version, the

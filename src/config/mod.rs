@@ -386,8 +386,9 @@ impl Config {
             .build()
             .map_err(parse_error)?;
         let mut unknown_keys = Vec::new();
-        let raw: RawConfig = serde_ignored::deserialize(built, |p| unknown_keys.push(p.to_string()))
-            .map_err(parse_error)?;
+        let raw: RawConfig =
+            serde_ignored::deserialize(built, |p| unknown_keys.push(p.to_string()))
+                .map_err(parse_error)?;
         let root = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
             _ => PathBuf::from("."),
@@ -432,7 +433,10 @@ fn validate(
     let mut issues = Issues(Vec::new());
 
     if raw.site.title.trim().is_empty() {
-        issues.add("site.title", "expected the publication's name, found nothing");
+        issues.add(
+            "site.title",
+            "expected the publication's name, found nothing",
+        );
     }
     let base_url = match Url::parse(&raw.site.base_url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
@@ -490,7 +494,10 @@ fn validate(
     let mut seen = HashSet::new();
     let mut columns = Vec::new();
     if raw.columns.is_empty() {
-        issues.add("columns", "expected at least one [[columns]] entry, found none");
+        issues.add(
+            "columns",
+            "expected at least one [[columns]] entry, found none",
+        );
     }
     for (i, c) in raw.columns.iter().enumerate() {
         let key = format!("columns[{i}]");
@@ -506,11 +513,17 @@ fn validate(
                 if !seen.insert(slug.clone()) {
                     issues.add(
                         format!("{key}.slug"),
-                        format!("{:?} is used by an earlier column; slugs must be unique", c.slug),
+                        format!(
+                            "{:?} is used by an earlier column; slugs must be unique",
+                            c.slug
+                        ),
                     );
                 }
                 if c.title.trim().is_empty() {
-                    issues.add(format!("{key}.title"), "expected the column's title, found nothing");
+                    issues.add(
+                        format!("{key}.title"),
+                        "expected the column's title, found nothing",
+                    );
                 }
                 let url = match &c.url {
                     Some(u) => {
@@ -557,10 +570,16 @@ fn validate(
     if Url::parse(&feeds_url).is_err() {
         issues.add(
             "feeds.url",
-            format!("expected an absolute URL (\"{{base_url}}\" may be used), found {:?}", raw.feeds.url),
+            format!(
+                "expected an absolute URL (\"{{base_url}}\" may be used), found {:?}",
+                raw.feeds.url
+            ),
         );
     }
-    let id_authority = raw.feeds.id_authority.unwrap_or_else(|| "broadsheet".into());
+    let id_authority = raw
+        .feeds
+        .id_authority
+        .unwrap_or_else(|| "broadsheet".into());
     if !is_tag_authority(&id_authority) {
         issues.add(
             "feeds.id_authority",
@@ -581,7 +600,10 @@ fn validate(
     let max_age_days = positive(&mut issues, "digest.max_age_days", raw.digest.max_age_days) as u32;
 
     let port = u16::try_from(raw.smtp.port).unwrap_or_else(|_| {
-        issues.add("smtp.port", format!("expected a port from 1 to 65535, found {}", raw.smtp.port));
+        issues.add(
+            "smtp.port",
+            format!("expected a port from 1 to 65535, found {}", raw.smtp.port),
+        );
         25
     });
     let security = match raw.smtp.security.as_str() {
@@ -596,11 +618,18 @@ fn validate(
             Security::None
         }
     };
-    let max_connections = positive(&mut issues, "smtp.max_connections", raw.smtp.max_connections) as u32;
+    let max_connections = positive(
+        &mut issues,
+        "smtp.max_connections",
+        raw.smtp.max_connections,
+    ) as u32;
     if !(raw.smtp.rate_limit_per_second >= 0.0 && raw.smtp.rate_limit_per_second.is_finite()) {
         issues.add(
             "smtp.rate_limit_per_second",
-            format!("expected 0 (unlimited) or a positive number, found {}", raw.smtp.rate_limit_per_second),
+            format!(
+                "expected 0 (unlimited) or a positive number, found {}",
+                raw.smtp.rate_limit_per_second
+            ),
         );
     }
     let host = raw.smtp.host.filter(|h| !h.trim().is_empty());
@@ -608,7 +637,10 @@ fn validate(
     let bind = raw.server.bind.parse::<SocketAddr>().unwrap_or_else(|_| {
         issues.add(
             "server.bind",
-            format!("expected an address and port such as \"127.0.0.1:8080\", found {:?}", raw.server.bind),
+            format!(
+                "expected an address and port such as \"127.0.0.1:8080\", found {:?}",
+                raw.server.bind
+            ),
         );
         SocketAddr::from(([127, 0, 0, 1], 8080))
     });
@@ -669,7 +701,10 @@ fn validate(
         },
         server: Server {
             bind,
-            public_url: raw.server.public_url.map(|u| u.trim_end_matches('/').to_owned()),
+            public_url: raw
+                .server
+                .public_url
+                .map(|u| u.trim_end_matches('/').to_owned()),
             secret: Secret(raw.server.secret),
         },
         unknown_keys,
@@ -680,17 +715,22 @@ fn validate(
 /// Lower-case hexadecimal.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 fn positive(issues: &mut Issues, key: &str, value: i64) -> usize {
     if value >= 1 {
         value as usize
     } else {
-        issues.add(key, format!("expected a whole number of 1 or more, found {value}"));
+        issues.add(
+            key,
+            format!("expected a whole number of 1 or more, found {value}"),
+        );
         1
     }
 }
@@ -702,22 +742,21 @@ fn is_language_tag(s: &str) -> bool {
     let lang_ok = parts
         .next()
         .is_some_and(|l| (2..=3).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphabetic()));
-    lang_ok && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+    lang_ok
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// A tag URI authority (RFC 4151): a DNS name or an email address.
 fn is_tag_authority(s: &str) -> bool {
-    let domain = s.rsplit_once('@').map_or(s, |(local, d)| {
-        if local.is_empty() {
-            ""
-        } else {
-            d
-        }
-    });
+    let domain = s
+        .rsplit_once('@')
+        .map_or(s, |(local, d)| if local.is_empty() { "" } else { d });
     !domain.is_empty()
         && domain.split('.').all(|label| {
             !label.is_empty()
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -731,7 +770,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
         std::fs::write(&path, toml).unwrap();
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::load_with_env(&path, &env)
     }
 

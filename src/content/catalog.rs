@@ -50,7 +50,10 @@ impl Catalog {
     /// Reads every content file, keeping the valid articles and returning
     /// the errors beside them, so a caller can look for more errors (in
     /// bodies, say) before it fails.
-    pub fn load_lenient(config: &Config, now: DateTime<FixedOffset>) -> (Catalog, Vec<ContentError>) {
+    pub fn load_lenient(
+        config: &Config,
+        now: DateTime<FixedOffset>,
+    ) -> (Catalog, Vec<ContentError>) {
         let (files, errors) = discover_content(config);
         Catalog::from_files(config, &files, errors, now)
     }
@@ -91,21 +94,42 @@ impl Catalog {
                 unpublished.push(a);
             } else if a.published > now {
                 stats.scheduled += 1;
-                stats.next_release = Some(stats.next_release.map_or(a.published, |n| n.min(a.published)));
+                stats.next_release = Some(
+                    stats
+                        .next_release
+                        .map_or(a.published, |n| n.min(a.published)),
+                );
                 unpublished.push(a);
             } else {
-                stats.last_release = Some(stats.last_release.map_or(a.published, |n| n.max(a.published)));
+                stats.last_release = Some(
+                    stats
+                        .last_release
+                        .map_or(a.published, |n| n.max(a.published)),
+                );
                 articles.push(a);
             }
         }
-        articles.par_sort_unstable_by(|a, b| b.published.cmp(&a.published).then_with(|| a.id.cmp(&b.id)));
+        articles.par_sort_unstable_by(|a, b| {
+            b.published.cmp(&a.published).then_with(|| a.id.cmp(&b.id))
+        });
         stats.published = articles.len();
-        let mut by_column: BTreeMap<ColumnSlug, Vec<usize>> =
-            config.columns.iter().map(|c| (c.slug.clone(), Vec::new())).collect();
+        let mut by_column: BTreeMap<ColumnSlug, Vec<usize>> = config
+            .columns
+            .iter()
+            .map(|c| (c.slug.clone(), Vec::new()))
+            .collect();
         for (i, a) in articles.iter().enumerate() {
             by_column.entry(a.column.clone()).or_default().push(i);
         }
-        (Catalog { articles, unpublished, by_column, stats }, errors)
+        (
+            Catalog {
+                articles,
+                unpublished,
+                by_column,
+                stats,
+            },
+            errors,
+        )
     }
 
     /// Every published article, newest first.

@@ -55,7 +55,8 @@ pub fn parse_article(
     config: &Config,
 ) -> Result<Article, Vec<ContentError>> {
     let text = &head.front_matter;
-    let line_of = |offset: usize| head.first_line + text[..offset.min(text.len())].matches('\n').count();
+    let line_of =
+        |offset: usize| head.first_line + text[..offset.min(text.len())].matches('\n').count();
     let err = |m: String| ContentError::new(&file.display, m);
 
     let fm: FrontMatter = toml::from_str(text).map_err(|e| {
@@ -82,7 +83,11 @@ pub fn parse_article(
 
     let title = one_line(fm.title.get_ref());
     if title.is_empty() {
-        errors.push(err("expected a title, found an empty string".into()).at(line_of(fm.title.span().start)).field("title"));
+        errors.push(
+            err("expected a title, found an empty string".into())
+                .at(line_of(fm.title.span().start))
+                .field("title"),
+        );
     }
 
     let column_name = match (&fm.column, &file.column_dir) {
@@ -92,16 +97,24 @@ pub fn parse_article(
     };
     let column = match column_name {
         None => {
-            errors.push(err(format!(
+            errors.push(
+                err(format!(
                 "expected a column: set `column` or put the file in content/<column>/ (one of {})",
                 column_list(config)
-            )).at(head.first_line).field("column"));
+            ))
+                .at(head.first_line)
+                .field("column"),
+            );
             None
         }
         Some((name, line)) => match config.column(&name) {
             Some(c) => Some(c.slug.clone()),
             None => {
-                let mut e = err(format!("unknown column {name:?}; expected one of {}", column_list(config))).field("column");
+                let mut e = err(format!(
+                    "unknown column {name:?}; expected one of {}",
+                    column_list(config)
+                ))
+                .field("column");
                 if let Some(line) = line {
                     e = e.at(line);
                 }
@@ -114,7 +127,12 @@ pub fn parse_article(
     let published = match date_value(fm.published.get_ref(), tz) {
         Ok(d) => Some(d),
         Err(found) => {
-            errors.push(date_error(&file.display, "published", &found, line_of(fm.published.span().start)));
+            errors.push(date_error(
+                &file.display,
+                "published",
+                &found,
+                line_of(fm.published.span().start),
+            ));
             None
         }
     };
@@ -123,14 +141,29 @@ pub fn parse_article(
         Some(v) => match date_value(v.get_ref(), tz) {
             Ok(d) => Some(d),
             Err(found) => {
-                errors.push(date_error(&file.display, "updated", &found, line_of(v.span().start)));
+                errors.push(date_error(
+                    &file.display,
+                    "updated",
+                    &found,
+                    line_of(v.span().start),
+                ));
                 None
             }
         },
     };
-    if let (Some(p), Some(u), Some(span)) = (published, updated, fm.updated.as_ref().map(|u| u.span())) {
+    if let (Some(p), Some(u), Some(span)) =
+        (published, updated, fm.updated.as_ref().map(|u| u.span()))
+    {
         if u < p {
-            errors.push(err(format!("expected a date on or after published ({}), found {}", p.to_rfc3339(), u.to_rfc3339())).at(line_of(span.start)).field("updated"));
+            errors.push(
+                err(format!(
+                    "expected a date on or after published ({}), found {}",
+                    p.to_rfc3339(),
+                    u.to_rfc3339()
+                ))
+                .at(line_of(span.start))
+                .field("updated"),
+            );
         }
     }
 
@@ -158,10 +191,24 @@ pub fn parse_article(
     }
 
     let url = match &fm.url {
+        // The URL goes into feeds as written, so what the parser forgives
+        // (spaces, control characters) is refused: a feed cannot carry it.
         Some(u) => match url::Url::parse(u.get_ref()) {
-            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Some(u.get_ref().clone()),
+            Ok(parsed)
+                if matches!(parsed.scheme(), "http" | "https")
+                    && !has_space_or_control(u.get_ref()) =>
+            {
+                Some(u.get_ref().clone())
+            }
             _ => {
-                errors.push(err(format!("expected an absolute http(s) URL, found {:?}", u.get_ref())).at(line_of(u.span().start)).field("url"));
+                errors.push(
+                    err(format!(
+                        "expected an absolute http(s) URL, found {:?}",
+                        u.get_ref()
+                    ))
+                    .at(line_of(u.span().start))
+                    .field("url"),
+                );
                 None
             }
         },
@@ -172,7 +219,7 @@ pub fn parse_article(
         Some(i) => {
             let value = i.get_ref().trim();
             match url::Url::parse(value) {
-                Ok(_) if !value.contains(char::is_whitespace) => Some(value.to_owned()),
+                Ok(_) if !has_space_or_control(value) => Some(value.to_owned()),
                 _ => {
                     errors.push(err(format!(
                         "expected a URI that names this article for ever, such as \"urn:uuid:…\" or \"tag:…\", found {value:?}"
@@ -225,10 +272,7 @@ pub fn parse_article(
         published,
         updated,
         authors,
-        summary: fm
-            .summary
-            .map(|s| one_line(&s))
-            .filter(|s| !s.is_empty()),
+        summary: fm.summary.map(|s| one_line(&s)).filter(|s| !s.is_empty()),
         tags,
         id,
         url,
@@ -245,9 +289,16 @@ fn column_list(config: &Config) -> String {
         .join(", ")
 }
 
+/// Whether `s` holds whitespace or a control character, which an id or a
+/// URL written into a feed must not: XML cannot carry most controls, and
+/// the URL parser would silently drop or encode them.
+fn has_space_or_control(s: &str) -> bool {
+    s.contains(|c: char| c.is_whitespace() || c.is_control())
+}
+
 /// The key assigned on the line holding `offset`, for messages about values
-/// whose type was wrong.
-fn key_on_line(text: &str, offset: usize) -> Option<String> {
+/// whose type was wrong (or whose bytes are not UTF-8).
+pub(super) fn key_on_line(text: &str, offset: usize) -> Option<String> {
     let offset = offset.min(text.len());
     let start = text[..offset].rfind('\n').map_or(0, |p| p + 1);
     let line = text[start..].lines().next().unwrap_or("");
@@ -296,7 +347,12 @@ pub(crate) fn parse_date(s: &str, tz: Tz) -> Option<DateTime<FixedOffset>> {
     if let Ok(d) = DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%:z") {
         return Some(d.with_timezone(&tz).fixed_offset());
     }
-    for form in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+    for form in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(s, form) {
             return local(n);
         }
@@ -318,7 +374,10 @@ fn authors(v: &toml::Value) -> Result<Vec<Author>, String> {
             toml::Value::String(name) => (name.as_str(), None),
             toml::Value::Table(t) => {
                 if let Some(unknown) = t.keys().find(|k| !matches!(k.as_str(), "name" | "role")) {
-                    return Err(format!("author {}: unknown key {unknown:?}; {EXPECTED}", i + 1));
+                    return Err(format!(
+                        "author {}: unknown key {unknown:?}; {EXPECTED}",
+                        i + 1
+                    ));
                 }
                 let name = match t.get("name") {
                     Some(toml::Value::String(n)) => n.as_str(),
@@ -328,16 +387,29 @@ fn authors(v: &toml::Value) -> Result<Vec<Author>, String> {
                     None => None,
                     Some(toml::Value::String(r)) => Some(r.as_str()),
                     Some(other) => {
-                        return Err(format!("author {}: expected role to be a string, found a {}", i + 1, other.type_str()))
+                        return Err(format!(
+                            "author {}: expected role to be a string, found a {}",
+                            i + 1,
+                            other.type_str()
+                        ))
                     }
                 };
                 (name, role)
             }
-            other => return Err(format!("author {}: {EXPECTED}, found a {}", i + 1, other.type_str())),
+            other => {
+                return Err(format!(
+                    "author {}: {EXPECTED}, found a {}",
+                    i + 1,
+                    other.type_str()
+                ))
+            }
         };
         let name = one_line(name);
         if name.is_empty() {
-            return Err(format!("author {}: expected a name, found an empty string", i + 1));
+            return Err(format!(
+                "author {}: expected a name, found an empty string",
+                i + 1
+            ));
         }
         let role = role.map(one_line).filter(|r| !r.is_empty());
         out.push(Author { name, role });
@@ -382,10 +454,19 @@ mod tests {
     fn every_date_form_is_read_in_the_site_zone() {
         let hk = Tz::Asia__Hong_Kong;
         let want = "2026-06-12T07:00:00+08:00";
-        for s in [want, "2026-06-11T23:00:00Z", "2026-06-12T07:00:00", "2026-06-12 07:00", "2026-06-12 07:00:00+08:00"] {
+        for s in [
+            want,
+            "2026-06-11T23:00:00Z",
+            "2026-06-12T07:00:00",
+            "2026-06-12 07:00",
+            "2026-06-12 07:00:00+08:00",
+        ] {
             assert_eq!(parse_date(s, hk).unwrap().to_rfc3339(), want, "{s}");
         }
-        assert_eq!(parse_date("2026-06-12", hk).unwrap().to_rfc3339(), "2026-06-12T00:00:00+08:00");
+        assert_eq!(
+            parse_date("2026-06-12", hk).unwrap().to_rfc3339(),
+            "2026-06-12T00:00:00+08:00"
+        );
         assert!(parse_date("next tuesday", hk).is_none());
     }
 

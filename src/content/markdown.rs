@@ -78,13 +78,23 @@ fn absolute_links<'a>(event: Event<'a>, base: Option<&url::Url>) -> Event<'a> {
         }
     };
     match event {
-        Event::Start(Tag::Link { link_type, dest_url, title, id }) => Event::Start(Tag::Link {
+        Event::Start(Tag::Link {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) => Event::Start(Tag::Link {
             link_type,
             dest_url: absolute(dest_url),
             title,
             id,
         }),
-        Event::Start(Tag::Image { link_type, dest_url, title, id }) => Event::Start(Tag::Image {
+        Event::Start(Tag::Image {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) => Event::Start(Tag::Image {
             link_type,
             dest_url: absolute(dest_url),
             title,
@@ -103,12 +113,20 @@ fn lead(events: &[Event<'_>], enough: usize) -> String {
     let mut in_paragraph = false;
     for event in events {
         match event {
-            Event::Start(Tag::Heading { .. } | Tag::CodeBlock(_) | Tag::Table(_) | Tag::FootnoteDefinition(_) | Tag::Image { .. }) => {
-                depth_skip += 1
-            }
-            Event::End(TagEnd::Heading(_) | TagEnd::CodeBlock | TagEnd::Table | TagEnd::FootnoteDefinition | TagEnd::Image) => {
-                depth_skip = depth_skip.saturating_sub(1)
-            }
+            Event::Start(
+                Tag::Heading { .. }
+                | Tag::CodeBlock(_)
+                | Tag::Table(_)
+                | Tag::FootnoteDefinition(_)
+                | Tag::Image { .. },
+            ) => depth_skip += 1,
+            Event::End(
+                TagEnd::Heading(_)
+                | TagEnd::CodeBlock
+                | TagEnd::Table
+                | TagEnd::FootnoteDefinition
+                | TagEnd::Image,
+            ) => depth_skip = depth_skip.saturating_sub(1),
             Event::Start(Tag::Paragraph) if depth_skip == 0 => {
                 in_paragraph = true;
                 join(&mut out);
@@ -123,7 +141,9 @@ fn lead(events: &[Event<'_>], enough: usize) -> String {
                 out.push_str(t);
                 chars += t.chars().count();
             }
-            Event::SoftBreak | Event::HardBreak if in_paragraph && depth_skip == 0 => join(&mut out),
+            Event::SoftBreak | Event::HardBreak if in_paragraph && depth_skip == 0 => {
+                join(&mut out)
+            }
             _ => {}
         }
     }
@@ -150,6 +170,9 @@ mod tests {
 
     #[test]
     fn the_lead_skips_headings_and_joins_chinese_lines_without_spaces() {
-        assert_eq!(lead_of("## 小標題\n\n第一段，\n第二行。\n\nSecond\nline."), "第一段，第二行。Second line.");
+        assert_eq!(
+            lead_of("## 小標題\n\n第一段，\n第二行。\n\nSecond\nline."),
+            "第一段，第二行。Second line."
+        );
     }
 }

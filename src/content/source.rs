@@ -55,7 +55,10 @@ pub fn discover(
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
-                let path = e.path().map(display).unwrap_or_else(|| display(content_dir));
+                let path = e
+                    .path()
+                    .map(display)
+                    .unwrap_or_else(|| display(content_dir));
                 let message = match e.loop_ancestor() {
                     Some(a) => format!(
                         "symlink loop: this folder leads back to {}; the loop is skipped",
@@ -63,7 +66,8 @@ pub fn discover(
                     ),
                     None => format!(
                         "cannot read: {}",
-                        e.io_error().map_or_else(|| e.to_string(), |io| io.to_string())
+                        e.io_error()
+                            .map_or_else(|| e.to_string(), |io| io.to_string())
                     ),
                 };
                 errors.push(ContentError::new(&path, message));
@@ -77,11 +81,16 @@ pub fn discover(
         let rel = path.strip_prefix(content_dir).unwrap_or(path);
         let mut parts = rel.components();
         let column_dir = if rel.components().count() > 1 {
-            parts.next().map(|c| c.as_os_str().to_string_lossy().into_owned())
+            parts
+                .next()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
         } else {
             None
         };
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let default_slug = if stem == "index" {
             path.parent()
                 .filter(|p| *p != content_dir)
@@ -135,7 +144,9 @@ pub fn read_head(file: &SourceFile) -> Result<Head, ContentError> {
         )));
     }
     if file.len == 0 {
-        return Err(err("the file is empty; expected front matter between +++ lines".into()));
+        return Err(err(
+            "the file is empty; expected front matter between +++ lines".into(),
+        ));
     }
     let mut f = File::open(&file.path).map_err(|e| err(format!("cannot read: {e}")))?;
     let mut buf = Vec::with_capacity(4096);
@@ -144,7 +155,9 @@ pub fn read_head(file: &SourceFile) -> Result<Head, ContentError> {
     let mut line_start = 0usize; // byte offset of the next line to look at
     let mut opened_at: Option<usize> = None; // byte offset just after the opening +++ line
     loop {
-        let n = f.read(&mut chunk).map_err(|e| err(format!("cannot read: {e}")))?;
+        let n = f
+            .read(&mut chunk)
+            .map_err(|e| err(format!("cannot read: {e}")))?;
         buf.extend_from_slice(&chunk[..n]);
         let eof = n == 0 || buf.len() as u64 > MAX_ARTICLE_BYTES;
         // Look at every complete line (and the last one at end of file).
@@ -174,8 +187,17 @@ pub fn read_head(file: &SourceFile) -> Result<Head, ContentError> {
                     let front_matter = match std::str::from_utf8(toml) {
                         Ok(s) => s.to_owned(),
                         Err(e) => {
-                            let line = 2 + count_lines(&toml[..e.valid_up_to()]);
-                            return Err(err("invalid UTF-8; expected UTF-8 text".into()).at(line));
+                            let valid =
+                                std::str::from_utf8(&toml[..e.valid_up_to()]).unwrap_or_default();
+                            let line = 2 + count_lines(valid.as_bytes());
+                            let mut error =
+                                err("invalid UTF-8; expected UTF-8 text".into()).at(line);
+                            // The bad bytes usually sit in a value: name its key.
+                            if let Some(key) = super::front_matter::key_on_line(valid, valid.len())
+                            {
+                                error = error.field(key);
+                            }
+                            return Err(error);
                         }
                     };
                     return Ok(Head {
@@ -212,7 +234,8 @@ pub fn read_body(
     let err = |m: String| ContentError::new(display, m);
     let mut f = File::open(path).map_err(|e| err(format!("cannot read: {e}")))?;
     let mut bytes = Vec::new();
-    f.read_to_end(&mut bytes).map_err(|e| err(format!("cannot read: {e}")))?;
+    f.read_to_end(&mut bytes)
+        .map_err(|e| err(format!("cannot read: {e}")))?;
     if bytes.len() as u64 > MAX_ARTICLE_BYTES {
         return Err(err(format!(
             "the file is {} bytes; articles are limited to {} MiB",

@@ -1,0 +1,7 @@
+//! Integration tests: the `broadsheet` binary run on fixture publications,
+//! its output read back with independent parsers.
+
+mod bad_input;
+mod build;
+mod hostile;
+mod util;

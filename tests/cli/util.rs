@@ -1,0 +1,191 @@
+//! A publication in a temporary folder, and the binary run against it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+/// The clock every test runs at unless it says otherwise.
+pub const NOW: &str = "2026-11-27T12:00:00+08:00";
+
+/// A config with two columns, `ai` and `city`.
+pub const CONFIG: &str = r#"
+[site]
+title = "論壇"
+base_url = "https://news.example.com"
+
+[[columns]]
+slug = "ai"
+title = "鑰匙與未來"
+description = "編者按：人工智能與創科的路向。"
+
+[[columns]]
+slug = "city"
+title = "城市筆記"
+description = "編者按：城市生活。"
+
+[feeds]
+id_authority = "news.example.com"
+"#;
+
+/// A publication on disk: `config.toml`, `content/`, and `feeds/` once built.
+pub struct Publication {
+    dir: tempfile::TempDir,
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Panics with the output unless the run exited with `code`.
+    #[track_caller]
+    pub fn expect_code(self, code: i32) -> Run {
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+impl Publication {
+    /// A publication with [`CONFIG`] and no articles.
+    pub fn new() -> Publication {
+        Publication::with_config(CONFIG)
+    }
+
+    /// A publication with this configuration.
+    pub fn with_config(config: &str) -> Publication {
+        let p = Publication {
+            dir: tempfile::tempdir().expect("a temporary folder"),
+        };
+        p.write("config.toml", config);
+        std::fs::create_dir_all(p.path("content")).unwrap();
+        p
+    }
+
+    /// A copy of the sample publication at the root of the repository.
+    pub fn sample() -> Publication {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let p =
+            Publication::with_config(&std::fs::read_to_string(root.join("config.toml")).unwrap());
+        copy_dir(&root.join("content"), &p.path("content"));
+        p
+    }
+
+    /// A path inside the publication.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes a file (folders made as needed).
+    pub fn write(&self, rel: &str, text: impl AsRef<[u8]>) -> &Publication {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+        self
+    }
+
+    /// Reads a file as text.
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    /// Runs `broadsheet --config … --now NOW <args>`.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_at(NOW, args)
+    }
+
+    /// Runs the binary with the clock set to `now`.
+    pub fn run_at(&self, now: &str, args: &[&str]) -> Run {
+        self.run_with_env(now, args, &[])
+    }
+
+    /// Runs the binary with the clock set to `now` and extra environment.
+    pub fn run_with_env(&self, now: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_broadsheet"));
+        cmd.arg("--config")
+            .arg(self.path("config.toml"))
+            .arg("--now")
+            .arg(now)
+            .args(args);
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("BROADSHEET")) {
+            cmd.env_remove(k);
+        }
+        cmd.envs(env.iter().copied());
+        let out = cmd.output().expect("the binary runs");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `build`, expected to succeed.
+    #[track_caller]
+    pub fn build(&self) -> Run {
+        self.run(&["build"]).expect_code(0)
+    }
+
+    /// Every file under `rel` with its bytes and mtime.
+    pub fn tree(&self, rel: &str) -> BTreeMap<String, (Vec<u8>, SystemTime)> {
+        let root = self.path(rel);
+        let mut out = BTreeMap::new();
+        if !root.exists() {
+            return out;
+        }
+        for e in walkdir(&root) {
+            let meta = std::fs::metadata(&e).unwrap();
+            let key = e
+                .strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            out.insert(key, (std::fs::read(&e).unwrap(), meta.modified().unwrap()));
+        }
+        out
+    }
+}
+
+fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walkdir(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for f in walkdir(from) {
+        let dest = to.join(f.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&f, dest).unwrap();
+    }
+}
+
+/// An article file: front matter lines, then a body.
+pub fn article(front_matter: &str, body: &str) -> String {
+    format!("+++\n{}\n+++\n\n{}\n", front_matter.trim(), body)
+}
+
+/// Parses a feed with an independent parser.
+pub fn parse_feed(bytes: &[u8]) -> feed_rs::model::Feed {
+    feed_rs::parser::parse(bytes).unwrap_or_else(|e| {
+        panic!(
+            "feed-rs cannot parse the feed: {e}\n{}",
+            String::from_utf8_lossy(bytes)
+        )
+    })
+}
