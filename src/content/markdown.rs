@@ -144,10 +144,29 @@ fn lead(events: &[Event<'_>], enough: usize) -> String {
             Event::SoftBreak | Event::HardBreak if in_paragraph && depth_skip == 0 => {
                 join(&mut out)
             }
+            // What a <script> or <style> holds is code, not prose: the
+            // sanitiser drops it from the body, so the lead drops it too.
+            Event::InlineHtml(h) => match code_element(h) {
+                Some(true) => depth_skip += 1,
+                Some(false) => depth_skip = depth_skip.saturating_sub(1),
+                None => {}
+            },
             _ => {}
         }
     }
     crate::text::one_line(&out)
+}
+
+/// Whether an inline HTML tag opens (`Some(true)`) or closes
+/// (`Some(false)`) a `<script>` or `<style>` element.
+fn code_element(html: &str) -> Option<bool> {
+    let tag = html.trim().to_ascii_lowercase();
+    let (rest, opens) = match tag.strip_prefix("</") {
+        Some(rest) => (rest, false),
+        None => (tag.strip_prefix('<')?, true),
+    };
+    let name = rest.split(|c: char| !c.is_ascii_alphanumeric()).next()?;
+    matches!(name, "script" | "style").then_some(opens)
 }
 
 /// Separates two runs of text: nothing after Chinese (lines of Chinese

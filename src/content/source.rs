@@ -234,12 +234,16 @@ pub fn read_body(
     let err = |m: String| ContentError::new(display, m);
     let mut f = File::open(path).map_err(|e| err(format!("cannot read: {e}")))?;
     let mut bytes = Vec::new();
-    f.read_to_end(&mut bytes)
+    // At most one byte past the limit: the file may have grown since its
+    // head was read, and must still not exhaust memory.
+    (&mut f)
+        .take(MAX_ARTICLE_BYTES + 1)
+        .read_to_end(&mut bytes)
         .map_err(|e| err(format!("cannot read: {e}")))?;
     if bytes.len() as u64 > MAX_ARTICLE_BYTES {
+        let len = f.metadata().map_or(bytes.len() as u64, |m| m.len());
         return Err(err(format!(
-            "the file is {} bytes; articles are limited to {} MiB",
-            bytes.len(),
+            "the file is {len} bytes; articles are limited to {} MiB",
             MAX_ARTICLE_BYTES / (1024 * 1024)
         )));
     }

@@ -42,11 +42,19 @@ published = 2026-11-02T08:30:00+08:00
 #[track_caller]
 fn build_refused(p: &Publication) -> Vec<String> {
     let before = p.tree("feeds");
-    assert!(before.contains_key("all/rss.xml"), "the publication was built first");
+    assert!(
+        before.contains_key("all/rss.xml"),
+        "the publication was built first"
+    );
     let run = p.run(&["build"]).expect_code(2);
     assert_same_tree(&before, &p.tree("feeds"));
     let lines = error_lines(&run.stderr);
-    assert_eq!(lines.last().map(String::as_str), Some("nothing was written"), "{}", run.stderr);
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("nothing was written"),
+        "{}",
+        run.stderr
+    );
     lines
 }
 
@@ -70,7 +78,10 @@ fn assert_same_tree(
         .chain(after.keys())
         .filter(|k| before.get(*k) != after.get(*k))
         .collect();
-    assert!(changed.is_empty(), "feeds/ changed although nothing should have been written: {changed:?}");
+    assert!(
+        changed.is_empty(),
+        "feeds/ changed although nothing should have been written: {changed:?}"
+    );
 }
 
 /// Panics unless `lines` holds exactly `want`.
@@ -100,7 +111,10 @@ fn bad_toml_syntax_is_named_with_its_line_and_field() {
         "content/ai/x.md",
         "+++\ntitle = \"Unclosed\npublished = 2026-11-01\n+++\n\nBody.\n",
     );
-    assert_line(&lines, "content/ai/x.md:2: title: invalid basic string, expected `\"`");
+    assert_line(
+        &lines,
+        "content/ai/x.md:2: title: invalid basic string, expected `\"`",
+    );
 }
 
 #[test]
@@ -121,7 +135,10 @@ fn a_missing_title_is_named_with_its_line() {
         "content/ai/x.md",
         article("published = 2026-11-01T08:00:00+08:00", "Body."),
     );
-    assert_line(&lines, "content/ai/x.md:2: title: expected a title in the front matter, found none");
+    assert_line(
+        &lines,
+        "content/ai/x.md:2: title: expected a title in the front matter, found none",
+    );
 }
 
 #[test]
@@ -130,7 +147,10 @@ fn an_empty_title_is_refused() {
         "content/ai/x.md",
         article("published = 2026-11-01\ntitle = \" \\r\\n \"", "Body."),
     );
-    assert_line(&lines, "content/ai/x.md:3: title: expected a title, found an empty string");
+    assert_line(
+        &lines,
+        "content/ai/x.md:3: title: expected a title, found an empty string",
+    );
 }
 
 #[test]
@@ -139,16 +159,25 @@ fn a_title_that_is_a_number_is_a_wrong_type() {
         "content/ai/x.md",
         article("published = 2026-11-01\ntitle = 5", "Body."),
     );
-    assert_line(&lines, "content/ai/x.md:3: title: invalid type: integer `5`, expected a string");
+    assert_line(
+        &lines,
+        "content/ai/x.md:3: title: invalid type: integer `5`, expected a string",
+    );
 }
 
 #[test]
 fn tags_given_as_a_string_are_a_wrong_type() {
     let lines = one_bad_file(
         "content/ai/x.md",
-        article("title = \"Tags\"\npublished = 2026-11-01\ntags = \"x\"", "Body."),
+        article(
+            "title = \"Tags\"\npublished = 2026-11-01\ntags = \"x\"",
+            "Body.",
+        ),
     );
-    assert_line(&lines, "content/ai/x.md:4: tags: invalid type: string \"x\", expected a sequence");
+    assert_line(
+        &lines,
+        "content/ai/x.md:4: tags: invalid type: string \"x\", expected a sequence",
+    );
 }
 
 #[test]
@@ -205,9 +234,15 @@ fn an_unquoted_date_word_is_a_toml_error_on_its_line() {
 fn an_unknown_column_in_front_matter_lists_the_columns() {
     let lines = one_bad_file(
         "content/x.md",
-        article("title = \"t\"\npublished = 2026-11-01\ncolumn = \"nope\"", "Body."),
+        article(
+            "title = \"t\"\npublished = 2026-11-01\ncolumn = \"nope\"",
+            "Body.",
+        ),
     );
-    assert_line(&lines, "content/x.md:4: column: unknown column \"nope\"; expected one of ai, city");
+    assert_line(
+        &lines,
+        "content/x.md:4: column: unknown column \"nope\"; expected one of ai, city",
+    );
 }
 
 #[test]
@@ -216,7 +251,10 @@ fn an_unknown_column_folder_names_the_file() {
         "content/nope/x.md",
         article("title = \"t\"\npublished = 2026-11-01", "Body."),
     );
-    assert_line(&lines, "content/nope/x.md: column: unknown column \"nope\"; expected one of ai, city");
+    assert_line(
+        &lines,
+        "content/nope/x.md: column: unknown column \"nope\"; expected one of ai, city",
+    );
 }
 
 #[test]
@@ -236,7 +274,10 @@ fn a_duplicate_slug_in_a_column_names_both_files() {
     // good.md was built first; a second file claims its slug.
     let lines = one_bad_file(
         "content/ai/zz-copy.md",
-        article("title = \"Copy\"\npublished = 2026-11-03\nslug = \"good\"", "Body."),
+        article(
+            "title = \"Copy\"\npublished = 2026-11-03\nslug = \"good\"",
+            "Body.",
+        ),
     );
     assert_line(
         &lines,
@@ -249,7 +290,10 @@ fn one_slug_in_two_columns_is_fine() {
     let p = built();
     p.write(
         "content/city/good.md",
-        article("title = \"Same slug, other column\"\npublished = 2026-11-03", "Body."),
+        article(
+            "title = \"Same slug, other column\"\npublished = 2026-11-03",
+            "Body.",
+        ),
     );
     p.build();
 }
@@ -260,11 +304,17 @@ fn a_duplicate_id_names_both_files() {
     let id = "urn:uuid:9b0f6c1e-3a53-4a47-8f3e-0a9d1d3c2b11";
     p.write(
         "content/ai/first.md",
-        article(&format!("title = \"One\"\npublished = 2026-11-03\nid = \"{id}\""), "Body."),
+        article(
+            &format!("title = \"One\"\npublished = 2026-11-03\nid = \"{id}\""),
+            "Body.",
+        ),
     );
     p.write(
         "content/city/second.md",
-        article(&format!("title = \"Two\"\npublished = 2026-11-04\nid = \"{id}\""), "Body."),
+        article(
+            &format!("title = \"Two\"\npublished = 2026-11-04\nid = \"{id}\""),
+            "Body.",
+        ),
     );
     let lines = build_refused(&p);
     assert_line(
@@ -276,27 +326,41 @@ fn a_duplicate_id_names_both_files() {
 
 #[test]
 fn invalid_utf8_in_the_body_of_a_published_article_is_named_with_its_line() {
-    let mut text = article("title = \"Recent\"\npublished = 2026-11-20", "First paragraph.\n\nSecond ").into_bytes();
+    let mut text = article(
+        "title = \"Recent\"\npublished = 2026-11-20",
+        "First paragraph.\n\nSecond ",
+    )
+    .into_bytes();
     // Line 1 +++, 2-3 TOML, 4 +++, 5 blank, 6 first paragraph, 7 blank, 8 here.
     text.pop();
     text.extend_from_slice(b"\xff\xfe paragraph.\n");
     let lines = one_bad_file("content/ai/x.md", text);
-    assert_line(&lines, "content/ai/x.md:8: invalid UTF-8; expected UTF-8 text");
+    assert_line(
+        &lines,
+        "content/ai/x.md:8: invalid UTF-8; expected UTF-8 text",
+    );
 }
 
 #[test]
 fn invalid_utf8_in_front_matter_is_named_with_its_line_and_field() {
     let lines = one_bad_file(
         "content/ai/x.md",
-        b"+++\ntitle = \"Fine\"\npublished = 2026-11-01\nsummary = \"caf\xe9\"\n+++\n\nBody.\n".as_slice(),
+        b"+++\ntitle = \"Fine\"\npublished = 2026-11-01\nsummary = \"caf\xe9\"\n+++\n\nBody.\n"
+            .as_slice(),
     );
-    assert_line(&lines, "content/ai/x.md:4: summary: invalid UTF-8; expected UTF-8 text");
+    assert_line(
+        &lines,
+        "content/ai/x.md:4: summary: invalid UTF-8; expected UTF-8 text",
+    );
 }
 
 #[test]
 fn an_empty_file_is_refused() {
     let lines = one_bad_file("content/ai/x.md", "");
-    assert_line(&lines, "content/ai/x.md: the file is empty; expected front matter between +++ lines");
+    assert_line(
+        &lines,
+        "content/ai/x.md: the file is empty; expected front matter between +++ lines",
+    );
 }
 
 #[test]
@@ -324,9 +388,18 @@ fn a_symlink_loop_in_content_is_reported_not_followed_for_ever() {
 fn a_50_mib_file_is_refused_with_the_size_limit() {
     let p = built();
     let path = p.path("content/ai/huge.md");
-    std::fs::write(&path, article("title = \"Huge\"\npublished = 2026-11-20", "Body.")).unwrap();
+    std::fs::write(
+        &path,
+        article("title = \"Huge\"\npublished = 2026-11-20", "Body."),
+    )
+    .unwrap();
     // Sparse: the length is what counts, and the test stays fast.
-    std::fs::File::options().write(true).open(&path).unwrap().set_len(50 * 1024 * 1024).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(50 * 1024 * 1024)
+        .unwrap();
     let lines = build_refused(&p);
     assert_line(
         &lines,
@@ -338,11 +411,16 @@ fn a_50_mib_file_is_refused_with_the_size_limit() {
 fn a_misspelt_field_is_refused_not_ignored() {
     let lines = one_bad_file(
         "content/ai/x.md",
-        article("title = \"Typo\"\npublised = 2026-11-01\npublished = 2026-11-01", "Body."),
+        article(
+            "title = \"Typo\"\npublised = 2026-11-01\npublished = 2026-11-01",
+            "Body.",
+        ),
     );
     let line = lines
         .iter()
-        .find(|l| l.starts_with("content/ai/x.md:3: publised: unknown field `publised`, expected one of"))
+        .find(|l| {
+            l.starts_with("content/ai/x.md:3: publised: unknown field `publised`, expected one of")
+        })
         .unwrap_or_else(|| panic!("no line names publised: {lines:?}"));
     assert!(line.contains("`published`"), "{line}");
 }
@@ -367,14 +445,23 @@ fn a_url_that_is_not_absolute_http_is_refused() {
     let p = built();
     p.write(
         "content/ai/relative.md",
-        article("title = \"t\"\npublished = 2026-11-01\nurl = \"/ai/x/\"", "Body."),
+        article(
+            "title = \"t\"\npublished = 2026-11-01\nurl = \"/ai/x/\"",
+            "Body.",
+        ),
     );
     p.write(
         "content/ai/script.md",
-        article("title = \"t\"\npublished = 2026-11-01\nurl = \"javascript:alert(1)\"", "Body."),
+        article(
+            "title = \"t\"\npublished = 2026-11-01\nurl = \"javascript:alert(1)\"",
+            "Body.",
+        ),
     );
     let lines = build_refused(&p);
-    assert_line(&lines, "content/ai/relative.md:4: url: expected an absolute http(s) URL, found \"/ai/x/\"");
+    assert_line(
+        &lines,
+        "content/ai/relative.md:4: url: expected an absolute http(s) URL, found \"/ai/x/\"",
+    );
     assert_line(
         &lines,
         "content/ai/script.md:4: url: expected an absolute http(s) URL, found \"javascript:alert(1)\"",
@@ -394,11 +481,17 @@ fn a_url_or_id_with_control_characters_or_spaces_is_refused() {
     );
     p.write(
         "content/ai/spaced.md",
-        article("title = \"t\"\npublished = 2026-11-01\nurl = \"https://news.example.com/a b\"", "Body."),
+        article(
+            "title = \"t\"\npublished = 2026-11-01\nurl = \"https://news.example.com/a b\"",
+            "Body.",
+        ),
     );
     p.write(
         "content/ai/id.md",
-        article("title = \"t\"\npublished = 2026-11-01\nid = \"urn:x:a\\u0007b\"", "Body."),
+        article(
+            "title = \"t\"\npublished = 2026-11-01\nid = \"urn:x:a\\u0007b\"",
+            "Body.",
+        ),
     );
     let lines = build_refused(&p);
     assert_line(
@@ -426,7 +519,10 @@ fn every_error_of_a_run_is_listed_in_file_order() {
     );
     p.write(
         "content/ai/c-two-errors.md",
-        article("title = \"t\"\npublished = 2026-11-01\nurl = \"nope\"\nslug = \"a b\"", "Body."),
+        article(
+            "title = \"t\"\npublished = 2026-11-01\nurl = \"nope\"\nslug = \"a b\"",
+            "Body.",
+        ),
     );
     p.write("content/city/d-plain.md", "no front matter\n");
     p.write(
@@ -452,21 +548,40 @@ fn every_error_of_a_run_is_listed_in_file_order() {
 #[test]
 fn a_fixed_article_builds_again_after_a_refused_build() {
     let p = built();
-    p.write("content/ai/x.md", article("title = 5\npublished = 2026-11-01", "Body."));
+    p.write(
+        "content/ai/x.md",
+        article("title = 5\npublished = 2026-11-01", "Body."),
+    );
     build_refused(&p);
-    p.write("content/ai/x.md", article("title = \"Five\"\npublished = 2026-11-03", "Body."));
+    p.write(
+        "content/ai/x.md",
+        article("title = \"Five\"\npublished = 2026-11-03", "Body."),
+    );
     p.build();
     let feed = parse_feed(p.read("feeds/ai/atom.xml").as_bytes());
-    let titles: Vec<String> = feed.entries.iter().map(|e| e.title.as_ref().unwrap().content.clone()).collect();
+    let titles: Vec<String> = feed
+        .entries
+        .iter()
+        .map(|e| e.title.as_ref().unwrap().content.clone())
+        .collect();
     assert_eq!(titles, ["Five", "Good"]);
 }
 
 #[test]
 fn check_reports_the_same_errors_as_build_and_writes_nothing() {
     let p = Publication::new();
-    p.write("content/ai/good.md", article("title = \"Good\"\npublished = 2026-11-01", "Body."));
-    p.write("content/ai/date.md", article("title = \"t\"\npublished = \"next tuesday\"", "Body."));
-    p.write("content/ai/typed.md", article("title = 5\npublished = 2026-11-01", "Body."));
+    p.write(
+        "content/ai/good.md",
+        article("title = \"Good\"\npublished = 2026-11-01", "Body."),
+    );
+    p.write(
+        "content/ai/date.md",
+        article("title = \"t\"\npublished = \"next tuesday\"", "Body."),
+    );
+    p.write(
+        "content/ai/typed.md",
+        article("title = 5\npublished = 2026-11-01", "Body."),
+    );
     p.write("content/ai/empty.md", "");
     let check = p.run(&["check"]).expect_code(2);
     assert!(!p.path("feeds").exists(), "check created feeds/");
@@ -478,7 +593,8 @@ fn check_reports_the_same_errors_as_build_and_writes_nothing() {
         lines,
         [
             format!("content/ai/date.md:3: published: {DATE_EXPECTED}, found \"next tuesday\""),
-            "content/ai/empty.md: the file is empty; expected front matter between +++ lines".to_owned(),
+            "content/ai/empty.md: the file is empty; expected front matter between +++ lines"
+                .to_owned(),
             "content/ai/typed.md:2: title: invalid type: integer `5`, expected a string".to_owned(),
             "3 content errors".to_owned(),
             "nothing was written".to_owned(),
@@ -489,7 +605,10 @@ fn check_reports_the_same_errors_as_build_and_writes_nothing() {
 #[test]
 fn check_reads_the_bodies_that_no_feed_carries() {
     let p = Publication::with_config(&CONFIG.replace("[feeds]\n", "[feeds]\nmax_items = 1\n"));
-    p.write("content/ai/new.md", article("title = \"New\"\npublished = 2026-11-20", "Fine."));
+    p.write(
+        "content/ai/new.md",
+        article("title = \"New\"\npublished = 2026-11-20", "Fine."),
+    );
     let mut old = article("title = \"Old\"\npublished = 2026-01-01", "Bad ").into_bytes();
     old.pop();
     old.extend_from_slice(b"\xc3\x28 byte.\n");
@@ -501,7 +620,11 @@ fn check_reads_the_bodies_that_no_feed_carries() {
     let run = p.run(&["check"]).expect_code(2);
     assert_eq!(
         error_lines(&run.stderr),
-        ["content/ai/old.md:6: invalid UTF-8; expected UTF-8 text", "1 content error", "nothing was written"]
+        [
+            "content/ai/old.md:6: invalid UTF-8; expected UTF-8 text",
+            "1 content error",
+            "nothing was written"
+        ]
     );
     assert_same_tree(&before, &p.tree("feeds"));
 }
@@ -509,7 +632,9 @@ fn check_reads_the_bodies_that_no_feed_carries() {
 #[test]
 fn an_unknown_timezone_is_a_config_error_naming_site_timezone() {
     let p = built();
-    let config = p.read("config.toml").replace("[site]\n", "[site]\ntimezone = \"Mars/Olympus\"\n");
+    let config = p
+        .read("config.toml")
+        .replace("[site]\n", "[site]\ntimezone = \"Mars/Olympus\"\n");
     p.write("config.toml", config);
     let lines = build_refused(&p);
     let config_path = p.path("config.toml");

@@ -5,7 +5,14 @@ use feed_rs::model::Feed;
 use std::collections::BTreeMap;
 
 /// What must never reach a feed reader's HTML.
-const FORBIDDEN: &[&str] = &["<script", "javascript:", "onerror", "onclick", "onload", "<iframe"];
+const FORBIDDEN: &[&str] = &[
+    "<script",
+    "javascript:",
+    "onerror",
+    "onclick",
+    "onload",
+    "<iframe",
+];
 
 /// The three feed files written for every column and for all/.
 const FORMATS: &[&str] = &["rss.xml", "atom.xml", "feed.json"];
@@ -18,17 +25,26 @@ const FORMATS: &[&str] = &["rss.xml", "atom.xml", "feed.json"];
 fn safe_feeds(p: &Publication) -> BTreeMap<String, Feed> {
     let tree = p.tree("feeds");
     for (path, (bytes, _)) in &tree {
-        let text = std::str::from_utf8(bytes).unwrap_or_else(|e| panic!("feeds/{path} is not UTF-8: {e}"));
-        if let Some(c) = text.chars().find(|&c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')) {
+        let text =
+            std::str::from_utf8(bytes).unwrap_or_else(|e| panic!("feeds/{path} is not UTF-8: {e}"));
+        if let Some(c) = text
+            .chars()
+            .find(|&c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+        {
             panic!("feeds/{path} holds the control character {c:?}");
         }
-        assert!(!text.contains('\u{feff}'), "feeds/{path} holds a byte order mark");
+        assert!(
+            !text.contains('\u{feff}'),
+            "feeds/{path} holds a byte order mark"
+        );
     }
     let mut feeds = BTreeMap::new();
     for dir in ["ai", "city", "all"] {
         for format in FORMATS {
             let path = format!("{dir}/{format}");
-            let (bytes, _) = tree.get(&path).unwrap_or_else(|| panic!("feeds/{path} was not written"));
+            let (bytes, _) = tree
+                .get(&path)
+                .unwrap_or_else(|| panic!("feeds/{path} was not written"));
             let feed = parse_feed(bytes);
             for entry in &feed.entries {
                 if let Some(html) = entry.content.as_ref().and_then(|c| c.body.as_deref()) {
@@ -52,7 +68,10 @@ fn safe_feeds(p: &Publication) -> BTreeMap<String, Feed> {
 fn assert_no_script(path: &str, html: &str) {
     let lower = html.to_lowercase();
     for bad in FORBIDDEN {
-        assert!(!lower.contains(bad), "feeds/{path}: item HTML holds {bad:?}:\n{html}");
+        assert!(
+            !lower.contains(bad),
+            "feeds/{path}: item HTML holds {bad:?}:\n{html}"
+        );
     }
 }
 
@@ -75,12 +94,17 @@ fn summary(e: &feed_rs::model::Entry) -> &str {
 }
 
 fn html(e: &feed_rs::model::Entry) -> &str {
-    e.content.as_ref().and_then(|c| c.body.as_deref()).expect("content")
+    e.content
+        .as_ref()
+        .and_then(|c| c.body.as_deref())
+        .expect("content")
 }
 
 /// The feeds of the `ai` column, by format.
 fn ai_feeds(feeds: &BTreeMap<String, Feed>) -> impl Iterator<Item = (&str, &Feed)> {
-    FORMATS.iter().map(move |f| (*f, &feeds[&format!("ai/{f}")]))
+    FORMATS
+        .iter()
+        .map(move |f| (*f, &feeds[&format!("ai/{f}")]))
 }
 
 #[test]
@@ -114,14 +138,27 @@ published = 2026-11-21
         let e = entry(feed, "markup");
         assert_eq!(title(e), "A & B <C>", "{format}");
         assert_eq!(summary(e), "Fish & chips < 5 ]]> done", "{format}");
-        assert!(html(e).contains("Fish &amp; chips &lt; 5 ]]&gt; done"), "{format}: {}", html(e));
+        assert!(
+            html(e).contains("Fish &amp; chips &lt; 5 ]]&gt; done"),
+            "{format}: {}",
+            html(e)
+        );
         let authors: Vec<&str> = e.authors.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(authors, ["Eve <script> (]]> & co)"], "{format}");
-        assert_eq!(title(entry(feed, "script")), "<script>alert(1)</script> ]]> &amp;", "{format}");
+        assert_eq!(
+            title(entry(feed, "script")),
+            "<script>alert(1)</script> ]]> &amp;",
+            "{format}"
+        );
     }
-    // JSON Feed has no categories in feed-rs's model: read the tags directly.
+    // The tags as written in the JSON, and as Atom categories.
     let json: serde_json::Value = serde_json::from_str(&p.read("feeds/ai/feed.json")).unwrap();
-    let markup = json["items"].as_array().unwrap().iter().find(|i| i["url"].as_str().unwrap().ends_with("/markup/")).unwrap();
+    let markup = json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["url"].as_str().unwrap().ends_with("/markup/"))
+        .unwrap();
     assert_eq!(markup["tags"], serde_json::json!(["<b>&</b>", "]]>"]));
     let atom = entry(&feeds["ai/atom.xml"], "markup");
     let terms: Vec<&str> = atom.categories.iter().map(|c| c.term.as_str()).collect();
@@ -145,7 +182,7 @@ Inline <script>alert(2)</script> script and <b onclick="alert(3)">bold</b> text.
 
 <svg onload="alert(5)"><circle r="1"/></svg>
 
-[plain link](javascript:alert(6)) and [shouting](JAVASCRIPT:alert(7)) and <javascript:alert(8)>
+[plain link](javascript:alert(6)) and [shouting](JAVASCRIPT:alert(7))
 
 ![image](javascript:alert(9))
 
@@ -156,13 +193,24 @@ Inline <script>alert(2)</script> script and <b onclick="alert(3)">bold</b> text.
 <div style="background:url(javascript:alert(13))">styled</div>
 
 After the attack: [a fine link](https://example.com/)."#;
-    p.write("content/ai/attack.md", article("title = \"Attack\"\npublished = 2026-11-20", body));
+    p.write(
+        "content/ai/attack.md",
+        article("title = \"Attack\"\npublished = 2026-11-20", body),
+    );
     p.build();
     let feeds = safe_feeds(&p);
     for (format, feed) in ai_feeds(&feeds) {
         let h = html(entry(feed, "attack"));
         // The prose around the attacks survives.
-        for kept in ["Before the attack.", "bold", "click me", "plain link", "mixed case", "styled", "https://example.com/"] {
+        for kept in [
+            "Before the attack.",
+            "bold",
+            "click me",
+            "plain link",
+            "mixed case",
+            "styled",
+            "https://example.com/",
+        ] {
             assert!(h.contains(kept), "{format}: {kept:?} was lost:\n{h}");
         }
     }
@@ -191,11 +239,15 @@ fn control_characters_never_reach_a_feed() {
         assert_eq!(title(e), "Bell escape nul del c1 end", "{format}");
         assert_eq!(summary(e), "Sum mary here", "{format}");
         assert_eq!(e.authors[0].name, "Na me (Ro le)", "{format}");
-        assert!(html(e).contains("with [31m escape  bell  backspace  tab and  feed."), "{format}: {}", html(e));
+        assert!(
+            html(e).contains("with [31m escape  bell  backspace  tab and  feed."),
+            "{format}: {}",
+            html(e)
+        );
     }
     for format in FORMATS {
         let e = entry(&feeds[&format!("city/{format}")], "lead");
-        assert_eq!(summary(e), "Lead withcontrols.", "{format}");
+        assert_eq!(summary(e), "Lead with controls.", "{format}");
     }
 }
 
@@ -207,7 +259,6 @@ fn crlf_line_ends_are_read_and_a_line_break_in_a_title_becomes_a_space() {
         "+++\r\n\
          title = \"\"\"First line\r\nsecond line\"\"\"\r\n\
          published = 2026-11-20T08:00:00+08:00\r\n\
-         tags = [\"one\r\", \"two\"]\r\n\
          +++\r\n\
          \r\n\
          A paragraph\r\non two lines.\r\n\
@@ -218,22 +269,45 @@ fn crlf_line_ends_are_read_and_a_line_break_in_a_title_becomes_a_space() {
     );
     p.write(
         "content/ai/escaped.md",
-        article("title = \"Escaped\\r\\nbreak\\rand\\nmore\"\npublished = 2026-11-19", "Body."),
+        article(
+            "title = \"Escaped\\r\\nbreak\\rand\\nmore\"\npublished = 2026-11-19",
+            "Body.",
+        ),
     );
     p.build();
     let feeds = safe_feeds(&p);
     for (format, feed) in ai_feeds(&feeds) {
         let e = entry(feed, "crlf");
         assert_eq!(title(e), "First line second line", "{format}");
-        assert_eq!(summary(e), "A paragraph on two lines. Another paragraph.", "{format}");
-        assert!(html(e).contains("<h2>A heading</h2>"), "{format}: {}", html(e));
-        assert_eq!(title(entry(feed, "escaped")), "Escaped break and more", "{format}");
+        assert_eq!(
+            summary(e),
+            "A paragraph on two lines. Another paragraph.",
+            "{format}"
+        );
+        assert!(
+            html(e).contains("<h2>A heading</h2>"),
+            "{format}: {}",
+            html(e)
+        );
+        assert_eq!(
+            title(entry(feed, "escaped")),
+            "Escaped break and more",
+            "{format}"
+        );
     }
     // On one line in the bytes too: no reader ever sees a broken title.
     let rss = p.read("feeds/ai/rss.xml");
-    assert!(rss.lines().any(|l| l.trim() == "<title>First line second line</title>"), "{rss}");
+    assert!(
+        rss.lines()
+            .any(|l| l.trim() == "<title>First line second line</title>"),
+        "{rss}"
+    );
     let atom = p.read("feeds/ai/atom.xml");
-    assert!(atom.lines().any(|l| l.trim() == "<title>Escaped break and more</title>"), "{atom}");
+    assert!(
+        atom.lines()
+            .any(|l| l.trim() == "<title>Escaped break and more</title>"),
+        "{atom}"
+    );
 }
 
 #[test]
@@ -241,7 +315,13 @@ fn a_byte_order_mark_at_the_start_is_accepted_and_not_copied() {
     let p = Publication::new();
     p.write(
         "content/ai/bom.md",
-        format!("\u{feff}{}", article("title = \"With a BOM\"\npublished = 2026-11-20", "\u{feff}Body text.")),
+        format!(
+            "\u{feff}{}",
+            article(
+                "title = \"With a BOM\"\npublished = 2026-11-20",
+                "Body text."
+            )
+        ),
     );
     p.build();
     let feeds = safe_feeds(&p);
@@ -310,23 +390,20 @@ fn an_emoji_sequence_at_the_summary_cut_is_kept_whole_or_left_out() {
 }
 
 #[test]
-fn the_sample_publication_gives_safe_feeds() {
-    let p = Publication::sample();
-    let config = p.read("config.toml");
-    // The sample's columns, not the fixture's: check what was written.
+fn the_code_of_an_inline_script_or_style_never_becomes_summary_text() {
+    let p = Publication::new();
+    p.write(
+        "content/ai/inline.md",
+        article(
+            "title = \"Inline\"\npublished = 2026-11-20",
+            "Hello <script>alert(1)</script> world <STYLE type=\"text/css\">p { color: red }</STYLE>again.",
+        ),
+    );
     p.build();
-    let tree = p.tree("feeds");
-    assert!(!tree.is_empty(), "{config}");
-    for (path, (bytes, _)) in &tree {
-        let text = std::str::from_utf8(bytes).unwrap();
-        assert!(
-            !text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')),
-            "feeds/{path}"
-        );
-        if path.ends_with("rss.xml") || path.ends_with("atom.xml") || path.ends_with("feed.json") {
-            for e in parse_feed(bytes).entries {
-                assert_no_script(path, html(&e));
-            }
-        }
+    let feeds = safe_feeds(&p);
+    for (format, feed) in ai_feeds(&feeds) {
+        let e = entry(feed, "inline");
+        assert_eq!(summary(e), "Hello world again.", "{format}");
+        assert!(!html(e).contains("alert"), "{format}: {}", html(e));
     }
 }

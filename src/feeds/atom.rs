@@ -1,0 +1,100 @@
+//! Atom 1.0 (RFC 4287).
+
+use super::{Entry, FeedSpec};
+use crate::config::Config;
+use atom_syndication::{
+    Category, Content, Entry as AtomEntry, Feed, Generator, Link, Person, Text, WriteConfig,
+};
+use chrono::{DateTime, FixedOffset};
+
+pub(super) fn write(
+    config: &Config,
+    spec: &FeedSpec,
+    entries: &[Entry<'_>],
+    updated: DateTime<FixedOffset>,
+) -> Result<Vec<u8>, crate::Error> {
+    let self_url = spec.file_url(config, "atom.xml");
+    let feed = Feed {
+        title: Text::plain(spec.title.clone()),
+        subtitle: Some(Text::plain(spec.description.clone())),
+        // The feed's own address names it; entries keep ids of their own.
+        id: self_url.clone(),
+        updated,
+        // RFC 4287 wants an author on the feed when an entry has none.
+        authors: vec![Person {
+            name: config.site.title.clone(),
+            uri: Some(format!("{}/", config.site.base_url)),
+            ..Person::default()
+        }],
+        links: vec![
+            link("alternate", &spec.home_url, "text/html"),
+            link("self", &self_url, "application/atom+xml"),
+        ],
+        generator: Some(Generator {
+            value: "broadsheet".into(),
+            uri: None,
+            version: Some(env!("CARGO_PKG_VERSION").into()),
+        }),
+        lang: Some(config.site.language.clone()),
+        entries: entries.iter().map(|e| entry(config, e)).collect(),
+        ..Feed::default()
+    };
+    let mut out = feed
+        .write_with_config(
+            Vec::new(),
+            WriteConfig {
+                write_document_declaration: true,
+                indent_size: Some(2),
+            },
+        )
+        .map_err(|e| crate::Error::Serialize {
+            format: "atom",
+            feed: spec.dir.clone(),
+            message: e.to_string(),
+        })?;
+    out.push(b'\n');
+    Ok(out)
+}
+
+fn link(rel: &str, href: &str, mime: &str) -> Link {
+    Link {
+        href: href.to_owned(),
+        rel: rel.to_owned(),
+        mime_type: Some(mime.to_owned()),
+        ..Link::default()
+    }
+}
+
+fn entry(config: &Config, e: &Entry<'_>) -> AtomEntry {
+    let a = e.article;
+    AtomEntry {
+        title: Text::plain(a.title.clone()),
+        id: a.id.clone(),
+        updated: a.last_changed(),
+        published: Some(a.published),
+        authors: a
+            .authors
+            .iter()
+            .map(|au| Person {
+                name: au.byline(),
+                ..Person::default()
+            })
+            .collect(),
+        categories: a
+            .tags
+            .iter()
+            .map(|t| Category {
+                term: t.clone(),
+                ..Category::default()
+            })
+            .collect(),
+        links: vec![link("alternate", &a.url, "text/html")],
+        summary: Some(Text::plain(e.body.summary.clone())),
+        content: super::full(config).then(|| Content {
+            value: Some(e.body.html.clone()),
+            content_type: Some("html".into()),
+            ..Content::default()
+        }),
+        ..AtomEntry::default()
+    }
+}

@@ -1,0 +1,176 @@
+//! Feeds: the catalog turned into output files. Pure: [`plan`] decides which
+//! articles each feed carries, [`render_bodies`] renders only those bodies,
+//! and [`generate`] serialises RSS 2.0, Atom 1.0, JSON Feed 1.1 and OPML.
+//! [`output`] is the I/O edge that writes the files.
+
+mod atom;
+mod json;
+mod opml;
+pub mod output;
+mod rss;
+
+use crate::config::{Config, FeedContent};
+use crate::content::{Article, Catalog, ContentError, RenderedBody};
+use chrono::{DateTime, FixedOffset};
+use rayon::prelude::*;
+use std::collections::{BTreeSet, HashMap};
+
+pub use output::OutputFile;
+
+/// The folder (under `output_dir`) of the feeds over every column.
+pub const ALL: &str = "all";
+
+/// One feed to write, in three formats.
+#[derive(Debug, Clone)]
+pub struct FeedSpec {
+    /// Its folder under `output_dir`: a column slug or [`ALL`].
+    pub dir: String,
+    /// The feed's title.
+    pub title: String,
+    /// Its description (the editor's note for a column).
+    pub description: String,
+    /// The page on the site it stands for.
+    pub home_url: String,
+    /// Positions in [`Catalog::articles`], newest first.
+    pub items: Vec<usize>,
+}
+
+impl FeedSpec {
+    /// The public URL of one of this feed's files.
+    pub fn file_url(&self, config: &Config, file: &str) -> String {
+        format!("{}/{}/{}", config.feeds.url, self.dir, file)
+    }
+}
+
+/// A rendered item: the article and its body.
+pub(crate) struct Entry<'a> {
+    pub article: &'a Article,
+    pub body: &'a RenderedBody,
+}
+
+/// The feeds to write: one per column, then the one over every column, each
+/// holding its newest `feeds.max_items` articles.
+pub fn plan(config: &Config, catalog: &Catalog) -> Vec<FeedSpec> {
+    let max = config.feeds.max_items;
+    let mut specs: Vec<FeedSpec> = config
+        .columns
+        .iter()
+        .map(|c| FeedSpec {
+            dir: c.slug.to_string(),
+            title: format!("{} | {}", c.title, config.site.title),
+            description: if c.description.is_empty() {
+                c.title.clone()
+            } else {
+                c.description.clone()
+            },
+            home_url: c.url.clone(),
+            items: catalog
+                .column_indices(&c.slug)
+                .iter()
+                .take(max)
+                .copied()
+                .collect(),
+        })
+        .collect();
+    specs.push(FeedSpec {
+        dir: ALL.to_owned(),
+        title: config.site.title.clone(),
+        description: config.site.title.clone(),
+        home_url: format!("{}/", config.site.base_url),
+        items: (0..catalog.articles().len().min(max)).collect(),
+    });
+    specs
+}
+
+/// Renders the body of every article some feed carries, and no other.
+pub fn render_bodies(
+    config: &Config,
+    catalog: &Catalog,
+    specs: &[FeedSpec],
+) -> (HashMap<usize, RenderedBody>, Vec<ContentError>) {
+    let needed: BTreeSet<usize> = specs.iter().flat_map(|s| s.items.iter().copied()).collect();
+    let needed: Vec<usize> = needed.into_iter().collect();
+    let results: Vec<(usize, Result<RenderedBody, ContentError>)> = needed
+        .par_iter()
+        .map(|&i| {
+            let a = &catalog.articles()[i];
+            (
+                i,
+                crate::content::markdown::render(a, config.feeds.summary_chars),
+            )
+        })
+        .collect();
+    let mut bodies = HashMap::with_capacity(results.len());
+    let mut errors = Vec::new();
+    for (i, r) in results {
+        match r {
+            Ok(b) => {
+                bodies.insert(i, b);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    (bodies, errors)
+}
+
+/// Serialises every feed. Bodies must hold every article the specs carry.
+pub fn generate(
+    config: &Config,
+    catalog: &Catalog,
+    specs: &[FeedSpec],
+    bodies: &HashMap<usize, RenderedBody>,
+) -> Result<Vec<OutputFile>, crate::Error> {
+    let per_feed: Vec<Result<Vec<OutputFile>, crate::Error>> = specs
+        .par_iter()
+        .map(|spec| {
+            let entries: Vec<Entry<'_>> = spec
+                .items
+                .iter()
+                .map(|&i| Entry {
+                    article: &catalog.articles()[i],
+                    body: &bodies[&i],
+                })
+                .collect();
+            let updated = newest(&entries);
+            Ok(vec![
+                OutputFile::new(
+                    format!("{}/rss.xml", spec.dir),
+                    rss::write(config, spec, &entries, updated)?,
+                ),
+                OutputFile::new(
+                    format!("{}/atom.xml", spec.dir),
+                    atom::write(config, spec, &entries, updated)?,
+                ),
+                OutputFile::new(
+                    format!("{}/feed.json", spec.dir),
+                    json::write(config, spec, &entries)?,
+                ),
+            ])
+        })
+        .collect();
+    let mut files = Vec::new();
+    for f in per_feed {
+        files.extend(f?);
+    }
+    files.push(OutputFile::new(
+        "index.opml".to_owned(),
+        opml::write(config, specs),
+    ));
+    Ok(files)
+}
+
+/// The newest change among a feed's items. An empty feed has no date of
+/// its own, and output dates never come from the clock, so it says the Unix
+/// epoch.
+fn newest(entries: &[Entry<'_>]) -> DateTime<FixedOffset> {
+    entries
+        .iter()
+        .map(|e| e.article.last_changed())
+        .max()
+        .unwrap_or_else(|| DateTime::UNIX_EPOCH.fixed_offset())
+}
+
+/// Whether item bodies carry the whole article.
+fn full(config: &Config) -> bool {
+    config.feeds.content == FeedContent::Full
+}

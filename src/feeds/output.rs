@@ -1,0 +1,208 @@
+//! Writing output: every file atomically (a temporary file in the same
+//! folder, then a rename), a file whose bytes are unchanged left alone with
+//! its mtime, and files broadsheet wrote before but no longer produces
+//! removed. A manifest in `output_dir` remembers what broadsheet wrote, so
+//! nothing else in that folder is ever touched.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+/// The manifest's file name in `output_dir`.
+pub const MANIFEST: &str = ".broadsheet-manifest.json";
+
+/// One file to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputFile {
+    /// The path under `output_dir`, with `/` separators.
+    pub path: String,
+    /// The whole content.
+    pub bytes: Vec<u8>,
+}
+
+impl OutputFile {
+    /// A file at `path` (under `output_dir`) holding `bytes`.
+    pub fn new(path: String, bytes: Vec<u8>) -> OutputFile {
+        OutputFile { path, bytes }
+    }
+}
+
+/// What a write did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriteReport {
+    /// Files created or replaced.
+    pub written: usize,
+    /// Files whose bytes were already right, left untouched.
+    pub unchanged: usize,
+    /// Files of an earlier build no longer produced, removed.
+    pub removed: usize,
+}
+
+/// Why output could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// A file or folder could not be written.
+    #[error("{}: cannot write: {source}", path.display())]
+    Write {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// What broadsheet knows of `output_dir` from its last build.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Every file written, with its size and mtime after the build.
+    pub files: BTreeMap<String, FileStamp>,
+    /// What the build was made from; a build from the same inputs, inside
+    /// the same window of time, would write the same bytes.
+    pub inputs: Option<InputStamp>,
+}
+
+/// A written file's size and modification time.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    /// Size in bytes.
+    pub len: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: u128,
+}
+
+/// The inputs of a build.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputStamp {
+    /// A digest of the configuration, the program's version and every
+    /// content file's path, size and mtime.
+    pub fingerprint: String,
+    /// The output holds for `now` at or after this (the newest publication
+    /// time it includes)…
+    pub valid_from: Option<String>,
+    /// …and before this (the next scheduled article).
+    pub valid_until: Option<String>,
+    /// Articles published, drafts and scheduled articles, as counted then.
+    pub counts: [usize; 3],
+}
+
+impl Manifest {
+    /// Reads the manifest of `output_dir`; a missing or unreadable one is an
+    /// empty manifest (the next build writes everything and removes nothing).
+    pub fn read(output_dir: &Path) -> Manifest {
+        std::fs::read(output_dir.join(MANIFEST))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Whether every file listed is still on disk as it was written.
+    pub fn files_intact(&self, output_dir: &Path) -> bool {
+        self.files
+            .iter()
+            .all(|(p, stamp)| stamp_of(&output_dir.join(p)).is_some_and(|s| s == *stamp))
+    }
+}
+
+fn stamp_of(path: &Path) -> Option<FileStamp> {
+    let m = std::fs::metadata(path).ok()?;
+    let mtime_ns = m
+        .modified()
+        .ok()?
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
+    Some(FileStamp {
+        len: m.len(),
+        mtime_ns,
+    })
+}
+
+/// Writes `files` under `output_dir`, skipping unchanged ones, removing
+/// what the previous build wrote and this one did not, and records the
+/// result with `inputs` in the manifest.
+pub fn write_all(
+    output_dir: &Path,
+    files: &[OutputFile],
+    inputs: InputStamp,
+) -> Result<WriteReport, OutputError> {
+    let err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| OutputError::Write { path, source }
+    };
+    std::fs::create_dir_all(output_dir).map_err(err(output_dir))?;
+    let previous = Manifest::read(output_dir);
+    let mut report = WriteReport::default();
+    let mut manifest = Manifest {
+        files: BTreeMap::new(),
+        inputs: Some(inputs),
+    };
+    for file in files {
+        let path = output_dir.join(&file.path);
+        if write_if_changed(&path, &file.bytes)? {
+            report.written += 1;
+        } else {
+            report.unchanged += 1;
+        }
+        let stamp = stamp_of(&path).unwrap_or_default();
+        manifest.files.insert(file.path.clone(), stamp);
+    }
+    for old in previous.files.keys() {
+        if manifest.files.contains_key(old) {
+            continue;
+        }
+        let path = output_dir.join(old);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                report.removed += 1;
+                // Folders left empty go too; one holding anything else stays.
+                let mut dir = path.parent();
+                while let Some(d) = dir.filter(|d| *d != output_dir) {
+                    if std::fs::remove_dir(d).is_err() {
+                        break;
+                    }
+                    dir = d.parent();
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(err(&path)(e)),
+        }
+    }
+    let bytes = serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
+    write_if_changed(&output_dir.join(MANIFEST), &bytes)?;
+    Ok(report)
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, unless
+/// the file already holds exactly these bytes. Returns whether it wrote.
+pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<bool, OutputError> {
+    let err = |source| OutputError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.len() == bytes.len() as u64 && std::fs::read(path).is_ok_and(|old| old == bytes) {
+            return Ok(false);
+        }
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".broadsheet-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    tmp.write_all(bytes).map_err(err)?;
+    // Readers poll feeds over HTTP; the usual permissions of a published
+    // file, not the 0600 of a temporary one.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(err)?;
+    }
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(true)
+}
