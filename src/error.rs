@@ -3,7 +3,9 @@
 
 use crate::config::ConfigError;
 use crate::content::ContentErrors;
+use crate::digest::render::TemplateError;
 use crate::feeds::output::OutputError;
+use crate::store::StoreError;
 
 /// Everything a command can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +19,19 @@ pub enum Error {
     /// Writing the output failed part way.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// The state database could not be used.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A template does not compile or names a field that does not exist.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// The command line or a file it names is wrong (an address, a column,
+    /// a CSV row, a setting a command needs).
+    #[error("{0}")]
+    Usage(String),
+    /// Some deliveries failed or were deferred; the summary says how many.
+    #[error("{0}")]
+    Delivery(String),
     /// A feed could not be serialised (a bug rather than bad input).
     #[error("could not write the {format} feed for {feed}: {message}")]
     Serialize {
@@ -35,8 +50,14 @@ impl Error {
     /// itself failed (a write, a delivery).
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config(_) | Error::Content(_) => 2,
-            Error::Output(_) | Error::Serialize { .. } => 1,
+            Error::Config(_) | Error::Content(_) | Error::Template(_) | Error::Usage(_) => 2,
+            Error::Store(e) => match e {
+                StoreError::Corrupt { .. }
+                | StoreError::Foreign { .. }
+                | StoreError::NewerSchema { .. } => 2,
+                StoreError::Sql { .. } | StoreError::Lock { .. } => 1,
+            },
+            Error::Output(_) | Error::Serialize { .. } | Error::Delivery(_) => 1,
         }
     }
 }

@@ -6,11 +6,16 @@
 //! Library code never prints; it returns values and errors, and the binary
 //! decides what reaches the terminal and which exit code a failure gets.
 
+pub mod address;
 pub mod app;
 pub mod config;
 pub mod content;
+pub mod digest;
 pub mod feeds;
+pub mod mail;
+pub mod store;
 pub mod text;
+pub mod token;
 
 mod error;
 

@@ -42,8 +42,79 @@ struct Cli {
 enum Command {
     /// Read content and write every feed.
     Build,
-    /// Validate config and content; write nothing.
+    /// Validate config, content and templates; write nothing.
     Check,
+    /// Manage subscribers.
+    #[command(subcommand)]
+    Subscribers(SubscribersCommand),
+    /// Preview or send the weekly digest.
+    #[command(subcommand)]
+    Digest(DigestCommand),
+    /// What cron calls: build, then send the digest when it is due.
+    Run,
+}
+
+#[derive(Debug, Subcommand)]
+enum SubscribersCommand {
+    /// Add (or update) an active subscriber.
+    Add {
+        /// Their email address.
+        email: String,
+        /// The name to greet them by.
+        #[arg(long)]
+        name: Option<String>,
+        /// Columns to follow, comma-separated; none: every column.
+        #[arg(long)]
+        columns: Option<String>,
+        /// Re-activate an address that unsubscribed or bounced.
+        #[arg(long)]
+        resubscribe: bool,
+    },
+    /// Import a CSV file with the header email,name,columns (columns
+    /// `;`-separated, empty: every column).
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// Re-activate addresses that unsubscribed or bounced.
+        #[arg(long)]
+        resubscribe: bool,
+    },
+    /// One subscriber a line: email, name, columns, status (tab-separated).
+    List {
+        /// Only active, pending, unsubscribed or bounced subscribers.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Active subscribers as CSV in the import format, to standard output.
+    Export,
+    /// Remove a subscriber and their delivery history.
+    Remove {
+        /// Their email address.
+        email: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DigestCommand {
+    /// Render the digest now due as .eml and .html files; send nothing.
+    Preview {
+        /// Render it for this subscriber (default: the first active one).
+        #[arg(long)]
+        to: Option<String>,
+        /// Where to write the files.
+        #[arg(long, default_value = "preview")]
+        out: PathBuf,
+    },
+    /// Send the digest now due, finishing any issue left unfinished.
+    Send {
+        /// Send an issue now, whatever the schedule says.
+        #[arg(long)]
+        force: bool,
+        /// Also send the deliveries whose outcome is unknown (a run died
+        /// while sending them): their readers may get a second copy.
+        #[arg(long)]
+        retry_unknown: bool,
+    },
 }
 
 fn parse_now(s: &str) -> Result<DateTime<FixedOffset>, String> {
@@ -75,7 +146,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
     for key in &config.unknown_keys {
         tracing::warn!("{}: unknown key {key} is ignored", cli.config.display());
     }
-    match cli.command {
+    match &cli.command {
         Command::Build => {
             let s = app::build(&config, now)?;
             if !cli.quiet {
@@ -92,6 +163,70 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 );
             }
         }
+        Command::Subscribers(sub) => subscribers(cli, &config, now, sub)?,
+        Command::Digest(DigestCommand::Preview { to, out }) => {
+            let out = if out.is_absolute() {
+                out.clone()
+            } else {
+                config.root.join(out)
+            };
+            let p = app::preview(&config, now, to.as_deref(), &out)?;
+            if !cli.quiet {
+                if p.files.is_empty() {
+                    println!(
+                        "digest {}: nothing new for {} ({} articles in the issue); nothing written",
+                        p.label, p.to, p.articles
+                    );
+                } else {
+                    for f in &p.files {
+                        println!("{}", f.display());
+                    }
+                }
+            }
+        }
+        Command::Digest(DigestCommand::Send {
+            force,
+            retry_unknown,
+        }) => {
+            let progress = progress_bar(cli.quiet);
+            let s = app::send(
+                &config,
+                now,
+                app::SendOptions {
+                    force: *force,
+                    retry_unknown: *retry_unknown,
+                },
+                &progress,
+            )?;
+            progress.finish_and_clear();
+            report_send(cli, &s, started)?;
+        }
+        Command::Run => {
+            let progress = progress_bar(cli.quiet);
+            match app::run(&config, now, &progress)? {
+                app::RunSummary::Locked => {
+                    if !cli.quiet {
+                        println!(
+                            "another broadsheet run holds the lock on {}; this one did nothing",
+                            config.site.state_path.display()
+                        );
+                    }
+                }
+                app::RunSummary::Done(done) => {
+                    let (b, s) = *done;
+                    progress.finish_and_clear();
+                    if !cli.quiet {
+                        println!(
+                            "built {}: {} files written, {} unchanged",
+                            plural(b.articles, "article"),
+                            b.files.written,
+                            b.files.unchanged
+                        );
+                    }
+                    report_send(cli, &s, started)?;
+                }
+            }
+        }
         Command::Check => {
             let s = app::check(&config, now)?;
             if !cli.quiet {
@@ -105,6 +240,169 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 );
             }
         }
+    }
+    Ok(())
+}
+
+fn subscribers(
+    cli: &Cli,
+    config: &Config,
+    now: DateTime<FixedOffset>,
+    command: &SubscribersCommand,
+) -> Result<(), Error> {
+    use app::subscribers as subs;
+    match command {
+        SubscribersCommand::Add {
+            email,
+            name,
+            columns,
+            resubscribe,
+        } => {
+            let outcome = subs::add(
+                config,
+                now,
+                email,
+                name.as_deref(),
+                columns.as_deref(),
+                *resubscribe,
+            )?;
+            if !cli.quiet {
+                let said = match outcome {
+                    broadsheet::store::UpsertOutcome::Added => "added",
+                    broadsheet::store::UpsertOutcome::Updated => "updated",
+                    broadsheet::store::UpsertOutcome::Unchanged => "unchanged",
+                    broadsheet::store::UpsertOutcome::KeptUnsubscribed => {
+                        "kept unsubscribed (use --resubscribe to re-activate)"
+                    }
+                };
+                println!("{email}: {said}");
+            }
+        }
+        SubscribersCommand::Import { file, resubscribe } => {
+            let s = subs::import(config, now, file, *resubscribe)?;
+            for r in &s.refused {
+                eprintln!("error: {r}");
+            }
+            if !cli.quiet {
+                println!(
+                    "imported {}: {} added, {} updated, {} unchanged, {} kept unsubscribed, {} refused",
+                    file.display(),
+                    s.report.added,
+                    s.report.updated,
+                    s.report.unchanged,
+                    s.report.kept_unsubscribed,
+                    s.refused.len()
+                );
+            }
+            if !s.refused.is_empty() {
+                return Err(Error::Usage(format!(
+                    "{} row(s) of {} were refused; the others were imported",
+                    s.refused.len(),
+                    file.display()
+                )));
+            }
+        }
+        SubscribersCommand::List { status } => {
+            let mut out = String::new();
+            for s in subs::list(config, status.as_deref())? {
+                let columns = if s.columns.is_empty() {
+                    "*".to_owned()
+                } else {
+                    s.columns.join(",")
+                };
+                out.push_str(&format!(
+                    "{}\t{}\t{}\t{}\n",
+                    s.email,
+                    s.name,
+                    columns,
+                    s.status.as_str()
+                ));
+            }
+            print!("{out}");
+        }
+        SubscribersCommand::Export => {
+            use std::io::Write;
+            let bytes = subs::export(config)?;
+            std::io::stdout()
+                .write_all(&bytes)
+                .map_err(|e| Error::Delivery(format!("cannot write to standard output: {e}")))?;
+        }
+        SubscribersCommand::Remove { email } => {
+            let removed = subs::remove(config, email)?;
+            if !cli.quiet {
+                println!(
+                    "{email}: {}",
+                    if removed {
+                        "removed"
+                    } else {
+                        "not a subscriber"
+                    }
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    // Drawn only on a terminal: under cron it stays silent.
+    let bar =
+        indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} sending {pos}/{len} [{bar:30}] {per_sec} eta {eta}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+fn report_send(cli: &Cli, s: &app::SendSummary, started: Instant) -> Result<(), Error> {
+    if s.locked {
+        if !cli.quiet {
+            println!("another broadsheet run holds the lock; this one did nothing");
+        }
+        return Ok(());
+    }
+    if s.unknown > 0 {
+        eprintln!(
+            "warning: {} deliveries have an unknown outcome (a run stopped while sending them); `digest send --retry-unknown` sends them again",
+            s.unknown
+        );
+    }
+    if !cli.quiet {
+        let what = if s.issues.is_empty() {
+            match s.next_due {
+                Some(next) => format!("no digest due; the next is at {}", next.to_rfc3339()),
+                None => "no digest due".to_owned(),
+            }
+        } else {
+            format!("digest {}", s.issues.join(", "))
+        };
+        println!(
+            "{what}: {} sent, {} deferred, {} failed, {} skipped (nothing new), {} unknown in {:.2} s",
+            s.sent,
+            s.deferred,
+            s.failed,
+            s.skipped,
+            s.unknown,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if let Some(f) = &s.fatal {
+        return Err(Error::Delivery(format!(
+            "sending stopped: {f}; what was not sent stays queued for the next run"
+        )));
+    }
+    if s.has_failures() {
+        return Err(Error::Delivery(format!(
+            "{} deferred (the next run tries again), {} failed",
+            s.deferred, s.failed
+        )));
     }
     Ok(())
 }

@@ -3,6 +3,9 @@
 
 use crate::config::Config;
 use crate::content::{markdown, Catalog, ContentErrors};
+use crate::digest::render::Templates;
+use crate::digest::schedule::latest_slot;
+use crate::digest::{Composer, IssueContent};
 use crate::Error;
 use chrono::{DateTime, FixedOffset};
 use rayon::prelude::*;
@@ -34,10 +37,38 @@ pub fn check(config: &Config, now: DateTime<FixedOffset>) -> Result<CheckSummary
     if !errors.is_empty() {
         return Err(ContentErrors::sorted(errors).into());
     }
+    check_templates(config, &catalog, now)?;
     Ok(CheckSummary {
         columns: config.columns.len(),
         articles: catalog.stats.published,
         drafts: catalog.stats.drafts,
         scheduled: catalog.stats.scheduled,
     })
+}
+
+/// Compiles the digest templates and renders them in strict mode against
+/// the newest articles, so a field a template names but the data lacks is
+/// found now, not in the middle of a send.
+fn check_templates(
+    config: &Config,
+    catalog: &Catalog,
+    now: DateTime<FixedOffset>,
+) -> Result<(), Error> {
+    let display = |p: &std::path::Path| config.display_path(p).into_owned();
+    let templates = Templates::load(&config.site.templates_dir, &config.digest.subject, &display)?;
+    let articles = catalog
+        .articles()
+        .iter()
+        .take(3)
+        .map(|a| (a, a.summary.clone().unwrap_or_else(|| a.title.clone())))
+        .collect();
+    let content = IssueContent {
+        slot: latest_slot(&config.digest.schedule, config.site.timezone, now),
+        articles,
+    };
+    let composer = Composer::new(config, &templates, &content);
+    composer.shared(&[], true)?;
+    composer.shared(&[], false)?;
+    composer.web_copy(&format!("{}/newsletter", config.site.base_url))?;
+    Ok(())
 }

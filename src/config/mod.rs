@@ -151,6 +151,22 @@ pub struct Digest {
     pub max_age_days: u32,
     /// The subject, a Handlebars template.
     pub subject: String,
+    /// DKIM signing, when a selector, domain and key file are set.
+    pub dkim: Option<Dkim>,
+}
+
+/// DKIM signing settings.
+#[derive(Debug, Clone)]
+pub struct Dkim {
+    /// The selector (`<selector>._domainkey.<domain>`).
+    pub selector: String,
+    /// The signing domain.
+    pub domain: String,
+    /// The private key file: PKCS#1 PEM for RSA, base64 of the 32-byte
+    /// seed for Ed25519.
+    pub key_file: PathBuf,
+    /// `rsa` or `ed25519`.
+    pub ed25519: bool,
 }
 
 /// How the SMTP connection is secured.
@@ -204,6 +220,16 @@ pub struct Smtp {
     pub max_connections: u32,
     /// Messages per second at most; 0: unlimited.
     pub rate_limit_per_second: f64,
+    /// Messages on one connection before it is replaced; 0: no limit.
+    pub max_messages_per_connection: usize,
+    /// Seconds to wait for the relay at each step.
+    pub timeout_seconds: u64,
+    /// Attempts after the first for a message refused for now, in a run.
+    pub retries: u32,
+    /// The first wait between attempts; doubled each time, with jitter.
+    pub retry_backoff_ms: u64,
+    /// A PEM root certificate to trust besides the public ones.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `[server]`.
@@ -633,6 +659,63 @@ fn validate(
         );
     }
     let host = raw.smtp.host.filter(|h| !h.trim().is_empty());
+    let non_negative = |issues: &mut Issues, key: &str, v: i64| -> u64 {
+        if v < 0 {
+            issues.add(key, format!("expected 0 or more, found {v}"));
+            0
+        } else {
+            v as u64
+        }
+    };
+    let max_messages_per_connection = non_negative(
+        &mut issues,
+        "smtp.max_messages_per_connection",
+        raw.smtp.max_messages_per_connection,
+    ) as usize;
+    let timeout_seconds = positive(
+        &mut issues,
+        "smtp.timeout_seconds",
+        raw.smtp.timeout_seconds,
+    ) as u64;
+    let retries = non_negative(&mut issues, "smtp.retries", raw.smtp.retries) as u32;
+    let retry_backoff_ms = non_negative(
+        &mut issues,
+        "smtp.retry_backoff_ms",
+        raw.smtp.retry_backoff_ms,
+    );
+    let dkim = match (
+        &raw.digest.dkim_selector,
+        &raw.digest.dkim_domain,
+        &raw.digest.dkim_key_file,
+    ) {
+        (None, None, None) => None,
+        (Some(selector), Some(domain), Some(key)) => {
+            let ed25519 = match raw.digest.dkim_algorithm.as_str() {
+                "rsa" => false,
+                "ed25519" => true,
+                other => {
+                    issues.add(
+                        "digest.dkim_algorithm",
+                        format!("expected \"rsa\" or \"ed25519\", found {other:?}"),
+                    );
+                    false
+                }
+            };
+            Some(Dkim {
+                selector: selector.clone(),
+                domain: domain.clone(),
+                key_file: root.join(key),
+                ed25519,
+            })
+        }
+        _ => {
+            issues.add(
+                "digest.dkim_selector",
+                "DKIM needs all three of digest.dkim_selector, digest.dkim_domain and digest.dkim_key_file",
+            );
+            None
+        }
+    };
 
     let bind = raw.server.bind.parse::<SocketAddr>().unwrap_or_else(|_| {
         issues.add(
@@ -688,6 +771,7 @@ fn validate(
             schedule,
             max_age_days,
             subject: raw.digest.subject,
+            dkim,
         },
         smtp: Smtp {
             outbox_dir: at_root(&raw.smtp.outbox_dir),
@@ -698,6 +782,11 @@ fn validate(
             password: Secret(raw.smtp.password),
             max_connections,
             rate_limit_per_second: raw.smtp.rate_limit_per_second,
+            max_messages_per_connection,
+            timeout_seconds,
+            retries,
+            retry_backoff_ms,
+            ca_file: raw.smtp.ca_file.map(|f| at_root(&f)),
         },
         server: Server {
             bind,

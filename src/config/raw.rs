@@ -83,6 +83,10 @@ pub struct RawDigest {
     pub schedule: String,
     pub max_age_days: i64,
     pub subject: String,
+    pub dkim_selector: Option<String>,
+    pub dkim_domain: Option<String>,
+    pub dkim_key_file: Option<String>,
+    pub dkim_algorithm: String,
 }
 
 impl Default for RawDigest {
@@ -93,6 +97,10 @@ impl Default for RawDigest {
             schedule: "Mon 08:00".into(),
             max_age_days: 14,
             subject: "{{site.title}} weekly digest {{issue.label}}".into(),
+            dkim_selector: None,
+            dkim_domain: None,
+            dkim_key_file: None,
+            dkim_algorithm: "rsa".into(),
         }
     }
 }
@@ -108,6 +116,11 @@ pub struct RawSmtp {
     pub password: String,
     pub max_connections: i64,
     pub rate_limit_per_second: f64,
+    pub max_messages_per_connection: i64,
+    pub timeout_seconds: i64,
+    pub retries: i64,
+    pub retry_backoff_ms: i64,
+    pub ca_file: Option<String>,
 }
 
 impl Default for RawSmtp {
@@ -121,6 +134,11 @@ impl Default for RawSmtp {
             password: String::new(),
             max_connections: 4,
             rate_limit_per_second: 0.0,
+            max_messages_per_connection: 0,
+            timeout_seconds: 30,
+            retries: 3,
+            retry_backoff_ms: 1000,
+            ca_file: None,
         }
     }
 }

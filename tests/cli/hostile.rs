@@ -137,7 +137,14 @@ published = 2026-11-21
     for (format, feed) in ai_feeds(&feeds) {
         let e = entry(feed, "markup");
         assert_eq!(title(e), "A & B <C>", "{format}");
-        assert_eq!(summary(e), "Fish & chips < 5 ]]> done", "{format}");
+        // RSS descriptions are HTML, so the plain-text summary arrives
+        // escaped; the other formats carry it as text.
+        let want = if format == "rss.xml" {
+            "Fish &amp; chips &lt; 5 ]]&gt; done"
+        } else {
+            "Fish & chips < 5 ]]> done"
+        };
+        assert_eq!(summary(e), want, "{format}");
         assert!(
             html(e).contains("Fish &amp; chips &lt; 5 ]]&gt; done"),
             "{format}: {}",

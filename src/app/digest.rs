@@ -1,0 +1,933 @@
+//! `broadsheet digest send`, `digest preview`, and the sending half of
+//! `run`: decide which issue is due, write it and its deliveries to the
+//! state, then send each delivery with its state committed around it.
+
+use crate::config::{Config, ConfigError, ConfigIssue};
+use crate::content::{markdown, Article, Catalog, ContentErrors};
+use crate::digest::message::{self, Letter, Sender};
+use crate::digest::render::{RenderedDigest, Templates};
+use crate::digest::schedule::{latest_slot, next_slot_after, Slot};
+use crate::digest::{personalise, select, web_copy_path, Composer, IssueContent, Personal};
+use crate::mail::{Outgoing, SendResult, SmtpSettings, SmtpTransport, Transport};
+use crate::store::{
+    DeliveryRow, DeliveryStatus, IssueRow, NewIssue, Outcome, Store, Subscriber, SubscriberStatus,
+};
+use crate::token::{Purpose, Signer};
+use crate::Error;
+use chrono::{DateTime, Duration, FixedOffset};
+use lettre::message::Mailbox;
+use std::collections::{BTreeSet, HashMap};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// How long unsubscribe and preferences links in a digest keep working.
+const LINK_LIFETIME_DAYS: i64 = 365;
+/// Outcomes are committed in batches of at most this many…
+const OUTCOME_BATCH: usize = 256;
+/// …or at least this often.
+const OUTCOME_FLUSH: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Options of `digest send`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SendOptions {
+    /// Send an issue now, whatever the schedule says.
+    pub force: bool,
+    /// Send again the deliveries whose outcome is unknown.
+    pub retry_unknown: bool,
+}
+
+/// What a send did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendSummary {
+    /// Another run holds the lock; nothing was done.
+    pub locked: bool,
+    /// The issue written this run, if any.
+    pub created: Option<String>,
+    /// Scheduled slots that passed with no issue, folded into this one.
+    pub missed_slots: usize,
+    /// The next scheduled issue, when none was due.
+    pub next_due: Option<DateTime<FixedOffset>>,
+    /// Issues worked on (new or resumed).
+    pub issues: Vec<String>,
+    /// Accepted by the server (or written to the outbox).
+    pub sent: usize,
+    /// Refused for now; the next run tries again.
+    pub deferred: usize,
+    /// Refused for good.
+    pub failed: usize,
+    /// Active subscribers with nothing new in the columns they follow.
+    pub skipped: usize,
+    /// Deliveries a dead run left in flight, now marked unknown.
+    pub unknown_found: usize,
+    /// Deliveries with an unknown outcome, in every issue.
+    pub unknown: usize,
+    /// Unknown deliveries queued again (`--retry-unknown`).
+    pub requeued: usize,
+    /// What stopped the run early, if something did.
+    pub fatal: Option<String>,
+}
+
+impl SendSummary {
+    /// Whether anything failed or was left for later.
+    pub fn has_failures(&self) -> bool {
+        self.deferred > 0 || self.failed > 0 || self.fatal.is_some()
+    }
+}
+
+/// Everything sending needs that comes from the config, checked up front.
+struct Prepared {
+    sender: Sender,
+    signer: Signer,
+    public_url: String,
+    templates: Templates,
+}
+
+fn config_error(config: &Config, key: &str, message: String) -> Error {
+    Error::Config(ConfigError::Invalid {
+        path: config.path.clone(),
+        issues: vec![ConfigIssue {
+            key: key.into(),
+            message,
+        }],
+    })
+}
+
+/// Compiles the templates and checks what a digest needs from the config.
+fn prepare(config: &Config, for_real: bool) -> Result<Prepared, Error> {
+    let display = |p: &std::path::Path| config.display_path(p).into_owned();
+    let templates = Templates::load(&config.site.templates_dir, &config.digest.subject, &display)?;
+    let from = Mailbox::from_str(&config.digest.from).map_err(|_| {
+        config_error(
+            config,
+            "digest.from",
+            format!(
+                "expected a mailbox such as \"論壇 <digest@news.example.com>\", found {:?}",
+                config.digest.from
+            ),
+        )
+    })?;
+    let reply_to = match &config.digest.reply_to {
+        None => None,
+        Some(r) => Some(Mailbox::from_str(r).map_err(|_| {
+            config_error(
+                config,
+                "digest.reply_to",
+                format!("expected a mailbox, found {r:?}"),
+            )
+        })?),
+    };
+    let public_url = match &config.server.public_url {
+        Some(u) => u.clone(),
+        None if !for_real => format!("{}/newsletter", config.site.base_url),
+        None => {
+            return Err(config_error(
+                config,
+                "server.public_url",
+                "expected the address of the subscriber service (unsubscribe links point there), found nothing".into(),
+            ))
+        }
+    };
+    if for_real && config.server.secret.is_empty() {
+        return Err(config_error(
+            config,
+            "server.secret",
+            "expected a secret to sign unsubscribe links with; set BROADSHEET_SERVER__SECRET"
+                .into(),
+        ));
+    }
+    let domain = from.email.domain().to_owned();
+    let dkim = match &config.digest.dkim {
+        None => None,
+        Some(d) => {
+            let key = std::fs::read_to_string(&d.key_file).map_err(|e| {
+                config_error(
+                    config,
+                    "digest.dkim_key_file",
+                    format!("cannot read {}: {e}", d.key_file.display()),
+                )
+            })?;
+            let algorithm = if d.ed25519 {
+                lettre::message::dkim::DkimSigningAlgorithm::Ed25519
+            } else {
+                lettre::message::dkim::DkimSigningAlgorithm::Rsa
+            };
+            let key =
+                lettre::message::dkim::DkimSigningKey::new(key.trim(), algorithm).map_err(|e| {
+                    config_error(
+                        config,
+                        "digest.dkim_key_file",
+                        format!("not a usable private key: {e}"),
+                    )
+                })?;
+            Some(Arc::new(lettre::message::dkim::DkimConfig::new(
+                d.selector.clone(),
+                d.domain.clone(),
+                key,
+                message::dkim_headers(),
+                lettre::message::dkim::DkimCanonicalization {
+                    header: lettre::message::dkim::DkimCanonicalizationType::Relaxed,
+                    body: lettre::message::dkim::DkimCanonicalizationType::Relaxed,
+                },
+            )))
+        }
+    };
+    Ok(Prepared {
+        sender: Sender {
+            list_id: message::list_id(&config.site.title, &domain),
+            from,
+            reply_to,
+            dkim,
+        },
+        signer: Signer::new(config.server.secret.expose()),
+        public_url,
+        templates,
+    })
+}
+
+fn transport(config: &Config) -> Result<Transport, Error> {
+    let s = &config.smtp;
+    let Some(host) = &s.host else {
+        return Ok(Transport::Outbox(s.outbox_dir.clone()));
+    };
+    let extra_root_pem = match &s.ca_file {
+        None => None,
+        Some(f) => Some(std::fs::read(f).map_err(|e| {
+            config_error(
+                config,
+                "smtp.ca_file",
+                format!("cannot read {}: {e}", f.display()),
+            )
+        })?),
+    };
+    let credentials =
+        (!s.username.is_empty()).then(|| (s.username.clone(), s.password.expose().to_owned()));
+    let settings = SmtpSettings {
+        host: host.clone(),
+        port: s.port,
+        security: s.security,
+        credentials,
+        connections: s.max_connections as usize,
+        timeout: std::time::Duration::from_secs(s.timeout_seconds),
+        max_messages_per_connection: s.max_messages_per_connection,
+        extra_root_pem,
+    };
+    SmtpTransport::new(settings)
+        .map(Transport::Smtp)
+        .map_err(|m| config_error(config, "smtp.host", m))
+}
+
+/// The articles of an issue with their summaries.
+fn content<'a>(
+    config: &Config,
+    slot: Slot,
+    articles: Vec<&'a Article>,
+) -> Result<IssueContent<'a>, Error> {
+    let mut out = Vec::with_capacity(articles.len());
+    let mut errors = Vec::new();
+    for a in articles {
+        match markdown::render(a, config.feeds.summary_chars) {
+            Ok(body) => out.push((a, body.summary)),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ContentErrors(errors).into());
+    }
+    Ok(IssueContent {
+        slot,
+        articles: out,
+    })
+}
+
+/// The columns of `s` that have something new in `columns_with_news`,
+/// as the key readers share a rendering by.
+fn group_key(s: &Subscriber, columns_with_news: &BTreeSet<&str>) -> Vec<String> {
+    columns_with_news
+        .iter()
+        .filter(|c| s.follows(c))
+        .map(|c| (*c).to_owned())
+        .collect()
+}
+
+/// Sends the digest now due (or forced), resuming unfinished issues first.
+pub fn send(
+    config: &Config,
+    now: DateTime<FixedOffset>,
+    options: SendOptions,
+    progress: &indicatif::ProgressBar,
+) -> Result<SendSummary, Error> {
+    let Some(_lock) = Store::try_lock(&config.site.state_path)? else {
+        return Ok(SendSummary {
+            locked: true,
+            ..SendSummary::default()
+        });
+    };
+    send_locked(config, now, options, progress)
+}
+
+/// [`send`] for a caller that holds the run lock already.
+pub fn send_locked(
+    config: &Config,
+    now: DateTime<FixedOffset>,
+    options: SendOptions,
+    progress: &indicatif::ProgressBar,
+) -> Result<SendSummary, Error> {
+    let prepared = prepare(config, true)?;
+    let transport = transport(config)?;
+    let catalog = Catalog::load(config, now)?;
+    let mut store = Store::open(&config.site.state_path)?;
+    let mut summary = SendSummary {
+        unknown_found: store.mark_in_flight_unknown(now)?,
+        ..SendSummary::default()
+    };
+    if summary.unknown_found > 0 {
+        tracing::warn!(
+            "{} deliveries were in flight when an earlier run stopped; their outcome is unknown, so they are not sent again (use --retry-unknown to send them anyway)",
+            summary.unknown_found
+        );
+    }
+    if options.retry_unknown {
+        summary.requeued = store.requeue_unknown(now)?;
+    }
+
+    // A new issue, if one is due.
+    let tz = config.site.timezone;
+    let slot = if options.force {
+        Slot::at(now, tz)
+    } else {
+        latest_slot(&config.digest.schedule, tz, now)
+    };
+    let latest = store.latest_issue()?;
+    let due = match &latest {
+        None => true,
+        Some(l) if options.force => l.cutoff < slot.cutoff,
+        Some(l) => l.cutoff < slot.cutoff,
+    };
+    if due {
+        if let Some(l) = &latest {
+            let mut missed = 0;
+            let mut s = next_slot_after(&config.digest.schedule, tz, l.cutoff);
+            while s.cutoff < slot.cutoff {
+                missed += 1;
+                s = next_slot_after(&config.digest.schedule, tz, s.cutoff);
+            }
+            if missed > 0 && !options.force {
+                tracing::warn!(
+                    "{missed} scheduled issue(s) since {} were not sent; issue {} carries their articles",
+                    l.label,
+                    slot.label
+                );
+            }
+            summary.missed_slots = missed;
+        }
+        let issue = create_issue(
+            config,
+            &catalog,
+            &mut store,
+            &prepared,
+            slot.clone(),
+            latest.as_ref().map(|l| l.cutoff),
+            now,
+            &mut summary,
+        )?;
+        summary.created = Some(issue.label.clone());
+    } else {
+        summary.next_due = Some(next_slot_after(&config.digest.schedule, tz, now).cutoff);
+    }
+
+    // Send every unfinished issue, oldest first.
+    let store = Mutex::new(store);
+    let unfinished = store.lock().expect("store lock").unfinished_issues()?;
+    for issue in unfinished {
+        summary.issues.push(issue.label.clone());
+        let ids = store.lock().expect("store lock").issue_articles(issue.id)?;
+        let by_id: HashMap<&str, &Article> = catalog
+            .articles()
+            .iter()
+            .map(|a| (a.id.as_str(), a))
+            .collect();
+        let mut articles: Vec<&Article> = ids
+            .iter()
+            .filter_map(|(id, _)| by_id.get(id.as_str()).copied())
+            .collect();
+        articles.sort_by(|a, b| b.published.cmp(&a.published).then_with(|| a.id.cmp(&b.id)));
+        let content = content(
+            config,
+            Slot {
+                cutoff: issue.cutoff,
+                label: issue.label.clone(),
+            },
+            articles,
+        )?;
+        deliver_issue(
+            config,
+            &store,
+            &prepared,
+            &transport,
+            &content,
+            &issue,
+            now,
+            progress,
+            &mut summary,
+        )?;
+        if summary.fatal.is_some() {
+            break;
+        }
+    }
+    let store = store.into_inner().expect("store lock");
+    summary.unknown = count_unknown(&store)?;
+    Ok(summary)
+}
+
+fn count_unknown(store: &Store) -> Result<usize, Error> {
+    let mut n = 0;
+    if let Some(latest) = store.latest_issue()? {
+        n += store.delivery_counts(latest.id)?.unknown;
+    }
+    Ok(n)
+}
+
+/// Writes a new issue: its articles, its web copy, and one queued delivery
+/// for every active subscriber with something new.
+#[allow(clippy::too_many_arguments)]
+fn create_issue(
+    config: &Config,
+    catalog: &Catalog,
+    store: &mut Store,
+    prepared: &Prepared,
+    slot: Slot,
+    last_cutoff: Option<DateTime<FixedOffset>>,
+    now: DateTime<FixedOffset>,
+    summary: &mut SendSummary,
+) -> Result<IssueRow, Error> {
+    let candidates = select::candidate_ids(config, catalog, &slot, last_cutoff);
+    let carried = store.carried(&candidates)?;
+    let articles = select::articles_for_issue(config, catalog, &slot, last_cutoff, &carried);
+    let columns_with_news: BTreeSet<&str> = articles.iter().map(|a| a.column.as_str()).collect();
+    let domain = prepared.sender.from.email.domain().to_owned();
+    let mut deliveries = Vec::new();
+    for s in store.subscribers(Some(SubscriberStatus::Active))? {
+        if group_key(&s, &columns_with_news).is_empty() {
+            summary.skipped += 1;
+            continue;
+        }
+        deliveries.push((
+            s.id,
+            message::message_id(&slot.label, slot.cutoff, s.id, &domain),
+        ));
+    }
+    let content = content(config, slot.clone(), articles.clone())?;
+    if !articles.is_empty() {
+        // The web copy goes up before any email links to it.
+        let html =
+            Composer::new(config, &prepared.templates, &content).web_copy(&prepared.public_url)?;
+        let path = config.site.output_dir.join(web_copy_path(&slot.label));
+        crate::feeds::output::write_if_changed(&path, html.as_bytes())?;
+    }
+    let rows: Vec<(String, String, DateTime<FixedOffset>)> = articles
+        .iter()
+        .map(|a| (a.id.clone(), a.column.to_string(), a.published))
+        .collect();
+    let issue = store.create_issue(
+        &NewIssue {
+            label: &slot.label,
+            cutoff: slot.cutoff,
+            articles: &rows,
+            deliveries: &deliveries,
+        },
+        now,
+    )?;
+    tracing::info!(
+        issue = %issue.label,
+        articles = rows.len(),
+        recipients = deliveries.len(),
+        "issue written"
+    );
+    Ok(issue)
+}
+
+/// Renderings shared by readers of the same columns (and whether they
+/// have a name), rendered on first use.
+type SharedCache = Mutex<HashMap<(Vec<String>, bool), Arc<Option<RenderedDigest>>>>;
+
+/// Builds one delivery's message.
+struct Builder<'a> {
+    config: &'a Config,
+    prepared: &'a Prepared,
+    composer: Composer<'a>,
+    columns_with_news: BTreeSet<&'a str>,
+    shared: SharedCache,
+    cutoff: DateTime<FixedOffset>,
+    now: DateTime<FixedOffset>,
+}
+
+impl Builder<'_> {
+    fn build(&self, d: &DeliveryRow) -> Result<Option<Outgoing>, Error> {
+        let s = &d.subscriber;
+        let key = (group_key(s, &self.columns_with_news), !s.name.is_empty());
+        let cached = self.shared.lock().expect("cache lock").get(&key).cloned();
+        let shared = match cached {
+            Some(r) => r,
+            None => {
+                let r = Arc::new(self.composer.shared(&key.0, key.1)?);
+                self.shared
+                    .lock()
+                    .expect("cache lock")
+                    .insert(key, r.clone());
+                r
+            }
+        };
+        let Some(shared) = shared.as_ref() else {
+            return Ok(None);
+        };
+        let email = crate::address::Email::parse(&s.email).map_err(Error::Usage)?;
+        let expires = self.cutoff + Duration::days(LINK_LIFETIME_DAYS);
+        let signer = &self.prepared.signer;
+        let unsubscribe_url = format!(
+            "{}/unsubscribe?token={}",
+            self.prepared.public_url,
+            signer.sign(s.id, email.key(), Purpose::Unsubscribe, expires)
+        );
+        let preferences_url = format!(
+            "{}/preferences?token={}",
+            self.prepared.public_url,
+            signer.sign(s.id, email.key(), Purpose::Preferences, expires)
+        );
+        let body = personalise(
+            shared,
+            &Personal {
+                name: &s.name,
+                email: &s.email,
+                unsubscribe_url: &unsubscribe_url,
+                preferences_url: &preferences_url,
+            },
+        );
+        let address = lettre::Address::from_str(&s.email)
+            .map_err(|e| Error::Usage(format!("{}: {e}", s.email)))?;
+        let to = Mailbox::new((!s.name.is_empty()).then(|| s.name.clone()), address);
+        let message = message::build(
+            &self.prepared.sender,
+            &Letter {
+                to,
+                body: &body,
+                date: self.now,
+                message_id: &d.message_id,
+                unsubscribe_url: &unsubscribe_url,
+            },
+        )
+        .map_err(|e| Error::Usage(format!("cannot build the message to {}: {e}", s.email)))?;
+        let file_name: String = d
+            .message_id
+            .trim_matches(['<', '>'])
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let _ = self.config;
+        Ok(Some(Outgoing {
+            delivery_id: d.id,
+            subscriber_id: s.id,
+            envelope: message.envelope().clone(),
+            bytes: message.formatted(),
+            file_name: format!("{file_name}.eml"),
+        }))
+    }
+}
+
+/// Waits between messages to keep under `smtp.rate_limit_per_second`.
+struct RateLimit {
+    interval: Option<std::time::Duration>,
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl RateLimit {
+    fn new(per_second: f64) -> RateLimit {
+        RateLimit {
+            interval: (per_second > 0.0)
+                .then(|| std::time::Duration::from_secs_f64(1.0 / per_second)),
+            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    async fn wait(&self) {
+        let Some(interval) = self.interval else {
+            return;
+        };
+        let at = {
+            let mut next = self.next.lock().await;
+            let at = (*next).max(tokio::time::Instant::now());
+            *next = at + interval;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// Sends the pending deliveries of one issue.
+#[allow(clippy::too_many_arguments)]
+fn deliver_issue(
+    config: &Config,
+    store: &Mutex<Store>,
+    prepared: &Prepared,
+    transport: &Transport,
+    content: &IssueContent<'_>,
+    issue: &IssueRow,
+    now: DateTime<FixedOffset>,
+    progress: &indicatif::ProgressBar,
+    summary: &mut SendSummary,
+) -> Result<(), Error> {
+    let pending = store
+        .lock()
+        .expect("store lock")
+        .pending_deliveries(issue.id)?;
+    if pending.is_empty() {
+        store
+            .lock()
+            .expect("store lock")
+            .finish_issue_if_complete(issue.id, now)?;
+        return Ok(());
+    }
+    progress.set_length(progress.length().unwrap_or(0) + pending.len() as u64);
+    let builder = Builder {
+        config,
+        prepared,
+        composer: Composer::new(config, &prepared.templates, content),
+        columns_with_news: content
+            .articles
+            .iter()
+            .map(|(a, _)| a.column.as_str())
+            .collect(),
+        shared: Mutex::new(HashMap::new()),
+        cutoff: issue.cutoff,
+        now,
+    };
+    let abort = AtomicBool::new(false);
+    let fatal: Mutex<Option<String>> = Mutex::new(None);
+    let build_error: Mutex<Option<Error>> = Mutex::new(None);
+    let next = AtomicUsize::new(0);
+    let workers = transport.concurrency();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Outgoing>(workers * 4);
+    let rx = tokio::sync::Mutex::new(rx);
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Outcome>();
+    let limit = RateLimit::new(config.smtp.rate_limit_per_second);
+    let retries = config.smtp.retries;
+    let backoff = std::time::Duration::from_millis(config.smtp.retry_backoff_ms);
+    let builders = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .saturating_sub(1)
+        .max(1);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Delivery(format!("cannot start the sender: {e}")))?;
+    let mut counts = (0usize, 0usize, 0usize); // sent, deferred, failed
+
+    std::thread::scope(|scope| {
+        for _ in 0..builders {
+            let tx = tx.clone();
+            let (builder, pending, next, abort, build_error) =
+                (&builder, &pending, &next, &abort, &build_error);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= pending.len() || abort.load(Ordering::Relaxed) {
+                    break;
+                }
+                match builder.build(&pending[i]) {
+                    Ok(Some(m)) => {
+                        if tx.blocking_send(m).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        abort.store(true, Ordering::Relaxed);
+                        *build_error.lock().expect("error lock") = Some(e);
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+
+        runtime.block_on(async {
+            let worker = |w: usize| {
+                let (rx, out_tx, abort, fatal, limit) =
+                    (&rx, out_tx.clone(), &abort, &fatal, &limit);
+                async move {
+                    loop {
+                        if abort.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let Some(m) = rx.lock().await.recv().await else {
+                            break;
+                        };
+                        limit.wait().await;
+                        if let Err(e) = store
+                            .lock()
+                            .expect("store lock")
+                            .mark_sending(&[m.delivery_id], now)
+                        {
+                            *fatal.lock().expect("fatal lock") = Some(e.to_string());
+                            abort.store(true, Ordering::Relaxed);
+                            break;
+                        }
+                        let mut attempt = 0;
+                        let result = loop {
+                            let r = transport.send(w, &m).await;
+                            match r {
+                                SendResult::Transient(_)
+                                    if attempt < retries && !abort.load(Ordering::Relaxed) =>
+                                {
+                                    // Exponential backoff with jitter, so
+                                    // retries from many workers spread out.
+                                    let jitter = 1.0
+                                        + ((m.delivery_id.unsigned_abs() * 7919
+                                            + u64::from(attempt))
+                                            % 100) as f64
+                                            / 200.0;
+                                    tokio::time::sleep(
+                                        backoff.mul_f64(2f64.powi(attempt as i32) * jitter),
+                                    )
+                                    .await;
+                                    attempt += 1;
+                                }
+                                other => break other,
+                            }
+                        };
+                        let (status, reply, hard_bounce) = match result {
+                            SendResult::Sent(r) => (DeliveryStatus::Sent, r, false),
+                            SendResult::Transient(r) => (DeliveryStatus::Deferred, r, false),
+                            SendResult::Permanent { reply, hard_bounce } => {
+                                (DeliveryStatus::Failed, reply, hard_bounce)
+                            }
+                            SendResult::Fatal(r) => {
+                                *fatal.lock().expect("fatal lock") = Some(r.clone());
+                                abort.store(true, Ordering::Relaxed);
+                                // Nothing reached the server: it can go again.
+                                (DeliveryStatus::Deferred, r, false)
+                            }
+                        };
+                        let _ = out_tx.send(Outcome {
+                            delivery_id: m.delivery_id,
+                            subscriber_id: m.subscriber_id,
+                            status,
+                            reply: Some(reply),
+                            hard_bounce,
+                        });
+                    }
+                }
+            };
+            let workers_done = futures::future::join_all((0..workers).map(worker));
+            let recorder = async {
+                let mut batch = Vec::with_capacity(OUTCOME_BATCH);
+                let mut result: Result<(), Error> = Ok(());
+                loop {
+                    let got = tokio::time::timeout(
+                        OUTCOME_FLUSH,
+                        out_rx.recv_many(&mut batch, OUTCOME_BATCH),
+                    )
+                    .await;
+                    let closed = matches!(got, Ok(0));
+                    if !batch.is_empty() {
+                        for o in &batch {
+                            match o.status {
+                                DeliveryStatus::Sent => counts.0 += 1,
+                                DeliveryStatus::Deferred => counts.1 += 1,
+                                _ => counts.2 += 1,
+                            }
+                        }
+                        progress.inc(batch.len() as u64);
+                        if let Err(e) = store
+                            .lock()
+                            .expect("store lock")
+                            .record_outcomes(&batch, now)
+                        {
+                            result = Err(e.into());
+                        }
+                        batch.clear();
+                    }
+                    if closed {
+                        break;
+                    }
+                }
+                result
+            };
+            let drop_sender = async {
+                workers_done.await;
+                drop(out_tx);
+            };
+            let (_, recorded) = futures::join!(drop_sender, recorder);
+            recorded
+        })
+    })?;
+
+    if let Some(e) = build_error.into_inner().expect("error lock") {
+        return Err(e);
+    }
+    summary.sent += counts.0;
+    summary.deferred += counts.1;
+    summary.failed += counts.2;
+    if let Some(f) = fatal.into_inner().expect("fatal lock") {
+        summary.fatal = Some(f);
+    }
+    store
+        .lock()
+        .expect("store lock")
+        .finish_issue_if_complete(issue.id, now)?;
+    Ok(())
+}
+
+/// Where `digest preview` wrote its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewSummary {
+    /// The issue previewed.
+    pub label: String,
+    /// The recipient shown.
+    pub to: String,
+    /// The files written; empty when the reader has nothing new.
+    pub files: Vec<std::path::PathBuf>,
+    /// Articles in the issue.
+    pub articles: usize,
+}
+
+/// Renders the issue now due for one reader as `.eml` and `.html` files,
+/// without sending anything or changing the state.
+pub fn preview(
+    config: &Config,
+    now: DateTime<FixedOffset>,
+    to: Option<&str>,
+    out: &std::path::Path,
+) -> Result<PreviewSummary, Error> {
+    let prepared = prepare(config, false)?;
+    let catalog = Catalog::load(config, now)?;
+    let tz = config.site.timezone;
+    let slot = latest_slot(&config.digest.schedule, tz, now);
+    // The state is read if there is one, and never created or changed.
+    let store = if config.site.state_path.exists() {
+        Some(Store::open(&config.site.state_path)?)
+    } else {
+        None
+    };
+    let (articles, reader) = {
+        let latest = match &store {
+            Some(s) => s.latest_issue()?,
+            None => None,
+        };
+        let articles: Vec<&Article> = match (&store, &latest) {
+            (Some(s), Some(l)) if l.cutoff == slot.cutoff => {
+                let ids: BTreeSet<String> = s
+                    .issue_articles(l.id)?
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .collect();
+                catalog
+                    .articles()
+                    .iter()
+                    .filter(|a| ids.contains(&a.id))
+                    .collect()
+            }
+            _ => {
+                let last = latest.as_ref().map(|l| l.cutoff);
+                let candidates = select::candidate_ids(config, &catalog, &slot, last);
+                let carried = match &store {
+                    Some(s) => s.carried(&candidates)?,
+                    None => Default::default(),
+                };
+                select::articles_for_issue(config, &catalog, &slot, last, &carried)
+            }
+        };
+        let found = match (to, &store) {
+            (Some(addr), Some(s)) => {
+                let email = crate::address::Email::parse(addr)
+                    .map_err(|m| Error::Usage(format!("--to: {m}")))?;
+                s.subscriber(&email)?
+            }
+            (None, Some(s)) => s
+                .subscribers(Some(SubscriberStatus::Active))?
+                .into_iter()
+                .next(),
+            _ => None,
+        };
+        let reader = match (found, to) {
+            (Some(s), _) => s,
+            (None, addr) => {
+                let email = addr.unwrap_or("reader@example.com");
+                crate::address::Email::parse(email)
+                    .map_err(|m| Error::Usage(format!("--to: {m}")))?;
+                Subscriber {
+                    id: 0,
+                    email: email.to_owned(),
+                    name: String::new(),
+                    columns: Vec::new(),
+                    status: SubscriberStatus::Active,
+                }
+            }
+        };
+        (articles, reader)
+    };
+    let content = content(config, slot.clone(), articles)?;
+    let domain = prepared.sender.from.email.domain().to_owned();
+    let builder = Builder {
+        config,
+        prepared: &prepared,
+        composer: Composer::new(config, &prepared.templates, &content),
+        columns_with_news: content
+            .articles
+            .iter()
+            .map(|(a, _)| a.column.as_str())
+            .collect(),
+        shared: Mutex::new(HashMap::new()),
+        cutoff: slot.cutoff,
+        now,
+    };
+    let row = DeliveryRow {
+        id: 0,
+        message_id: message::message_id(&slot.label, slot.cutoff, reader.id, &domain),
+        attempts: 0,
+        subscriber: reader.clone(),
+    };
+    let mut files = Vec::new();
+    if let Some(m) = builder.build(&row)? {
+        std::fs::create_dir_all(out)
+            .map_err(|e| Error::Usage(format!("{}: cannot create: {e}", out.display())))?;
+        let stem = format!(
+            "{}-{}",
+            slot.label,
+            reader.email.replace(['@', '/', '\\'], "_")
+        );
+        let eml = out.join(format!("{stem}.eml"));
+        crate::feeds::output::write_if_changed(&eml, &m.bytes)?;
+        let shared = builder
+            .composer
+            .shared(
+                &group_key(&reader, &builder.columns_with_news),
+                !reader.name.is_empty(),
+            )?
+            .expect("a message was built, so there is news");
+        let html = personalise(
+            &shared,
+            &Personal {
+                name: &reader.name,
+                email: &reader.email,
+                unsubscribe_url: &format!("{}/unsubscribe?token=preview", prepared.public_url),
+                preferences_url: &format!("{}/preferences?token=preview", prepared.public_url),
+            },
+        )
+        .html;
+        let html_path = out.join(format!("{stem}.html"));
+        crate::feeds::output::write_if_changed(&html_path, html.as_bytes())?;
+        files = vec![eml, html_path];
+    }
+    Ok(PreviewSummary {
+        label: slot.label,
+        to: reader.email,
+        files,
+        articles: content.articles.len(),
+    })
+}

@@ -1,0 +1,237 @@
+//! The weekly digest, pure: [`schedule`] finds the slot now due,
+//! [`select`] the articles an issue carries, [`render`] fills the
+//! templates once per set of followed columns, and [`message`] makes each
+//! subscriber's MIME message. Sending and state live elsewhere.
+
+pub mod message;
+pub mod render;
+pub mod schedule;
+pub mod select;
+
+use crate::config::Config;
+use crate::content::Article;
+use render::{
+    ArticleData, ColumnData, DigestData, IssueData, LinksData, RenderedDigest, SiteData,
+    SubscriberData, TemplateError, Templates,
+};
+use schedule::Slot;
+
+// Stand-ins for what differs between readers of the same columns: the
+// templates are filled once per set of columns with these, then each is
+// replaced per reader. Private-use characters, so no text can hold them
+// and no escaping touches them.
+const NAME: &str = "\u{e000}name\u{e001}";
+const EMAIL: &str = "\u{e000}email\u{e001}";
+const UNSUBSCRIBE: &str = "\u{e000}unsubscribe\u{e001}";
+const PREFERENCES: &str = "\u{e000}preferences\u{e001}";
+
+/// An issue's articles with their summaries, ready to render.
+pub struct IssueContent<'a> {
+    /// The slot (cutoff and label).
+    pub slot: Slot,
+    /// Carried articles, newest first, each with its summary.
+    pub articles: Vec<(&'a Article, String)>,
+}
+
+/// Per-reader values put into a shared rendering.
+pub struct Personal<'a> {
+    /// Their name; may be empty.
+    pub name: &'a str,
+    /// Their address.
+    pub email: &'a str,
+    /// Their one-click unsubscribe URL.
+    pub unsubscribe_url: &'a str,
+    /// Their preferences URL.
+    pub preferences_url: &'a str,
+}
+
+/// Where the web copy of an issue is published (under `feeds.url`).
+pub fn web_copy_path(label: &str) -> String {
+    format!("digests/{label}/index.html")
+}
+
+/// Fills the templates for an issue.
+pub struct Composer<'a> {
+    config: &'a Config,
+    templates: &'a Templates,
+    content: &'a IssueContent<'a>,
+}
+
+impl<'a> Composer<'a> {
+    /// A composer for `content`.
+    pub fn new(
+        config: &'a Config,
+        templates: &'a Templates,
+        content: &'a IssueContent<'a>,
+    ) -> Composer<'a> {
+        Composer {
+            config,
+            templates,
+            content,
+        }
+    }
+
+    fn web_url(&self) -> String {
+        format!(
+            "{}/{}",
+            self.config.feeds.url,
+            web_copy_path(&self.content.slot.label)
+        )
+        .trim_end_matches("index.html")
+        .to_owned()
+    }
+
+    fn data(
+        &self,
+        followed: &[String],
+        subscriber: SubscriberData,
+        links: LinksData,
+        web_copy: bool,
+    ) -> DigestData {
+        let tz = self.config.site.timezone;
+        let follows = |c: &str| followed.is_empty() || followed.iter().any(|f| f == c);
+        let columns: Vec<ColumnData> = self
+            .config
+            .columns
+            .iter()
+            .filter(|c| follows(c.slug.as_str()))
+            .map(|c| ColumnData {
+                slug: c.slug.to_string(),
+                title: c.title.clone(),
+                description: c.description.clone(),
+                url: c.url.clone(),
+                articles: self
+                    .content
+                    .articles
+                    .iter()
+                    .filter(|(a, _)| a.column == c.slug)
+                    .map(|(a, summary)| ArticleData {
+                        title: a.title.clone(),
+                        url: a.url.clone(),
+                        summary: summary.clone(),
+                        date: a
+                            .published
+                            .with_timezone(&tz)
+                            .format("%Y-%m-%d")
+                            .to_string(),
+                        byline: a
+                            .authors
+                            .iter()
+                            .map(|au| au.byline())
+                            .collect::<Vec<_>>()
+                            .join("、"),
+                        column: c.title.clone(),
+                    })
+                    .collect(),
+            })
+            .filter(|c| !c.articles.is_empty())
+            .collect();
+        let count = columns.iter().map(|c| c.articles.len()).sum();
+        DigestData {
+            site: SiteData {
+                title: self.config.site.title.clone(),
+                url: format!("{}/", self.config.site.base_url),
+                language: self.config.site.language.clone(),
+            },
+            issue: IssueData {
+                label: self.content.slot.label.clone(),
+                date: self
+                    .content
+                    .slot
+                    .cutoff
+                    .with_timezone(&tz)
+                    .format("%Y-%m-%d")
+                    .to_string(),
+                articles: count,
+            },
+            subscriber,
+            columns,
+            headlines: Vec::new(),
+            links,
+            web_copy,
+        }
+    }
+
+    /// The email shared by every reader following `followed` (empty: every
+    /// column), with stand-ins for the personal parts; `None` when those
+    /// columns have nothing new.
+    pub fn shared(
+        &self,
+        followed: &[String],
+        has_name: bool,
+    ) -> Result<Option<RenderedDigest>, TemplateError> {
+        let data = self.data(
+            followed,
+            SubscriberData {
+                name: if has_name { NAME.into() } else { String::new() },
+                email: EMAIL.into(),
+            },
+            LinksData {
+                unsubscribe: UNSUBSCRIBE.into(),
+                preferences: PREFERENCES.into(),
+                web_copy: self.web_url(),
+            },
+            false,
+        );
+        if data.columns.is_empty() {
+            return Ok(None);
+        }
+        self.templates.render_within_limit(&data).map(Some)
+    }
+
+    /// The web copy: every column, no reader named.
+    pub fn web_copy(&self, public_url: &str) -> Result<String, TemplateError> {
+        let data = self.data(
+            &[],
+            SubscriberData {
+                name: String::new(),
+                email: String::new(),
+            },
+            LinksData {
+                unsubscribe: format!("{public_url}/manage"),
+                preferences: format!("{public_url}/"),
+                web_copy: self.web_url(),
+            },
+            true,
+        );
+        Ok(self.templates.render(&data)?.html)
+    }
+}
+
+/// One reader's email from a shared rendering.
+pub fn personalise(shared: &RenderedDigest, p: &Personal<'_>) -> RenderedDigest {
+    let html_values = [
+        (NAME, crate::text::escape_xml(p.name)),
+        (EMAIL, crate::text::escape_xml(p.email)),
+        (UNSUBSCRIBE, crate::text::escape_xml(p.unsubscribe_url)),
+        (PREFERENCES, crate::text::escape_xml(p.preferences_url)),
+    ];
+    let text_values = [
+        (NAME, p.name),
+        (EMAIL, p.email),
+        (UNSUBSCRIBE, p.unsubscribe_url),
+        (PREFERENCES, p.preferences_url),
+    ];
+    let mut html = shared.html.clone();
+    for (k, v) in &html_values {
+        if html.contains(k) {
+            html = html.replace(k, v);
+        }
+    }
+    let mut text = shared.text.clone();
+    let mut subject = shared.subject.clone();
+    for (k, v) in &text_values {
+        if text.contains(k) {
+            text = text.replace(k, v);
+        }
+        if subject.contains(k) {
+            subject = subject.replace(k, v);
+        }
+    }
+    RenderedDigest {
+        subject: crate::text::one_line(&subject),
+        html,
+        // A name can make a line longer than the width: wrap again.
+        text: render::wrap_text(&text),
+    }
+}

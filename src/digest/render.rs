@@ -1,0 +1,333 @@
+//! Rendering a digest with Handlebars: built-in templates that files in
+//! `templates/` replace, strict mode so a misspelt field fails at `check`,
+//! and the limits mail clients impose (Gmail clips HTML over 102 KB).
+
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// The built-in HTML template.
+pub const DEFAULT_HTML: &str = include_str!("templates/digest.html.hbs");
+/// The built-in text template.
+pub const DEFAULT_TEXT: &str = include_str!("templates/digest.txt.hbs");
+
+/// Keep every email's HTML under this many bytes; Gmail clips at 102 KB.
+pub const HTML_LIMIT: usize = 100 * 1024;
+/// Room left under [`HTML_LIMIT`] for what personalisation adds.
+const PERSONAL_MARGIN: usize = 2 * 1024;
+/// The text part is wrapped at this many columns (CJK counting 2).
+pub const TEXT_WIDTH: usize = 72;
+
+/// A template that failed to compile or render.
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct TemplateError {
+    /// The template file (or config key) it came from.
+    pub source_name: String,
+    /// The line, when Handlebars names one.
+    pub line: Option<usize>,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// The digest templates, compiled.
+pub struct Templates {
+    html: handlebars::Handlebars<'static>,
+    text: handlebars::Handlebars<'static>,
+    sources: [String; 3],
+}
+
+/// A rendered digest: subject, HTML part and text part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedDigest {
+    /// The subject line, on one line.
+    pub subject: String,
+    /// The HTML part.
+    pub html: String,
+    /// The text part, wrapped.
+    pub text: String,
+}
+
+/// What templates see.
+#[derive(Debug, Clone, Serialize)]
+pub struct DigestData {
+    /// The publication.
+    pub site: SiteData,
+    /// The issue.
+    pub issue: IssueData,
+    /// The reader.
+    pub subscriber: SubscriberData,
+    /// Followed columns with new articles, in config order.
+    pub columns: Vec<ColumnData>,
+    /// Articles listed by title only, when the week is too long for one
+    /// email.
+    pub headlines: Vec<HeadlineData>,
+    /// Links every email carries.
+    pub links: LinksData,
+    /// True for the web copy, which names no reader.
+    pub web_copy: bool,
+}
+
+/// `site`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteData {
+    /// Its name.
+    pub title: String,
+    /// Its address.
+    pub url: String,
+    /// Its language tag.
+    pub language: String,
+}
+
+/// `issue`.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssueData {
+    /// ISO week, e.g. 2026-W24.
+    pub label: String,
+    /// The cutoff's date in the site's zone, YYYY-MM-DD.
+    pub date: String,
+    /// Articles in this email.
+    pub articles: usize,
+}
+
+/// `subscriber`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubscriberData {
+    /// Their name; may be empty.
+    pub name: String,
+    /// Their address.
+    pub email: String,
+}
+
+/// One column's section.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnData {
+    /// Its slug.
+    pub slug: String,
+    /// Its title.
+    pub title: String,
+    /// The editor's note.
+    pub description: String,
+    /// Its page.
+    pub url: String,
+    /// Its new articles, newest first.
+    pub articles: Vec<ArticleData>,
+}
+
+/// One article.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArticleData {
+    /// Title.
+    pub title: String,
+    /// Permalink.
+    pub url: String,
+    /// Summary, plain text.
+    pub summary: String,
+    /// Publication date, YYYY-MM-DD in the site's zone.
+    pub date: String,
+    /// Authors with roles, joined: "陳大文（院長）、李小明（教授）".
+    pub byline: String,
+    /// The column's title.
+    pub column: String,
+}
+
+/// An article listed by title only.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeadlineData {
+    /// Title.
+    pub title: String,
+    /// Permalink.
+    pub url: String,
+    /// The column's title.
+    pub column: String,
+}
+
+/// `links`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinksData {
+    /// One-click unsubscribe page.
+    pub unsubscribe: String,
+    /// Preferences page.
+    pub preferences: String,
+    /// The web copy of the issue.
+    pub web_copy: String,
+}
+
+const HTML_NAME: &str = "digest.html.hbs";
+const TEXT_NAME: &str = "digest.txt.hbs";
+const SUBJECT_NAME: &str = "subject";
+
+impl Templates {
+    /// Compiles the templates: a file in `templates_dir` replaces the
+    /// built-in one of the same name; the subject comes from the config.
+    pub fn load(
+        templates_dir: &Path,
+        subject: &str,
+        display: &dyn Fn(&Path) -> String,
+    ) -> Result<Templates, TemplateError> {
+        let read = |name: &str, default: &str| -> Result<(String, String), TemplateError> {
+            let path: PathBuf = templates_dir.join(name);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => Ok((text, display(&path))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Ok((default.to_owned(), format!("built-in {name}")))
+                }
+                Err(e) => Err(TemplateError {
+                    source_name: display(&path),
+                    line: None,
+                    message: format!("cannot read: {e}"),
+                }),
+            }
+        };
+        let (html_src, html_from) = read(HTML_NAME, DEFAULT_HTML)?;
+        let (text_src, text_from) = read(TEXT_NAME, DEFAULT_TEXT)?;
+        let mut html = handlebars::Handlebars::new();
+        html.set_strict_mode(true);
+        let mut text = handlebars::Handlebars::new();
+        text.set_strict_mode(true);
+        text.register_escape_fn(handlebars::no_escape);
+        let compile =
+            |reg: &mut handlebars::Handlebars<'static>, name: &str, src: &str, from: &str| {
+                reg.register_template_string(name, src)
+                    .map_err(|e| TemplateError {
+                        source_name: from.to_owned(),
+                        line: e.pos().map(|(line, _)| line),
+                        message: e.reason().to_string(),
+                    })
+            };
+        compile(&mut html, HTML_NAME, &html_src, &html_from)?;
+        compile(&mut text, TEXT_NAME, &text_src, &text_from)?;
+        compile(
+            &mut text,
+            SUBJECT_NAME,
+            subject,
+            "config.toml: digest.subject",
+        )?;
+        Ok(Templates {
+            html,
+            text,
+            sources: [html_from, text_from, "config.toml: digest.subject".into()],
+        })
+    }
+
+    /// Renders every template against `data`; strict mode makes a field
+    /// the data lacks an error here rather than in the middle of a send.
+    pub fn render(&self, data: &DigestData) -> Result<RenderedDigest, TemplateError> {
+        let fail = |i: usize| {
+            let source_name = self.sources[i].clone();
+            move |e: handlebars::RenderError| TemplateError {
+                source_name,
+                line: e.line_no,
+                message: e.reason().to_string(),
+            }
+        };
+        let html = self.html.render(HTML_NAME, data).map_err(fail(0))?;
+        let text = self.text.render(TEXT_NAME, data).map_err(fail(1))?;
+        let subject = self.text.render(SUBJECT_NAME, data).map_err(fail(2))?;
+        Ok(RenderedDigest {
+            subject: crate::text::one_line(&subject),
+            html,
+            text: wrap_text(&text),
+        })
+    }
+
+    /// Renders `data`, moving the last articles to the headline list until
+    /// the HTML fits under [`HTML_LIMIT`].
+    pub fn render_within_limit(&self, data: &DigestData) -> Result<RenderedDigest, TemplateError> {
+        let first = self.render(data)?;
+        if first.html.len() + PERSONAL_MARGIN <= HTML_LIMIT {
+            return Ok(first);
+        }
+        let total: usize = data.columns.iter().map(|c| c.articles.len()).sum();
+        // The most articles shown in full that still fit: binary search.
+        let (mut lo, mut hi) = (0usize, total);
+        let mut best = self.render(&with_full(data, 0))?;
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            let r = self.render(&with_full(data, mid))?;
+            if r.html.len() + PERSONAL_MARGIN <= HTML_LIMIT {
+                lo = mid;
+                best = r;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        Ok(best)
+    }
+}
+
+/// `data` with only the first `full` articles (in reading order) kept in
+/// full and the rest listed as headlines.
+fn with_full(data: &DigestData, full: usize) -> DigestData {
+    let mut out = data.clone();
+    let mut seen = 0;
+    let mut headlines = Vec::new();
+    for column in &mut out.columns {
+        let keep = full.saturating_sub(seen).min(column.articles.len());
+        seen += column.articles.len();
+        for a in column.articles.drain(keep..) {
+            headlines.push(HeadlineData {
+                title: a.title,
+                url: a.url,
+                column: a.column,
+            });
+        }
+    }
+    out.columns.retain(|c| !c.articles.is_empty());
+    headlines.extend(data.headlines.iter().cloned());
+    out.headlines = headlines;
+    out
+}
+
+/// Wraps every line of `text` at [`TEXT_WIDTH`] columns, counting East
+/// Asian wide characters as two and breaking between Chinese characters
+/// where the Unicode line-breaking rules allow (never before 。 or ，).
+/// Lines that are a bare link are left whole, so they stay clickable.
+pub fn wrap_text(text: &str) -> String {
+    let options = textwrap::Options::new(TEXT_WIDTH)
+        .word_separator(textwrap::WordSeparator::UnicodeBreakProperties)
+        .break_words(false);
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("http://")
+            || trimmed.starts_with("https://")
+            || textwrap::core::display_width(line) <= TEXT_WIDTH
+        {
+            out.push_str(line.trim_end());
+        } else {
+            let indent = &line[..line.len() - trimmed.len()];
+            let wrapped = textwrap::wrap(
+                trimmed,
+                options
+                    .clone()
+                    .initial_indent(indent)
+                    .subsequent_indent(indent),
+            );
+            out.push_str(&wrapped.join("\n"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chinese_is_wrapped_at_72_columns_counting_two_each() {
+        let text = "香港".repeat(50) + "。";
+        let wrapped = wrap_text(&text);
+        for line in wrapped.lines() {
+            assert!(textwrap::core::display_width(line) <= TEXT_WIDTH, "{line}");
+        }
+        assert_eq!(wrapped.lines().next().unwrap().chars().count(), 36);
+        assert_eq!(wrapped.replace('\n', ""), text);
+    }
+
+    #[test]
+    fn links_are_never_broken() {
+        let url = format!("https://news.example.com/{}", "a".repeat(100));
+        assert_eq!(wrap_text(&url), format!("{url}\n"));
+    }
+}

@@ -1,0 +1,676 @@
+//! State in SQLite: subscribers, the articles each issue carried, digest
+//! issues and one delivery row per recipient. Every SQL statement of the
+//! crate lives in this module, so another backend means one new module.
+//!
+//! The database runs in WAL mode with a busy timeout, so `serve` and a cron
+//! `run` can share it; writes are short transactions.
+
+mod subscribers;
+
+pub use subscribers::{ImportReport, NewSubscriber, Subscriber, SubscriberStatus, UpsertOutcome};
+
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Marks a database as broadsheet's (`PRAGMA application_id`, "BSHT").
+const APPLICATION_ID: i64 = 0x4253_4854;
+
+/// The migrations, in order; the schema version is their count.
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+
+/// Permanent failures in a row after which a subscriber is marked bounced.
+pub const BOUNCE_LIMIT: i64 = 3;
+
+/// Why the state could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file is not an SQLite database, or is damaged.
+    #[error("{}: not a usable broadsheet database ({message}); it was left as it is", path.display())]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        message: String,
+    },
+    /// The file is an SQLite database of some other program.
+    #[error("{}: this SQLite database does not belong to broadsheet; it was left as it is (site.state_path)", path.display())]
+    Foreign {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// A newer broadsheet wrote this database.
+    #[error("{}: the database has schema version {found}, newer than this broadsheet knows ({known}); upgrade broadsheet", path.display())]
+    NewerSchema {
+        /// The database file.
+        path: PathBuf,
+        /// The version found.
+        found: i64,
+        /// The newest version this build knows.
+        known: i64,
+    },
+    /// A query failed.
+    #[error("{}: {source}", path.display())]
+    Sql {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
+    /// The lock file could not be made.
+    #[error("{}: cannot create the lock file: {source}", path.display())]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// An open state database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// Held while a run may send: a second run finds it taken and stands down.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+}
+
+/// RFC 3339 in UTC, the form every time is stored in.
+pub(crate) fn stamp(t: DateTime<FixedOffset>) -> String {
+    t.with_timezone(&Utc)
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Reads a stored time back.
+pub(crate) fn parse_stamp(s: &str) -> Option<DateTime<FixedOffset>> {
+    DateTime::parse_from_rfc3339(s).ok()
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its
+    /// schema up to date. A damaged, foreign or newer database is refused
+    /// and left untouched.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let sql = |source| StoreError::Sql {
+            path: path.to_owned(),
+            source,
+        };
+        let corrupt = |e: rusqlite::Error| StoreError::Corrupt {
+            path: path.to_owned(),
+            message: e.to_string(),
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| sql(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(corrupt)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(sql)?;
+        // Reading the header is the first thing that fails on a file that
+        // is not a database.
+        let app_id: i64 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(corrupt)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(corrupt)?;
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(corrupt)?;
+        if app_id != APPLICATION_ID && (tables > 0 || app_id != 0) {
+            return Err(StoreError::Foreign {
+                path: path.to_owned(),
+            });
+        }
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::NewerSchema {
+                path: path.to_owned(),
+                found: version,
+                known,
+            });
+        }
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(sql)?;
+        let mut store = Store {
+            conn,
+            path: path.to_owned(),
+        };
+        store.migrate(version)?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self, from: i64) -> Result<(), StoreError> {
+        if from as usize == MIGRATIONS.len() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sql {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        for m in &MIGRATIONS[from as usize..] {
+            tx.execute_batch(m).map_err(sql)?;
+        }
+        tx.pragma_update(None, "application_id", APPLICATION_ID)
+            .map_err(sql)?;
+        tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)
+            .map_err(sql)?;
+        tx.commit().map_err(sql)
+    }
+
+    /// The schema version of an open database.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Takes the run lock beside the database, or `None` when another run
+    /// holds it. The lock goes with the process, however it ends.
+    pub fn try_lock(state_path: &Path) -> Result<Option<RunLock>, StoreError> {
+        let mut name = state_path.as_os_str().to_owned();
+        name.push(".lock");
+        let path = PathBuf::from(name);
+        let lock_err = |source| StoreError::Lock {
+            path: path.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(lock_err)?;
+        }
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(lock_err)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(RunLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(lock_err(e)),
+        }
+    }
+
+    pub(crate) fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sql {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn tx(&mut self) -> Result<(Transaction<'_>, PathBuf), StoreError> {
+        let path = self.path.clone();
+        match self.conn.transaction() {
+            Ok(tx) => Ok((tx, path)),
+            Err(source) => Err(StoreError::Sql { path, source }),
+        }
+    }
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DeliveryStatus {
+    /// Written with its issue; not tried yet.
+    Queued,
+    /// Handed to the transport; its outcome not recorded yet.
+    Sending,
+    /// Accepted by the server (or written to the outbox).
+    Sent,
+    /// Refused for now (4xx, a dropped connection, a timeout): tried again
+    /// by the next run.
+    Deferred,
+    /// Refused for good (5xx).
+    Failed,
+    /// It was being sent when a run died: nobody knows whether it arrived.
+    /// Sent again only when the operator asks (`--retry-unknown`).
+    Unknown,
+}
+
+impl DeliveryStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Queued => "queued",
+            DeliveryStatus::Sending => "sending",
+            DeliveryStatus::Sent => "sent",
+            DeliveryStatus::Deferred => "deferred",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Unknown => "unknown",
+        }
+    }
+
+    fn parse(s: &str) -> DeliveryStatus {
+        match s {
+            "queued" => DeliveryStatus::Queued,
+            "sending" => DeliveryStatus::Sending,
+            "sent" => DeliveryStatus::Sent,
+            "deferred" => DeliveryStatus::Deferred,
+            "failed" => DeliveryStatus::Failed,
+            _ => DeliveryStatus::Unknown,
+        }
+    }
+}
+
+/// A digest issue as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueRow {
+    /// Its key.
+    pub id: i64,
+    /// The ISO week it belongs to.
+    pub label: String,
+    /// Its cutoff: the scheduled time.
+    pub cutoff: DateTime<FixedOffset>,
+    /// Whether every delivery has an outcome.
+    pub done: bool,
+}
+
+/// A delivery to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRow {
+    /// Its key.
+    pub id: i64,
+    /// The recipient.
+    pub subscriber: Subscriber,
+    /// The Message-ID it is sent with.
+    pub message_id: String,
+    /// Attempts so far, over every run.
+    pub attempts: i64,
+}
+
+/// The outcome of one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The delivery.
+    pub delivery_id: i64,
+    /// Its recipient.
+    pub subscriber_id: i64,
+    /// Sent, Deferred or Failed.
+    pub status: DeliveryStatus,
+    /// The server's reply or the error, for the operator.
+    pub reply: Option<String>,
+    /// Whether the failure was a permanent refusal of the address (counts
+    /// toward marking the subscriber bounced).
+    pub hard_bounce: bool,
+}
+
+/// How many deliveries of an issue stand where.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    /// Not tried yet.
+    pub queued: usize,
+    /// In flight.
+    pub sending: usize,
+    /// Accepted.
+    pub sent: usize,
+    /// To be tried again.
+    pub deferred: usize,
+    /// Refused for good.
+    pub failed: usize,
+    /// Outcome unknowable.
+    pub unknown: usize,
+}
+
+/// A new issue: what it carries and whom it goes to, written at once.
+pub struct NewIssue<'a> {
+    /// ISO week label.
+    pub label: &'a str,
+    /// The scheduled time.
+    pub cutoff: DateTime<FixedOffset>,
+    /// (article id, column, published) of every article it carries.
+    pub articles: &'a [(String, String, DateTime<FixedOffset>)],
+    /// (subscriber id, Message-ID) of every recipient.
+    pub deliveries: &'a [(i64, String)],
+}
+
+impl Store {
+    /// Every issue not finished yet, oldest first.
+    pub fn unfinished_issues(&self) -> Result<Vec<IssueRow>, StoreError> {
+        self.issues_where("status = 'sending'")
+    }
+
+    /// The newest issue, finished or not.
+    pub fn latest_issue(&self) -> Result<Option<IssueRow>, StoreError> {
+        Ok(self.issues_where("1 = 1")?.pop())
+    }
+
+    /// The issue with this cutoff, if any.
+    pub fn issue_at(&self, cutoff: DateTime<FixedOffset>) -> Result<Option<IssueRow>, StoreError> {
+        Ok(self
+            .issues_where(&format!("cutoff = '{}'", stamp(cutoff)))?
+            .pop())
+    }
+
+    fn issues_where(&self, condition: &str) -> Result<Vec<IssueRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT id, label, cutoff, status FROM issues WHERE {condition} ORDER BY cutoff"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let cutoff: String = r.get(2)?;
+                let status: String = r.get(3)?;
+                Ok(IssueRow {
+                    id: r.get(0)?,
+                    label: r.get(1)?,
+                    cutoff: parse_stamp(&cutoff).unwrap_or_default(),
+                    done: status == "done",
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Which of `ids` an earlier issue already carried.
+    pub fn carried(&self, ids: &[&str]) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM issue_articles WHERE article_id = ?1")
+            .map_err(|e| self.err(e))?;
+        let mut out = std::collections::HashSet::new();
+        for id in ids {
+            if stmt.exists([id]).map_err(|e| self.err(e))? {
+                out.insert((*id).to_owned());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The articles an issue carried, as (id, column).
+    pub fn issue_articles(&self, issue_id: i64) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT article_id, column_slug FROM issue_articles WHERE issue_id = ?1 ORDER BY article_id")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([issue_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Writes an issue, the articles it carries and one queued delivery
+    /// per recipient in one transaction: before anything is sent, the whole
+    /// issue is on disk.
+    pub fn create_issue(
+        &mut self,
+        issue: &NewIssue<'_>,
+        now: DateTime<FixedOffset>,
+    ) -> Result<IssueRow, StoreError> {
+        let now_s = stamp(now);
+        let (tx, path) = self.tx()?;
+        let sql = |source| StoreError::Sql {
+            path: path.clone(),
+            source,
+        };
+        let done = issue.deliveries.is_empty();
+        tx.execute(
+            "INSERT INTO issues (label, cutoff, status, created_at, finished_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                issue.label,
+                stamp(issue.cutoff),
+                if done { "done" } else { "sending" },
+                now_s,
+                done.then_some(&now_s)
+            ],
+        )
+        .map_err(sql)?;
+        let issue_id = tx.last_insert_rowid();
+        {
+            let mut carried = tx
+                .prepare("INSERT INTO issue_articles (issue_id, article_id, column_slug) VALUES (?1, ?2, ?3)")
+                .map_err(sql)?;
+            let mut seen = tx
+                .prepare(
+                    "INSERT INTO articles_seen (id, column_slug, published, first_seen) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .map_err(sql)?;
+            for (id, column, published) in issue.articles {
+                carried
+                    .execute(params![issue_id, id, column])
+                    .map_err(sql)?;
+                seen.execute(params![id, column, stamp(*published), now_s])
+                    .map_err(sql)?;
+            }
+            let mut delivery = tx
+                .prepare(
+                    "INSERT INTO deliveries (issue_id, subscriber_id, status, message_id, updated_at)
+                     VALUES (?1, ?2, 'queued', ?3, ?4)",
+                )
+                .map_err(sql)?;
+            for (subscriber_id, message_id) in issue.deliveries {
+                delivery
+                    .execute(params![issue_id, subscriber_id, message_id, now_s])
+                    .map_err(sql)?;
+            }
+        }
+        tx.commit().map_err(sql)?;
+        Ok(IssueRow {
+            id: issue_id,
+            label: issue.label.to_owned(),
+            cutoff: issue.cutoff,
+            done,
+        })
+    }
+
+    /// Deliveries left `sending` by a run that died become `unknown`.
+    /// Returns how many.
+    pub fn mark_in_flight_unknown(
+        &mut self,
+        now: DateTime<FixedOffset>,
+    ) -> Result<usize, StoreError> {
+        self.conn
+            .execute(
+                "UPDATE deliveries SET status = 'unknown', updated_at = ?1,
+                        last_reply = 'the run sending it stopped before its outcome was known'
+                 WHERE status = 'sending'",
+                [stamp(now)],
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Queues the `unknown` deliveries of every issue again (the operator
+    /// accepts that some recipients may get a second copy). Returns how many.
+    pub fn requeue_unknown(&mut self, now: DateTime<FixedOffset>) -> Result<usize, StoreError> {
+        let (tx, path) = self.tx()?;
+        let sql = |source| StoreError::Sql {
+            path: path.clone(),
+            source,
+        };
+        let n = tx
+            .execute(
+                "UPDATE deliveries SET status = 'queued', updated_at = ?1 WHERE status = 'unknown'",
+                [stamp(now)],
+            )
+            .map_err(sql)?;
+        tx.execute(
+            "UPDATE issues SET status = 'sending', finished_at = NULL
+             WHERE id IN (SELECT issue_id FROM deliveries WHERE status = 'queued')",
+            [],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(n)
+    }
+
+    /// Deliveries of an issue still to be tried (queued or deferred), in
+    /// a stable order.
+    pub fn pending_deliveries(&self, issue_id: i64) -> Result<Vec<DeliveryRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT d.id, d.message_id, d.attempts, {}
+                 FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+                 WHERE d.issue_id = ?1 AND d.status IN ('queued', 'deferred') AND s.status = 'active'
+                 ORDER BY d.id",
+                subscribers::COLUMNS_AS_S
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([issue_id], |r| {
+                Ok(DeliveryRow {
+                    id: r.get(0)?,
+                    message_id: r.get(1)?,
+                    attempts: r.get(2)?,
+                    subscriber: subscribers::from_row(r, 3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Marks deliveries as handed to the transport, in one transaction.
+    pub fn mark_sending(
+        &mut self,
+        ids: &[i64],
+        now: DateTime<FixedOffset>,
+    ) -> Result<(), StoreError> {
+        let now_s = stamp(now);
+        let (tx, path) = self.tx()?;
+        let sql = |source| StoreError::Sql {
+            path: path.clone(),
+            source,
+        };
+        {
+            let mut stmt = tx
+                .prepare_cached("UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = ?2 WHERE id = ?1")
+                .map_err(sql)?;
+            for id in ids {
+                stmt.execute(params![id, now_s]).map_err(sql)?;
+            }
+        }
+        tx.commit().map_err(sql)
+    }
+
+    /// Records outcomes in one transaction; a hard bounce counts against
+    /// the subscriber, who is marked bounced after [`BOUNCE_LIMIT`] in a
+    /// row, and a success clears the count.
+    pub fn record_outcomes(
+        &mut self,
+        outcomes: &[Outcome],
+        now: DateTime<FixedOffset>,
+    ) -> Result<(), StoreError> {
+        let now_s = stamp(now);
+        let (tx, path) = self.tx()?;
+        let sql = |source| StoreError::Sql {
+            path: path.clone(),
+            source,
+        };
+        {
+            let mut delivery = tx
+                .prepare_cached(
+                    "UPDATE deliveries SET status = ?2, last_reply = ?3, updated_at = ?4,
+                            sent_at = CASE WHEN ?2 = 'sent' THEN ?4 ELSE sent_at END
+                     WHERE id = ?1",
+                )
+                .map_err(sql)?;
+            let mut cleared = tx
+                .prepare_cached(
+                    "UPDATE subscribers SET hard_bounces = 0 WHERE id = ?1 AND hard_bounces > 0",
+                )
+                .map_err(sql)?;
+            let mut bounced = tx
+                .prepare_cached(
+                    "UPDATE subscribers SET hard_bounces = hard_bounces + 1, updated_at = ?3,
+                            status = CASE WHEN hard_bounces + 1 >= ?2 THEN 'bounced' ELSE status END
+                     WHERE id = ?1",
+                )
+                .map_err(sql)?;
+            for o in outcomes {
+                delivery
+                    .execute(params![o.delivery_id, o.status.as_str(), o.reply, now_s])
+                    .map_err(sql)?;
+                if o.status == DeliveryStatus::Sent {
+                    cleared.execute([o.subscriber_id]).map_err(sql)?;
+                } else if o.hard_bounce {
+                    bounced
+                        .execute(params![o.subscriber_id, BOUNCE_LIMIT, now_s])
+                        .map_err(sql)?;
+                }
+            }
+        }
+        tx.commit().map_err(sql)
+    }
+
+    /// Closes an issue when none of its deliveries is left to try.
+    pub fn finish_issue_if_complete(
+        &mut self,
+        issue_id: i64,
+        now: DateTime<FixedOffset>,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE issues SET status = 'done', finished_at = ?2
+                 WHERE id = ?1 AND status = 'sending' AND NOT EXISTS (
+                     SELECT 1 FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+                     WHERE d.issue_id = ?1 AND d.status IN ('queued', 'deferred', 'sending')
+                       AND s.status = 'active')",
+                params![issue_id, stamp(now)],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n > 0)
+    }
+
+    /// How an issue's deliveries stand.
+    pub fn delivery_counts(&self, issue_id: i64) -> Result<DeliveryCounts, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT status, count(*) FROM deliveries WHERE issue_id = ?1 GROUP BY status")
+            .map_err(|e| self.err(e))?;
+        let mut counts = DeliveryCounts::default();
+        let rows = stmt
+            .query_map([issue_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        for row in rows {
+            let (status, n) = row.map_err(|e| self.err(e))?;
+            let n = n as usize;
+            match DeliveryStatus::parse(&status) {
+                DeliveryStatus::Queued => counts.queued = n,
+                DeliveryStatus::Sending => counts.sending = n,
+                DeliveryStatus::Sent => counts.sent = n,
+                DeliveryStatus::Deferred => counts.deferred = n,
+                DeliveryStatus::Failed => counts.failed = n,
+                DeliveryStatus::Unknown => counts.unknown = n,
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The status of one subscriber's delivery of an issue.
+    pub fn delivery_status(
+        &self,
+        issue_id: i64,
+        subscriber_id: i64,
+    ) -> Result<Option<DeliveryStatus>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT status FROM deliveries WHERE issue_id = ?1 AND subscriber_id = ?2",
+                [issue_id, subscriber_id],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .map(|s| s.map(|s| DeliveryStatus::parse(&s)))
+            .map_err(|e| self.err(e))
+    }
+}

@@ -1,0 +1,256 @@
+//! Signed links: HMAC-SHA256 over (subscriber, address, purpose, expiry)
+//! with `server.secret`, compared in constant time.
+//!
+//! A token reads `<payload>.<mac>`, both base64url: the payload is
+//! `<subscriber id>.<purpose>.<expiry>`, and the MAC also covers the
+//! subscriber's address, which the token never shows. A token for one
+//! address or purpose is worthless for another, and rotating the secret
+//! voids every token at once.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, FixedOffset};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// What a token lets its bearer do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Unsubscribe (List-Unsubscribe and the footer link).
+    Unsubscribe,
+    /// Change followed columns and name.
+    Preferences,
+    /// Confirm a new subscription.
+    Confirm,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Unsubscribe => "u",
+            Purpose::Preferences => "p",
+            Purpose::Confirm => "c",
+        }
+    }
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not of the token's shape (truncated, mangled).
+    #[error("the link is incomplete or damaged")]
+    Malformed,
+    /// Made for another purpose.
+    #[error("the link is for something else")]
+    WrongPurpose,
+    /// Past its expiry.
+    #[error("the link has expired")]
+    Expired,
+    /// Forged, for another address, or signed with an old secret.
+    #[error("the link is not valid")]
+    BadSignature,
+}
+
+/// Signs and checks tokens with one secret.
+#[derive(Clone)]
+pub struct Signer {
+    secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Signer(***)")
+    }
+}
+
+/// What a valid token says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claims {
+    /// The subscriber it was made for.
+    pub subscriber_id: i64,
+    /// When it stops working (Unix seconds).
+    pub expires: i64,
+}
+
+impl Signer {
+    /// A signer with `secret`, which must not be empty.
+    pub fn new(secret: &str) -> Signer {
+        Signer {
+            secret: secret.as_bytes().to_vec(),
+        }
+    }
+
+    fn mac(&self, payload: &str, email_key: &str) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        mac.update(payload.as_bytes());
+        mac.update(b"\n");
+        mac.update(email_key.as_bytes());
+        mac
+    }
+
+    /// A token for `subscriber_id` (whose address compares as
+    /// `email_key`) to do `purpose` until `expires`.
+    pub fn sign(
+        &self,
+        subscriber_id: i64,
+        email_key: &str,
+        purpose: Purpose,
+        expires: DateTime<FixedOffset>,
+    ) -> String {
+        let payload = format!(
+            "{subscriber_id}.{}.{}",
+            purpose.as_str(),
+            expires.timestamp()
+        );
+        let tag = self.mac(&payload, email_key).finalize().into_bytes();
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(payload),
+            URL_SAFE_NO_PAD.encode(tag)
+        )
+    }
+
+    /// Reads a token's claims without trusting them: the caller looks the
+    /// subscriber up, then calls [`Signer::verify`] with their address.
+    pub fn peek(token: &str) -> Result<(Claims, Purpose), TokenError> {
+        let (payload, _) = token.split_once('.').ok_or(TokenError::Malformed)?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| TokenError::Malformed)?;
+        let payload = String::from_utf8(payload).map_err(|_| TokenError::Malformed)?;
+        let mut parts = payload.split('.');
+        let id = parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or(TokenError::Malformed)?;
+        let purpose = match parts.next() {
+            Some("u") => Purpose::Unsubscribe,
+            Some("p") => Purpose::Preferences,
+            Some("c") => Purpose::Confirm,
+            _ => return Err(TokenError::Malformed),
+        };
+        let expires = parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or(TokenError::Malformed)?;
+        if parts.next().is_some() {
+            return Err(TokenError::Malformed);
+        }
+        Ok((
+            Claims {
+                subscriber_id: id,
+                expires,
+            },
+            purpose,
+        ))
+    }
+
+    /// Checks `token` was signed by this secret for `email_key` and
+    /// `purpose`, and has not expired at `now`.
+    pub fn verify(
+        &self,
+        token: &str,
+        email_key: &str,
+        purpose: Purpose,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Claims, TokenError> {
+        let (claims, found) = Signer::peek(token)?;
+        let (payload_b64, tag_b64) = token.split_once('.').ok_or(TokenError::Malformed)?;
+        let tag = URL_SAFE_NO_PAD
+            .decode(tag_b64)
+            .map_err(|_| TokenError::Malformed)?;
+        let payload = String::from_utf8(
+            URL_SAFE_NO_PAD
+                .decode(payload_b64)
+                .map_err(|_| TokenError::Malformed)?,
+        )
+        .map_err(|_| TokenError::Malformed)?;
+        // verify_slice compares in constant time.
+        self.mac(&payload, email_key)
+            .verify_slice(&tag)
+            .map_err(|_| TokenError::BadSignature)?;
+        if found != purpose {
+            return Err(TokenError::WrongPurpose);
+        }
+        if now.timestamp() >= claims.expires {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339(s).unwrap()
+    }
+
+    #[test]
+    fn a_token_works_for_its_address_and_purpose_only() {
+        let s = Signer::new("secret");
+        let exp = t("2027-01-01T00:00:00Z");
+        let now = t("2026-12-01T00:00:00Z");
+        let tok = s.sign(7, "a@example.com", Purpose::Unsubscribe, exp);
+        assert_eq!(
+            s.verify(&tok, "a@example.com", Purpose::Unsubscribe, now)
+                .unwrap()
+                .subscriber_id,
+            7
+        );
+        assert_eq!(
+            s.verify(&tok, "b@example.com", Purpose::Unsubscribe, now),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(
+            s.verify(&tok, "a@example.com", Purpose::Preferences, now),
+            Err(TokenError::WrongPurpose)
+        );
+        assert_eq!(
+            s.verify(&tok, "a@example.com", Purpose::Unsubscribe, exp),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            Signer::new("rotated").verify(&tok, "a@example.com", Purpose::Unsubscribe, now),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(
+            s.verify(
+                &tok[..tok.len() - 3],
+                "a@example.com",
+                Purpose::Unsubscribe,
+                now
+            ),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(
+            s.verify("garbage", "a@example.com", Purpose::Unsubscribe, now),
+            Err(TokenError::Malformed)
+        );
+    }
+
+    #[test]
+    fn a_forged_payload_fails() {
+        let s = Signer::new("secret");
+        let tok = s.sign(
+            7,
+            "a@example.com",
+            Purpose::Unsubscribe,
+            t("2027-01-01T00:00:00Z"),
+        );
+        let (_, tag) = tok.split_once('.').unwrap();
+        let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode("8.u.1893456000"));
+        assert_eq!(
+            s.verify(
+                &forged,
+                "a@example.com",
+                Purpose::Unsubscribe,
+                t("2026-12-01T00:00:00Z")
+            ),
+            Err(TokenError::BadSignature)
+        );
+    }
+}
