@@ -28,7 +28,9 @@ pub struct BuildSummary {
 /// Reads content and writes every feed. Nothing is written unless every
 /// article (and every body a feed carries) is valid.
 pub fn build(config: &Config, now: DateTime<FixedOffset>) -> Result<BuildSummary, Error> {
+    let started = std::time::Instant::now();
     let (files, walk_errors) = discover_content(config);
+    tracing::debug!(files = files.len(), elapsed = ?started.elapsed(), "content found");
     let fingerprint = fingerprint(config, &files);
     let previous = Manifest::read(&config.site.output_dir);
     if walk_errors.is_empty() && is_current(&previous, &fingerprint, now, config) {
@@ -48,14 +50,16 @@ pub fn build(config: &Config, now: DateTime<FixedOffset>) -> Result<BuildSummary
     }
 
     let (catalog, mut errors) = Catalog::from_files(config, &files, walk_errors, now);
+    tracing::debug!(elapsed = ?started.elapsed(), "front matter read");
     let specs = feeds::plan(config, &catalog);
     let (bodies, body_errors) = feeds::render_bodies(config, &catalog, &specs);
+    tracing::debug!(bodies = bodies.len(), elapsed = ?started.elapsed(), "bodies rendered");
     errors.extend(body_errors);
     if !errors.is_empty() {
         return Err(ContentErrors::sorted(errors).into());
     }
     let outputs = feeds::generate(config, &catalog, &specs, &bodies)?;
-    tracing::debug!(files = outputs.len(), "feeds generated");
+    tracing::debug!(files = outputs.len(), elapsed = ?started.elapsed(), "feeds generated");
     let stats = &catalog.stats;
     let stamp = InputStamp {
         fingerprint,
@@ -64,6 +68,7 @@ pub fn build(config: &Config, now: DateTime<FixedOffset>) -> Result<BuildSummary
         counts: [stats.published, stats.drafts, stats.scheduled],
     };
     let report = output::write_all(&config.site.output_dir, &outputs, stamp)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "written");
     Ok(BuildSummary {
         columns: config.columns.len(),
         articles: stats.published,

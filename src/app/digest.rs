@@ -274,6 +274,12 @@ pub fn send_locked(
     progress: &indicatif::ProgressBar,
 ) -> Result<SendSummary, Error> {
     let prepared = prepare(config, true)?;
+    // lettre's connection pools belong to a runtime from creation to drop.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Delivery(format!("cannot start the sender: {e}")))?;
+    let _entered = runtime.enter();
     let transport = transport(config)?;
     let catalog = Catalog::load(config, now)?;
     let mut store = Store::open(&config.site.state_path)?;
@@ -362,6 +368,7 @@ pub fn send_locked(
         )?;
         deliver_issue(
             config,
+            &runtime,
             &store,
             &prepared,
             &transport,
@@ -573,6 +580,7 @@ impl RateLimit {
 #[allow(clippy::too_many_arguments)]
 fn deliver_issue(
     config: &Config,
+    runtime: &tokio::runtime::Runtime,
     store: &Mutex<Store>,
     prepared: &Prepared,
     transport: &Transport,
@@ -622,10 +630,6 @@ fn deliver_issue(
         .map_or(1, |n| n.get())
         .saturating_sub(1)
         .max(1);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Delivery(format!("cannot start the sender: {e}")))?;
     let mut counts = (0usize, 0usize, 0usize); // sent, deferred, failed
 
     std::thread::scope(|scope| {
@@ -681,7 +685,7 @@ fn deliver_issue(
                         let result = loop {
                             let r = transport.send(w, &m).await;
                             match r {
-                                SendResult::Transient(_)
+                                SendResult::Transient(_) | SendResult::Unreachable(_)
                                     if attempt < retries && !abort.load(Ordering::Relaxed) =>
                                 {
                                     // Exponential backoff with jitter, so
@@ -706,7 +710,7 @@ fn deliver_issue(
                             SendResult::Permanent { reply, hard_bounce } => {
                                 (DeliveryStatus::Failed, reply, hard_bounce)
                             }
-                            SendResult::Fatal(r) => {
+                            SendResult::Fatal(r) | SendResult::Unreachable(r) => {
                                 *fatal.lock().expect("fatal lock") = Some(r.clone());
                                 abort.store(true, Ordering::Relaxed);
                                 // Nothing reached the server: it can go again.

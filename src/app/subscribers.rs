@@ -104,17 +104,22 @@ pub fn import(
     }
     let mut rows = Vec::new();
     let mut refused = Vec::new();
+    let mut lines = Lines {
+        bytes,
+        offset: 0,
+        line: 1,
+    };
     let mut seen: HashMap<String, u64> = HashMap::new();
     for record in records {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(0, |p| lines.at(p.byte()));
                 refused.push(format!("{shown}:{line}: {e}"));
                 continue;
             }
         };
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.position().map_or(0, |p| lines.at(p.byte()));
         if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
             continue;
         }
@@ -162,6 +167,33 @@ pub fn import(
     let mut store = Store::open(&config.site.state_path)?;
     let report = store.import_subscribers(&rows, now, resubscribe)?;
     Ok(ImportSummary { report, refused })
+}
+
+/// Line numbers of byte offsets, counted here since what a CSV reader
+/// calls a line depends on how rows end. Offsets come in increasing order,
+/// so each byte is looked at once.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    line: u64,
+}
+
+impl Lines<'_> {
+    fn at(&mut self, offset: u64) -> u64 {
+        let mut end = (offset as usize).min(self.bytes.len());
+        // A row's recorded start can sit on the line end of the row before.
+        while end < self.bytes.len() && matches!(self.bytes[end], b'\r' | b'\n') {
+            end += 1;
+        }
+        if end >= self.offset {
+            self.line += self.bytes[self.offset..end]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64;
+            self.offset = end;
+        }
+        self.line
+    }
 }
 
 /// Subscribers, optionally of one status.

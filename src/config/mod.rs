@@ -247,7 +247,21 @@ pub struct Server {
 /// `{month}` and `{day}`.
 #[derive(Debug, Clone)]
 pub struct Permalink {
-    pattern: String,
+    segments: Vec<Segment>,
+    text: String,
+}
+
+/// A piece of a permalink pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Segment {
+    /// Literal text: a range of the pattern.
+    Text(usize, usize),
+    BaseUrl,
+    Column,
+    Slug,
+    Year,
+    Month,
+    Day,
 }
 
 /// Values filled into a [`Permalink`].
@@ -268,7 +282,12 @@ impl Permalink {
     fn parse(pattern: &str) -> Result<Permalink, String> {
         let mut rest = pattern;
         let mut names = Vec::new();
+        let mut segments = Vec::new();
         while let Some(open) = rest.find('{') {
+            let at = pattern.len() - rest.len();
+            if open > 0 {
+                segments.push(Segment::Text(at, at + open));
+            }
             let after = &rest[open + 1..];
             let Some(close) = after.find('}') else {
                 return Err(format!("a {{ is never closed in {pattern:?}"));
@@ -285,28 +304,64 @@ impl Permalink {
                 ));
             }
             names.push(name);
+            segments.push(match name {
+                "base_url" => Segment::BaseUrl,
+                "column" => Segment::Column,
+                "slug" => Segment::Slug,
+                "year" => Segment::Year,
+                "month" => Segment::Month,
+                _ => Segment::Day,
+            });
             rest = &after[close + 1..];
+        }
+        if !rest.is_empty() {
+            let at = pattern.len() - rest.len();
+            segments.push(Segment::Text(at, pattern.len()));
         }
         if !names.contains(&"slug") {
             return Err(format!(
                 "{pattern:?} has no {{slug}}, so every article would get the same URL"
             ));
         }
+        // Literal text is kept as owned ranges of this copy.
+        let pattern = pattern.to_owned();
+        let segments = segments
+            .into_iter()
+            .map(|s| match s {
+                Segment::Text(a, b) => Segment::Text(a, b),
+                other => other,
+            })
+            .collect();
         Ok(Permalink {
-            pattern: pattern.to_owned(),
+            segments,
+            text: pattern,
         })
     }
 
-    /// Fills the placeholders in.
+    /// Fills the placeholders in (in one pass: it runs once per article).
     pub fn render(&self, parts: &PermalinkParts<'_>) -> String {
         use chrono::Datelike;
-        self.pattern
-            .replace("{base_url}", parts.base_url)
-            .replace("{column}", parts.column)
-            .replace("{slug}", parts.slug)
-            .replace("{year}", &format!("{:04}", parts.date.year()))
-            .replace("{month}", &format!("{:02}", parts.date.month()))
-            .replace("{day}", &format!("{:02}", parts.date.day()))
+        use std::fmt::Write;
+        let mut out =
+            String::with_capacity(self.text.len() + parts.base_url.len() + parts.slug.len() + 16);
+        for s in &self.segments {
+            match *s {
+                Segment::Text(a, b) => out.push_str(&self.text[a..b]),
+                Segment::BaseUrl => out.push_str(parts.base_url),
+                Segment::Column => out.push_str(parts.column),
+                Segment::Slug => out.push_str(parts.slug),
+                Segment::Year => {
+                    let _ = write!(out, "{:04}", parts.date.year());
+                }
+                Segment::Month => {
+                    let _ = write!(out, "{:02}", parts.date.month());
+                }
+                Segment::Day => {
+                    let _ = write!(out, "{:02}", parts.date.day());
+                }
+            }
+        }
+        out
     }
 }
 
@@ -500,9 +555,7 @@ fn validate(
     });
     let permalink = Permalink::parse(&raw.site.permalink).unwrap_or_else(|m| {
         issues.add("site.permalink", m);
-        Permalink {
-            pattern: "{base_url}/{column}/{slug}/".into(),
-        }
+        Permalink::parse("{base_url}/{column}/{slug}/").expect("the default is valid")
     });
     let sample = permalink.render(&PermalinkParts {
         base_url: &base_url,

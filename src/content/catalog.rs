@@ -66,6 +66,7 @@ impl Catalog {
         mut errors: Vec<ContentError>,
         now: DateTime<FixedOffset>,
     ) -> (Catalog, Vec<ContentError>) {
+        let started = std::time::Instant::now();
         let parsed: Vec<Result<Article, Vec<ContentError>>> = files
             .par_iter()
             .map(|f: &SourceFile| {
@@ -80,6 +81,7 @@ impl Catalog {
                 Err(mut e) => errors.append(&mut e),
             }
         }
+        tracing::debug!(elapsed = ?started.elapsed(), "front matter parsed");
         errors.extend(duplicates(&all));
 
         let mut stats = ContentStats {
@@ -109,9 +111,18 @@ impl Catalog {
                 articles.push(a);
             }
         }
-        articles.par_sort_unstable_by(|a, b| {
+        // Sorting positions, then moving each article once, costs far less
+        // than sorting the articles themselves, which are large.
+        let mut order: Vec<usize> = (0..articles.len()).collect();
+        order.par_sort_unstable_by(|&a, &b| {
+            let (a, b) = (&articles[a], &articles[b]);
             b.published.cmp(&a.published).then_with(|| a.id.cmp(&b.id))
         });
+        let mut slots: Vec<Option<Article>> = articles.into_iter().map(Some).collect();
+        let articles: Vec<Article> = order
+            .into_iter()
+            .map(|i| slots[i].take().expect("each position once"))
+            .collect();
         stats.published = articles.len();
         let mut by_column: BTreeMap<ColumnSlug, Vec<usize>> = config
             .columns
@@ -169,9 +180,9 @@ fn duplicates(all: &[Article]) -> Vec<ContentError> {
     let mut errors = Vec::new();
     let mut slugs: HashMap<(&ColumnSlug, &str), &Article> = HashMap::new();
     let mut ids: HashMap<&str, &Article> = HashMap::new();
-    let mut sorted: Vec<&Article> = all.iter().collect();
-    sorted.sort_by(|a, b| a.source.cmp(&b.source));
-    for a in sorted {
+    // `all` is in file order already, so the later file of a pair is the
+    // one named.
+    for a in all {
         if let Some(first) = slugs.insert((&a.column, a.slug.as_str()), a) {
             errors.push(
                 ContentError::new(

@@ -38,6 +38,9 @@ pub enum SendResult {
         /// Whether the address was refused (550, 551, 553).
         hard_bounce: bool,
     },
+    /// The server could not be reached (refused, reset, no route): worth
+    /// a retry, but if it persists nothing else will get through either.
+    Unreachable(String),
     /// Nothing can be sent this run (authentication refused, a certificate
     /// that does not verify, no server listening): stop and keep the rest
     /// queued.

@@ -148,7 +148,7 @@ fn classify(e: &lettre::transport::smtp::Error, s: &SmtpSettings) -> SendResult 
             s.host, s.port
         ))
     } else {
-        SendResult::Transient(format!("connection to {}:{}: {text}", s.host, s.port))
+        SendResult::Unreachable(format!("cannot reach {}:{}: {text}", s.host, s.port))
     }
 }
 

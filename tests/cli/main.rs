@@ -3,5 +3,8 @@
 
 mod bad_input;
 mod build;
+mod digest;
 mod hostile;
+mod smtp;
+mod subscribers;
 mod util;

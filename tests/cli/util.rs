@@ -110,6 +110,8 @@ impl Publication {
     /// Runs the binary with the clock set to `now` and extra environment.
     pub fn run_with_env(&self, now: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_broadsheet"));
+        // As from cron: `cd` to the publication, then run.
+        cmd.current_dir(self.dir.path());
         cmd.arg("--config")
             .arg(self.path("config.toml"))
             .arg("--now")

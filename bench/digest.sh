@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Digest delivery benchmark: one issue to 100,000 subscribers (each following
+# 1-5 of 20 columns) through Postfix's discarding server smtp-sink on
+# loopback, compared with Postfix's own C load client smtp-source sending
+# messages of the same size at the same concurrency into the same sink.
+#
+#   bench/digest.sh
+#
+# Environment:
+#   BENCH_SUBSCRIBERS=N   subscribers (default 100000)
+#   BENCH_CONNECTIONS=N   SMTP connections for both clients (default 16)
+#   BROADSHEET_BIN=PATH   time this binary; skips cargo build
+#
+# Targets: broadsheet reaches at least 60% of smtp-source's rate, sends to
+# 100,000 subscribers in under 20 s, and peaks under 200 MB of memory.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+SUBSCRIBERS="${BENCH_SUBSCRIBERS:-100000}"
+CONNECTIONS="${BENCH_CONNECTIONS:-16}"
+PORT=2727
+NOW="2026-11-30T09:00:00+08:00"
+
+log() { printf '%s\n' "$*" >&2; }
+
+need() { # COMMAND PACKAGE
+    command -v "$1" >/dev/null 2>&1 && return
+    log "installing $2 with apt-get ..."
+    export DEBIAN_FRONTEND=noninteractive
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections 2>/dev/null || true
+    apt-get update -qq >/dev/null 2>&1 || true
+    apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+}
+export PATH="$PATH:/usr/sbin"
+need smtp-sink postfix
+need /usr/bin/time time
+need sqlite3 sqlite3
+
+if [ -n "${BROADSHEET_BIN:-}" ]; then
+    BIN="$BROADSHEET_BIN"
+else
+    log "building the release binary ..."
+    (cd "$ROOT" && cargo build --release --quiet)
+    BIN="$ROOT/target/release/broadsheet"
+fi
+
+WORK="$(mktemp -d)"
+SINK_PID=""
+cleanup() { [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+log "writing a publication of 20 columns and $SUBSCRIBERS subscribers ..."
+python3 - "$WORK" "$SUBSCRIBERS" "$PORT" "$CONNECTIONS" <<'PY'
+import os, random, sys
+work, n, port, conns = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+rng = random.Random(7)
+pool = "的一是在不了有和人這中大為上個國我以要他時來用們生到作地於出就分對成會可主發年動同工也能下過子說產種面而方後多定行學法所民得經十三之進著等部度家電力裡如水化高自二理起小物現實加量都兩體制機當使點從業本去把性好應開它合還因由其些然前外天政四日那社義事平形相全表間樣與關各重新線內數正心反你明看原又麼利比或但質氣第向道命此變條只沒結解問意建月公無系軍很情者最立代想已通並提直題黨程展五果料象員革位入常文總次品式活設及管特件長求老頭基資邊流路級少圖山統接知較將組見計別她手角期根論運農指幾九區強放決西被幹做必戰先回則任取據處隊南給色光門即保治北造百規熱領七海口東導器壓志世金增爭濟階油思術極交受聯什認六共權收證改清己美再採轉更單風切打白教速花帶安場身車例真務具萬每目至達走積示議聲報鬥完類八離華名確才科張信馬節話米整空元況今集溫傳土許步群廣石記需段研界拉林律叫且究觀越織裝影算低持音眾書布复容兒須際商非驗連斷深難近礦千週委素技備半辦青省列習響約支般史感勞便團往酸歷市克何除消構府稱太準精值號率族維劃選標寫存候毛親快效斯院查江型眼王按格養易置派層片始卻專狀育廠京識適屬圓包火住調滿縣局照參紅細引聽該鐵價嚴"
+def sentence(lo, hi):
+    return "".join(rng.choice(pool) for _ in range(rng.randint(lo, hi))) + rng.choice("。。。！？")
+os.makedirs(f"{work}/content", exist_ok=True)
+cols = [f"col-{i:02d}" for i in range(20)]
+with open(f"{work}/config.toml", "w") as f:
+    f.write(f'''[site]
+title = "論壇"
+base_url = "https://news.example.com"
+
+[feeds]
+id_authority = "news.example.com"
+
+[digest]
+from = "論壇 <digest@news.example.com>"
+schedule = "Mon 08:00"
+
+[smtp]
+host = "127.0.0.1"
+port = {port}
+max_connections = {conns}
+retries = 1
+retry_backoff_ms = 100
+
+[server]
+public_url = "https://news.example.com/newsletter"
+secret = "bench-secret"
+''')
+    for c in cols:
+        f.write(f'\n[[columns]]\nslug = "{c}"\ntitle = "{sentence(3, 6)[:-1]}"\ndescription = "{sentence(20, 40)}"\n')
+for c in cols:
+    os.makedirs(f"{work}/content/{c}", exist_ok=True)
+    for k in range(3):
+        day = 24 + k
+        body = "\n\n".join(sentence(30, 80) + sentence(30, 80) for _ in range(6))
+        with open(f"{work}/content/{c}/a{k}.md", "w") as f:
+            f.write(f'+++\ntitle = "{sentence(8, 16)[:-1]}"\npublished = 2026-11-{day}T07:00:00+08:00\n'
+                    f'authors = [{{ name = "{sentence(2, 3)[:-1]}", role = "{sentence(6, 10)[:-1]}" }}]\n+++\n\n{body}\n')
+with open(f"{work}/subscribers.csv", "w") as f:
+    f.write("email,name,columns\n")
+    for i in range(n):
+        follows = ";".join(sorted(rng.sample(cols, rng.randint(1, 5))))
+        name = sentence(2, 3)[:-1] if rng.random() < 0.7 else ""
+        f.write(f"reader{i}@bench{i % 97}.example,{name},{follows}\n")
+PY
+
+"$BIN" --config "$WORK/config.toml" --now "$NOW" -q subscribers import "$WORK/subscribers.csv"
+
+log "starting smtp-sink on 127.0.0.1:$PORT ..."
+smtp-sink -u nobody -c 127.0.0.1:$PORT 1024 >/dev/null 2>&1 &
+SINK_PID=$!
+sleep 0.5
+
+log "sending one issue to $SUBSCRIBERS subscribers with broadsheet ..."
+/usr/bin/time -v -o "$WORK/time.txt" "$BIN" --config "$WORK/config.toml" --now "$NOW" -q digest send || true
+wall() { awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s }' "$1"; }
+rss_mb() { awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$1"; }
+B_WALL=$(wall "$WORK/time.txt")
+B_RSS=$(rss_mb "$WORK/time.txt")
+SENT=$(sqlite3 "$WORK/broadsheet.db" "select count(*) from deliveries where status='sent'")
+
+log "measuring the size of one message ..."
+sed -i 's/^host = .*$/# host: none, to the outbox/' "$WORK/config.toml"
+"$BIN" --config "$WORK/config.toml" --now "$NOW" -q digest preview --out "$WORK/pv" >/dev/null
+SIZE=$(stat -c %s "$(ls "$WORK"/pv/*.eml | head -1)")
+
+log "sending $SUBSCRIBERS messages of $SIZE bytes with smtp-source ..."
+/usr/bin/time -v -o "$WORK/time-src.txt" smtp-source -s "$CONNECTIONS" -m "$SUBSCRIBERS" -l "$SIZE" \
+    -f digest@news.example.com -t reader@bench.example 127.0.0.1:$PORT
+S_WALL=$(wall "$WORK/time-src.txt")
+
+python3 - "$SUBSCRIBERS" "$SENT" "$B_WALL" "$B_RSS" "$S_WALL" "$SIZE" "$CONNECTIONS" <<'PY'
+import sys
+n, sent, bw, brss, sw, size, conns = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
+brate, srate = n / bw, n / sw
+ratio = brate / srate
+print(f"\ndigest delivery: {n} subscribers, {conns} connections, messages of about {size // 1024} KB")
+print(f"{'':34}{'measured':>14}{'target':>14}")
+print(f"{'broadsheet wall time':34}{bw:>12.2f} s{'< 20 s':>14}  {'PASS' if bw < 20 else 'MISS'}")
+print(f"{'broadsheet messages/s':34}{brate:>14,.0f}")
+print(f"{'broadsheet peak memory':34}{brss:>11.0f} MB{'<= 200 MB':>14}  {'PASS' if brss <= 200 else 'MISS'}")
+print(f"{'smtp-source messages/s (ceiling)':34}{srate:>14,.0f}")
+print(f"{'broadsheet / smtp-source':34}{ratio:>13.0%}{'>= 60%':>14}  {'PASS' if ratio >= 0.6 else 'MISS'}")
+print(f"{'delivered (state says sent)':34}{sent:>14}")
+PY

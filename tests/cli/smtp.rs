@@ -1,0 +1,190 @@
+//! A real SMTP server on 127.0.0.1 (mailin-embedded) that records what it
+//! receives and can be told to refuse, defer, stall or hang up.
+
+use mailin_embedded::response::{self, Response};
+use mailin_embedded::{Handler, Server};
+use std::collections::HashMap;
+use std::net::{IpAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One message as received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub to: Vec<String>,
+    pub data: Vec<u8>,
+}
+
+/// How the server behaves; tests change it while it runs.
+#[derive(Debug, Default)]
+pub struct Behaviour {
+    /// Replies to RCPT TO per address, used up one by one (then 250).
+    pub rcpt_replies: HashMap<String, Vec<u16>>,
+    /// After this many accepted messages, answer 421 and hang up.
+    pub hang_up_after: Option<usize>,
+    /// Wait this long before accepting each message.
+    pub delay: Duration,
+}
+
+#[derive(Default)]
+struct State {
+    received: Vec<Received>,
+    connections: usize,
+    behaviour: Behaviour,
+}
+
+/// A running server.
+pub struct SmtpServer {
+    pub port: u16,
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Clone)]
+struct Recorder {
+    state: Arc<Mutex<State>>,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl Handler for Recorder {
+    fn helo(&mut self, _ip: IpAddr, _domain: &str) -> Response {
+        self.state.lock().unwrap().connections += 1;
+        response::OK
+    }
+
+    fn mail(&mut self, _ip: IpAddr, _domain: &str, _from: &str) -> Response {
+        let s = self.state.lock().unwrap();
+        if s.behaviour
+            .hang_up_after
+            .is_some_and(|n| s.received.len() >= n)
+        {
+            return response::NO_SERVICE;
+        }
+        self.to.clear();
+        response::OK
+    }
+
+    fn rcpt(&mut self, to: &str) -> Response {
+        let mut s = self.state.lock().unwrap();
+        if let Some(replies) = s.behaviour.rcpt_replies.get_mut(to) {
+            if !replies.is_empty() {
+                let code = replies.remove(0);
+                return Response::custom(code, format!("scripted reply {code} for {to}"));
+            }
+        }
+        self.to.push(to.to_owned());
+        response::OK
+    }
+
+    fn data_start(
+        &mut self,
+        _domain: &str,
+        _from: &str,
+        _is8bit: bool,
+        _to: &[String],
+    ) -> Response {
+        self.data.clear();
+        response::START_DATA
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        let delay = self.state.lock().unwrap().behaviour.delay;
+        std::thread::sleep(delay);
+        let mut s = self.state.lock().unwrap();
+        s.received.push(Received {
+            to: self.to.clone(),
+            data: std::mem::take(&mut self.data),
+        });
+        response::OK
+    }
+}
+
+impl SmtpServer {
+    /// Starts a server on a free port of 127.0.0.1.
+    pub fn start() -> SmtpServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(Mutex::new(State::default()));
+        let handler = Recorder {
+            state: state.clone(),
+            to: Vec::new(),
+            data: Vec::new(),
+        };
+        let mut server = Server::new(handler);
+        server
+            .with_name("test.localhost")
+            .with_num_threads(8)
+            .with_tcp_listener(listener);
+        std::thread::spawn(move || {
+            let _ = server.serve();
+        });
+        SmtpServer { port, state }
+    }
+
+    /// Changes how the server behaves from now on.
+    pub fn set(&self, f: impl FnOnce(&mut Behaviour)) {
+        f(&mut self.state.lock().unwrap().behaviour);
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    /// Connections opened so far.
+    pub fn connections(&self) -> usize {
+        self.state.lock().unwrap().connections
+    }
+
+    /// How many messages each recipient got.
+    pub fn copies(&self) -> HashMap<String, usize> {
+        let mut out = HashMap::new();
+        for r in self.received() {
+            for to in r.to {
+                *out.entry(to).or_insert(0) += 1;
+            }
+        }
+        out
+    }
+}
+
+/// A server that greets, offers AUTH and refuses every credential: the
+/// one behaviour mailin-embedded will not show without TLS.
+pub fn start_auth_refusing() -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let _ = stream.write_all(b"220 test.localhost ESMTP\r\n");
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                    let cmd = line.to_ascii_uppercase();
+                    let reply: &[u8] = if cmd.starts_with("EHLO") {
+                        b"250-test.localhost\r\n250 AUTH PLAIN LOGIN\r\n"
+                    } else if cmd.starts_with("AUTH") {
+                        b"535 5.7.8 Authentication credentials invalid\r\n"
+                    } else if cmd.starts_with("QUIT") {
+                        let _ = stream.write_all(b"221 bye\r\n");
+                        return;
+                    } else {
+                        b"503 5.5.1 Authenticate first\r\n"
+                    };
+                    if stream.write_all(reply).is_err() {
+                        return;
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+    port
+}

@@ -1,0 +1,187 @@
+//! `broadsheet subscribers …` against a real SQLite file.
+
+use crate::util::*;
+
+fn publication() -> Publication {
+    Publication::new()
+}
+
+#[test]
+fn add_list_and_remove() {
+    let p = publication();
+    p.run(&[
+        "subscribers",
+        "add",
+        "Reader@Example.COM",
+        "--name",
+        "陳讀者",
+        "--columns",
+        "ai,city",
+    ])
+    .expect_code(0);
+    // The domain compares without case: the same subscriber, updated.
+    let again = p
+        .run(&[
+            "subscribers",
+            "add",
+            "Reader@example.com",
+            "--columns",
+            "ai",
+        ])
+        .expect_code(0);
+    assert!(again.stdout.contains("updated"), "{}", again.stdout);
+    let list = p.run(&["subscribers", "list"]).expect_code(0);
+    assert_eq!(list.stdout, "Reader@Example.COM\t\tai\tactive\n");
+    p.run(&["subscribers", "remove", "Reader@EXAMPLE.com"])
+        .expect_code(0);
+    assert_eq!(p.run(&["subscribers", "list"]).expect_code(0).stdout, "");
+}
+
+#[test]
+fn a_bad_address_or_column_is_refused_by_name() {
+    let p = publication();
+    let run = p
+        .run(&["subscribers", "add", "not-an-address"])
+        .expect_code(2);
+    assert!(
+        run.stderr.contains(
+            "EMAIL: expected an email address such as reader@example.com, found \"not-an-address\""
+        ),
+        "{}",
+        run.stderr
+    );
+    let run = p
+        .run(&[
+            "subscribers",
+            "add",
+            "a@example.com",
+            "--columns",
+            "ai,sport",
+        ])
+        .expect_code(2);
+    assert!(
+        run.stderr
+            .contains("--columns: unknown column \"sport\"; expected one of ai, city"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn import_reports_bad_rows_by_line_and_imports_the_rest() {
+    let p = publication();
+    p.write(
+        "in.csv",
+        "\u{feff}email,name,columns\r\na@example.com,甲,ai\r\nnot-an-address,乙,\r\nb@example.com,丙,sport\r\nc@example.com,丁,ai;city,extra\r\nd@example.com,\"戊, 己\",\r\na@EXAMPLE.com,dup,\r\n",
+    );
+    let run = p.run(&["subscribers", "import", "in.csv"]).expect_code(2);
+    for expected in [
+        "in.csv:3: email: expected an email address",
+        "in.csv:4: columns: unknown column \"sport\"",
+        "in.csv:5: expected 3 fields (email,name,columns), found 4",
+        "in.csv:7: email: a@EXAMPLE.com is already on line 2",
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "missing {expected:?} in\n{}",
+            run.stderr
+        );
+    }
+    assert!(run.stdout.contains("2 added"), "{}", run.stdout);
+    let list = p.run(&["subscribers", "list"]).expect_code(0).stdout;
+    assert_eq!(
+        list,
+        "a@example.com\t甲\tai\tactive\nd@example.com\t戊, 己\t*\tactive\n"
+    );
+}
+
+#[test]
+fn a_csv_without_the_header_is_refused_whole() {
+    let p = publication();
+    p.write("in.csv", "a@example.com,甲,ai\n");
+    let run = p.run(&["subscribers", "import", "in.csv"]).expect_code(2);
+    assert!(
+        run.stderr
+            .contains("in.csv:1: expected the header email,name,columns"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(p.run(&["subscribers", "list"]).expect_code(0).stdout, "");
+}
+
+#[test]
+fn export_round_trips_with_import_and_reimport_changes_nothing() {
+    let p = publication();
+    p.run(&[
+        "subscribers",
+        "add",
+        "a@example.com",
+        "--name",
+        "甲, \"乙\"",
+        "--columns",
+        "ai",
+    ])
+    .expect_code(0);
+    p.run(&["subscribers", "add", "b@example.com"])
+        .expect_code(0);
+    let exported = p.run(&["subscribers", "export"]).expect_code(0).stdout;
+    p.write("out.csv", &exported);
+    let run = p.run(&["subscribers", "import", "out.csv"]).expect_code(0);
+    assert!(
+        run.stdout.contains("0 added, 0 updated, 2 unchanged"),
+        "{}",
+        run.stdout
+    );
+    let q = publication();
+    q.write("in.csv", &exported);
+    q.run(&["subscribers", "import", "in.csv"]).expect_code(0);
+    assert_eq!(
+        q.run(&["subscribers", "list"]).expect_code(0).stdout,
+        p.run(&["subscribers", "list"]).expect_code(0).stdout
+    );
+}
+
+#[test]
+fn an_unsubscribed_address_is_not_reactivated_without_resubscribe() {
+    let p = publication();
+    p.run(&["subscribers", "add", "a@example.com"])
+        .expect_code(0);
+    {
+        let mut store = broadsheet::store::Store::open(&p.path("broadsheet.db")).unwrap();
+        let s = store
+            .subscriber(&broadsheet::address::Email::parse("a@example.com").unwrap())
+            .unwrap()
+            .unwrap();
+        let now = chrono::DateTime::parse_from_rfc3339(NOW).unwrap();
+        store
+            .set_subscriber_status(s.id, broadsheet::store::SubscriberStatus::Unsubscribed, now)
+            .unwrap();
+    }
+    p.write("in.csv", "email,name,columns\na@example.com,,\n");
+    let run = p.run(&["subscribers", "import", "in.csv"]).expect_code(0);
+    assert!(run.stdout.contains("1 kept unsubscribed"), "{}", run.stdout);
+    assert!(p
+        .run(&["subscribers", "list", "--status", "unsubscribed"])
+        .expect_code(0)
+        .stdout
+        .starts_with("a@example.com"));
+    p.run(&["subscribers", "import", "in.csv", "--resubscribe"])
+        .expect_code(0);
+    assert!(p
+        .run(&["subscribers", "list", "--status", "active"])
+        .expect_code(0)
+        .stdout
+        .starts_with("a@example.com"));
+}
+
+#[test]
+fn a_large_import_goes_in_one_transaction() {
+    let p = publication();
+    let mut csv = String::from("email,name,columns\n");
+    for i in 0..100_000 {
+        csv.push_str(&format!("reader{i}@example.com,讀者{i},ai\n"));
+    }
+    p.write("big.csv", csv);
+    let run = p.run(&["subscribers", "import", "big.csv"]).expect_code(0);
+    assert!(run.stdout.contains("100000 added"), "{}", run.stdout);
+}
