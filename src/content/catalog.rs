@@ -6,7 +6,8 @@ use super::{front_matter, Article, ContentError, ContentErrors};
 use crate::config::{ColumnSlug, Config};
 use chrono::{DateTime, FixedOffset};
 use rayon::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
 
 /// Counts a build reports, and what decides when the output next changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -178,8 +179,10 @@ pub fn discover_content(config: &Config) -> (Vec<SourceFile>, Vec<ContentError>)
 /// one id would be one item to every feed reader. Both files are named.
 fn duplicates(all: &[Article]) -> Vec<ContentError> {
     let mut errors = Vec::new();
-    let mut slugs: HashMap<(&ColumnSlug, &str), &Article> = HashMap::new();
-    let mut ids: HashMap<&str, &Article> = HashMap::new();
+    // Fx hashing: the keys are our own slugs and ids, not hostile input
+    // from the network, and SipHash costs more than the check itself.
+    let mut slugs: FxHashMap<(&ColumnSlug, &str), &Article> = FxHashMap::default();
+    let mut ids: FxHashMap<&str, &Article> = FxHashMap::default();
     // `all` is in file order already, so the later file of a pair is the
     // one named.
     for a in all {

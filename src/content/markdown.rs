@@ -35,7 +35,9 @@ fn sanitizer() -> &'static ammonia::Builder<'static> {
             .add_tag_attributes("th", ["style"])
             .add_tag_attributes("td", ["style"])
             .filter_style_properties(["text-align"].into_iter().collect())
-            .link_rel(Some("noopener"));
+            // Links come out as the Markdown renderer writes them, with or
+            // without raw HTML in the body.
+            .link_rel(None);
         b
     })
 }
@@ -56,7 +58,18 @@ pub fn render(article: &Article, summary_chars: usize) -> Result<RenderedBody, C
         .collect();
     let mut html = String::with_capacity(body.len() + body.len() / 4);
     pulldown_cmark::html::push_html(&mut html, events.iter().cloned());
-    let html = sanitizer().clean(&html).to_string();
+    // pulldown-cmark escapes every text and attribute it writes, and
+    // `absolute_links` has dropped unsafe link schemes: only raw HTML in the
+    // body can carry markup of its own, so only then does the (costly)
+    // sanitiser run.
+    let raw_html = events
+        .iter()
+        .any(|e| matches!(e, Event::Html(_) | Event::InlineHtml(_)));
+    let html = if raw_html {
+        sanitizer().clean(&html).to_string()
+    } else {
+        html
+    };
     let summary = match &article.summary {
         Some(s) => s.clone(),
         None => crate::text::cut_summary(&lead(&events, summary_chars * 2), summary_chars),
@@ -67,14 +80,18 @@ pub fn render(article: &Article, summary_chars: usize) -> Result<RenderedBody, C
 /// Feed readers and mail clients show an article away from its page, so a
 /// relative link or image is made absolute against the permalink.
 fn absolute_links<'a>(event: Event<'a>, base: Option<&url::Url>) -> Event<'a> {
-    let Some(base) = base else { return event };
     let absolute = |dest: pulldown_cmark::CowStr<'a>| -> pulldown_cmark::CowStr<'a> {
-        if dest.starts_with('#') || url::Url::parse(&dest).is_ok() {
+        if dest.starts_with('#') {
             return dest;
         }
-        match base.join(&dest) {
-            Ok(u) => u.to_string().into(),
-            Err(_) => dest,
+        match url::Url::parse(&dest) {
+            // Only schemes a reader can follow safely survive.
+            Ok(u) if matches!(u.scheme(), "http" | "https" | "mailto") => dest,
+            Ok(_) => "".into(),
+            Err(_) => match base.and_then(|b| b.join(&dest).ok()) {
+                Some(u) => u.to_string().into(),
+                None => dest,
+            },
         }
     };
     match event {

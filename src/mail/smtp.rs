@@ -86,7 +86,26 @@ impl SmtpTransport {
             }
             w.sent = 0;
         }
-        let mut result = w.transport.send_raw(&m.envelope, &m.bytes).await;
+        // lettre's own timeout covers connecting; this one covers the whole
+        // exchange, the reply to the end of DATA included.
+        let limit = self.settings.timeout;
+        let timed_out = |w: &mut Worker| {
+            if let Ok(t) = build(&self.settings) {
+                w.transport = t;
+                w.sent = 0;
+            }
+            SendResult::Transient(format!(
+                "{}:{} did not answer within {} s",
+                self.settings.host,
+                self.settings.port,
+                limit.as_secs()
+            ))
+        };
+        let Ok(mut result) =
+            tokio::time::timeout(limit, w.transport.send_raw(&m.envelope, &m.bytes)).await
+        else {
+            return timed_out(&mut w);
+        };
         if let Err(e) = &result {
             if is_connection_error(e) {
                 match build(&self.settings) {
@@ -94,7 +113,11 @@ impl SmtpTransport {
                     Err(e) => return SendResult::Fatal(e),
                 }
                 w.sent = 0;
-                result = w.transport.send_raw(&m.envelope, &m.bytes).await;
+                match tokio::time::timeout(limit, w.transport.send_raw(&m.envelope, &m.bytes)).await
+                {
+                    Ok(r) => result = r,
+                    Err(_) => return timed_out(&mut w),
+                }
             }
         }
         match result {
@@ -121,7 +144,29 @@ impl SmtpTransport {
 }
 
 fn is_connection_error(e: &lettre::transport::smtp::Error) -> bool {
-    !e.is_permanent() && !e.is_transient() && !e.is_tls() && !e.is_timeout() && !e.is_client()
+    !e.is_permanent() && !e.is_transient() && !is_tls(e) && !e.is_timeout() && !e.is_client()
+}
+
+/// Whether TLS failed: lettre says so itself for some failures, and for a
+/// certificate refused during the handshake reports a connection error
+/// whose cause is a `rustls::Error`.
+fn is_tls(e: &lettre::transport::smtp::Error) -> bool {
+    if e.is_tls() {
+        return true;
+    }
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            if io.get_ref().is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) {
+                return true;
+            }
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// What an SMTP error means for the delivery.
@@ -142,7 +187,7 @@ fn classify(e: &lettre::transport::smtp::Error, s: &SmtpSettings) -> SendResult 
         }
     } else if e.is_transient() || e.is_timeout() {
         SendResult::Transient(text)
-    } else if e.is_tls() {
+    } else if is_tls(e) {
         SendResult::Fatal(format!(
             "TLS with {}:{} failed (certificates are verified): {text}",
             s.host, s.port

@@ -421,7 +421,7 @@ fn tables_and_footnotes_render() {
     let html = json["items"][0]["content_html"].as_str().unwrap();
     assert!(html.contains("<table>"), "{html}");
     assert!(
-        html.contains("<td style=\"text-align:right\">1</td>"),
+        html.contains("<td style=\"text-align: right\">1</td>"),
         "{html}"
     );
     assert!(html.contains("footnote-definition"), "{html}");

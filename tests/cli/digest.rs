@@ -740,3 +740,146 @@ fn dkim_signs_the_unsubscribe_headers() {
         assert!(signed.contains(&needed), "{needed} not in h={h}");
     }
 }
+
+#[test]
+fn a_long_week_stays_under_gmails_clipping_limit() {
+    let p = Publication::with_config(&config("outbox_dir = \"outbox\""));
+    let paragraph = "香港的創科發展需要長遠規劃，也需要社會各界共同參與。".repeat(6);
+    for i in 0..120 {
+        p.write(
+            &format!("content/ai/a{i:03}.md"),
+            article(
+                &format!("title = \"第{i}篇：算力、人才與制度的長篇討論\"\npublished = 2026-11-27T07:{:02}:00+08:00\nsummary = \"{paragraph}\"", i % 60),
+                "內文。",
+            ),
+        );
+    }
+    subscribe(&p, "a@example.com", &[]);
+    p.run_at(AFTER_SLOT, &["digest", "send"]).expect_code(0);
+    let file = std::fs::read_dir(p.path("outbox"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let bytes = std::fs::read(file).unwrap();
+    let m = parse(&bytes);
+    let html = m.body_html(0).unwrap();
+    assert!(html.len() < 100 * 1024, "{} bytes", html.len());
+    assert!(
+        html.contains("還有 More this week"),
+        "the rest are listed as headlines"
+    );
+    assert!(html.contains("https://news.example.com/feeds/digests/2026-W49/"));
+    // Every article is still there, in full or as a headline.
+    for i in 0..120 {
+        assert!(html.contains(&format!("第{i}篇：")), "article {i} missing");
+    }
+}
+
+#[test]
+fn an_address_refused_three_issues_running_is_marked_bounced() {
+    let server = SmtpServer::start();
+    server.set(|b| {
+        b.rcpt_replies
+            .insert("gone@example.com".into(), vec![550; 10]);
+    });
+    let p = with_articles(&smtp_config(server.port));
+    subscribe(&p, "gone@example.com", &[]);
+    for (i, when) in [
+        "2026-11-30T09:00:00+08:00",
+        "2026-12-07T09:00:00+08:00",
+        "2026-12-14T09:00:00+08:00",
+    ]
+    .iter()
+    .enumerate()
+    {
+        p.write(
+            &format!("content/ai/w{i}.md"),
+            article(
+                &format!("title = \"W{i}\"\npublished = {}", &when[..10]),
+                "x",
+            ),
+        );
+        p.run_at(when, &["digest", "send"]).expect_code(1);
+    }
+    let list = p
+        .run(&["subscribers", "list", "--status", "bounced"])
+        .expect_code(0);
+    assert!(
+        list.stdout.starts_with("gone@example.com"),
+        "{}",
+        list.stdout
+    );
+    p.write(
+        "content/ai/w3.md",
+        article("title = \"W3\"\npublished = 2026-12-21", "x"),
+    );
+    let run = p
+        .run_at("2026-12-21T09:00:00+08:00", &["digest", "send"])
+        .expect_code(0);
+    assert!(
+        run.stdout.contains("0 sent, 0 deferred, 0 failed"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_server_too_slow_to_answer_leaves_the_message_deferred() {
+    let server = SmtpServer::start();
+    server.set(|b| b.delay = std::time::Duration::from_secs(3));
+    let p = with_articles(
+        &smtp_config(server.port)
+            .replace("timeout_seconds = 5", "timeout_seconds = 1")
+            .replace("retries = 1", "retries = 0"),
+    );
+    subscribe(&p, "a@example.com", &[]);
+    let run = p.run_at(AFTER_SLOT, &["digest", "send"]).expect_code(1);
+    assert!(run.stdout.contains("0 sent, 1 deferred"), "{}", run.stdout);
+}
+
+#[test]
+fn a_certificate_that_does_not_verify_stops_the_run_and_loses_nothing() {
+    let p = with_articles(&config("outbox_dir = \"outbox\""));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(p.path("key.pem"))
+        .arg("-out")
+        .arg(p.path("cert.pem"))
+        .output()
+        .expect("openssl makes a self-signed certificate");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let server = SmtpServer::start_tls(&p.path("cert.pem"), &p.path("key.pem"));
+    p.write(
+        "config.toml",
+        config(&format!(
+            "host = \"localhost\"\nport = {}\nsecurity = \"starttls\"",
+            server.port
+        )),
+    );
+    subscribe(&p, "a@example.com", &[]);
+    let run = p.run_at(AFTER_SLOT, &["digest", "send"]).expect_code(1);
+    assert!(run.stderr.contains("TLS with localhost"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("certificates are verified"),
+        "{}",
+        run.stderr
+    );
+    assert!(server.received().is_empty());
+}

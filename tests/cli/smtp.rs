@@ -107,6 +107,20 @@ impl Handler for Recorder {
 impl SmtpServer {
     /// Starts a server on a free port of 127.0.0.1.
     pub fn start() -> SmtpServer {
+        SmtpServer::start_with(None)
+    }
+
+    /// Starts a server that offers STARTTLS with this certificate and key.
+    pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> SmtpServer {
+        SmtpServer::start_with(Some(mailin_embedded::SslConfig::SelfSigned {
+            cert_path: cert.to_string_lossy().into_owned(),
+            key_path: key.to_string_lossy().into_owned(),
+        }))
+    }
+
+    fn start_with(ssl: Option<mailin_embedded::SslConfig>) -> SmtpServer {
+        // Two crypto back ends are linked into the test binary; pick one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(State::default()));
@@ -120,6 +134,9 @@ impl SmtpServer {
             .with_name("test.localhost")
             .with_num_threads(8)
             .with_tcp_listener(listener);
+        if let Some(ssl) = ssl {
+            server.with_ssl(ssl).expect("the test certificate loads");
+        }
         std::thread::spawn(move || {
             let _ = server.serve();
         });
