@@ -9,12 +9,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-// A build allocates a few small strings for each of tens of thousands of
-// articles across threads; mimalloc does that markedly faster than the
-// system allocator.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Publishes a newspaper's opinion columns as RSS, Atom and JSON feeds.
 #[derive(Debug, Parser)]
 #[command(name = "broadsheet", version, about, propagate_version = true)]

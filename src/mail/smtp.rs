@@ -160,7 +160,10 @@ fn is_tls(e: &lettre::transport::smtp::Error) -> bool {
             return true;
         }
         if let Some(io) = c.downcast_ref::<std::io::Error>() {
-            if io.get_ref().is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+            {
                 return true;
             }
         }
