@@ -23,6 +23,9 @@ use std::sync::{Arc, Mutex};
 
 /// How long unsubscribe and preferences links in a digest keep working.
 const LINK_LIFETIME_DAYS: i64 = 365;
+/// Renderings kept at once; deliveries come sorted by rendering, so only
+/// the last few are ever wanted again.
+const SHARED_CACHE: usize = 64;
 /// Outcomes are committed in batches of at most this many…
 const OUTCOME_BATCH: usize = 256;
 /// …or at least this often.
@@ -478,10 +481,11 @@ impl Builder<'_> {
             Some(r) => r,
             None => {
                 let r = Arc::new(self.composer.shared(&key.0, key.1)?);
-                self.shared
-                    .lock()
-                    .expect("cache lock")
-                    .insert(key, r.clone());
+                let mut cache = self.shared.lock().expect("cache lock");
+                if cache.len() >= SHARED_CACHE {
+                    cache.clear();
+                }
+                cache.insert(key, r.clone());
                 r
             }
         };
@@ -590,10 +594,25 @@ fn deliver_issue(
     progress: &indicatif::ProgressBar,
     summary: &mut SendSummary,
 ) -> Result<(), Error> {
-    let pending = store
+    let mut pending = store
         .lock()
         .expect("store lock")
         .pending_deliveries(issue.id)?;
+    // Readers who share a rendering go one after another, so the cache of
+    // renderings can stay small however many combinations of columns
+    // there are.
+    let news: BTreeSet<&str> = content
+        .articles
+        .iter()
+        .map(|(a, _)| a.column.as_str())
+        .collect();
+    pending.sort_by_cached_key(|d| {
+        (
+            group_key(&d.subscriber, &news),
+            d.subscriber.name.is_empty(),
+            d.id,
+        )
+    });
     if pending.is_empty() {
         store
             .lock()

@@ -218,20 +218,28 @@ pub fn personalise(shared: &RenderedDigest, p: &Personal<'_>) -> RenderedDigest 
             html = html.replace(k, v);
         }
     }
-    let mut text = shared.text.clone();
-    let mut subject = shared.subject.clone();
-    for (k, v) in &text_values {
-        if text.contains(k) {
-            text = text.replace(k, v);
+    let fill = |line: &str| {
+        let mut out = line.to_owned();
+        for (k, v) in &text_values {
+            if out.contains(k) {
+                out = out.replace(k, v);
+            }
         }
-        if subject.contains(k) {
-            subject = subject.replace(k, v);
+        out
+    };
+    // Only lines holding a stand-in change, and only they are wrapped
+    // again (a name can make a line longer than the width).
+    let mut text = String::with_capacity(shared.text.len() + 256);
+    for line in shared.text.split_inclusive('\n') {
+        if line.contains('\u{e000}') {
+            text.push_str(&render::wrap_text(&fill(line)));
+        } else {
+            text.push_str(line);
         }
     }
     RenderedDigest {
-        subject: crate::text::one_line(&subject),
+        subject: crate::text::one_line(&fill(&shared.subject)),
         html,
-        // A name can make a line longer than the width: wrap again.
-        text: render::wrap_text(&text),
+        text,
     }
 }

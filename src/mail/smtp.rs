@@ -1,13 +1,13 @@
-//! SMTP delivery with lettre: one connection per worker, so a relay's
-//! limit on messages per connection can be kept, and errors classified by
-//! asking lettre (`is_permanent`, `is_transient`), never by reading text.
+//! SMTP delivery with lettre's async connection: one connection per
+//! worker, so a relay's limit on messages per connection can be kept, and
+//! errors classified by asking lettre (`is_permanent`, `is_transient`),
+//! never by reading text.
 
 use super::{Outgoing, SendResult};
 use crate::config::Security;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
@@ -43,34 +43,119 @@ impl std::fmt::Debug for SmtpSettings {
     }
 }
 
+/// Why an attempt failed.
+enum Failure {
+    /// The relay or the SMTP session said so.
+    Smtp(lettre::transport::smtp::Error),
+    /// The TCP connection could not be made.
+    Connect(String),
+    /// No answer in time.
+    TimedOut,
+    /// TLS could not even be set up.
+    Setup(String),
+}
+
+impl Failure {
+    /// Whether a fresh connection might do better at once.
+    fn is_connection(&self) -> bool {
+        match self {
+            Failure::Smtp(e) => is_connection_error(e),
+            Failure::Connect(_) => true,
+            Failure::TimedOut | Failure::Setup(_) => false,
+        }
+    }
+}
+
+/// One worker's connection, opened on first use.
 struct Worker {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    conn: Option<AsyncSmtpConnection>,
     sent: usize,
+    last_used: std::time::Instant,
 }
 
 /// Connections to one relay, one per worker.
 pub struct SmtpTransport {
     settings: SmtpSettings,
+    hello: ClientId,
     workers: Vec<Mutex<Worker>>,
 }
+
+/// A pooled connection idle longer than this is checked (NOOP) before use.
+const IDLE_CHECK: Duration = Duration::from_secs(30);
 
 impl SmtpTransport {
     /// Prepares `settings.connections` connections (opened on first use).
     pub fn new(settings: SmtpSettings) -> Result<SmtpTransport, String> {
+        // Fail early on a bad certificate file or TLS setup.
+        if settings.security != Security::None {
+            tls_parameters(&settings)?;
+        }
         let workers = (0..settings.connections.max(1))
             .map(|_| {
-                Ok(Mutex::new(Worker {
-                    transport: build(&settings)?,
+                Mutex::new(Worker {
+                    conn: None,
                     sent: 0,
-                }))
+                    last_used: std::time::Instant::now(),
+                })
             })
-            .collect::<Result<_, String>>()?;
-        Ok(SmtpTransport { settings, workers })
+            .collect();
+        Ok(SmtpTransport {
+            settings,
+            hello: ClientId::default(),
+            workers,
+        })
     }
 
     /// How many connections.
     pub fn connections(&self) -> usize {
         self.workers.len()
+    }
+
+    /// Opens a connection: TCP with Nagle's algorithm off (an SMTP client
+    /// writes small commands and waits for each reply, which Nagle and
+    /// delayed ACKs would hold up by 40 ms a message), then STARTTLS or
+    /// TLS, then AUTH, as configured.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, Failure> {
+        let s = &self.settings;
+        if s.security == Security::Tls {
+            let params = tls_parameters(s).map_err(Failure::Setup)?;
+            let mut conn = AsyncSmtpConnection::connect_tokio1(
+                (s.host.as_str(), s.port),
+                Some(s.timeout),
+                &self.hello,
+                Some(params),
+                None,
+            )
+            .await
+            .map_err(Failure::Smtp)?;
+            self.authenticate(&mut conn).await?;
+            return Ok(conn);
+        }
+        let stream = tokio::net::TcpStream::connect((s.host.as_str(), s.port))
+            .await
+            .map_err(|e| Failure::Connect(e.to_string()))?;
+        let _ = stream.set_nodelay(true);
+        let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
+            .await
+            .map_err(Failure::Smtp)?;
+        if s.security == Security::StartTls {
+            let params = tls_parameters(s).map_err(Failure::Setup)?;
+            conn.starttls(params, &self.hello)
+                .await
+                .map_err(Failure::Smtp)?;
+        }
+        self.authenticate(&mut conn).await?;
+        Ok(conn)
+    }
+
+    async fn authenticate(&self, conn: &mut AsyncSmtpConnection) -> Result<(), Failure> {
+        if let Some((user, pass)) = &self.settings.credentials {
+            let credentials = Credentials::new(user.clone(), pass.clone());
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
+                .await
+                .map_err(Failure::Smtp)?;
+        }
+        Ok(())
     }
 
     /// Sends one message over worker `i`'s connection. A connection that
@@ -80,46 +165,27 @@ impl SmtpTransport {
         let mut w = self.workers[i % self.workers.len()].lock().await;
         let limit = self.settings.max_messages_per_connection;
         if limit > 0 && w.sent >= limit {
-            match build(&self.settings) {
-                Ok(t) => w.transport = t,
-                Err(e) => return SendResult::Fatal(e),
+            if let Some(mut c) = w.conn.take() {
+                let _ = c.quit().await;
             }
             w.sent = 0;
         }
-        // lettre's own timeout covers connecting; this one covers the whole
-        // exchange, the reply to the end of DATA included.
-        let limit = self.settings.timeout;
-        let timed_out = |w: &mut Worker| {
-            if let Ok(t) = build(&self.settings) {
-                w.transport = t;
-                w.sent = 0;
-            }
-            SendResult::Transient(format!(
-                "{}:{} did not answer within {} s",
-                self.settings.host,
-                self.settings.port,
-                limit.as_secs()
-            ))
-        };
-        let Ok(mut result) =
-            tokio::time::timeout(limit, w.transport.send_raw(&m.envelope, &m.bytes)).await
-        else {
-            return timed_out(&mut w);
-        };
-        if let Err(e) = &result {
-            if is_connection_error(e) {
-                match build(&self.settings) {
-                    Ok(t) => w.transport = t,
-                    Err(e) => return SendResult::Fatal(e),
-                }
-                w.sent = 0;
-                match tokio::time::timeout(limit, w.transport.send_raw(&m.envelope, &m.bytes)).await
-                {
-                    Ok(r) => result = r,
-                    Err(_) => return timed_out(&mut w),
+        if w.last_used.elapsed() > IDLE_CHECK {
+            if let Some(c) = w.conn.as_mut() {
+                if !c.test_connected().await {
+                    w.conn = None;
                 }
             }
         }
+        let mut result = self.attempt(&mut w, m).await;
+        if let Err(f) = &result {
+            if f.is_connection() {
+                w.conn = None;
+                result = self.attempt(&mut w, m).await;
+            }
+        }
+        w.last_used = std::time::Instant::now();
+        let s = &self.settings;
         match result {
             Ok(r) => {
                 w.sent += 1;
@@ -129,16 +195,51 @@ impl SmtpTransport {
                     r.message().collect::<Vec<_>>().join(" ")
                 ))
             }
-            Err(e) => {
-                // The connection may be in any state after an error.
+            Err(Failure::Smtp(e)) => {
+                // A refusal leaves the connection usable; anything else may
+                // have left it in any state.
                 if !e.is_permanent() && !e.is_transient() {
-                    if let Ok(t) = build(&self.settings) {
-                        w.transport = t;
-                        w.sent = 0;
-                    }
+                    w.conn = None;
                 }
-                classify(&e, &self.settings)
+                classify(&e, s)
             }
+            Err(Failure::Connect(e)) => {
+                w.conn = None;
+                SendResult::Unreachable(format!("cannot reach {}:{}: {e}", s.host, s.port))
+            }
+            Err(Failure::TimedOut) => {
+                w.conn = None;
+                SendResult::Transient(format!(
+                    "{}:{} did not answer within {} s",
+                    s.host,
+                    s.port,
+                    s.timeout.as_secs()
+                ))
+            }
+            Err(Failure::Setup(e)) => SendResult::Fatal(e),
+        }
+    }
+
+    /// One attempt, bounded by the timeout as a whole: connecting if
+    /// needed, and the whole exchange up to the reply to the end of DATA.
+    async fn attempt(
+        &self,
+        w: &mut Worker,
+        m: &Outgoing,
+    ) -> Result<lettre::transport::smtp::response::Response, Failure> {
+        let exchange = async {
+            if w.conn.is_none() {
+                w.conn = Some(self.connect().await?);
+                w.sent = 0;
+            }
+            let conn = w.conn.as_mut().expect("just connected");
+            conn.send(&m.envelope, &m.bytes)
+                .await
+                .map_err(Failure::Smtp)
+        };
+        match tokio::time::timeout(self.settings.timeout, exchange).await {
+            Ok(r) => r,
+            Err(_) => Err(Failure::TimedOut),
         }
     }
 }
@@ -200,34 +301,13 @@ fn classify(e: &lettre::transport::smtp::Error, s: &SmtpSettings) -> SendResult 
     }
 }
 
-fn build(s: &SmtpSettings) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
-    let tls_params = || {
-        let mut b = TlsParameters::builder(s.host.clone());
-        if let Some(pem) = &s.extra_root_pem {
-            let cert = lettre::transport::smtp::client::Certificate::from_pem(pem)
-                .map_err(|e| format!("smtp: cannot read the extra root certificate: {e}"))?;
-            b = b.add_root_certificate(cert);
-        }
-        b.build_rustls()
-            .map_err(|e| format!("smtp: TLS setup for {}: {e}", s.host))
-    };
-    let tls = match s.security {
-        Security::None => Tls::None,
-        Security::StartTls => Tls::Required(tls_params()?),
-        Security::Tls => Tls::Wrapper(tls_params()?),
-    };
-    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.clone())
-        .port(s.port)
-        .tls(tls)
-        .timeout(Some(s.timeout))
-        .pool_config(
-            PoolConfig::new()
-                .max_size(1)
-                .min_idle(0)
-                .idle_timeout(Duration::from_secs(60)),
-        );
-    if let Some((user, pass)) = &s.credentials {
-        b = b.credentials(Credentials::new(user.clone(), pass.clone()));
+fn tls_parameters(s: &SmtpSettings) -> Result<TlsParameters, String> {
+    let mut b = TlsParameters::builder(s.host.clone());
+    if let Some(pem) = &s.extra_root_pem {
+        let cert = lettre::transport::smtp::client::Certificate::from_pem(pem)
+            .map_err(|e| format!("smtp: cannot read the extra root certificate: {e}"))?;
+        b = b.add_root_certificate(cert);
     }
-    Ok(b.build())
+    b.build_rustls()
+        .map_err(|e| format!("smtp: TLS setup for {}: {e}", s.host))
 }
