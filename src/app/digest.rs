@@ -463,7 +463,6 @@ type SharedCache = Mutex<HashMap<(Vec<String>, bool), Arc<Option<RenderedDigest>
 
 /// Builds one delivery's message.
 struct Builder<'a> {
-    config: &'a Config,
     prepared: &'a Prepared,
     composer: Composer<'a>,
     columns_with_news: BTreeSet<&'a str>,
@@ -472,7 +471,28 @@ struct Builder<'a> {
     now: DateTime<FixedOffset>,
 }
 
-impl Builder<'_> {
+impl<'a> Builder<'a> {
+    fn new(
+        config: &'a Config,
+        prepared: &'a Prepared,
+        content: &'a IssueContent<'a>,
+        cutoff: DateTime<FixedOffset>,
+        now: DateTime<FixedOffset>,
+    ) -> Builder<'a> {
+        Builder {
+            prepared,
+            composer: Composer::new(config, &prepared.templates, content),
+            columns_with_news: content
+                .articles
+                .iter()
+                .map(|(a, _)| a.column.as_str())
+                .collect(),
+            shared: Mutex::new(HashMap::new()),
+            cutoff,
+            now,
+        }
+    }
+
     fn build(&self, d: &DeliveryRow) -> Result<Option<Outgoing>, Error> {
         let s = &d.subscriber;
         let key = (group_key(s, &self.columns_with_news), !s.name.is_empty());
@@ -540,7 +560,6 @@ impl Builder<'_> {
                 }
             })
             .collect();
-        let _ = self.config;
         Ok(Some(Outgoing {
             delivery_id: d.id,
             subscriber_id: s.id,
@@ -598,21 +617,6 @@ fn deliver_issue(
         .lock()
         .expect("store lock")
         .pending_deliveries(issue.id)?;
-    // Readers who share a rendering go one after another, so the cache of
-    // renderings can stay small however many combinations of columns
-    // there are.
-    let news: BTreeSet<&str> = content
-        .articles
-        .iter()
-        .map(|(a, _)| a.column.as_str())
-        .collect();
-    pending.sort_by_cached_key(|d| {
-        (
-            group_key(&d.subscriber, &news),
-            d.subscriber.name.is_empty(),
-            d.id,
-        )
-    });
     if pending.is_empty() {
         store
             .lock()
@@ -621,19 +625,17 @@ fn deliver_issue(
         return Ok(());
     }
     progress.set_length(progress.length().unwrap_or(0) + pending.len() as u64);
-    let builder = Builder {
-        config,
-        prepared,
-        composer: Composer::new(config, &prepared.templates, content),
-        columns_with_news: content
-            .articles
-            .iter()
-            .map(|(a, _)| a.column.as_str())
-            .collect(),
-        shared: Mutex::new(HashMap::new()),
-        cutoff: issue.cutoff,
-        now,
-    };
+    let builder = Builder::new(config, prepared, content, issue.cutoff, now);
+    // Readers who share a rendering go one after another, so the cache of
+    // renderings can stay small however many combinations of columns
+    // there are.
+    pending.sort_by_cached_key(|d| {
+        (
+            group_key(&d.subscriber, &builder.columns_with_news),
+            d.subscriber.name.is_empty(),
+            d.id,
+        )
+    });
     let abort = AtomicBool::new(false);
     let fatal: Mutex<Option<String>> = Mutex::new(None);
     let build_error: Mutex<Option<Error>> = Mutex::new(None);
@@ -896,19 +898,7 @@ pub fn preview(
     };
     let content = content(config, slot.clone(), articles)?;
     let domain = prepared.sender.from.email.domain().to_owned();
-    let builder = Builder {
-        config,
-        prepared: &prepared,
-        composer: Composer::new(config, &prepared.templates, &content),
-        columns_with_news: content
-            .articles
-            .iter()
-            .map(|(a, _)| a.column.as_str())
-            .collect(),
-        shared: Mutex::new(HashMap::new()),
-        cutoff: slot.cutoff,
-        now,
-    };
+    let builder = Builder::new(config, &prepared, &content, slot.cutoff, now);
     let row = DeliveryRow {
         id: 0,
         message_id: message::message_id(&slot.label, slot.cutoff, reader.id, &domain),

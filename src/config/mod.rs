@@ -323,18 +323,10 @@ impl Permalink {
                 "{pattern:?} has no {{slug}}, so every article would get the same URL"
             ));
         }
-        // Literal text is kept as owned ranges of this copy.
-        let pattern = pattern.to_owned();
-        let segments = segments
-            .into_iter()
-            .map(|s| match s {
-                Segment::Text(a, b) => Segment::Text(a, b),
-                other => other,
-            })
-            .collect();
+        // Literal text is kept as ranges of this copy of the pattern.
         Ok(Permalink {
             segments,
-            text: pattern,
+            text: pattern.to_owned(),
         })
     }
 

@@ -3,8 +3,8 @@
 
 use super::source::{Head, SourceFile};
 use super::{Article, Author, ContentError};
-use crate::config::{ColumnSlug, Config, PermalinkParts};
-use crate::text::{one_line, strip_control_chars};
+use crate::config::{Config, PermalinkParts};
+use crate::text::one_line;
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
@@ -471,17 +471,6 @@ fn check_slug(slug: &str) -> Result<(), String> {
             "expected a slug of letters, digits, '-', '_' or '.', such as \"compute-expansion\", found {slug:?}"
         ))
     }
-}
-
-/// Strips what XML cannot carry from a body before it is rendered.
-pub fn clean_body(body: &str) -> String {
-    strip_control_chars(body)
-}
-
-/// Parses a column slug named on the command line or in front matter.
-#[allow(dead_code)]
-pub fn column_slug(s: &str) -> Option<ColumnSlug> {
-    ColumnSlug::parse(s).ok()
 }
 
 #[cfg(test)]

@@ -51,7 +51,8 @@ pub fn render(article: &Article, summary_chars: usize) -> Result<RenderedBody, C
         article.body_offset,
         article.body_line,
     )?;
-    let body = super::front_matter::clean_body(&raw);
+    // Characters XML cannot carry never reach a feed.
+    let body = crate::text::strip_control_chars(&raw);
     let base = url::Url::parse(&article.url).ok();
     let events: Vec<Event<'_>> = Parser::new_ext(&body, options())
         .map(|e| absolute_links(e, base.as_ref()))

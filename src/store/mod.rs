@@ -215,12 +215,20 @@ impl Store {
         }
     }
 
-    fn tx(&mut self) -> Result<(Transaction<'_>, PathBuf), StoreError> {
+    /// Runs `f` in one transaction, committed if it succeeds.
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
         let path = self.path.clone();
-        match self.conn.transaction() {
-            Ok(tx) => Ok((tx, path)),
-            Err(source) => Err(StoreError::Sql { path, source }),
-        }
+        let sql = |source| StoreError::Sql { path, source };
+        (|| {
+            let tx = self.conn.transaction()?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })()
+        .map_err(sql)
     }
 }
 
@@ -415,56 +423,42 @@ impl Store {
         now: DateTime<FixedOffset>,
     ) -> Result<IssueRow, StoreError> {
         let now_s = stamp(now);
-        let (tx, path) = self.tx()?;
-        let sql = |source| StoreError::Sql {
-            path: path.clone(),
-            source,
-        };
         let done = issue.deliveries.is_empty();
-        tx.execute(
-            "INSERT INTO issues (label, cutoff, status, created_at, finished_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                issue.label,
-                stamp(issue.cutoff),
-                if done { "done" } else { "sending" },
-                now_s,
-                done.then_some(&now_s)
-            ],
-        )
-        .map_err(sql)?;
-        let issue_id = tx.last_insert_rowid();
-        {
-            let mut carried = tx
-                .prepare("INSERT INTO issue_articles (issue_id, article_id, column_slug) VALUES (?1, ?2, ?3)")
-                .map_err(sql)?;
-            let mut seen = tx
-                .prepare(
-                    "INSERT INTO articles_seen (id, column_slug, published, first_seen) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (id) DO NOTHING",
-                )
-                .map_err(sql)?;
+        let id = self.write(|tx| {
+            tx.execute(
+                "INSERT INTO issues (label, cutoff, status, created_at, finished_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    issue.label,
+                    stamp(issue.cutoff),
+                    if done { "done" } else { "sending" },
+                    now_s,
+                    done.then_some(&now_s)
+                ],
+            )?;
+            let issue_id = tx.last_insert_rowid();
+            let mut carried = tx.prepare(
+                "INSERT INTO issue_articles (issue_id, article_id, column_slug) VALUES (?1, ?2, ?3)",
+            )?;
+            let mut seen = tx.prepare(
+                "INSERT INTO articles_seen (id, column_slug, published, first_seen)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO NOTHING",
+            )?;
             for (id, column, published) in issue.articles {
-                carried
-                    .execute(params![issue_id, id, column])
-                    .map_err(sql)?;
-                seen.execute(params![id, column, stamp(*published), now_s])
-                    .map_err(sql)?;
+                carried.execute(params![issue_id, id, column])?;
+                seen.execute(params![id, column, stamp(*published), now_s])?;
             }
-            let mut delivery = tx
-                .prepare(
-                    "INSERT INTO deliveries (issue_id, subscriber_id, status, message_id, updated_at)
-                     VALUES (?1, ?2, 'queued', ?3, ?4)",
-                )
-                .map_err(sql)?;
+            let mut delivery = tx.prepare(
+                "INSERT INTO deliveries (issue_id, subscriber_id, status, message_id, updated_at)
+                 VALUES (?1, ?2, 'queued', ?3, ?4)",
+            )?;
             for (subscriber_id, message_id) in issue.deliveries {
-                delivery
-                    .execute(params![issue_id, subscriber_id, message_id, now_s])
-                    .map_err(sql)?;
+                delivery.execute(params![issue_id, subscriber_id, message_id, now_s])?;
             }
-        }
-        tx.commit().map_err(sql)?;
+            Ok(issue_id)
+        })?;
         Ok(IssueRow {
-            id: issue_id,
+            id,
             label: issue.label.to_owned(),
             cutoff: issue.cutoff,
             done,
@@ -490,25 +484,18 @@ impl Store {
     /// Queues the `unknown` deliveries of every issue again (the operator
     /// accepts that some recipients may get a second copy). Returns how many.
     pub fn requeue_unknown(&mut self, now: DateTime<FixedOffset>) -> Result<usize, StoreError> {
-        let (tx, path) = self.tx()?;
-        let sql = |source| StoreError::Sql {
-            path: path.clone(),
-            source,
-        };
-        let n = tx
-            .execute(
+        self.write(|tx| {
+            let n = tx.execute(
                 "UPDATE deliveries SET status = 'queued', updated_at = ?1 WHERE status = 'unknown'",
                 [stamp(now)],
-            )
-            .map_err(sql)?;
-        tx.execute(
-            "UPDATE issues SET status = 'sending', finished_at = NULL
-             WHERE id IN (SELECT issue_id FROM deliveries WHERE status = 'queued')",
-            [],
-        )
-        .map_err(sql)?;
-        tx.commit().map_err(sql)?;
-        Ok(n)
+            )?;
+            tx.execute(
+                "UPDATE issues SET status = 'sending', finished_at = NULL
+                 WHERE id IN (SELECT issue_id FROM deliveries WHERE status = 'queued')",
+                [],
+            )?;
+            Ok(n)
+        })
     }
 
     /// Deliveries of an issue still to be tried (queued or deferred), in
@@ -544,20 +531,19 @@ impl Store {
         now: DateTime<FixedOffset>,
     ) -> Result<(), StoreError> {
         let now_s = stamp(now);
-        let (tx, path) = self.tx()?;
-        let sql = |source| StoreError::Sql {
-            path: path.clone(),
-            source,
-        };
-        {
-            let mut stmt = tx
-                .prepare_cached("UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = ?2 WHERE id = ?1")
-                .map_err(sql)?;
-            for id in ids {
-                stmt.execute(params![id, now_s]).map_err(sql)?;
+        self.write(|tx| {
+            {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = ?2
+                         WHERE id = ?1",
+                    )?;
+                for id in ids {
+                    stmt.execute(params![id, now_s])?;
+                }
             }
-        }
-        tx.commit().map_err(sql)
+            Ok(())
+        })
     }
 
     /// Records outcomes in one transaction; a hard bounce counts against
@@ -569,45 +555,37 @@ impl Store {
         now: DateTime<FixedOffset>,
     ) -> Result<(), StoreError> {
         let now_s = stamp(now);
-        let (tx, path) = self.tx()?;
-        let sql = |source| StoreError::Sql {
-            path: path.clone(),
-            source,
-        };
-        {
-            let mut delivery = tx
-                .prepare_cached(
-                    "UPDATE deliveries SET status = ?2, last_reply = ?3, updated_at = ?4,
-                            sent_at = CASE WHEN ?2 = 'sent' THEN ?4 ELSE sent_at END
-                     WHERE id = ?1",
-                )
-                .map_err(sql)?;
-            let mut cleared = tx
-                .prepare_cached(
-                    "UPDATE subscribers SET hard_bounces = 0 WHERE id = ?1 AND hard_bounces > 0",
-                )
-                .map_err(sql)?;
-            let mut bounced = tx
-                .prepare_cached(
-                    "UPDATE subscribers SET hard_bounces = hard_bounces + 1, updated_at = ?3,
-                            status = CASE WHEN hard_bounces + 1 >= ?2 THEN 'bounced' ELSE status END
-                     WHERE id = ?1",
-                )
-                .map_err(sql)?;
-            for o in outcomes {
-                delivery
-                    .execute(params![o.delivery_id, o.status.as_str(), o.reply, now_s])
-                    .map_err(sql)?;
-                if o.status == DeliveryStatus::Sent {
-                    cleared.execute([o.subscriber_id]).map_err(sql)?;
-                } else if o.hard_bounce {
-                    bounced
-                        .execute(params![o.subscriber_id, BOUNCE_LIMIT, now_s])
-                        .map_err(sql)?;
+        self.write(|tx| {
+            {
+                let mut delivery = tx
+                    .prepare_cached(
+                        "UPDATE deliveries SET status = ?2, last_reply = ?3, updated_at = ?4,
+                                sent_at = CASE WHEN ?2 = 'sent' THEN ?4 ELSE sent_at END
+                         WHERE id = ?1",
+                    )?;
+                let mut cleared = tx
+                    .prepare_cached(
+                        "UPDATE subscribers SET hard_bounces = 0 WHERE id = ?1 AND hard_bounces > 0",
+                    )?;
+                let mut bounced = tx
+                    .prepare_cached(
+                        "UPDATE subscribers SET hard_bounces = hard_bounces + 1, updated_at = ?3,
+                                status = CASE WHEN hard_bounces + 1 >= ?2 THEN 'bounced' ELSE status END
+                         WHERE id = ?1",
+                    )?;
+                for o in outcomes {
+                    delivery
+                        .execute(params![o.delivery_id, o.status.as_str(), o.reply, now_s])?;
+                    if o.status == DeliveryStatus::Sent {
+                        cleared.execute([o.subscriber_id])?;
+                    } else if o.hard_bounce {
+                        bounced
+                            .execute(params![o.subscriber_id, BOUNCE_LIMIT, now_s])?;
+                    }
                 }
             }
-        }
-        tx.commit().map_err(sql)
+            Ok(())
+        })
     }
 
     /// Closes an issue when none of its deliveries is left to try.

@@ -180,14 +180,10 @@ impl Store {
         resubscribe: bool,
     ) -> Result<UpsertOutcome, StoreError> {
         let now = stamp(now);
-        let (tx, path) = self.tx()?;
-        let sql = |source| StoreError::Sql {
-            path: path.clone(),
-            source,
-        };
-        let outcome = upsert(&tx, s, &now, resubscribe).map_err(sql)?;
-        tx.commit().map_err(sql)?;
-        Ok(outcome)
+        self.write(|tx| {
+            let outcome = upsert(tx, s, &now, resubscribe)?;
+            Ok(outcome)
+        })
     }
 
     /// Adds or updates every subscriber in one transaction: all or none.
@@ -198,22 +194,18 @@ impl Store {
         resubscribe: bool,
     ) -> Result<ImportReport, StoreError> {
         let now = stamp(now);
-        let (tx, path) = self.tx()?;
-        let sql = |source| StoreError::Sql {
-            path: path.clone(),
-            source,
-        };
-        let mut report = ImportReport::default();
-        for s in rows {
-            match upsert(&tx, s, &now, resubscribe).map_err(sql)? {
-                UpsertOutcome::Added => report.added += 1,
-                UpsertOutcome::Updated => report.updated += 1,
-                UpsertOutcome::Unchanged => report.unchanged += 1,
-                UpsertOutcome::KeptUnsubscribed => report.kept_unsubscribed += 1,
+        self.write(|tx| {
+            let mut report = ImportReport::default();
+            for s in rows {
+                match upsert(tx, s, &now, resubscribe)? {
+                    UpsertOutcome::Added => report.added += 1,
+                    UpsertOutcome::Updated => report.updated += 1,
+                    UpsertOutcome::Unchanged => report.unchanged += 1,
+                    UpsertOutcome::KeptUnsubscribed => report.kept_unsubscribed += 1,
+                }
             }
-        }
-        tx.commit().map_err(sql)?;
-        Ok(report)
+            Ok(report)
+        })
     }
 
     /// Subscribers, by address; only those of `status` when given.
@@ -277,24 +269,18 @@ impl Store {
     /// Removes a subscriber and their delivery history. Returns whether
     /// there was one.
     pub fn remove_subscriber(&mut self, email: &Email) -> Result<bool, StoreError> {
-        let (tx, path) = self.tx()?;
-        let sql = |source| StoreError::Sql {
-            path: path.clone(),
-            source,
-        };
-        tx.execute(
-            "DELETE FROM deliveries WHERE subscriber_id IN (SELECT id FROM subscribers WHERE email_key = ?1)",
-            [email.key()],
-        )
-        .map_err(sql)?;
-        let n = tx
-            .execute(
-                "DELETE FROM subscribers WHERE email_key = ?1",
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM deliveries WHERE subscriber_id IN (SELECT id FROM subscribers WHERE email_key = ?1)",
                 [email.key()],
-            )
-            .map_err(sql)?;
-        tx.commit().map_err(sql)?;
-        Ok(n > 0)
+            )?;
+            let n = tx
+                .execute(
+                    "DELETE FROM subscribers WHERE email_key = ?1",
+                    [email.key()],
+                )?;
+                    Ok(n > 0)
+        })
     }
 
     /// Counts of subscribers by status.
