@@ -75,6 +75,7 @@ impl Catalog {
                 front_matter::parse_article(f, &head, config)
             })
             .collect();
+        tracing::debug!(elapsed = ?started.elapsed(), "front matter read and parsed");
         // Duplicates are checked in file order, so the later file of a pair
         // is the one named.
         errors.extend(duplicates(parsed.iter().filter_map(|p| p.as_ref().ok())));
@@ -112,7 +113,7 @@ impl Catalog {
                 articles.push(a);
             }
         }
-        tracing::debug!(elapsed = ?started.elapsed(), "front matter parsed");
+        tracing::debug!(elapsed = ?started.elapsed(), "duplicates checked, drafts set aside");
         // Sorting positions, then moving each article once into place,
         // costs far less than sorting the articles themselves, which are
         // large.
@@ -135,6 +136,7 @@ impl Catalog {
         });
         let mut order: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
         permute(&mut articles, &mut order);
+        tracing::debug!(elapsed = ?started.elapsed(), "articles sorted");
         stats.published = articles.len();
         let mut by_column: BTreeMap<ColumnSlug, Vec<usize>> = config
             .columns

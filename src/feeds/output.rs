@@ -138,14 +138,25 @@ pub fn write_all(
         files: BTreeMap::new(),
         inputs: Some(inputs),
     };
-    for file in files {
-        let path = output_dir.join(&file.path);
-        if write_if_changed(&path, &file.bytes)? {
+    // Files are independent: write them on every core.
+    let results: Vec<Result<(bool, FileStamp), OutputError>> = {
+        use rayon::prelude::*;
+        files
+            .par_iter()
+            .map(|file| {
+                let path = output_dir.join(&file.path);
+                let written = write_if_changed(&path, &file.bytes)?;
+                Ok((written, stamp_of(&path).unwrap_or_default()))
+            })
+            .collect()
+    };
+    for (file, result) in files.iter().zip(results) {
+        let (written, stamp) = result?;
+        if written {
             report.written += 1;
         } else {
             report.unchanged += 1;
         }
-        let stamp = stamp_of(&path).unwrap_or_default();
         manifest.files.insert(file.path.clone(), stamp);
     }
     for old in previous.files.keys() {
