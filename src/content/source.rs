@@ -96,7 +96,8 @@ struct Ancestor {
 /// Written on `std::fs::read_dir` rather than walkdir: a `DirEntry`'s
 /// metadata comes from `fstatat` on the open folder, where walkdir asks for
 /// each file by its full path, which on an archive of 100,000 files is
-/// most of the time a build with nothing to do takes.
+/// most of the time a build with nothing to do takes. Paths for messages
+/// are built up as text on the way down for the same reason.
 fn walk(
     content_dir: &Path,
     root: &Path,
@@ -104,161 +105,148 @@ fn walk(
     display: &(dyn Fn(&Path) -> String + Sync),
 ) -> (Vec<SourceFile>, Vec<ContentError>) {
     use std::os::unix::fs::MetadataExt;
-    let mut files = Vec::new();
-    let mut errors = Vec::new();
-    let mut stack = Vec::new();
+    let mut walker = Walker {
+        content_dir,
+        display,
+        stack: Vec::new(),
+        files: Vec::new(),
+        errors: Vec::new(),
+    };
     if let Ok(m) = std::fs::metadata(root) {
-        stack.push(Ancestor {
+        walker.stack.push(Ancestor {
             dev: m.dev(),
             ino: m.ino(),
             path: content_dir.to_owned(),
         });
     }
-    let meta = match std::fs::metadata(start) {
-        Ok(m) => m,
-        Err(e) => {
-            errors.push(ContentError::new(
-                &display(start),
-                format!("cannot read: {e}"),
-            ));
-            return (files, errors);
+    let shown = display(start);
+    match std::fs::metadata(start) {
+        Ok(meta) => {
+            let name = start
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            // A folder directly under content_dir names the column.
+            let column = meta.is_dir().then_some(name);
+            walker.visit(start, shown, column.as_deref(), meta);
         }
-    };
-    visit(
-        content_dir,
-        start,
-        meta,
-        &mut stack,
-        display,
-        &mut files,
-        &mut errors,
-    );
-    (files, errors)
+        Err(e) => walker
+            .errors
+            .push(ContentError::new(&shown, format!("cannot read: {e}"))),
+    }
+    (walker.files, walker.errors)
 }
 
-fn visit(
-    content_dir: &Path,
-    path: &Path,
-    meta: std::fs::Metadata,
-    stack: &mut Vec<Ancestor>,
-    display: &(dyn Fn(&Path) -> String + Sync),
-    files: &mut Vec<SourceFile>,
-    errors: &mut Vec<ContentError>,
-) {
-    use std::os::unix::fs::MetadataExt;
-    if meta.is_file() {
-        if path.extension().is_some_and(|x| x == "md") {
-            files.push(source_file(content_dir, path, &meta, display));
-        }
-        return;
-    }
-    if !meta.is_dir() {
-        return;
-    }
-    if let Some(a) = stack
-        .iter()
-        .find(|a| a.dev == meta.dev() && a.ino == meta.ino())
-    {
-        errors.push(ContentError::new(
-            &display(path),
-            format!(
-                "symlink loop: this folder leads back to {}; the loop is skipped",
-                display(&a.path)
-            ),
-        ));
-        return;
-    }
-    let entries = match std::fs::read_dir(path) {
-        Ok(rd) => rd,
-        Err(e) => {
-            errors.push(ContentError::new(
-                &display(path),
-                format!("cannot read: {e}"),
-            ));
+struct Walker<'a> {
+    content_dir: &'a Path,
+    display: &'a (dyn Fn(&Path) -> String + Sync),
+    stack: Vec<Ancestor>,
+    files: Vec<SourceFile>,
+    errors: Vec<ContentError>,
+}
+
+impl Walker<'_> {
+    fn visit(&mut self, path: &Path, shown: String, column: Option<&str>, meta: std::fs::Metadata) {
+        use std::os::unix::fs::MetadataExt;
+        if meta.is_file() {
+            if let Some(stem) = shown.strip_suffix(".md") {
+                let name = stem.rsplit('/').next().unwrap_or(stem);
+                let default_slug = if name == "index" {
+                    // A page bundle: the folder names the article.
+                    let parent = &stem[..stem.len() - name.len()];
+                    let folder = parent
+                        .trim_end_matches('/')
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or("");
+                    if path.parent().is_some_and(|p| p != self.content_dir) && !folder.is_empty() {
+                        folder.to_owned()
+                    } else {
+                        name.to_owned()
+                    }
+                } else {
+                    name.to_owned()
+                };
+                let mtime_ns = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                self.files.push(SourceFile {
+                    path: path.to_owned(),
+                    display: shown,
+                    column_dir: column.map(str::to_owned),
+                    default_slug,
+                    len: meta.len(),
+                    mtime_ns,
+                });
+            }
             return;
         }
-    };
-    stack.push(Ancestor {
-        dev: meta.dev(),
-        ino: meta.ino(),
-        path: path.to_owned(),
-    });
-    for entry in entries {
-        let entry = match entry {
-            Ok(e) => e,
+        if !meta.is_dir() {
+            return;
+        }
+        if let Some(a) = self
+            .stack
+            .iter()
+            .find(|a| a.dev == meta.dev() && a.ino == meta.ino())
+        {
+            let message = format!(
+                "symlink loop: this folder leads back to {}; the loop is skipped",
+                (self.display)(&a.path)
+            );
+            self.errors.push(ContentError::new(&shown, message));
+            return;
+        }
+        let entries = match std::fs::read_dir(path) {
+            Ok(rd) => rd,
             Err(e) => {
-                errors.push(ContentError::new(
-                    &display(path),
-                    format!("cannot read: {e}"),
-                ));
-                continue;
+                self.errors
+                    .push(ContentError::new(&shown, format!("cannot read: {e}")));
+                return;
             }
         };
-        let child = entry.path();
-        if hidden(&child) {
-            continue;
+        self.stack.push(Ancestor {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            path: path.to_owned(),
+        });
+        for entry in entries {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    self.errors
+                        .push(ContentError::new(&shown, format!("cannot read: {e}")));
+                    continue;
+                }
+            };
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') {
+                continue;
+            }
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            // Files need their size and mtime; only Markdown files are looked at.
+            if kind.is_file() && !name.ends_with(".md") {
+                continue;
+            }
+            let child = entry.path();
+            let child_shown = format!("{shown}/{name}");
+            let meta = if kind.is_symlink() {
+                std::fs::metadata(&child)
+            } else {
+                entry.metadata()
+            };
+            match meta {
+                Ok(m) => self.visit(&child, child_shown, column, m),
+                Err(e) => self
+                    .errors
+                    .push(ContentError::new(&child_shown, format!("cannot read: {e}"))),
+            }
         }
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        // Files need their size and mtime; only Markdown files are looked at.
-        if kind.is_file() && child.extension().is_none_or(|x| x != "md") {
-            continue;
-        }
-        let meta = if kind.is_symlink() {
-            std::fs::metadata(&child)
-        } else {
-            entry.metadata()
-        };
-        match meta {
-            Ok(m) => visit(content_dir, &child, m, stack, display, files, errors),
-            Err(e) => errors.push(ContentError::new(
-                &display(&child),
-                format!("cannot read: {e}"),
-            )),
-        }
-    }
-    stack.pop();
-}
-
-fn source_file(
-    content_dir: &Path,
-    path: &Path,
-    meta: &std::fs::Metadata,
-    display: &(dyn Fn(&Path) -> String + Sync),
-) -> SourceFile {
-    let rel = path.strip_prefix(content_dir).unwrap_or(path);
-    let column_dir = if rel.components().count() > 1 {
-        rel.components()
-            .next()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-    } else {
-        None
-    };
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let default_slug = if stem == "index" {
-        path.parent()
-            .filter(|p| *p != content_dir)
-            .and_then(|p| p.file_name())
-            .map_or(stem.clone(), |n| n.to_string_lossy().into_owned())
-    } else {
-        stem
-    };
-    let mtime_ns = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    SourceFile {
-        path: path.to_owned(),
-        display: display(path),
-        column_dir,
-        default_slug,
-        len: meta.len(),
-        mtime_ns,
+        self.stack.pop();
     }
 }
 
