@@ -386,16 +386,16 @@ pub fn send_locked(
         }
     }
     let store = store.into_inner().expect("store lock");
-    summary.unknown = count_unknown(&store)?;
+    summary.unknown = store.unknown_deliveries()?;
     Ok(summary)
 }
 
-fn count_unknown(store: &Store) -> Result<usize, Error> {
-    let mut n = 0;
-    if let Some(latest) = store.latest_issue()? {
-        n += store.delivery_counts(latest.id)?.unknown;
-    }
-    Ok(n)
+/// `articles` less those an earlier issue carried.
+fn uncarried<'a>(store: &Store, mut articles: Vec<&'a Article>) -> Result<Vec<&'a Article>, Error> {
+    let ids: Vec<&str> = articles.iter().map(|a| a.id.as_str()).collect();
+    let carried = store.carried(&ids)?;
+    articles.retain(|a| !carried.contains(&a.id));
+    Ok(articles)
 }
 
 /// Writes a new issue: its articles, its web copy, and one queued delivery
@@ -411,9 +411,10 @@ fn create_issue(
     now: DateTime<FixedOffset>,
     summary: &mut SendSummary,
 ) -> Result<IssueRow, Error> {
-    let candidates = select::candidate_ids(config, catalog, &slot, last_cutoff);
-    let carried = store.carried(&candidates)?;
-    let articles = select::articles_for_issue(config, catalog, &slot, last_cutoff, &carried);
+    let articles = uncarried(
+        store,
+        select::articles_for_issue(config, catalog, &slot, last_cutoff),
+    )?;
     let columns_with_news: BTreeSet<&str> = articles.iter().map(|a| a.column.as_str()).collect();
     let domain = prepared.sender.from.email.domain().to_owned();
     let mut deliveries = Vec::new();
@@ -493,8 +494,9 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn build(&self, d: &DeliveryRow) -> Result<Option<Outgoing>, Error> {
-        let s = &d.subscriber;
+    /// One reader's subject, HTML and text, with their signed links;
+    /// `None` when the columns they follow have nothing new.
+    fn personal(&self, s: &Subscriber) -> Result<Option<(RenderedDigest, String)>, Error> {
         let key = (group_key(s, &self.columns_with_news), !s.name.is_empty());
         let cached = self.shared.lock().expect("cache lock").get(&key).cloned();
         let shared = match cached {
@@ -515,16 +517,15 @@ impl<'a> Builder<'a> {
         let email = crate::address::Email::parse(&s.email).map_err(Error::Usage)?;
         let expires = self.cutoff + Duration::days(LINK_LIFETIME_DAYS);
         let signer = &self.prepared.signer;
-        let unsubscribe_url = format!(
-            "{}/unsubscribe?token={}",
-            self.prepared.public_url,
-            signer.sign(s.id, email.key(), Purpose::Unsubscribe, expires)
-        );
-        let preferences_url = format!(
-            "{}/preferences?token={}",
-            self.prepared.public_url,
-            signer.sign(s.id, email.key(), Purpose::Preferences, expires)
-        );
+        let link = |page: &str, purpose: Purpose| {
+            format!(
+                "{}/{page}?token={}",
+                self.prepared.public_url,
+                signer.sign(s.id, email.key(), purpose, expires)
+            )
+        };
+        let unsubscribe_url = link("unsubscribe", Purpose::Unsubscribe);
+        let preferences_url = link("preferences", Purpose::Preferences);
         let body = personalise(
             shared,
             &Personal {
@@ -534,6 +535,24 @@ impl<'a> Builder<'a> {
                 preferences_url: &preferences_url,
             },
         );
+        Ok(Some((body, unsubscribe_url)))
+    }
+
+    /// One delivery's message; `None` when the reader has nothing new.
+    fn build(&self, d: &DeliveryRow) -> Result<Option<Outgoing>, Error> {
+        let Some((body, unsubscribe_url)) = self.personal(&d.subscriber)? else {
+            return Ok(None);
+        };
+        self.message(d, &body, &unsubscribe_url).map(Some)
+    }
+
+    fn message(
+        &self,
+        d: &DeliveryRow,
+        body: &RenderedDigest,
+        unsubscribe_url: &str,
+    ) -> Result<Outgoing, Error> {
+        let s = &d.subscriber;
         let address = lettre::Address::from_str(&s.email)
             .map_err(|e| Error::Usage(format!("{}: {e}", s.email)))?;
         let to = Mailbox::new((!s.name.is_empty()).then(|| s.name.clone()), address);
@@ -541,10 +560,10 @@ impl<'a> Builder<'a> {
             &self.prepared.sender,
             &Letter {
                 to,
-                body: &body,
+                body,
                 date: self.now,
                 message_id: &d.message_id,
-                unsubscribe_url: &unsubscribe_url,
+                unsubscribe_url,
             },
         )
         .map_err(|e| Error::Usage(format!("cannot build the message to {}: {e}", s.email)))?;
@@ -560,13 +579,13 @@ impl<'a> Builder<'a> {
                 }
             })
             .collect();
-        Ok(Some(Outgoing {
+        Ok(Outgoing {
             delivery_id: d.id,
             subscriber_id: s.id,
             envelope: message.envelope().clone(),
             bytes: message.formatted(),
             file_name: format!("{file_name}.eml"),
-        }))
+        })
     }
 }
 
@@ -859,12 +878,11 @@ pub fn preview(
             }
             _ => {
                 let last = latest.as_ref().map(|l| l.cutoff);
-                let candidates = select::candidate_ids(config, &catalog, &slot, last);
-                let carried = match &store {
-                    Some(s) => s.carried(&candidates)?,
-                    None => Default::default(),
-                };
-                select::articles_for_issue(config, &catalog, &slot, last, &carried)
+                let articles = select::articles_for_issue(config, &catalog, &slot, last);
+                match &store {
+                    Some(s) => uncarried(s, articles)?,
+                    None => articles,
+                }
             }
         };
         let found = match (to, &store) {
@@ -902,11 +920,11 @@ pub fn preview(
     let row = DeliveryRow {
         id: 0,
         message_id: message::message_id(&slot.label, slot.cutoff, reader.id, &domain),
-        attempts: 0,
         subscriber: reader.clone(),
     };
     let mut files = Vec::new();
-    if let Some(m) = builder.build(&row)? {
+    if let Some((body, unsubscribe_url)) = builder.personal(&reader)? {
+        let m = builder.message(&row, &body, &unsubscribe_url)?;
         std::fs::create_dir_all(out)
             .map_err(|e| Error::Usage(format!("{}: cannot create: {e}", out.display())))?;
         let stem = format!(
@@ -916,26 +934,9 @@ pub fn preview(
         );
         let eml = out.join(format!("{stem}.eml"));
         crate::feeds::output::write_if_changed(&eml, &m.bytes)?;
-        let shared = builder
-            .composer
-            .shared(
-                &group_key(&reader, &builder.columns_with_news),
-                !reader.name.is_empty(),
-            )?
-            .expect("a message was built, so there is news");
-        let html = personalise(
-            &shared,
-            &Personal {
-                name: &reader.name,
-                email: &reader.email,
-                unsubscribe_url: &format!("{}/unsubscribe?token=preview", prepared.public_url),
-                preferences_url: &format!("{}/preferences?token=preview", prepared.public_url),
-            },
-        )
-        .html;
-        let html_path = out.join(format!("{stem}.html"));
-        crate::feeds::output::write_if_changed(&html_path, html.as_bytes())?;
-        files = vec![eml, html_path];
+        let html = out.join(format!("{stem}.html"));
+        crate::feeds::output::write_if_changed(&html, body.html.as_bytes())?;
+        files = vec![eml, html];
     }
     Ok(PreviewSummary {
         label: slot.label,

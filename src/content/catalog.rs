@@ -162,15 +162,6 @@ impl Catalog {
         &self.articles
     }
 
-    /// The published articles of one column, newest first.
-    pub fn column<'a>(&'a self, slug: &ColumnSlug) -> impl Iterator<Item = &'a Article> + 'a {
-        self.by_column
-            .get(slug)
-            .into_iter()
-            .flatten()
-            .map(|&i| &self.articles[i])
-    }
-
     /// Drafts and articles scheduled after `now`: validated, not published.
     pub fn unpublished(&self) -> &[Article] {
         &self.unpublished

@@ -4,10 +4,10 @@ use super::schedule::{next_slot_after, slot_at_or_after, Slot};
 use crate::config::Config;
 use crate::content::{Article, Catalog};
 use chrono::{DateTime, Duration, FixedOffset};
-use std::collections::HashSet;
 
-/// The articles an issue at `slot` carries: every published article up to
-/// the cutoff that no earlier issue carried, except those that were older
+/// The articles an issue at `slot` may carry: every published article up
+/// to the cutoff (the caller drops those an earlier issue carried), except
+/// those that were older
 /// than `digest.max_age_days` at the slot that would first have carried
 /// them. After missed weeks that slot is the first one after the last
 /// issue, so the one issue sent carries what the missed ones would have.
@@ -17,7 +17,6 @@ pub fn articles_for_issue<'a>(
     catalog: &'a Catalog,
     slot: &Slot,
     last_cutoff: Option<DateTime<FixedOffset>>,
-    carried: &HashSet<String>,
 ) -> Vec<&'a Article> {
     let tz = config.site.timezone;
     let schedule = &config.digest.schedule;
@@ -32,7 +31,6 @@ pub fn articles_for_issue<'a>(
         .iter()
         .filter(|a| a.published <= slot.cutoff)
         .take_while(|a| a.published >= oldest)
-        .filter(|a| !carried.contains(&a.id))
         .filter(|a| {
             // The slot that would first have carried it.
             let due = slot_at_or_after(schedule, tz, a.published)
@@ -41,19 +39,5 @@ pub fn articles_for_issue<'a>(
                 .min(slot.cutoff);
             due - a.published <= max_age
         })
-        .collect()
-}
-
-/// The ids of articles that could go in an issue at `slot` (for asking the
-/// state which were carried already).
-pub fn candidate_ids<'a>(
-    config: &Config,
-    catalog: &'a Catalog,
-    slot: &Slot,
-    last_cutoff: Option<DateTime<FixedOffset>>,
-) -> Vec<&'a str> {
-    articles_for_issue(config, catalog, slot, last_cutoff, &HashSet::new())
-        .into_iter()
-        .map(|a| a.id.as_str())
         .collect()
 }

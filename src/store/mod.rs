@@ -10,7 +10,7 @@ mod subscribers;
 pub use subscribers::{ImportReport, NewSubscriber, Subscriber, SubscriberStatus, UpsertOutcome};
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OpenFlags, Transaction};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -175,13 +175,6 @@ impl Store {
         tx.commit().map_err(sql)
     }
 
-    /// The schema version of an open database.
-    pub fn schema_version(&self) -> Result<i64, StoreError> {
-        self.conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| self.err(e))
-    }
-
     /// Takes the run lock beside the database, or `None` when another run
     /// holds it. The lock goes with the process, however it ends.
     pub fn try_lock(state_path: &Path) -> Result<Option<RunLock>, StoreError> {
@@ -263,17 +256,6 @@ impl DeliveryStatus {
             DeliveryStatus::Unknown => "unknown",
         }
     }
-
-    fn parse(s: &str) -> DeliveryStatus {
-        match s {
-            "queued" => DeliveryStatus::Queued,
-            "sending" => DeliveryStatus::Sending,
-            "sent" => DeliveryStatus::Sent,
-            "deferred" => DeliveryStatus::Deferred,
-            "failed" => DeliveryStatus::Failed,
-            _ => DeliveryStatus::Unknown,
-        }
-    }
 }
 
 /// A digest issue as stored.
@@ -298,8 +280,6 @@ pub struct DeliveryRow {
     pub subscriber: Subscriber,
     /// The Message-ID it is sent with.
     pub message_id: String,
-    /// Attempts so far, over every run.
-    pub attempts: i64,
 }
 
 /// The outcome of one attempt.
@@ -318,23 +298,6 @@ pub struct Outcome {
     pub hard_bounce: bool,
 }
 
-/// How many deliveries of an issue stand where.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DeliveryCounts {
-    /// Not tried yet.
-    pub queued: usize,
-    /// In flight.
-    pub sending: usize,
-    /// Accepted.
-    pub sent: usize,
-    /// To be tried again.
-    pub deferred: usize,
-    /// Refused for good.
-    pub failed: usize,
-    /// Outcome unknowable.
-    pub unknown: usize,
-}
-
 /// A new issue: what it carries and whom it goes to, written at once.
 pub struct NewIssue<'a> {
     /// ISO week label.
@@ -350,28 +313,20 @@ pub struct NewIssue<'a> {
 impl Store {
     /// Every issue not finished yet, oldest first.
     pub fn unfinished_issues(&self) -> Result<Vec<IssueRow>, StoreError> {
-        self.issues_where("status = 'sending'")
+        self.issues(
+            "SELECT id, label, cutoff, status FROM issues WHERE status = 'sending' ORDER BY cutoff",
+        )
     }
 
     /// The newest issue, finished or not.
     pub fn latest_issue(&self) -> Result<Option<IssueRow>, StoreError> {
-        Ok(self.issues_where("1 = 1")?.pop())
-    }
-
-    /// The issue with this cutoff, if any.
-    pub fn issue_at(&self, cutoff: DateTime<FixedOffset>) -> Result<Option<IssueRow>, StoreError> {
         Ok(self
-            .issues_where(&format!("cutoff = '{}'", stamp(cutoff)))?
+            .issues("SELECT id, label, cutoff, status FROM issues ORDER BY cutoff DESC LIMIT 1")?
             .pop())
     }
 
-    fn issues_where(&self, condition: &str) -> Result<Vec<IssueRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "SELECT id, label, cutoff, status FROM issues WHERE {condition} ORDER BY cutoff"
-            ))
-            .map_err(|e| self.err(e))?;
+    fn issues(&self, query: &str) -> Result<Vec<IssueRow>, StoreError> {
+        let mut stmt = self.conn.prepare(query).map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| {
                 let cutoff: String = r.get(2)?;
@@ -504,7 +459,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(&format!(
-                "SELECT d.id, d.message_id, d.attempts, {}
+                "SELECT d.id, d.message_id, {}
                  FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
                  WHERE d.issue_id = ?1 AND d.status IN ('queued', 'deferred') AND s.status = 'active'
                  ORDER BY d.id",
@@ -516,8 +471,7 @@ impl Store {
                 Ok(DeliveryRow {
                     id: r.get(0)?,
                     message_id: r.get(1)?,
-                    attempts: r.get(2)?,
-                    subscriber: subscribers::from_row(r, 3)?,
+                    subscriber: subscribers::from_row(r, 2)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -608,47 +562,15 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// How an issue's deliveries stand.
-    pub fn delivery_counts(&self, issue_id: i64) -> Result<DeliveryCounts, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT status, count(*) FROM deliveries WHERE issue_id = ?1 GROUP BY status")
-            .map_err(|e| self.err(e))?;
-        let mut counts = DeliveryCounts::default();
-        let rows = stmt
-            .query_map([issue_id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-            })
-            .map_err(|e| self.err(e))?;
-        for row in rows {
-            let (status, n) = row.map_err(|e| self.err(e))?;
-            let n = n as usize;
-            match DeliveryStatus::parse(&status) {
-                DeliveryStatus::Queued => counts.queued = n,
-                DeliveryStatus::Sending => counts.sending = n,
-                DeliveryStatus::Sent => counts.sent = n,
-                DeliveryStatus::Deferred => counts.deferred = n,
-                DeliveryStatus::Failed => counts.failed = n,
-                DeliveryStatus::Unknown => counts.unknown = n,
-            }
-        }
-        Ok(counts)
-    }
-
-    /// The status of one subscriber's delivery of an issue.
-    pub fn delivery_status(
-        &self,
-        issue_id: i64,
-        subscriber_id: i64,
-    ) -> Result<Option<DeliveryStatus>, StoreError> {
+    /// Deliveries, in every issue, whose outcome is unknown.
+    pub fn unknown_deliveries(&self) -> Result<usize, StoreError> {
         self.conn
             .query_row(
-                "SELECT status FROM deliveries WHERE issue_id = ?1 AND subscriber_id = ?2",
-                [issue_id, subscriber_id],
-                |r| r.get::<_, String>(0),
+                "SELECT count(*) FROM deliveries WHERE status = 'unknown'",
+                [],
+                |r| r.get::<_, i64>(0),
             )
-            .optional()
-            .map(|s| s.map(|s| DeliveryStatus::parse(&s)))
+            .map(|n| n as usize)
             .map_err(|e| self.err(e))
     }
 }

@@ -237,18 +237,6 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// The subscriber with this key.
-    pub fn subscriber_by_id(&self, id: i64) -> Result<Option<Subscriber>, StoreError> {
-        self.conn
-            .query_row(
-                &format!("SELECT {COLUMNS_AS_S} FROM subscribers s WHERE s.id = ?1"),
-                [id],
-                |r| from_row(r, 0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))
-    }
-
     /// Sets a subscriber's status.
     pub fn set_subscriber_status(
         &mut self,
@@ -281,24 +269,5 @@ impl Store {
                 )?;
                     Ok(n > 0)
         })
-    }
-
-    /// Counts of subscribers by status.
-    pub fn subscriber_counts(&self) -> Result<Vec<(SubscriberStatus, usize)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT status, count(*) FROM subscribers GROUP BY status ORDER BY status")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (s, n) = row.map_err(|e| self.err(e))?;
-            if let Some(s) = SubscriberStatus::parse(&s) {
-                out.push((s, n as usize));
-            }
-        }
-        Ok(out)
     }
 }
