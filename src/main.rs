@@ -52,6 +52,9 @@ enum Command {
     Digest(DigestCommand),
     /// What cron calls: build, then send the digest when it is due.
     Run,
+    /// The subscriber-facing web service: sign-up with double opt-in,
+    /// one-click unsubscribe, preferences, and the feeds over HTTP.
+    Serve,
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,7 +127,11 @@ fn parse_now(s: &str) -> Result<DateTime<FixedOffset>, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.quiet, cli.verbose);
+    init_tracing(
+        cli.quiet,
+        cli.verbose,
+        matches!(cli.command, Command::Serve),
+    );
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -200,6 +207,13 @@ fn run(cli: &Cli) -> Result<(), Error> {
             )?;
             progress.finish_and_clear();
             report_send(cli, &s, started)?;
+        }
+        Command::Serve => {
+            let clock = match cli.now {
+                Some(t) => broadsheet::server::Clock::Fixed(t),
+                None => broadsheet::server::Clock::System,
+            };
+            broadsheet::server::serve(config, clock)?;
         }
         Command::Run => {
             let progress = progress_bar(cli.quiet);
@@ -415,19 +429,25 @@ fn plural(n: usize, word: &str) -> String {
 
 /// Logs go to stderr: warnings by default, `-v` for info, `-vv` for debug;
 /// `BROADSHEET_LOG` (a tracing filter) overrides both.
-fn init_tracing(quiet: bool, verbose: u8) {
-    let level = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
+/// Logs go to stderr. A command logs warnings unless asked for more; the
+/// service, which runs for weeks, logs each request and stamps every line.
+fn init_tracing(quiet: bool, verbose: u8, service: bool) {
+    let level = match (quiet, verbose, service) {
+        (true, _, _) => "error",
+        (false, 0, false) => "warn",
+        (false, 0, true) | (false, 1, _) => "info",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("BROADSHEET_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false);
+    if service {
+        builder.init();
+    } else {
+        builder.without_time().init();
+    }
 }

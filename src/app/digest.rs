@@ -86,7 +86,7 @@ struct Prepared {
     templates: Templates,
 }
 
-fn config_error(config: &Config, key: &str, message: String) -> Error {
+pub(crate) fn config_error(config: &Config, key: &str, message: String) -> Error {
     Error::Config(ConfigError::Invalid {
         path: config.path.clone(),
         issues: vec![ConfigIssue {
@@ -100,6 +100,36 @@ fn config_error(config: &Config, key: &str, message: String) -> Error {
 fn prepare(config: &Config, for_real: bool) -> Result<Prepared, Error> {
     let display = |p: &std::path::Path| config.display_path(p).into_owned();
     let templates = Templates::load(&config.site.templates_dir, &config.digest.subject, &display)?;
+    let public_url = match &config.server.public_url {
+        Some(u) => u.clone(),
+        None if !for_real => format!("{}/newsletter", config.site.base_url),
+        None => {
+            return Err(config_error(
+                config,
+                "server.public_url",
+                "expected the address of the subscriber service (unsubscribe links point there), found nothing".into(),
+            ))
+        }
+    };
+    if for_real && config.server.secret.is_empty() {
+        return Err(config_error(
+            config,
+            "server.secret",
+            "expected a secret to sign unsubscribe links with; set BROADSHEET_SERVER__SECRET"
+                .into(),
+        ));
+    }
+    Ok(Prepared {
+        sender: sender(config)?,
+        signer: Signer::new(config.server.secret.expose()),
+        public_url,
+        templates,
+    })
+}
+
+/// From, Reply-To, List-Id and DKIM: what every message broadsheet sends
+/// carries, the digest and the subscriber service's emails alike.
+pub(crate) fn sender(config: &Config) -> Result<Sender, Error> {
     let from = Mailbox::from_str(&config.digest.from).map_err(|_| {
         config_error(
             config,
@@ -120,25 +150,6 @@ fn prepare(config: &Config, for_real: bool) -> Result<Prepared, Error> {
             )
         })?),
     };
-    let public_url = match &config.server.public_url {
-        Some(u) => u.clone(),
-        None if !for_real => format!("{}/newsletter", config.site.base_url),
-        None => {
-            return Err(config_error(
-                config,
-                "server.public_url",
-                "expected the address of the subscriber service (unsubscribe links point there), found nothing".into(),
-            ))
-        }
-    };
-    if for_real && config.server.secret.is_empty() {
-        return Err(config_error(
-            config,
-            "server.secret",
-            "expected a secret to sign unsubscribe links with; set BROADSHEET_SERVER__SECRET"
-                .into(),
-        ));
-    }
     let domain = from.email.domain().to_owned();
     let dkim = match &config.digest.dkim {
         None => None,
@@ -175,20 +186,15 @@ fn prepare(config: &Config, for_real: bool) -> Result<Prepared, Error> {
             )))
         }
     };
-    Ok(Prepared {
-        sender: Sender {
-            list_id: message::list_id(&config.site.title, &domain),
-            from,
-            reply_to,
-            dkim,
-        },
-        signer: Signer::new(config.server.secret.expose()),
-        public_url,
-        templates,
+    Ok(Sender {
+        list_id: message::list_id(&config.site.title, &domain),
+        from,
+        reply_to,
+        dkim,
     })
 }
 
-fn transport(config: &Config) -> Result<Transport, Error> {
+pub(crate) fn transport(config: &Config) -> Result<Transport, Error> {
     let s = &config.smtp;
     let Some(host) = &s.host else {
         return Ok(Transport::Outbox(s.outbox_dir.clone()));

@@ -241,6 +241,13 @@ pub struct Server {
     pub public_url: Option<String>,
     /// The HMAC key for tokens.
     pub secret: Secret,
+    /// Confirmation and preferences emails one address may be sent a day.
+    pub emails_per_address_per_day: u32,
+    /// Such emails one client (IP address) may ask for in an hour.
+    pub emails_per_client_per_hour: u32,
+    /// Take the client's address from the last `X-Forwarded-For` entry:
+    /// set it only behind a reverse proxy that writes that header.
+    pub trust_forwarded_for: bool,
 }
 
 /// A permalink pattern with `{base_url}`, `{column}`, `{slug}`, `{year}`,
@@ -772,6 +779,26 @@ fn validate(
         );
         SocketAddr::from(([127, 0, 0, 1], 8080))
     });
+    let mut email_limit = |key: &str, value: i64| {
+        u32::try_from(value)
+            .ok()
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| {
+                issues.add(
+                    key,
+                    format!("expected a whole number of at least 1, found {value}"),
+                );
+                1
+            })
+    };
+    let emails_per_address_per_day = email_limit(
+        "server.emails_per_address_per_day",
+        raw.server.emails_per_address_per_day,
+    );
+    let emails_per_client_per_hour = email_limit(
+        "server.emails_per_client_per_hour",
+        raw.server.emails_per_client_per_hour,
+    );
     if let Some(u) = &raw.server.public_url {
         if !matches!(Url::parse(u), Ok(p) if matches!(p.scheme(), "http" | "https")) {
             issues.add(
@@ -840,6 +867,9 @@ fn validate(
                 .public_url
                 .map(|u| u.trim_end_matches('/').to_owned()),
             secret: Secret(raw.server.secret),
+            emails_per_address_per_day,
+            emails_per_client_per_hour,
+            trust_forwarded_for: raw.server.trust_forwarded_for,
         },
         unknown_keys,
         digest_of_sources: String::new(),

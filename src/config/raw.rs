@@ -149,6 +149,9 @@ pub struct RawServer {
     pub bind: String,
     pub public_url: Option<String>,
     pub secret: String,
+    pub emails_per_address_per_day: i64,
+    pub emails_per_client_per_hour: i64,
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for RawServer {
@@ -157,6 +160,9 @@ impl Default for RawServer {
             bind: "127.0.0.1:8080".into(),
             public_url: None,
             secret: String::new(),
+            emails_per_address_per_day: 3,
+            emails_per_client_per_hour: 20,
+            trust_forwarded_for: false,
         }
     }
 }

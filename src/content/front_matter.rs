@@ -247,10 +247,15 @@ pub fn parse_article(
         })
     });
     let id = id.unwrap_or_else(|| {
+        // Written field by field: chrono's `format` interprets its pattern
+        // on every call, and this runs once per article.
+        use chrono::Datelike;
         format!(
-            "tag:{},{}:{}/{}",
+            "tag:{},{:04}-{:02}-{:02}:{}/{}",
             config.feeds.id_authority,
-            local_date.format("%Y-%m-%d"),
+            local_date.year(),
+            local_date.month(),
+            local_date.day(),
             column,
             encoded_slug
         )

@@ -7,7 +7,10 @@
 
 mod subscribers;
 
-pub use subscribers::{ImportReport, NewSubscriber, Subscriber, SubscriberStatus, UpsertOutcome};
+pub use subscribers::{
+    ConfirmOutcome, ImportReport, NewSubscriber, SignupOutcome, Subscriber, SubscriberStatus,
+    UpsertOutcome,
+};
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use rusqlite::{params, Connection, OpenFlags, Transaction};
@@ -164,7 +167,10 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(sql)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
         for m in &MIGRATIONS[from as usize..] {
             tx.execute_batch(m).map_err(sql)?;
         }
@@ -216,7 +222,13 @@ impl Store {
         let path = self.path.clone();
         let sql = |source| StoreError::Sql { path, source };
         (|| {
-            let tx = self.conn.transaction()?;
+            // IMMEDIATE takes the write lock at BEGIN, where the busy
+            // timeout applies: a deferred transaction that reads and then
+            // writes while `serve` or a cron run holds the lock fails at
+            // once with "database is locked" instead of waiting.
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
             tx.commit()?;
             Ok(value)

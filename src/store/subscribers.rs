@@ -93,6 +93,26 @@ pub enum UpsertOutcome {
     KeptUnsubscribed,
 }
 
+/// What a sign-up on the web did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignupOutcome {
+    /// The address is now pending (new, pending already, or back after
+    /// unsubscribing): it needs a confirmation email.
+    Pending(i64),
+    /// The address already receives the digest; nothing was changed, since
+    /// whoever filled the form has not shown they own it.
+    AlreadyActive(i64),
+}
+
+/// What confirming did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmOutcome {
+    /// The subscriber is active from now on.
+    Activated,
+    /// They were active already.
+    AlreadyActive,
+}
+
 /// What an import did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ImportReport {
@@ -268,6 +288,115 @@ impl Store {
                     [email.key()],
                 )?;
                     Ok(n > 0)
+        })
+    }
+
+    /// The subscriber with this id.
+    pub fn subscriber_by_id(&self, id: i64) -> Result<Option<Subscriber>, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {COLUMNS_AS_S} FROM subscribers s WHERE s.id = ?1"),
+                [id],
+                |r| from_row(r, 0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records a sign-up from the web. A new address, or one that is pending,
+    /// unsubscribed or bounced, becomes pending with the name and columns
+    /// given; an active one is left exactly as it is.
+    pub fn request_signup(
+        &mut self,
+        s: &NewSubscriber,
+        now: DateTime<FixedOffset>,
+    ) -> Result<SignupOutcome, StoreError> {
+        let now = stamp(now);
+        let columns = s.columns.join(";");
+        self.write(|tx| {
+            let existing: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT id, status FROM subscribers WHERE email_key = ?1",
+                    [s.email.key()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            match existing {
+                Some((id, status)) if status == "active" => Ok(SignupOutcome::AlreadyActive(id)),
+                Some((id, _)) => {
+                    tx.execute(
+                        "UPDATE subscribers SET name = ?2, columns = ?3, status = 'pending', updated_at = ?4
+                         WHERE id = ?1",
+                        params![id, s.name, columns, now],
+                    )?;
+                    Ok(SignupOutcome::Pending(id))
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO subscribers (email, email_key, name, columns, status, created_at, updated_at)
+                         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+                        params![s.email.as_str(), s.email.key(), s.name, columns, now],
+                    )?;
+                    Ok(SignupOutcome::Pending(tx.last_insert_rowid()))
+                }
+            }
+        })
+    }
+
+    /// Activates a subscriber who followed their confirmation link.
+    pub fn confirm_subscriber(
+        &mut self,
+        id: i64,
+        now: DateTime<FixedOffset>,
+    ) -> Result<ConfirmOutcome, StoreError> {
+        let now = stamp(now);
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE subscribers SET status = 'active', hard_bounces = 0, updated_at = ?2
+                 WHERE id = ?1 AND status != 'active'",
+                params![id, now],
+            )?;
+            Ok(if n == 0 {
+                ConfirmOutcome::AlreadyActive
+            } else {
+                ConfirmOutcome::Activated
+            })
+        })
+    }
+
+    /// Unsubscribes a subscriber; returns whether anything changed, so a
+    /// second one-click request is answered the same and writes nothing.
+    pub fn unsubscribe(&mut self, id: i64, now: DateTime<FixedOffset>) -> Result<bool, StoreError> {
+        let now = stamp(now);
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE subscribers SET status = 'unsubscribed', updated_at = ?2
+                 WHERE id = ?1 AND status IN ('active', 'pending')",
+                params![id, now],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    /// Sets a subscriber's name and columns from their preferences page.
+    /// Saving is a deliberate act by the owner of the address (the link was
+    /// mailed to it), so it also brings back one who had unsubscribed.
+    pub fn update_preferences(
+        &mut self,
+        id: i64,
+        name: &str,
+        columns: &[String],
+        now: DateTime<FixedOffset>,
+    ) -> Result<(), StoreError> {
+        let now = stamp(now);
+        let columns = columns.join(";");
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE subscribers SET name = ?2, columns = ?3, status = 'active', hard_bounces = 0, updated_at = ?4
+                 WHERE id = ?1",
+                params![id, name, columns, now],
+            )?;
+            Ok(())
         })
     }
 }

@@ -1,0 +1,930 @@
+//! The routes. Every answer is a plain page with the right status; nothing
+//! a visitor sends can make one panic or reveal whether an address is
+//! subscribed.
+
+use super::forms::Form;
+use super::pages::{bi, Action, Bilingual, Notice};
+use super::{mailer, Shared};
+use crate::address::Email;
+use crate::store::{ConfirmOutcome, NewSubscriber, SignupOutcome, Subscriber, SubscriberStatus};
+use crate::text::one_line;
+use crate::token::{Purpose, TokenError};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use chrono::Duration;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::net::{IpAddr, SocketAddr};
+
+/// How long a confirmation link works.
+const CONFIRM_HOURS: i64 = 48;
+/// How long a preferences link sent on request works.
+const MANAGE_DAYS: i64 = 7;
+/// The longest name kept, in characters.
+const NAME_CHARS: usize = 100;
+
+/// `?token=…`.
+#[derive(Debug, Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+// ---------------------------------------------------------------- helpers
+
+fn html(status: StatusCode, body: String) -> Response {
+    (status, Html(body)).into_response()
+}
+
+/// A page, or a plain 500 when a (user-supplied) template fails.
+fn page(
+    status: StatusCode,
+    rendered: Result<String, crate::digest::render::TemplateError>,
+) -> Response {
+    match rendered {
+        Ok(body) => html(status, body),
+        Err(e) => {
+            tracing::error!("{e}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The page could not be shown. 頁面無法顯示。\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+fn notice(state: &Shared, status: StatusCode, n: &Notice<'_>) -> Response {
+    page(status, state.pages.notice(&state.site, n))
+}
+
+fn simple(state: &Shared, status: StatusCode, heading: Bilingual, text: Bilingual) -> Response {
+    notice(
+        state,
+        status,
+        &Notice {
+            heading,
+            paragraphs: &[text],
+            action: None,
+            link: None,
+        },
+    )
+}
+
+/// Runs `f` on the state database off the async threads.
+async fn db<T: Send + 'static>(
+    state: &Shared,
+    f: impl FnOnce(&mut crate::store::Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, Response> {
+    let s = state.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut store = s.store.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut store)
+    })
+    .await;
+    match result {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => {
+            tracing::error!("{e}");
+            Err(unavailable(state))
+        }
+        Err(e) => {
+            tracing::error!("a database task failed: {e}");
+            Err(unavailable(state))
+        }
+    }
+}
+
+fn unavailable(state: &Shared) -> Response {
+    simple(
+        state,
+        StatusCode::SERVICE_UNAVAILABLE,
+        bi("暫時無法處理", "Please try again later"),
+        bi(
+            "系統暫時未能處理你的要求，請稍後再試。",
+            "We could not handle your request just now. Please try again in a few minutes.",
+        ),
+    )
+}
+
+fn bad_form(state: &Shared) -> Response {
+    simple(
+        state,
+        StatusCode::BAD_REQUEST,
+        bi("表格無法讀取", "The form could not be read"),
+        bi("請返回上一頁再試一次。", "Please go back and try again."),
+    )
+}
+
+/// The refusal of a form posted from a page of another site. Browsers send
+/// `Origin` with every POST; a request without one is not a browser's
+/// cross-site post.
+fn refused_origin(state: &Shared, headers: &HeaderMap) -> Option<Response> {
+    let refuse = || {
+        Some(simple(
+            state,
+            StatusCode::FORBIDDEN,
+            bi("無法接受這個表格", "This form was not accepted"),
+            bi(
+                "表格必須從本站的頁面送出。",
+                "The form must be sent from this site's own page.",
+            ),
+        ))
+    };
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return match headers.get("sec-fetch-site").map(|v| v.as_bytes()) {
+            Some(b"cross-site") => refuse(),
+            _ => None,
+        };
+    };
+    let Ok(origin) = origin.to_str() else {
+        return refuse();
+    };
+    let own = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|host| {
+            origin
+                .split_once("://")
+                .is_some_and(|(scheme, rest)| matches!(scheme, "http" | "https") && rest == host)
+        });
+    if own || state.allowed_origins.iter().any(|o| o == origin) {
+        None
+    } else {
+        refuse()
+    }
+}
+
+/// The client's address: the peer, or behind a trusted proxy the last
+/// `X-Forwarded-For` entry (the one the proxy itself added).
+fn client_ip(state: &Shared, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+    if state.config.server.trust_forwarded_for {
+        if let Some(ip) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse().ok())
+        {
+            return ip;
+        }
+    }
+    peer.ip()
+}
+
+fn columns_data(state: &Shared, ticked: &[String]) -> Value {
+    state
+        .config
+        .columns
+        .iter()
+        .map(|c| {
+            json!({
+                "slug": c.slug.as_str(),
+                "title": c.title,
+                "description": c.description,
+                "checked": ticked.iter().any(|t| t == c.slug.as_str()),
+            })
+        })
+        .collect()
+}
+
+/// Name and columns from a form, checked.
+fn read_choices(state: &Shared, form: &Form) -> Result<(String, Vec<String>), Bilingual> {
+    let name = one_line(form.get("name").unwrap_or(""));
+    if name.chars().count() > NAME_CHARS {
+        return Err(bi(
+            "稱呼太長（最多 100 字）。",
+            "The name is too long (100 characters at most).",
+        ));
+    }
+    let mut columns: Vec<String> = Vec::new();
+    for c in form.all("columns") {
+        if state.config.column(c).is_none() {
+            return Err(bi("沒有這個欄目。", "There is no such column."));
+        }
+        if !columns.iter().any(|x| x == c) {
+            columns.push(c.to_owned());
+        }
+    }
+    // Every column ticked is the same as none: follow all, new ones too.
+    if columns.len() == state.config.columns.len() {
+        columns.clear();
+    }
+    Ok((name, columns))
+}
+
+fn link(state: &Shared, page: &str, token: &str) -> String {
+    format!("{}/{page}?token={token}", state.public_url)
+}
+
+/// A link token for `s`, valid for `lifetime` from now.
+fn sign(
+    state: &Shared,
+    s: &Subscriber,
+    email: &Email,
+    purpose: Purpose,
+    lifetime: Duration,
+) -> String {
+    state
+        .signer
+        .sign(s.id, email.key(), purpose, state.clock.now() + lifetime)
+}
+
+/// Queues an email to `email`; `kind` is `confirm` or `manage`.
+fn queue_email(state: &Shared, id: i64, email: &Email, kind: &str, url: &str) {
+    let (subject, template) = match kind {
+        "confirm" => (
+            format!(
+                "請確認訂閱 Confirm your subscription · {}",
+                state.config.site.title
+            ),
+            "email-confirm",
+        ),
+        _ => (
+            format!(
+                "你的訂閱設定 Your subscription · {}",
+                state.config.site.title
+            ),
+            "email-manage",
+        ),
+    };
+    let data = json!({ "link": url });
+    let text = state.pages.text(template, &state.site, data.clone());
+    let body = state.pages.html(template, &state.site, data);
+    let (text, body) = match (text, body) {
+        (Ok(t), Ok(h)) => (t, h),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!("{e}");
+            return;
+        }
+    };
+    let built = mailer::build(
+        &state.sender,
+        &mailer::Notice {
+            subscriber_id: id,
+            to: email,
+            subject: &one_line(&subject),
+            text: &text,
+            html: &body,
+            date: state.clock.now(),
+            kind,
+        },
+    );
+    match built {
+        Ok(m) => {
+            state.mailer.queue(m);
+        }
+        Err(e) => tracing::error!(subscriber = id, "cannot build the email: {e}"),
+    }
+}
+
+/// The subscriber a token names, checked for `purpose`; or the page that
+/// says what is wrong with the link.
+async fn resolve(
+    state: &Shared,
+    token: Option<&str>,
+    purpose: Purpose,
+) -> Result<(Subscriber, Email), Response> {
+    let token = token.unwrap_or("").trim().to_owned();
+    let claims = crate::token::Signer::peek(&token).map_err(|e| token_page(state, e, purpose));
+    let (claims, _) = claims?;
+    let id = claims.subscriber_id;
+    let found = db(state, move |s| s.subscriber_by_id(id)).await?;
+    let Some(subscriber) = found else {
+        return Err(token_page(state, TokenError::BadSignature, purpose));
+    };
+    let Ok(email) = Email::parse(&subscriber.email) else {
+        return Err(token_page(state, TokenError::BadSignature, purpose));
+    };
+    state
+        .signer
+        .verify(&token, email.key(), purpose, state.clock.now())
+        .map_err(|e| token_page(state, e, purpose))?;
+    Ok((subscriber, email))
+}
+
+/// A friendly page for a link that does not work, never an error dump.
+fn token_page(state: &Shared, e: TokenError, purpose: Purpose) -> Response {
+    let again = match purpose {
+        Purpose::Confirm => ("./", bi("重新訂閱", "Subscribe again")),
+        _ => ("manage", bi("索取新連結", "Get a new link")),
+    };
+    let (status, heading, text) = match e {
+        TokenError::Malformed => (
+            StatusCode::BAD_REQUEST,
+            bi("連結不完整", "This link is incomplete"),
+            bi(
+                "連結可能在複製時被截斷了。請從電郵中完整複製，或索取新連結。",
+                "Part of the link may have been lost when it was copied. Copy all of it from the email, or ask for a new one.",
+            ),
+        ),
+        TokenError::Expired => (
+            StatusCode::GONE,
+            bi("連結已過期", "This link has expired"),
+            bi(
+                "為保障你的帳戶，連結只在一段時間內有效。請索取新連結。",
+                "To keep your subscription safe, links work for a limited time. Please ask for a new one.",
+            ),
+        ),
+        TokenError::WrongPurpose | TokenError::BadSignature => (
+            StatusCode::FORBIDDEN,
+            bi("連結無效", "This link does not work"),
+            bi(
+                "這條連結已失效，可能已被新連結取代。請索取新連結。",
+                "This link no longer works; a newer one may have replaced it. Please ask for a new one.",
+            ),
+        ),
+    };
+    notice(
+        state,
+        status,
+        &Notice {
+            heading,
+            paragraphs: &[text],
+            action: None,
+            link: Some(again),
+        },
+    )
+}
+
+fn neutral_check_inbox(state: &Shared) -> Response {
+    simple(
+        state,
+        StatusCode::OK,
+        bi("請查看你的電郵", "Check your inbox"),
+        bi(
+            "如果這個地址可以訂閱，我們已寄出一封電郵，請按其中的連結繼續。幾分鐘內未收到，請查看垃圾郵件。",
+            "If this address can subscribe, we have sent it an email: follow its link to go on. If nothing arrives in a few minutes, look in your spam folder.",
+        ),
+    )
+}
+
+fn too_many(state: &Shared) -> Response {
+    let mut r = simple(
+        state,
+        StatusCode::TOO_MANY_REQUESTS,
+        bi("要求太多", "Too many requests"),
+        bi(
+            "這個地址或網絡最近已收到太多電郵，請稍後再試。",
+            "Too many emails were asked for this address or network recently. Please try again later.",
+        ),
+    );
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from_static("3600"),
+    );
+    r
+}
+
+/// Counts an email against both limits; false when either is reached.
+fn within_limits(state: &Shared, ip: IpAddr, email: &Email) -> bool {
+    let now = state.clock.now().timestamp();
+    if !state.per_client.allow(&format!("ip:{ip}"), now) {
+        tracing::warn!(client = %ip, "email limit reached for a client");
+        return false;
+    }
+    if !state.per_address.allow(&format!("to:{}", email.key()), now) {
+        tracing::warn!("email limit reached for an address");
+        return false;
+    }
+    true
+}
+
+// ---------------------------------------------------------------- routes
+
+/// `GET /healthz`: the database answers.
+pub async fn healthz(State(state): State<Shared>) -> Response {
+    match db(&state, |s| s.subscriber_by_id(0)).await {
+        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response(),
+    }
+}
+
+/// Anything else.
+pub async fn not_found(State(state): State<Shared>) -> Response {
+    simple(
+        &state,
+        StatusCode::NOT_FOUND,
+        bi("找不到這一頁", "Page not found"),
+        bi("請檢查網址。", "Please check the address."),
+    )
+}
+
+fn subscribe_form(
+    state: &Shared,
+    status: StatusCode,
+    error: Option<Bilingual>,
+    email: &str,
+    name: &str,
+    ticked: &[String],
+) -> Response {
+    page(
+        status,
+        state.pages.html(
+            "page-subscribe",
+            &state.site,
+            json!({
+                "title": "訂閱 Subscribe",
+                "error": error.map(Bilingual::json),
+                "form": { "email": email, "name": name },
+                "columns": columns_data(state, ticked),
+            }),
+        ),
+    )
+}
+
+/// `GET /`: the sign-up form.
+pub async fn subscribe_page(State(state): State<Shared>) -> Response {
+    subscribe_form(&state, StatusCode::OK, None, "", "", &[])
+}
+
+/// `POST /subscribe`.
+pub async fn subscribe(
+    State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = refused_origin(&state, &headers) {
+        return r;
+    }
+    let Ok(form) = Form::parse(&body) else {
+        return bad_form(&state);
+    };
+    if form.get("website").is_some_and(|v| !v.is_empty()) {
+        // A robot filled the field people cannot see: answer as if it
+        // worked, do nothing.
+        tracing::info!("sign-up with the honeypot filled: ignored");
+        return neutral_check_inbox(&state);
+    }
+    let typed = form.get("email").unwrap_or("");
+    let shown_email = one_line(typed);
+    let (name, columns) = match read_choices(&state, &form) {
+        Ok(c) => c,
+        Err(msg) => {
+            let ticked: Vec<String> = form.all("columns").map(str::to_owned).collect();
+            return subscribe_form(
+                &state,
+                StatusCode::BAD_REQUEST,
+                Some(msg),
+                &shown_email,
+                "",
+                &ticked,
+            );
+        }
+    };
+    let Ok(email) = Email::parse(typed) else {
+        return subscribe_form(
+            &state,
+            StatusCode::BAD_REQUEST,
+            Some(bi(
+                "請輸入有效的電郵地址，例如 reader@example.com。",
+                "Please enter a valid email address, such as reader@example.com.",
+            )),
+            &shown_email,
+            &name,
+            &columns,
+        );
+    };
+    if !within_limits(&state, client_ip(&state, peer, &headers), &email) {
+        return too_many(&state);
+    }
+    let now = state.clock.now();
+    let new = NewSubscriber {
+        email: email.clone(),
+        name,
+        columns,
+    };
+    let outcome = match db(&state, move |s| s.request_signup(&new, now)).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    match outcome {
+        SignupOutcome::Pending(id) => {
+            let token = state.signer.sign(
+                id,
+                email.key(),
+                Purpose::Confirm,
+                now + Duration::hours(CONFIRM_HOURS),
+            );
+            queue_email(
+                &state,
+                id,
+                &email,
+                "confirm",
+                &link(&state, "confirm", &token),
+            );
+        }
+        SignupOutcome::AlreadyActive(id) => {
+            // Nothing changes for an active address; its owner gets their
+            // settings link, and the form learns nothing.
+            let token = state.signer.sign(
+                id,
+                email.key(),
+                Purpose::Preferences,
+                now + Duration::days(MANAGE_DAYS),
+            );
+            queue_email(
+                &state,
+                id,
+                &email,
+                "manage",
+                &link(&state, "preferences", &token),
+            );
+        }
+    }
+    neutral_check_inbox(&state)
+}
+
+/// `GET /confirm?token=…`: a button, since mail scanners open links.
+pub async fn confirm_page(State(state): State<Shared>, Query(q): Query<TokenQuery>) -> Response {
+    let (subscriber, _) = match resolve(&state, q.token.as_deref(), Purpose::Confirm).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if subscriber.status == SubscriberStatus::Active {
+        return simple(
+            &state,
+            StatusCode::OK,
+            bi("已確認", "Already confirmed"),
+            bi("你的訂閱已經生效。", "Your subscription is already active."),
+        );
+    }
+    let token = q.token.unwrap_or_default();
+    notice(
+        &state,
+        StatusCode::OK,
+        &Notice {
+            heading: bi("確認訂閱", "Confirm your subscription"),
+            paragraphs: &[bi(
+                "按下按鈕，即開始每週收到摘要。",
+                "Press the button to start receiving the weekly digest.",
+            )],
+            action: Some(Action {
+                id: "confirm",
+                url: "confirm",
+                fields: &[("token", token.trim())],
+                button: bi("確認訂閱", "Confirm"),
+            }),
+            link: None,
+        },
+    )
+}
+
+/// `POST /confirm`.
+pub async fn confirm(
+    State(state): State<Shared>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = refused_origin(&state, &headers) {
+        return r;
+    }
+    let Ok(form) = Form::parse(&body) else {
+        return bad_form(&state);
+    };
+    let token = form.get("token").map(str::to_owned).or(q.token);
+    let (subscriber, email) = match resolve(&state, token.as_deref(), Purpose::Confirm).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let now = state.clock.now();
+    let id = subscriber.id;
+    let outcome = match db(&state, move |s| s.confirm_subscriber(id, now)).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    if outcome == ConfirmOutcome::Activated {
+        tracing::info!(subscriber = id, "subscription confirmed");
+    }
+    let manage = format!(
+        "preferences?token={}",
+        sign(
+            &state,
+            &subscriber,
+            &email,
+            Purpose::Preferences,
+            Duration::days(MANAGE_DAYS)
+        )
+    );
+    notice(
+        &state,
+        StatusCode::OK,
+        &Notice {
+            heading: bi("訂閱成功", "You are subscribed"),
+            paragraphs: &[bi(
+                "多謝訂閱。每週摘要會寄到你的電郵地址；每一封都附有取消訂閱的連結。",
+                "Thank you. The weekly digest will come to your inbox; every issue carries a link to unsubscribe.",
+            )],
+            action: None,
+            link: Some((&manage, bi("更改訂閱設定", "Change your settings"))),
+        },
+    )
+}
+
+fn manage_form(
+    state: &Shared,
+    status: StatusCode,
+    error: Option<Bilingual>,
+    email: &str,
+) -> Response {
+    page(
+        status,
+        state.pages.html(
+            "page-manage",
+            &state.site,
+            json!({
+                "title": "管理訂閱 Manage",
+                "error": error.map(Bilingual::json),
+                "form": { "email": email },
+            }),
+        ),
+    )
+}
+
+/// `GET /manage`.
+pub async fn manage_page(State(state): State<Shared>) -> Response {
+    manage_form(&state, StatusCode::OK, None, "")
+}
+
+/// `POST /manage`: emails a preferences link to a known address; the same
+/// answer either way.
+pub async fn manage(
+    State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = refused_origin(&state, &headers) {
+        return r;
+    }
+    let Ok(form) = Form::parse(&body) else {
+        return bad_form(&state);
+    };
+    let typed = form.get("email").unwrap_or("");
+    let Ok(email) = Email::parse(typed) else {
+        return manage_form(
+            &state,
+            StatusCode::BAD_REQUEST,
+            Some(bi(
+                "請輸入有效的電郵地址。",
+                "Please enter a valid email address.",
+            )),
+            &one_line(typed),
+        );
+    };
+    if !within_limits(&state, client_ip(&state, peer, &headers), &email) {
+        return too_many(&state);
+    }
+    let lookup = email.clone();
+    let found = match db(&state, move |s| s.subscriber(&lookup)).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if let Some(s) = found.filter(|s| s.status != SubscriberStatus::Bounced) {
+        let token = sign(
+            &state,
+            &s,
+            &email,
+            Purpose::Preferences,
+            Duration::days(MANAGE_DAYS),
+        );
+        queue_email(
+            &state,
+            s.id,
+            &email,
+            "manage",
+            &link(&state, "preferences", &token),
+        );
+    }
+    neutral_check_inbox(&state)
+}
+
+/// `GET /unsubscribe?token=…`: only a page with a button. Mail scanners
+/// and link previews fetch every link; a GET never changes anything.
+pub async fn unsubscribe_page(
+    State(state): State<Shared>,
+    Query(q): Query<TokenQuery>,
+) -> Response {
+    let (subscriber, _) = match resolve(&state, q.token.as_deref(), Purpose::Unsubscribe).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !matches!(
+        subscriber.status,
+        SubscriberStatus::Active | SubscriberStatus::Pending
+    ) {
+        return simple(
+            &state,
+            StatusCode::OK,
+            bi("已取消訂閱", "You are unsubscribed"),
+            bi(
+                "這個地址不會再收到摘要。",
+                "This address receives no more digests.",
+            ),
+        );
+    }
+    let token = q.token.unwrap_or_default();
+    let url = format!("unsubscribe?token={}", token.trim());
+    notice(
+        &state,
+        StatusCode::OK,
+        &Notice {
+            heading: bi("取消訂閱", "Unsubscribe"),
+            paragraphs: &[bi(
+                "按下按鈕，即不會再收到每週摘要。",
+                "Press the button and you will receive no more weekly digests.",
+            )],
+            action: Some(Action {
+                id: "unsubscribe",
+                url: &url,
+                fields: &[("List-Unsubscribe", "One-Click")],
+                button: bi("取消訂閱", "Unsubscribe"),
+            }),
+            link: None,
+        },
+    )
+}
+
+/// `POST /unsubscribe?token=…`: RFC 8058 one-click. The signed token is
+/// the whole authority: no login, no cookie, no origin check (the POST
+/// comes from the mailbox provider), and any body is accepted, since
+/// providers send `List-Unsubscribe=One-Click` as multipart or urlencoded.
+pub async fn unsubscribe(
+    State(state): State<Shared>,
+    Query(q): Query<TokenQuery>,
+    body: Bytes,
+) -> Response {
+    let from_body = Form::parse(&body)
+        .ok()
+        .and_then(|f| f.get("token").map(str::to_owned));
+    let token = q.token.or(from_body);
+    let (subscriber, email) = match resolve(&state, token.as_deref(), Purpose::Unsubscribe).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let now = state.clock.now();
+    let id = subscriber.id;
+    let changed = match db(&state, move |s| s.unsubscribe(id, now)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if changed {
+        tracing::info!(subscriber = id, "unsubscribed");
+    }
+    let again = format!(
+        "preferences?token={}",
+        sign(
+            &state,
+            &subscriber,
+            &email,
+            Purpose::Preferences,
+            Duration::days(MANAGE_DAYS)
+        )
+    );
+    notice(
+        &state,
+        StatusCode::OK,
+        &Notice {
+            heading: bi("已取消訂閱", "You are unsubscribed"),
+            paragraphs: &[bi(
+                "這個地址不會再收到摘要。",
+                "This address will receive no more digests.",
+            )],
+            action: None,
+            link: Some((
+                &again,
+                bi("改變主意？重新訂閱", "Changed your mind? Subscribe again"),
+            )),
+        },
+    )
+}
+
+fn preferences_form(
+    state: &Shared,
+    status: StatusCode,
+    subscriber: &Subscriber,
+    token: &str,
+    saved: bool,
+    error: Option<Bilingual>,
+) -> Response {
+    page(
+        status,
+        state.pages.html(
+            "page-preferences",
+            &state.site,
+            json!({
+                "title": "訂閱設定 Your subscription",
+                "saved": saved,
+                "error": error.map(Bilingual::json),
+                "unsubscribed": !matches!(subscriber.status, SubscriberStatus::Active | SubscriberStatus::Pending),
+                "token": token,
+                "form": { "name": subscriber.name },
+                "columns": columns_data(state, &subscriber.columns),
+            }),
+        ),
+    )
+}
+
+/// `GET /preferences?token=…`.
+pub async fn preferences_page(
+    State(state): State<Shared>,
+    Query(q): Query<TokenQuery>,
+) -> Response {
+    let (subscriber, _) = match resolve(&state, q.token.as_deref(), Purpose::Preferences).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let token = q.token.unwrap_or_default();
+    preferences_form(
+        &state,
+        StatusCode::OK,
+        &subscriber,
+        token.trim(),
+        false,
+        None,
+    )
+}
+
+/// `POST /preferences`: save name and columns, or unsubscribe.
+pub async fn preferences(
+    State(state): State<Shared>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = refused_origin(&state, &headers) {
+        return r;
+    }
+    let Ok(form) = Form::parse(&body) else {
+        return bad_form(&state);
+    };
+    let token = form
+        .get("token")
+        .map(str::to_owned)
+        .or(q.token)
+        .unwrap_or_default();
+    let (mut subscriber, _) = match resolve(&state, Some(&token), Purpose::Preferences).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let now = state.clock.now();
+    let id = subscriber.id;
+    if form.get("action") == Some("unsubscribe") {
+        if let Err(r) = db(&state, move |s| s.unsubscribe(id, now)).await {
+            return r;
+        }
+        tracing::info!(subscriber = id, "unsubscribed from the preferences page");
+        return simple(
+            &state,
+            StatusCode::OK,
+            bi("已取消訂閱", "You are unsubscribed"),
+            bi(
+                "這個地址不會再收到摘要。",
+                "This address will receive no more digests.",
+            ),
+        );
+    }
+    let (name, columns) = match read_choices(&state, &form) {
+        Ok(c) => c,
+        Err(msg) => {
+            return preferences_form(
+                &state,
+                StatusCode::BAD_REQUEST,
+                &subscriber,
+                &token,
+                false,
+                Some(msg),
+            )
+        }
+    };
+    let (n, c) = (name.clone(), columns.clone());
+    if let Err(r) = db(&state, move |s| s.update_preferences(id, &n, &c, now)).await {
+        return r;
+    }
+    tracing::info!(subscriber = id, "preferences saved");
+    subscriber.name = name;
+    subscriber.columns = columns;
+    subscriber.status = SubscriberStatus::Active;
+    preferences_form(&state, StatusCode::OK, &subscriber, &token, true, None)
+}
+
+/// `GET /feeds` and `/feeds/`.
+pub async fn feed_root(
+    State(state): State<Shared>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    super::files::serve(&state.config.site.output_dir, "", &method, &headers).await
+}
+
+/// `GET /feeds/<path>`.
+pub async fn feed_file(
+    State(state): State<Shared>,
+    Path(path): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    super::files::serve(&state.config.site.output_dir, &path, &method, &headers).await
+}

@@ -1,0 +1,270 @@
+//! `broadsheet serve`: the subscriber-facing web service. Sign-up with
+//! double opt-in, one-click unsubscribe (RFC 8058), preferences, and the
+//! feed files over HTTP.
+//!
+//! It shares the SQLite state with cron runs: every write is one short
+//! IMMEDIATE transaction, so a `run` sending the digest and the service
+//! wait for each other briefly instead of failing.
+
+mod files;
+mod forms;
+mod handlers;
+mod limits;
+mod mailer;
+mod pages;
+
+use crate::config::{Config, ConfigIssue};
+use crate::digest::message::Sender;
+use crate::store::Store;
+use crate::token::Signer;
+use crate::Error;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, FixedOffset, Utc};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The largest request body read: a sign-up form is well under 2 KB.
+const BODY_LIMIT: usize = 16 * 1024;
+/// How long a request may take before it is answered 408.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long, at shutdown, queued emails get to leave.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where the service's time comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Clock {
+    /// The system clock.
+    System,
+    /// Always this instant (`--now`): for tests and demonstrations.
+    Fixed(DateTime<FixedOffset>),
+}
+
+impl Clock {
+    /// The time now.
+    pub fn now(self) -> DateTime<FixedOffset> {
+        match self {
+            Clock::System => Utc::now().fixed_offset(),
+            Clock::Fixed(t) => t,
+        }
+    }
+}
+
+/// What every request handler shares.
+struct AppState {
+    config: Config,
+    site: serde_json::Value,
+    pages: pages::Pages,
+    signer: Signer,
+    store: Mutex<Store>,
+    sender: Sender,
+    mailer: mailer::Mailer,
+    clock: Clock,
+    per_address: limits::Limiter,
+    per_client: limits::Limiter,
+    allowed_origins: Vec<String>,
+    public_url: String,
+}
+
+type Shared = Arc<AppState>;
+
+fn origin_of(url: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    Some(u.origin().ascii_serialization())
+}
+
+fn config_issue(config: &Config, key: &str, message: &str) -> Error {
+    Error::Config(crate::config::ConfigError::Invalid {
+        path: config.path.clone(),
+        issues: vec![ConfigIssue {
+            key: key.into(),
+            message: message.into(),
+        }],
+    })
+}
+
+/// Runs the service on `server.bind` until SIGTERM or SIGINT; requests in
+/// flight are finished and queued emails sent before it returns.
+pub fn serve(config: Config, clock: Clock) -> Result<(), Error> {
+    if config.server.secret.is_empty() {
+        return Err(config_issue(
+            &config,
+            "server.secret",
+            "expected a secret to sign links with (at least 16 characters); set BROADSHEET_SERVER__SECRET",
+        ));
+    }
+    if config.server.secret.expose().chars().count() < 16 {
+        return Err(config_issue(
+            &config,
+            "server.secret",
+            "expected at least 16 characters: a short secret can be guessed",
+        ));
+    }
+    let Some(public_url) = config.server.public_url.clone() else {
+        return Err(config_issue(
+            &config,
+            "server.public_url",
+            "expected the address readers reach this service at (links in emails point there), found nothing",
+        ));
+    };
+    let pages = pages::Pages::load(&config)?;
+    let sender = crate::app::digest::sender(&config)?;
+    let transport = crate::app::digest::transport(&config)?;
+    let store = Store::open(&config.site.state_path)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("broadsheet-serve")
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async move {
+        let bind = config.server.bind;
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|e| Error::Usage(format!("server.bind: cannot listen on {bind}: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        let (mailer, mail_task) = mailer::Mailer::start(transport);
+        let mut allowed_origins: Vec<String> = [
+            public_url.as_str(),
+            config.site.base_url.as_str(),
+            config.feeds.url.as_str(),
+        ]
+        .into_iter()
+        .filter_map(origin_of)
+        .collect();
+        allowed_origins.dedup();
+        let signer = Signer::new(config.server.secret.expose());
+        let state = Arc::new(AppState {
+            site: pages::site_data(&config),
+            per_address: limits::Limiter::new(config.server.emails_per_address_per_day, 86_400),
+            per_client: limits::Limiter::new(config.server.emails_per_client_per_hour, 3_600),
+            config,
+            pages,
+            signer,
+            store: Mutex::new(store),
+            sender,
+            mailer,
+            clock,
+            allowed_origins,
+            public_url,
+        });
+        let app = router(state.clone());
+        tracing::info!("listening on http://{addr}");
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| Error::Usage(format!("the server stopped: {e}")))?;
+        drop(state);
+        if tokio::time::timeout(DRAIN_TIMEOUT, mail_task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("some queued emails were not sent before shutdown");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+fn router(state: Shared) -> Router {
+    use axum::routing::post;
+    let feeds = Router::new()
+        .route(
+            "/feeds",
+            get(|| async { axum::response::Redirect::permanent("feeds/") }),
+        )
+        .route("/feeds/", get(handlers::feed_root))
+        .route("/feeds/{*path}", get(handlers::feed_file))
+        .layer(tower_http::compression::CompressionLayer::new().gzip(true));
+    Router::new()
+        .route("/", get(handlers::subscribe_page))
+        .route("/subscribe", post(handlers::subscribe))
+        .route(
+            "/confirm",
+            get(handlers::confirm_page).post(handlers::confirm),
+        )
+        .route("/manage", get(handlers::manage_page).post(handlers::manage))
+        .route(
+            "/unsubscribe",
+            get(handlers::unsubscribe_page).post(handlers::unsubscribe),
+        )
+        .route(
+            "/preferences",
+            get(handlers::preferences_page).post(handlers::preferences),
+        )
+        .route("/healthz", get(handlers::healthz))
+        .merge(feeds)
+        .fallback(handlers::not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(axum::middleware::from_fn(access_log))
+        .with_state(state)
+}
+
+/// One line per request: method, path, status, time. Never the query
+/// (tokens travel there) and never a body (addresses travel there).
+async fn access_log(request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    let is_html = h
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
+    if is_html && !path.starts_with("/feeds") {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    tracing::info!(
+        target: "broadsheet::access",
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        ms = format_args!("{:.1}", started.elapsed().as_secs_f64() * 1000.0),
+    );
+    response
+}

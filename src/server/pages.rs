@@ -1,0 +1,203 @@
+//! The service's pages and emails: Handlebars templates, built in and
+//! overridable from `templates/` like the digest's, rendered in strict mode
+//! with HTML escaping.
+
+use crate::config::Config;
+use crate::digest::render::TemplateError;
+use handlebars::Handlebars;
+use serde_json::{json, Value};
+
+/// Built-in templates, by the file name that overrides each.
+const HTML: &[(&str, &str)] = &[
+    (
+        "page-layout.html.hbs",
+        include_str!("templates/page-layout.html.hbs"),
+    ),
+    (
+        "page-subscribe.html.hbs",
+        include_str!("templates/page-subscribe.html.hbs"),
+    ),
+    (
+        "page-notice.html.hbs",
+        include_str!("templates/page-notice.html.hbs"),
+    ),
+    (
+        "page-manage.html.hbs",
+        include_str!("templates/page-manage.html.hbs"),
+    ),
+    (
+        "page-preferences.html.hbs",
+        include_str!("templates/page-preferences.html.hbs"),
+    ),
+    (
+        "email-confirm.html.hbs",
+        include_str!("templates/email-confirm.html.hbs"),
+    ),
+    (
+        "email-manage.html.hbs",
+        include_str!("templates/email-manage.html.hbs"),
+    ),
+];
+const TEXT: &[(&str, &str)] = &[
+    (
+        "email-confirm.txt.hbs",
+        include_str!("templates/email-confirm.txt.hbs"),
+    ),
+    (
+        "email-manage.txt.hbs",
+        include_str!("templates/email-manage.txt.hbs"),
+    ),
+];
+
+/// Every template the service uses, compiled.
+pub struct Pages {
+    html: Handlebars<'static>,
+    text: Handlebars<'static>,
+}
+
+/// A text in the site's language with its English beside it.
+#[derive(Debug, Clone, Copy)]
+pub struct Bilingual {
+    /// Traditional Chinese.
+    pub zh: &'static str,
+    /// English.
+    pub en: &'static str,
+}
+
+impl Bilingual {
+    /// For a template.
+    pub fn json(self) -> Value {
+        json!({ "zh": self.zh, "en": self.en })
+    }
+}
+
+/// Shorthand for a [`Bilingual`].
+pub const fn bi(zh: &'static str, en: &'static str) -> Bilingual {
+    Bilingual { zh, en }
+}
+
+/// A form on a notice page: one button and hidden fields.
+pub struct Action<'a> {
+    /// The form's id.
+    pub id: &'a str,
+    /// Where it posts (relative to the page).
+    pub url: &'a str,
+    /// Hidden fields.
+    pub fields: &'a [(&'a str, &'a str)],
+    /// The button's label.
+    pub button: Bilingual,
+}
+
+/// A simple page: a heading, paragraphs, maybe a form and a link.
+pub struct Notice<'a> {
+    /// The heading, also the title.
+    pub heading: Bilingual,
+    /// The paragraphs.
+    pub paragraphs: &'a [Bilingual],
+    /// A form with one button.
+    pub action: Option<Action<'a>>,
+    /// A link below it: relative URL and label.
+    pub link: Option<(&'a str, Bilingual)>,
+}
+
+impl Pages {
+    /// Compiles the templates; a file of the same name in `templates_dir`
+    /// replaces a built-in one.
+    pub fn load(config: &Config) -> Result<Pages, TemplateError> {
+        let mut html = Handlebars::new();
+        html.set_strict_mode(true);
+        let mut text = Handlebars::new();
+        text.set_strict_mode(true);
+        text.register_escape_fn(handlebars::no_escape);
+        for (reg, list) in [(&mut html, HTML), (&mut text, TEXT)] {
+            for (name, builtin) in list {
+                let path = config.site.templates_dir.join(name);
+                let (source, from) = match std::fs::read_to_string(&path) {
+                    Ok(s) => (s, config.display_path(&path).into_owned()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        ((*builtin).to_owned(), format!("built-in {name}"))
+                    }
+                    Err(e) => {
+                        return Err(TemplateError {
+                            source_name: config.display_path(&path).into_owned(),
+                            line: None,
+                            message: format!("cannot read: {e}"),
+                        })
+                    }
+                };
+                let key = name.trim_end_matches(".hbs");
+                let key = key
+                    .strip_suffix(".html")
+                    .or_else(|| key.strip_suffix(".txt"))
+                    .unwrap_or(key);
+                reg.register_template_string(key, source)
+                    .map_err(|e| TemplateError {
+                        source_name: from,
+                        line: e.pos().map(|(line, _)| line),
+                        message: e.reason().to_string(),
+                    })?;
+            }
+        }
+        Ok(Pages { html, text })
+    }
+
+    /// Renders an HTML template; `data` gains `site` and `links`.
+    pub fn html(&self, name: &str, site: &Value, mut data: Value) -> Result<String, TemplateError> {
+        if let Value::Object(map) = &mut data {
+            map.insert("site".into(), site.clone());
+            map.insert("links".into(), json!({ "home": "./", "manage": "manage" }));
+        }
+        self.html.render(name, &data).map_err(|e| TemplateError {
+            source_name: format!("{name} template"),
+            line: e.line_no,
+            message: e.reason().to_string(),
+        })
+    }
+
+    /// Renders a text template.
+    pub fn text(&self, name: &str, site: &Value, mut data: Value) -> Result<String, TemplateError> {
+        if let Value::Object(map) = &mut data {
+            map.insert("site".into(), site.clone());
+        }
+        self.text.render(name, &data).map_err(|e| TemplateError {
+            source_name: format!("{name} template"),
+            line: e.line_no,
+            message: e.reason().to_string(),
+        })
+    }
+
+    /// Renders a notice page.
+    pub fn notice(&self, site: &Value, n: &Notice<'_>) -> Result<String, TemplateError> {
+        let action = n.action.as_ref().map(|a| {
+            json!({
+                "id": a.id,
+                "url": a.url,
+                "fields": a.fields.iter().map(|(name, value)| json!({ "name": name, "value": value })).collect::<Vec<_>>(),
+                "button": a.button.json(),
+            })
+        });
+        let link = n
+            .link
+            .map(|(url, label)| json!({ "url": url, "zh": label.zh, "en": label.en }));
+        self.html(
+            "page-notice",
+            site,
+            json!({
+                "title": n.heading.zh,
+                "heading": n.heading.json(),
+                "paragraphs": n.paragraphs.iter().map(|p| p.json()).collect::<Vec<_>>(),
+                "action": action,
+                "link": link,
+            }),
+        )
+    }
+}
+
+/// What every template is given about the site.
+pub fn site_data(config: &Config) -> Value {
+    json!({
+        "title": config.site.title,
+        "language": config.site.language,
+        "base_url": config.site.base_url,
+    })
+}
