@@ -70,5 +70,6 @@ fn check_templates(
     composer.shared(&[], true)?;
     composer.shared(&[], false)?;
     composer.web_copy(&format!("{}/newsletter", config.site.base_url))?;
+    crate::server::check_pages(config)?;
     Ok(())
 }

@@ -718,14 +718,19 @@ fn deliver_issue(
                             break;
                         };
                         limit.wait().await;
-                        if let Err(e) = store
+                        match store
                             .lock()
                             .expect("store lock")
-                            .mark_sending(&[m.delivery_id], now)
+                            .mark_sending(m.delivery_id, now)
                         {
-                            *fatal.lock().expect("fatal lock") = Some(e.to_string());
-                            abort.store(true, Ordering::Relaxed);
-                            break;
+                            Ok(true) => {}
+                            // Unsubscribed since the issue began.
+                            Ok(false) => continue,
+                            Err(e) => {
+                                *fatal.lock().expect("fatal lock") = Some(e.to_string());
+                                abort.store(true, Ordering::Relaxed);
+                                break;
+                            }
                         }
                         let mut attempt = 0;
                         let result = loop {

@@ -73,6 +73,8 @@ struct AppState {
 
 type Shared = Arc<AppState>;
 
+pub use pages::check as check_pages;
+
 fn origin_of(url: &str) -> Option<String> {
     let u = url::Url::parse(url).ok()?;
     Some(u.origin().ascii_serialization())

@@ -53,6 +53,8 @@ const TEXT: &[(&str, &str)] = &[
 pub struct Pages {
     html: Handlebars<'static>,
     text: Handlebars<'static>,
+    /// Where each template came from, for messages.
+    sources: std::collections::HashMap<&'static str, String>,
 }
 
 /// A text in the site's language with its English beside it.
@@ -109,6 +111,7 @@ impl Pages {
         let mut text = Handlebars::new();
         text.set_strict_mode(true);
         text.register_escape_fn(handlebars::no_escape);
+        let mut sources = std::collections::HashMap::new();
         for (reg, list) in [(&mut html, HTML), (&mut text, TEXT)] {
             for (name, builtin) in list {
                 let path = config.site.templates_dir.join(name);
@@ -132,13 +135,18 @@ impl Pages {
                     .unwrap_or(key);
                 reg.register_template_string(key, source)
                     .map_err(|e| TemplateError {
-                        source_name: from,
+                        source_name: from.clone(),
                         line: e.pos().map(|(line, _)| line),
                         message: e.reason().to_string(),
                     })?;
+                sources.insert(*name, from);
             }
         }
-        Ok(Pages { html, text })
+        Ok(Pages {
+            html,
+            text,
+            sources,
+        })
     }
 
     /// Renders an HTML template; `data` gains `site` and `links`.
@@ -148,7 +156,7 @@ impl Pages {
             map.insert("links".into(), json!({ "home": "./", "manage": "manage" }));
         }
         self.html.render(name, &data).map_err(|e| TemplateError {
-            source_name: format!("{name} template"),
+            source_name: self.source(name, "html"),
             line: e.line_no,
             message: e.reason().to_string(),
         })
@@ -160,10 +168,15 @@ impl Pages {
             map.insert("site".into(), site.clone());
         }
         self.text.render(name, &data).map_err(|e| TemplateError {
-            source_name: format!("{name} template"),
+            source_name: self.source(name, "txt"),
             line: e.line_no,
             message: e.reason().to_string(),
         })
+    }
+
+    fn source(&self, name: &str, kind: &str) -> String {
+        let file = format!("{name}.{kind}.hbs");
+        self.sources.get(file.as_str()).cloned().unwrap_or(file)
     }
 
     /// Renders a notice page.
@@ -200,4 +213,52 @@ pub fn site_data(config: &Config) -> Value {
         "language": config.site.language,
         "base_url": config.site.base_url,
     })
+}
+
+/// Compiles the templates and renders each against data of the shape the
+/// service gives it, so `check` finds a broken override (strict mode makes
+/// a misspelt field an error) before a reader does.
+pub fn check(config: &Config) -> Result<(), TemplateError> {
+    let pages = Pages::load(config)?;
+    let site = site_data(config);
+    let columns: Vec<Value> = config
+        .columns
+        .iter()
+        .map(|c| json!({ "slug": c.slug.as_str(), "title": c.title, "description": c.description, "checked": false }))
+        .collect();
+    let error = Some(bi("錯誤", "Error").json());
+    pages.html(
+        "page-subscribe",
+        &site,
+        json!({ "title": "t", "error": error, "form": { "email": "", "name": "" }, "columns": columns }),
+    )?;
+    pages.html(
+        "page-manage",
+        &site,
+        json!({ "title": "t", "error": error, "form": { "email": "" } }),
+    )?;
+    pages.html(
+        "page-preferences",
+        &site,
+        json!({ "title": "t", "saved": true, "error": error, "unsubscribed": false, "token": "t", "form": { "name": "" }, "columns": columns }),
+    )?;
+    pages.notice(
+        &site,
+        &Notice {
+            heading: bi("標題", "Heading"),
+            paragraphs: &[bi("段落", "Paragraph")],
+            action: Some(Action {
+                id: "a",
+                url: "a",
+                fields: &[("token", "t")],
+                button: bi("按鈕", "Button"),
+            }),
+            link: Some(("a", bi("連結", "Link"))),
+        },
+    )?;
+    for name in ["email-confirm", "email-manage"] {
+        pages.html(name, &site, json!({ "link": "https://example.com/" }))?;
+        pages.text(name, &site, json!({ "link": "https://example.com/" }))?;
+    }
+    Ok(())
 }

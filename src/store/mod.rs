@@ -490,25 +490,23 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
-    /// Marks deliveries as handed to the transport, in one transaction.
+    /// Marks a delivery as handed to the transport. Returns false, and
+    /// marks nothing, when its subscriber is no longer active: someone who
+    /// unsubscribes while an issue is going out gets nothing more from it.
     pub fn mark_sending(
         &mut self,
-        ids: &[i64],
+        id: i64,
         now: DateTime<FixedOffset>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let now_s = stamp(now);
         self.write(|tx| {
-            {
-                let mut stmt = tx
-                    .prepare_cached(
-                        "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = ?2
-                         WHERE id = ?1",
-                    )?;
-                for id in ids {
-                    stmt.execute(params![id, now_s])?;
-                }
-            }
-            Ok(())
+            let n = tx
+                .prepare_cached(
+                    "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = ?2
+                     WHERE id = ?1 AND subscriber_id IN (SELECT id FROM subscribers WHERE status = 'active')",
+                )?
+                .execute(params![id, now_s])?;
+            Ok(n > 0)
         })
     }
 
