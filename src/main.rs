@@ -34,8 +34,19 @@ struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
 
+    /// How log lines on stderr look: `text` for people, `json` (one
+    /// object a line) for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,6 +66,18 @@ enum Command {
     /// The subscriber-facing web service: sign-up with double opt-in,
     /// one-click unsubscribe, preferences, and the feeds over HTTP.
     Serve,
+    /// Print a shell completion script to standard output.
+    ///
+    /// bash: `broadsheet completions bash > /etc/bash_completion.d/broadsheet`;
+    /// zsh: into a folder on `$fpath` as `_broadsheet`;
+    /// fish: `~/.config/fish/completions/broadsheet.fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to standard output:
+    /// `broadsheet man > /usr/local/share/man/man1/broadsheet.1`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,6 +154,7 @@ fn main() -> ExitCode {
         cli.quiet,
         cli.verbose,
         matches!(cli.command, Command::Serve),
+        cli.log_format,
     );
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -148,6 +172,25 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> Result<(), Error> {
     let started = Instant::now();
+    // Commands that need no publication.
+    match &cli.command {
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "broadsheet", &mut out);
+            return print_all(&out);
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map_err(|e| Error::Usage(format!("cannot render the manual page: {e}")))?;
+            return print_all(&out);
+        }
+        _ => {}
+    }
     let now = cli.now.unwrap_or_else(|| Utc::now().fixed_offset());
     let config = Config::load(&cli.config)?;
     for key in &config.unknown_keys {
@@ -208,6 +251,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
             progress.finish_and_clear();
             report_send(cli, &s, started)?;
         }
+        Command::Completions { .. } | Command::Man => unreachable!("handled above"),
         Command::Serve => {
             let clock = match cli.now {
                 Some(t) => broadsheet::server::Clock::Fixed(t),
@@ -423,6 +467,18 @@ fn report_send(cli: &Cli, s: &app::SendSummary, started: Instant) -> Result<(), 
     Ok(())
 }
 
+/// Writes `bytes` to standard output; a reader that stops early (`| head`)
+/// is not an error.
+fn print_all(bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Usage(format!(
+            "cannot write to standard output: {e}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn plural(n: usize, word: &str) -> String {
     format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
@@ -431,7 +487,7 @@ fn plural(n: usize, word: &str) -> String {
 /// `BROADSHEET_LOG` (a tracing filter) overrides both.
 /// Logs go to stderr. A command logs warnings unless asked for more; the
 /// service, which runs for weeks, logs each request and stamps every line.
-fn init_tracing(quiet: bool, verbose: u8, service: bool) {
+fn init_tracing(quiet: bool, verbose: u8, service: bool, format: LogFormat) {
     let level = match (quiet, verbose, service) {
         (true, _, _) => "error",
         (false, 0, false) => "warn",
@@ -445,9 +501,10 @@ fn init_tracing(quiet: bool, verbose: u8, service: bool) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
-    if service {
-        builder.init();
-    } else {
-        builder.without_time().init();
+    match (format, service) {
+        // A collector wants every field and a time on every line.
+        (LogFormat::Json, _) => builder.json().flatten_event(true).with_ansi(false).init(),
+        (LogFormat::Text, true) => builder.init(),
+        (LogFormat::Text, false) => builder.without_time().init(),
     }
 }
