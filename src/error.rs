@@ -54,7 +54,8 @@ impl Error {
             Error::Store(e) => match e {
                 StoreError::Corrupt { .. }
                 | StoreError::Foreign { .. }
-                | StoreError::NewerSchema { .. } => 2,
+                | StoreError::NewerSchema { .. }
+                | StoreError::Missing { .. } => 2,
                 StoreError::Sql { .. } | StoreError::Lock { .. } => 1,
             },
             Error::Output(_) | Error::Serialize { .. } | Error::Delivery(_) => 1,

@@ -17,6 +17,7 @@ pub mod server;
 pub mod store;
 pub mod text;
 pub mod token;
+pub mod websub;
 
 mod error;
 

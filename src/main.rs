@@ -66,6 +66,24 @@ enum Command {
     /// The subscriber-facing web service: sign-up with double opt-in,
     /// one-click unsubscribe, preferences, and the feeds over HTTP.
     Serve,
+    /// Start a new publication in DIR (default: here), which must be empty
+    /// or absent: a commented config.toml, one column, one article, and the
+    /// built-in templates to edit. `broadsheet build` works on it at once.
+    Init {
+        /// The folder to create.
+        dir: Option<PathBuf>,
+    },
+    /// Work with templates.
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
+    /// What an operator or a monitor asks: articles, the last build, the
+    /// last and next issues, subscribers. Exits 1 when the last issue left
+    /// failures or deliveries have been deferred for over a day.
+    Status {
+        /// One JSON object (documented in the README) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script to standard output.
     ///
     /// bash: `broadsheet completions bash > /etc/bash_completion.d/broadsheet`;
@@ -78,6 +96,17 @@ enum Command {
     /// Print the manual page (roff) to standard output:
     /// `broadsheet man > /usr/local/share/man/man1/broadsheet.1`.
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+enum TemplatesCommand {
+    /// Copy the built-in templates into site.templates_dir for editing;
+    /// files already there are kept unless --force.
+    Export {
+        /// Replace templates already in the folder.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,6 +210,22 @@ fn run(cli: &Cli) -> Result<(), Error> {
             clap_complete::generate(*shell, &mut cmd, "broadsheet", &mut out);
             return print_all(&out);
         }
+        Command::Init { dir } => {
+            let now = cli.now.unwrap_or_else(|| Utc::now().fixed_offset());
+            let dir = dir.clone().unwrap_or_else(|| PathBuf::from("."));
+            let s = app::init(&dir, now)?;
+            if !cli.quiet {
+                for f in &s.files {
+                    println!("{}", s.dir.join(f).display());
+                }
+                println!(
+                    "a new publication is in {}: `cd {} && broadsheet build` writes its feeds",
+                    s.dir.display(),
+                    s.dir.display()
+                );
+            }
+            return Ok(());
+        }
         Command::Man => {
             use clap::CommandFactory;
             let mut out = Vec::new();
@@ -196,12 +241,23 @@ fn run(cli: &Cli) -> Result<(), Error> {
     for key in &config.unknown_keys {
         tracing::warn!("{}: unknown key {key} is ignored", cli.config.display());
     }
+    for w in &config.warnings {
+        tracing::warn!("{}: {w}", cli.config.display());
+    }
     match &cli.command {
         Command::Build => {
             let s = app::build(&config, now)?;
             if !cli.quiet {
+                let hub = match s.hub {
+                    Some(h) if h.failed > 0 => format!(
+                        "; hub told of {} changed feeds, {} not",
+                        h.notified, h.failed
+                    ),
+                    Some(h) => format!("; hub told of {} changed feeds", h.notified),
+                    None => String::new(),
+                };
                 println!(
-                    "built {}, {} ({}, {} scheduled): {} files written, {} unchanged, {} removed in {:.2} s",
+                    "built {}, {} ({}, {} scheduled): {} files written, {} unchanged, {} removed{hub} in {:.2} s",
                     plural(s.columns, "column"),
                     plural(s.articles, "article"),
                     plural(s.drafts, "draft"),
@@ -251,7 +307,36 @@ fn run(cli: &Cli) -> Result<(), Error> {
             progress.finish_and_clear();
             report_send(cli, &s, started)?;
         }
-        Command::Completions { .. } | Command::Man => unreachable!("handled above"),
+        Command::Completions { .. } | Command::Man | Command::Init { .. } => {
+            unreachable!("handled above")
+        }
+        Command::Templates(TemplatesCommand::Export { force }) => {
+            let (written, skipped) = app::export_templates(&config.site.templates_dir, *force)?;
+            if !cli.quiet {
+                for p in &written {
+                    println!("{}", config.display_path(p));
+                }
+                for p in &skipped {
+                    println!(
+                        "{}: already there, kept (--force replaces it)",
+                        config.display_path(p)
+                    );
+                }
+            }
+        }
+        Command::Status { json } => {
+            let s = app::status(&config, now)?;
+            if *json {
+                let mut text = serde_json::to_string_pretty(&s).expect("status serialises");
+                text.push('\n');
+                print_all(text.as_bytes())?;
+            } else if !cli.quiet {
+                print_all(status_text(&s).as_bytes())?;
+            }
+            if !s.healthy {
+                return Err(Error::Delivery(s.problems.join("; ")));
+            }
+        }
         Command::Serve => {
             let clock = match cli.now {
                 Some(t) => broadsheet::server::Clock::Fixed(t),
@@ -465,6 +550,85 @@ fn report_send(cli: &Cli, s: &app::SendSummary, started: Instant) -> Result<(), 
         )));
     }
     Ok(())
+}
+
+/// `status` for people.
+fn status_text(s: &app::Status) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "status at {}: {}",
+        s.now,
+        if s.healthy { "healthy" } else { "NOT HEALTHY" }
+    );
+    let a = &s.articles;
+    let _ = writeln!(
+        out,
+        "articles: {} published, {}, {} scheduled, {} invalid",
+        a.published,
+        plural(a.drafts, "draft"),
+        a.scheduled,
+        a.invalid
+    );
+    for c in &s.columns {
+        let newest = c.newest.as_ref().map_or(String::from("none yet"), |n| {
+            format!("newest {} {}", n.published, n.title)
+        });
+        let _ = writeln!(
+            out,
+            "  {:<16} {}: {}",
+            c.slug,
+            plural(c.articles, "article"),
+            newest
+        );
+    }
+    match &s.last_build {
+        Some(b) => {
+            let _ = writeln!(out, "last build: {} ({} files)", b.at, b.files);
+        }
+        None => out.push_str("last build: none\n"),
+    }
+    let sub = |k: &str| s.subscribers.get(k).copied().unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "subscribers: {} active, {} pending, {} unsubscribed, {} bounced",
+        sub("active"),
+        sub("pending"),
+        sub("unsubscribed"),
+        sub("bounced")
+    );
+    match &s.last_issue {
+        Some(i) => {
+            let d = |k: &str| i.deliveries.get(k).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "last issue: {} ({}), {}: {} sent, {} deferred, {} failed, {} unknown, {} queued",
+                i.label,
+                i.scheduled,
+                plural(i.articles, "article"),
+                d("sent"),
+                d("deferred"),
+                d("failed"),
+                d("unknown"),
+                d("queued") + d("sending")
+            );
+        }
+        None => out.push_str("last issue: none\n"),
+    }
+    let n = &s.next_issue;
+    let _ = writeln!(
+        out,
+        "next issue: {} at {}: {} for {} as things stand",
+        n.label,
+        n.at,
+        plural(n.articles, "article"),
+        plural(n.subscribers, "subscriber")
+    );
+    for p in &s.problems {
+        let _ = writeln!(out, "problem: {p}");
+    }
+    out
 }
 
 /// Writes `bytes` to standard output; a reader that stops early (`| head`)

@@ -23,6 +23,8 @@ pub struct BuildSummary {
     /// Whether nothing had changed since the last build, so nothing was
     /// even read beyond the file list.
     pub up_to_date: bool,
+    /// What the WebSub hub was told, when one is configured.
+    pub hub: Option<crate::websub::HubReport>,
 }
 
 /// Reads content and writes every feed. Nothing is written unless every
@@ -46,6 +48,7 @@ pub fn build(config: &Config, now: DateTime<FixedOffset>) -> Result<BuildSummary
                 ..WriteReport::default()
             },
             up_to_date: true,
+            hub: None,
         });
     }
 
@@ -69,6 +72,15 @@ pub fn build(config: &Config, now: DateTime<FixedOffset>) -> Result<BuildSummary
     };
     let report = output::write_all(&config.site.output_dir, &outputs, stamp)?;
     tracing::debug!(elapsed = ?started.elapsed(), "written");
+    let hub = config.feeds.websub_hub.as_deref().map(|hub| {
+        let changed: Vec<String> = report
+            .changed
+            .iter()
+            .filter(|p| crate::websub::is_feed(p))
+            .map(|p| format!("{}/{p}", config.feeds.url))
+            .collect();
+        crate::websub::notify(hub, &changed)
+    });
     let summary = BuildSummary {
         columns: config.columns.len(),
         articles: stats.published,
@@ -76,6 +88,7 @@ pub fn build(config: &Config, now: DateTime<FixedOffset>) -> Result<BuildSummary
         scheduled: stats.scheduled,
         files: report,
         up_to_date: false,
+        hub,
     };
     // Freeing a catalog of 100,000 articles takes longer than writing the
     // feeds; let a thread of its own do it while the caller goes on.

@@ -5,10 +5,14 @@
 mod build;
 mod check;
 pub mod digest;
+pub mod init;
 mod run;
+pub mod status;
 pub mod subscribers;
 
 pub use build::{build, BuildSummary};
 pub use check::{check, CheckSummary};
 pub use digest::{preview, send, PreviewSummary, SendOptions, SendSummary};
+pub use init::{export_templates, init, InitSummary};
 pub use run::{run, RunSummary};
+pub use status::{status, Status};

@@ -40,6 +40,8 @@ pub struct Config {
     pub server: Server,
     /// Keys that were set but mean nothing to broadsheet (likely typos).
     pub unknown_keys: Vec<String>,
+    /// Values that work but are unwise, as `key: why`; printed as warnings.
+    pub warnings: Vec<String>,
     /// A digest of the file and the environment overrides it was read from.
     pub digest_of_sources: String,
 }
@@ -136,6 +138,8 @@ pub struct Feeds {
     pub summary_chars: usize,
     /// The authority in article ids (`tag:<authority>,<date>:<column>/<slug>`).
     pub id_authority: String,
+    /// A WebSub hub told when a feed changes.
+    pub websub_hub: Option<String>,
 }
 
 /// `[digest]`.
@@ -664,6 +668,27 @@ fn validate(
             format!("expected a domain name or an email address such as \"news.example.com\", found {id_authority:?}"),
         );
     }
+    let mut warnings = Vec::new();
+    let websub_hub = match raw.feeds.websub_hub.trim() {
+        "" => None,
+        hub => match Url::parse(hub) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                if u.scheme() != "https" {
+                    warnings.push(format!(
+                        "feeds.websub_hub: {hub:?} is not https; public hubs expect https, and a notification over http can be read and forged on the way"
+                    ));
+                }
+                Some(hub.to_owned())
+            }
+            _ => {
+                issues.add(
+                    "feeds.websub_hub",
+                    format!("expected the http(s) URL of a WebSub hub, such as \"https://pubsubhubbub.appspot.com/\", found {hub:?}"),
+                );
+                None
+            }
+        },
+    };
 
     let schedule = Schedule::parse(&raw.digest.schedule).unwrap_or_else(|| {
         issues.add(
@@ -836,6 +861,7 @@ fn validate(
             url: feeds_url,
             summary_chars,
             id_authority,
+            websub_hub,
         },
         digest: Digest {
             from: raw.digest.from,
@@ -872,6 +898,7 @@ fn validate(
             trust_forwarded_for: raw.server.trust_forwarded_for,
         },
         unknown_keys,
+        warnings,
         digest_of_sources: String::new(),
     })
 }

@@ -61,6 +61,7 @@ pub struct RawFeeds {
     pub url: String,
     pub summary_chars: i64,
     pub id_authority: Option<String>,
+    pub websub_hub: String,
 }
 
 impl Default for RawFeeds {
@@ -71,6 +72,7 @@ impl Default for RawFeeds {
             url: "{base_url}/feeds".into(),
             summary_chars: 150,
             id_authority: None,
+            websub_hub: String::new(),
         }
     }
 }

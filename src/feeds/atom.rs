@@ -26,10 +26,19 @@ pub(super) fn write(
             uri: Some(format!("{}/", config.site.base_url)),
             ..Person::default()
         }],
-        links: vec![
-            link("alternate", &spec.home_url, "text/html"),
-            link("self", &self_url, "application/atom+xml"),
-        ],
+        links: [
+            link("alternate", &spec.home_url, Some("text/html")),
+            link("self", &self_url, Some("application/atom+xml")),
+        ]
+        .into_iter()
+        .chain(
+            config
+                .feeds
+                .websub_hub
+                .iter()
+                .map(|hub| link("hub", hub, None)),
+        )
+        .collect(),
         generator: Some(Generator {
             value: "broadsheet".into(),
             uri: None,
@@ -56,11 +65,11 @@ pub(super) fn write(
     Ok(out)
 }
 
-fn link(rel: &str, href: &str, mime: &str) -> Link {
+fn link(rel: &str, href: &str, mime: Option<&str>) -> Link {
     Link {
         href: href.to_owned(),
         rel: rel.to_owned(),
-        mime_type: Some(mime.to_owned()),
+        mime_type: mime.map(str::to_owned),
         ..Link::default()
     }
 }
@@ -88,7 +97,7 @@ fn entry(config: &Config, e: &Entry<'_>) -> AtomEntry {
                 ..Category::default()
             })
             .collect(),
-        links: vec![link("alternate", &a.url, "text/html")],
+        links: vec![link("alternate", &a.url, Some("text/html"))],
         summary: Some(Text::plain(e.body.summary.clone())),
         content: super::full(config).then(|| Content {
             value: Some(e.body.html.clone()),

@@ -15,7 +15,16 @@ struct JsonFeed<'a> {
     description: &'a str,
     language: &'a str,
     authors: Vec<JsonAuthor>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hubs: Vec<JsonHub<'a>>,
     items: Vec<JsonItem<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonHub<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    url: &'a str,
 }
 
 #[derive(Serialize)]
@@ -61,6 +70,15 @@ pub(super) fn write(
             name: config.site.title.clone(),
             url: Some(format!("{}/", config.site.base_url)),
         }],
+        hubs: config
+            .feeds
+            .websub_hub
+            .iter()
+            .map(|url| JsonHub {
+                kind: "WebSub",
+                url,
+            })
+            .collect(),
         items: entries
             .iter()
             .map(|e| {

@@ -30,10 +30,12 @@ impl OutputFile {
 }
 
 /// What a write did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct WriteReport {
     /// Files created or replaced.
     pub written: usize,
+    /// Their paths, relative to `output_dir`: what a WebSub hub is told.
+    pub changed: Vec<String>,
     /// Files whose bytes were already right, left untouched.
     pub unchanged: usize,
     /// Files of an earlier build no longer produced, removed.
@@ -154,6 +156,7 @@ pub fn write_all(
         let (written, stamp) = result?;
         if written {
             report.written += 1;
+            report.changed.push(file.path.clone());
         } else {
             report.unchanged += 1;
         }

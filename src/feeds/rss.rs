@@ -25,12 +25,18 @@ pub(super) fn write(
         generator: Some(format!("broadsheet {}", env!("CARGO_PKG_VERSION"))),
         docs: Some("https://www.rssboard.org/rss-specification".into()),
         atom_ext: Some(AtomExtension {
-            links: vec![Link {
+            links: std::iter::once(Link {
                 href: spec.file_url(config, "rss.xml"),
                 rel: "self".into(),
                 mime_type: Some("application/rss+xml".into()),
                 ..Link::default()
-            }],
+            })
+            .chain(config.feeds.websub_hub.iter().map(|hub| Link {
+                href: hub.clone(),
+                rel: "hub".into(),
+                ..Link::default()
+            }))
+            .collect(),
         }),
         items,
         ..Channel::default()

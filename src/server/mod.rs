@@ -73,7 +73,7 @@ struct AppState {
 
 type Shared = Arc<AppState>;
 
-pub use pages::check as check_pages;
+pub use pages::{builtin as builtin_templates, check as check_pages};
 
 fn origin_of(url: &str) -> Option<String> {
     let u = url::Url::parse(url).ok()?;

@@ -49,6 +49,11 @@ const TEXT: &[(&str, &str)] = &[
     ),
 ];
 
+/// The built-in templates, by the file name that overrides each.
+pub fn builtin() -> Vec<(&'static str, &'static str)> {
+    HTML.iter().chain(TEXT.iter()).copied().collect()
+}
+
 /// Every template the service uses, compiled.
 pub struct Pages {
     html: Handlebars<'static>,

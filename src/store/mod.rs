@@ -5,6 +5,7 @@
 //! The database runs in WAL mode with a busy timeout, so `serve` and a cron
 //! `run` can share it; writes are short transactions.
 
+mod status;
 mod subscribers;
 
 pub use subscribers::{
@@ -53,6 +54,12 @@ pub enum StoreError {
         found: i64,
         /// The newest version this build knows.
         known: i64,
+    },
+    /// There is no database yet (for commands that only read it).
+    #[error("{}: no state database yet; the first `run`, `digest send`, `subscribers add` or `serve` creates it (site.state_path)", path.display())]
+    Missing {
+        /// Where it was looked for.
+        path: PathBuf,
     },
     /// A query failed.
     #[error("{}: {source}", path.display())]
@@ -156,6 +163,58 @@ impl Store {
         };
         store.migrate(version)?;
         Ok(store)
+    }
+
+    /// Opens an existing database for reading only: nothing is created,
+    /// migrated or written, whatever is found.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing {
+                path: path.to_owned(),
+            });
+        }
+        let corrupt = |e: rusqlite::Error| StoreError::Corrupt {
+            path: path.to_owned(),
+            message: e.to_string(),
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(corrupt)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(corrupt)?;
+        let app_id: i64 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(corrupt)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(corrupt)?;
+        if app_id != APPLICATION_ID {
+            return Err(StoreError::Foreign {
+                path: path.to_owned(),
+            });
+        }
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::NewerSchema {
+                path: path.to_owned(),
+                found: version,
+                known,
+            });
+        }
+        if version < known {
+            return Err(StoreError::Corrupt {
+                path: path.to_owned(),
+                message: format!(
+                    "schema version {version} is older than {known}; any command that writes, such as `run`, upgrades it"
+                ),
+            });
+        }
+        Ok(Store {
+            conn,
+            path: path.to_owned(),
+        })
     }
 
     fn migrate(&mut self, from: i64) -> Result<(), StoreError> {

@@ -1,0 +1,111 @@
+//! `broadsheet init` and `broadsheet templates export`: a new publication
+//! that builds at once, and the built-in templates copied out for editing.
+
+use crate::Error;
+use chrono::{DateTime, FixedOffset, SecondsFormat, Timelike};
+use std::path::{Path, PathBuf};
+
+const CONFIG: &str = include_str!("init/config.toml");
+const ARTICLE: &str = include_str!("init/welcome.md");
+const GITIGNORE: &str = include_str!("init/gitignore");
+
+/// Every built-in template, by the file name that overrides it.
+pub fn builtin_templates() -> Vec<(&'static str, &'static str)> {
+    let mut all = vec![
+        ("digest.html.hbs", crate::digest::render::DEFAULT_HTML),
+        ("digest.txt.hbs", crate::digest::render::DEFAULT_TEXT),
+    ];
+    all.extend(crate::server::builtin_templates());
+    all
+}
+
+/// What `init` wrote.
+#[derive(Debug)]
+pub struct InitSummary {
+    /// The publication's folder.
+    pub dir: PathBuf,
+    /// The files, relative to it.
+    pub files: Vec<String>,
+}
+
+fn write_new(path: &Path, text: &str) -> Result<(), Error> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::Usage(format!("{}: cannot create: {e}", parent.display())))?;
+    }
+    // create_new: never replace a file, even one that appeared meanwhile.
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| Error::Usage(format!("{}: cannot create: {e}", path.display())))?;
+    std::io::Write::write_all(&mut f, text.as_bytes())
+        .map_err(|e| Error::Usage(format!("{}: cannot write: {e}", path.display())))
+}
+
+/// Writes a new publication into `dir`, which must be empty or absent.
+/// The sample article is dated `now` so the first build publishes it.
+pub fn init(dir: &Path, now: DateTime<FixedOffset>) -> Result<InitSummary, Error> {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(Error::Usage(format!(
+                    "{}: the folder is not empty; init writes only into a new or empty folder, and nothing was written",
+                    dir.display()
+                )));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(Error::Usage(format!("{}: cannot read: {e}", dir.display())));
+        }
+    }
+    let tz: chrono_tz::Tz = chrono_tz::Asia::Hong_Kong;
+    let published = now
+        .with_timezone(&tz)
+        .with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap_or_else(|| now.with_timezone(&tz))
+        .fixed_offset()
+        .to_rfc3339_opts(SecondsFormat::Secs, false);
+    let mut files: Vec<(String, String)> = vec![
+        ("config.toml".into(), CONFIG.to_owned()),
+        (".gitignore".into(), GITIGNORE.to_owned()),
+        (
+            "content/opinion/welcome.md".into(),
+            ARTICLE.replace("{published}", &published),
+        ),
+    ];
+    for (name, text) in builtin_templates() {
+        files.push((format!("templates/{name}"), text.to_owned()));
+    }
+    for (name, text) in &files {
+        write_new(&dir.join(name), text)?;
+    }
+    Ok(InitSummary {
+        dir: dir.to_owned(),
+        files: files.into_iter().map(|(n, _)| n).collect(),
+    })
+}
+
+/// Copies the built-in templates into `dir`. Files already there are left
+/// alone and listed as skipped, unless `force`.
+pub fn export_templates(dir: &Path, force: bool) -> Result<(Vec<PathBuf>, Vec<PathBuf>), Error> {
+    let mut written = Vec::new();
+    let mut skipped = Vec::new();
+    for (name, text) in builtin_templates() {
+        let path = dir.join(name);
+        if path.exists() && !force {
+            skipped.push(path);
+            continue;
+        }
+        if force {
+            crate::feeds::output::write_if_changed(&path, text.as_bytes())
+                .map_err(|e| Error::Usage(e.to_string()))?;
+        } else {
+            write_new(&path, text)?;
+        }
+        written.push(path);
+    }
+    Ok((written, skipped))
+}

@@ -1,0 +1,248 @@
+//! `broadsheet status`: what an operator or a monitor asks, read without
+//! writing anything. The JSON form is a documented, versioned contract
+//! (README, "status --json"); fields are only ever added.
+
+use crate::config::Config;
+use crate::content::Catalog;
+use crate::digest::schedule::{latest_slot, next_slot_after};
+use crate::digest::select::articles_for_issue;
+use crate::feeds::output::MANIFEST;
+use crate::store::{Store, SubscriberStatus};
+use crate::Error;
+use chrono::{DateTime, Duration, FixedOffset, SecondsFormat};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The version of the JSON shape.
+pub const STATUS_SCHEMA: u32 = 1;
+
+/// Everything `status` reports.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    /// [`STATUS_SCHEMA`].
+    pub schema: u32,
+    /// The time the report was made for (`--now` or the clock).
+    pub now: String,
+    /// False when the last issue left failures, or deliveries have been
+    /// deferred for over a day; the command then exits 1.
+    pub healthy: bool,
+    /// Why it is not healthy, or what else needs a look; one sentence each.
+    pub problems: Vec<String>,
+    /// Articles by state.
+    pub articles: ArticleCounts,
+    /// One entry per configured column, in config order.
+    pub columns: Vec<ColumnStatus>,
+    /// The last build that changed the feeds, if any.
+    pub last_build: Option<BuildStatus>,
+    /// Subscribers by status: active, pending, unsubscribed, bounced.
+    pub subscribers: BTreeMap<&'static str, usize>,
+    /// The newest issue.
+    pub last_issue: Option<IssueStatus>,
+    /// The next issue, as things stand.
+    pub next_issue: NextIssue,
+    /// Deliveries deferred and not retried for over a day.
+    pub stale_deferred: usize,
+}
+
+/// Article counts.
+#[derive(Debug, Serialize)]
+pub struct ArticleCounts {
+    /// Published (dated at or before now, not drafts).
+    pub published: usize,
+    /// Drafts.
+    pub drafts: usize,
+    /// Dated after now.
+    pub scheduled: usize,
+    /// Files that could not be read as articles (`check` lists them).
+    pub invalid: usize,
+}
+
+/// One column.
+#[derive(Debug, Serialize)]
+pub struct ColumnStatus {
+    /// Its slug.
+    pub slug: String,
+    /// Its title.
+    pub title: String,
+    /// Published articles.
+    pub articles: usize,
+    /// The newest of them.
+    pub newest: Option<ArticleRef>,
+}
+
+/// An article, briefly.
+#[derive(Debug, Serialize)]
+pub struct ArticleRef {
+    /// Its title.
+    pub title: String,
+    /// Its permalink.
+    pub url: String,
+    /// When it was published (RFC 3339).
+    pub published: String,
+}
+
+/// The last build.
+#[derive(Debug, Serialize)]
+pub struct BuildStatus {
+    /// When it finished (RFC 3339, UTC), from the manifest's mtime.
+    pub at: String,
+    /// Files it keeps in `output_dir`.
+    pub files: usize,
+}
+
+/// The newest issue.
+#[derive(Debug, Serialize)]
+pub struct IssueStatus {
+    /// ISO week, e.g. `2026-W24`.
+    pub label: String,
+    /// Its scheduled time (RFC 3339).
+    pub scheduled: String,
+    /// Whether every delivery has an outcome.
+    pub finished: bool,
+    /// When its last delivery was settled.
+    pub finished_at: Option<String>,
+    /// Articles it carries.
+    pub articles: usize,
+    /// Deliveries by status: queued, sending, sent, deferred, failed, unknown.
+    pub deliveries: BTreeMap<&'static str, usize>,
+}
+
+/// The next issue.
+#[derive(Debug, Serialize)]
+pub struct NextIssue {
+    /// ISO week.
+    pub label: String,
+    /// When it is due (RFC 3339); at or before `now` means the next `run`
+    /// sends it.
+    pub at: String,
+    /// Articles it would carry if it went now.
+    pub articles: usize,
+    /// Active subscribers following a column it has news in.
+    pub subscribers: usize,
+}
+
+fn rfc3339(t: DateTime<FixedOffset>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Reads the publication and the state; writes nothing.
+pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Error> {
+    let store = Store::open_read_only(&config.site.state_path)?;
+    let (catalog, errors) = Catalog::load_lenient(config, now);
+    let tz = config.site.timezone;
+    let mut problems = Vec::new();
+    if !errors.is_empty() {
+        problems.push(format!(
+            "{} content error(s): `broadsheet check` lists them",
+            errors.len()
+        ));
+    }
+    let columns = config
+        .columns
+        .iter()
+        .map(|c| {
+            let indices = catalog.column_indices(&c.slug);
+            ColumnStatus {
+                slug: c.slug.to_string(),
+                title: c.title.clone(),
+                articles: indices.len(),
+                newest: indices.first().map(|&i| {
+                    let a = &catalog.articles()[i];
+                    ArticleRef {
+                        title: a.title.clone(),
+                        url: a.url.clone(),
+                        published: rfc3339(a.published),
+                    }
+                }),
+            }
+        })
+        .collect();
+    let stats = &catalog.stats;
+    let manifest = config.site.output_dir.join(MANIFEST);
+    let last_build = std::fs::metadata(&manifest)
+        .and_then(|m| m.modified())
+        .ok()
+        .map(|t| BuildStatus {
+            at: chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(SecondsFormat::Secs, true),
+            files: crate::feeds::output::Manifest::read(&config.site.output_dir)
+                .files
+                .len(),
+        });
+
+    let last = store.latest_issue_counts()?;
+    let latest = latest_slot(&config.digest.schedule, tz, now);
+    let next = match &last {
+        Some(i) if i.cutoff >= latest.cutoff => next_slot_after(&config.digest.schedule, tz, now),
+        _ => latest,
+    };
+    let articles = articles_for_issue(config, &catalog, &next, last.as_ref().map(|i| i.cutoff));
+    let ids: Vec<&str> = articles.iter().map(|a| a.id.as_str()).collect();
+    let carried = store.carried(&ids)?;
+    let news: Vec<_> = articles
+        .into_iter()
+        .filter(|a| !carried.contains(&a.id))
+        .collect();
+    let columns_with_news: BTreeSet<&str> = news.iter().map(|a| a.column.as_str()).collect();
+    let reach = store
+        .subscribers(Some(SubscriberStatus::Active))?
+        .iter()
+        .filter(|s| columns_with_news.iter().any(|c| s.follows(c)))
+        .count();
+
+    let stale_deferred = store.deferred_since(now - Duration::days(1))?;
+    let mut healthy = true;
+    if let Some(i) = &last {
+        let failed = i.deliveries.get("failed").copied().unwrap_or(0);
+        if failed > 0 {
+            healthy = false;
+            problems.push(format!("issue {} left {failed} failed deliveries", i.label));
+        }
+        let unknown = i.deliveries.get("unknown").copied().unwrap_or(0);
+        if unknown > 0 {
+            problems.push(format!(
+                "issue {} has {unknown} deliveries of unknown outcome (see `digest send --retry-unknown`)",
+                i.label
+            ));
+        }
+    }
+    if stale_deferred > 0 {
+        healthy = false;
+        problems.push(format!(
+            "{stale_deferred} deliveries deferred and not retried for over a day"
+        ));
+    }
+    Ok(Status {
+        schema: STATUS_SCHEMA,
+        now: rfc3339(now.with_timezone(&tz).fixed_offset()),
+        healthy,
+        problems,
+        articles: ArticleCounts {
+            published: stats.published,
+            drafts: stats.drafts,
+            scheduled: stats.scheduled,
+            invalid: errors
+                .iter()
+                .map(|e| e.path.as_str())
+                .collect::<BTreeSet<_>>()
+                .len(),
+        },
+        columns,
+        last_build,
+        subscribers: store.subscriber_counts()?,
+        last_issue: last.map(|i| IssueStatus {
+            label: i.label,
+            scheduled: rfc3339(i.cutoff.with_timezone(&tz).fixed_offset()),
+            finished: i.finished_at.is_some(),
+            finished_at: i.finished_at.map(rfc3339),
+            articles: i.articles,
+            deliveries: i.deliveries,
+        }),
+        next_issue: NextIssue {
+            label: next.label.clone(),
+            at: rfc3339(next.cutoff.with_timezone(&tz).fixed_offset()),
+            articles: news.len(),
+            subscribers: reach,
+        },
+        stale_deferred,
+    })
+}
