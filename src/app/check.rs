@@ -62,9 +62,19 @@ fn check_templates(
         .take(3)
         .map(|a| (a, a.summary.clone().unwrap_or_else(|| a.title.clone())))
         .collect();
+    // One corrected article (or any, if none is) checks the corrections
+    // section of the templates too.
+    let corrections = catalog
+        .articles()
+        .iter()
+        .find(|a| a.correction.is_some())
+        .or(catalog.articles().first())
+        .into_iter()
+        .collect();
     let content = IssueContent {
         slot: latest_slot(&config.digest.schedule, config.site.timezone, now),
         articles,
+        corrections,
     };
     let composer = Composer::new(config, &templates, &content);
     composer.shared(&[], true)?;

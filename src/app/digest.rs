@@ -231,6 +231,7 @@ fn content<'a>(
     config: &Config,
     slot: Slot,
     articles: Vec<&'a Article>,
+    corrections: Vec<&'a Article>,
 ) -> Result<IssueContent<'a>, Error> {
     let mut out = Vec::with_capacity(articles.len());
     let mut errors = Vec::new();
@@ -246,6 +247,7 @@ fn content<'a>(
     Ok(IssueContent {
         slot,
         articles: out,
+        corrections,
     })
 }
 
@@ -367,6 +369,15 @@ pub fn send_locked(
             .filter_map(|(id, _)| by_id.get(id.as_str()).copied())
             .collect();
         articles.sort_by(|a, b| b.published.cmp(&a.published).then_with(|| a.id.cmp(&b.id)));
+        let corrected = store
+            .lock()
+            .expect("store lock")
+            .issue_corrections(issue.id)?;
+        let mut corrections: Vec<&Article> = corrected
+            .iter()
+            .filter_map(|id| by_id.get(id.as_str()).copied())
+            .collect();
+        corrections.sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| a.id.cmp(&b.id)));
         let content = content(
             config,
             Slot {
@@ -374,6 +385,7 @@ pub fn send_locked(
                 label: issue.label.clone(),
             },
             articles,
+            corrections,
         )?;
         deliver_issue(
             config,
@@ -404,6 +416,28 @@ fn uncarried<'a>(store: &Store, mut articles: Vec<&'a Article>) -> Result<Vec<&'
     Ok(articles)
 }
 
+/// Corrections an issue at `slot` lists: to articles an earlier issue
+/// carried (not to those this one carries), not listed by any issue yet.
+fn new_corrections<'a>(
+    store: &Store,
+    catalog: &'a Catalog,
+    slot: &Slot,
+    carried_now: &[&Article],
+) -> Result<Vec<&'a Article>, Error> {
+    let mut found = select::corrections_up_to(catalog, slot);
+    found.retain(|a| !carried_now.iter().any(|c| c.id == a.id));
+    let ids: Vec<&str> = found.iter().map(|a| a.id.as_str()).collect();
+    let carried = store.carried(&ids)?;
+    found.retain(|a| carried.contains(&a.id));
+    let pairs: Vec<(&str, DateTime<FixedOffset>)> = found
+        .iter()
+        .filter_map(|a| Some((a.id.as_str(), a.updated?)))
+        .collect();
+    let listed = store.corrections_listed(&pairs)?;
+    found.retain(|a| !listed.contains(&a.id));
+    Ok(found)
+}
+
 /// Writes a new issue: its articles, its web copy, and one queued delivery
 /// for every active subscriber with something new.
 #[allow(clippy::too_many_arguments)]
@@ -421,7 +455,13 @@ fn create_issue(
         store,
         select::articles_for_issue(config, catalog, &slot, last_cutoff),
     )?;
-    let columns_with_news: BTreeSet<&str> = articles.iter().map(|a| a.column.as_str()).collect();
+    let corrections = new_corrections(store, catalog, &slot, &articles)?;
+    // A correction is news to the readers of its column.
+    let columns_with_news: BTreeSet<&str> = articles
+        .iter()
+        .chain(corrections.iter())
+        .map(|a| a.column.as_str())
+        .collect();
     let domain = prepared.sender.from.email.domain().to_owned();
     let mut deliveries = Vec::new();
     for s in store.subscribers(Some(SubscriberStatus::Active))? {
@@ -434,8 +474,8 @@ fn create_issue(
             message::message_id(&slot.label, slot.cutoff, s.id, &domain),
         ));
     }
-    let content = content(config, slot.clone(), articles.clone())?;
-    if !articles.is_empty() {
+    let content = content(config, slot.clone(), articles.clone(), corrections.clone())?;
+    if !articles.is_empty() || !corrections.is_empty() {
         // The web copy goes up before any email links to it.
         let html =
             Composer::new(config, &prepared.templates, &content).web_copy(&prepared.public_url)?;
@@ -446,12 +486,17 @@ fn create_issue(
         .iter()
         .map(|a| (a.id.clone(), a.column.to_string(), a.published))
         .collect();
+    let correction_rows: Vec<(String, DateTime<FixedOffset>)> = corrections
+        .iter()
+        .filter_map(|a| Some((a.id.clone(), a.updated?)))
+        .collect();
     let issue = store.create_issue(
         &NewIssue {
             label: &slot.label,
             cutoff: slot.cutoff,
             articles: &rows,
             deliveries: &deliveries,
+            corrections: &correction_rows,
         },
         now,
     )?;
@@ -492,7 +537,9 @@ impl<'a> Builder<'a> {
             columns_with_news: content
                 .articles
                 .iter()
-                .map(|(a, _)| a.column.as_str())
+                .map(|(a, _)| a)
+                .chain(content.corrections.iter())
+                .map(|a| a.column.as_str())
                 .collect(),
             shared: Mutex::new(HashMap::new()),
             cutoff,
@@ -925,7 +972,21 @@ pub fn preview(
         };
         (articles, reader)
     };
-    let content = content(config, slot.clone(), articles)?;
+    let corrections = match &store {
+        Some(s) => match s.latest_issue()? {
+            Some(l) if l.cutoff == slot.cutoff => {
+                let ids: BTreeSet<String> = s.issue_corrections(l.id)?.into_iter().collect();
+                catalog
+                    .articles()
+                    .iter()
+                    .filter(|a| ids.contains(&a.id))
+                    .collect()
+            }
+            _ => new_corrections(s, &catalog, &slot, &articles)?,
+        },
+        None => Vec::new(),
+    };
+    let content = content(config, slot.clone(), articles, corrections)?;
     let domain = prepared.sender.from.email.domain().to_owned();
     let builder = Builder::new(config, &prepared, &content, slot.cutoff, now);
     let row = DeliveryRow {

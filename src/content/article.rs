@@ -29,6 +29,9 @@ pub struct Article {
     pub authors: Vec<Author>,
     /// A summary written by the editor, if any.
     pub summary: Option<String>,
+    /// A correction, shown at the top of the article; `updated` says
+    /// when it was made.
+    pub correction: Option<String>,
     /// Its tags.
     pub tags: Vec<String>,
     /// The feed id (Atom `id`, RSS `guid`, JSON Feed `id`): never changes.
@@ -46,6 +49,28 @@ impl Article {
             Some(u) if u > self.published => u,
             _ => self.published,
         }
+    }
+}
+
+impl Article {
+    /// The correction as a note for the top of the article: HTML and text.
+    /// `language` picks the label (Chinese for `zh*`, English otherwise).
+    pub fn correction_note(&self, language: &str) -> Option<(String, String)> {
+        let text = self.correction.as_deref()?;
+        let date = self
+            .updated
+            .map(|u| u.format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        let (label, colon) = if language.starts_with("zh") {
+            ("更正", "：")
+        } else {
+            ("Correction", ": ")
+        };
+        let html = format!(
+            "<p class=\"correction\"><strong>{label}</strong> ({date}){colon}{}</p>\n",
+            crate::text::escape_xml(text)
+        );
+        Some((html, format!("[{label} {date}] {text}")))
     }
 }
 

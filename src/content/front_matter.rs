@@ -23,6 +23,7 @@ struct FrontMatter {
     updated: Option<Spanned<toml::Value>>,
     authors: Option<Spanned<toml::Value>>,
     summary: Option<String>,
+    correction: Option<Spanned<String>>,
     #[serde(default)]
     tags: Vec<String>,
     slug: Option<Spanned<String>>,
@@ -215,6 +216,32 @@ pub fn parse_article(
         None => None,
     };
 
+    // A correction says when it was made: `updated` carries that date into
+    // every feed, and the digest lists the correction once after it.
+    let correction = match &fm.correction {
+        None => None,
+        Some(c) => {
+            let text = one_line(c.get_ref());
+            if text.is_empty() {
+                errors.push(
+                    err("expected the text of the correction, found an empty string".into())
+                        .at(line_of(c.span().start))
+                        .field("correction"),
+                );
+            } else if fm.updated.is_none() {
+                errors.push(
+                    err(
+                        "a correction needs `updated`: the date it was corrected, found none"
+                            .into(),
+                    )
+                    .at(line_of(c.span().start))
+                    .field("updated"),
+                );
+            }
+            Some(text)
+        }
+    };
+
     let id = match &fm.id {
         Some(i) => {
             let value = i.get_ref().trim();
@@ -278,6 +305,7 @@ pub fn parse_article(
         updated,
         authors,
         summary: fm.summary.map(|s| one_line(&s)).filter(|s| !s.is_empty()),
+        correction,
         tags,
         id,
         url,

@@ -11,8 +11,8 @@ pub mod select;
 use crate::config::Config;
 use crate::content::Article;
 use render::{
-    ArticleData, ColumnData, DigestData, IssueData, LinksData, RenderedDigest, SiteData,
-    SubscriberData, TemplateError, Templates,
+    ArticleData, ColumnData, CorrectionData, DigestData, IssueData, LinksData, RenderedDigest,
+    SiteData, SubscriberData, TemplateError, Templates,
 };
 use schedule::Slot;
 
@@ -31,6 +31,8 @@ pub struct IssueContent<'a> {
     pub slot: Slot,
     /// Carried articles, newest first, each with its summary.
     pub articles: Vec<(&'a Article, String)>,
+    /// Articles an earlier issue carried that have since been corrected.
+    pub corrections: Vec<&'a Article>,
 }
 
 /// Per-reader values put into a shared rendering.
@@ -127,6 +129,27 @@ impl<'a> Composer<'a> {
             .filter(|c| !c.articles.is_empty())
             .collect();
         let count = columns.iter().map(|c| c.articles.len()).sum();
+        let corrections: Vec<CorrectionData> = self
+            .content
+            .corrections
+            .iter()
+            .filter(|a| follows(a.column.as_str()))
+            .map(|a| CorrectionData {
+                title: a.title.clone(),
+                url: a.url.clone(),
+                correction: a.correction.clone().unwrap_or_default(),
+                date: a
+                    .last_changed()
+                    .with_timezone(&tz)
+                    .format("%Y-%m-%d")
+                    .to_string(),
+                column: self
+                    .config
+                    .column(a.column.as_str())
+                    .map(|c| c.title.clone())
+                    .unwrap_or_default(),
+            })
+            .collect();
         DigestData {
             site: SiteData {
                 title: self.config.site.title.clone(),
@@ -146,6 +169,7 @@ impl<'a> Composer<'a> {
             },
             subscriber,
             columns,
+            corrections,
             headlines: Vec::new(),
             links,
             web_copy,
@@ -173,7 +197,7 @@ impl<'a> Composer<'a> {
             },
             false,
         );
-        if data.columns.is_empty() {
+        if data.columns.is_empty() && data.corrections.is_empty() {
             return Ok(None);
         }
         self.templates.render_within_limit(&data).map(Some)

@@ -58,6 +58,8 @@ pub struct DigestData {
     pub subscriber: SubscriberData,
     /// Followed columns with new articles, in config order.
     pub columns: Vec<ColumnData>,
+    /// Corrections since the last issue to articles in followed columns.
+    pub corrections: Vec<CorrectionData>,
     /// Articles listed by title only, when the week is too long for one
     /// email.
     pub headlines: Vec<HeadlineData>,
@@ -126,6 +128,21 @@ pub struct ArticleData {
     pub date: String,
     /// Authors with roles, joined: "陳大文（院長）、李小明（教授）".
     pub byline: String,
+    /// The column's title.
+    pub column: String,
+}
+
+/// A correction to an article an earlier issue carried.
+#[derive(Debug, Clone, Serialize)]
+pub struct CorrectionData {
+    /// The article's title.
+    pub title: String,
+    /// Its permalink.
+    pub url: String,
+    /// What was corrected.
+    pub correction: String,
+    /// When, YYYY-MM-DD in the site's zone.
+    pub date: String,
     /// The column's title.
     pub column: String,
 }

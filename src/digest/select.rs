@@ -41,3 +41,16 @@ pub fn articles_for_issue<'a>(
         })
         .collect()
 }
+
+/// Published articles carrying a correction made by the issue's cutoff,
+/// newest correction first. The caller keeps those an earlier issue
+/// carried and no issue has listed yet.
+pub fn corrections_up_to<'a>(catalog: &'a Catalog, slot: &Slot) -> Vec<&'a Article> {
+    let mut out: Vec<&Article> = catalog
+        .articles()
+        .iter()
+        .filter(|a| a.correction.is_some() && a.updated.is_some_and(|u| u <= slot.cutoff))
+        .collect();
+    out.sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| a.id.cmp(&b.id)));
+    out
+}

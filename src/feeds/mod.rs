@@ -94,10 +94,17 @@ pub fn render_bodies(
         .par_iter()
         .map(|&i| {
             let a = &catalog.articles()[i];
-            (
-                i,
-                crate::content::markdown::render(a, config.feeds.summary_chars),
-            )
+            let rendered =
+                crate::content::markdown::render(a, config.feeds.summary_chars).map(|mut body| {
+                    // A correction goes at the top of the item, where a
+                    // reader who saw the first version will look.
+                    if let Some((html, text)) = a.correction_note(&config.site.language) {
+                        body.html.insert_str(0, &html);
+                        body.summary = format!("{text} {}", body.summary);
+                    }
+                    body
+                });
+            (i, rendered)
         })
         .collect();
     let mut bodies = HashMap::with_capacity(results.len());

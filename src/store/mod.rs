@@ -23,7 +23,7 @@ use std::time::Duration;
 const APPLICATION_ID: i64 = 0x4253_4854;
 
 /// The migrations, in order; the schema version is their count.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema2.sql")];
 
 /// Permanent failures in a row after which a subscriber is marked bounced.
 pub const BOUNCE_LIMIT: i64 = 3;
@@ -379,6 +379,8 @@ pub struct NewIssue<'a> {
     pub articles: &'a [(String, String, DateTime<FixedOffset>)],
     /// (subscriber id, Message-ID) of every recipient.
     pub deliveries: &'a [(i64, String)],
+    /// (article id, updated) of every correction it lists.
+    pub corrections: &'a [(String, DateTime<FixedOffset>)],
 }
 
 impl Store {
@@ -481,6 +483,12 @@ impl Store {
             for (subscriber_id, message_id) in issue.deliveries {
                 delivery.execute(params![issue_id, subscriber_id, message_id, now_s])?;
             }
+            let mut correction = tx.prepare(
+                "INSERT INTO issue_corrections (issue_id, article_id, updated) VALUES (?1, ?2, ?3)",
+            )?;
+            for (article_id, updated) in issue.corrections {
+                correction.execute(params![issue_id, article_id, stamp(*updated)])?;
+            }
             Ok(issue_id)
         })?;
         Ok(IssueRow {
@@ -489,6 +497,43 @@ impl Store {
             cutoff: issue.cutoff,
             done,
         })
+    }
+
+    /// Which of `corrections` (article id, updated) an issue has listed.
+    pub fn corrections_listed(
+        &self,
+        corrections: &[(&str, DateTime<FixedOffset>)],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT 1 FROM issue_corrections WHERE article_id = ?1 AND updated = ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut listed = std::collections::HashSet::new();
+        for (id, updated) in corrections {
+            if stmt
+                .exists(params![id, stamp(*updated)])
+                .map_err(|e| self.err(e))?
+            {
+                listed.insert((*id).to_owned());
+            }
+        }
+        Ok(listed)
+    }
+
+    /// The article ids of the corrections an issue lists.
+    pub fn issue_corrections(&self, issue_id: i64) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT article_id FROM issue_corrections WHERE issue_id = ?1 ORDER BY article_id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([issue_id], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
     /// Deliveries left `sending` by a run that died become `unknown`.
