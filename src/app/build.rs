@@ -52,6 +52,8 @@ pub fn build(config: &Config, now: DateTime<FixedOffset>) -> Result<BuildSummary
         });
     }
 
+    // Templates first: a broken one fails the build before any work.
+    let pages = feeds::PageTemplates::load(config)?;
     let (catalog, mut errors) = Catalog::from_files(config, &files, walk_errors, now);
     tracing::debug!(elapsed = ?started.elapsed(), "front matter read");
     let specs = feeds::plan(config, &catalog);
@@ -61,7 +63,7 @@ pub fn build(config: &Config, now: DateTime<FixedOffset>) -> Result<BuildSummary
     if !errors.is_empty() {
         return Err(ContentErrors::sorted(errors).into());
     }
-    let outputs = feeds::generate(config, &catalog, &specs, &bodies)?;
+    let outputs = feeds::generate(config, &catalog, &specs, &bodies, &pages)?;
     tracing::debug!(files = outputs.len(), elapsed = ?started.elapsed(), "feeds generated");
     let stats = &catalog.stats;
     let stamp = InputStamp {
@@ -127,13 +129,28 @@ fn is_current(
 }
 
 /// A digest of everything a build reads: the program's version, the
-/// configuration (file and environment) and each content file's path, size
-/// and modification time.
+/// configuration (file and environment), the page templates, and each
+/// content file's path, size and modification time.
 fn fingerprint(config: &Config, files: &[SourceFile]) -> String {
     let mut h = Sha256::new();
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
     h.update([0]);
     h.update(config.digest_of_sources.as_bytes());
+    // The page templates shape output too: the built-in ones (which change
+    // with the program) and any override, by size and mtime.
+    for (name, builtin) in feeds::pages::BUILTIN {
+        h.update([0]);
+        h.update(builtin.as_bytes());
+        if let Ok(m) = std::fs::metadata(config.site.templates_dir.join(name)) {
+            h.update(m.len().to_le_bytes());
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            h.update(mtime.to_le_bytes());
+        }
+    }
     for f in files {
         h.update([0]);
         h.update(f.display.as_bytes());

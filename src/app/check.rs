@@ -81,5 +81,6 @@ fn check_templates(
     composer.shared(&[], false)?;
     composer.web_copy(&format!("{}/newsletter", config.site.base_url))?;
     crate::server::check_pages(config)?;
+    crate::feeds::pages::check(config, catalog)?;
     Ok(())
 }

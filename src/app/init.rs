@@ -15,6 +15,7 @@ pub fn builtin_templates() -> Vec<(&'static str, &'static str)> {
         ("digest.html.hbs", crate::digest::render::DEFAULT_HTML),
         ("digest.txt.hbs", crate::digest::render::DEFAULT_TEXT),
     ];
+    all.extend(crate::feeds::pages::BUILTIN.iter().copied());
     all.extend(crate::server::builtin_templates());
     all
 }

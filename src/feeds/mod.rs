@@ -7,6 +7,7 @@ mod atom;
 mod json;
 mod opml;
 pub mod output;
+pub mod pages;
 mod rss;
 
 use crate::config::{Config, FeedContent};
@@ -16,6 +17,7 @@ use rayon::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 
 pub use output::OutputFile;
+pub use pages::PageTemplates;
 
 /// The folder (under `output_dir`) of the feeds over every column.
 pub const ALL: &str = "all";
@@ -120,12 +122,14 @@ pub fn render_bodies(
     (bodies, errors)
 }
 
-/// Serialises every feed. Bodies must hold every article the specs carry.
+/// Serialises every feed, and the pages for people beside them. Bodies
+/// must hold every article the specs carry.
 pub fn generate(
     config: &Config,
     catalog: &Catalog,
     specs: &[FeedSpec],
     bodies: &HashMap<usize, RenderedBody>,
+    pages: &PageTemplates,
 ) -> Result<Vec<OutputFile>, crate::Error> {
     let per_feed: Vec<Result<Vec<OutputFile>, crate::Error>> = specs
         .par_iter()
@@ -139,7 +143,14 @@ pub fn generate(
                 })
                 .collect();
             let updated = newest(&entries);
-            Ok(vec![
+            let mut files = Vec::with_capacity(4);
+            if config.column(&spec.dir).is_some() {
+                files.push(OutputFile::new(
+                    format!("{}/index.html", spec.dir),
+                    pages::column(config, pages, spec, &entries)?,
+                ));
+            }
+            files.extend([
                 OutputFile::new(
                     format!("{}/rss.xml", spec.dir),
                     rss::write(config, spec, &entries, updated)?,
@@ -152,7 +163,8 @@ pub fn generate(
                     format!("{}/feed.json", spec.dir),
                     json::write(config, spec, &entries)?,
                 ),
-            ])
+            ]);
+            Ok(files)
         })
         .collect();
     let mut files = Vec::new();
@@ -162,6 +174,10 @@ pub fn generate(
     files.push(OutputFile::new(
         "index.opml".to_owned(),
         opml::write(config, specs),
+    ));
+    files.push(OutputFile::new(
+        "index.html".to_owned(),
+        pages::index(config, pages, catalog, specs)?,
     ));
     Ok(files)
 }

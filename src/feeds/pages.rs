@@ -1,0 +1,181 @@
+//! Pages for people: `<column>/index.html` greets whoever clicks a feed
+//! link (browsers no longer style feeds with XSLT) with the column, its
+//! latest articles, its feeds explained and a sign-up form; `index.html`
+//! lists the columns. Handlebars, escaped, overridable from `templates/`.
+
+use super::{Entry, FeedSpec, ALL};
+use crate::config::Config;
+use crate::content::Catalog;
+use crate::digest::render::TemplateError;
+use handlebars::Handlebars;
+use serde_json::{json, Value};
+
+/// Articles listed on a column's page.
+const PAGE_ARTICLES: usize = 20;
+
+/// The built-in page templates, by the file name that overrides each.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("column.html.hbs", include_str!("templates/column.html.hbs")),
+    ("index.html.hbs", include_str!("templates/index.html.hbs")),
+];
+
+/// The page templates, compiled.
+pub struct PageTemplates {
+    reg: Handlebars<'static>,
+    sources: Vec<String>,
+}
+
+impl PageTemplates {
+    /// Compiles the templates; a file of the same name in `templates_dir`
+    /// replaces a built-in one.
+    pub fn load(config: &Config) -> Result<PageTemplates, TemplateError> {
+        let mut reg = Handlebars::new();
+        reg.set_strict_mode(true);
+        let mut sources = Vec::new();
+        for (name, builtin) in BUILTIN {
+            let path = config.site.templates_dir.join(name);
+            let (source, from) = match std::fs::read_to_string(&path) {
+                Ok(s) => (s, config.display_path(&path).into_owned()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    ((*builtin).to_owned(), format!("built-in {name}"))
+                }
+                Err(e) => {
+                    return Err(TemplateError {
+                        source_name: config.display_path(&path).into_owned(),
+                        line: None,
+                        message: format!("cannot read: {e}"),
+                    })
+                }
+            };
+            reg.register_template_string(name, source)
+                .map_err(|e| TemplateError {
+                    source_name: from.clone(),
+                    line: e.pos().map(|(line, _)| line),
+                    message: e.reason().to_string(),
+                })?;
+            sources.push(from);
+        }
+        Ok(PageTemplates { reg, sources })
+    }
+
+    fn render(&self, index: usize, data: &Value) -> Result<Vec<u8>, crate::Error> {
+        let (name, _) = BUILTIN[index];
+        self.reg
+            .render(name, data)
+            .map(String::into_bytes)
+            .map_err(|e| {
+                crate::Error::Template(TemplateError {
+                    source_name: self.sources[index].clone(),
+                    line: e.line_no,
+                    message: e.reason().to_string(),
+                })
+            })
+    }
+}
+
+fn site(config: &Config) -> Value {
+    json!({
+        "title": config.site.title,
+        "language": config.site.language,
+        "url": format!("{}/", config.site.base_url),
+    })
+}
+
+fn feed_links(config: &Config, spec: &FeedSpec) -> Value {
+    json!({
+        "rss": spec.file_url(config, "rss.xml"),
+        "atom": spec.file_url(config, "atom.xml"),
+        "json": spec.file_url(config, "feed.json"),
+    })
+}
+
+/// A column's page.
+pub(super) fn column(
+    config: &Config,
+    templates: &PageTemplates,
+    spec: &FeedSpec,
+    entries: &[Entry<'_>],
+) -> Result<Vec<u8>, crate::Error> {
+    let tz = config.site.timezone;
+    let column = config.column(&spec.dir);
+    let articles: Vec<Value> = entries
+        .iter()
+        .take(PAGE_ARTICLES)
+        .map(|e| {
+            let a = e.article;
+            let published = a.published.with_timezone(&tz);
+            json!({
+                "title": a.title,
+                "url": a.url,
+                "summary": e.body.summary,
+                "date": published.format("%Y-%m-%d").to_string(),
+                "datetime": published.to_rfc3339(),
+                "byline": a.authors.iter().map(|au| au.byline()).collect::<Vec<_>>().join("、"),
+            })
+        })
+        .collect();
+    let data = json!({
+        "site": site(config),
+        "column": {
+            "slug": spec.dir,
+            "title": column.map_or(spec.title.as_str(), |c| c.title.as_str()),
+            "description": column.map_or("", |c| c.description.as_str()),
+            "url": spec.home_url,
+        },
+        "feeds": feed_links(config, spec),
+        "articles": articles,
+        "subscribe": config.server.public_url.as_ref().map(|u| json!({ "action": format!("{u}/subscribe") })),
+        "links": { "index": format!("{}/", config.feeds.url) },
+    });
+    templates.render(0, &data)
+}
+
+/// The list of columns.
+pub(super) fn index(
+    config: &Config,
+    templates: &PageTemplates,
+    catalog: &Catalog,
+    specs: &[FeedSpec],
+) -> Result<Vec<u8>, crate::Error> {
+    let columns: Vec<Value> = config
+        .columns
+        .iter()
+        .filter_map(|c| {
+            specs
+                .iter()
+                .find(|s| s.dir == c.slug.as_str())
+                .map(|s| (c, s))
+        })
+        .map(|(c, spec)| {
+            json!({
+                "slug": c.slug.as_str(),
+                "title": c.title,
+                "description": c.description,
+                "page": format!("{}/{}/", config.feeds.url, c.slug),
+                "articles": catalog.column_indices(&c.slug).len(),
+                "feeds": feed_links(config, spec),
+            })
+        })
+        .collect();
+    let all = specs.iter().find(|s| s.dir == ALL);
+    let data = json!({
+        "site": site(config),
+        "columns": columns,
+        "feeds": all.map(|s| feed_links(config, s)).unwrap_or(Value::Null),
+        "opml": format!("{}/index.opml", config.feeds.url),
+        "subscribe": config.server.public_url.as_ref().map(|u| format!("{u}/")),
+    });
+    templates.render(1, &data)
+}
+
+/// Compiles the page templates and renders each, so `check` finds a
+/// broken override before `build` does.
+pub fn check(config: &Config, catalog: &Catalog) -> Result<(), crate::Error> {
+    let templates = PageTemplates::load(config)?;
+    let specs = super::plan(config, catalog);
+    for spec in specs.iter().filter(|s| config.column(&s.dir).is_some()) {
+        column(config, &templates, spec, &[])?;
+    }
+    index(config, &templates, catalog, &specs)?;
+    Ok(())
+}
