@@ -65,6 +65,7 @@ COLUMN_WORDS = [
     "社區脈搏", "長者關懷", "科技與人", "商界觀點", "智庫觀點", "學者論壇", "創業路上", "藝文漫步",
     "運動場外",
 ]
+COLUMNISTS_PER_COLUMN = 20
 PUNCT_END = "。。。。。。！？"  # mostly 。
 SEC_WORDS = ["背景", "現況", "問題", "分析", "出路", "建議", "展望", "結語", "機遇", "風險", "比較", "數據"]
 
@@ -234,6 +235,19 @@ def main(argv=None) -> int:
     for slug, _, _ in cols:
         os.mkdir(os.path.join(content, slug))
 
+    # Regular contributors, as on a real forum page: each column draws on
+    # its own 20 columnists (1,000 in all at 50 columns), each with a title
+    # of office that stays with them.
+    columnists = [
+        [
+            (
+                rng.choice(SURNAMES) + rng.choice(GIVEN) + (rng.choice(GIVEN) if rng.random() < 0.8 else ""),
+                rng.choice(ROLES),
+            )
+            for _ in range(COLUMNISTS_PER_COLUMN)
+        ]
+        for _ in range(args.columns)
+    ]
     total_chars = 0
     total_bytes = 0
     choice, randint, rnd = rng.choice, rng.randint, rng.random
@@ -246,8 +260,8 @@ def main(argv=None) -> int:
         published = END - timedelta(seconds=randint(0, SPAN_SECONDS - 1))
         authors = []
         for _ in range(1 if rnd() < 0.75 else 2):
-            name = choice(SURNAMES) + choice(GIVEN) + (choice(GIVEN) if rnd() < 0.8 else "")
-            authors.append("  { name = %s, role = %s },\n" % (toml_str(name), toml_str(choice(ROLES))))
+            name, role = choice(columnists[col_of[n]])
+            authors.append("  { name = %s, role = %s },\n" % (toml_str(name), toml_str(role)))
         t1 = choice(TAGS)
         t2 = choice(TAGS)
         while t2 == t1:

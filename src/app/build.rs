@@ -79,7 +79,7 @@ pub fn build(config: &Config, now: DateTime<FixedOffset>) -> Result<BuildSummary
             .changed
             .iter()
             .filter(|p| crate::websub::is_feed(p))
-            .map(|p| format!("{}/{p}", config.feeds.url))
+            .map(|p| format!("{}/{}", config.feeds.url, feeds::url_path(p)))
             .collect();
         crate::websub::notify(hub, &changed)
     });

@@ -38,6 +38,9 @@ pub struct Config {
     pub smtp: Smtp,
     /// `[server]`.
     pub server: Server,
+    /// `[authors]`: a URL slug chosen for an author's name, where the one
+    /// derived from it will not do.
+    pub author_slugs: std::collections::BTreeMap<String, String>,
     /// Keys that were set but mean nothing to broadsheet (likely typos).
     pub unknown_keys: Vec<String>,
     /// Values that work but are unwise, as `key: why`; printed as warnings.
@@ -140,6 +143,12 @@ pub struct Feeds {
     pub id_authority: String,
     /// A WebSub hub told when a feed changes.
     pub websub_hub: Option<String>,
+    /// Whether every author gets feeds of their own.
+    pub author_feeds: bool,
+    /// What their items carry.
+    pub author_content: FeedContent,
+    /// Articles in each author's feeds.
+    pub author_max_items: usize,
 }
 
 /// `[digest]`.
@@ -643,6 +652,17 @@ fn validate(
             FeedContent::Full
         }
     };
+    let author_content = match raw.feeds.author_content.as_str() {
+        "full" => FeedContent::Full,
+        "summary" => FeedContent::Summary,
+        other => {
+            issues.add(
+                "feeds.author_content",
+                format!("expected \"full\" or \"summary\", found {other:?}"),
+            );
+            FeedContent::Summary
+        }
+    };
     let feeds_url = raw
         .feeds
         .url
@@ -667,6 +687,27 @@ fn validate(
             "feeds.id_authority",
             format!("expected a domain name or an email address such as \"news.example.com\", found {id_authority:?}"),
         );
+    }
+    let author_max_items = usize::try_from(raw.feeds.author_max_items)
+        .ok()
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| {
+            issues.add(
+                "feeds.author_max_items",
+                format!(
+                    "expected a whole number of at least 1, found {}",
+                    raw.feeds.author_max_items
+                ),
+            );
+            10
+        });
+    for (name, slug) in &raw.authors {
+        if !crate::content::is_author_slug(slug) {
+            issues.add(
+                format!("authors.{name:?}"),
+                format!("expected a slug of letters, digits, '-' or '_', such as \"chan-tai-man\", found {slug:?}"),
+            );
+        }
     }
     let mut warnings = Vec::new();
     let websub_hub = match raw.feeds.websub_hub.trim() {
@@ -862,6 +903,9 @@ fn validate(
             summary_chars,
             id_authority,
             websub_hub,
+            author_feeds: raw.feeds.author_feeds,
+            author_content,
+            author_max_items,
         },
         digest: Digest {
             from: raw.digest.from,
@@ -897,6 +941,11 @@ fn validate(
             emails_per_client_per_hour,
             trust_forwarded_for: raw.server.trust_forwarded_for,
         },
+        author_slugs: raw
+            .authors
+            .iter()
+            .map(|(k, v)| (crate::text::one_line(k), v.clone()))
+            .collect(),
         unknown_keys,
         warnings,
         digest_of_sources: String::new(),

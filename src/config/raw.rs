@@ -12,6 +12,7 @@ pub struct RawConfig {
     pub digest: RawDigest,
     pub smtp: RawSmtp,
     pub server: RawServer,
+    pub authors: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -62,6 +63,9 @@ pub struct RawFeeds {
     pub summary_chars: i64,
     pub id_authority: Option<String>,
     pub websub_hub: String,
+    pub author_feeds: bool,
+    pub author_content: String,
+    pub author_max_items: i64,
 }
 
 impl Default for RawFeeds {
@@ -73,6 +77,9 @@ impl Default for RawFeeds {
             summary_chars: 150,
             id_authority: None,
             websub_hub: String::new(),
+            author_feeds: true,
+            author_content: "summary".into(),
+            author_max_items: 10,
         }
     }
 }

@@ -170,7 +170,7 @@ pub fn parse_article(
 
     let authors = match &fm.authors {
         None => Vec::new(),
-        Some(v) => match authors(v.get_ref()) {
+        Some(v) => match authors(v.get_ref(), config) {
             Ok(a) => a,
             Err(m) => {
                 errors.push(err(m).at(line_of(v.span().start)).field("authors"));
@@ -434,17 +434,21 @@ pub(crate) fn parse_date(s: &str, tz: Tz) -> Option<DateTime<FixedOffset>> {
 }
 
 /// `authors`: a list of names, or of `{ name, role }` tables.
-fn authors(v: &toml::Value) -> Result<Vec<Author>, String> {
-    const EXPECTED: &str = "expected a list of names or of { name = \"…\", role = \"…\" } tables";
+fn authors(v: &toml::Value, config: &Config) -> Result<Vec<Author>, String> {
+    const EXPECTED: &str =
+        "expected a list of names or of { name = \"…\", role = \"…\", slug = \"…\" } tables";
     let toml::Value::Array(items) = v else {
         return Err(format!("{EXPECTED}, found a {}", v.type_str()));
     };
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let (name, role) = match item {
-            toml::Value::String(name) => (name.as_str(), None),
+        let (name, role, slug) = match item {
+            toml::Value::String(name) => (name.as_str(), None, None),
             toml::Value::Table(t) => {
-                if let Some(unknown) = t.keys().find(|k| !matches!(k.as_str(), "name" | "role")) {
+                if let Some(unknown) = t
+                    .keys()
+                    .find(|k| !matches!(k.as_str(), "name" | "role" | "slug"))
+                {
                     return Err(format!(
                         "author {}: unknown key {unknown:?}; {EXPECTED}",
                         i + 1
@@ -465,7 +469,19 @@ fn authors(v: &toml::Value) -> Result<Vec<Author>, String> {
                         ))
                     }
                 };
-                (name, role)
+                let slug = match t.get("slug") {
+                    None => None,
+                    Some(toml::Value::String(s)) if crate::content::is_author_slug(s) => {
+                        Some(s.clone())
+                    }
+                    Some(other) => {
+                        return Err(format!(
+                            "author {}: expected a slug of letters, digits, '-' or '_', such as \"chan-tai-man\", found {other}",
+                            i + 1
+                        ))
+                    }
+                };
+                (name, role, slug)
             }
             other => {
                 return Err(format!(
@@ -483,7 +499,10 @@ fn authors(v: &toml::Value) -> Result<Vec<Author>, String> {
             ));
         }
         let role = role.map(one_line).filter(|r| !r.is_empty());
-        out.push(Author { name, role });
+        let slug = slug
+            .or_else(|| config.author_slugs.get(&name).cloned())
+            .unwrap_or_else(|| crate::content::author_slug(&name));
+        out.push(Author { name, role, slug });
     }
     Ok(out)
 }

@@ -12,7 +12,7 @@ mod front_matter;
 pub mod markdown;
 mod source;
 
-pub use article::{Article, Author};
+pub use article::{author_slug, is_author_slug, Article, Author};
 pub use catalog::{discover_content, Catalog, ContentStats};
 pub use markdown::RenderedBody;
 pub use source::{SourceFile, MAX_ARTICLE_BYTES};

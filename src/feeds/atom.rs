@@ -45,7 +45,7 @@ pub(super) fn write(
             version: Some(env!("CARGO_PKG_VERSION").into()),
         }),
         lang: Some(config.site.language.clone()),
-        entries: entries.iter().map(|e| entry(config, e)).collect(),
+        entries: entries.iter().map(|e| entry(e, spec.full)).collect(),
         ..Feed::default()
     };
     let mut out = feed
@@ -74,7 +74,7 @@ fn link(rel: &str, href: &str, mime: Option<&str>) -> Link {
     }
 }
 
-fn entry(config: &Config, e: &Entry<'_>) -> AtomEntry {
+fn entry(e: &Entry<'_>, full: bool) -> AtomEntry {
     let a = e.article;
     AtomEntry {
         title: Text::plain(a.title.clone()),
@@ -99,7 +99,7 @@ fn entry(config: &Config, e: &Entry<'_>) -> AtomEntry {
             .collect(),
         links: vec![link("alternate", &a.url, Some("text/html"))],
         summary: Some(Text::plain(e.body.summary.clone())),
-        content: super::full(config).then(|| Content {
+        content: full.then(|| Content {
             value: Some(e.body.html.clone()),
             content_type: Some("html".into()),
             ..Content::default()

@@ -58,7 +58,7 @@ pub(super) fn write(
     spec: &FeedSpec,
     entries: &[Entry<'_>],
 ) -> Result<Vec<u8>, crate::Error> {
-    let full = super::full(config);
+    let full = spec.full;
     let feed = JsonFeed {
         version: "https://jsonfeed.org/version/1.1",
         title: &spec.title,

@@ -21,6 +21,29 @@ pub use pages::PageTemplates;
 
 /// The folder (under `output_dir`) of the feeds over every column.
 pub const ALL: &str = "all";
+/// The folder (under `output_dir`) holding one folder per author.
+pub const AUTHORS: &str = "authors";
+
+/// A path under `output_dir` as it goes into a URL: each segment
+/// percent-encoded (an author's folder may be "陳大文").
+pub fn url_path(path: &str) -> String {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+    const SEGMENT: &AsciiSet = &CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'%')
+        .add(b'<')
+        .add(b'>')
+        .add(b'?')
+        .add(b'`')
+        .add(b'{')
+        .add(b'}');
+    path.split('/')
+        .map(|s| utf8_percent_encode(s, SEGMENT).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
+}
 
 /// One feed to write, in three formats.
 #[derive(Debug, Clone)]
@@ -35,12 +58,14 @@ pub struct FeedSpec {
     pub home_url: String,
     /// Positions in [`Catalog::articles`], newest first.
     pub items: Vec<usize>,
+    /// Whether items carry the whole article, or only its summary.
+    pub full: bool,
 }
 
 impl FeedSpec {
     /// The public URL of one of this feed's files.
     pub fn file_url(&self, config: &Config, file: &str) -> String {
-        format!("{}/{}/{}", config.feeds.url, self.dir, file)
+        format!("{}/{}/{}", config.feeds.url, url_path(&self.dir), file)
     }
 }
 
@@ -66,6 +91,7 @@ pub fn plan(config: &Config, catalog: &Catalog) -> Vec<FeedSpec> {
                 c.description.clone()
             },
             home_url: c.url.clone(),
+            full: config.feeds.content == FeedContent::Full,
             items: catalog
                 .column_indices(&c.slug)
                 .iter()
@@ -80,8 +106,48 @@ pub fn plan(config: &Config, catalog: &Catalog) -> Vec<FeedSpec> {
         description: config.site.title.clone(),
         home_url: format!("{}/", config.site.base_url),
         items: (0..catalog.articles().len().min(max)).collect(),
+        full: config.feeds.content == FeedContent::Full,
     });
+    if config.feeds.author_feeds {
+        specs.extend(author_specs(config, catalog));
+    }
     specs
+}
+
+/// One feed per author (by slug), holding their newest
+/// `feeds.author_max_items` articles and named as their newest article
+/// names them.
+fn author_specs(config: &Config, catalog: &Catalog) -> Vec<FeedSpec> {
+    let max = config.feeds.author_max_items;
+    let chinese = config.site.language.starts_with("zh");
+    // Articles are newest first, so the first article seen for a slug
+    // gives the name, and filling stops at `max`.
+    let mut by_slug: std::collections::BTreeMap<&str, (&str, Vec<usize>)> = Default::default();
+    for (i, a) in catalog.articles().iter().enumerate() {
+        for au in &a.authors {
+            let (_, items) = by_slug
+                .entry(au.slug.as_str())
+                .or_insert((au.name.as_str(), Vec::new()));
+            if items.len() < max && items.last() != Some(&i) {
+                items.push(i);
+            }
+        }
+    }
+    by_slug
+        .into_iter()
+        .map(|(slug, (name, items))| FeedSpec {
+            dir: format!("{AUTHORS}/{slug}"),
+            title: format!("{name} | {}", config.site.title),
+            description: if chinese {
+                format!("{name}在《{}》的文章", config.site.title)
+            } else {
+                format!("Articles by {name} in {}", config.site.title)
+            },
+            home_url: format!("{}/", config.site.base_url),
+            items,
+            full: config.feeds.author_content == FeedContent::Full,
+        })
+        .collect()
 }
 
 /// Renders the body of every article some feed carries, and no other.
@@ -92,6 +158,13 @@ pub fn render_bodies(
 ) -> (HashMap<usize, RenderedBody>, Vec<ContentError>) {
     let needed: BTreeSet<usize> = specs.iter().flat_map(|s| s.items.iter().copied()).collect();
     let needed: Vec<usize> = needed.into_iter().collect();
+    // Articles only summary feeds carry keep only their summary: across a
+    // thousand author feeds the HTML would be most of the memory.
+    let full: std::collections::HashSet<usize> = specs
+        .iter()
+        .filter(|s| s.full)
+        .flat_map(|s| s.items.iter().copied())
+        .collect();
     let results: Vec<(usize, Result<RenderedBody, ContentError>)> = needed
         .par_iter()
         .map(|&i| {
@@ -103,6 +176,9 @@ pub fn render_bodies(
                     if let Some((html, text)) = a.correction_note(&config.site.language) {
                         body.html.insert_str(0, &html);
                         body.summary = format!("{text} {}", body.summary);
+                    }
+                    if !full.contains(&i) {
+                        body.html = String::new();
                     }
                     body
                 });
@@ -191,9 +267,4 @@ fn newest(entries: &[Entry<'_>]) -> DateTime<FixedOffset> {
         .map(|e| e.article.last_changed())
         .max()
         .unwrap_or_else(|| DateTime::UNIX_EPOCH.fixed_offset())
-}
-
-/// Whether item bodies carry the whole article.
-fn full(config: &Config) -> bool {
-    config.feeds.content == FeedContent::Full
 }

@@ -14,7 +14,7 @@ pub(super) fn write(
     entries: &[Entry<'_>],
     updated: DateTime<FixedOffset>,
 ) -> Result<Vec<u8>, crate::Error> {
-    let items = entries.iter().map(|e| item(config, e)).collect();
+    let items = entries.iter().map(|e| item(e, spec.full)).collect();
     let channel = Channel {
         title: spec.title.clone(),
         link: spec.home_url.clone(),
@@ -53,7 +53,7 @@ pub(super) fn write(
     Ok(out)
 }
 
-fn item(config: &Config, e: &Entry<'_>) -> Item {
+fn item(e: &Entry<'_>, full: bool) -> Item {
     let a = e.article;
     Item {
         title: Some(a.title.clone()),
@@ -79,7 +79,7 @@ fn item(config: &Config, e: &Entry<'_>) -> Item {
             permalink: false,
         }),
         pub_date: Some(a.published.to_rfc2822()),
-        content: super::full(config).then(|| e.body.html.clone()),
+        content: full.then(|| e.body.html.clone()),
         ..Item::default()
     }
 }

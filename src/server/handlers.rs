@@ -141,6 +141,14 @@ fn refused_origin(state: &Shared, headers: &HeaderMap) -> Option<Response> {
     let Ok(origin) = origin.to_str() else {
         return refuse();
     };
+    // A privacy setting can make a browser send `Origin: null` even for
+    // its own site's form; it still says where the request came from.
+    if origin == "null" {
+        return match headers.get("sec-fetch-site").map(|v| v.as_bytes()) {
+            Some(b"same-origin") => None,
+            _ => refuse(),
+        };
+    }
     let own = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())

@@ -245,9 +245,12 @@ async fn access_log(request: Request, next: Next) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // same-origin, not no-referrer: tokens in page URLs still never reach
+    // another site, but the browser keeps sending a real `Origin` with
+    // our own forms (under no-referrer it sends `Origin: null`).
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     let is_html = h
         .get(header::CONTENT_TYPE)

@@ -597,6 +597,8 @@ impl Store {
     /// Marks a delivery as handed to the transport. Returns false, and
     /// marks nothing, when its subscriber is no longer active: someone who
     /// unsubscribes while an issue is going out gets nothing more from it.
+    /// The check is a lookup by key: an `IN (SELECT …)` over the active
+    /// subscribers would list all of them on every delivery.
     pub fn mark_sending(
         &mut self,
         id: i64,
@@ -607,7 +609,9 @@ impl Store {
             let n = tx
                 .prepare_cached(
                     "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = ?2
-                     WHERE id = ?1 AND subscriber_id IN (SELECT id FROM subscribers WHERE status = 'active')",
+                     WHERE id = ?1 AND EXISTS (
+                         SELECT 1 FROM subscribers s
+                         WHERE s.id = deliveries.subscriber_id AND s.status = 'active')",
                 )?
                 .execute(params![id, now_s])?;
             Ok(n > 0)

@@ -259,7 +259,7 @@ fn a_second_run_is_byte_identical_and_touches_nothing() {
     p.write("content/ai/compute.md", body);
     let run = p.build();
     assert!(
-        run.stdout.contains("0 files written, 13 unchanged"),
+        run.stdout.contains("0 files written, 22 unchanged"),
         "{}",
         run.stdout
     );
@@ -276,7 +276,7 @@ fn an_edited_article_is_rebuilt() {
         .replace("電車慢活", "電車慢活（修訂）");
     p.write("content/city/tram.md", text);
     let run = p.build();
-    assert!(run.stdout.contains("7 files written"), "{}", run.stdout);
+    assert!(run.stdout.contains("10 files written"), "{}", run.stdout);
     let after = p.tree("feeds");
     assert_eq!(
         before["ai/atom.xml"], after["ai/atom.xml"],
@@ -361,7 +361,7 @@ fn a_removed_column_loses_only_the_files_broadsheet_wrote() {
     p.write("config.toml", config);
     std::fs::remove_dir_all(p.path("content/city")).unwrap();
     let run = p.build();
-    assert!(run.stdout.contains("4 removed"), "{}", run.stdout);
+    assert!(run.stdout.contains("7 removed"), "{}", run.stdout);
     assert!(!p.path("feeds/city/rss.xml").exists());
     assert!(!p.path("feeds/city/atom.xml").exists());
     assert!(!p.path("feeds/city/feed.json").exists());
