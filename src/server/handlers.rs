@@ -10,11 +10,10 @@ use crate::store::{ConfirmOutcome, NewSubscriber, SignupOutcome, Subscriber, Sub
 use crate::text::one_line;
 use crate::token::{Purpose, TokenError};
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::Duration;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr};
 
@@ -25,10 +24,49 @@ const MANAGE_DAYS: i64 = 7;
 /// The longest name kept, in characters.
 const NAME_CHARS: usize = 100;
 
-/// `?token=…`.
-#[derive(Debug, Deserialize)]
+/// `?token=…`, read with [`Form`]: a query string that is not UTF-8, or
+/// repeats `token`, is still answered with a page (the first `token`
+/// counts), never with the framework's plain-text rejection.
+#[derive(Debug)]
 pub struct TokenQuery {
     token: Option<String>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for TokenQuery {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<TokenQuery, Self::Rejection> {
+        let token = parts
+            .uri
+            .query()
+            .and_then(|q| Form::parse(q.as_bytes()).ok())
+            .and_then(|f| f.get("token").map(str::to_owned));
+        Ok(TokenQuery { token })
+    }
+}
+
+/// A request body, or the page that says it is too large.
+type Body = Result<Bytes, axum::extract::rejection::BytesRejection>;
+
+fn read_body(state: &Shared, body: Body) -> Result<Bytes, Box<Response>> {
+    body.map_err(|e| {
+        Box::new({
+            let status = e.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                simple(
+                    state,
+                    status,
+                    bi("表格太大", "The form is too large"),
+                    bi("請返回上一頁再試一次。", "Please go back and try again."),
+                )
+            } else {
+                bad_form(state)
+            }
+        })
+    })
 }
 
 // ---------------------------------------------------------------- helpers
@@ -81,6 +119,34 @@ async fn db<T: Send + 'static>(
     let result = tokio::task::spawn_blocking(move || {
         let mut store = s.store.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut store)
+    })
+    .await;
+    match result {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => {
+            tracing::error!("{e}");
+            Err(unavailable(state))
+        }
+        Err(e) => {
+            tracing::error!("a database task failed: {e}");
+            Err(unavailable(state))
+        }
+    }
+}
+
+/// Runs a read `f` on one of the read-only connections.
+async fn db_read<T: Send + 'static>(
+    state: &Shared,
+    f: impl FnOnce(&crate::store::Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, Response> {
+    let s = state.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let n = s
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % s.readers.len();
+        let store = s.readers[n].lock().unwrap_or_else(|p| p.into_inner());
+        f(&store)
     })
     .await;
     match result {
@@ -297,7 +363,7 @@ async fn resolve(
     let claims = crate::token::Signer::peek(&token).map_err(|e| token_page(state, e, purpose));
     let (claims, _) = claims?;
     let id = claims.subscriber_id;
-    let found = db(state, move |s| s.subscriber_by_id(id)).await?;
+    let found = db_read(state, move |s| s.subscriber_by_id(id)).await?;
     let Some(subscriber) = found else {
         return Err(token_page(state, TokenError::BadSignature, purpose));
     };
@@ -402,10 +468,23 @@ fn within_limits(state: &Shared, ip: IpAddr, email: &Email) -> bool {
 
 /// `GET /healthz`: the database answers.
 pub async fn healthz(State(state): State<Shared>) -> Response {
-    match db(&state, |s| s.subscriber_by_id(0)).await {
+    match db_read(&state, |s| s.subscriber_by_id(0)).await {
         Ok(_) => (StatusCode::OK, "ok\n").into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response(),
     }
+}
+
+/// A route asked with a method it does not take.
+pub async fn method_not_allowed(State(state): State<Shared>) -> Response {
+    simple(
+        &state,
+        StatusCode::METHOD_NOT_ALLOWED,
+        bi("無法處理這個要求", "This request cannot be handled"),
+        bi(
+            "請從本站的頁面開始。",
+            "Please start from this site's own pages.",
+        ),
+    )
 }
 
 /// Anything else.
@@ -451,11 +530,15 @@ pub async fn subscribe(
     State(state): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     if let Some(r) = refused_origin(&state, &headers) {
         return r;
     }
+    let body = match read_body(&state, body) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
     let Ok(form) = Form::parse(&body) else {
         return bad_form(&state);
     };
@@ -545,7 +628,7 @@ pub async fn subscribe(
 }
 
 /// `GET /confirm?token=…`: a button, since mail scanners open links.
-pub async fn confirm_page(State(state): State<Shared>, Query(q): Query<TokenQuery>) -> Response {
+pub async fn confirm_page(State(state): State<Shared>, q: TokenQuery) -> Response {
     let (subscriber, _) = match resolve(&state, q.token.as_deref(), Purpose::Confirm).await {
         Ok(s) => s,
         Err(r) => return r,
@@ -582,13 +665,17 @@ pub async fn confirm_page(State(state): State<Shared>, Query(q): Query<TokenQuer
 /// `POST /confirm`.
 pub async fn confirm(
     State(state): State<Shared>,
-    Query(q): Query<TokenQuery>,
+    q: TokenQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     if let Some(r) = refused_origin(&state, &headers) {
         return r;
     }
+    let body = match read_body(&state, body) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
     let Ok(form) = Form::parse(&body) else {
         return bad_form(&state);
     };
@@ -662,11 +749,15 @@ pub async fn manage(
     State(state): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     if let Some(r) = refused_origin(&state, &headers) {
         return r;
     }
+    let body = match read_body(&state, body) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
     let Ok(form) = Form::parse(&body) else {
         return bad_form(&state);
     };
@@ -686,7 +777,7 @@ pub async fn manage(
         return too_many(&state);
     }
     let lookup = email.clone();
-    let found = match db(&state, move |s| s.subscriber(&lookup)).await {
+    let found = match db_read(&state, move |s| s.subscriber(&lookup)).await {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -711,10 +802,7 @@ pub async fn manage(
 
 /// `GET /unsubscribe?token=…`: only a page with a button. Mail scanners
 /// and link previews fetch every link; a GET never changes anything.
-pub async fn unsubscribe_page(
-    State(state): State<Shared>,
-    Query(q): Query<TokenQuery>,
-) -> Response {
+pub async fn unsubscribe_page(State(state): State<Shared>, q: TokenQuery) -> Response {
     let (subscriber, _) = match resolve(&state, q.token.as_deref(), Purpose::Unsubscribe).await {
         Ok(s) => s,
         Err(r) => return r,
@@ -759,11 +847,11 @@ pub async fn unsubscribe_page(
 /// the whole authority: no login, no cookie, no origin check (the POST
 /// comes from the mailbox provider), and any body is accepted, since
 /// providers send `List-Unsubscribe=One-Click` as multipart or urlencoded.
-pub async fn unsubscribe(
-    State(state): State<Shared>,
-    Query(q): Query<TokenQuery>,
-    body: Bytes,
-) -> Response {
+pub async fn unsubscribe(State(state): State<Shared>, q: TokenQuery, body: Body) -> Response {
+    let body = match read_body(&state, body) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
     let from_body = Form::parse(&body)
         .ok()
         .and_then(|f| f.get("token").map(str::to_owned));
@@ -836,10 +924,7 @@ fn preferences_form(
 }
 
 /// `GET /preferences?token=…`.
-pub async fn preferences_page(
-    State(state): State<Shared>,
-    Query(q): Query<TokenQuery>,
-) -> Response {
+pub async fn preferences_page(State(state): State<Shared>, q: TokenQuery) -> Response {
     let (subscriber, _) = match resolve(&state, q.token.as_deref(), Purpose::Preferences).await {
         Ok(s) => s,
         Err(r) => return r,
@@ -858,13 +943,17 @@ pub async fn preferences_page(
 /// `POST /preferences`: save name and columns, or unsubscribe.
 pub async fn preferences(
     State(state): State<Shared>,
-    Query(q): Query<TokenQuery>,
+    q: TokenQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     if let Some(r) = refused_origin(&state, &headers) {
         return r;
     }
+    let body = match read_body(&state, body) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
     let Ok(form) = Form::parse(&body) else {
         return bad_form(&state);
     };

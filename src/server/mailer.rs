@@ -105,19 +105,39 @@ pub fn build(sender: &Sender, n: &Notice<'_>) -> Result<Outgoing, String> {
 #[derive(Clone)]
 pub struct Mailer {
     queue: mpsc::Sender<Outgoing>,
+    closing: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Mailer {
     /// Starts the task that sends what is queued. It ends, after sending
-    /// everything left, once every [`Mailer`] is dropped.
+    /// everything already queued, on [`Mailer::close`] or once every
+    /// [`Mailer`] is dropped.
     pub fn start(transport: Transport) -> (Mailer, tokio::task::JoinHandle<()>) {
         let (queue, mut rx) = mpsc::channel::<Outgoing>(QUEUE);
+        let closing = std::sync::Arc::new(tokio::sync::Notify::new());
+        let notified = closing.clone();
         let task = tokio::spawn(async move {
-            while let Some(m) = rx.recv().await {
-                send_with_retries(&transport, &m).await;
+            let mut closed = false;
+            loop {
+                tokio::select! {
+                    m = rx.recv() => match m {
+                        Some(m) => send_with_retries(&transport, &m).await,
+                        None => break,
+                    },
+                    () = notified.notified(), if !closed => {
+                        // Take nothing new; what is queued still goes.
+                        rx.close();
+                        closed = true;
+                    }
+                }
             }
         });
-        (Mailer { queue }, task)
+        (Mailer { queue, closing }, task)
+    }
+
+    /// Stops taking emails; the task sends what is queued, then ends.
+    pub fn close(&self) {
+        self.closing.notify_one();
     }
 
     /// Queues `m`; false when the queue is full.

@@ -25,6 +25,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, FixedOffset, Utc};
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,6 +34,10 @@ use std::time::Duration;
 const BODY_LIMIT: usize = 16 * 1024;
 /// How long a request may take before it is answered 408.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Read-only database connections.
+const READERS: usize = 4;
+/// How long, after SIGTERM, requests in flight get to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How long, at shutdown, queued emails get to leave.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -61,7 +66,12 @@ struct AppState {
     site: serde_json::Value,
     pages: pages::Pages,
     signer: Signer,
+    /// The one connection that writes.
     store: Mutex<Store>,
+    /// Read-only connections: looking a token's subscriber up never waits
+    /// behind a write (WAL lets readers go on while a digest run writes).
+    readers: Vec<Mutex<Store>>,
+    next_reader: std::sync::atomic::AtomicUsize,
     sender: Sender,
     mailer: mailer::Mailer,
     clock: Clock,
@@ -118,6 +128,9 @@ pub fn serve(config: Config, clock: Clock) -> Result<(), Error> {
     let sender = crate::app::digest::sender(&config)?;
     let transport = crate::app::digest::transport(&config)?;
     let store = Store::open(&config.site.state_path)?;
+    let readers = (0..READERS)
+        .map(|_| Store::open_read_only(&config.site.state_path).map(Mutex::new))
+        .collect::<Result<Vec<_>, _>>()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("broadsheet-serve")
@@ -150,6 +163,8 @@ pub fn serve(config: Config, clock: Clock) -> Result<(), Error> {
             pages,
             signer,
             store: Mutex::new(store),
+            readers,
+            next_reader: std::sync::atomic::AtomicUsize::new(0),
             sender,
             mailer,
             clock,
@@ -158,13 +173,36 @@ pub fn serve(config: Config, clock: Clock) -> Result<(), Error> {
         });
         let app = router(state.clone());
         tracing::info!("listening on http://{addr}");
-        axum::serve(
+        let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
+        let server = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| Error::Usage(format!("the server stopped: {e}")))?;
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = stopping_tx.send(true);
+        });
+        let mut server = tokio::spawn(server.into_future());
+        // Requests in flight get SHUTDOWN_GRACE to finish; a client that
+        // never completes its request (or holds a half-sent one open) does
+        // not keep the service, and the emails queued behind it, for ever.
+        let deadline = async {
+            let _ = stopping.wait_for(|s| *s).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            done = &mut server => {
+                done.map_err(|e| Error::Usage(format!("the server stopped: {e}")))?
+                    .map_err(|e| Error::Usage(format!("the server stopped: {e}")))?;
+            }
+            () = deadline => {
+                tracing::warn!("connections still open {}s after the signal were dropped", SHUTDOWN_GRACE.as_secs());
+                server.abort();
+            }
+        }
+        // Connections cut off above may still hold the state; the queue
+        // is closed here rather than when the last of them lets go.
+        state.mailer.close();
         drop(state);
         if tokio::time::timeout(DRAIN_TIMEOUT, mail_task)
             .await
@@ -224,6 +262,7 @@ fn router(state: Shared) -> Router {
         .route("/healthz", get(handlers::healthz))
         .merge(feeds)
         .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -303,9 +303,10 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// Records a sign-up from the web. A new address, or one that is pending,
-    /// unsubscribed or bounced, becomes pending with the name and columns
-    /// given; an active one is left exactly as it is.
+    /// Records a sign-up from the web. A new address becomes pending with the
+    /// name and columns given; one that is pending, unsubscribed or bounced
+    /// becomes pending with the columns given and its name kept; an active
+    /// one is left exactly as it is.
     pub fn request_signup(
         &mut self,
         s: &NewSubscriber,
@@ -323,11 +324,15 @@ impl Store {
                 .optional()?;
             match existing {
                 Some((id, status)) if status == "active" => Ok(SignupOutcome::AlreadyActive(id)),
+                // The columns asked for now are kept; the name is not, since
+                // whoever filled the form has not shown they own the address,
+                // and a name is what the digest greets its reader with. They
+                // can set it on their preferences page.
                 Some((id, _)) => {
                     tx.execute(
-                        "UPDATE subscribers SET name = ?2, columns = ?3, status = 'pending', updated_at = ?4
+                        "UPDATE subscribers SET columns = ?2, status = 'pending', updated_at = ?3
                          WHERE id = ?1",
-                        params![id, s.name, columns, now],
+                        params![id, columns, now],
                     )?;
                     Ok(SignupOutcome::Pending(id))
                 }

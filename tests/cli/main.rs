@@ -5,6 +5,8 @@ mod bad_input;
 mod build;
 mod digest;
 mod hostile;
+#[cfg(unix)]
+mod serve;
 mod smtp;
 mod subscribers;
 mod util;
