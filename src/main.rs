@@ -188,11 +188,12 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            let json = cli.log_format == LogFormat::Json;
             for line in e.to_string().lines() {
-                eprintln!("error: {line}");
+                say_error(json, line);
             }
             if matches!(e, Error::Content(_) | Error::Config(_)) {
-                eprintln!("error: nothing was written");
+                say_error(json, "nothing was written");
             }
             ExitCode::from(e.exit_code() as u8)
         }
@@ -424,7 +425,7 @@ fn subscribers(
         SubscribersCommand::Import { file, resubscribe } => {
             let s = subs::import(config, now, file, *resubscribe)?;
             for r in &s.refused {
-                eprintln!("error: {r}");
+                say_error(cli.log_format == LogFormat::Json, r);
             }
             if !cli.quiet {
                 println!(
@@ -512,8 +513,8 @@ fn report_send(cli: &Cli, s: &app::SendSummary, started: Instant) -> Result<(), 
         return Ok(());
     }
     if s.unknown > 0 {
-        eprintln!(
-            "warning: {} deliveries have an unknown outcome (a run stopped while sending them); `digest send --retry-unknown` sends them again",
+        tracing::warn!(
+            "{} deliveries have an unknown outcome (a run stopped while sending them); `digest send --retry-unknown` sends them again",
             s.unknown
         );
     }
@@ -550,6 +551,16 @@ fn report_send(cli: &Cli, s: &app::SendSummary, started: Instant) -> Result<(), 
         )));
     }
     Ok(())
+}
+
+/// An error line on stderr: `error: …` for people, or a JSON log line
+/// when a collector reads stderr.
+fn say_error(json: bool, line: &str) {
+    if json {
+        tracing::error!("{line}");
+    } else {
+        eprintln!("error: {line}");
+    }
 }
 
 /// `status` for people.

@@ -418,7 +418,7 @@ fn uncarried<'a>(store: &Store, mut articles: Vec<&'a Article>) -> Result<Vec<&'
 
 /// Corrections an issue at `slot` lists: to articles an earlier issue
 /// carried (not to those this one carries), not listed by any issue yet.
-fn new_corrections<'a>(
+pub(crate) fn new_corrections<'a>(
     store: &Store,
     catalog: &'a Catalog,
     slot: &Slot,

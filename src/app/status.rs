@@ -158,15 +158,21 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
         })
         .collect();
     let stats = &catalog.stats;
-    let manifest = config.site.output_dir.join(MANIFEST);
-    let last_build = std::fs::metadata(&manifest)
-        .and_then(|m| m.modified())
-        .ok()
-        .map(|t| BuildStatus {
-            at: chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(SecondsFormat::Secs, true),
-            files: crate::feeds::output::Manifest::read(&config.site.output_dir)
-                .files
-                .len(),
+    // The newest file a build wrote: the manifest itself is rewritten by
+    // builds whose inputs changed even when no feed did.
+    let manifest = crate::feeds::output::Manifest::read(&config.site.output_dir);
+    let last_build = manifest
+        .files
+        .values()
+        .map(|f| f.mtime_ns)
+        .max()
+        .filter(|_| config.site.output_dir.join(MANIFEST).exists())
+        .map(|ns| BuildStatus {
+            at: chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(
+                i64::try_from(ns).unwrap_or(i64::MAX),
+            )
+            .to_rfc3339_opts(SecondsFormat::Secs, true),
+            files: manifest.files.len(),
         });
 
     let last = store.latest_issue_counts()?;
@@ -182,7 +188,13 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
         .into_iter()
         .filter(|a| !carried.contains(&a.id))
         .collect();
-    let columns_with_news: BTreeSet<&str> = news.iter().map(|a| a.column.as_str()).collect();
+    // A correction is news to its column's readers, as `digest send` counts it.
+    let corrections = super::digest::new_corrections(&store, &catalog, &next, &news)?;
+    let columns_with_news: BTreeSet<&str> = news
+        .iter()
+        .chain(corrections.iter())
+        .map(|a| a.column.as_str())
+        .collect();
     let reach = store
         .subscribers(Some(SubscriberStatus::Active))?
         .iter()
@@ -233,7 +245,9 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
             label: i.label,
             scheduled: rfc3339(i.cutoff.with_timezone(&tz).fixed_offset()),
             finished: i.finished_at.is_some(),
-            finished_at: i.finished_at.map(rfc3339),
+            finished_at: i
+                .finished_at
+                .map(|t| rfc3339(t.with_timezone(&tz).fixed_offset())),
             articles: i.articles,
             deliveries: i.deliveries,
         }),

@@ -194,10 +194,35 @@ impl Store {
             path: path.to_owned(),
             message: e.to_string(),
         };
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
+        // With no `-wal` beside it no other connection is open, and even a
+        // read-only one would create `-wal` and `-shm`: open it immutable,
+        // which writes nothing at all. With one, another process is
+        // working, and reading goes through its WAL as usual.
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let conn = if Path::new(&wal).exists() {
+            Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+        } else {
+            let absolute = std::fs::canonicalize(path).map_err(|e| StoreError::Corrupt {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
+            let mut uri =
+                url::Url::from_file_path(&absolute).map_err(|()| StoreError::Corrupt {
+                    path: path.to_owned(),
+                    message: "not a path SQLite can open".into(),
+                })?;
+            uri.set_query(Some("immutable=1"));
+            Connection::open_with_flags(
+                uri.as_str(),
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )
+        }
         .map_err(corrupt)?;
         conn.busy_handler(Some(wait_for_lock)).map_err(corrupt)?;
         let app_id: i64 = conn

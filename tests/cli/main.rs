@@ -5,6 +5,7 @@ mod bad_input;
 mod build;
 mod digest;
 mod hostile;
+mod ops;
 #[cfg(unix)]
 mod serve;
 mod smtp;

@@ -70,6 +70,13 @@ impl Publication {
         p
     }
 
+    /// An empty temporary folder, for `init` to write a publication into.
+    pub fn empty() -> Publication {
+        Publication {
+            dir: tempfile::tempdir().expect("a temporary folder"),
+        }
+    }
+
     /// A copy of the sample publication at the root of the repository.
     pub fn sample() -> Publication {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -109,11 +116,23 @@ impl Publication {
 
     /// Runs the binary with the clock set to `now` and extra environment.
     pub fn run_with_env(&self, now: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+        self.run_in_with_env("", now, args, env)
+    }
+
+    /// Runs `broadsheet --config <rel>/config.toml --now NOW <args>` from
+    /// the folder `rel` inside the publication (a publication in a
+    /// publication, as `init DIR` makes one).
+    pub fn run_in(&self, rel: &str, args: &[&str]) -> Run {
+        self.run_in_with_env(rel, NOW, args, &[])
+    }
+
+    fn run_in_with_env(&self, rel: &str, now: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let dir = self.path(rel);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_broadsheet"));
         // As from cron: `cd` to the publication, then run.
-        cmd.current_dir(self.dir.path());
+        cmd.current_dir(&dir);
         cmd.arg("--config")
-            .arg(self.path("config.toml"))
+            .arg(dir.join("config.toml"))
             .arg("--now")
             .arg(now)
             .args(args);
