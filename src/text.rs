@@ -6,6 +6,22 @@
 
 use unicode_segmentation::UnicodeSegmentation;
 
+/// Characters percent-encoded when text becomes one segment of a URL path
+/// (a slug, an author's folder): controls, space, and URL syntax. Letters
+/// of every script stay, encoded as UTF-8 by the caller.
+pub const URL_PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
 /// Whether XML 1.0 allows `c` in a document. C1 controls and the
 /// non-characters U+FFFE/U+FFFF are dropped too: XML 1.0 tolerates the first
 /// but feed validators warn about them, and the second are forbidden.

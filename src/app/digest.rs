@@ -620,24 +620,12 @@ impl<'a> Builder<'a> {
             },
         )
         .map_err(|e| Error::Usage(format!("cannot build the message to {}: {e}", s.email)))?;
-        let file_name: String = d
-            .message_id
-            .trim_matches(['<', '>'])
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
         Ok(Outgoing {
             delivery_id: d.id,
             subscriber_id: s.id,
             envelope: message.envelope().clone(),
             bytes: message.formatted(),
-            file_name: format!("{file_name}.eml"),
+            file_name: crate::mail::outbox_file_name(&d.message_id),
         })
     }
 }

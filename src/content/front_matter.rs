@@ -4,10 +4,10 @@
 use super::source::{Head, SourceFile};
 use super::{Article, Author, ContentError};
 use crate::config::{Config, PermalinkParts};
-use crate::text::one_line;
+use crate::text::{one_line, URL_PATH_SEGMENT as PATH_SEGMENT};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
-use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+use percent_encoding::utf8_percent_encode;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -34,19 +34,6 @@ struct FrontMatter {
     #[serde(default, rename = "extra")]
     _extra: Option<toml::Table>,
 }
-
-/// Characters escaped when a slug goes into a URL or a tag URI.
-const PATH_SEGMENT: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'`')
-    .add(b'{')
-    .add(b'}');
 
 /// Reads one file's front matter into an [`Article`], collecting every
 /// problem found in it.

@@ -29,6 +29,29 @@ pub struct TemplateError {
     pub message: String,
 }
 
+/// The text of the template `name`: the file of that name in
+/// `templates_dir` when there is one, else `builtin`; with where it came
+/// from, for messages. Every template broadsheet uses is found this way.
+pub fn template_source(
+    templates_dir: &Path,
+    name: &str,
+    builtin: &str,
+    display: &dyn Fn(&Path) -> String,
+) -> Result<(String, String), TemplateError> {
+    let path: PathBuf = templates_dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok((text, display(&path))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok((builtin.to_owned(), format!("built-in {name}")))
+        }
+        Err(e) => Err(TemplateError {
+            source_name: display(&path),
+            line: None,
+            message: format!("cannot read: {e}"),
+        }),
+    }
+}
+
 /// The digest templates, compiled.
 pub struct Templates {
     html: handlebars::Handlebars<'static>,
@@ -181,20 +204,8 @@ impl Templates {
         subject: &str,
         display: &dyn Fn(&Path) -> String,
     ) -> Result<Templates, TemplateError> {
-        let read = |name: &str, default: &str| -> Result<(String, String), TemplateError> {
-            let path: PathBuf = templates_dir.join(name);
-            match std::fs::read_to_string(&path) {
-                Ok(text) => Ok((text, display(&path))),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    Ok((default.to_owned(), format!("built-in {name}")))
-                }
-                Err(e) => Err(TemplateError {
-                    source_name: display(&path),
-                    line: None,
-                    message: format!("cannot read: {e}"),
-                }),
-            }
-        };
+        let read =
+            |name: &str, default: &str| template_source(templates_dir, name, default, display);
         let (html_src, html_from) = read(HTML_NAME, DEFAULT_HTML)?;
         let (text_src, text_from) = read(TEXT_NAME, DEFAULT_TEXT)?;
         let mut html = handlebars::Handlebars::new();

@@ -27,20 +27,9 @@ pub const AUTHORS: &str = "authors";
 /// A path under `output_dir` as it goes into a URL: each segment
 /// percent-encoded (an author's folder may be "陳大文").
 pub fn url_path(path: &str) -> String {
-    use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
-    const SEGMENT: &AsciiSet = &CONTROLS
-        .add(b' ')
-        .add(b'"')
-        .add(b'#')
-        .add(b'%')
-        .add(b'<')
-        .add(b'>')
-        .add(b'?')
-        .add(b'`')
-        .add(b'{')
-        .add(b'}');
+    use percent_encoding::utf8_percent_encode;
     path.split('/')
-        .map(|s| utf8_percent_encode(s, SEGMENT).to_string())
+        .map(|s| utf8_percent_encode(s, crate::text::URL_PATH_SEGMENT).to_string())
         .collect::<Vec<_>>()
         .join("/")
 }

@@ -33,20 +33,12 @@ impl PageTemplates {
         reg.set_strict_mode(true);
         let mut sources = Vec::new();
         for (name, builtin) in BUILTIN {
-            let path = config.site.templates_dir.join(name);
-            let (source, from) = match std::fs::read_to_string(&path) {
-                Ok(s) => (s, config.display_path(&path).into_owned()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    ((*builtin).to_owned(), format!("built-in {name}"))
-                }
-                Err(e) => {
-                    return Err(TemplateError {
-                        source_name: config.display_path(&path).into_owned(),
-                        line: None,
-                        message: format!("cannot read: {e}"),
-                    })
-                }
-            };
+            let (source, from) = crate::digest::render::template_source(
+                &config.site.templates_dir,
+                name,
+                builtin,
+                &|p| config.display_path(p).into_owned(),
+            )?;
             reg.register_template_string(name, source)
                 .map_err(|e| TemplateError {
                     source_name: from.clone(),

@@ -24,6 +24,23 @@ pub struct Outgoing {
     pub file_name: String,
 }
 
+/// The outbox file name for a message: its Message-ID with anything but
+/// letters, digits, `.`, `_` and `-` made `_`, and `.eml`.
+pub fn outbox_file_name(message_id: &str) -> String {
+    let stem: String = message_id
+        .trim_matches(['<', '>'])
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{stem}.eml")
+}
+
 /// How an attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendResult {

@@ -110,14 +110,25 @@ fn simple(state: &Shared, status: StatusCode, heading: Bilingual, text: Bilingua
     )
 }
 
-/// Runs `f` on the state database off the async threads.
-async fn db<T: Send + 'static>(
+/// Runs `f` on the state database off the async threads: on the writing
+/// connection, or with `read_only` on one of the read-only ones, which
+/// never wait behind a write.
+async fn with_store<T: Send + 'static>(
     state: &Shared,
+    read_only: bool,
     f: impl FnOnce(&mut crate::store::Store) -> Result<T, crate::store::StoreError> + Send + 'static,
 ) -> Result<T, Response> {
     let s = state.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let mut store = s.store.lock().unwrap_or_else(|p| p.into_inner());
+        let connection = if read_only {
+            let n = s
+                .next_reader
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            &s.readers[n % s.readers.len()]
+        } else {
+            &s.store
+        };
+        let mut store = connection.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut store)
     })
     .await;
@@ -134,32 +145,20 @@ async fn db<T: Send + 'static>(
     }
 }
 
-/// Runs a read `f` on one of the read-only connections.
+/// A write.
+async fn db<T: Send + 'static>(
+    state: &Shared,
+    f: impl FnOnce(&mut crate::store::Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, Response> {
+    with_store(state, false, f).await
+}
+
+/// A read.
 async fn db_read<T: Send + 'static>(
     state: &Shared,
-    f: impl FnOnce(&crate::store::Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+    f: impl FnOnce(&mut crate::store::Store) -> Result<T, crate::store::StoreError> + Send + 'static,
 ) -> Result<T, Response> {
-    let s = state.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let n = s
-            .next_reader
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            % s.readers.len();
-        let store = s.readers[n].lock().unwrap_or_else(|p| p.into_inner());
-        f(&store)
-    })
-    .await;
-    match result {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => {
-            tracing::error!("{e}");
-            Err(unavailable(state))
-        }
-        Err(e) => {
-            tracing::error!("a database task failed: {e}");
-            Err(unavailable(state))
-        }
-    }
+    with_store(state, true, f).await
 }
 
 fn unavailable(state: &Shared) -> Response {

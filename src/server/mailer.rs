@@ -80,18 +80,7 @@ pub fn build(sender: &Sender, n: &Notice<'_>) -> Result<Outgoing, String> {
         lettre::message::dkim::dkim_sign(&mut message, dkim);
     }
     let envelope = message.envelope().clone();
-    let file_name = message_id
-        .trim_matches(['<', '>'])
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect::<String>()
-        + ".eml";
+    let file_name = crate::mail::outbox_file_name(&message_id);
     Ok(Outgoing {
         delivery_id: 0,
         subscriber_id: n.subscriber_id,

@@ -119,20 +119,12 @@ impl Pages {
         let mut sources = std::collections::HashMap::new();
         for (reg, list) in [(&mut html, HTML), (&mut text, TEXT)] {
             for (name, builtin) in list {
-                let path = config.site.templates_dir.join(name);
-                let (source, from) = match std::fs::read_to_string(&path) {
-                    Ok(s) => (s, config.display_path(&path).into_owned()),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        ((*builtin).to_owned(), format!("built-in {name}"))
-                    }
-                    Err(e) => {
-                        return Err(TemplateError {
-                            source_name: config.display_path(&path).into_owned(),
-                            line: None,
-                            message: format!("cannot read: {e}"),
-                        })
-                    }
-                };
+                let (source, from) = crate::digest::render::template_source(
+                    &config.site.templates_dir,
+                    name,
+                    builtin,
+                    &|p| config.display_path(p).into_owned(),
+                )?;
                 let key = name.trim_end_matches(".hbs");
                 let key = key
                     .strip_suffix(".html")
