@@ -145,6 +145,54 @@ async fn with_store<T: Send + 'static>(
     }
 }
 
+/// Unsubscribes waiting to be written, each with where its answer goes.
+pub type UnsubscribeQueue =
+    std::sync::Mutex<Vec<(i64, tokio::sync::oneshot::Sender<Result<bool, String>>)>>;
+
+/// Unsubscribes `id`, committed together with every other unsubscribe that
+/// is waiting: under a flood of one-click requests (a digest just went out)
+/// each waits for one commit, not for all those queued before it.
+async fn unsubscribe_grouped(state: &Shared, id: i64) -> Result<bool, Response> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    state
+        .unsubscribes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((id, tx));
+    let s = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut store = s.store.lock().unwrap_or_else(|p| p.into_inner());
+        let batch = std::mem::take(&mut *s.unsubscribes.lock().unwrap_or_else(|p| p.into_inner()));
+        if batch.is_empty() {
+            return; // an earlier task committed this one with its own
+        }
+        let ids: Vec<i64> = batch.iter().map(|(id, _)| *id).collect();
+        match store.unsubscribe_all(&ids, s.clock.now()) {
+            Ok(changed) => {
+                for ((_, reply), c) in batch.into_iter().zip(changed) {
+                    let _ = reply.send(Ok(c));
+                }
+            }
+            Err(e) => {
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(e.to_string()));
+                }
+            }
+        }
+    });
+    match rx.await {
+        Ok(Ok(changed)) => Ok(changed),
+        Ok(Err(e)) => {
+            tracing::error!("{e}");
+            Err(unavailable(state))
+        }
+        Err(_) => {
+            tracing::error!("an unsubscribe was lost before it was written");
+            Err(unavailable(state))
+        }
+    }
+}
+
 /// A write.
 async fn db<T: Send + 'static>(
     state: &Shared,
@@ -859,9 +907,8 @@ pub async fn unsubscribe(State(state): State<Shared>, q: TokenQuery, body: Body)
         Ok(s) => s,
         Err(r) => return r,
     };
-    let now = state.clock.now();
     let id = subscriber.id;
-    let changed = match db(&state, move |s| s.unsubscribe(id, now)).await {
+    let changed = match unsubscribe_grouped(&state, id).await {
         Ok(c) => c,
         Err(r) => return r,
     };

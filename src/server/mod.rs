@@ -72,6 +72,9 @@ struct AppState {
     /// behind a write (WAL lets readers go on while a digest run writes).
     readers: Vec<Mutex<Store>>,
     next_reader: std::sync::atomic::AtomicUsize,
+    /// One-click unsubscribes waiting for the writing connection; whoever
+    /// gets it next commits them all at once.
+    unsubscribes: handlers::UnsubscribeQueue,
     sender: Sender,
     mailer: mailer::Mailer,
     clock: Clock,
@@ -165,6 +168,7 @@ pub fn serve(config: Config, clock: Clock) -> Result<(), Error> {
             store: Mutex::new(store),
             readers,
             next_reader: std::sync::atomic::AtomicUsize::new(0),
+            unsubscribes: handlers::UnsubscribeQueue::default(),
             sender,
             mailer,
             clock,

@@ -372,14 +372,26 @@ impl Store {
     /// Unsubscribes a subscriber; returns whether anything changed, so a
     /// second one-click request is answered the same and writes nothing.
     pub fn unsubscribe(&mut self, id: i64, now: DateTime<FixedOffset>) -> Result<bool, StoreError> {
+        Ok(self.unsubscribe_all(&[id], now)?[0])
+    }
+
+    /// Unsubscribes each of `ids` in one transaction; says for each whether
+    /// anything changed. One commit for many one-click requests that
+    /// arrive together keeps each of them short of waiting its turn.
+    pub fn unsubscribe_all(
+        &mut self,
+        ids: &[i64],
+        now: DateTime<FixedOffset>,
+    ) -> Result<Vec<bool>, StoreError> {
         let now = stamp(now);
         self.write(|tx| {
-            let n = tx.execute(
+            let mut stmt = tx.prepare_cached(
                 "UPDATE subscribers SET status = 'unsubscribed', updated_at = ?2
                  WHERE id = ?1 AND status IN ('active', 'pending')",
-                params![id, now],
             )?;
-            Ok(n > 0)
+            ids.iter()
+                .map(|id| stmt.execute(params![id, now]).map(|n| n > 0))
+                .collect()
         })
     }
 
