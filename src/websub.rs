@@ -10,6 +10,9 @@ const ATTEMPTS: u32 = 3;
 const BACKOFF: Duration = Duration::from_millis(500);
 /// How long one request may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long announcing may take in all: a build (and the cron run behind
+/// it) never waits longer on a hub.
+const DEADLINE: Duration = Duration::from_secs(60);
 
 /// What notifying did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +39,17 @@ pub fn notify(hub: &str, feed_urls: &[String]) -> HubReport {
         .build()
         .into();
     let mut report = HubReport::default();
+    let started = std::time::Instant::now();
     for (i, url) in feed_urls.iter().enumerate() {
+        if started.elapsed() > DEADLINE {
+            report.failed += feed_urls.len() - i;
+            tracing::warn!(
+                hub,
+                "WebSub: out of time; {} changed feeds not announced",
+                feed_urls.len() - i
+            );
+            break;
+        }
         let mut wait = BACKOFF;
         let mut last = String::new();
         let mut ok = false;
@@ -53,8 +66,11 @@ pub fn notify(hub: &str, feed_urls: &[String]) -> HubReport {
                 Ok(r) => {
                     let status = r.status();
                     last = format!("the hub answered {status}");
-                    unreachable = false;
-                    if !(status.is_server_error() || status.as_u16() == 429) {
+                    // A hub in trouble (5xx) or asking us to slow down
+                    // (429) through every attempt would answer the other
+                    // feeds the same way.
+                    unreachable = status.is_server_error() || status.as_u16() == 429;
+                    if !unreachable {
                         break;
                     }
                 }
@@ -71,8 +87,8 @@ pub fn notify(hub: &str, feed_urls: &[String]) -> HubReport {
         if ok {
             report.notified += 1;
         } else if unreachable {
-            // Down for every attempt: the other feeds would only wait the
-            // same way.
+            // Down (or refusing for now) through every attempt: the other
+            // feeds would only wait the same way.
             report.failed += feed_urls.len() - i;
             tracing::warn!(
                 hub,

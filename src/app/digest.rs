@@ -373,9 +373,12 @@ pub fn send_locked(
             .lock()
             .expect("store lock")
             .issue_corrections(issue.id)?;
+        // The issue's own corrected articles are recorded as corrected too
+        // (so no later issue lists them), but they go out as articles.
         let mut corrections: Vec<&Article> = corrected
             .iter()
             .filter_map(|id| by_id.get(id.as_str()).copied())
+            .filter(|a| !articles.iter().any(|carried| carried.id == a.id))
             .collect();
         corrections.sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| a.id.cmp(&b.id)));
         let content = content(
@@ -486,8 +489,11 @@ fn create_issue(
         .iter()
         .map(|a| (a.id.clone(), a.column.to_string(), a.published))
         .collect();
+    // Corrections listed now, and those already in the articles carried
+    // now: neither is listed again.
     let correction_rows: Vec<(String, DateTime<FixedOffset>)> = corrections
         .iter()
+        .chain(articles.iter().filter(|a| a.correction.is_some()))
         .filter_map(|a| Some((a.id.clone(), a.updated?)))
         .collect();
     let issue = store.create_issue(
@@ -968,6 +974,7 @@ pub fn preview(
                     .articles()
                     .iter()
                     .filter(|a| ids.contains(&a.id))
+                    .filter(|a| !articles.iter().any(|carried| carried.id == a.id))
                     .collect()
             }
             _ => new_corrections(s, &catalog, &slot, &articles)?,

@@ -127,7 +127,7 @@ fn rfc3339(t: DateTime<FixedOffset>) -> String {
 
 /// Reads the publication and the state; writes nothing.
 pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Error> {
-    let store = Store::open_read_only(&config.site.state_path)?;
+    let store = Store::open_snapshot(&config.site.state_path)?;
     let (catalog, errors) = Catalog::load_lenient(config, now);
     let tz = config.site.timezone;
     let mut problems = Vec::new();

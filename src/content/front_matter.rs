@@ -486,8 +486,11 @@ fn authors(v: &toml::Value, config: &Config) -> Result<Vec<Author>, String> {
             ));
         }
         let role = role.map(one_line).filter(|r| !r.is_empty());
+        // Lower-cased whichever way it came: "Chan" and "chan" would be
+        // one folder on a case-insensitive file system.
         let slug = slug
             .or_else(|| config.author_slugs.get(&name).cloned())
+            .map(|s| s.to_lowercase())
             .unwrap_or_else(|| crate::content::author_slug(&name));
         out.push(Author { name, role, slug });
     }

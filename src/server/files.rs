@@ -104,7 +104,8 @@ pub async fn serve(root: &Path, request: &str, method: &Method, headers: &Header
     };
     if meta.is_dir() {
         if !request.is_empty() && !request.ends_with('/') {
-            let location = format!("{}/", request.rsplit('/').next().unwrap_or(""));
+            let last = request.rsplit('/').next().unwrap_or("");
+            let location = format!("{}/", crate::feeds::url_path(last));
             return (
                 StatusCode::MOVED_PERMANENTLY,
                 [(header::LOCATION, location)],

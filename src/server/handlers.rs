@@ -500,11 +500,25 @@ fn too_many(state: &Shared) -> Response {
 /// Counts an email against both limits; false when either is reached.
 fn within_limits(state: &Shared, ip: IpAddr, email: &Email) -> bool {
     let now = state.clock.now().timestamp();
-    if !state.per_client.allow(&format!("ip:{ip}"), now) {
+    // An IPv6 client usually holds a whole /64: count that, not each
+    // address in it.
+    let client = match ip {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("ip6:{:x}:{:x}:{:x}:{:x}", s[0], s[1], s[2], s[3])
+        }
+        IpAddr::V4(v4) => format!("ip:{v4}"),
+    };
+    if !state.per_client.allow(&client, now) {
         tracing::warn!(client = %ip, "email limit reached for a client");
         return false;
     }
-    if !state.per_address.allow(&format!("to:{}", email.key()), now) {
+    // Lower-cased whole: most mailboxes ignore the local part's case, and
+    // each spelling must not get a limit of its own.
+    if !state
+        .per_address
+        .allow(&format!("to:{}", email.key().to_lowercase()), now)
+    {
         tracing::warn!("email limit reached for an address");
         return false;
     }
@@ -651,6 +665,12 @@ pub async fn subscribe(
                 &email,
                 "confirm",
                 &link(&state, "confirm", &token),
+            );
+        }
+        SignupOutcome::Bounced(id) => {
+            tracing::info!(
+                subscriber = id,
+                "sign-up for a bounced address: nothing sent"
             );
         }
         SignupOutcome::AlreadyActive(id) => {

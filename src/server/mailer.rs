@@ -153,7 +153,11 @@ async fn send_with_retries(transport: &Transport, m: &Outgoing) {
                 return;
             }
             SendResult::Transient(reply) | SendResult::Unreachable(reply) if attempt < ATTEMPTS => {
-                tracing::warn!(subscriber = m.subscriber_id, %reply, "email refused for now; trying again");
+                tracing::warn!(
+                    subscriber = m.subscriber_id,
+                    reply = reply_code(&reply),
+                    "email refused for now; trying again"
+                );
                 tokio::time::sleep(wait).await;
                 wait *= 2;
             }
@@ -161,9 +165,23 @@ async fn send_with_retries(transport: &Transport, m: &Outgoing) {
             | SendResult::Unreachable(reply)
             | SendResult::Fatal(reply)
             | SendResult::Permanent { reply, .. } => {
-                tracing::error!(subscriber = m.subscriber_id, %reply, "email not sent");
+                tracing::error!(
+                    subscriber = m.subscriber_id,
+                    reply = reply_code(&reply),
+                    "email not sent"
+                );
                 return;
             }
         }
     }
+}
+
+/// The start of a server's reply, for the log: relays often repeat the
+/// address in the rest, and the log never shows an address.
+fn reply_code(reply: &str) -> String {
+    reply
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .take(12)
+        .collect()
 }

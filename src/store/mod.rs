@@ -185,6 +185,17 @@ impl Store {
     /// Opens an existing database for reading only: nothing is created,
     /// migrated or written, whatever is found.
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        Store::open_reading(path, false)
+    }
+
+    /// [`Store::open_read_only`] for a one-off look (`status`): when no
+    /// other connection is open the file is read as immutable, so not even
+    /// the `-wal` and `-shm` files SQLite makes for readers appear.
+    pub fn open_snapshot(path: &Path) -> Result<Store, StoreError> {
+        Store::open_reading(path, true)
+    }
+
+    fn open_reading(path: &Path, snapshot: bool) -> Result<Store, StoreError> {
         if !path.exists() {
             return Err(StoreError::Missing {
                 path: path.to_owned(),
@@ -200,7 +211,7 @@ impl Store {
         // working, and reading goes through its WAL as usual.
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
-        let conn = if Path::new(&wal).exists() {
+        let conn = if !snapshot || Path::new(&wal).exists() {
             Connection::open_with_flags(
                 path,
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -525,7 +536,7 @@ impl Store {
                 delivery.execute(params![issue_id, subscriber_id, message_id, now_s])?;
             }
             let mut correction = tx.prepare(
-                "INSERT INTO issue_corrections (issue_id, article_id, updated) VALUES (?1, ?2, ?3)",
+                "INSERT OR IGNORE INTO issue_corrections (issue_id, article_id, updated) VALUES (?1, ?2, ?3)",
             )?;
             for (article_id, updated) in issue.corrections {
                 correction.execute(params![issue_id, article_id, stamp(*updated)])?;
@@ -655,6 +666,12 @@ impl Store {
                          WHERE s.id = deliveries.subscriber_id AND s.status = 'active')",
                 )?
                 .execute(params![id, now_s])?;
+            if n == 0 {
+                // Not theirs to get any more: no row is left to send later,
+                // should they come back.
+                tx.prepare_cached("DELETE FROM deliveries WHERE id = ?1 AND status IN ('queued', 'deferred')")?
+                    .execute([id])?;
+            }
             Ok(n > 0)
         })
     }

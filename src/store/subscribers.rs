@@ -96,12 +96,14 @@ pub enum UpsertOutcome {
 /// What a sign-up on the web did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignupOutcome {
-    /// The address is now pending (new, pending already, or back after
-    /// unsubscribing): it needs a confirmation email.
+    /// The address needs a confirmation email: new (now pending), pending
+    /// already, or unsubscribed (which it stays until it confirms).
     Pending(i64),
     /// The address already receives the digest; nothing was changed, since
     /// whoever filled the form has not shown they own it.
     AlreadyActive(i64),
+    /// Mail to the address was refused for good: nothing is sent to it.
+    Bounced(i64),
 }
 
 /// What confirming did.
@@ -304,9 +306,8 @@ impl Store {
     }
 
     /// Records a sign-up from the web. A new address becomes pending with the
-    /// name and columns given; one that is pending, unsubscribed or bounced
-    /// becomes pending with the columns given and its name kept; an active
-    /// one is left exactly as it is.
+    /// name and columns given; a known one is left exactly as it is, and
+    /// the outcome says what to send it.
     pub fn request_signup(
         &mut self,
         s: &NewSubscriber,
@@ -323,19 +324,17 @@ impl Store {
                 )
                 .optional()?;
             match existing {
-                Some((id, status)) if status == "active" => Ok(SignupOutcome::AlreadyActive(id)),
-                // The columns asked for now are kept; the name is not, since
-                // whoever filled the form has not shown they own the address,
-                // and a name is what the digest greets its reader with. They
-                // can set it on their preferences page.
-                Some((id, _)) => {
-                    tx.execute(
-                        "UPDATE subscribers SET columns = ?2, status = 'pending', updated_at = ?3
-                         WHERE id = ?1",
-                        params![id, columns, now],
-                    )?;
-                    Ok(SignupOutcome::Pending(id))
-                }
+                // A known address is left exactly as it is: whoever filled
+                // the form has not shown they own it, so it must not undo an
+                // unsubscribe on record, nor set the name or columns the
+                // digest will use. Confirming (which proves ownership)
+                // activates it; its owner then sets columns and name on
+                // the preferences page the confirmation leads to.
+                Some((id, status)) => Ok(match status.as_str() {
+                    "active" => SignupOutcome::AlreadyActive(id),
+                    "bounced" => SignupOutcome::Bounced(id),
+                    _ => SignupOutcome::Pending(id),
+                }),
                 None => {
                     tx.execute(
                         "INSERT INTO subscribers (email, email_key, name, columns, status, created_at, updated_at)

@@ -2134,3 +2134,37 @@ fn json_logs_stay_json_when_a_command_fails() {
         run.stderr
     );
 }
+
+#[test]
+fn an_article_mailed_with_its_correction_is_not_listed_again_as_corrected() {
+    let p = Publication::with_config(&outbox_config());
+    // Published and corrected before the first issue that carries it.
+    p.write(
+        "content/ai/compute.md",
+        article(
+            "title = \"算力擴容\"\npublished = 2026-11-27T07:00:00+08:00\nupdated = 2026-11-28T10:00:00+08:00\ncorrection = \"數字有誤，已更正。\"",
+            "第一段。",
+        ),
+    );
+    subscribe(&p, "a@example.com", &[]);
+    p.run_at(AFTER_SLOT, &["digest", "send"]).expect_code(0);
+    let (text, _) = outbox_email(&p, "2026-W49", "a@example.com").unwrap();
+    assert!(text.contains("算力擴容"), "{text}");
+    assert!(!text.contains("Corrections since the last issue"), "{text}");
+
+    p.write(
+        "content/ai/bus.md",
+        article(
+            "title = \"巴士路線\"\npublished = 2026-12-02T07:00:00+08:00",
+            "巴士。",
+        ),
+    );
+    p.run_at("2026-12-07T08:30:00+08:00", &["digest", "send"])
+        .expect_code(0);
+    let (text, html) = outbox_email(&p, "2026-W50", "a@example.com").unwrap();
+    assert!(text.contains("巴士路線"), "{text}");
+    for part in [&text, &html] {
+        assert!(!part.contains("算力擴容"), "{part}");
+        assert!(!part.contains("Corrections since the last issue"), "{part}");
+    }
+}

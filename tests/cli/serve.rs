@@ -1838,3 +1838,46 @@ fn the_access_log_never_shows_a_token_or_an_address() {
         assert!(!log.contains(secret), "{secret:?} is in the log:\n{log}");
     }
 }
+
+#[test]
+fn a_sign_up_never_undoes_an_unsubscribe_until_the_owner_confirms() {
+    let site = Site::new();
+    let service = site.serve();
+    let s = site.add("gone@example.com", "原名", "ai");
+    let unsubscribe = token(
+        s.id,
+        "gone@example.com",
+        Purpose::Unsubscribe,
+        "2027-01-01T00:00:00+08:00",
+    );
+    let r = service.post(
+        &format!("/unsubscribe?token={unsubscribe}"),
+        "List-Unsubscribe=One-Click",
+    );
+    assert_page(&r, 200, "You are unsubscribed");
+    let before = site.subscriber("gone@example.com").unwrap();
+    assert_eq!(before.status, SubscriberStatus::Unsubscribed);
+
+    // A stranger fills the form in with the address, another name and
+    // other columns: the record does not move, and only its owner is
+    // asked to confirm.
+    let confirm = {
+        let r = service.post(
+            "/subscribe",
+            &sign_up_form("gone@example.com", "Win a prize", &["city"]),
+        );
+        assert_page(&r, 200, "Check your inbox");
+        site.wait_for_email_to("gone@example.com")
+            .token(&site.url(), "confirm")
+    };
+    assert_eq!(site.subscriber("gone@example.com").unwrap(), before);
+
+    let r = service.post("/confirm", &form(&[("token", &confirm)]));
+    assert_page(&r, 200, "You are subscribed");
+    let after = site.subscriber("gone@example.com").unwrap();
+    assert_eq!(after.status, SubscriberStatus::Active);
+    assert_eq!(
+        (after.name.as_str(), after.columns.as_slice()),
+        ("原名", &["ai".to_owned()][..])
+    );
+}
