@@ -353,6 +353,28 @@ fn sign(
 
 /// Queues an email to `email`; `kind` is `confirm` or `manage`.
 fn queue_email(state: &Shared, id: i64, email: &Email, kind: &str, url: &str) {
+    if let Some(m) = build_email(state, id, email, kind, url) {
+        state.mailer.queue(m);
+    }
+}
+
+/// Does the work of an email without sending it, where none is due: the
+/// answer then takes as long as when one is, so timing tells no one
+/// whether an address is known.
+fn build_email_for_nobody(state: &Shared, email: &Email, kind: &str) {
+    let token = state
+        .signer
+        .sign(0, email.key(), Purpose::Preferences, state.clock.now());
+    let _ = build_email(state, 0, email, kind, &link(state, "preferences", &token));
+}
+
+fn build_email(
+    state: &Shared,
+    id: i64,
+    email: &Email,
+    kind: &str,
+    url: &str,
+) -> Option<crate::mail::Outgoing> {
     let (subject, template) = match kind {
         "confirm" => (
             format!(
@@ -376,7 +398,7 @@ fn queue_email(state: &Shared, id: i64, email: &Email, kind: &str, url: &str) {
         (Ok(t), Ok(h)) => (t, h),
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!("{e}");
-            return;
+            return None;
         }
     };
     let built = mailer::build(
@@ -392,10 +414,11 @@ fn queue_email(state: &Shared, id: i64, email: &Email, kind: &str, url: &str) {
         },
     );
     match built {
-        Ok(m) => {
-            state.mailer.queue(m);
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::error!(subscriber = id, "cannot build the email: {e}");
+            None
         }
-        Err(e) => tracing::error!(subscriber = id, "cannot build the email: {e}"),
     }
 }
 
@@ -672,6 +695,7 @@ pub async fn subscribe(
                 subscriber = id,
                 "sign-up for a bounced address: nothing sent"
             );
+            build_email_for_nobody(&state, &email, "confirm");
         }
         SignupOutcome::AlreadyActive(id) => {
             // Nothing changes for an active address; its owner gets their
@@ -848,22 +872,24 @@ pub async fn manage(
         Ok(f) => f,
         Err(r) => return r,
     };
-    if let Some(s) = found.filter(|s| s.status != SubscriberStatus::Bounced) {
-        let token = sign(
-            &state,
-            &s,
-            &email,
-            Purpose::Preferences,
-            Duration::days(MANAGE_DAYS),
-        );
-        queue_email(
-            &state,
-            s.id,
-            &email,
-            "manage",
-            &link(&state, "preferences", &token),
-        );
-    }
+    let Some(s) = found.filter(|s| s.status != SubscriberStatus::Bounced) else {
+        build_email_for_nobody(&state, &email, "manage");
+        return neutral_check_inbox(&state);
+    };
+    let token = sign(
+        &state,
+        &s,
+        &email,
+        Purpose::Preferences,
+        Duration::days(MANAGE_DAYS),
+    );
+    queue_email(
+        &state,
+        s.id,
+        &email,
+        "manage",
+        &link(&state, "preferences", &token),
+    );
     neutral_check_inbox(&state)
 }
 
