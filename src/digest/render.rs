@@ -52,6 +52,38 @@ pub fn template_source(
     }
 }
 
+impl TemplateError {
+    /// A template from `source_name` that does not compile.
+    pub fn compiling(source_name: &str, e: &handlebars::TemplateError) -> TemplateError {
+        TemplateError {
+            source_name: source_name.to_owned(),
+            line: e.pos().map(|(line, _)| line),
+            message: e.reason().to_string(),
+        }
+    }
+
+    /// A template from `source_name` that failed to render (in strict
+    /// mode, usually a field the data lacks).
+    pub fn rendering(source_name: &str, e: &handlebars::RenderError) -> TemplateError {
+        TemplateError {
+            source_name: source_name.to_owned(),
+            line: e.line_no,
+            message: e.reason().to_string(),
+        }
+    }
+}
+
+/// Compiles `source` (from `from`, for messages) into `reg` as `name`.
+pub fn compile(
+    reg: &mut handlebars::Handlebars<'static>,
+    name: &str,
+    source: &str,
+    from: &str,
+) -> Result<(), TemplateError> {
+    reg.register_template_string(name, source)
+        .map_err(|e| TemplateError::compiling(from, &e))
+}
+
 /// The digest templates, compiled.
 pub struct Templates {
     html: handlebars::Handlebars<'static>,
@@ -213,15 +245,6 @@ impl Templates {
         let mut text = handlebars::Handlebars::new();
         text.set_strict_mode(true);
         text.register_escape_fn(handlebars::no_escape);
-        let compile =
-            |reg: &mut handlebars::Handlebars<'static>, name: &str, src: &str, from: &str| {
-                reg.register_template_string(name, src)
-                    .map_err(|e| TemplateError {
-                        source_name: from.to_owned(),
-                        line: e.pos().map(|(line, _)| line),
-                        message: e.reason().to_string(),
-                    })
-            };
         compile(&mut html, HTML_NAME, &html_src, &html_from)?;
         compile(&mut text, TEXT_NAME, &text_src, &text_from)?;
         compile(
@@ -241,12 +264,8 @@ impl Templates {
     /// the data lacks an error here rather than in the middle of a send.
     pub fn render(&self, data: &DigestData) -> Result<RenderedDigest, TemplateError> {
         let fail = |i: usize| {
-            let source_name = self.sources[i].clone();
-            move |e: handlebars::RenderError| TemplateError {
-                source_name,
-                line: e.line_no,
-                message: e.reason().to_string(),
-            }
+            let source_name = &self.sources[i];
+            move |e: handlebars::RenderError| TemplateError::rendering(source_name, &e)
         };
         let html = self.html.render(HTML_NAME, data).map_err(fail(0))?;
         let text = self.text.render(TEXT_NAME, data).map_err(fail(1))?;

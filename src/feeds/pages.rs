@@ -39,12 +39,7 @@ impl PageTemplates {
                 builtin,
                 &|p| config.display_path(p).into_owned(),
             )?;
-            reg.register_template_string(name, source)
-                .map_err(|e| TemplateError {
-                    source_name: from.clone(),
-                    line: e.pos().map(|(line, _)| line),
-                    message: e.reason().to_string(),
-                })?;
+            crate::digest::render::compile(&mut reg, name, &source, &from)?;
             sources.push(from);
         }
         Ok(PageTemplates { reg, sources })
@@ -55,13 +50,7 @@ impl PageTemplates {
         self.reg
             .render(name, data)
             .map(String::into_bytes)
-            .map_err(|e| {
-                crate::Error::Template(TemplateError {
-                    source_name: self.sources[index].clone(),
-                    line: e.line_no,
-                    message: e.reason().to_string(),
-                })
-            })
+            .map_err(|e| crate::Error::Template(TemplateError::rendering(&self.sources[index], &e)))
     }
 }
 

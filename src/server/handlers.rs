@@ -338,17 +338,15 @@ fn link(state: &Shared, page: &str, token: &str) -> String {
     format!("{}/{page}?token={token}", state.public_url)
 }
 
-/// A link token for `s`, valid for `lifetime` from now.
-fn sign(
-    state: &Shared,
-    s: &Subscriber,
-    email: &Email,
-    purpose: Purpose,
-    lifetime: Duration,
-) -> String {
-    state
-        .signer
-        .sign(s.id, email.key(), purpose, state.clock.now() + lifetime)
+/// A preferences token for subscriber `id`: the link mailed on request,
+/// and the one the confirmation and unsubscribe pages offer.
+fn preferences_token(state: &Shared, id: i64, email: &Email) -> String {
+    state.signer.sign(
+        id,
+        email.key(),
+        Purpose::Preferences,
+        state.clock.now() + Duration::days(MANAGE_DAYS),
+    )
 }
 
 /// Queues an email to `email`; `kind` is `confirm` or `manage`.
@@ -362,9 +360,7 @@ fn queue_email(state: &Shared, id: i64, email: &Email, kind: &str, url: &str) {
 /// answer then takes as long as when one is, so timing tells no one
 /// whether an address is known.
 fn build_email_for_nobody(state: &Shared, email: &Email, kind: &str) {
-    let token = state
-        .signer
-        .sign(0, email.key(), Purpose::Preferences, state.clock.now());
+    let token = preferences_token(state, 0, email);
     let _ = build_email(state, 0, email, kind, &link(state, "preferences", &token));
 }
 
@@ -700,12 +696,7 @@ pub async fn subscribe(
         SignupOutcome::AlreadyActive(id) => {
             // Nothing changes for an active address; its owner gets their
             // settings link, and the form learns nothing.
-            let token = state.signer.sign(
-                id,
-                email.key(),
-                Purpose::Preferences,
-                now + Duration::days(MANAGE_DAYS),
-            );
+            let token = preferences_token(&state, id, &email);
             queue_email(
                 &state,
                 id,
@@ -786,13 +777,7 @@ pub async fn confirm(
     }
     let manage = format!(
         "preferences?token={}",
-        sign(
-            &state,
-            &subscriber,
-            &email,
-            Purpose::Preferences,
-            Duration::days(MANAGE_DAYS)
-        )
+        preferences_token(&state, subscriber.id, &email)
     );
     notice(
         &state,
@@ -876,13 +861,7 @@ pub async fn manage(
         build_email_for_nobody(&state, &email, "manage");
         return neutral_check_inbox(&state);
     };
-    let token = sign(
-        &state,
-        &s,
-        &email,
-        Purpose::Preferences,
-        Duration::days(MANAGE_DAYS),
-    );
+    let token = preferences_token(&state, s.id, &email);
     queue_email(
         &state,
         s.id,
@@ -963,13 +942,7 @@ pub async fn unsubscribe(State(state): State<Shared>, q: TokenQuery, body: Body)
     }
     let again = format!(
         "preferences?token={}",
-        sign(
-            &state,
-            &subscriber,
-            &email,
-            Purpose::Preferences,
-            Duration::days(MANAGE_DAYS)
-        )
+        preferences_token(&state, subscriber.id, &email)
     );
     notice(
         &state,

@@ -130,12 +130,7 @@ impl Pages {
                     .strip_suffix(".html")
                     .or_else(|| key.strip_suffix(".txt"))
                     .unwrap_or(key);
-                reg.register_template_string(key, source)
-                    .map_err(|e| TemplateError {
-                        source_name: from.clone(),
-                        line: e.pos().map(|(line, _)| line),
-                        message: e.reason().to_string(),
-                    })?;
+                crate::digest::render::compile(reg, key, &source, &from)?;
                 sources.insert(*name, from);
             }
         }
@@ -152,11 +147,9 @@ impl Pages {
             map.insert("site".into(), site.clone());
             map.insert("links".into(), json!({ "home": "./", "manage": "manage" }));
         }
-        self.html.render(name, &data).map_err(|e| TemplateError {
-            source_name: self.source(name, "html"),
-            line: e.line_no,
-            message: e.reason().to_string(),
-        })
+        self.html
+            .render(name, &data)
+            .map_err(|e| TemplateError::rendering(&self.source(name, "html"), &e))
     }
 
     /// Renders a text template.
@@ -164,11 +157,9 @@ impl Pages {
         if let Value::Object(map) = &mut data {
             map.insert("site".into(), site.clone());
         }
-        self.text.render(name, &data).map_err(|e| TemplateError {
-            source_name: self.source(name, "txt"),
-            line: e.line_no,
-            message: e.reason().to_string(),
-        })
+        self.text
+            .render(name, &data)
+            .map_err(|e| TemplateError::rendering(&self.source(name, "txt"), &e))
     }
 
     fn source(&self, name: &str, kind: &str) -> String {

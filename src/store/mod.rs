@@ -108,6 +108,19 @@ fn wait_for_lock(attempt: i32) -> bool {
     true
 }
 
+/// The database's application id and schema version. Reading them is the
+/// first thing that fails on a file that is not a database.
+fn header(conn: &Connection, path: &Path) -> Result<(i64, i64), StoreError> {
+    let read = |pragma: &str| {
+        conn.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get(0))
+            .map_err(|e: rusqlite::Error| StoreError::Corrupt {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })
+    };
+    Ok((read("application_id")?, read("user_version")?))
+}
+
 /// RFC 3339 in UTC, the form every time is stored in.
 pub(crate) fn stamp(t: DateTime<FixedOffset>) -> String {
     t.with_timezone(&Utc)
@@ -144,14 +157,7 @@ impl Store {
         )
         .map_err(corrupt)?;
         conn.busy_handler(Some(wait_for_lock)).map_err(sql)?;
-        // Reading the header is the first thing that fails on a file that
-        // is not a database.
-        let app_id: i64 = conn
-            .query_row("PRAGMA application_id", [], |r| r.get(0))
-            .map_err(corrupt)?;
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(corrupt)?;
+        let (app_id, version) = header(&conn, path)?;
         let tables: i64 = conn
             .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
             .map_err(corrupt)?;
@@ -236,12 +242,7 @@ impl Store {
         }
         .map_err(corrupt)?;
         conn.busy_handler(Some(wait_for_lock)).map_err(corrupt)?;
-        let app_id: i64 = conn
-            .query_row("PRAGMA application_id", [], |r| r.get(0))
-            .map_err(corrupt)?;
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(corrupt)?;
+        let (app_id, version) = header(&conn, path)?;
         if app_id != APPLICATION_ID {
             return Err(StoreError::Foreign {
                 path: path.to_owned(),

@@ -394,7 +394,7 @@ try {
 }
 
 if (failed) {
-  console.error(`\nFAILED at step ${stepNo}: ${failed instanceof CheckFailed ? failed.message : failed.stack}`);
+  console.error(`\nfailed in part ${stepNo}: ${failed instanceof CheckFailed ? failed.message : String(failed)}`);
   console.log('0 passed, 1 failed');
   process.exit(1);
 }

@@ -2,32 +2,12 @@
 //! SMTP on 127.0.0.1, every message read back with mail-parser.
 
 use crate::smtp::{start_auth_refusing, SmtpServer};
+use crate::util::digest_config as config;
 use crate::util::*;
 use mail_parser::MessageParser;
 
 /// An hour after the Monday 08:00 slot in Hong Kong (2026-11-30).
 const AFTER_SLOT: &str = "2026-11-30T09:00:00+08:00";
-
-fn config(smtp: &str) -> String {
-    format!(
-        r#"{CONFIG}
-[digest]
-from = "論壇 <digest@news.example.com>"
-schedule = "Mon 08:00"
-
-[smtp]
-{smtp}
-retries = 1
-retry_backoff_ms = 10
-timeout_seconds = 5
-max_connections = 2
-
-[server]
-public_url = "https://news.example.com/newsletter"
-secret = "test-secret"
-"#
-    )
-}
 
 fn smtp_config(port: u16) -> String {
     config(&format!("host = \"127.0.0.1\"\nport = {port}"))

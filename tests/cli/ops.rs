@@ -362,27 +362,6 @@ fn templates_export_keeps_an_edited_template_unless_forced() {
 
 // -------------------------------------------------------------- status
 
-fn digest_config(smtp: &str) -> String {
-    format!(
-        r#"{CONFIG}
-[digest]
-from = "論壇 <digest@news.example.com>"
-schedule = "Mon 08:00"
-
-[smtp]
-{smtp}
-retries = 1
-retry_backoff_ms = 10
-timeout_seconds = 5
-max_connections = 2
-
-[server]
-public_url = "https://news.example.com/newsletter"
-secret = "test-secret"
-"#
-    )
-}
-
 fn outbox_config() -> String {
     digest_config("outbox_dir = \"outbox\"")
 }

@@ -210,3 +210,26 @@ pub fn parse_feed(bytes: &[u8]) -> feed_rs::model::Feed {
         )
     })
 }
+
+/// [`CONFIG`] with a digest, the `[smtp]` lines given, quick retries and
+/// a server secret.
+pub fn digest_config(smtp: &str) -> String {
+    format!(
+        r#"{CONFIG}
+[digest]
+from = "論壇 <digest@news.example.com>"
+schedule = "Mon 08:00"
+
+[smtp]
+{smtp}
+retries = 1
+retry_backoff_ms = 10
+timeout_seconds = 5
+max_connections = 2
+
+[server]
+public_url = "https://news.example.com/newsletter"
+secret = "test-secret"
+"#
+    )
+}
