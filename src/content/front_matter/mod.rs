@@ -1,6 +1,8 @@
 //! Front matter: the TOML between the `+++` lines, as written
 //! ([`FrontMatter`]), then checked and turned into an [`Article`].
 
+mod events;
+
 use super::source::{Head, SourceFile};
 use super::{Article, Author, ContentError};
 use crate::config::{Config, PermalinkParts};
@@ -47,24 +49,10 @@ pub fn parse_article(
         |offset: usize| head.first_line + text[..offset.min(text.len())].matches('\n').count();
     let err = |m: String| ContentError::new(&file.display, m);
 
-    let fm: FrontMatter = toml::from_str(text).map_err(|e| {
-        let message = e.message().trim().to_owned();
-        let mut error = err(message);
-        if let Some(span) = e.span() {
-            error = error.at(line_of(span.start));
-            if let Some(key) = key_on_line(text, span.start) {
-                error = error.field(key);
-            }
-        } else {
-            error = error.at(head.first_line);
-        }
-        if let Some(missing) = error.message.strip_prefix("missing field `") {
-            let field = missing.trim_end_matches('`').to_owned();
-            error.message = format!("expected a {field} in the front matter, found none");
-            error.field = Some(field);
-        }
-        vec![error]
-    })?;
+    let fm = match events::read(text) {
+        Some(fm) => fm,
+        None => toml_front_matter(text, &line_of, &err)?,
+    };
 
     let mut errors = Vec::new();
     let tz = config.site.timezone;
@@ -297,6 +285,33 @@ pub fn parse_article(
         id,
         url,
         draft: fm.draft,
+    })
+}
+
+/// The front matter by way of `toml`'s whole document model: what
+/// [`events::read`] leaves aside, and every error message.
+fn toml_front_matter(
+    text: &str,
+    line_of: &dyn Fn(usize) -> usize,
+    err: &dyn Fn(String) -> ContentError,
+) -> Result<FrontMatter, Vec<ContentError>> {
+    toml::from_str(text).map_err(|e| {
+        let message = e.message().trim().to_owned();
+        let mut error = err(message);
+        if let Some(span) = e.span() {
+            error = error.at(line_of(span.start));
+            if let Some(key) = key_on_line(text, span.start) {
+                error = error.field(key);
+            }
+        } else {
+            error = error.at(line_of(0));
+        }
+        if let Some(missing) = error.message.strip_prefix("missing field `") {
+            let field = missing.trim_end_matches('`').to_owned();
+            error.message = format!("expected a {field} in the front matter, found none");
+            error.field = Some(field);
+        }
+        vec![error]
     })
 }
 
