@@ -76,66 +76,32 @@ impl Catalog {
             })
             .collect();
         tracing::debug!(elapsed = ?started.elapsed(), "front matter read and parsed");
-        // Duplicates are checked in file order, so the later file of a pair
-        // is the one named.
-        errors.extend(duplicates(parsed.iter().filter_map(|p| p.as_ref().ok())));
+        // The valid articles, in file order, in the buffer they were read
+        // into: a second array of 100,000 articles is memory to fault in.
+        let mut all: Vec<Article> = parsed
+            .into_iter()
+            .filter_map(|p| p.map_err(|e| errors.extend(e)).ok())
+            .collect();
         let mut stats = ContentStats {
             files: files.len(),
             ..ContentStats::default()
         };
-        let mut articles = Vec::with_capacity(parsed.len());
-        let mut unpublished = Vec::new();
-        for p in parsed {
-            let a = match p {
-                Ok(a) => a,
-                Err(mut e) => {
-                    errors.append(&mut e);
-                    continue;
-                }
-            };
-            if a.draft {
-                stats.drafts += 1;
-                unpublished.push(a);
-            } else if a.published > now {
-                stats.scheduled += 1;
-                stats.next_release = Some(
-                    stats
-                        .next_release
-                        .map_or(a.published, |n| n.min(a.published)),
-                );
-                unpublished.push(a);
-            } else {
-                stats.last_release = Some(
-                    stats
-                        .last_release
-                        .map_or(a.published, |n| n.max(a.published)),
-                );
-                articles.push(a);
-            }
-        }
-        tracing::debug!(elapsed = ?started.elapsed(), "duplicates checked, drafts set aside");
-        // Sorting positions, then moving each article once into place,
-        // costs far less than sorting the articles themselves, which are
-        // large.
-        // The keys are copied out first so the sort reads a small array
-        // rather than jumping around 100,000 large articles.
-        let mut keys: Vec<(std::cmp::Reverse<(i64, u32)>, usize)> = articles
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                let t = a.published;
-                (
-                    std::cmp::Reverse((t.timestamp(), t.timestamp_subsec_nanos())),
-                    i,
-                )
-            })
-            .collect();
-        keys.par_sort_unstable_by(|x, y| {
-            x.0.cmp(&y.0)
-                .then_with(|| articles[x.1].id.cmp(&articles[y.1].id))
-        });
-        let mut order: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
-        permute(&mut articles, &mut order);
+        // Duplicates are checked in file order, so the later file of a pair
+        // is the one named; meanwhile the other core puts the published
+        // articles in feed order.
+        let (duplicate_errors, mut order) = rayon::join(
+            || duplicates(all.iter()),
+            || feed_order(&all, now, &mut stats),
+        );
+        errors.extend(duplicate_errors);
+        tracing::debug!(elapsed = ?started.elapsed(), "duplicates checked, articles ordered");
+        // Published articles first, newest first, then drafts and scheduled
+        // ones in file order: each article moves once.
+        let published = order.len();
+        order.extend((0..all.len()).filter(|&i| !is_published(&all[i], now)));
+        permute(&mut all, &mut order);
+        let unpublished = all.split_off(published);
+        let articles = all;
         tracing::debug!(elapsed = ?started.elapsed(), "articles sorted");
         stats.published = articles.len();
         let mut by_column: BTreeMap<ColumnSlug, Vec<usize>> = config
@@ -144,7 +110,13 @@ impl Catalog {
             .map(|c| (c.slug.clone(), Vec::new()))
             .collect();
         for (i, a) in articles.iter().enumerate() {
-            by_column.entry(a.column.clone()).or_default().push(i);
+            // A lookup by reference first: `entry` wants an owned key,
+            // which is an allocation per article.
+            if let Some(indices) = by_column.get_mut(&a.column) {
+                indices.push(i);
+            } else {
+                by_column.entry(a.column.clone()).or_default().push(i);
+            }
         }
         (
             Catalog {
@@ -171,6 +143,36 @@ impl Catalog {
     pub fn column_indices(&self, slug: &ColumnSlug) -> &[usize] {
         self.by_column.get(slug).map_or(&[], |v| v.as_slice())
     }
+}
+
+fn is_published(a: &Article, now: DateTime<FixedOffset>) -> bool {
+    !a.draft && a.published <= now
+}
+
+/// Positions in `all` of the articles published at `now`, newest first,
+/// ties broken by id so the order never depends on the file system; counts
+/// the rest in `stats`.
+fn feed_order(all: &[Article], now: DateTime<FixedOffset>, stats: &mut ContentStats) -> Vec<usize> {
+    // The keys are copied out first so the sort reads a small array rather
+    // than jumping around 100,000 large articles.
+    let mut keys: Vec<(std::cmp::Reverse<(i64, u32)>, usize)> = Vec::with_capacity(all.len());
+    for (i, a) in all.iter().enumerate() {
+        let t = a.published;
+        if a.draft {
+            stats.drafts += 1;
+        } else if t > now {
+            stats.scheduled += 1;
+            stats.next_release = Some(stats.next_release.map_or(t, |n| n.min(t)));
+        } else {
+            stats.last_release = Some(stats.last_release.map_or(t, |n| n.max(t)));
+            keys.push((
+                std::cmp::Reverse((t.timestamp(), t.timestamp_subsec_nanos())),
+                i,
+            ));
+        }
+    }
+    keys.par_sort_unstable_by(|x, y| x.0.cmp(&y.0).then_with(|| all[x.1].id.cmp(&all[y.1].id)));
+    keys.into_iter().map(|(_, i)| i).collect()
 }
 
 /// Finds the content files of `config`, with the errors of the walk.

@@ -62,19 +62,29 @@ pub fn discover(
     let root = content_dir
         .canonicalize()
         .unwrap_or_else(|_| content_dir.to_owned());
-    let walks: Vec<(Vec<SourceFile>, Vec<ContentError>)> = top
+    // Each walk sorts what it found, by the relative path as text (comparing
+    // `Path`s component by component costs more than the walk itself on a
+    // large archive). Two walks' paths differ within the name of the entry
+    // each started from, so putting whole walks in order by their first
+    // path sorts everything.
+    let mut walks: Vec<(Vec<SourceFile>, Vec<ContentError>)> = top
         .par_iter()
-        .map(|start| walk(content_dir, &root, start, display))
+        .map(|start| {
+            let (mut files, errors) = walk(content_dir, &root, start, display);
+            files.sort_unstable_by(|a, b| a.display.cmp(&b.display));
+            (files, errors)
+        })
         .collect();
-    let mut files = Vec::new();
+    fn first(files: &[SourceFile]) -> Option<&str> {
+        files.first().map(|f| f.display.as_str())
+    }
+    walks.sort_unstable_by(|(a, _), (b, _)| first(a).cmp(&first(b)));
+    let mut files = Vec::with_capacity(walks.iter().map(|(f, _)| f.len()).sum());
     let mut errors = Vec::new();
     for (f, e) in walks {
         files.extend(f);
         errors.extend(e);
     }
-    // By the relative path as text: comparing `Path`s component by
-    // component costs more than the walk itself on a large archive.
-    files.sort_unstable_by(|a, b| a.display.cmp(&b.display));
     (files, errors)
 }
 
@@ -388,4 +398,45 @@ pub fn read_body(
         let line = first_line + count_lines(&e.as_bytes()[..valid]);
         err("invalid UTF-8; expected UTF-8 text".into()).at(line)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Folders whose names prefix one another, files beside folders of
+    /// nearly the same name, and nesting: the list comes out sorted by the
+    /// relative path as text, whatever order the walks finish in.
+    #[test]
+    fn files_are_listed_in_path_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let content = dir.path().join("content");
+        for rel in [
+            "a/x.md",
+            "a-b/y.md",
+            "a.md",
+            "a/deeper/z.md",
+            "b/1.md",
+            "a0/index.md",
+            "c.md",
+            "b/0.md",
+        ] {
+            let path = content.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, "+++\n+++\n").unwrap();
+        }
+        let display = |p: &Path| {
+            p.strip_prefix(dir.path())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        };
+        let (files, errors) = discover(&content, &display);
+        assert!(errors.is_empty(), "{errors:?}");
+        let listed: Vec<&str> = files.iter().map(|f| f.display.as_str()).collect();
+        let mut sorted = listed.clone();
+        sorted.sort_unstable();
+        assert_eq!(listed, sorted);
+        assert_eq!(listed.len(), 8);
+    }
 }
