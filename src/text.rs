@@ -30,10 +30,55 @@ fn is_xml_char(c: char) -> bool {
         || (c >= ' ' && !('\u{7f}'..='\u{9f}').contains(&c) && c != '\u{fffe}' && c != '\u{ffff}')
 }
 
+/// Whether every character of `s` passes [`is_xml_char`], read off the
+/// UTF-8 bytes: bodies run to thousands of characters and nearly always
+/// pass, and decoding each `char` costs several times this scan.
+fn all_xml_chars(s: &str) -> bool {
+    /// Bytes that may start a character XML refuses: controls, DEL, and the
+    /// lead bytes of U+0080..U+009F (C2 80..C2 9F) and of U+FFFE/U+FFFF
+    /// (EF BF BE, EF BF BF). In valid UTF-8, C2 and EF only ever lead.
+    const SUSPECT: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut b = 0;
+        while b < 0x20 {
+            t[b] = !matches!(b as u8, b'\t' | b'\n' | b'\r');
+            b += 1;
+        }
+        t[0x7f] = true;
+        t[0xc2] = true;
+        t[0xef] = true;
+        t
+    };
+    let b = s.as_bytes();
+    let mut from = 0;
+    while let Some(p) = b[from..].iter().position(|&c| SUSPECT[usize::from(c)]) {
+        let at = from + p;
+        let refused = match b[at] {
+            0xc2 => matches!(b.get(at + 1), Some(0x80..=0x9f)),
+            0xef => b.get(at + 1) == Some(&0xbf) && matches!(b.get(at + 2), Some(0xbe | 0xbf)),
+            _ => true,
+        };
+        if refused {
+            return false;
+        }
+        from = at + 1;
+    }
+    true
+}
+
 /// Removes the characters XML 1.0 forbids (or validators reject) from `s`.
 pub fn strip_control_chars(s: &str) -> String {
-    if s.chars().all(is_xml_char) {
+    if all_xml_chars(s) {
         return s.to_owned();
+    }
+    s.chars().filter(|&c| is_xml_char(c)).collect()
+}
+
+/// [`strip_control_chars`] for text already owned: returned as it is when
+/// nothing needs removing, which is nearly always.
+pub fn strip_control_chars_owned(s: String) -> String {
+    if all_xml_chars(&s) {
+        return s;
     }
     s.chars().filter(|&c| is_xml_char(c)).collect()
 }
@@ -89,7 +134,9 @@ const CLOSERS: &[&str] = &["」", "』", "”", "’", "）", ")", "\"", "'", "�
 /// cut at the limit and "…" added. A cluster (an emoji ZWJ sequence, a
 /// character with combining marks) is never split.
 pub fn cut_summary(text: &str, limit: usize) -> String {
-    let graphemes: Vec<(usize, &str)> = text.grapheme_indices(true).collect();
+    // Only the clusters up to the limit (and one past it, to see what
+    // follows a full stop) are looked at: a lead runs to twice the limit.
+    let graphemes: Vec<(usize, &str)> = text.grapheme_indices(true).take(limit + 2).collect();
     if graphemes.len() <= limit {
         return text.trim().to_owned();
     }
@@ -146,6 +193,46 @@ pub fn escape_xml(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_byte_scan_agrees_with_the_character_test() {
+        let edges = [
+            '\0',
+            '\t',
+            '\n',
+            '\r',
+            '\u{1f}',
+            ' ',
+            '~',
+            '\u{7f}',
+            '\u{80}',
+            '\u{9f}',
+            '\u{a0}',
+            '\u{ff}',
+            '\u{100}',
+            '\u{bf}',
+            '\u{fffd}',
+            '\u{fffe}',
+            '\u{ffff}',
+            '\u{fefe}',
+            '\u{efbf}',
+            '\u{10000}',
+            '\u{10ffff}',
+            '論',
+            '\u{200d}',
+            '😀',
+        ];
+        for a in edges {
+            for b in edges {
+                let s = format!("x{a}{b}論");
+                assert_eq!(all_xml_chars(&s), s.chars().all(is_xml_char), "{s:?}");
+                assert_eq!(
+                    strip_control_chars(&s),
+                    strip_control_chars_owned(s.clone())
+                );
+            }
+        }
+    }
 
     #[test]
     fn forbidden_characters_are_removed_and_lines_joined() {

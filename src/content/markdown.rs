@@ -52,7 +52,7 @@ pub fn render(article: &Article, summary_chars: usize) -> Result<RenderedBody, C
         article.body_line,
     )?;
     // Characters XML cannot carry never reach a feed.
-    let body = crate::text::strip_control_chars(&raw);
+    let body = crate::text::strip_control_chars_owned(raw);
     let base = url::Url::parse(&article.url).ok();
     let events: Vec<Event<'_>> = Parser::new_ext(&body, options())
         .map(|e| absolute_links(e, base.as_ref()))

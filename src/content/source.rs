@@ -292,9 +292,25 @@ pub fn read_head(file: &SourceFile) -> Result<Head, ContentError> {
         ));
     }
     let mut f = File::open(&file.path).map_err(|e| err(format!("cannot read: {e}")))?;
+    thread_local! {
+        /// What was read of the last file on this thread: reused, not
+        /// allocated per article.
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUF.with_borrow_mut(|buf| {
+        buf.clear();
+        scan_head(&mut f, buf, &err)
+    })
+}
+
+/// Reads `f` into `buf` up to the `+++` line closing the front matter.
+fn scan_head(
+    f: &mut File,
+    buf: &mut Vec<u8>,
+    err: &dyn Fn(String) -> ContentError,
+) -> Result<Head, ContentError> {
     // Front matter is a few hundred bytes: read a little at a time rather
     // than a page per file, which across 100,000 files is memory churn.
-    let mut buf = Vec::new();
     let mut chunk = [0u8; 1024];
     let mut scanned_lines = 0usize; // complete lines looked at so far
     let mut line_start = 0usize; // byte offset of the next line to look at

@@ -16,6 +16,7 @@ use super::FrontMatter;
 use std::borrow::Cow;
 use toml::Spanned;
 use toml_parser::decoder::ScalarKind;
+use toml_parser::lexer::Token;
 use toml_parser::parser::{Event, EventKind, RecursionGuard, ValidateWhitespace};
 use toml_parser::{ParseError, Source};
 
@@ -25,24 +26,32 @@ const MAX_DEPTH: u32 = 8;
 
 /// Reads `text` when it has the common shape; `None` when `toml` must.
 pub(super) fn read(text: &str) -> Option<FrontMatter> {
-    let source = Source::new(text);
-    let tokens = source.lex().into_vec();
-    let mut events: Vec<Event> = Vec::with_capacity(tokens.len());
-    let mut errors: Vec<ParseError> = Vec::new();
-    {
-        let mut validate = ValidateWhitespace::new(&mut events, source);
-        let mut guard = RecursionGuard::new(&mut validate, MAX_DEPTH);
-        toml_parser::parser::parse_document(&tokens, &mut guard, &mut errors);
+    thread_local! {
+        /// Tokens and events of the last front matter read on this thread:
+        /// the arrays are reused rather than allocated per article.
+        static BUFFERS: std::cell::RefCell<(Vec<Token>, Vec<Event>)> = Default::default();
     }
-    if !errors.is_empty() {
-        return None;
-    }
-    Reader {
-        source,
-        events: &events,
-        at: 0,
-    }
-    .document()
+    BUFFERS.with_borrow_mut(|(tokens, events)| {
+        let source = Source::new(text);
+        tokens.clear();
+        tokens.extend(source.lex());
+        events.clear();
+        let mut errors: Vec<ParseError> = Vec::new();
+        {
+            let mut validate = ValidateWhitespace::new(events, source);
+            let mut guard = RecursionGuard::new(&mut validate, MAX_DEPTH);
+            toml_parser::parser::parse_document(tokens, &mut guard, &mut errors);
+        }
+        if !errors.is_empty() {
+            return None;
+        }
+        Reader {
+            source,
+            events,
+            at: 0,
+        }
+        .document()
+    })
 }
 
 /// A value as written, before it is given to a field.
