@@ -89,10 +89,8 @@ impl Catalog {
         // Duplicates are checked in file order, so the later file of a pair
         // is the one named; meanwhile the other core puts the published
         // articles in feed order.
-        let (duplicate_errors, mut order) = rayon::join(
-            || duplicates(all.iter()),
-            || feed_order(&all, now, &mut stats),
-        );
+        let (duplicate_errors, mut order) =
+            rayon::join(|| duplicates(&all), || feed_order(&all, now, &mut stats));
         errors.extend(duplicate_errors);
         tracing::debug!(elapsed = ?started.elapsed(), "duplicates checked, articles ordered");
         // Published articles first, newest first, then drafts and scheduled
@@ -104,20 +102,27 @@ impl Catalog {
         let articles = all;
         tracing::debug!(elapsed = ?started.elapsed(), "articles sorted");
         stats.published = articles.len();
-        let mut by_column: BTreeMap<ColumnSlug, Vec<usize>> = config
+        // Positions per column, looked up by slug in a hash map: a search
+        // of the configuration's columns per article costs more.
+        let column_of: FxHashMap<&str, usize> = config
             .columns
             .iter()
-            .map(|c| (c.slug.clone(), Vec::new()))
+            .enumerate()
+            .map(|(i, c)| (c.slug.as_str(), i))
             .collect();
+        let mut positions: Vec<Vec<usize>> = vec![Vec::new(); config.columns.len()];
         for (i, a) in articles.iter().enumerate() {
-            // A lookup by reference first: `entry` wants an owned key,
-            // which is an allocation per article.
-            if let Some(indices) = by_column.get_mut(&a.column) {
-                indices.push(i);
-            } else {
-                by_column.entry(a.column.clone()).or_default().push(i);
+            // Every article's column is one of the configuration's.
+            if let Some(&c) = column_of.get(a.column.as_str()) {
+                positions[c].push(i);
             }
         }
+        let by_column: BTreeMap<ColumnSlug, Vec<usize>> = config
+            .columns
+            .iter()
+            .map(|c| c.slug.clone())
+            .zip(positions)
+            .collect();
         (
             Catalog {
                 articles,
@@ -181,8 +186,6 @@ pub fn discover_content(config: &Config) -> (Vec<SourceFile>, Vec<ContentError>)
     discover(&config.site.content_dir, &display)
 }
 
-/// Two articles with one slug in a column would share a permalink; two with
-/// one id would be one item to every feed reader. Both files are named.
 /// Rearranges `v` so that `v[i]` becomes the element that was at
 /// `order[i]`, following each cycle of the permutation: every element moves
 /// once, and no second array is needed.
@@ -204,12 +207,23 @@ fn permute<T>(v: &mut [T], order: &mut [usize]) {
     }
 }
 
-fn duplicates<'a>(all: impl Iterator<Item = &'a Article>) -> Vec<ContentError> {
+/// Two articles with one slug in a column would share a permalink; two with
+/// one id would be one item to every feed reader. Both files are named, the
+/// later one (in file order) as the one in error.
+fn duplicates(all: &[Article]) -> Vec<ContentError> {
+    let (mut slugs, ids) = rayon::join(|| duplicate_slugs(all), || duplicate_ids(all));
+    slugs.extend(ids);
+    slugs
+}
+
+// Fx hashing below: the keys are our own slugs and ids, not hostile input
+// from the network, and SipHash costs more than the check itself. Both maps
+// are sized up front: growing one 100,000 keys long rehashes it many times.
+
+fn duplicate_slugs(all: &[Article]) -> Vec<ContentError> {
     let mut errors = Vec::new();
-    // Fx hashing: the keys are our own slugs and ids, not hostile input
-    // from the network, and SipHash costs more than the check itself.
-    let mut slugs: FxHashMap<(&ColumnSlug, &str), &Article> = FxHashMap::default();
-    let mut ids: FxHashMap<&str, &Article> = FxHashMap::default();
+    let mut slugs: FxHashMap<(&ColumnSlug, &str), &Article> =
+        FxHashMap::with_capacity_and_hasher(all.len(), Default::default());
     for a in all {
         if let Some(first) = slugs.insert((&a.column, a.slug.as_str()), a) {
             errors.push(
@@ -224,6 +238,15 @@ fn duplicates<'a>(all: impl Iterator<Item = &'a Article>) -> Vec<ContentError> {
             );
             slugs.insert((&a.column, a.slug.as_str()), first);
         }
+    }
+    errors
+}
+
+fn duplicate_ids(all: &[Article]) -> Vec<ContentError> {
+    let mut errors = Vec::new();
+    let mut ids: FxHashMap<&str, &Article> =
+        FxHashMap::with_capacity_and_hasher(all.len(), Default::default());
+    for a in all {
         if let Some(first) = ids.insert(a.id.as_str(), a) {
             errors.push(
                 ContentError::new(
