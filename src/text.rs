@@ -88,6 +88,9 @@ pub fn strip_control_chars_owned(s: String) -> String {
 /// into one space, and the ends trimmed. A title can then never break a
 /// header or an XML attribute.
 pub fn one_line(s: &str) -> String {
+    if is_one_line(s) {
+        return s.to_owned();
+    }
     let mut out = String::with_capacity(s.len());
     for word in s.split(|c: char| c.is_whitespace() || !is_xml_char(c)) {
         if word.is_empty() {
@@ -99,6 +102,57 @@ pub fn one_line(s: &str) -> String {
         out.push_str(word);
     }
     out
+}
+
+/// Whether [`one_line`] would give `s` back unchanged: no character XML
+/// refuses, no whitespace but single spaces between words. Read off the
+/// UTF-8 bytes, as [`all_xml_chars`] is: titles, names and tags are read
+/// for every article and nearly always pass.
+fn is_one_line(s: &str) -> bool {
+    /// Bytes that may start a character to look at: controls (tab and line
+    /// ends included), space, DEL, and the lead bytes of the non-ASCII
+    /// whitespace and refused characters (C2: U+0080..U+00A0; E1: U+1680;
+    /// E2: U+2000..U+205F; E3: U+3000; EF: U+FFFE, U+FFFF).
+    const SUSPECT: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut b = 0;
+        while b <= 0x20 {
+            t[b] = true;
+            b += 1;
+        }
+        t[0x7f] = true;
+        t[0xc2] = true;
+        t[0xe1] = true;
+        t[0xe2] = true;
+        t[0xe3] = true;
+        t[0xef] = true;
+        t
+    };
+    let b = s.as_bytes();
+    let mut from = 0;
+    while let Some(p) = b[from..].iter().position(|&c| SUSPECT[usize::from(c)]) {
+        let at = from + p;
+        let next = |k: usize| b.get(at + k).copied();
+        let refused = match b[at] {
+            // A space must sit between two other characters.
+            b' ' => at == 0 || at + 1 == b.len() || next(1) == Some(b' '),
+            0xc2 => matches!(next(1), Some(0x80..=0xa0)),
+            0xe1 => next(1) == Some(0x9a) && next(2) == Some(0x80),
+            0xe2 => match next(1) {
+                Some(0x80) => matches!(next(2), Some(0x80..=0x8a | 0xa8 | 0xa9 | 0xaf)),
+                Some(0x81) => next(2) == Some(0x9f),
+                _ => false,
+            },
+            0xe3 => next(1) == Some(0x80) && next(2) == Some(0x80),
+            0xef => next(1) == Some(0xbf) && matches!(next(2), Some(0xbe | 0xbf)),
+            _ => true,
+        };
+        if refused {
+            return false;
+        }
+        from = at + 1;
+    }
+    true
 }
 
 /// Whether `c` is a CJK ideograph, kana, hangul or full-width form: scripts
@@ -193,6 +247,33 @@ pub fn escape_xml(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_is_kept_as_it_is_exactly_when_one_line_would_keep_it() {
+        let mut edges: Vec<char> = (0..=0x3000u32)
+            .chain([0xfeff, 0xfffd, 0xfffe, 0xffff, 0x1f600, 0xff0c])
+            .filter_map(char::from_u32)
+            .filter(|c| c.is_whitespace() || !is_xml_char(*c))
+            .collect();
+        edges.extend([
+            'a', '論', '。', '\u{3001}', '\u{2010}', '\u{200d}', '\u{e000}',
+        ]);
+        for a in &edges {
+            for b in &edges {
+                for s in [format!("{a}{b}"), format!("x{a}{b}論"), format!("x{a}y{b}")] {
+                    let slow = {
+                        let words: Vec<&str> = s
+                            .split(|c: char| c.is_whitespace() || !is_xml_char(c))
+                            .filter(|w| !w.is_empty())
+                            .collect();
+                        words.join(" ")
+                    };
+                    assert_eq!(is_one_line(&s), slow == s, "{s:?}");
+                    assert_eq!(one_line(&s), slow, "{s:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_byte_scan_agrees_with_the_character_test() {

@@ -69,7 +69,7 @@ struct Reader<'e, 'i> {
     at: usize,
 }
 
-impl Reader<'_, '_> {
+impl<'i> Reader<'_, 'i> {
     /// The next event that is not whitespace, a comment or a line end.
     fn next_significant(&mut self) -> Option<Event> {
         while let Some(e) = self.events.get(self.at) {
@@ -111,7 +111,7 @@ impl Reader<'_, '_> {
             draft: false,
             _extra: None,
         };
-        let mut seen = Seen::default();
+        let mut seen = 0u32;
         while let Some(event) = self.next_significant() {
             if event.kind() != EventKind::SimpleKey {
                 return None; // a table header, or something stranger
@@ -127,21 +127,25 @@ impl Reader<'_, '_> {
                 Some(e) if matches!(e.kind(), EventKind::Comment | EventKind::Newline) => {}
                 Some(_) => return None,
             }
-            if !seen.first(&key) {
+            // A key met twice is for `toml` to report.
+            let bit = 1 << field_index(&key)?;
+            if seen & bit != 0 {
                 return None;
             }
+            seen |= bit;
             assign(&mut fm, &key, value)?;
         }
         // `title` and `published` are required: without them, `toml` says so.
-        (seen.title && seen.published).then_some(fm)
+        let required = 1 << field_index("title")? | 1 << field_index("published")?;
+        (seen & required == required).then_some(fm)
     }
 
-    fn key(&self, event: Event) -> Option<String> {
+    fn key(&self, event: Event) -> Option<Cow<'i, str>> {
         let raw = self.source.get(event)?;
         let mut key = Cow::Borrowed("");
         let mut errors: Vec<ParseError> = Vec::new();
         raw.decode_key(&mut key, &mut errors);
-        errors.is_empty().then(|| key.into_owned())
+        errors.is_empty().then_some(key)
     }
 
     fn value(&mut self) -> Option<Spanned<Value>> {
@@ -208,7 +212,7 @@ impl Reader<'_, '_> {
                     if event.kind() != EventKind::Scalar {
                         return None;
                     }
-                    entries.push((key, self.scalar(event)?));
+                    entries.push((key.into_owned(), self.scalar(event)?));
                 }
                 _ => return None,
             }
@@ -220,26 +224,25 @@ fn span(first: Event, last: Event) -> std::ops::Range<usize> {
     first.span().start()..last.span().end()
 }
 
-/// The keys met so far, to hand a repeated one to `toml`.
-#[derive(Default)]
-struct Seen {
-    title: bool,
-    published: bool,
-    others: Vec<String>,
-}
+/// The fields read here, as [`FrontMatter`] names them (`extra` is left to
+/// `toml`).
+const FIELDS: [&str; 12] = [
+    "title",
+    "column",
+    "published",
+    "updated",
+    "authors",
+    "summary",
+    "correction",
+    "tags",
+    "slug",
+    "id",
+    "url",
+    "draft",
+];
 
-impl Seen {
-    fn first(&mut self, key: &str) -> bool {
-        match key {
-            "title" => !std::mem::replace(&mut self.title, true),
-            "published" => !std::mem::replace(&mut self.published, true),
-            _ if self.others.iter().any(|k| k == key) => false,
-            _ => {
-                self.others.push(key.to_owned());
-                true
-            }
-        }
-    }
+fn field_index(key: &str) -> Option<usize> {
+    FIELDS.iter().position(|f| *f == key)
 }
 
 /// Gives `value` to the field `key`; `None` for an unknown key or a value
