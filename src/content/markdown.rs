@@ -42,6 +42,34 @@ fn sanitizer() -> &'static ammonia::Builder<'static> {
     })
 }
 
+/// Reads `article`'s body for its summary alone, as [`render`] gives it,
+/// without writing HTML: for an article only feeds of summaries carry.
+pub fn render_summary(
+    article: &Article,
+    summary_chars: usize,
+) -> Result<RenderedBody, ContentError> {
+    // Read (and so checked) even when the editor wrote a summary, as every
+    // body a feed carries is.
+    let raw = super::source::read_body(
+        &article.path,
+        &article.source,
+        article.body_offset,
+        article.body_line,
+    )?;
+    let summary = match &article.summary {
+        Some(s) => s.clone(),
+        None => {
+            let body = crate::text::strip_control_chars_owned(raw);
+            let lead = lead(Parser::new_ext(&body, options()), summary_chars * 2);
+            crate::text::cut_summary(&lead, summary_chars)
+        }
+    };
+    Ok(RenderedBody {
+        html: String::new(),
+        summary,
+    })
+}
+
 /// Reads and renders `article`'s body. `summary_chars` bounds a summary cut
 /// from the body.
 pub fn render(article: &Article, summary_chars: usize) -> Result<RenderedBody, ContentError> {
@@ -123,14 +151,17 @@ fn absolute_links<'a>(event: Event<'a>, base: Option<&url::Url>) -> Event<'a> {
 }
 
 /// The text of the body's paragraphs (headings, code, tables and footnotes
-/// left out), up to about `enough` characters.
-fn lead(events: &[Event<'_>], enough: usize) -> String {
+/// left out), up to about `enough` characters. Stops reading `events` there.
+fn lead<'a, E: std::borrow::Borrow<Event<'a>>>(
+    events: impl IntoIterator<Item = E>,
+    enough: usize,
+) -> String {
     let mut out = String::new();
     let mut chars = 0;
     let mut depth_skip = 0usize; // inside something that is not prose
     let mut in_paragraph = false;
     for event in events {
-        match event {
+        match event.borrow() {
             Event::Start(
                 Tag::Heading { .. }
                 | Tag::CodeBlock(_)

@@ -147,8 +147,9 @@ pub fn render_bodies(
 ) -> (HashMap<usize, RenderedBody>, Vec<ContentError>) {
     let needed: BTreeSet<usize> = specs.iter().flat_map(|s| s.items.iter().copied()).collect();
     let needed: Vec<usize> = needed.into_iter().collect();
-    // Articles only summary feeds carry keep only their summary: across a
-    // thousand author feeds the HTML would be most of the memory.
+    // Articles only summary feeds carry get their summary alone: across a
+    // thousand author feeds their HTML would be most of the memory, and
+    // writing it time spent on nothing.
     let full: std::collections::HashSet<usize> = specs
         .iter()
         .filter(|s| s.full)
@@ -158,19 +159,23 @@ pub fn render_bodies(
         .par_iter()
         .map(|&i| {
             let a = &catalog.articles()[i];
-            let rendered =
-                crate::content::markdown::render(a, config.feeds.summary_chars).map(|mut body| {
-                    // A correction goes at the top of the item, where a
-                    // reader who saw the first version will look.
-                    if let Some((html, text)) = a.correction_note(&config.site.language) {
+            let full = full.contains(&i);
+            let render = if full {
+                crate::content::markdown::render
+            } else {
+                crate::content::markdown::render_summary
+            };
+            let rendered = render(a, config.feeds.summary_chars).map(|mut body| {
+                // A correction goes at the top of the item, where a
+                // reader who saw the first version will look.
+                if let Some((html, text)) = a.correction_note(&config.site.language) {
+                    if full {
                         body.html.insert_str(0, &html);
-                        body.summary = format!("{text} {}", body.summary);
                     }
-                    if !full.contains(&i) {
-                        body.html = String::new();
-                    }
-                    body
-                });
+                    body.summary = format!("{text} {}", body.summary);
+                }
+                body
+            });
             (i, rendered)
         })
         .collect();

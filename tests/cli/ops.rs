@@ -1517,6 +1517,49 @@ fn author_feeds_carry_summaries_unless_author_content_is_full() {
     assert_eq!(json["items"][0]["content_html"], "<p>內文。</p>\n");
 }
 
+/// An article only an author feed carries gets its summary without its
+/// body being rendered as HTML: the summary must be the one a column feed
+/// would show for it.
+#[test]
+fn an_article_only_an_author_feed_carries_has_the_summary_a_column_feed_gives() {
+    let body = "## 小標題\n\n第一段講[政策](/policy/)與**市場**，說明為何要改。第二句繼續解釋背景與影響。\n\
+                第三句換行後仍在同一段！第四句：數字是 30% 與 `code`。\n\n\
+                - 列表一\n- 列表二\n\n第二段開始，Second paragraph in English, with a \
+                [link](https://example.com/x) and more words to pass the limit. 再多一句。\n\n\
+                [^1]: 註腳不入摘要。\n";
+    let summary_of = |max_items: usize| {
+        let p = with_authors(&format!("max_items = {max_items}\nsummary_chars = 60\n"));
+        p.write(
+            "content/ai/a1.md",
+            article(
+                "title = \"甲一\"\npublished = 2026-11-20T07:00:00+08:00\nauthors = [\"陳大文\"]",
+                body,
+            ),
+        );
+        p.build();
+        let in_column = p.read("feeds/ai/feed.json").contains("\"甲一\"");
+        let json = json_of(&p.read(&format!("feeds/{CHAN_FOLDER}/feed.json")));
+        let item = json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["title"] == "甲一")
+            .unwrap()
+            .clone();
+        (in_column, item["summary"].as_str().unwrap().to_owned())
+    };
+    let (in_column, with_html) = summary_of(50);
+    assert!(in_column);
+    let (in_column, summary_alone) = summary_of(1);
+    assert!(!in_column, "甲一 should have fallen out of the column feed");
+    assert_eq!(summary_alone, with_html);
+    assert!(
+        summary_alone.starts_with("第一段講政策與市場"),
+        "{summary_alone}"
+    );
+    assert!(!summary_alone.contains("小標題"), "{summary_alone}");
+}
+
 #[test]
 fn only_published_articles_give_an_author_feeds() {
     let p = with_authors("");
