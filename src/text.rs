@@ -49,16 +49,22 @@ fn all_xml_chars(s: &str) -> bool {
         t[0xef] = true;
         t
     };
+    passes(s, &SUSPECT, |b, at| match b[at] {
+        0xc2 => matches!(b.get(at + 1), Some(0x80..=0x9f)),
+        0xef => b.get(at + 1) == Some(&0xbf) && matches!(b.get(at + 2), Some(0xbe | 0xbf)),
+        _ => true,
+    })
+}
+
+/// Whether `refuses` (given the bytes and a position) turns away none of
+/// the places in `s` where a byte `suspect` marks starts a character. The
+/// scan for suspects is the whole cost when there are none.
+fn passes(s: &str, suspect: &[bool; 256], refuses: impl Fn(&[u8], usize) -> bool) -> bool {
     let b = s.as_bytes();
     let mut from = 0;
-    while let Some(p) = b[from..].iter().position(|&c| SUSPECT[usize::from(c)]) {
+    while let Some(p) = b[from..].iter().position(|&c| suspect[usize::from(c)]) {
         let at = from + p;
-        let refused = match b[at] {
-            0xc2 => matches!(b.get(at + 1), Some(0x80..=0x9f)),
-            0xef => b.get(at + 1) == Some(&0xbf) && matches!(b.get(at + 2), Some(0xbe | 0xbf)),
-            _ => true,
-        };
-        if refused {
+        if refuses(b, at) {
             return false;
         }
         from = at + 1;
@@ -128,12 +134,9 @@ fn is_one_line(s: &str) -> bool {
         t[0xef] = true;
         t
     };
-    let b = s.as_bytes();
-    let mut from = 0;
-    while let Some(p) = b[from..].iter().position(|&c| SUSPECT[usize::from(c)]) {
-        let at = from + p;
+    passes(s, &SUSPECT, |b, at| {
         let next = |k: usize| b.get(at + k).copied();
-        let refused = match b[at] {
+        match b[at] {
             // A space must sit between two other characters.
             b' ' => at == 0 || at + 1 == b.len() || next(1) == Some(b' '),
             0xc2 => matches!(next(1), Some(0x80..=0xa0)),
@@ -146,13 +149,8 @@ fn is_one_line(s: &str) -> bool {
             0xe3 => next(1) == Some(0x80) && next(2) == Some(0x80),
             0xef => next(1) == Some(0xbf) && matches!(next(2), Some(0xbe | 0xbf)),
             _ => true,
-        };
-        if refused {
-            return false;
         }
-        from = at + 1;
-    }
-    true
+    })
 }
 
 /// Whether `c` is a CJK ideograph, kana, hangul or full-width form: scripts

@@ -42,6 +42,15 @@ fn sanitizer() -> &'static ammonia::Builder<'static> {
     })
 }
 
+fn read_body(article: &Article) -> Result<String, ContentError> {
+    super::source::read_body(
+        &article.path,
+        &article.source,
+        article.body_offset,
+        article.body_line,
+    )
+}
+
 /// Reads `article`'s body for its summary alone, as [`render`] gives it,
 /// without writing HTML: for an article only feeds of summaries carry.
 pub fn render_summary(
@@ -50,12 +59,7 @@ pub fn render_summary(
 ) -> Result<RenderedBody, ContentError> {
     // Read (and so checked) even when the editor wrote a summary, as every
     // body a feed carries is.
-    let raw = super::source::read_body(
-        &article.path,
-        &article.source,
-        article.body_offset,
-        article.body_line,
-    )?;
+    let raw = read_body(article)?;
     let summary = match &article.summary {
         Some(s) => s.clone(),
         None => {
@@ -73,12 +77,7 @@ pub fn render_summary(
 /// Reads and renders `article`'s body. `summary_chars` bounds a summary cut
 /// from the body.
 pub fn render(article: &Article, summary_chars: usize) -> Result<RenderedBody, ContentError> {
-    let raw = super::source::read_body(
-        &article.path,
-        &article.source,
-        article.body_offset,
-        article.body_line,
-    )?;
+    let raw = read_body(article)?;
     // Characters XML cannot carry never reach a feed.
     let body = crate::text::strip_control_chars_owned(raw);
     let base = url::Url::parse(&article.url).ok();
