@@ -54,11 +54,7 @@ pub fn build(config: &Config, now: DateTime<FixedOffset>) -> Result<BuildSummary
 
     // Templates first: a broken one fails the build before any work.
     let pages = feeds::PageTemplates::load(config)?;
-    let (catalog, mut errors) = Catalog::from_files(config, &files, walk_errors, now);
-    // The file list is not needed past here: freed now (on a thread of its
-    // own, as freeing 100,000 entries takes a while), its memory serves
-    // the bodies and feeds rather than adding to the peak.
-    std::thread::spawn(move || drop(files));
+    let (catalog, mut errors) = Catalog::from_files(config, files, walk_errors, now);
     tracing::debug!(elapsed = ?started.elapsed(), "front matter read");
     let specs = feeds::plan(config, &catalog);
     let (bodies, body_errors) = feeds::render_bodies(config, &catalog, &specs);

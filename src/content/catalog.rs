@@ -56,22 +56,24 @@ impl Catalog {
         now: DateTime<FixedOffset>,
     ) -> (Catalog, Vec<ContentError>) {
         let (files, errors) = discover_content(config);
-        Catalog::from_files(config, &files, errors, now)
+        Catalog::from_files(config, files, errors, now)
     }
 
     /// Reads the files found by [`discover_content`]; `errors` are those of
-    /// the walk, returned with the rest.
+    /// the walk, returned with the rest. Each article takes over its file's
+    /// entry rather than copying its path and names.
     pub fn from_files(
         config: &Config,
-        files: &[SourceFile],
+        files: Vec<SourceFile>,
         mut errors: Vec<ContentError>,
         now: DateTime<FixedOffset>,
     ) -> (Catalog, Vec<ContentError>) {
         let started = std::time::Instant::now();
+        let file_count = files.len();
         let parsed: Vec<Result<Article, Vec<ContentError>>> = files
-            .par_iter()
-            .map(|f: &SourceFile| {
-                let head = read_head(f).map_err(|e| vec![e])?;
+            .into_par_iter()
+            .map(|f: SourceFile| {
+                let head = read_head(&f).map_err(|e| vec![e])?;
                 front_matter::parse_article(f, &head, config)
             })
             .collect();
@@ -83,7 +85,7 @@ impl Catalog {
             .filter_map(|p| p.map_err(|e| errors.extend(e)).ok())
             .collect();
         let mut stats = ContentStats {
-            files: files.len(),
+            files: file_count,
             ..ContentStats::default()
         };
         // Duplicates are checked in file order, so the later file of a pair

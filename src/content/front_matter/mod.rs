@@ -38,9 +38,9 @@ struct FrontMatter {
 }
 
 /// Reads one file's front matter into an [`Article`], collecting every
-/// problem found in it.
+/// problem found in it. The article takes over the file's path and names.
 pub fn parse_article(
-    file: &SourceFile,
+    mut file: SourceFile,
     head: &Head,
     config: &Config,
 ) -> Result<Article, Vec<ContentError>> {
@@ -156,7 +156,7 @@ pub fn parse_article(
 
     let (slug, slug_line) = match &fm.slug {
         Some(s) => (s.get_ref().clone(), Some(line_of(s.span().start))),
-        None => (file.default_slug.clone(), None),
+        None => (std::mem::take(&mut file.default_slug), None),
     };
     if let Err(m) = check_slug(&slug) {
         let mut e = err(m).field("slug");
@@ -269,8 +269,8 @@ pub fn parse_article(
         }
     }
     Ok(Article {
-        source: file.display.clone(),
-        path: file.path.clone(),
+        source: file.display,
+        path: file.path,
         body_offset: head.body_offset,
         body_line: head.body_line,
         column,
