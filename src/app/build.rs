@@ -1,10 +1,11 @@
 //! `broadsheet build`: read content, write feeds.
 
 use crate::config::Config;
-use crate::content::{discover_content, Catalog, ContentErrors, SourceFile};
+use crate::content::{discover_content, Catalog, ContentErrors, FileStat};
 use crate::feeds::output::{self, InputStamp, Manifest, WriteReport};
 use crate::{feeds, Error};
 use chrono::{DateTime, FixedOffset};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 /// What a build did.
@@ -31,11 +32,24 @@ pub struct BuildSummary {
 /// article (and every body a feed carries) is valid.
 pub fn build(config: &Config, now: DateTime<FixedOffset>) -> Result<BuildSummary, Error> {
     let started = std::time::Instant::now();
-    let (files, walk_errors) = discover_content(config);
-    tracing::debug!(files = files.len(), elapsed = ?started.elapsed(), "content found");
-    let fingerprint = fingerprint(config, &files);
     let previous = Manifest::read(&config.site.output_dir);
-    if walk_errors.is_empty() && is_current(&previous, &fingerprint, now, config) {
+    // With no earlier build to compare with, asking each file's size and
+    // mtime before reading it is a lookup per file for nothing: they are
+    // read from the open files instead.
+    let compare = previous.inputs.is_some();
+    let (files, walk_errors) = discover_content(config, compare);
+    tracing::debug!(files = files.len(), elapsed = ?started.elapsed(), "content found");
+    let listed_fingerprint = compare.then(|| {
+        let stats = files
+            .iter()
+            .map(|f| (f.display.as_str(), f.stat.unwrap_or_default()));
+        fingerprint(config, stats)
+    });
+    let up_to_date = walk_errors.is_empty()
+        && listed_fingerprint
+            .as_deref()
+            .is_some_and(|fp| is_current(&previous, fp, now, config));
+    if up_to_date {
         tracing::info!("nothing changed since the last build");
         let [articles, drafts, scheduled] = previous.inputs.as_ref().map_or([0; 3], |i| i.counts);
         return Ok(BuildSummary {
@@ -66,6 +80,19 @@ pub fn build(config: &Config, now: DateTime<FixedOffset>) -> Result<BuildSummary
     let outputs = feeds::generate(config, &catalog, &specs, &bodies, &pages)?;
     tracing::debug!(files = outputs.len(), elapsed = ?started.elapsed(), "feeds generated");
     let stats = &catalog.stats;
+    let fingerprint = listed_fingerprint.unwrap_or_else(|| {
+        // Every file became an article (or the build stopped above), each
+        // with the size and mtime it was read with; in path order, as the
+        // walk lists them, they give what a later walk's stats will.
+        let mut stats: Vec<(&str, FileStat)> = catalog
+            .articles()
+            .iter()
+            .chain(catalog.unpublished())
+            .map(|a| (a.source.as_str(), a.stat))
+            .collect();
+        stats.par_sort_unstable_by(|a, b| a.0.cmp(b.0));
+        fingerprint(config, stats.into_iter())
+    });
     let stamp = InputStamp {
         fingerprint,
         valid_from: stats.last_release.map(|d| d.to_rfc3339()),
@@ -131,7 +158,7 @@ fn is_current(
 /// A digest of everything a build reads: the program's version, the
 /// configuration (file and environment), the page templates, and each
 /// content file's path, size and modification time.
-fn fingerprint(config: &Config, files: &[SourceFile]) -> String {
+fn fingerprint<'a>(config: &Config, files: impl Iterator<Item = (&'a str, FileStat)>) -> String {
     let mut h = Sha256::new();
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
     h.update([0]);
@@ -151,12 +178,12 @@ fn fingerprint(config: &Config, files: &[SourceFile]) -> String {
             h.update(mtime.to_le_bytes());
         }
     }
-    for f in files {
+    for (display, stat) in files {
         h.update([0]);
-        h.update(f.display.as_bytes());
+        h.update(display.as_bytes());
         h.update([0]);
-        h.update(f.len.to_le_bytes());
-        h.update(f.mtime_ns.to_le_bytes());
+        h.update(stat.len.to_le_bytes());
+        h.update(stat.mtime_ns.to_le_bytes());
     }
     crate::config::hex(&h.finalize())
 }

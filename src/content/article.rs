@@ -15,6 +15,8 @@ pub struct Article {
     pub body_offset: u64,
     /// The 1-based line the body starts on.
     pub body_line: usize,
+    /// The file's size and mtime when it was read.
+    pub stat: super::FileStat,
     /// The column it belongs to.
     pub column: ColumnSlug,
     /// Its slug, unique in its column.

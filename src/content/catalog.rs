@@ -55,7 +55,7 @@ impl Catalog {
         config: &Config,
         now: DateTime<FixedOffset>,
     ) -> (Catalog, Vec<ContentError>) {
-        let (files, errors) = discover_content(config);
+        let (files, errors) = discover_content(config, false);
         Catalog::from_files(config, files, errors, now)
     }
 
@@ -182,10 +182,11 @@ fn feed_order(all: &[Article], now: DateTime<FixedOffset>, stats: &mut ContentSt
     keys.into_iter().map(|(_, i)| i).collect()
 }
 
-/// Finds the content files of `config`, with the errors of the walk.
-pub fn discover_content(config: &Config) -> (Vec<SourceFile>, Vec<ContentError>) {
+/// Finds the content files of `config`, with the errors of the walk;
+/// with each file's size and mtime when `stat_files` is set.
+pub fn discover_content(config: &Config, stat_files: bool) -> (Vec<SourceFile>, Vec<ContentError>) {
     let display = |p: &std::path::Path| config.display_path(p).into_owned();
-    discover(&config.site.content_dir, &display)
+    discover(&config.site.content_dir, &display, stat_files)
 }
 
 /// Rearranges `v` so that `v[i]` becomes the element that was at

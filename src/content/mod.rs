@@ -15,7 +15,7 @@ mod source;
 pub use article::{author_slug, is_author_slug, Article, Author};
 pub use catalog::{discover_content, Catalog, ContentStats};
 pub use markdown::RenderedBody;
-pub use source::{SourceFile, MAX_ARTICLE_BYTES};
+pub use source::{FileStat, SourceFile, MAX_ARTICLE_BYTES};
 
 use std::fmt;
 

@@ -25,10 +25,32 @@ pub struct SourceFile {
     /// The default slug: the file name without `.md`, or the folder's name
     /// for an `index.md`.
     pub default_slug: String,
+    /// Its size and mtime, when the walk asked for them (see [`discover`]);
+    /// otherwise they are read from the open file.
+    pub stat: Option<FileStat>,
+}
+
+/// What a build remembers of a content file to tell whether it changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileStat {
     /// Size in bytes.
     pub len: u64,
     /// Modification time, nanoseconds since the epoch (0 if unknown).
     pub mtime_ns: u128,
+}
+
+impl FileStat {
+    fn of(meta: &std::fs::Metadata) -> FileStat {
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        FileStat {
+            len: meta.len(),
+            mtime_ns,
+        }
+    }
 }
 
 /// Walks `content_dir`: every `.md` file, sorted by path. Hidden files and
@@ -36,9 +58,14 @@ pub struct SourceFile {
 /// reported. The folders under `content_dir` are walked in parallel: on a
 /// large archive, asking the file system for each file's size and mtime is
 /// most of the cost of a build that finds nothing changed.
+///
+/// With `stat_files` false, Markdown files are taken from the folder
+/// listing alone, and their size and mtime are read when they are opened:
+/// a build with no earlier output to compare with saves a lookup per file.
 pub fn discover(
     content_dir: &Path,
     display: &(dyn Fn(&Path) -> String + Sync),
+    stat_files: bool,
 ) -> (Vec<SourceFile>, Vec<ContentError>) {
     use rayon::prelude::*;
     if !content_dir.is_dir() {
@@ -70,7 +97,7 @@ pub fn discover(
     let mut walks: Vec<(Vec<SourceFile>, Vec<ContentError>)> = top
         .par_iter()
         .map(|start| {
-            let (mut files, errors) = walk(content_dir, &root, start, display);
+            let (mut files, errors) = walk(content_dir, &root, start, display, stat_files);
             files.sort_unstable_by(|a, b| a.display.cmp(&b.display));
             (files, errors)
         })
@@ -113,11 +140,13 @@ fn walk(
     root: &Path,
     start: &Path,
     display: &(dyn Fn(&Path) -> String + Sync),
+    stat_files: bool,
 ) -> (Vec<SourceFile>, Vec<ContentError>) {
     use std::os::unix::fs::MetadataExt;
     let mut walker = Walker {
         content_dir,
         display,
+        stat_files,
         stack: Vec::new(),
         files: Vec::new(),
         errors: Vec::new(),
@@ -150,6 +179,7 @@ fn walk(
 struct Walker<'a> {
     content_dir: &'a Path,
     display: &'a (dyn Fn(&Path) -> String + Sync),
+    stat_files: bool,
     stack: Vec<Ancestor>,
     files: Vec<SourceFile>,
     errors: Vec<ContentError>,
@@ -159,38 +189,7 @@ impl Walker<'_> {
     fn visit(&mut self, path: &Path, shown: String, column: Option<&str>, meta: std::fs::Metadata) {
         use std::os::unix::fs::MetadataExt;
         if meta.is_file() {
-            if let Some(stem) = shown.strip_suffix(".md") {
-                let name = stem.rsplit('/').next().unwrap_or(stem);
-                let default_slug = if name == "index" {
-                    // A page bundle: the folder names the article.
-                    let parent = &stem[..stem.len() - name.len()];
-                    let folder = parent
-                        .trim_end_matches('/')
-                        .rsplit('/')
-                        .next()
-                        .unwrap_or("");
-                    if path.parent().is_some_and(|p| p != self.content_dir) && !folder.is_empty() {
-                        folder.to_owned()
-                    } else {
-                        name.to_owned()
-                    }
-                } else {
-                    name.to_owned()
-                };
-                let mtime_ns = meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_nanos());
-                self.files.push(SourceFile {
-                    path: path.to_owned(),
-                    display: shown,
-                    column_dir: column.map(str::to_owned),
-                    default_slug,
-                    len: meta.len(),
-                    mtime_ns,
-                });
-            }
+            self.file(path, shown, column, Some(FileStat::of(&meta)));
             return;
         }
         if !meta.is_dir() {
@@ -244,6 +243,10 @@ impl Walker<'_> {
             }
             let child = entry.path();
             let child_shown = format!("{shown}/{name}");
+            if kind.is_file() && !self.stat_files {
+                self.file(&child, child_shown, column, None);
+                continue;
+            }
             let meta = if kind.is_symlink() {
                 std::fs::metadata(&child)
             } else {
@@ -258,6 +261,37 @@ impl Walker<'_> {
         }
         self.stack.pop();
     }
+
+    /// Lists a file if it is Markdown.
+    fn file(&mut self, path: &Path, shown: String, column: Option<&str>, stat: Option<FileStat>) {
+        let Some(stem) = shown.strip_suffix(".md") else {
+            return;
+        };
+        let name = stem.rsplit('/').next().unwrap_or(stem);
+        let default_slug = if name == "index" {
+            // A page bundle: the folder names the article.
+            let parent = &stem[..stem.len() - name.len()];
+            let folder = parent
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or("");
+            if path.parent().is_some_and(|p| p != self.content_dir) && !folder.is_empty() {
+                folder.to_owned()
+            } else {
+                name.to_owned()
+            }
+        } else {
+            name.to_owned()
+        };
+        self.files.push(SourceFile {
+            path: path.to_owned(),
+            display: shown,
+            column_dir: column.map(str::to_owned),
+            default_slug,
+            stat,
+        });
+    }
 }
 
 /// The front matter of a file, and where its body starts.
@@ -271,6 +305,8 @@ pub struct Head {
     pub body_offset: u64,
     /// The 1-based line the body starts on.
     pub body_line: usize,
+    /// The file's size and mtime: the walk's, or read from the open file.
+    pub stat: FileStat,
 }
 
 const BOM: &[u8] = "\u{feff}".as_bytes();
@@ -279,19 +315,23 @@ const BOM: &[u8] = "\u{feff}".as_bytes();
 /// UTF-8 byte order mark and CRLF line ends are accepted.
 pub fn read_head(file: &SourceFile) -> Result<Head, ContentError> {
     let err = |m: String| ContentError::new(&file.display, m);
-    if file.len > MAX_ARTICLE_BYTES {
+    let mut f = File::open(&file.path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let stat = match file.stat {
+        Some(stat) => stat,
+        None => FileStat::of(&f.metadata().map_err(|e| err(format!("cannot read: {e}")))?),
+    };
+    if stat.len > MAX_ARTICLE_BYTES {
         return Err(err(format!(
             "the file is {} bytes; articles are limited to {} MiB",
-            file.len,
+            stat.len,
             MAX_ARTICLE_BYTES / (1024 * 1024)
         )));
     }
-    if file.len == 0 {
+    if stat.len == 0 {
         return Err(err(
             "the file is empty; expected front matter between +++ lines".into(),
         ));
     }
-    let mut f = File::open(&file.path).map_err(|e| err(format!("cannot read: {e}")))?;
     thread_local! {
         /// What was read of the last file on this thread: reused, not
         /// allocated per article.
@@ -299,7 +339,7 @@ pub fn read_head(file: &SourceFile) -> Result<Head, ContentError> {
     }
     BUF.with_borrow_mut(|buf| {
         buf.clear();
-        scan_head(&mut f, buf, &err)
+        scan_head(&mut f, buf, &err, stat)
     })
 }
 
@@ -308,6 +348,7 @@ fn scan_head(
     f: &mut File,
     buf: &mut Vec<u8>,
     err: &dyn Fn(String) -> ContentError,
+    stat: FileStat,
 ) -> Result<Head, ContentError> {
     // Front matter is a few hundred bytes: read a little at a time rather
     // than a page per file, which across 100,000 files is memory churn.
@@ -366,6 +407,7 @@ fn scan_head(
                         first_line: 2,
                         body_offset: end as u64,
                         body_line: scanned_lines + 1,
+                        stat,
                     });
                 }
                 Some(_) => {}
@@ -447,12 +489,21 @@ mod tests {
                 .to_string_lossy()
                 .into_owned()
         };
-        let (files, errors) = discover(&content, &display);
-        assert!(errors.is_empty(), "{errors:?}");
-        let listed: Vec<&str> = files.iter().map(|f| f.display.as_str()).collect();
-        let mut sorted = listed.clone();
-        sorted.sort_unstable();
-        assert_eq!(listed, sorted);
-        assert_eq!(listed.len(), 8);
+        for stat_files in [true, false] {
+            let (files, errors) = discover(&content, &display, stat_files);
+            assert!(errors.is_empty(), "{errors:?}");
+            let listed: Vec<&str> = files.iter().map(|f| f.display.as_str()).collect();
+            let mut sorted = listed.clone();
+            sorted.sort_unstable();
+            assert_eq!(listed, sorted);
+            assert_eq!(listed.len(), 8);
+            // Sizes come from the walk, or from the open file: the same.
+            for f in &files {
+                // Entries right under content/ are looked at anyway.
+                let nested = f.display.matches('/').count() > 1;
+                assert_eq!(f.stat.is_some(), stat_files || !nested, "{}", f.display);
+                assert_eq!(read_head(f).unwrap().stat.len, 8, "{}", f.display);
+            }
+        }
     }
 }

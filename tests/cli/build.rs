@@ -460,3 +460,52 @@ fn the_sample_publications_output_is_stable() {
         insta::assert_snapshot!(name, String::from_utf8(bytes).unwrap());
     }
 }
+
+/// A first build reads each file's size and mtime from the open file, not
+/// from the folder listing; what it records must be what the next build
+/// finds by listing, or every cron run would rebuild everything.
+#[test]
+fn a_first_build_records_what_the_next_build_finds() {
+    let p = Publication::with_config(CONFIG);
+    p.write(
+        "content/ai/a.md",
+        article(
+            "title = \"甲\"\npublished = 2026-11-20T07:00:00+08:00",
+            "內文。",
+        ),
+    );
+    p.write(
+        "content/ai/2026/bundle/index.md",
+        article("title = \"乙\"\npublished = 2026-11-21", "內文。"),
+    );
+    p.write(
+        "content/city/draft.md",
+        article(
+            "title = \"丙\"\npublished = 2026-11-22\ndraft = true",
+            "草稿。",
+        ),
+    );
+    p.write(
+        "content/city/later.md",
+        article("title = \"丁\"\npublished = 2030-01-01", "將來。"),
+    );
+    p.write(
+        "content/top.md",
+        article(
+            "title = \"戊\"\ncolumn = \"city\"\npublished = 2026-11-23",
+            "頂層。",
+        ),
+    );
+    p.build();
+    let run = p.run(&["-v", "build"]).expect_code(0);
+    assert!(
+        run.stderr.contains("nothing changed since the last build"),
+        "{}",
+        run.stderr
+    );
+    // A file whose mtime moves is seen as changed.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    p.write("content/ai/a.md", p.read("content/ai/a.md"));
+    let run = p.run(&["-v", "build"]).expect_code(0);
+    assert!(!run.stderr.contains("nothing changed"), "{}", run.stderr);
+}

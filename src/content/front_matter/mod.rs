@@ -273,6 +273,7 @@ pub fn parse_article(
         path: file.path,
         body_offset: head.body_offset,
         body_line: head.body_line,
+        stat: head.stat,
         column,
         slug,
         title,
