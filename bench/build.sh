@@ -19,7 +19,8 @@
 # Removing thousands of files just before a run would time the file
 # system instead: ext4 goes on freeing them in the background, and skips
 # over recently freed inodes each time it creates a file, which at 3,000
-# files costs more than the build itself.
+# files costs more than the build itself. For the same reason, leave a few
+# minutes between two runs of this script: it removes its folders at the end.
 #
 # Environment:
 #   BENCH_DIR=DIR        use this publication directory; generated there if it
@@ -131,14 +132,19 @@ parse_rss_kb() {
 # measure NAME PREP_FUNCTION COMMAND...: runs COMMAND $RUNS times under
 # /usr/bin/time -v (PREP_FUNCTION before each), and sets
 # BEST_<NAME>, MEDIAN_<NAME> (seconds) and RSS_<NAME> (peak kB over the runs).
+# On a virtual machine the hypervisor may take CPU time from this one
+# (the "steal" column of /proc/stat): wall times then stretch with it, so
+# each run says how much of the machine's CPU time was taken.
+cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $9; exit }' /proc/stat; }
 measure() {
     local name="$1" prep="$2"; shift 2
-    local i tf lf wall rss peak=0
+    local i tf lf wall rss peak=0 before after stolen
     local -a walls=()
     for ((i = 1; i <= RUNS; i++)); do
         "$prep"
         tf="$WORK/time.$name.$i"
         lf="$WORK/out.$name.$i"
+        before="$(cpu_ticks 2>/dev/null || echo "0 0")"
         if ! /usr/bin/time -v -o "$tf" "$@" >"$lf" 2>&1; then
             log "error: $name, run $i failed: $*"
             tail -n 40 "$lf" >&2
@@ -147,7 +153,10 @@ measure() {
         fi
         wall="$(parse_wall "$tf")" || die "cannot read the wall time from $tf"
         rss="$(parse_rss_kb "$tf")" || die "cannot read the peak RSS from $tf"
-        log "  $name run $i: ${wall} s, $(kb_to_mb "$rss") MB"
+        after="$(cpu_ticks 2>/dev/null || echo "0 0")"
+        stolen="$(awk -v b="$before" -v a="$after" 'BEGIN { split(b, x, " "); split(a, y, " ")
+            t = y[1] - x[1]; if (t > 0) printf "%.0f", 100 * (y[2] - x[2]) / t; else print 0 }')"
+        log "  $name run $i: ${wall} s, $(kb_to_mb "$rss") MB, ${stolen}% of CPU time stolen by the host"
         walls+=("$wall")
         if [ "$rss" -gt "$peak" ]; then peak="$rss"; fi
     done
