@@ -43,8 +43,12 @@ const NAME = '鄭麗華';
 const TOKEN_RE = '[A-Za-z0-9_.-]+';
 const BASE_ORIGIN = new URL(BASE_URL).origin;
 
-let stepNo = 0;
-const step = (what) => console.log(`\n[${++stepNo}] ${what}`);
+let stage = 0;
+let stageName = '';
+const step = (what) => {
+  stageName = what;
+  console.log(`\n[${++stage}] ${what}`);
+};
 const ok = (what) => console.log(`    ok: ${what}`);
 class CheckFailed extends Error {}
 const fail = (msg) => { throw new CheckFailed(msg); };
@@ -155,7 +159,7 @@ page.on('pageerror', (e) => pageErrors.push(e.message));
 page.on('console', (m) => { if (m.type() === 'error') console.log(`    console error: ${m.text()}`); });
 
 async function shot(name) {
-  const path = join(SHOTS, `${String(stepNo).padStart(2, '0')}-${name}.png`);
+  const path = join(SHOTS, `${String(stage).padStart(2, '0')}-${name}.png`);
   await page.screenshot({ path, fullPage: true });
   console.log(`    screenshot: ${path}`);
 }
@@ -394,9 +398,10 @@ try {
 }
 
 if (failed) {
-  console.error(`\nfailed in part ${stepNo}: ${failed instanceof CheckFailed ? failed.message : String(failed)}`);
+  const reason = failed instanceof CheckFailed ? failed.message : String(failed);
+  console.error(`\nbrowser test failed at [${stage}] ${stageName}: ${reason}`);
   console.log('0 passed, 1 failed');
   process.exit(1);
 }
-console.log(`\nall ${stepNo} steps passed`);
+console.log(`\nall ${stage} stages passed`);
 console.log('1 passed, 0 failed');
