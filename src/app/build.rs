@@ -169,13 +169,9 @@ fn fingerprint<'a>(config: &Config, files: impl Iterator<Item = (&'a str, FileSt
         h.update([0]);
         h.update(builtin.as_bytes());
         if let Ok(m) = std::fs::metadata(config.site.templates_dir.join(name)) {
-            h.update(m.len().to_le_bytes());
-            let mtime = m
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos());
-            h.update(mtime.to_le_bytes());
+            let stat = FileStat::of(&m);
+            h.update(stat.len.to_le_bytes());
+            h.update(stat.mtime_ns.to_le_bytes());
         }
     }
     for (display, stat) in files {

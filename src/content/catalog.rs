@@ -91,14 +91,14 @@ impl Catalog {
         // Duplicates are checked in file order, so the later file of a pair
         // is the one named; meanwhile the other core puts the published
         // articles in feed order.
-        let (duplicate_errors, mut order) =
+        let (duplicate_errors, (mut order, set_aside)) =
             rayon::join(|| duplicates(&all), || feed_order(&all, now, &mut stats));
         errors.extend(duplicate_errors);
         tracing::debug!(elapsed = ?started.elapsed(), "duplicates checked, articles ordered");
         // Published articles first, newest first, then drafts and scheduled
         // ones in file order: each article moves once.
         let published = order.len();
-        order.extend((0..all.len()).filter(|&i| !is_published(&all[i], now)));
+        order.extend(set_aside);
         permute(&mut all, &mut order);
         let unpublished = all.split_off(published);
         let articles = all;
@@ -152,23 +152,26 @@ impl Catalog {
     }
 }
 
-fn is_published(a: &Article, now: DateTime<FixedOffset>) -> bool {
-    !a.draft && a.published <= now
-}
-
 /// Positions in `all` of the articles published at `now`, newest first,
-/// ties broken by id so the order never depends on the file system; counts
-/// the rest in `stats`.
-fn feed_order(all: &[Article], now: DateTime<FixedOffset>, stats: &mut ContentStats) -> Vec<usize> {
+/// ties broken by id so the order never depends on the file system; and of
+/// the drafts and scheduled ones, in file order. Counts them in `stats`.
+fn feed_order(
+    all: &[Article],
+    now: DateTime<FixedOffset>,
+    stats: &mut ContentStats,
+) -> (Vec<usize>, Vec<usize>) {
     // The keys are copied out first so the sort reads a small array rather
     // than jumping around 100,000 large articles.
     let mut keys: Vec<(std::cmp::Reverse<(i64, u32)>, usize)> = Vec::with_capacity(all.len());
+    let mut set_aside = Vec::new();
     for (i, a) in all.iter().enumerate() {
         let t = a.published;
         if a.draft {
             stats.drafts += 1;
+            set_aside.push(i);
         } else if t > now {
             stats.scheduled += 1;
+            set_aside.push(i);
             stats.next_release = Some(stats.next_release.map_or(t, |n| n.min(t)));
         } else {
             stats.last_release = Some(stats.last_release.map_or(t, |n| n.max(t)));
@@ -179,7 +182,7 @@ fn feed_order(all: &[Article], now: DateTime<FixedOffset>, stats: &mut ContentSt
         }
     }
     keys.par_sort_unstable_by(|x, y| x.0.cmp(&y.0).then_with(|| all[x.1].id.cmp(&all[y.1].id)));
-    keys.into_iter().map(|(_, i)| i).collect()
+    (keys.into_iter().map(|(_, i)| i).collect(), set_aside)
 }
 
 /// Finds the content files of `config`, with the errors of the walk;

@@ -60,14 +60,8 @@ pub fn render_summary(
     // Read (and so checked) even when the editor wrote a summary, as every
     // body a feed carries is.
     let raw = read_body(article)?;
-    let summary = match &article.summary {
-        Some(s) => s.clone(),
-        None => {
-            let body = crate::text::strip_control_chars_owned(raw);
-            let lead = lead(Parser::new_ext(&body, options()), summary_chars * 2);
-            crate::text::cut_summary(&lead, summary_chars)
-        }
-    };
+    let body = crate::text::strip_control_chars_owned(raw);
+    let summary = summary(article, || Parser::new_ext(&body, options()), summary_chars);
     Ok(RenderedBody {
         html: String::new(),
         summary,
@@ -98,11 +92,21 @@ pub fn render(article: &Article, summary_chars: usize) -> Result<RenderedBody, C
     } else {
         html
     };
-    let summary = match &article.summary {
-        Some(s) => s.clone(),
-        None => crate::text::cut_summary(&lead(&events, summary_chars * 2), summary_chars),
-    };
+    let summary = summary(article, || &events, summary_chars);
     Ok(RenderedBody { html, summary })
+}
+
+/// The editor's summary, or the lead of the body cut near `summary_chars`;
+/// `events` are the body's, asked for only when there is no summary.
+fn summary<'a, E: std::borrow::Borrow<Event<'a>>, I: IntoIterator<Item = E>>(
+    article: &Article,
+    events: impl FnOnce() -> I,
+    summary_chars: usize,
+) -> String {
+    match &article.summary {
+        Some(s) => s.clone(),
+        None => crate::text::cut_summary(&lead(events(), summary_chars * 2), summary_chars),
+    }
 }
 
 /// Feed readers and mail clients show an article away from its page, so a

@@ -30,8 +30,9 @@ pub struct SourceFile {
     pub stat: Option<FileStat>,
 }
 
-/// What a build remembers of a content file to tell whether it changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// A file's size and modification time: what a build compares to tell
+/// whether a content file, or a feed it wrote, changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileStat {
     /// Size in bytes.
     pub len: u64,
@@ -40,7 +41,9 @@ pub struct FileStat {
 }
 
 impl FileStat {
-    fn of(meta: &std::fs::Metadata) -> FileStat {
+    /// The size and mtime `meta` gives (an mtime before 1970 or unknown
+    /// counts as 0).
+    pub fn of(meta: &std::fs::Metadata) -> FileStat {
         let mtime_ns = meta
             .modified()
             .ok()

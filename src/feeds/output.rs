@@ -4,11 +4,11 @@
 //! removed. A manifest in `output_dir` remembers what broadsheet wrote, so
 //! nothing else in that folder is ever touched.
 
+use crate::content::FileStat;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
 /// The manifest's file name in `output_dir`.
 pub const MANIFEST: &str = ".broadsheet-manifest.json";
@@ -59,19 +59,10 @@ pub enum OutputError {
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     /// Every file written, with its size and mtime after the build.
-    pub files: BTreeMap<String, FileStamp>,
+    pub files: BTreeMap<String, FileStat>,
     /// What the build was made from; a build from the same inputs, inside
     /// the same window of time, would write the same bytes.
     pub inputs: Option<InputStamp>,
-}
-
-/// A written file's size and modification time.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileStamp {
-    /// Size in bytes.
-    pub len: u64,
-    /// Modification time, nanoseconds since the epoch.
-    pub mtime_ns: u128,
 }
 
 /// The inputs of a build.
@@ -107,18 +98,8 @@ impl Manifest {
     }
 }
 
-fn stamp_of(path: &Path) -> Option<FileStamp> {
-    let m = std::fs::metadata(path).ok()?;
-    let mtime_ns = m
-        .modified()
-        .ok()?
-        .duration_since(UNIX_EPOCH)
-        .ok()?
-        .as_nanos();
-    Some(FileStamp {
-        len: m.len(),
-        mtime_ns,
-    })
+fn stamp_of(path: &Path) -> Option<FileStat> {
+    std::fs::metadata(path).ok().map(|m| FileStat::of(&m))
 }
 
 /// Writes `files` under `output_dir`, skipping unchanged ones, removing
@@ -141,7 +122,7 @@ pub fn write_all(
         inputs: Some(inputs),
     };
     // Files are independent: write them on every core.
-    let results: Vec<Result<(bool, FileStamp), OutputError>> = {
+    let results: Vec<Result<(bool, FileStat), OutputError>> = {
         use rayon::prelude::*;
         files
             .par_iter()
