@@ -32,6 +32,13 @@ pub enum Error {
     /// Some deliveries failed or were deferred; the summary says how many.
     #[error("{0}")]
     Delivery(String),
+    /// Another process holds a lock this command needs, for too long.
+    #[error("{0}")]
+    Locked(String),
+    /// The digest step of `run` failed after the build had written the
+    /// feeds; the exit code is the inner error's.
+    #[error(transparent)]
+    AfterBuild(Box<Error>),
     /// A feed could not be serialised (a bug rather than bad input).
     #[error("could not write the {format} feed for {feed}: {message}")]
     Serialize {
@@ -56,9 +63,10 @@ impl Error {
                 | StoreError::Foreign { .. }
                 | StoreError::NewerSchema { .. }
                 | StoreError::Missing { .. } => 2,
-                StoreError::Sql { .. } | StoreError::Lock { .. } => 1,
+                StoreError::Sql { .. } | StoreError::Lock { .. } | StoreError::Busy { .. } => 1,
             },
-            Error::Output(_) | Error::Serialize { .. } | Error::Delivery(_) => 1,
+            Error::Output(_) | Error::Serialize { .. } | Error::Delivery(_) | Error::Locked(_) => 1,
+            Error::AfterBuild(inner) => inner.exit_code(),
         }
     }
 }

@@ -239,6 +239,9 @@ fn run(cli: &Cli) -> Result<(), Error> {
     }
     let now = cli.now.unwrap_or_else(|| Utc::now().fixed_offset());
     let config = Config::load(&cli.config)?;
+    broadsheet::store::set_busy_timeout(std::time::Duration::from_secs(
+        config.state.busy_timeout_seconds.into(),
+    ));
     for key in &config.unknown_keys {
         tracing::warn!("{}: unknown key {key} is ignored", cli.config.display());
     }
@@ -247,7 +250,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
     }
     match &cli.command {
         Command::Build => {
-            let s = app::build(&config, now)?;
+            let s = app::build_locked(&config, now)?;
             if !cli.quiet {
                 let hub = match s.hub {
                     Some(h) if h.failed > 0 => format!(
@@ -347,28 +350,30 @@ fn run(cli: &Cli) -> Result<(), Error> {
         }
         Command::Run => {
             let progress = progress_bar(cli.quiet);
-            match app::run(&config, now, &progress)? {
-                app::RunSummary::Locked => {
+            let done = app::run(&config, now, &progress)?;
+            progress.finish_and_clear();
+            let b = &done.built;
+            if !cli.quiet {
+                println!(
+                    "built {}: {} files written, {} unchanged",
+                    plural(b.articles, "article"),
+                    b.files.written,
+                    b.files.unchanged
+                );
+            }
+            match done.send {
+                Ok(app::SendStep::Done(s)) => {
+                    report_send(cli, &s, started).map_err(|e| Error::AfterBuild(Box::new(e)))?
+                }
+                Ok(app::SendStep::Busy(holder)) => {
                     if !cli.quiet {
                         println!(
-                            "another broadsheet run holds the lock on {}; this one did nothing",
+                            "no digest step: {holder} holds the run lock on {} and is still sending",
                             config.site.state_path.display()
                         );
                     }
                 }
-                app::RunSummary::Done(done) => {
-                    let (b, s) = *done;
-                    progress.finish_and_clear();
-                    if !cli.quiet {
-                        println!(
-                            "built {}: {} files written, {} unchanged",
-                            plural(b.articles, "article"),
-                            b.files.written,
-                            b.files.unchanged
-                        );
-                    }
-                    report_send(cli, &s, started)?;
-                }
+                Err(e) => return Err(Error::AfterBuild(Box::new(e))),
             }
         }
         Command::Check => {
@@ -508,7 +513,12 @@ fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
 fn report_send(cli: &Cli, s: &app::SendSummary, started: Instant) -> Result<(), Error> {
     if s.locked {
         if !cli.quiet {
-            println!("another broadsheet run holds the lock; this one did nothing");
+            match &s.holder {
+                Some(h) => {
+                    println!("another broadsheet run, {h}, holds the lock; this one did nothing")
+                }
+                None => println!("another broadsheet run holds the lock; this one did nothing"),
+            }
         }
         return Ok(());
     }
@@ -545,10 +555,23 @@ fn report_send(cli: &Cli, s: &app::SendSummary, started: Instant) -> Result<(), 
         )));
     }
     if s.has_failures() {
-        return Err(Error::Delivery(format!(
-            "{} deferred (the next run tries again), {} failed",
-            s.deferred, s.failed
-        )));
+        let mut what = match &s.last_deferral {
+            Some(why) if s.deferred > 0 => format!(
+                "{} deferred (the next run tries again; the last because {why}), {} failed",
+                s.deferred, s.failed
+            ),
+            _ => format!(
+                "{} deferred (the next run tries again), {} failed",
+                s.deferred, s.failed
+            ),
+        };
+        if s.unknown_now > 0 {
+            what.push_str(&format!(
+                ", {} unknown (the relay did not answer the end of the message; not sent again unless `digest send --retry-unknown`)",
+                s.unknown_now
+            ));
+        }
+        return Err(Error::Delivery(what));
     }
     Ok(())
 }

@@ -26,9 +26,10 @@ const LINK_LIFETIME_DAYS: i64 = 365;
 /// Renderings kept at once; deliveries come sorted by rendering, so only
 /// the last few are ever wanted again.
 const SHARED_CACHE: usize = 64;
-/// Outcomes are committed in batches of at most this many…
+/// Outcomes are committed in batches of at least this many…
 const OUTCOME_BATCH: usize = 256;
-/// …or at least this often.
+/// …or at least this often (marks are committed at once, taking any
+/// waiting outcomes along).
 const OUTCOME_FLUSH: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Options of `digest send`.
@@ -45,6 +46,8 @@ pub struct SendOptions {
 pub struct SendSummary {
     /// Another run holds the lock; nothing was done.
     pub locked: bool,
+    /// Who holds it, as far as the lock file says.
+    pub holder: Option<crate::store::LockHolder>,
     /// The issue written this run, if any.
     pub created: Option<String>,
     /// Scheduled slots that passed with no issue, folded into this one.
@@ -63,18 +66,23 @@ pub struct SendSummary {
     pub skipped: usize,
     /// Deliveries a dead run left in flight, now marked unknown.
     pub unknown_found: usize,
+    /// Deliveries whose outcome this run could not learn (the relay did
+    /// not answer the end of the message), now marked unknown.
+    pub unknown_now: usize,
     /// Deliveries with an unknown outcome, in every issue.
     pub unknown: usize,
     /// Unknown deliveries queued again (`--retry-unknown`).
     pub requeued: usize,
     /// What stopped the run early, if something did.
     pub fatal: Option<String>,
+    /// Why the last deferred delivery was deferred, addresses left out.
+    pub last_deferral: Option<String>,
 }
 
 impl SendSummary {
     /// Whether anything failed or was left for later.
     pub fn has_failures(&self) -> bool {
-        self.deferred > 0 || self.failed > 0 || self.fatal.is_some()
+        self.deferred > 0 || self.failed > 0 || self.unknown_now > 0 || self.fatal.is_some()
     }
 }
 
@@ -218,6 +226,7 @@ pub(crate) fn transport(config: &Config) -> Result<Transport, Error> {
         credentials,
         connections: s.max_connections as usize,
         timeout: std::time::Duration::from_secs(s.timeout_seconds),
+        final_reply_timeout: std::time::Duration::from_secs(s.final_reply_timeout_seconds),
         max_messages_per_connection: s.max_messages_per_connection,
         extra_root_pem,
     };
@@ -269,8 +278,16 @@ pub fn send(
     progress: &indicatif::ProgressBar,
 ) -> Result<SendSummary, Error> {
     let Some(_lock) = Store::try_lock(&config.site.state_path)? else {
+        let holder = Store::lock_holder(&config.site.state_path);
+        if let Some(e) = holder
+            .as_ref()
+            .and_then(|h| super::run::stuck_send(config, h))
+        {
+            return Err(e);
+        }
         return Ok(SendSummary {
             locked: true,
+            holder,
             ..SendSummary::default()
         });
     };
@@ -294,6 +311,7 @@ pub fn send_locked(
     let transport = transport(config)?;
     let catalog = Catalog::load(config, now)?;
     let mut store = Store::open(&config.site.state_path)?;
+    store.make_durable()?;
     let mut summary = SendSummary {
         unknown_found: store.mark_in_flight_unknown(now)?,
         ..SendSummary::default()
@@ -665,7 +683,159 @@ impl RateLimit {
     }
 }
 
+/// Unknown outcomes in a row (no message accepted between them) after
+/// which a run stops: a relay that takes messages and never answers would
+/// otherwise hold each connection for the final-reply wait, message after
+/// message.
+const UNKNOWN_IN_A_ROW: usize = 3;
+
+/// What the sender's workers ask of the state-writing thread.
+enum StateStep {
+    /// Mark a delivery `sending`, durably, before its attempt; the answer
+    /// says whether its reader is still subscribed.
+    Mark(i64, tokio::sync::oneshot::Sender<Result<bool, String>>),
+    /// Record how an attempt ended.
+    Outcome(Outcome),
+}
+
+/// Counts of the outcomes recorded.
+#[derive(Debug, Default, Clone)]
+struct Tally {
+    sent: usize,
+    deferred: usize,
+    failed: usize,
+    unknown: usize,
+    last_deferral: Option<String>,
+}
+
+/// A relay's reply with anything that looks like an address taken out:
+/// relays often repeat the recipient, and broadsheet's output never shows
+/// one.
+fn without_addresses(reply: &str) -> String {
+    reply
+        .split_whitespace()
+        .map(|w| if w.contains('@') { "<address>" } else { w })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The one thread that writes the sender's state. It commits whatever the
+/// workers asked for since its last commit in one transaction: marks must
+/// be durable before their attempts, and a sync per group rather than per
+/// message keeps that cheap (a group commit). Outcomes ride along, or go
+/// on their own once [`OUTCOME_BATCH`] are waiting or [`OUTCOME_FLUSH`]
+/// has passed. Never blocks the async workers: they wait on their answer.
+fn write_state(
+    store: &Mutex<Store>,
+    steps: std::sync::mpsc::Receiver<StateStep>,
+    now: DateTime<FixedOffset>,
+    progress: &indicatif::ProgressBar,
+) -> (Tally, Result<(), Error>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut tally = Tally::default();
+    let mut result: Result<(), Error> = Ok(());
+    let mut marks: Vec<(i64, tokio::sync::oneshot::Sender<Result<bool, String>>)> = Vec::new();
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut oldest_outcome: Option<std::time::Instant> = None;
+    let mut open = true;
+    while open || !marks.is_empty() || !outcomes.is_empty() {
+        if open && marks.is_empty() {
+            let wait =
+                oldest_outcome.map_or(OUTCOME_FLUSH, |t| OUTCOME_FLUSH.saturating_sub(t.elapsed()));
+            match steps.recv_timeout(wait) {
+                Ok(step) => take(step, &mut marks, &mut outcomes, &mut oldest_outcome),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => open = false,
+            }
+        }
+        // Everything else already asked for joins this commit.
+        while marks.len() + outcomes.len() < 4 * OUTCOME_BATCH {
+            match steps.try_recv() {
+                Ok(step) => take(step, &mut marks, &mut outcomes, &mut oldest_outcome),
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        let due = !marks.is_empty()
+            || outcomes.len() >= OUTCOME_BATCH
+            || !open
+            || oldest_outcome.is_some_and(|t| t.elapsed() >= OUTCOME_FLUSH);
+        if !due || (marks.is_empty() && outcomes.is_empty()) {
+            continue;
+        }
+        let ids: Vec<i64> = marks.iter().map(|(id, _)| *id).collect();
+        let settled = match &result {
+            // After a failed write nothing more is marked: the run is
+            // stopping, and what is not marked stays queued.
+            Err(e) => Err(e.to_string()),
+            Ok(()) => store
+                .lock()
+                .expect("store lock")
+                .settle(&ids, &outcomes, now)
+                .map_err(|e| e.to_string()),
+        };
+        match settled {
+            Ok(marked) => {
+                for o in &outcomes {
+                    match o.status {
+                        DeliveryStatus::Sent => tally.sent += 1,
+                        DeliveryStatus::Deferred => {
+                            tally.deferred += 1;
+                            tally.last_deferral = o.reply.as_deref().map(without_addresses);
+                        }
+                        DeliveryStatus::Unknown => tally.unknown += 1,
+                        _ => tally.failed += 1,
+                    }
+                }
+                progress.inc(outcomes.len() as u64);
+                for ((_, answer), ok) in marks.drain(..).zip(marked) {
+                    let _ = answer.send(Ok(ok));
+                }
+            }
+            Err(message) => {
+                if result.is_ok() {
+                    result = Err(Error::Delivery(format!(
+                        "cannot record deliveries in the state: {message}"
+                    )));
+                }
+                for (_, answer) in marks.drain(..) {
+                    let _ = answer.send(Err(message.clone()));
+                }
+            }
+        }
+        outcomes.clear();
+        oldest_outcome = None;
+    }
+    (tally, result)
+}
+
+fn take(
+    step: StateStep,
+    marks: &mut Vec<(i64, tokio::sync::oneshot::Sender<Result<bool, String>>)>,
+    outcomes: &mut Vec<Outcome>,
+    oldest_outcome: &mut Option<std::time::Instant>,
+) {
+    match step {
+        StateStep::Mark(id, answer) => marks.push((id, answer)),
+        StateStep::Outcome(o) => {
+            oldest_outcome.get_or_insert_with(std::time::Instant::now);
+            outcomes.push(o);
+        }
+    }
+}
+
 /// Sends the pending deliveries of one issue.
+///
+/// Builder threads render messages into a bounded channel; async workers,
+/// one per connection, take them, have each marked `sending` by the
+/// state-writing thread, send it (with retries) and hand its outcome back
+/// to that thread. Whatever stops the run early (a fatal transport error,
+/// a failed write to the state, a message that cannot be built) closes the
+/// channel, so builders waiting for room stop too and the run ends at once;
+/// what was never marked stays queued for the next run.
 #[allow(clippy::too_many_arguments)]
 fn deliver_issue(
     config: &Config,
@@ -704,12 +874,20 @@ fn deliver_issue(
     });
     let abort = AtomicBool::new(false);
     let fatal: Mutex<Option<String>> = Mutex::new(None);
+    let stop = |why: String| {
+        let mut f = fatal.lock().expect("fatal lock");
+        if f.is_none() {
+            *f = Some(why);
+        }
+        abort.store(true, Ordering::Relaxed);
+    };
     let build_error: Mutex<Option<Error>> = Mutex::new(None);
     let next = AtomicUsize::new(0);
+    let unknown_in_a_row = AtomicUsize::new(0);
     let workers = transport.concurrency();
     let (tx, rx) = tokio::sync::mpsc::channel::<Outgoing>(workers * 4);
     let rx = tokio::sync::Mutex::new(rx);
-    let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Outcome>();
+    let (state_tx, state_rx) = std::sync::mpsc::channel::<StateStep>();
     let limit = RateLimit::new(config.smtp.rate_limit_per_second);
     let retries = config.smtp.retries;
     let backoff = std::time::Duration::from_millis(config.smtp.retry_backoff_ms);
@@ -717,9 +895,9 @@ fn deliver_issue(
         .map_or(1, |n| n.get())
         .saturating_sub(1)
         .max(1);
-    let mut counts = (0usize, 0usize, 0usize); // sent, deferred, failed
 
-    std::thread::scope(|scope| {
+    let (tally, recorded) = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| write_state(store, state_rx, now, progress));
         for _ in 0..builders {
             let tx = tx.clone();
             let (builder, pending, next, abort, build_error) =
@@ -731,6 +909,7 @@ fn deliver_issue(
                 }
                 match builder.build(&pending[i]) {
                     Ok(Some(m)) => {
+                        // Fails once the workers have closed the channel.
                         if tx.blocking_send(m).is_err() {
                             break;
                         }
@@ -748,8 +927,14 @@ fn deliver_issue(
 
         runtime.block_on(async {
             let worker = |w: usize| {
-                let (rx, out_tx, abort, fatal, limit) =
-                    (&rx, out_tx.clone(), &abort, &fatal, &limit);
+                let (rx, state_tx, abort, limit, stop, unknown_in_a_row) = (
+                    &rx,
+                    state_tx.clone(),
+                    &abort,
+                    &limit,
+                    &stop,
+                    &unknown_in_a_row,
+                );
                 async move {
                     loop {
                         if abort.load(Ordering::Relaxed) {
@@ -759,17 +944,24 @@ fn deliver_issue(
                             break;
                         };
                         limit.wait().await;
-                        match store
-                            .lock()
-                            .expect("store lock")
-                            .mark_sending(m.delivery_id, now)
+                        let (answer, marked) = tokio::sync::oneshot::channel();
+                        if state_tx
+                            .send(StateStep::Mark(m.delivery_id, answer))
+                            .is_err()
                         {
-                            Ok(true) => {}
+                            stop("the state writer stopped".into());
+                            break;
+                        }
+                        match marked.await {
+                            Ok(Ok(true)) => {}
                             // Unsubscribed since the issue began.
-                            Ok(false) => continue,
-                            Err(e) => {
-                                *fatal.lock().expect("fatal lock") = Some(e.to_string());
-                                abort.store(true, Ordering::Relaxed);
+                            Ok(Ok(false)) => continue,
+                            Ok(Err(e)) => {
+                                stop(e);
+                                break;
+                            }
+                            Err(_) => {
+                                stop("the state writer stopped".into());
                                 break;
                             }
                         }
@@ -797,81 +989,65 @@ fn deliver_issue(
                             }
                         };
                         let (status, reply, hard_bounce) = match result {
-                            SendResult::Sent(r) => (DeliveryStatus::Sent, r, false),
+                            SendResult::Sent(r) => {
+                                unknown_in_a_row.store(0, Ordering::Relaxed);
+                                (DeliveryStatus::Sent, r, false)
+                            }
                             SendResult::Transient(r) => (DeliveryStatus::Deferred, r, false),
                             SendResult::Permanent { reply, hard_bounce } => {
                                 (DeliveryStatus::Failed, reply, hard_bounce)
                             }
+                            SendResult::Unknown(r) => {
+                                tracing::warn!(
+                                    delivery = m.delivery_id,
+                                    "{r}; not sent again (`digest send --retry-unknown` would)"
+                                );
+                                if unknown_in_a_row.fetch_add(1, Ordering::Relaxed) + 1
+                                    >= UNKNOWN_IN_A_ROW
+                                {
+                                    stop(format!("{r}, {UNKNOWN_IN_A_ROW} times in a row"));
+                                }
+                                (DeliveryStatus::Unknown, r, false)
+                            }
                             SendResult::Fatal(r) | SendResult::Unreachable(r) => {
-                                *fatal.lock().expect("fatal lock") = Some(r.clone());
-                                abort.store(true, Ordering::Relaxed);
+                                stop(r.clone());
                                 // Nothing reached the server: it can go again.
                                 (DeliveryStatus::Deferred, r, false)
                             }
                         };
-                        let _ = out_tx.send(Outcome {
+                        let _ = state_tx.send(StateStep::Outcome(Outcome {
                             delivery_id: m.delivery_id,
                             subscriber_id: m.subscriber_id,
                             status,
                             reply: Some(reply),
                             hard_bounce,
-                        });
+                        }));
                     }
                 }
             };
-            let workers_done = futures::future::join_all((0..workers).map(worker));
-            let recorder = async {
-                let mut batch = Vec::with_capacity(OUTCOME_BATCH);
-                let mut result: Result<(), Error> = Ok(());
-                loop {
-                    let got = tokio::time::timeout(
-                        OUTCOME_FLUSH,
-                        out_rx.recv_many(&mut batch, OUTCOME_BATCH),
-                    )
-                    .await;
-                    let closed = matches!(got, Ok(0));
-                    if !batch.is_empty() {
-                        for o in &batch {
-                            match o.status {
-                                DeliveryStatus::Sent => counts.0 += 1,
-                                DeliveryStatus::Deferred => counts.1 += 1,
-                                _ => counts.2 += 1,
-                            }
-                        }
-                        progress.inc(batch.len() as u64);
-                        if let Err(e) = store
-                            .lock()
-                            .expect("store lock")
-                            .record_outcomes(&batch, now)
-                        {
-                            result = Err(e.into());
-                        }
-                        batch.clear();
-                    }
-                    if closed {
-                        break;
-                    }
-                }
-                result
-            };
-            let drop_sender = async {
-                workers_done.await;
-                drop(out_tx);
-            };
-            let (_, recorded) = futures::join!(drop_sender, recorder);
-            recorded
-        })
-    })?;
+            futures::future::join_all((0..workers).map(worker)).await;
+            // No worker takes anything more: builders waiting for room in
+            // the channel must not wait for ever.
+            rx.lock().await.close();
+        });
+        drop(state_tx);
+        writer.join().expect("the state writer does not panic")
+    });
 
     if let Some(e) = build_error.into_inner().expect("error lock") {
         return Err(e);
     }
-    summary.sent += counts.0;
-    summary.deferred += counts.1;
-    summary.failed += counts.2;
+    summary.sent += tally.sent;
+    summary.deferred += tally.deferred;
+    summary.failed += tally.failed;
+    summary.unknown_now += tally.unknown;
+    if tally.last_deferral.is_some() {
+        summary.last_deferral = tally.last_deferral;
+    }
     if let Some(f) = fatal.into_inner().expect("fatal lock") {
         summary.fatal = Some(f);
     }
+    recorded?;
     store
         .lock()
         .expect("store lock")

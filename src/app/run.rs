@@ -1,20 +1,65 @@
 //! `broadsheet run`: what cron calls. Build, then send the digest when one
-//! is due, all under the run lock so overlapping runs never both act.
+//! is due. The two steps have locks of their own, so a digest that takes
+//! an hour to go out, or a relay that is down, never stops the feeds from
+//! being published: the next run builds, finds the send still going (or
+//! stuck, and says so), and leaves it be.
 
 use super::digest::{send_locked, SendOptions, SendSummary};
 use super::BuildSummary;
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::{LockHolder, Store};
 use crate::Error;
 use chrono::{DateTime, FixedOffset};
 
-/// What a run did.
+/// What the digest step of a run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunSummary {
-    /// Another run holds the lock; this one did nothing.
-    Locked,
-    /// The build and the send.
-    Done(Box<(BuildSummary, SendSummary)>),
+pub enum SendStep {
+    /// It ran.
+    Done(SendSummary),
+    /// Another process holds the run lock, sending; this run left it be.
+    Busy(LockHolder),
+}
+
+/// What a run did: the build, then the digest step (or why it failed,
+/// after the build had written the feeds).
+#[derive(Debug)]
+pub struct RunSummary {
+    /// The build.
+    pub built: BuildSummary,
+    /// The digest step.
+    pub send: Result<SendStep, Error>,
+}
+
+/// [`super::build`] under the build lock: two builds at once (cron's and
+/// one by hand) could each remove what the other just wrote. A build
+/// waits for another to finish, up to `state.busy_timeout_seconds`.
+pub fn build_locked(config: &Config, now: DateTime<FixedOffset>) -> Result<BuildSummary, Error> {
+    let wait = std::time::Duration::from_secs(config.state.busy_timeout_seconds.into());
+    let _lock = match Store::lock_build(&config.site.state_path, wait)? {
+        Ok(lock) => lock,
+        Err(holder) => {
+            return Err(Error::Locked(format!(
+                "another build, {holder}, is still writing {}; waited {} s (state.busy_timeout_seconds)",
+                config.display_path(&config.site.output_dir),
+                wait.as_secs()
+            )))
+        }
+    };
+    super::build(config, now)
+}
+
+/// The error for a run lock held longer than `digest.max_send_minutes`:
+/// the holder may be stuck, and cron must hear of it.
+pub fn stuck_send(config: &Config, holder: &LockHolder) -> Option<Error> {
+    let bound = std::time::Duration::from_secs(u64::from(config.digest.max_send_minutes) * 60);
+    let held = holder.held_for()?;
+    (held > bound).then(|| {
+        Error::Locked(format!(
+            "{}: the run lock is held by {holder}, longer than digest.max_send_minutes ({} min) allows; it may be stuck (if that process is gone or hung, stop it and the next run resumes its issue without sending anything twice)",
+            config.display_path(&config.site.state_path),
+            config.digest.max_send_minutes
+        ))
+    })
 }
 
 /// Builds the feeds, then sends the digest if one is due.
@@ -23,10 +68,23 @@ pub fn run(
     now: DateTime<FixedOffset>,
     progress: &indicatif::ProgressBar,
 ) -> Result<RunSummary, Error> {
-    let Some(_lock) = Store::try_lock(&config.site.state_path)? else {
-        return Ok(RunSummary::Locked);
+    let built = build_locked(config, now)?;
+    let send = match Store::try_lock(&config.site.state_path) {
+        Err(e) => Err(e.into()),
+        Ok(None) => {
+            let holder = Store::lock_holder(&config.site.state_path).unwrap_or(LockHolder {
+                pid: None,
+                command: String::new(),
+                since: None,
+            });
+            match stuck_send(config, &holder) {
+                Some(e) => Err(e),
+                None => Ok(SendStep::Busy(holder)),
+            }
+        }
+        Ok(Some(_lock)) => {
+            send_locked(config, now, SendOptions::default(), progress).map(SendStep::Done)
+        }
     };
-    let built = super::build(config, now)?;
-    let sent = send_locked(config, now, SendOptions::default(), progress)?;
-    Ok(RunSummary::Done(Box::new((built, sent))))
+    Ok(RunSummary { built, send })
 }

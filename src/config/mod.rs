@@ -38,6 +38,8 @@ pub struct Config {
     pub smtp: Smtp,
     /// `[server]`.
     pub server: Server,
+    /// `[state]`.
+    pub state: State,
     /// `[authors]`: a URL slug chosen for an author's name, where the one
     /// derived from it will not do.
     pub author_slugs: std::collections::BTreeMap<String, String>,
@@ -166,6 +168,16 @@ pub struct Digest {
     pub subject: String,
     /// DKIM signing, when a selector, domain and key file are set.
     pub dkim: Option<Dkim>,
+    /// A send still holding the run lock after this long is reported by
+    /// the next run as stuck (exit 1), not passed over in silence.
+    pub max_send_minutes: u32,
+}
+
+/// `[state]`.
+#[derive(Debug, Clone)]
+pub struct State {
+    /// How long to wait for another process's write lock on the database.
+    pub busy_timeout_seconds: u32,
 }
 
 /// DKIM signing settings.
@@ -237,6 +249,8 @@ pub struct Smtp {
     pub max_messages_per_connection: usize,
     /// Seconds to wait for the relay at each step.
     pub timeout_seconds: u64,
+    /// Seconds to wait for the reply to the final dot of a message.
+    pub final_reply_timeout_seconds: u64,
     /// Attempts after the first for a message refused for now, in a run.
     pub retries: u32,
     /// The first wait between attempts; doubled each time, with jitter.
@@ -795,6 +809,24 @@ fn validate(
         "smtp.timeout_seconds",
         raw.smtp.timeout_seconds,
     ) as u64;
+    let final_reply_timeout_seconds = within(
+        &mut issues,
+        "smtp.final_reply_timeout_seconds",
+        raw.smtp.final_reply_timeout_seconds,
+        1..=3600,
+    ) as u64;
+    let max_send_minutes = within(
+        &mut issues,
+        "digest.max_send_minutes",
+        raw.digest.max_send_minutes,
+        1..=10_080,
+    ) as u32;
+    let busy_timeout_seconds = within(
+        &mut issues,
+        "state.busy_timeout_seconds",
+        raw.state.busy_timeout_seconds,
+        1..=3600,
+    ) as u32;
     let retries = non_negative(&mut issues, "smtp.retries", raw.smtp.retries) as u32;
     let retry_backoff_ms = non_negative(
         &mut issues,
@@ -914,6 +946,7 @@ fn validate(
             max_age_days,
             subject: raw.digest.subject,
             dkim,
+            max_send_minutes,
         },
         smtp: Smtp {
             outbox_dir: at_root(&raw.smtp.outbox_dir),
@@ -926,6 +959,7 @@ fn validate(
             rate_limit_per_second: raw.smtp.rate_limit_per_second,
             max_messages_per_connection,
             timeout_seconds,
+            final_reply_timeout_seconds,
             retries,
             retry_backoff_ms,
             ca_file: raw.smtp.ca_file.map(|f| at_root(&f)),
@@ -941,6 +975,9 @@ fn validate(
             emails_per_client_per_hour,
             trust_forwarded_for: raw.server.trust_forwarded_for,
         },
+        state: State {
+            busy_timeout_seconds,
+        },
         author_slugs: raw
             .authors
             .iter()
@@ -950,6 +987,24 @@ fn validate(
         warnings,
         digest_of_sources: String::new(),
     })
+}
+
+/// `value` when it lies in `range`, else an issue naming the key and the
+/// range (and the range's low end, to carry on checking).
+fn within(issues: &mut Issues, key: &str, value: i64, range: std::ops::RangeInclusive<i64>) -> i64 {
+    if range.contains(&value) {
+        value
+    } else {
+        issues.add(
+            key,
+            format!(
+                "expected a whole number from {} to {}, found {value}",
+                range.start(),
+                range.end()
+            ),
+        );
+        *range.start()
+    }
 }
 
 /// Lower-case hexadecimal.

@@ -12,6 +12,7 @@ pub struct RawConfig {
     pub digest: RawDigest,
     pub smtp: RawSmtp,
     pub server: RawServer,
+    pub state: RawState,
     pub authors: std::collections::BTreeMap<String, String>,
 }
 
@@ -96,6 +97,7 @@ pub struct RawDigest {
     pub dkim_domain: Option<String>,
     pub dkim_key_file: Option<String>,
     pub dkim_algorithm: String,
+    pub max_send_minutes: i64,
 }
 
 impl Default for RawDigest {
@@ -110,6 +112,7 @@ impl Default for RawDigest {
             dkim_domain: None,
             dkim_key_file: None,
             dkim_algorithm: "rsa".into(),
+            max_send_minutes: 60,
         }
     }
 }
@@ -127,6 +130,7 @@ pub struct RawSmtp {
     pub rate_limit_per_second: f64,
     pub max_messages_per_connection: i64,
     pub timeout_seconds: i64,
+    pub final_reply_timeout_seconds: i64,
     pub retries: i64,
     pub retry_backoff_ms: i64,
     pub ca_file: Option<String>,
@@ -145,6 +149,7 @@ impl Default for RawSmtp {
             rate_limit_per_second: 0.0,
             max_messages_per_connection: 0,
             timeout_seconds: 30,
+            final_reply_timeout_seconds: 600,
             retries: 3,
             retry_backoff_ms: 1000,
             ca_file: None,
@@ -172,6 +177,20 @@ impl Default for RawServer {
             emails_per_address_per_day: 3,
             emails_per_client_per_hour: 20,
             trust_forwarded_for: false,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawState {
+    pub busy_timeout_seconds: i64,
+}
+
+impl Default for RawState {
+    fn default() -> Self {
+        RawState {
+            busy_timeout_seconds: 30,
         }
     }
 }

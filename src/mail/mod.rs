@@ -58,6 +58,10 @@ pub enum SendResult {
     /// The server could not be reached (refused, reset, no route): worth
     /// a retry, but if it persists nothing else will get through either.
     Unreachable(String),
+    /// The message was sent to its end, then no reply came in time or the
+    /// connection was lost: the relay may have kept it. Never retried at
+    /// once; recorded as unknown, as a delivery in flight at a crash is.
+    Unknown(String),
     /// Nothing can be sent this run (authentication refused, a certificate
     /// that does not verify, no server listening): stop and keep the rest
     /// queued.

@@ -2,6 +2,13 @@
 //! worker, so a relay's limit on messages per connection can be kept, and
 //! errors classified by asking lettre (`is_permanent`, `is_transient`),
 //! never by reading text.
+//!
+//! Each step of the exchange has its own bound, as RFC 5321 §4.5.3.2
+//! asks: connecting, the greeting, each command, each block of the
+//! message, and, much longer, the reply to the final dot. The last is
+//! different in kind: once the dot is sent the relay may have taken the
+//! message, so no answer in time is not a refusal to retry but an unknown
+//! outcome, which is never sent again without the operator saying so.
 
 use super::{Outgoing, SendResult};
 use crate::config::Security;
@@ -24,8 +31,11 @@ pub struct SmtpSettings {
     pub credentials: Option<(String, String)>,
     /// Connections (and so workers).
     pub connections: usize,
-    /// Per-command timeout.
+    /// The bound on each step but the last: connecting, the greeting,
+    /// each command, each block of the message written.
     pub timeout: Duration,
+    /// The bound on the reply to the final dot.
+    pub final_reply_timeout: Duration,
     /// Messages on one connection before it is replaced; 0: no limit.
     pub max_messages_per_connection: usize,
     /// Extra root certificate (PEM) to trust, for a private relay.
@@ -49,10 +59,17 @@ enum Failure {
     Smtp(lettre::transport::smtp::Error),
     /// The TCP connection could not be made.
     Connect(String),
-    /// No answer in time.
-    TimedOut,
+    /// No answer in time to this step (before the final dot), within
+    /// this bound.
+    TimedOut(&'static str, Duration),
+    /// The whole message and its final dot were sent, and then no reply
+    /// came in time or the connection was lost: the relay may have the
+    /// message.
+    AfterData(String),
     /// TLS could not even be set up.
     Setup(String),
+    /// The relay lacks an extension the message needs.
+    Unsupported(String),
 }
 
 impl Failure {
@@ -61,8 +78,86 @@ impl Failure {
         match self {
             Failure::Smtp(e) => is_connection_error(e),
             Failure::Connect(_) => true,
-            Failure::TimedOut | Failure::Setup(_) => false,
+            Failure::TimedOut(..)
+            | Failure::AfterData(_)
+            | Failure::Setup(_)
+            | Failure::Unsupported(_) => false,
         }
+    }
+}
+
+/// Runs one step of the exchange within `limit`.
+async fn bounded<T>(
+    limit: Duration,
+    step: &'static str,
+    f: impl std::future::Future<Output = Result<T, lettre::transport::smtp::Error>>,
+) -> Result<T, Failure> {
+    match tokio::time::timeout(limit, f).await {
+        Ok(r) => r.map_err(Failure::Smtp),
+        Err(_) => Err(Failure::TimedOut(step, limit)),
+    }
+}
+
+/// How far the message has been written, as lettre asks for its pieces:
+/// it asks for the next only when the previous one is written, and asks
+/// once more, getting nothing, just before it sends the final dot.
+struct Progress {
+    started: tokio::time::Instant,
+    /// Nanoseconds after `started` of the last piece asked for.
+    last: std::sync::atomic::AtomicU64,
+    /// Whether the whole body has been written (the dot comes next).
+    body_written: std::sync::atomic::AtomicBool,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            started: tokio::time::Instant::now(),
+            last: std::sync::atomic::AtomicU64::new(0),
+            body_written: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn touch(&self) {
+        let ns = self.started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+        self.last.store(ns, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn last(&self) -> tokio::time::Instant {
+        self.started + Duration::from_nanos(self.last.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    fn body_written(&self) -> bool {
+        self.body_written.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The message in blocks of this many bytes, each written within the step
+/// bound.
+const BLOCK: usize = 64 * 1024;
+
+/// The message's blocks, noting each request in a [`Progress`].
+struct Blocks<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    progress: &'a Progress,
+}
+
+impl<'a> Iterator for Blocks<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        self.progress.touch();
+        if self.at >= self.bytes.len() {
+            self.progress
+                .body_written
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            return None;
+        }
+        let end = (self.at + BLOCK).min(self.bytes.len());
+        let block = &self.bytes[self.at..end];
+        self.at = end;
+        Some(block)
     }
 }
 
@@ -114,35 +209,48 @@ impl SmtpTransport {
     /// Opens a connection: TCP with Nagle's algorithm off (an SMTP client
     /// writes small commands and waits for each reply, which Nagle and
     /// delayed ACKs would hold up by 40 ms a message), then STARTTLS or
-    /// TLS, then AUTH, as configured.
+    /// TLS, then AUTH, as configured; each step within the step bound.
     async fn connect(&self) -> Result<AsyncSmtpConnection, Failure> {
         let s = &self.settings;
+        let step = s.timeout;
         if s.security == Security::Tls {
             let params = tls_parameters(s).map_err(Failure::Setup)?;
-            let mut conn = AsyncSmtpConnection::connect_tokio1(
-                (s.host.as_str(), s.port),
-                Some(s.timeout),
-                &self.hello,
-                Some(params),
-                None,
+            let mut conn = bounded(
+                3 * step,
+                "the TLS handshake and greeting",
+                AsyncSmtpConnection::connect_tokio1(
+                    (s.host.as_str(), s.port),
+                    Some(step),
+                    &self.hello,
+                    Some(params),
+                    None,
+                ),
             )
-            .await
-            .map_err(Failure::Smtp)?;
+            .await?;
             self.authenticate(&mut conn).await?;
             return Ok(conn);
         }
-        let stream = tokio::net::TcpStream::connect((s.host.as_str(), s.port))
-            .await
-            .map_err(|e| Failure::Connect(e.to_string()))?;
+        let stream = match tokio::time::timeout(
+            step,
+            tokio::net::TcpStream::connect((s.host.as_str(), s.port)),
+        )
+        .await
+        {
+            Ok(r) => r.map_err(|e| Failure::Connect(e.to_string()))?,
+            Err(_) => return Err(Failure::TimedOut("the connection", step)),
+        };
         let _ = stream.set_nodelay(true);
-        let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
-            .await
-            .map_err(Failure::Smtp)?;
+        // lettre reads the greeting and sends EHLO in one call, and STARTTLS
+        // comes with a second EHLO: two replies, so two steps' time.
+        let mut conn = bounded(
+            2 * step,
+            "the greeting",
+            AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello),
+        )
+        .await?;
         if s.security == Security::StartTls {
             let params = tls_parameters(s).map_err(Failure::Setup)?;
-            conn.starttls(params, &self.hello)
-                .await
-                .map_err(Failure::Smtp)?;
+            bounded(2 * step, "STARTTLS", conn.starttls(params, &self.hello)).await?;
         }
         self.authenticate(&mut conn).await?;
         Ok(conn)
@@ -151,9 +259,13 @@ impl SmtpTransport {
     async fn authenticate(&self, conn: &mut AsyncSmtpConnection) -> Result<(), Failure> {
         if let Some((user, pass)) = &self.settings.credentials {
             let credentials = Credentials::new(user.clone(), pass.clone());
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
-                .await
-                .map_err(Failure::Smtp)?;
+            // AUTH LOGIN takes three round trips.
+            bounded(
+                3 * self.settings.timeout,
+                "AUTH",
+                conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -164,15 +276,19 @@ impl SmtpTransport {
     pub async fn send(&self, i: usize, m: &Outgoing) -> SendResult {
         let mut w = self.workers[i % self.workers.len()].lock().await;
         let limit = self.settings.max_messages_per_connection;
+        let step = self.settings.timeout;
         if limit > 0 && w.sent >= limit {
             if let Some(mut c) = w.conn.take() {
-                let _ = c.quit().await;
+                let _ = tokio::time::timeout(step, c.quit()).await;
             }
             w.sent = 0;
         }
         if w.last_used.elapsed() > IDLE_CHECK {
             if let Some(c) = w.conn.as_mut() {
-                if !c.test_connected().await {
+                if !tokio::time::timeout(step, c.test_connected())
+                    .await
+                    .unwrap_or(false)
+                {
                     w.conn = None;
                 }
             }
@@ -196,50 +312,134 @@ impl SmtpTransport {
                 ))
             }
             Err(Failure::Smtp(e)) => {
-                // A refusal leaves the connection usable; anything else may
-                // have left it in any state.
-                if !e.is_permanent() && !e.is_transient() {
-                    w.conn = None;
-                }
+                // The session is left mid-transaction: start afresh, as
+                // lettre's own `send` does.
+                w.conn = None;
                 classify(&e, s)
             }
             Err(Failure::Connect(e)) => {
                 w.conn = None;
                 SendResult::Unreachable(format!("cannot reach {}:{}: {e}", s.host, s.port))
             }
-            Err(Failure::TimedOut) => {
+            Err(Failure::TimedOut(step, limit)) => {
                 w.conn = None;
                 SendResult::Transient(format!(
-                    "{}:{} did not answer within {} s",
+                    "{}:{} did not answer {step} within {} s",
                     s.host,
                     s.port,
-                    s.timeout.as_secs()
+                    limit.as_secs()
+                ))
+            }
+            Err(Failure::AfterData(why)) => {
+                w.conn = None;
+                SendResult::Unknown(format!(
+                    "{}:{} {why} after the end of the message; it may have kept it",
+                    s.host, s.port
                 ))
             }
             Err(Failure::Setup(e)) => SendResult::Fatal(e),
+            Err(Failure::Unsupported(e)) => {
+                w.conn = None;
+                SendResult::Fatal(format!("{}:{} {e}", s.host, s.port))
+            }
         }
     }
 
-    /// One attempt, bounded by the timeout as a whole: connecting if
-    /// needed, and the whole exchange up to the reply to the end of DATA.
+    /// One attempt: connecting if needed, then MAIL, RCPT, DATA, the
+    /// message and the reply to its final dot, each step within its bound.
     async fn attempt(
         &self,
         w: &mut Worker,
         m: &Outgoing,
     ) -> Result<lettre::transport::smtp::response::Response, Failure> {
-        let exchange = async {
-            if w.conn.is_none() {
-                w.conn = Some(self.connect().await?);
-                w.sent = 0;
+        use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+        use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
+        if w.conn.is_none() {
+            w.conn = Some(self.connect().await?);
+            w.sent = 0;
+        }
+        let conn = w.conn.as_mut().expect("just connected");
+        let step = self.settings.timeout;
+        // What lettre's `send` does, one step at a time.
+        let mut options = Vec::new();
+        let non_ascii = m
+            .envelope
+            .from()
+            .is_some_and(|a| !AsRef::<str>::as_ref(a).is_ascii())
+            || m.envelope
+                .to()
+                .iter()
+                .any(|a| !AsRef::<str>::as_ref(a).is_ascii());
+        if non_ascii {
+            if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+                return Err(Failure::Unsupported(
+                    "does not take international addresses (no SMTPUTF8)".into(),
+                ));
             }
-            let conn = w.conn.as_mut().expect("just connected");
-            conn.send(&m.envelope, &m.bytes)
-                .await
-                .map_err(Failure::Smtp)
-        };
-        match tokio::time::timeout(self.settings.timeout, exchange).await {
-            Ok(r) => r,
-            Err(_) => Err(Failure::TimedOut),
+            options.push(MailParameter::SmtpUtfEight);
+        }
+        if !m.bytes.is_ascii() {
+            if !conn.server_info().supports_feature(Extension::EightBitMime) {
+                return Err(Failure::Unsupported(
+                    "does not take 8-bit messages (no 8BITMIME)".into(),
+                ));
+            }
+            options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        bounded(
+            step,
+            "MAIL FROM",
+            conn.command(Mail::new(m.envelope.from().cloned(), options)),
+        )
+        .await?;
+        for to in m.envelope.to() {
+            bounded(step, "RCPT TO", conn.command(Rcpt::new(to.clone(), vec![]))).await?;
+        }
+        bounded(step, "DATA", conn.command(Data)).await?;
+
+        let progress = Progress::new();
+        let message = conn.message_iter(Blocks {
+            bytes: &m.bytes,
+            at: 0,
+            progress: &progress,
+        });
+        tokio::pin!(message);
+        // Looked at every TICK: a bound runs from the last progress, and
+        // which bound applies changes once the body is written.
+        const TICK: Duration = Duration::from_millis(50);
+        loop {
+            tokio::select! {
+                r = &mut message => {
+                    return match r {
+                        Ok(reply) => Ok(reply),
+                        // A refusal of the message is a refusal, whenever it comes.
+                        Err(e) if e.is_permanent() || e.is_transient() => Err(Failure::Smtp(e)),
+                        Err(e) if progress.body_written() => {
+                            Err(Failure::AfterData(format!("lost the connection ({e})")))
+                        }
+                        Err(e) => Err(Failure::Smtp(e)),
+                    };
+                }
+                () = tokio::time::sleep(TICK) => {
+                    let final_reply = progress.body_written();
+                    let limit = if final_reply {
+                        self.settings.final_reply_timeout
+                    } else {
+                        step
+                    };
+                    if tokio::time::Instant::now() < progress.last() + limit {
+                        continue;
+                    }
+                    return Err(if final_reply {
+                        Failure::AfterData(format!(
+                            "did not answer within {} s",
+                            limit.as_secs()
+                        ))
+                    } else {
+                        Failure::TimedOut("while the message was written", limit)
+                    });
+                }
+            }
         }
     }
 }

@@ -161,6 +161,16 @@ async fn send_with_retries(transport: &Transport, m: &Outgoing) {
                 tokio::time::sleep(wait).await;
                 wait *= 2;
             }
+            SendResult::Unknown(reply) => {
+                // The relay may have it: a second copy would be worse than
+                // none, and the reader can ask again.
+                tracing::warn!(
+                    subscriber = m.subscriber_id,
+                    reply = reply_code(&reply),
+                    "email outcome unknown; not sent again"
+                );
+                return;
+            }
             SendResult::Transient(reply)
             | SendResult::Unreachable(reply)
             | SendResult::Fatal(reply)

@@ -69,6 +69,17 @@ pub enum StoreError {
         /// What SQLite said.
         source: rusqlite::Error,
     },
+    /// Another process kept the database's write lock longer than the
+    /// configured wait (`state.busy_timeout_seconds`).
+    #[error("{}: the database stayed locked by another process for {waited} s (state.busy_timeout_seconds); {holder}", path.display())]
+    Busy {
+        /// The database file.
+        path: PathBuf,
+        /// How long this process waited, in seconds.
+        waited: u64,
+        /// What is known of the process holding it.
+        holder: String,
+    },
     /// The lock file could not be made.
     #[error("{}: cannot create the lock file: {source}", path.display())]
     Lock {
@@ -85,27 +96,127 @@ pub struct Store {
     path: PathBuf,
 }
 
-/// Held while a run may send: a second run finds it taken and stands down.
+/// Held while a run may send (or, for [`Store::lock_build`], build): a
+/// second run finds it taken and stands down. The file says who holds it.
 #[derive(Debug)]
 pub struct RunLock {
     _file: File,
 }
 
-/// How long a connection waits for another process's write lock.
-const LOCK_WAIT: Duration = Duration::from_secs(10);
-/// How often it looks again.
+/// What a lock file says of the process holding it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockHolder {
+    /// Its process id, when the file names one.
+    pub pid: Option<u32>,
+    /// The command it runs (`run`, `digest send`, `build`).
+    pub command: String,
+    /// When it took the lock: from the file, else the file's mtime.
+    pub since: Option<std::time::SystemTime>,
+}
+
+impl LockHolder {
+    /// How long it has held the lock, by the system clock.
+    pub fn held_for(&self) -> Option<Duration> {
+        self.since
+            .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
+    }
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let command = if self.command.is_empty() {
+            "broadsheet"
+        } else {
+            &self.command
+        };
+        write!(f, "`{command}`")?;
+        if let Some(pid) = self.pid {
+            write!(f, " (pid {pid})")?;
+        }
+        if let Some(d) = self.held_for() {
+            write!(f, ", for {}", human_duration(d))?;
+        }
+        Ok(())
+    }
+}
+
+/// "3 h 20 min", "12 min", "40 s".
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// How often a connection waiting for another process's write lock looks
+/// again.
 const LOCK_POLL: Duration = Duration::from_micros(250);
+
+/// How long a connection waits for another process's write lock, in
+/// milliseconds. Process-wide because SQLite's busy handler is a plain
+/// function with no context of its own; `state.busy_timeout_seconds` sets
+/// it once, when the config is read.
+static BUSY_WAIT_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(30_000);
+
+/// Sets how long every connection waits for another process's write lock.
+pub fn set_busy_timeout(wait: Duration) {
+    BUSY_WAIT_MS.store(
+        wait.as_millis().min(u128::from(u64::MAX)) as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
+fn busy_timeout() -> Duration {
+    Duration::from_millis(BUSY_WAIT_MS.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+thread_local! {
+    /// When this thread's current wait for the write lock began.
+    static WAITING_SINCE: std::cell::Cell<Option<std::time::Instant>> =
+        const { std::cell::Cell::new(None) };
+}
 
 /// The busy handler of every connection. SQLite's own (`busy_timeout`)
 /// sleeps in steps that grow to 100 ms, so a one-click unsubscribe waiting
 /// behind a digest run's short transactions could wait far longer than
 /// the lock was held; polling every 250 µs keeps the wait close to it.
+/// The bound is measured on the clock, not by counting polls (a sleep
+/// takes longer than asked, so counting overshoots).
 fn wait_for_lock(attempt: i32) -> bool {
-    if LOCK_POLL * attempt.max(0) as u32 >= LOCK_WAIT {
+    let now = std::time::Instant::now();
+    let since = WAITING_SINCE.with(|w| {
+        if attempt == 0 || w.get().is_none() {
+            w.set(Some(now));
+        }
+        w.get().unwrap_or(now)
+    });
+    if now.duration_since(since) >= busy_timeout() {
         return false;
     }
     std::thread::sleep(LOCK_POLL);
     true
+}
+
+/// The error for a failed statement: a timed-out wait for the write lock
+/// says so, and says what is known of who holds it.
+pub(crate) fn sql_error(path: &Path, source: rusqlite::Error) -> StoreError {
+    if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
+        let holder = match Store::lock_holder(path) {
+            Some(h) => format!("a broadsheet {h} holds the run lock and is the likely holder"),
+            None => "no broadsheet run holds the run lock, so it is `serve`, another program (a sqlite3 shell, a backup) or a run on another machine sharing the file".into(),
+        };
+        return StoreError::Busy {
+            path: path.to_owned(),
+            waited: busy_timeout().as_secs(),
+            holder,
+        };
+    }
+    StoreError::Sql {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// The database's application id and schema version. Reading them is the
@@ -119,6 +230,83 @@ fn header(conn: &Connection, path: &Path) -> Result<(i64, i64), StoreError> {
             })
     };
     Ok((read("application_id")?, read("user_version")?))
+}
+
+/// `<state_path>.<suffix>`.
+fn lock_path(state_path: &Path, suffix: &str) -> PathBuf {
+    let mut name = state_path.as_os_str().to_owned();
+    name.push(".");
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Takes the lock at `path`, writing who holds it into the file.
+fn take_lock(path: &Path) -> Result<Option<RunLock>, StoreError> {
+    use std::io::Write;
+    let lock_err = |source| StoreError::Lock {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(lock_err)?;
+    }
+    let mut file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(lock_err)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => return Err(lock_err(e)),
+    }
+    // Who holds it, for the run that finds it taken. Best effort: the lock
+    // itself is the flock, not these lines.
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let command: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .take(2)
+        .collect();
+    let _ = file.set_len(0);
+    let _ = write!(
+        file,
+        "pid {}\nsince {since}\ncommand {}\n",
+        std::process::id(),
+        command.join(" ")
+    );
+    let _ = file.flush();
+    Ok(Some(RunLock { _file: file }))
+}
+
+/// What the lock file at `path` says, when the lock is held.
+fn holder_of(path: &Path) -> Option<LockHolder> {
+    let file = File::open(path).ok()?;
+    match file.try_lock_shared() {
+        // Nobody holds it.
+        Ok(()) => return None,
+        Err(std::fs::TryLockError::WouldBlock) => {}
+        Err(std::fs::TryLockError::Error(_)) => return None,
+    }
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .map(str::trim)
+    };
+    let since = field("since")
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(|s| std::time::UNIX_EPOCH + Duration::from_secs(s))
+        .or_else(|| std::fs::metadata(path).and_then(|m| m.modified()).ok());
+    Some(LockHolder {
+        pid: field("pid").and_then(|p| p.parse().ok()),
+        command: field("command").unwrap_or("").to_owned(),
+        since,
+    })
 }
 
 /// RFC 3339 in UTC, the form every time is stored in.
@@ -137,10 +325,7 @@ impl Store {
     /// schema up to date. A damaged, foreign or newer database is refused
     /// and left untouched.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let sql = |source| StoreError::Sql {
-            path: path.to_owned(),
-            source,
-        };
+        let sql = |source| sql_error(path, source);
         let corrupt = |e: rusqlite::Error| StoreError::Corrupt {
             path: path.to_owned(),
             message: e.to_string(),
@@ -275,10 +460,7 @@ impl Store {
             return Ok(());
         }
         let path = self.path.clone();
-        let sql = |source| StoreError::Sql {
-            path: path.clone(),
-            source,
-        };
+        let sql = |source| sql_error(&path, source);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -294,36 +476,56 @@ impl Store {
     }
 
     /// Takes the run lock beside the database, or `None` when another run
-    /// holds it. The lock goes with the process, however it ends.
+    /// holds it. The lock goes with the process, however it ends; while it
+    /// is held the file says which process holds it and since when.
     pub fn try_lock(state_path: &Path) -> Result<Option<RunLock>, StoreError> {
-        let mut name = state_path.as_os_str().to_owned();
-        name.push(".lock");
-        let path = PathBuf::from(name);
-        let lock_err = |source| StoreError::Lock {
-            path: path.clone(),
-            source,
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(lock_err)?;
-        }
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(lock_err)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(RunLock { _file: file })),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => Err(lock_err(e)),
+        take_lock(&lock_path(state_path, "lock"))
+    }
+
+    /// Who holds the run lock of `state_path`, when someone does.
+    pub fn lock_holder(state_path: &Path) -> Option<LockHolder> {
+        holder_of(&lock_path(state_path, "lock"))
+    }
+
+    /// Takes the build lock beside the database, waiting up to `wait` for
+    /// another build to finish: two builds writing the same folder at once
+    /// could each remove what the other wrote. `Err(holder)` when the wait
+    /// ran out.
+    pub fn lock_build(
+        state_path: &Path,
+        wait: Duration,
+    ) -> Result<Result<RunLock, LockHolder>, StoreError> {
+        let path = lock_path(state_path, "build-lock");
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(lock) = take_lock(&path)? {
+                return Ok(Ok(lock));
+            }
+            if started.elapsed() >= wait {
+                return Ok(Err(holder_of(&path).unwrap_or(LockHolder {
+                    pid: None,
+                    command: String::new(),
+                    since: None,
+                })));
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     pub(crate) fn err(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sql {
-            path: self.path.clone(),
-            source,
-        }
+        sql_error(&self.path, source)
+    }
+
+    /// Makes every later commit on this connection durable before it
+    /// returns (`synchronous = FULL`: the WAL is synced at each commit).
+    /// The sender asks for it: a delivery marked `sending` must be on disk
+    /// before its SMTP attempt, or after a power cut it could roll back to
+    /// `queued` and be sent again. Its marks are committed in groups, so
+    /// this costs one sync per group, not one per message.
+    pub fn make_durable(&self) -> Result<(), StoreError> {
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| self.err(e))
     }
 
     /// Runs `f` in one transaction, committed if it succeeds.
@@ -332,7 +534,7 @@ impl Store {
         f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
         let path = self.path.clone();
-        let sql = |source| StoreError::Sql { path, source };
+        let sql = |source| sql_error(&path, source);
         (|| {
             // IMMEDIATE takes the write lock at BEGIN, where the busy
             // timeout applies: a deferred transaction that reads and then
@@ -420,6 +622,38 @@ pub struct Outcome {
     /// Whether the failure was a permanent refusal of the address (counts
     /// toward marking the subscriber bounced).
     pub hard_bounce: bool,
+}
+
+fn record_outcomes(
+    tx: &Transaction<'_>,
+    outcomes: &[Outcome],
+    now_s: &str,
+) -> rusqlite::Result<()> {
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    let mut delivery = tx.prepare_cached(
+        "UPDATE deliveries SET status = ?2, last_reply = ?3, updated_at = ?4,
+                sent_at = CASE WHEN ?2 = 'sent' THEN ?4 ELSE sent_at END
+         WHERE id = ?1",
+    )?;
+    let mut cleared = tx.prepare_cached(
+        "UPDATE subscribers SET hard_bounces = 0 WHERE id = ?1 AND hard_bounces > 0",
+    )?;
+    let mut bounced = tx.prepare_cached(
+        "UPDATE subscribers SET hard_bounces = hard_bounces + 1, updated_at = ?3,
+                status = CASE WHEN hard_bounces + 1 >= ?2 THEN 'bounced' ELSE status END
+         WHERE id = ?1",
+    )?;
+    for o in outcomes {
+        delivery.execute(params![o.delivery_id, o.status.as_str(), o.reply, now_s])?;
+        if o.status == DeliveryStatus::Sent {
+            cleared.execute([o.subscriber_id])?;
+        } else if o.hard_bounce {
+            bounced.execute(params![o.subscriber_id, BOUNCE_LIMIT, now_s])?;
+        }
+    }
+    Ok(())
 }
 
 /// A new issue: what it carries and whom it goes to, written at once.
@@ -647,76 +881,71 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
-    /// Marks a delivery as handed to the transport. Returns false, and
-    /// marks nothing, when its subscriber is no longer active: someone who
-    /// unsubscribes while an issue is going out gets nothing more from it.
-    /// The check is a lookup by key: an `IN (SELECT …)` over the active
-    /// subscribers would list all of them on every delivery.
+    /// Records `outcomes` and marks the deliveries `marks` as handed to
+    /// the transport, in one transaction: the sender commits whatever its
+    /// workers have asked for since the last commit at once, so on a
+    /// durable connection ([`Store::make_durable`]) one sync covers a whole
+    /// group. Returns, for each of `marks`, whether it was marked: false
+    /// (and the delivery removed) when its subscriber is no longer active,
+    /// since someone who unsubscribes while an issue is going out gets
+    /// nothing more from it.
+    ///
+    /// A hard bounce counts against the subscriber, who is marked bounced
+    /// after [`BOUNCE_LIMIT`] in a row, and a success clears the count.
+    pub fn settle(
+        &mut self,
+        marks: &[i64],
+        outcomes: &[Outcome],
+        now: DateTime<FixedOffset>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let now_s = stamp(now);
+        self.write(|tx| {
+            record_outcomes(tx, outcomes, &now_s)?;
+            // The check is a lookup by key: an `IN (SELECT …)` over the
+            // active subscribers would list all of them on every delivery.
+            let mut mark = tx.prepare_cached(
+                "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = ?2
+                 WHERE id = ?1 AND EXISTS (
+                     SELECT 1 FROM subscribers s
+                     WHERE s.id = deliveries.subscriber_id AND s.status = 'active')",
+            )?;
+            let mut gone = tx.prepare_cached(
+                "DELETE FROM deliveries WHERE id = ?1 AND status IN ('queued', 'deferred')",
+            )?;
+            let mut marked = Vec::with_capacity(marks.len());
+            for id in marks {
+                let n = mark.execute(params![id, now_s])?;
+                if n == 0 {
+                    // Not theirs to get any more: no row is left to send
+                    // later, should they come back.
+                    gone.execute([id])?;
+                }
+                marked.push(n > 0);
+            }
+            Ok(marked)
+        })
+    }
+
+    /// Marks one delivery as handed to the transport; see [`Store::settle`].
     pub fn mark_sending(
         &mut self,
         id: i64,
         now: DateTime<FixedOffset>,
     ) -> Result<bool, StoreError> {
-        let now_s = stamp(now);
-        self.write(|tx| {
-            let n = tx
-                .prepare_cached(
-                    "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = ?2
-                     WHERE id = ?1 AND EXISTS (
-                         SELECT 1 FROM subscribers s
-                         WHERE s.id = deliveries.subscriber_id AND s.status = 'active')",
-                )?
-                .execute(params![id, now_s])?;
-            if n == 0 {
-                // Not theirs to get any more: no row is left to send later,
-                // should they come back.
-                tx.prepare_cached("DELETE FROM deliveries WHERE id = ?1 AND status IN ('queued', 'deferred')")?
-                    .execute([id])?;
-            }
-            Ok(n > 0)
-        })
+        Ok(self
+            .settle(&[id], &[], now)?
+            .first()
+            .copied()
+            .unwrap_or(false))
     }
 
-    /// Records outcomes in one transaction; a hard bounce counts against
-    /// the subscriber, who is marked bounced after [`BOUNCE_LIMIT`] in a
-    /// row, and a success clears the count.
+    /// Records outcomes in one transaction; see [`Store::settle`].
     pub fn record_outcomes(
         &mut self,
         outcomes: &[Outcome],
         now: DateTime<FixedOffset>,
     ) -> Result<(), StoreError> {
-        let now_s = stamp(now);
-        self.write(|tx| {
-            {
-                let mut delivery = tx
-                    .prepare_cached(
-                        "UPDATE deliveries SET status = ?2, last_reply = ?3, updated_at = ?4,
-                                sent_at = CASE WHEN ?2 = 'sent' THEN ?4 ELSE sent_at END
-                         WHERE id = ?1",
-                    )?;
-                let mut cleared = tx
-                    .prepare_cached(
-                        "UPDATE subscribers SET hard_bounces = 0 WHERE id = ?1 AND hard_bounces > 0",
-                    )?;
-                let mut bounced = tx
-                    .prepare_cached(
-                        "UPDATE subscribers SET hard_bounces = hard_bounces + 1, updated_at = ?3,
-                                status = CASE WHEN hard_bounces + 1 >= ?2 THEN 'bounced' ELSE status END
-                         WHERE id = ?1",
-                    )?;
-                for o in outcomes {
-                    delivery
-                        .execute(params![o.delivery_id, o.status.as_str(), o.reply, now_s])?;
-                    if o.status == DeliveryStatus::Sent {
-                        cleared.execute([o.subscriber_id])?;
-                    } else if o.hard_bounce {
-                        bounced
-                            .execute(params![o.subscriber_id, BOUNCE_LIMIT, now_s])?;
-                    }
-                }
-            }
-            Ok(())
-        })
+        self.settle(&[], outcomes, now).map(|_| ())
     }
 
     /// Closes an issue when none of its deliveries is left to try.
@@ -749,5 +978,60 @@ impl Store {
             )
             .map(|n| n as usize)
             .map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_senders_connection_syncs_every_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let level = |s: &Store| -> i64 {
+            s.conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(level(&store), 1, "NORMAL by default");
+        store.make_durable().unwrap();
+        assert_eq!(level(&store), 2, "FULL once made durable");
+    }
+
+    #[test]
+    fn a_held_lock_names_its_holder_and_a_free_one_names_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.db");
+        assert_eq!(Store::lock_holder(&db), None);
+        let lock = Store::try_lock(&db).unwrap().expect("free");
+        let holder = Store::lock_holder(&db).expect("held");
+        assert_eq!(holder.pid, Some(std::process::id()));
+        assert!(holder.held_for().unwrap() < Duration::from_secs(60));
+        assert!(Store::try_lock(&db).unwrap().is_none());
+        drop(lock);
+        assert_eq!(Store::lock_holder(&db), None);
+        assert!(Store::try_lock(&db).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_build_waits_for_another_and_then_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.db");
+        let first = Store::lock_build(&db, Duration::ZERO).unwrap().unwrap();
+        let second = Store::lock_build(&db, Duration::from_millis(60)).unwrap();
+        assert_eq!(second.unwrap_err().pid, Some(std::process::id()));
+        drop(first);
+        assert!(Store::lock_build(&db, Duration::ZERO).unwrap().is_ok());
+    }
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(human_duration(Duration::from_secs(40)), "40 s");
+        assert_eq!(human_duration(Duration::from_secs(12 * 60)), "12 min");
+        assert_eq!(
+            human_duration(Duration::from_secs(3 * 3600 + 20 * 60)),
+            "3 h 20 min"
+        );
     }
 }

@@ -6,6 +6,7 @@ mod build;
 mod digest;
 mod hostile;
 mod ops;
+mod relay;
 #[cfg(unix)]
 mod serve;
 mod smtp;

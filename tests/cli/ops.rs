@@ -229,6 +229,7 @@ fn the_generated_config_shows_every_key_as_its_first_line_promises() {
                 "dkim_domain",
                 "dkim_key_file",
                 "dkim_algorithm",
+                "max_send_minutes",
             ],
         ),
         (
@@ -244,6 +245,7 @@ fn the_generated_config_shows_every_key_as_its_first_line_promises() {
                 "rate_limit_per_second",
                 "max_messages_per_connection",
                 "timeout_seconds",
+                "final_reply_timeout_seconds",
                 "retries",
                 "retry_backoff_ms",
                 "ca_file",
@@ -260,6 +262,7 @@ fn the_generated_config_shows_every_key_as_its_first_line_promises() {
                 "trust_forwarded_for",
             ],
         ),
+        ("state", &["busy_timeout_seconds"]),
     ];
     let mut missing = Vec::new();
     for (section, keys) in known {

@@ -15,8 +15,11 @@ pub struct Received {
     pub data: Vec<u8>,
 }
 
+/// A look at the world when a message's data has arrived.
+pub type Observer = Box<dyn Fn() -> i64 + Send>;
+
 /// How the server behaves; tests change it while it runs.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Behaviour {
     /// Replies to RCPT TO per address, used up one by one (then 250).
     pub rcpt_replies: HashMap<String, Vec<u16>>,
@@ -24,6 +27,8 @@ pub struct Behaviour {
     pub hang_up_after: Option<usize>,
     /// Wait this long before accepting each message.
     pub delay: Duration,
+    /// Called as each message's data ends; what it returns is kept.
+    pub on_data_end: Option<Observer>,
 }
 
 #[derive(Default)]
@@ -31,6 +36,7 @@ struct State {
     received: Vec<Received>,
     connections: usize,
     behaviour: Behaviour,
+    observed: Vec<i64>,
 }
 
 /// A running server.
@@ -96,6 +102,10 @@ impl Handler for Recorder {
         let delay = self.state.lock().unwrap().behaviour.delay;
         std::thread::sleep(delay);
         let mut s = self.state.lock().unwrap();
+        if let Some(f) = &s.behaviour.on_data_end {
+            let seen = f();
+            s.observed.push(seen);
+        }
         s.received.push(Received {
             to: self.to.clone(),
             data: std::mem::take(&mut self.data),
@@ -153,6 +163,11 @@ impl SmtpServer {
         self.state.lock().unwrap().received.clone()
     }
 
+    /// What `on_data_end` returned, message by message.
+    pub fn observed(&self) -> Vec<i64> {
+        self.state.lock().unwrap().observed.clone()
+    }
+
     /// Connections opened so far.
     pub fn connections(&self) -> usize {
         self.state.lock().unwrap().connections
@@ -204,4 +219,110 @@ pub fn start_auth_refusing() -> u16 {
         }
     });
     port
+}
+
+/// How a [`ScriptedRelay`] paces its replies.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pace {
+    /// Wait this long before every reply but the one to the final dot.
+    pub each_reply: Duration,
+    /// Wait this long before answering the final dot. The message counts
+    /// as received as soon as its dot arrives, as on a real relay, which
+    /// has it queued whatever happens to the reply.
+    pub final_reply: Duration,
+}
+
+/// A hand-written relay on 127.0.0.1 that answers every command slowly,
+/// as relays under load do: mailin-embedded can only be slow after the
+/// data, and only before it records the message.
+pub struct ScriptedRelay {
+    pub port: u16,
+    received: Arc<Mutex<Vec<String>>>,
+}
+
+impl ScriptedRelay {
+    pub fn start(pace: Pace) -> ScriptedRelay {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let store = received.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let say = |s: &mut std::net::TcpStream, text: &[u8], wait: Duration| {
+                        std::thread::sleep(wait);
+                        s.write_all(text).is_ok()
+                    };
+                    if !say(
+                        &mut stream,
+                        b"220 relay.localhost ESMTP\r\n",
+                        pace.each_reply,
+                    ) {
+                        return;
+                    }
+                    let mut rcpt = Vec::new();
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                        let cmd = line.to_ascii_uppercase();
+                        let reply: &[u8] = if cmd.starts_with("EHLO") {
+                            b"250-relay.localhost\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+                        } else if cmd.starts_with("RCPT") {
+                            let to = line[line.find('<').unwrap_or(0) + 1..]
+                                .split('>')
+                                .next()
+                                .unwrap_or("")
+                                .to_owned();
+                            rcpt.push(to);
+                            b"250 2.1.5 ok\r\n"
+                        } else if cmd.starts_with("DATA") {
+                            if !say(&mut stream, b"354 go on\r\n", pace.each_reply) {
+                                return;
+                            }
+                            let mut data = String::new();
+                            loop {
+                                data.clear();
+                                if reader.read_line(&mut data).unwrap_or(0) == 0 {
+                                    return;
+                                }
+                                if data == ".\r\n" {
+                                    break;
+                                }
+                            }
+                            store.lock().unwrap().append(&mut rcpt);
+                            if !say(&mut stream, b"250 2.0.0 queued\r\n", pace.final_reply) {
+                                return;
+                            }
+                            line.clear();
+                            continue;
+                        } else if cmd.starts_with("QUIT") {
+                            let _ = stream.write_all(b"221 bye\r\n");
+                            return;
+                        } else {
+                            // MAIL, RSET, NOOP
+                            rcpt.retain(|_| !cmd.starts_with("MAIL") && !cmd.starts_with("RSET"));
+                            b"250 ok\r\n"
+                        };
+                        if !say(&mut stream, reply, pace.each_reply) {
+                            return;
+                        }
+                        line.clear();
+                    }
+                });
+            }
+        });
+        ScriptedRelay { port, received }
+    }
+
+    /// How many messages each recipient got.
+    pub fn copies(&self) -> HashMap<String, usize> {
+        let mut out = HashMap::new();
+        for to in self.received.lock().unwrap().iter() {
+            *out.entry(to.clone()).or_insert(0) += 1;
+        }
+        out
+    }
 }

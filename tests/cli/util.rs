@@ -126,7 +126,40 @@ impl Publication {
         self.run_in_with_env(rel, NOW, args, &[])
     }
 
-    fn run_in_with_env(&self, rel: &str, now: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    /// Runs the binary like [`Publication::run_at`], but fails the test if
+    /// it has not exited within `limit`: for runs that once hung.
+    #[track_caller]
+    pub fn run_within(&self, limit: std::time::Duration, now: &str, args: &[&str]) -> Run {
+        let mut cmd = self.command("", now, args, &[]);
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let child = cmd.spawn().expect("the binary runs");
+        let pid = child.id();
+        // Read the output on another thread, so a chatty child never
+        // blocks on a full pipe while this one waits.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        let out = match rx.recv_timeout(limit) {
+            Ok(out) => out.expect("the child can be waited for"),
+            Err(_) => {
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+                let out = rx.recv().unwrap().unwrap();
+                panic!(
+                    "broadsheet {args:?} did not exit within {limit:?}: it hangs\nstderr:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        };
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn command(&self, rel: &str, now: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
         let dir = self.path(rel);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_broadsheet"));
         // As from cron: `cd` to the publication, then run.
@@ -140,7 +173,14 @@ impl Publication {
             cmd.env_remove(k);
         }
         cmd.envs(env.iter().copied());
-        let out = cmd.output().expect("the binary runs");
+        cmd
+    }
+
+    fn run_in_with_env(&self, rel: &str, now: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let out = self
+            .command(rel, now, args, env)
+            .output()
+            .expect("the binary runs");
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
