@@ -27,6 +27,7 @@ pub struct RawSite {
     pub output_dir: String,
     pub templates_dir: String,
     pub state_path: String,
+    pub follow_external_symlinks: bool,
 }
 
 impl Default for RawSite {
@@ -41,6 +42,7 @@ impl Default for RawSite {
             output_dir: "feeds".into(),
             templates_dir: "templates".into(),
             state_path: "broadsheet.db".into(),
+            follow_external_symlinks: false,
         }
     }
 }
