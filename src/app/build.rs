@@ -99,7 +99,7 @@ pub fn build(config: &Config, now: DateTime<FixedOffset>) -> Result<BuildSummary
         valid_until: stats.next_release.map(|d| d.to_rfc3339()),
         counts: [stats.published, stats.drafts, stats.scheduled],
     };
-    let report = output::write_all(&config.site.output_dir, &outputs, stamp)?;
+    let report = output::write_all(&config.site.output_dir, &outputs, stamp, &previous)?;
     tracing::debug!(elapsed = ?started.elapsed(), "written");
     let hub = config.feeds.websub_hub.as_deref().map(|hub| {
         let changed: Vec<String> = report

@@ -159,19 +159,19 @@ fn stamp_of(path: &Path) -> Option<FileStat> {
 }
 
 /// Writes `files` under `output_dir`, skipping unchanged ones, removing
-/// what the previous build wrote and this one did not, and records the
-/// result with `inputs` in the manifest.
+/// what the previous build wrote (`previous`, read at its start) and this
+/// one did not, and records the result with `inputs` in the manifest.
 pub fn write_all(
     output_dir: &Path,
     files: &[OutputFile],
     inputs: InputStamp,
+    previous: &Manifest,
 ) -> Result<WriteReport, OutputError> {
     let err = |path: &Path| {
         let path = path.to_owned();
         move |source| OutputError::Write { path, source }
     };
     std::fs::create_dir_all(output_dir).map_err(err(output_dir))?;
-    let previous = Manifest::read(output_dir);
     let mut report = WriteReport::default();
     let mut manifest = Manifest {
         files: BTreeMap::new(),
