@@ -99,7 +99,7 @@ pub fn build(config: &Config, now: DateTime<FixedOffset>) -> Result<BuildSummary
         valid_until: stats.next_release.map(|d| d.to_rfc3339()),
         counts: [stats.published, stats.drafts, stats.scheduled],
     };
-    let report = output::write_all(&config.site.output_dir, &outputs, stamp)?;
+    let report = output::write_all(&config.site.output_dir, &outputs, stamp, &previous)?;
     tracing::debug!(elapsed = ?started.elapsed(), "written");
     let hub = config.feeds.websub_hub.as_deref().map(|hub| {
         let changed: Vec<String> = report
@@ -157,7 +157,7 @@ fn is_current(
 
 /// A digest of everything a build reads: the program's version, the
 /// configuration (file and environment), the page templates, and each
-/// content file's path, size and modification time.
+/// content file's path and [`FileStat`] (size, mtime, ctime, inode).
 fn fingerprint<'a>(config: &Config, files: impl Iterator<Item = (&'a str, FileStat)>) -> String {
     let mut h = Sha256::new();
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -169,17 +169,14 @@ fn fingerprint<'a>(config: &Config, files: impl Iterator<Item = (&'a str, FileSt
         h.update([0]);
         h.update(builtin.as_bytes());
         if let Ok(m) = std::fs::metadata(config.site.templates_dir.join(name)) {
-            let stat = FileStat::of(&m);
-            h.update(stat.len.to_le_bytes());
-            h.update(stat.mtime_ns.to_le_bytes());
+            h.update(FileStat::of(&m).to_bytes());
         }
     }
     for (display, stat) in files {
         h.update([0]);
         h.update(display.as_bytes());
         h.update([0]);
-        h.update(stat.len.to_le_bytes());
-        h.update(stat.mtime_ns.to_le_bytes());
+        h.update(stat.to_bytes());
     }
     crate::config::hex(&h.finalize())
 }

@@ -72,6 +72,8 @@ pub struct Site {
     pub templates_dir: PathBuf,
     /// The SQLite state file.
     pub state_path: PathBuf,
+    /// Whether a symlink under `content_dir` may lead outside it.
+    pub follow_external_symlinks: bool,
 }
 
 /// One `[[columns]]` entry.
@@ -538,6 +540,7 @@ fn validate(
     unknown_keys: Vec<String>,
 ) -> Result<Config, ConfigError> {
     let mut issues = Issues(Vec::new());
+    check_output_dir(&mut issues, path, root, &raw);
 
     if raw.site.title.trim().is_empty() {
         issues.add(
@@ -653,8 +656,13 @@ fn validate(
         }
     }
 
-    let max_items = positive(&mut issues, "feeds.max_items", raw.feeds.max_items);
-    let summary_chars = positive(&mut issues, "feeds.summary_chars", raw.feeds.summary_chars);
+    let max_items = whole(&mut issues, "feeds.max_items", raw.feeds.max_items, 50) as usize;
+    let summary_chars = whole(
+        &mut issues,
+        "feeds.summary_chars",
+        raw.feeds.summary_chars,
+        150,
+    ) as usize;
     let content = match raw.feeds.content.as_str() {
         "full" => FeedContent::Full,
         "summary" => FeedContent::Summary,
@@ -702,19 +710,12 @@ fn validate(
             format!("expected a domain name or an email address such as \"news.example.com\", found {id_authority:?}"),
         );
     }
-    let author_max_items = usize::try_from(raw.feeds.author_max_items)
-        .ok()
-        .filter(|n| *n > 0)
-        .unwrap_or_else(|| {
-            issues.add(
-                "feeds.author_max_items",
-                format!(
-                    "expected a whole number of at least 1, found {}",
-                    raw.feeds.author_max_items
-                ),
-            );
-            10
-        });
+    let author_max_items = whole(
+        &mut issues,
+        "feeds.author_max_items",
+        raw.feeds.author_max_items,
+        10,
+    ) as usize;
     for (name, slug) in &raw.authors {
         if !crate::content::is_author_slug(slug) {
             issues.add(
@@ -755,15 +756,14 @@ fn validate(
         );
         Schedule::parse("Mon 08:00").expect("a valid default")
     });
-    let max_age_days = positive(&mut issues, "digest.max_age_days", raw.digest.max_age_days) as u32;
+    let max_age_days = whole(
+        &mut issues,
+        "digest.max_age_days",
+        raw.digest.max_age_days,
+        14,
+    ) as u32;
 
-    let port = u16::try_from(raw.smtp.port).unwrap_or_else(|_| {
-        issues.add(
-            "smtp.port",
-            format!("expected a port from 1 to 65535, found {}", raw.smtp.port),
-        );
-        25
-    });
+    let port = whole(&mut issues, "smtp.port", raw.smtp.port, 25) as u16;
     let security = match raw.smtp.security.as_str() {
         "none" => Security::None,
         "starttls" => Security::StartTls,
@@ -776,63 +776,61 @@ fn validate(
             Security::None
         }
     };
-    let max_connections = positive(
+    let max_connections = whole(
         &mut issues,
         "smtp.max_connections",
         raw.smtp.max_connections,
+        4,
     ) as u32;
-    if !(raw.smtp.rate_limit_per_second >= 0.0 && raw.smtp.rate_limit_per_second.is_finite()) {
+    let rate = raw.smtp.rate_limit_per_second;
+    let (low, high) = RATE_LIMIT;
+    let rate_limit_per_second = if rate == 0.0 || (low..=high).contains(&rate) {
+        rate
+    } else {
         issues.add(
             "smtp.rate_limit_per_second",
-            format!(
-                "expected 0 (unlimited) or a positive number, found {}",
-                raw.smtp.rate_limit_per_second
-            ),
+            format!("expected 0 (unlimited) or a number from {low} to {high}, found {rate}"),
         );
-    }
-    let host = raw.smtp.host.filter(|h| !h.trim().is_empty());
-    let non_negative = |issues: &mut Issues, key: &str, v: i64| -> u64 {
-        if v < 0 {
-            issues.add(key, format!("expected 0 or more, found {v}"));
-            0
-        } else {
-            v as u64
-        }
+        0.0
     };
-    let max_messages_per_connection = non_negative(
+    let host = raw.smtp.host.filter(|h| !h.trim().is_empty());
+    let max_messages_per_connection = whole(
         &mut issues,
         "smtp.max_messages_per_connection",
         raw.smtp.max_messages_per_connection,
+        0,
     ) as usize;
-    let timeout_seconds = positive(
+    let timeout_seconds = whole(
         &mut issues,
         "smtp.timeout_seconds",
         raw.smtp.timeout_seconds,
+        30,
     ) as u64;
-    let final_reply_timeout_seconds = within(
+    let final_reply_timeout_seconds = whole(
         &mut issues,
         "smtp.final_reply_timeout_seconds",
         raw.smtp.final_reply_timeout_seconds,
-        1..=3600,
+        600,
     ) as u64;
-    let max_send_minutes = within(
+    let max_send_minutes = whole(
         &mut issues,
         "digest.max_send_minutes",
         raw.digest.max_send_minutes,
-        1..=10_080,
+        60,
     ) as u32;
-    let busy_timeout_seconds = within(
+    let busy_timeout_seconds = whole(
         &mut issues,
         "state.busy_timeout_seconds",
         raw.state.busy_timeout_seconds,
-        1..=3600,
+        30,
     ) as u32;
-    let retries = non_negative(&mut issues, "smtp.retries", raw.smtp.retries) as u32;
-    let retry_backoff_ms = non_negative(
+    let retries = whole(&mut issues, "smtp.retries", raw.smtp.retries, 3) as u32;
+    let retry_backoff_ms = whole(
         &mut issues,
         "smtp.retry_backoff_ms",
         raw.smtp.retry_backoff_ms,
-    );
+        1000,
+    ) as u64;
     let dkim = match (
         &raw.digest.dkim_selector,
         &raw.digest.dkim_domain,
@@ -877,26 +875,18 @@ fn validate(
         );
         SocketAddr::from(([127, 0, 0, 1], 8080))
     });
-    let mut email_limit = |key: &str, value: i64| {
-        u32::try_from(value)
-            .ok()
-            .filter(|n| *n > 0)
-            .unwrap_or_else(|| {
-                issues.add(
-                    key,
-                    format!("expected a whole number of at least 1, found {value}"),
-                );
-                1
-            })
-    };
-    let emails_per_address_per_day = email_limit(
+    let emails_per_address_per_day = whole(
+        &mut issues,
         "server.emails_per_address_per_day",
         raw.server.emails_per_address_per_day,
-    );
-    let emails_per_client_per_hour = email_limit(
+        3,
+    ) as u32;
+    let emails_per_client_per_hour = whole(
+        &mut issues,
         "server.emails_per_client_per_hour",
         raw.server.emails_per_client_per_hour,
-    );
+        20,
+    ) as u32;
     if let Some(u) = &raw.server.public_url {
         if !matches!(Url::parse(u), Ok(p) if matches!(p.scheme(), "http" | "https")) {
             issues.add(
@@ -926,6 +916,7 @@ fn validate(
             output_dir: at_root(&raw.site.output_dir),
             templates_dir: at_root(&raw.site.templates_dir),
             state_path: at_root(&raw.site.state_path),
+            follow_external_symlinks: raw.site.follow_external_symlinks,
         },
         columns,
         feeds: Feeds {
@@ -956,7 +947,7 @@ fn validate(
             username: raw.smtp.username,
             password: Secret(raw.smtp.password),
             max_connections,
-            rate_limit_per_second: raw.smtp.rate_limit_per_second,
+            rate_limit_per_second,
             max_messages_per_connection,
             timeout_seconds,
             final_reply_timeout_seconds,
@@ -989,21 +980,93 @@ fn validate(
     })
 }
 
-/// `value` when it lies in `range`, else an issue naming the key and the
-/// range (and the range's low end, to carry on checking).
-fn within(issues: &mut Issues, key: &str, value: i64, range: std::ops::RangeInclusive<i64>) -> i64 {
-    if range.contains(&value) {
-        value
-    } else {
-        issues.add(
-            key,
-            format!(
-                "expected a whole number from {} to {}, found {value}",
-                range.start(),
-                range.end()
-            ),
-        );
-        *range.start()
+/// `output_dir` is the web root: `serve` hands out what is in it, and
+/// anyone who can write it may be a stranger. It must hold none of what
+/// broadsheet keeps for itself (the configuration with its secret, the
+/// state with every address, the outbox with signed links, the content
+/// and templates), nor lie inside the content or the outbox.
+fn check_output_dir(issues: &mut Issues, config_file: &Path, root: &Path, raw: &RawConfig) {
+    let output = resolved(&root.join(&raw.site.output_dir));
+    let mut held: Vec<(&str, PathBuf)> = vec![
+        (
+            "the configuration file",
+            resolved(&root.join(config_file.file_name().unwrap_or_default())),
+        ),
+        (
+            "site.content_dir",
+            resolved(&root.join(&raw.site.content_dir)),
+        ),
+        (
+            "site.templates_dir",
+            resolved(&root.join(&raw.site.templates_dir)),
+        ),
+        (
+            "site.state_path",
+            resolved(&root.join(&raw.site.state_path)),
+        ),
+        (
+            "smtp.outbox_dir",
+            resolved(&root.join(&raw.smtp.outbox_dir)),
+        ),
+    ];
+    if let Some(key) = &raw.digest.dkim_key_file {
+        held.push(("digest.dkim_key_file", resolved(&root.join(key))));
+    }
+    if let Some(ca) = &raw.smtp.ca_file {
+        held.push(("smtp.ca_file", resolved(&root.join(ca))));
+    }
+    for (what, path) in &held {
+        let inside = |a: &Path, b: &Path| a.starts_with(b);
+        let problem = if inside(path, &output) {
+            Some("would be inside it")
+        } else if matches!(*what, "site.content_dir" | "smtp.outbox_dir") && inside(&output, path) {
+            Some("would hold it")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            issues.add(
+                "site.output_dir",
+                format!(
+                    "{:?} is served to anyone, and {what} ({}) {problem}; expected a folder of its own, such as \"feeds\"",
+                    raw.site.output_dir,
+                    path.display()
+                ),
+            );
+        }
+    }
+}
+
+/// `p` made absolute with every symbolic link resolved as far as it exists
+/// (the rest, not made yet, is taken as written), so that two spellings of
+/// one folder compare equal.
+fn resolved(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let absolute = std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+    let mut lexical = PathBuf::new();
+    for c in absolute.components() {
+        match c {
+            Component::ParentDir => {
+                lexical.pop();
+            }
+            Component::CurDir => {}
+            other => lexical.push(other),
+        }
+    }
+    let mut existing = lexical.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(mut real) = existing.canonicalize() {
+            real.extend(rest.iter().rev());
+            return real;
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name);
+                existing = parent;
+            }
+            _ => return lexical,
+        }
     }
 }
 
@@ -1018,15 +1081,49 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         })
 }
 
-fn positive(issues: &mut Issues, key: &str, value: i64) -> usize {
-    if value >= 1 {
-        value as usize
+/// The range each whole-number key may take. Every number is bounded: a
+/// value that passes `check` must not crash or stall a later command
+/// (`smtp.max_connections = 100000000` would have a send allocate a pool of
+/// that size; `feeds.max_items = 1e23` reads as the largest integer). The
+/// bounds are far beyond any sensible setting; README's table lists them.
+pub const BOUNDS: &[(&str, i64, i64)] = &[
+    ("feeds.max_items", 1, 10_000),
+    ("feeds.summary_chars", 1, 10_000),
+    ("feeds.author_max_items", 1, 1_000),
+    ("digest.max_age_days", 1, 3_650),
+    ("smtp.port", 1, 65_535),
+    ("smtp.max_connections", 1, 100),
+    ("smtp.max_messages_per_connection", 0, 1_000_000),
+    ("smtp.timeout_seconds", 1, 600),
+    ("smtp.final_reply_timeout_seconds", 1, 3_600),
+    ("digest.max_send_minutes", 1, 10_080),
+    ("state.busy_timeout_seconds", 1, 3_600),
+    ("smtp.retries", 0, 10),
+    ("smtp.retry_backoff_ms", 0, 30_000),
+    ("server.emails_per_address_per_day", 1, 1_000),
+    ("server.emails_per_client_per_hour", 1, 10_000),
+];
+
+/// `smtp.rate_limit_per_second`, when not 0: from one message every 100
+/// seconds to far more than any relay takes.
+pub const RATE_LIMIT: (f64, f64) = (0.01, 100_000.0);
+
+/// `value` if it lies in the range [`BOUNDS`] gives `key`; else an issue
+/// naming the key and the range, and `fallback` so validation goes on.
+fn whole(issues: &mut Issues, key: &str, value: i64, fallback: i64) -> i64 {
+    let (_, min, max) = BOUNDS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .copied()
+        .expect("every whole-number key has bounds");
+    if (min..=max).contains(&value) {
+        value
     } else {
         issues.add(
             key,
-            format!("expected a whole number of 1 or more, found {value}"),
+            format!("expected a whole number from {min} to {max}, found {value}"),
         );
-        1
+        fallback
     }
 }
 
@@ -1158,6 +1255,85 @@ schedule = "someday"
     fn a_wrong_type_names_the_key() {
         let err = load(&format!("{MINIMAL}\n[feeds]\nmax_items = \"many\"\n"), &[]).unwrap_err();
         assert!(err.to_string().contains("feeds.max_items"), "{err}");
+    }
+
+    /// Values `check` used to pass and a later command then crashed on:
+    /// every number in the configuration is bounded, and the error names
+    /// the key and the range.
+    #[test]
+    fn every_number_out_of_its_range_is_named_with_the_range() {
+        let err = load(
+            &format!(
+                r#"{MINIMAL}
+[feeds]
+max_items = 1e23
+summary_chars = 0
+author_max_items = 5000
+
+[digest]
+max_age_days = 100000
+
+[smtp]
+port = 0
+max_connections = 100000000
+rate_limit_per_second = 1e-9
+max_messages_per_connection = -1
+timeout_seconds = 86400
+retries = 1000
+retry_backoff_ms = 99999999
+
+[server]
+emails_per_address_per_day = 0
+emails_per_client_per_hour = 4294967296
+"#
+            ),
+            &[],
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for expected in [
+            "feeds.max_items: expected a whole number from 1 to 10000, found ",
+            "feeds.summary_chars: expected a whole number from 1 to 10000, found 0",
+            "feeds.author_max_items: expected a whole number from 1 to 1000, found 5000",
+            "digest.max_age_days: expected a whole number from 1 to 3650, found 100000",
+            "smtp.port: expected a whole number from 1 to 65535, found 0",
+            "smtp.max_connections: expected a whole number from 1 to 100, found 100000000",
+            "smtp.rate_limit_per_second: expected 0 (unlimited) or a number from 0.01 to 100000, found 0.000000001",
+            "smtp.max_messages_per_connection: expected a whole number from 0 to 1000000, found -1",
+            "smtp.timeout_seconds: expected a whole number from 1 to 600, found 86400",
+            "smtp.retries: expected a whole number from 0 to 10, found 1000",
+            "smtp.retry_backoff_ms: expected a whole number from 0 to 30000, found 99999999",
+            "server.emails_per_address_per_day: expected a whole number from 1 to 1000, found 0",
+            "server.emails_per_client_per_hour: expected a whole number from 1 to 10000, found 4294967296",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+        }
+        assert_eq!(text.lines().count(), 13, "{text}");
+    }
+
+    /// The bounds a user meets are the ones README's table gives.
+    #[test]
+    fn the_readme_gives_every_bound() {
+        let readme = include_str!("../../README.md");
+        let thousands = |n: i64| {
+            let digits = n.to_string();
+            let mut out = String::new();
+            for (i, c) in digits.chars().enumerate() {
+                if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                    out.push(',');
+                }
+                out.push(c);
+            }
+            out
+        };
+        for (key, min, max) in BOUNDS {
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{key}` |")))
+                .unwrap_or_else(|| panic!("no README row for {key}"));
+            let range = format!("{}–{}", thousands(*min), thousands(*max));
+            assert!(row.contains(&range), "{key}: expected {range} in {row}");
+        }
     }
 
     #[test]

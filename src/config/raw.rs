@@ -28,6 +28,7 @@ pub struct RawSite {
     pub output_dir: String,
     pub templates_dir: String,
     pub state_path: String,
+    pub follow_external_symlinks: bool,
 }
 
 impl Default for RawSite {
@@ -42,6 +43,7 @@ impl Default for RawSite {
             output_dir: "feeds".into(),
             templates_dir: "templates".into(),
             state_path: "broadsheet.db".into(),
+            follow_external_symlinks: false,
         }
     }
 }

@@ -189,7 +189,12 @@ fn feed_order(
 /// with each file's size and mtime when `stat_files` is set.
 pub fn discover_content(config: &Config, stat_files: bool) -> (Vec<SourceFile>, Vec<ContentError>) {
     let display = |p: &std::path::Path| config.display_path(p).into_owned();
-    discover(&config.site.content_dir, &display, stat_files)
+    discover(
+        &config.site.content_dir,
+        &display,
+        stat_files,
+        config.site.follow_external_symlinks,
+    )
 }
 
 /// Rearranges `v` so that `v[i]` becomes the element that was at

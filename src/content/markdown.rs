@@ -88,6 +88,18 @@ pub fn render(article: &Article, summary_chars: usize) -> Result<RenderedBody, C
         .iter()
         .any(|e| matches!(e, Event::Html(_) | Event::InlineHtml(_)));
     let html = if raw_html {
+        // The sanitiser's parser takes time that grows with the square of
+        // the nesting depth: a body nested too deep is refused first.
+        if super::html_depth::too_deep(&html) {
+            return Err(ContentError::new(
+                &article.source,
+                format!(
+                    "the body's HTML nests elements more than {} deep; expected ordinary HTML (close what is opened)",
+                    super::html_depth::MAX_HTML_DEPTH
+                ),
+            )
+            .field("body"));
+        }
         sanitizer().clean(&html).to_string()
     } else {
         html

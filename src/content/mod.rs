@@ -9,6 +9,7 @@
 mod article;
 mod catalog;
 mod front_matter;
+mod html_depth;
 pub mod markdown;
 mod source;
 

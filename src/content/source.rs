@@ -30,35 +30,66 @@ pub struct SourceFile {
     pub stat: Option<FileStat>,
 }
 
-/// A file's size and modification time: what a build compares to tell
-/// whether a content file, or a feed it wrote, changed.
+/// A file's size, modification and change times and inode number: what a
+/// build compares to tell whether a content file, or a feed it wrote,
+/// changed. The mtime alone misses an edit that keeps it (`cp -p`,
+/// `rsync -t`, `touch -r`); the ctime cannot be set back by anyone, and a
+/// file replaced by a rename has a new inode. All come from the one
+/// metadata call a file costs anyway.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileStat {
     /// Size in bytes.
     pub len: u64,
     /// Modification time, nanoseconds since the epoch (0 if unknown).
     pub mtime_ns: u128,
+    /// Status change time, nanoseconds since the epoch (0 if unknown).
+    /// Absent from manifests older than it: they read as 0, which matches
+    /// no file, so the first build after an upgrade rebuilds once.
+    #[serde(default)]
+    pub ctime_ns: u128,
+    /// The inode number.
+    #[serde(default)]
+    pub ino: u64,
 }
 
 impl FileStat {
-    /// The size and mtime `meta` gives (an mtime before 1970 or unknown
-    /// counts as 0).
+    /// What `meta` gives (a time before 1970 or unknown counts as 0).
     pub fn of(meta: &std::fs::Metadata) -> FileStat {
+        use std::os::unix::fs::MetadataExt;
         let mtime_ns = meta
             .modified()
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos());
+        let ctime_ns = u128::try_from(meta.ctime())
+            .ok()
+            .zip(u128::try_from(meta.ctime_nsec()).ok())
+            .map_or(0, |(s, ns)| s * 1_000_000_000 + ns);
         FileStat {
             len: meta.len(),
             mtime_ns,
+            ctime_ns,
+            ino: meta.ino(),
         }
+    }
+
+    /// The stat as bytes, for a fingerprint.
+    pub fn to_bytes(&self) -> [u8; 48] {
+        let mut out = [0u8; 48];
+        out[..8].copy_from_slice(&self.len.to_le_bytes());
+        out[8..24].copy_from_slice(&self.mtime_ns.to_le_bytes());
+        out[24..40].copy_from_slice(&self.ctime_ns.to_le_bytes());
+        out[40..].copy_from_slice(&self.ino.to_le_bytes());
+        out
     }
 }
 
 /// Walks `content_dir`: every `.md` file, sorted by path. Hidden files and
 /// folders (a leading `.`) are skipped; symlinks are followed and loops
-/// reported. The folders under `content_dir` are walked in parallel: on a
+/// reported. A symlink that leads outside `content_dir` is reported and not
+/// followed unless `follow_external` is set (`site.follow_external_symlinks`):
+/// whoever can write the content folder must not be able to publish any
+/// file the build can read. The folders under `content_dir` are walked in parallel: on a
 /// large archive, asking the file system for each file's size and mtime is
 /// most of the cost of a build that finds nothing changed.
 ///
@@ -69,6 +100,7 @@ pub fn discover(
     content_dir: &Path,
     display: &(dyn Fn(&Path) -> String + Sync),
     stat_files: bool,
+    follow_external: bool,
 ) -> (Vec<SourceFile>, Vec<ContentError>) {
     use rayon::prelude::*;
     if !content_dir.is_dir() {
@@ -81,8 +113,8 @@ pub fn discover(
     let top = match std::fs::read_dir(content_dir) {
         Ok(entries) => entries
             .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| !hidden(p))
+            .map(|e| (e.path(), e.file_type().is_ok_and(|t| t.is_symlink())))
+            .filter(|(p, _)| !hidden(p))
             .collect::<Vec<_>>(),
         Err(e) => {
             let e = ContentError::new(&display(content_dir), format!("cannot read: {e}"));
@@ -99,8 +131,12 @@ pub fn discover(
     // path sorts everything.
     let mut walks: Vec<(Vec<SourceFile>, Vec<ContentError>)> = top
         .par_iter()
-        .map(|start| {
-            let (mut files, errors) = walk(content_dir, &root, start, display, stat_files);
+        .map(|(start, link)| {
+            let options = WalkOptions {
+                stat_files,
+                follow_external,
+            };
+            let (mut files, errors) = walk(content_dir, &root, start, *link, display, options);
             files.sort_unstable_by(|a, b| a.display.cmp(&b.display));
             (files, errors)
         })
@@ -142,14 +178,17 @@ fn walk(
     content_dir: &Path,
     root: &Path,
     start: &Path,
+    start_is_link: bool,
     display: &(dyn Fn(&Path) -> String + Sync),
-    stat_files: bool,
+    options: WalkOptions,
 ) -> (Vec<SourceFile>, Vec<ContentError>) {
     use std::os::unix::fs::MetadataExt;
     let mut walker = Walker {
         content_dir,
+        root,
         display,
-        stat_files,
+        stat_files: options.stat_files,
+        follow_external: options.follow_external,
         stack: Vec::new(),
         files: Vec::new(),
         errors: Vec::new(),
@@ -170,7 +209,9 @@ fn walk(
                 .unwrap_or_default();
             // A folder directly under content_dir names the column.
             let column = meta.is_dir().then_some(name);
-            walker.visit(start, shown, column.as_deref(), meta);
+            if !(start_is_link && walker.leads_out(start, &shown, &meta)) {
+                walker.visit(start, shown, column.as_deref(), meta);
+            }
         }
         Err(e) => walker
             .errors
@@ -179,10 +220,20 @@ fn walk(
     (walker.files, walker.errors)
 }
 
+/// What a walk is asked to do, besides where.
+#[derive(Clone, Copy)]
+struct WalkOptions {
+    stat_files: bool,
+    follow_external: bool,
+}
+
 struct Walker<'a> {
     content_dir: &'a Path,
+    /// `content_dir` with every link resolved.
+    root: &'a Path,
     display: &'a (dyn Fn(&Path) -> String + Sync),
     stat_files: bool,
+    follow_external: bool,
     stack: Vec<Ancestor>,
     files: Vec<SourceFile>,
     errors: Vec<ContentError>,
@@ -256,6 +307,7 @@ impl Walker<'_> {
                 entry.metadata()
             };
             match meta {
+                Ok(m) if kind.is_symlink() && self.leads_out(&child, &child_shown, &m) => {}
                 Ok(m) => self.visit(&child, child_shown, column, m),
                 Err(e) => self
                     .errors
@@ -263,6 +315,31 @@ impl Walker<'_> {
             }
         }
         self.stack.pop();
+    }
+
+    /// Whether the symlink at `path` (whose target's metadata is `meta`)
+    /// must not be followed because it leads outside `content_dir`; if so,
+    /// says so in an error. Only links pay for the lookup.
+    fn leads_out(&mut self, path: &Path, shown: &str, meta: &std::fs::Metadata) -> bool {
+        if self.follow_external || (meta.is_file() && !shown.ends_with(".md")) {
+            return false;
+        }
+        match path.canonicalize() {
+            Ok(target) if target.starts_with(self.root) => false,
+            Ok(target) => {
+                let message = format!(
+                    "a symbolic link to {}, outside site.content_dir; it is not read (set site.follow_external_symlinks = true to read such links)",
+                    target.display()
+                );
+                self.errors.push(ContentError::new(shown, message));
+                true
+            }
+            Err(e) => {
+                self.errors
+                    .push(ContentError::new(shown, format!("cannot read: {e}")));
+                true
+            }
+        }
     }
 
     /// Lists a file if it is Markdown.
@@ -493,7 +570,7 @@ mod tests {
                 .into_owned()
         };
         for stat_files in [true, false] {
-            let (files, errors) = discover(&content, &display, stat_files);
+            let (files, errors) = discover(&content, &display, stat_files, false);
             assert!(errors.is_empty(), "{errors:?}");
             let listed: Vec<&str> = files.iter().map(|f| f.display.as_str()).collect();
             let mut sorted = listed.clone();

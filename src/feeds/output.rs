@@ -1,7 +1,7 @@
 //! Writing output: every file atomically (a temporary file in the same
-//! folder, then a rename), a file whose bytes are unchanged left alone with
-//! its mtime, and files broadsheet wrote before but no longer produces
-//! removed. A manifest in `output_dir` remembers what broadsheet wrote, so
+//! folder, then a rename), the whole set only once every file of it is
+//! written, a file whose bytes are unchanged left alone with its mtime, and
+//! files broadsheet wrote before but no longer produces removed. A manifest in `output_dir` remembers what broadsheet wrote, so
 //! nothing else in that folder is ever touched.
 
 use crate::content::FileStat;
@@ -58,7 +58,7 @@ pub enum OutputError {
 /// What broadsheet knows of `output_dir` from its last build.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// Every file written, with its size and mtime after the build.
+    /// Every file written, with its size and times after the build.
     pub files: BTreeMap<String, FileStat>,
     /// What the build was made from; a build from the same inputs, inside
     /// the same window of time, would write the same bytes.
@@ -69,7 +69,7 @@ pub struct Manifest {
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputStamp {
     /// A digest of the configuration, the program's version and every
-    /// content file's path, size and mtime.
+    /// content file's path, size, mtime, ctime and inode.
     pub fingerprint: String,
     /// The output holds for `now` at or after this (the newest publication
     /// time it includes)…
@@ -83,11 +83,27 @@ pub struct InputStamp {
 impl Manifest {
     /// Reads the manifest of `output_dir`; a missing or unreadable one is an
     /// empty manifest (the next build writes everything and removes nothing).
+    ///
+    /// Anyone who can write the web root can write this file, so an entry
+    /// that is not the path of a file broadsheet writes (see
+    /// [`is_output_path`]) is dropped with a warning: otherwise a build
+    /// would remove whatever `../broadsheet.db` or `/etc/…` names.
     pub fn read(output_dir: &Path) -> Manifest {
-        std::fs::read(output_dir.join(MANIFEST))
+        let mut manifest: Manifest = std::fs::read(output_dir.join(MANIFEST))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        manifest.files.retain(|path, _| {
+            let ok = is_output_path(path);
+            if !ok {
+                tracing::warn!(
+                    "{}: the entry {path:?} is not a file broadsheet writes; it is ignored",
+                    output_dir.join(MANIFEST).display()
+                );
+            }
+            ok
+        });
+        manifest
     }
 
     /// Whether every file listed is still on disk as it was written.
@@ -98,41 +114,98 @@ impl Manifest {
     }
 }
 
+/// Whether `path` (relative to `output_dir`, `/`-separated) has the shape
+/// of a file a build writes: `index.html`, `index.opml`, and the feeds and
+/// page of a column, of `all` or of an author. Nothing absolute, nothing
+/// with `..` or a hidden segment, nothing else.
+pub fn is_output_path(path: &str) -> bool {
+    const FEED_FILES: &[&str] = &["rss.xml", "atom.xml", "feed.json", "index.html"];
+    let segments: Vec<&str> = path.split('/').collect();
+    let plain = |s: &&str| !s.is_empty() && !s.starts_with('.') && !s.contains(['\\', '\0', ':']);
+    if !segments.iter().all(plain) {
+        return false;
+    }
+    match segments.as_slice() {
+        ["index.html" | "index.opml"] => true,
+        [dir, file] => {
+            FEED_FILES.contains(file)
+                && !matches!(*dir, super::AUTHORS | "digests" | "index")
+                && (*dir == super::ALL || crate::config::ColumnSlug::parse(dir).is_ok())
+        }
+        [authors, slug, file] => {
+            *authors == super::AUTHORS
+                && crate::content::is_author_slug(slug)
+                && FEED_FILES.contains(file)
+        }
+        _ => false,
+    }
+}
+
+/// Whether a folder between `output_dir` and `path` is a symbolic link:
+/// removing through one would remove a file outside `output_dir`.
+fn through_a_link(output_dir: &Path, path: &Path) -> bool {
+    let mut dir = path.parent();
+    while let Some(d) = dir.filter(|d| *d != output_dir && d.starts_with(output_dir)) {
+        if std::fs::symlink_metadata(d).is_ok_and(|m| m.file_type().is_symlink()) {
+            return true;
+        }
+        dir = d.parent();
+    }
+    false
+}
+
 fn stamp_of(path: &Path) -> Option<FileStat> {
     std::fs::metadata(path).ok().map(|m| FileStat::of(&m))
 }
 
 /// Writes `files` under `output_dir`, skipping unchanged ones, removing
-/// what the previous build wrote and this one did not, and records the
-/// result with `inputs` in the manifest.
+/// what the previous build wrote (`previous`, read at its start) and this
+/// one did not, and records the result with `inputs` in the manifest.
 pub fn write_all(
     output_dir: &Path,
     files: &[OutputFile],
     inputs: InputStamp,
+    previous: &Manifest,
 ) -> Result<WriteReport, OutputError> {
     let err = |path: &Path| {
         let path = path.to_owned();
         move |source| OutputError::Write { path, source }
     };
     std::fs::create_dir_all(output_dir).map_err(err(output_dir))?;
-    let previous = Manifest::read(output_dir);
     let mut report = WriteReport::default();
     let mut manifest = Manifest {
         files: BTreeMap::new(),
         inputs: Some(inputs),
     };
-    // Files are independent: write them on every core.
-    let results: Vec<Result<(bool, FileStat), OutputError>> = {
-        use rayon::prelude::*;
-        files
-            .par_iter()
-            .map(|file| {
-                let path = output_dir.join(&file.path);
-                let written = write_if_changed(&path, &file.bytes)?;
-                Ok((written, stamp_of(&path).unwrap_or_default()))
-            })
-            .collect()
-    };
+    // Two steps, so that a failure part way (a full disk, a file in the way
+    // of a folder) leaves the previous set exactly as it was, rather than a
+    // mix of old and new feeds: first every changed file is written to a
+    // temporary file beside its target; only when all of them are, each is
+    // renamed into place. A rename needs no space and replaces the target
+    // atomically. Files are independent: both steps run on every core.
+    use rayon::prelude::*;
+    let staged: Vec<Result<Option<tempfile::TempPath>, OutputError>> = files
+        .par_iter()
+        .map(|file| stage(&output_dir.join(&file.path), &file.bytes))
+        .collect();
+    // On an error the temporary files written so far are dropped, and a
+    // dropped `TempPath` removes its file.
+    let staged: Vec<Option<tempfile::TempPath>> = staged.into_iter().collect::<Result<_, _>>()?;
+    let results: Vec<Result<(bool, FileStat), OutputError>> = files
+        .par_iter()
+        .zip(staged.into_par_iter())
+        .map(|(file, tmp)| {
+            let path = output_dir.join(&file.path);
+            let written = match tmp {
+                Some(tmp) => {
+                    tmp.persist(&path).map_err(|e| err(&path)(e.error))?;
+                    true
+                }
+                None => false,
+            };
+            Ok((written, stamp_of(&path).unwrap_or_default()))
+        })
+        .collect();
     for (file, result) in files.iter().zip(results) {
         let (written, stamp) = result?;
         if written {
@@ -148,6 +221,13 @@ pub fn write_all(
             continue;
         }
         let path = output_dir.join(old);
+        if through_a_link(output_dir, &path) {
+            tracing::warn!(
+                "{}: not removed, since a folder on the way is a symbolic link",
+                path.display()
+            );
+            continue;
+        }
         match std::fs::remove_file(&path) {
             Ok(()) => {
                 report.removed += 1;
@@ -172,13 +252,30 @@ pub fn write_all(
 /// Writes `bytes` to `path` through a temporary file and a rename, unless
 /// the file already holds exactly these bytes. Returns whether it wrote.
 pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<bool, OutputError> {
+    match stage(path, bytes)? {
+        None => Ok(false),
+        Some(tmp) => {
+            tmp.persist(path).map_err(|e| OutputError::Write {
+                path: path.to_owned(),
+                source: e.error,
+            })?;
+            Ok(true)
+        }
+    }
+}
+
+/// Writes `bytes` to a temporary file beside `path`, to be renamed into
+/// place; `None` when `path` already holds exactly these bytes. The file is
+/// closed (a build writes thousands, more than a process may hold open)
+/// and removed again if the returned path is dropped.
+fn stage(path: &Path, bytes: &[u8]) -> Result<Option<tempfile::TempPath>, OutputError> {
     let err = |source| OutputError::Write {
         path: path.to_owned(),
         source,
     };
     if let Ok(meta) = std::fs::metadata(path) {
         if meta.len() == bytes.len() as u64 && std::fs::read(path).is_ok_and(|old| old == bytes) {
-            return Ok(false);
+            return Ok(None);
         }
     }
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -198,6 +295,43 @@ pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<bool, OutputError> 
             .set_permissions(std::fs::Permissions::from_mode(0o644))
             .map_err(err)?;
     }
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(true)
+    Ok(Some(tmp.into_temp_path()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paths_a_build_writes_are_taken_from_a_manifest() {
+        for ok in [
+            "index.html",
+            "index.opml",
+            "ai/rss.xml",
+            "all/feed.json",
+            "city/index.html",
+            "authors/陳大文/atom.xml",
+        ] {
+            assert!(is_output_path(ok), "{ok}");
+        }
+        for bad in [
+            "../broadsheet.db",
+            "/etc/passwd",
+            "ai/../../config.toml",
+            "./index.html",
+            ".broadsheet-manifest.json",
+            "ai/.rss.xml",
+            "ai/notes.txt",
+            "config.toml",
+            "digests/2026-W25/index.html",
+            "authors/rss.xml",
+            "authors/a/b/rss.xml",
+            "ai//rss.xml",
+            "ai\\..\\rss.xml",
+            "C:/x/rss.xml",
+            "",
+        ] {
+            assert!(!is_output_path(bad), "{bad}");
+        }
+    }
 }

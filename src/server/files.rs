@@ -3,16 +3,26 @@
 //! modification time alone: `build` leaves a file's mtime alone when its
 //! bytes did not change, so the pair changes exactly when the content does.
 //!
+//! Only what broadsheet wrote is served: the files the last build listed in
+//! its manifest, and the web copies of digest issues
+//! (`digests/<week>/index.html`, written by the digest's sender). Anything
+//! else that lands in `output_dir` (a backup, a database, a link someone
+//! made) stays private, and a listed file is served only where the build
+//! put it, never through a symbolic link.
+//!
 //! Written here rather than with tower-http's ServeDir because feeds need
 //! types chosen by file name (`rss.xml` and `atom.xml` are different
-//! formats), an ETag, and the rule that nothing broadsheet keeps for itself
-//! (the manifest, temporary files) is ever served.
+//! formats), an ETag, and that rule.
 
+use crate::content::FileStat;
+use crate::feeds::output::{Manifest, MANIFEST};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
+use std::sync::RwLock;
 use std::time::SystemTime;
 
 /// How long a reader may use a copy without asking again.
@@ -36,28 +46,145 @@ fn content_type(name: &str) -> &'static str {
     }
 }
 
-/// The file under `root` that `request` names, or `None` when it names
-/// nothing servable: `..`, a hidden file, anything that resolves outside
-/// `root` through a link.
-pub fn resolve(root: &Path, request: &str) -> Option<PathBuf> {
-    let mut path = root.to_path_buf();
+/// The path under `output_dir` that `request` names, `/`-separated, with
+/// `index.html` for a folder (a request ending in `/`); `None` for `..`, a
+/// hidden segment, or a separator or NUL inside a segment.
+fn relative(request: &str) -> Option<String> {
+    let mut out = String::with_capacity(request.len() + 10);
     for segment in request.split('/') {
         if segment.is_empty() {
             continue;
         }
         let mut parts = Path::new(segment).components();
         match (parts.next(), parts.next()) {
-            (Some(Component::Normal(s)), None)
+            (Some(Component::Normal(_)), None)
                 if !segment.starts_with('.') && !segment.contains(['\\', '\0']) =>
             {
-                path.push(s);
+                if !out.is_empty() {
+                    out.push('/');
+                }
+                out.push_str(segment);
             }
             _ => return None,
         }
     }
-    let real = path.canonicalize().ok()?;
-    let real_root = root.canonicalize().ok()?;
-    real.starts_with(&real_root).then_some(real)
+    if out.is_empty() || request.ends_with('/') {
+        if !out.is_empty() {
+            out.push('/');
+        }
+        out.push_str("index.html");
+    }
+    Some(out)
+}
+
+/// Whether `path` is a digest issue's web copy, `digests/2026-W25/index.html`.
+fn is_web_copy(path: &str) -> bool {
+    let mut parts = path.split('/');
+    let (Some("digests"), Some(week), Some("index.html"), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let b = week.as_bytes();
+    b.len() == 8
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && &b[4..6] == b"-W"
+        && b[6..].iter().all(u8::is_ascii_digit)
+}
+
+/// What `serve` may hand out from `output_dir`: the files the manifest
+/// lists, read again whenever the manifest changes (a build replaces it by
+/// a rename, so its inode and times change), never on a request that finds
+/// it as it was. Checking costs one `stat` a request.
+pub struct Published {
+    manifest: PathBuf,
+    root: PathBuf,
+    listing: RwLock<Listing>,
+}
+
+#[derive(Default)]
+struct Listing {
+    /// The manifest as it was when read; `None` before that, or when
+    /// there is none.
+    stamp: Option<FileStat>,
+    /// `output_dir` with every link resolved, when it exists.
+    real_root: Option<PathBuf>,
+    /// The files of the last build.
+    files: HashSet<String>,
+}
+
+impl Published {
+    /// The files of `output_dir`, read when first asked for.
+    pub fn new(output_dir: &Path) -> Published {
+        Published {
+            manifest: output_dir.join(MANIFEST),
+            root: output_dir.to_owned(),
+            listing: RwLock::new(Listing::default()),
+        }
+    }
+
+    /// Where the file `rel` is, if it may be served: listed by the last
+    /// build, or a digest's web copy.
+    fn lookup(&self, rel: &str) -> Option<PathBuf> {
+        let stamp = std::fs::metadata(&self.manifest)
+            .ok()
+            .map(|m| FileStat::of(&m));
+        {
+            let listing = self.listing.read().unwrap_or_else(|e| e.into_inner());
+            if listing.stamp == stamp && listing.real_root.is_some() {
+                return listing.find(rel);
+            }
+        }
+        let mut listing = self.listing.write().unwrap_or_else(|e| e.into_inner());
+        if listing.stamp != stamp || listing.real_root.is_none() {
+            *listing = Listing {
+                stamp,
+                real_root: self.root.canonicalize().ok(),
+                files: Manifest::read(&self.root).files.into_keys().collect(),
+            };
+        }
+        listing.find(rel)
+    }
+
+    /// Answers a request for `request` under `output_dir`. The file system
+    /// is used directly, not through a blocking pool: the files are small
+    /// and in the page cache, so a stat or a read takes microseconds, less
+    /// than the hop to another thread would.
+    pub async fn serve(&self, request: &str, method: &Method, headers: &HeaderMap) -> Response {
+        let not_found = || (StatusCode::NOT_FOUND, "not found\n").into_response();
+        let Some(rel) = relative(request) else {
+            return not_found();
+        };
+        let Some(path) = self.lookup(&rel) else {
+            // A folder named without its slash.
+            if !request.ends_with('/') && self.lookup(&format!("{rel}/index.html")).is_some() {
+                let last = request.rsplit('/').next().unwrap_or("");
+                let location = format!("{}/", crate::feeds::url_path(last));
+                return (
+                    StatusCode::MOVED_PERMANENTLY,
+                    [(header::LOCATION, location)],
+                )
+                    .into_response();
+            }
+            return not_found();
+        };
+        // Served only where the build put it: a link on the way (to the
+        // manifest, the configuration, anything) is not followed.
+        if path.canonicalize().ok().as_ref() != Some(&path) {
+            return not_found();
+        }
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => respond(&path, &meta, method, headers),
+            _ => not_found(),
+        }
+    }
+}
+
+impl Listing {
+    fn find(&self, rel: &str) -> Option<PathBuf> {
+        let root = self.real_root.as_ref()?;
+        (self.files.contains(rel) || is_web_copy(rel)).then(|| root.join(rel))
+    }
 }
 
 /// An HTTP date (RFC 9110 IMF-fixdate).
@@ -90,37 +217,13 @@ fn not_modified(headers: &HeaderMap, etag: &str, modified: SystemTime) -> bool {
     false
 }
 
-/// Answers a request for `request` under `root`. The file system is used
-/// directly, not through a blocking pool: the files are small and in the
-/// page cache, so a stat or a read takes microseconds, less than the hop
-/// to another thread would.
-pub async fn serve(root: &Path, request: &str, method: &Method, headers: &HeaderMap) -> Response {
-    let not_found = || (StatusCode::NOT_FOUND, "not found\n").into_response();
-    let Some(mut path) = resolve(root, request) else {
-        return not_found();
-    };
-    let Ok(mut meta) = std::fs::metadata(&path) else {
-        return not_found();
-    };
-    if meta.is_dir() {
-        if !request.is_empty() && !request.ends_with('/') {
-            let last = request.rsplit('/').next().unwrap_or("");
-            let location = format!("{}/", crate::feeds::url_path(last));
-            return (
-                StatusCode::MOVED_PERMANENTLY,
-                [(header::LOCATION, location)],
-            )
-                .into_response();
-        }
-        path.push("index.html");
-        meta = match std::fs::metadata(&path) {
-            Ok(m) if m.is_file() => m,
-            _ => return not_found(),
-        };
-    }
-    if !meta.is_file() {
-        return not_found();
-    }
+/// The answer for the file at `path`, whose metadata is `meta`.
+fn respond(
+    path: &Path,
+    meta: &std::fs::Metadata,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Response {
     let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
     let since_epoch = modified
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -140,9 +243,9 @@ pub async fn serve(root: &Path, request: &str, method: &Method, headers: &Header
             .insert(header::CONTENT_LENGTH, HeaderValue::from(meta.len()));
         r
     } else {
-        match std::fs::read(&path) {
+        match std::fs::read(path) {
             Ok(bytes) => Response::new(Body::from(bytes)),
-            Err(_) => return not_found(),
+            Err(_) => return (StatusCode::NOT_FOUND, "not found\n").into_response(),
         }
     };
     let modified_304 = response.status() == StatusCode::NOT_MODIFIED;
@@ -187,15 +290,75 @@ mod tests {
     }
 
     #[test]
-    fn nothing_outside_the_folder_resolves() {
+    fn requests_name_paths_under_the_folder_and_nothing_else() {
+        assert_eq!(relative("ai/rss.xml").as_deref(), Some("ai/rss.xml"));
+        assert_eq!(relative("ai/").as_deref(), Some("ai/index.html"));
+        assert_eq!(relative("").as_deref(), Some("index.html"));
+        assert_eq!(relative("ai//rss.xml").as_deref(), Some("ai/rss.xml"));
+        for bad in [
+            "a/../a/rss.xml",
+            "../etc/passwd",
+            ".broadsheet-manifest.json",
+            "a\\..\\..",
+            "ai/rss.xml\0",
+        ] {
+            assert_eq!(relative(bad), None, "{bad}");
+        }
+        assert!(is_web_copy("digests/2026-W25/index.html"));
+        assert!(!is_web_copy("digests/2026-W25/x.eml"));
+        assert!(!is_web_copy("digests/../index.html"));
+        assert!(!is_web_copy("digests/index.html"));
+    }
+
+    /// A file in the folder is served only if the last build listed it (or
+    /// it is a digest's web copy) and it is where the build put it; a new
+    /// manifest is picked up without a restart.
+    #[test]
+    fn only_what_the_manifest_lists_is_served_and_never_through_a_link() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("a")).unwrap();
-        std::fs::write(dir.path().join("a/rss.xml"), "x").unwrap();
-        std::fs::write(dir.path().join(".broadsheet-manifest.json"), "{}").unwrap();
-        assert!(resolve(dir.path(), "a/rss.xml").is_some());
-        assert!(resolve(dir.path(), "a/../a/rss.xml").is_none());
-        assert!(resolve(dir.path(), "../etc/passwd").is_none());
-        assert!(resolve(dir.path(), ".broadsheet-manifest.json").is_none());
-        assert!(resolve(dir.path(), "a\\..\\..").is_none());
+        let root = dir.path();
+        let write = |rel: &str, text: &str| {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        let manifest = |files: &[&str]| {
+            let mut m = Manifest::default();
+            for f in files {
+                m.files.insert((*f).to_owned(), FileStat::default());
+            }
+            crate::feeds::output::write_if_changed(
+                &root.join(MANIFEST),
+                &serde_json::to_vec(&m).unwrap(),
+            )
+            .unwrap();
+        };
+        write("ai/rss.xml", "<rss/>");
+        write("ai/index.html", "<html></html>");
+        write("ai/notes.eml", "a signed link");
+        write("broadsheet.db", "every address");
+        write("digests/2026-W25/index.html", "issue");
+        std::os::unix::fs::symlink(MANIFEST, root.join("ai/atom.xml")).unwrap();
+        manifest(&["ai/rss.xml", "ai/index.html", "ai/atom.xml"]);
+        let published = Published::new(root);
+        let status = |request: &str| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            rt.block_on(published.serve(request, &Method::GET, &HeaderMap::new()))
+                .status()
+        };
+        assert_eq!(status("ai/rss.xml"), StatusCode::OK);
+        assert_eq!(status("ai/"), StatusCode::OK);
+        assert_eq!(status("ai"), StatusCode::MOVED_PERMANENTLY);
+        assert_eq!(status("digests/2026-W25/"), StatusCode::OK);
+        for hidden in ["ai/notes.eml", "broadsheet.db", "ai/atom.xml", "index.html"] {
+            assert_eq!(status(hidden), StatusCode::NOT_FOUND, "{hidden}");
+        }
+        // The next build's manifest is read on the next request.
+        write("index.html", "<html></html>");
+        manifest(&["index.html"]);
+        assert_eq!(status("index.html"), StatusCode::OK);
+        assert_eq!(status("ai/rss.xml"), StatusCode::NOT_FOUND);
     }
 }

@@ -1078,7 +1078,7 @@ pub async fn feed_root(
     method: Method,
     headers: HeaderMap,
 ) -> Response {
-    super::files::serve(&state.config.site.output_dir, "", &method, &headers).await
+    state.feed_files.serve("", &method, &headers).await
 }
 
 /// `GET /feeds/<path>`.
@@ -1088,5 +1088,5 @@ pub async fn feed_file(
     method: Method,
     headers: HeaderMap,
 ) -> Response {
-    super::files::serve(&state.config.site.output_dir, &path, &method, &headers).await
+    state.feed_files.serve(&path, &method, &headers).await
 }

@@ -82,6 +82,8 @@ struct AppState {
     per_client: limits::Limiter,
     allowed_origins: Vec<String>,
     public_url: String,
+    /// What `/feeds/…` may hand out.
+    feed_files: files::Published,
 }
 
 type Shared = Arc<AppState>;
@@ -160,6 +162,7 @@ pub fn serve(config: Config, clock: Clock) -> Result<(), Error> {
         let signer = Signer::new(config.server.secret.expose());
         let state = Arc::new(AppState {
             site: pages::site_data(&config),
+            feed_files: files::Published::new(&config.site.output_dir),
             per_address: limits::Limiter::new(config.server.emails_per_address_per_day, 86_400),
             per_client: limits::Limiter::new(config.server.emails_per_client_per_hour, 3_600),
             config,

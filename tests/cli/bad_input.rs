@@ -384,6 +384,57 @@ fn a_symlink_loop_in_content_is_reported_not_followed_for_ever() {
     assert_line(&lines, "1 content error");
 }
 
+/// A link under content/ to a file or folder elsewhere would publish
+/// whatever the build can read; it is refused, naming the link and where it
+/// leads, unless the configuration says such links are meant.
+#[test]
+fn a_symlink_leading_outside_content_is_refused_unless_configured() {
+    let p = built();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let secret = elsewhere.path().join("secret.md");
+    std::fs::write(
+        &secret,
+        article("title = \"Secret\"\npublished = 2026-11-03", "不應公開。"),
+    )
+    .unwrap();
+    std::fs::create_dir(elsewhere.path().join("more")).unwrap();
+    std::os::unix::fs::symlink(&secret, p.path("content/ai/secret.md")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path().join("more"), p.path("content/more")).unwrap();
+    // A link inside content/ is followed as before, and one to a file that
+    // is not Markdown is no article at all.
+    std::os::unix::fs::symlink("../city/tram.md", p.path("content/ai/tram-again.md")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", p.path("content/ai/notes.txt")).unwrap();
+    let lines = build_refused(&p);
+    let real = elsewhere.path().canonicalize().unwrap();
+    assert_line(
+        &lines,
+        &format!(
+            "content/ai/secret.md: a symbolic link to {}, outside site.content_dir; it is not read (set site.follow_external_symlinks = true to read such links)",
+            real.join("secret.md").display()
+        ),
+    );
+    assert_line(
+        &lines,
+        &format!(
+            "content/more: a symbolic link to {}, outside site.content_dir; it is not read (set site.follow_external_symlinks = true to read such links)",
+            real.join("more").display()
+        ),
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("tram-again") || l.contains("notes.txt")),
+        "{lines:?}"
+    );
+    // With the links meant, the build publishes what they lead to.
+    p.write(
+        "config.toml",
+        CONFIG.replace("[site]\n", "[site]\nfollow_external_symlinks = true\n"),
+    );
+    p.build();
+    assert!(p.read("feeds/ai/rss.xml").contains("不應公開"));
+}
+
 #[test]
 fn a_50_mib_file_is_refused_with_the_size_limit() {
     let p = built();
@@ -648,4 +699,82 @@ fn an_unknown_timezone_is_a_config_error_naming_site_timezone() {
             "nothing was written".to_owned(),
         ]
     );
+}
+
+/// Every author gets feeds whose item lists all the article's authors: an
+/// article of thousands would make output of millions of bylines. Past the
+/// bound it is refused, naming the file, line and field.
+#[test]
+fn an_article_with_more_authors_than_the_bound_is_refused() {
+    let names = |n: usize| {
+        (0..n)
+            .map(|i| format!("\"作者{i}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let lines = one_bad_file(
+        "content/ai/many.md",
+        article(
+            &format!(
+                "title = \"聯署\"\npublished = 2026-11-03\nauthors = [{}]",
+                names(101)
+            ),
+            "內文。",
+        ),
+    );
+    assert_line(
+        &lines,
+        "content/ai/many.md:4: authors: expected at most 100 authors, found 101; name the others in the body",
+    );
+    // A hundred is fine: a feed for each of them.
+    let p = built();
+    p.write(
+        "content/ai/many.md",
+        article(
+            &format!(
+                "title = \"聯署\"\npublished = 2026-11-03\nauthors = [{}]",
+                names(100)
+            ),
+            "內文。",
+        ),
+    );
+    p.build();
+    let authors = std::fs::read_dir(p.path("feeds/authors")).unwrap().count();
+    assert_eq!(authors, 100);
+}
+
+/// `output_dir` is what `serve` hands out: one that would hold the
+/// configuration (its secret), the state (every address), the outbox
+/// (signed links) or the content is refused by every command, naming the
+/// key.
+#[test]
+fn an_output_dir_holding_what_broadsheet_keeps_is_refused() {
+    for (output_dir, extra, held) in [
+        (".", "", "the configuration file"),
+        ("/", "", "the configuration file"),
+        ("content", "", "site.content_dir"),
+        ("content/feeds", "", "site.content_dir"),
+        ("outbox", "", "smtp.outbox_dir"),
+        (
+            "data",
+            "state_path = \"data/broadsheet.db\"\n",
+            "site.state_path",
+        ),
+        ("feeds/../.", "", "the configuration file"),
+    ] {
+        let p = Publication::with_config(&CONFIG.replace(
+            "[site]\n",
+            &format!("[site]\noutput_dir = {output_dir:?}\n{extra}"),
+        ));
+        for command in ["check", "build"] {
+            let run = p.run(&[command]).expect_code(2);
+            let want = format!("site.output_dir: {output_dir:?} is served to anyone, and {held} (");
+            assert!(
+                run.stderr.contains(&want),
+                "{command} {output_dir}: {}",
+                run.stderr
+            );
+        }
+        assert!(!p.path(&format!("{output_dir}/index.opml")).exists() || output_dir == "/");
+    }
 }

@@ -509,3 +509,115 @@ fn a_first_build_records_what_the_next_build_finds() {
     let run = p.run(&["-v", "build"]).expect_code(0);
     assert!(!run.stderr.contains("nothing changed"), "{}", run.stderr);
 }
+
+/// The manifest sits in the web root, where others may write: what it
+/// names outside `output_dir`, or names that broadsheet never writes, are
+/// never removed.
+#[test]
+fn a_manifest_entry_outside_output_dir_is_ignored_not_removed() {
+    let p = two_articles();
+    p.build();
+    p.write("broadsheet.db", "the state");
+    p.write("feeds/robots.txt", "User-agent: *");
+    let outside = tempfile::NamedTempFile::new().unwrap();
+    let manifest_path = p.path("feeds/.broadsheet-manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&p.read("feeds/.broadsheet-manifest.json")).unwrap();
+    let files = manifest["files"].as_object_mut().unwrap();
+    let stamp = files["ai/rss.xml"].clone();
+    for entry in [
+        "../broadsheet.db",
+        outside.path().to_str().unwrap(),
+        "robots.txt",
+        "ai/../../broadsheet.db",
+    ] {
+        files.insert(entry.to_owned(), stamp.clone());
+    }
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    // A change, so the build writes and removes what it no longer makes.
+    p.write(
+        "content/city/tram.md",
+        p.read("content/city/tram.md").replace("節奏", "脈搏"),
+    );
+    let run = p.build();
+    assert_eq!(p.read("broadsheet.db"), "the state");
+    assert!(outside.path().exists());
+    assert_eq!(p.read("feeds/robots.txt"), "User-agent: *");
+    assert!(
+        run.stderr.contains(
+            "the entry \"../broadsheet.db\" is not a file broadsheet writes; it is ignored"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("0 removed"), "{}", run.stdout);
+    // The next manifest lists only what the build wrote.
+    let manifest = p.read("feeds/.broadsheet-manifest.json");
+    assert!(!manifest.contains("broadsheet.db"), "{manifest}");
+}
+
+/// A build that cannot write one file (here a file stands where a new
+/// column's folder must go; a full disk is the same) writes none: readers
+/// see the previous set whole, never a mix of old and new feeds.
+#[test]
+fn a_build_that_fails_part_way_leaves_the_previous_feeds_as_they_were() {
+    let p = two_articles();
+    p.build();
+    let before = p.tree("feeds");
+    p.write(
+        "config.toml",
+        format!("{CONFIG}\n[[columns]]\nslug = \"law\"\ntitle = \"法治\"\n"),
+    );
+    // The newest article: the feeds over every column change too.
+    p.write(
+        "content/law/new.md",
+        article(
+            "title = \"新法\"\npublished = 2026-11-25T07:00:00+08:00",
+            "內文。",
+        ),
+    );
+    p.write("feeds/law", "in the way");
+    let run = p.run(&["build"]).expect_code(1);
+    assert!(
+        run.stderr.contains("feeds/law/") && run.stderr.contains("cannot write"),
+        "{}",
+        run.stderr
+    );
+    let mut after = p.tree("feeds");
+    assert_eq!(
+        after.remove("law").map(|(b, _)| b),
+        Some(b"in the way".to_vec())
+    );
+    let differ: Vec<&String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|k| before.get(*k) != after.get(*k))
+        .collect();
+    assert!(differ.is_empty(), "changed or left behind: {differ:?}");
+    // Once the way is clear, the build goes through.
+    std::fs::remove_file(p.path("feeds/law")).unwrap();
+    p.build();
+    assert!(p.read("feeds/all/rss.xml").contains("新法"));
+}
+
+/// `cp -p` and `rsync -t` keep the mtime of what they copy: an edit made
+/// that way, keeping the size too, must still be seen.
+#[test]
+fn an_edit_that_keeps_size_and_mtime_is_still_rebuilt() {
+    let p = two_articles();
+    p.build();
+    let path = p.path("content/city/tram.md");
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let edited = p.read("content/city/tram.md").replace("節奏", "脈搏");
+    assert_eq!(edited.len(), p.read("content/city/tram.md").len());
+    std::fs::write(&path, edited).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+    p.build();
+    assert!(p.read("feeds/city/rss.xml").contains("脈搏"));
+}

@@ -414,3 +414,52 @@ fn the_code_of_an_inline_script_or_style_never_becomes_summary_text() {
         assert!(!html(e).contains("alert"), "{format}: {}", html(e));
     }
 }
+
+/// The sanitiser's HTML parser takes time growing with the square of the
+/// nesting depth (200,000 nested `<div>`s, inside the size limit, would
+/// take minutes in every `build` and `check`): HTML nested deeper than a
+/// browser would nest it is refused, naming the file; sloppy but ordinary
+/// HTML (unclosed paragraphs and list items) is not.
+#[test]
+fn html_nested_past_the_depth_limit_is_refused_and_sloppy_html_is_not() {
+    let p = Publication::new();
+    p.write(
+        "content/ai/sloppy.md",
+        article(
+            "title = \"Sloppy\"\npublished = 2026-11-20",
+            &format!(
+                "Text.\n\n<ul>{}</ul>\n\n<div>{}</div>\n",
+                "<li><p>item".repeat(2000),
+                "<p>para".repeat(2000)
+            ),
+        ),
+    );
+    p.build();
+    assert!(p.read("feeds/ai/rss.xml").contains("item"));
+    for (name, html) in [
+        ("divs", "<div>".repeat(513)),
+        ("spans", "<span>".repeat(600)),
+        ("self-closing", "<div/>".repeat(1000)),
+    ] {
+        p.write(
+            &format!("content/ai/{name}.md"),
+            article(
+                "title = \"Deep\"\npublished = 2026-11-21",
+                &format!("Text.\n\n{html}x\n"),
+            ),
+        );
+    }
+    for command in ["build", "check"] {
+        let run = p.run(&[command]).expect_code(2);
+        for name in ["divs", "spans", "self-closing"] {
+            let line = format!(
+                "content/ai/{name}.md: body: the body's HTML nests elements more than 512 deep; expected ordinary HTML (close what is opened)"
+            );
+            assert!(
+                run.stderr.contains(&line),
+                "{command}: {line}\n{}",
+                run.stderr
+            );
+        }
+    }
+}

@@ -200,6 +200,7 @@ fn the_generated_config_shows_every_key_as_its_first_line_promises() {
                 "output_dir",
                 "templates_dir",
                 "state_path",
+                "follow_external_symlinks",
             ],
         ),
         ("columns", &["slug", "title", "description", "url"]),

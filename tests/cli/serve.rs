@@ -1635,6 +1635,48 @@ fn a_link_out_of_the_feeds_folder_is_not_followed() {
     }
 }
 
+/// Whatever else lands in the web root (a copy of the state, an email
+/// with signed links, a link to the manifest) is not served: only the
+/// files the last build wrote, and the digests' web copies.
+#[cfg(unix)]
+#[test]
+fn only_the_files_broadsheet_wrote_are_served() {
+    let (site, service) = feeds_site();
+    site.write(
+        "feeds/outbox/1.eml",
+        "List-Unsubscribe: <https://…?token=signed>",
+    );
+    site.write("feeds/broadsheet.db", "SQLite format 3");
+    site.write("feeds/ai/rss.xml.bak", "<rss/>");
+    std::os::unix::fs::symlink("../.broadsheet-manifest.json", site.path("feeds/ai/m.json"))
+        .unwrap();
+    site.write("feeds/digests/2026-W25/index.html", "<html>issue</html>");
+    for target in [
+        "/feeds/outbox/1.eml",
+        "/feeds/broadsheet.db",
+        "/feeds/ai/rss.xml.bak",
+        "/feeds/ai/m.json",
+    ] {
+        let r = service.get(target);
+        assert_eq!(
+            r.status,
+            404,
+            "{target}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    assert_eq!(service.get("/feeds/ai/rss.xml").status, 200);
+    assert_eq!(service.get("/feeds/digests/2026-W25/").status, 200);
+    // A listed file replaced by a link to the manifest is not followed.
+    std::fs::remove_file(site.path("feeds/ai/atom.xml")).unwrap();
+    std::os::unix::fs::symlink(
+        "../.broadsheet-manifest.json",
+        site.path("feeds/ai/atom.xml"),
+    )
+    .unwrap();
+    assert_eq!(service.get("/feeds/ai/atom.xml").status, 404);
+}
+
 #[test]
 fn a_folder_without_its_slash_is_redirected_and_never_listed() {
     let (site, service) = feeds_site();
@@ -1657,7 +1699,8 @@ fn a_folder_without_its_slash_is_redirected_and_never_listed() {
         assert_eq!(r.status, 404, "{target}");
         assert!(!String::from_utf8_lossy(&r.body).contains("rss.xml"));
     }
-    assert_eq!(service.get("/feeds/unlisted/rss.xml").status, 200);
+    // Nor is a file the build did not write.
+    assert_eq!(service.get("/feeds/unlisted/rss.xml").status, 404);
 }
 
 // ----------------------------------------------------------------- service

@@ -436,6 +436,13 @@ pub(crate) fn parse_date(s: &str, tz: Tz) -> Option<DateTime<FixedOffset>> {
         .and_then(|d| local(d.and_hms_opt(0, 0, 0)?))
 }
 
+/// The most authors one article may name. Each author gets feeds whose
+/// item lists every author of the article, so without a bound one article
+/// of N authors makes output of N² bylines (20,000 names, a 170 KB file,
+/// would need tens of gigabytes). A joint letter of a hundred signatories
+/// still fits.
+pub const MAX_AUTHORS: usize = 100;
+
 /// `authors`: a list of names, or of `{ name, role }` tables.
 fn authors(v: &toml::Value, config: &Config) -> Result<Vec<Author>, String> {
     const EXPECTED: &str =
@@ -443,6 +450,12 @@ fn authors(v: &toml::Value, config: &Config) -> Result<Vec<Author>, String> {
     let toml::Value::Array(items) = v else {
         return Err(format!("{EXPECTED}, found a {}", v.type_str()));
     };
+    if items.len() > MAX_AUTHORS {
+        return Err(format!(
+            "expected at most {MAX_AUTHORS} authors, found {}; name the others in the body",
+            items.len()
+        ));
+    }
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let (name, role, slug) = match item {
