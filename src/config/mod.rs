@@ -261,6 +261,9 @@ pub struct Server {
     /// Take the client's address from the last `X-Forwarded-For` entry:
     /// set it only behind a reverse proxy that writes that header.
     pub trust_forwarded_for: bool,
+    /// How long, at shutdown, queued emails get to leave; what is left
+    /// stays queued in the state for the next start.
+    pub shutdown_email_seconds: u64,
 }
 
 /// A permalink pattern with `{base_url}`, `{column}`, `{slug}`, `{year}`,
@@ -865,6 +868,16 @@ fn validate(
         "server.emails_per_client_per_hour",
         raw.server.emails_per_client_per_hour,
     );
+    let shutdown_email_seconds = match raw.server.shutdown_email_seconds {
+        n @ 0..=3600 => n as u64,
+        n => {
+            issues.add(
+                "server.shutdown_email_seconds",
+                format!("expected a whole number of seconds from 0 to 3600, found {n}"),
+            );
+            30
+        }
+    };
     if let Some(u) = &raw.server.public_url {
         if !matches!(Url::parse(u), Ok(p) if matches!(p.scheme(), "http" | "https")) {
             issues.add(
@@ -940,6 +953,7 @@ fn validate(
             emails_per_address_per_day,
             emails_per_client_per_hour,
             trust_forwarded_for: raw.server.trust_forwarded_for,
+            shutdown_email_seconds,
         },
         author_slugs: raw
             .authors
