@@ -208,7 +208,10 @@ impl Mailer {
                         next.map_or(IDLE_SECONDS, |t| (t - unix_now()).clamp(1, IDLE_SECONDS));
                     tokio::select! {
                         () = woken.notified() => {}
-                        _ = closed.changed() => {}
+                        // Closed, or every Mailer gone without closing
+                        // (the service is ending): what is left stays
+                        // queued for the next start.
+                        changed = closed.changed() => if changed.is_err() { return; },
                         () = tokio::time::sleep(Duration::from_secs(wait as u64)) => {}
                     }
                     continue;

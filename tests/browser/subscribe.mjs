@@ -251,10 +251,12 @@ try {
   const bodyText = await page.locator('body').innerText();
   expect(bodyText.trim().length > 0, 'the page after subscribing is empty');
   await shot('subscribed');
+  // What the form chose waits with this sign-up until its link is
+  // confirmed: the pending row itself holds no name and no columns.
   const row = expectStatus('pending', 'after subscribing');
-  expect(row.name === NAME, `expected the stored name ${JSON.stringify(NAME)}, found ${JSON.stringify(row.name)}`);
-  expect(row.columns === COLUMN, `expected the stored columns ${JSON.stringify(COLUMN)}, found ${JSON.stringify(row.columns)}`);
-  ok(`the state holds the name ${row.name} and the column ${row.columns}`);
+  expect(row.name === '' && row.columns === '',
+    `expected the pending row to hold no name or columns yet, found ${JSON.stringify(row)}`);
+  ok('the state holds a pending row; the name and column wait for the confirmation');
 
   // 2. The confirmation email.
   step('read the confirmation email in the outbox');
@@ -274,12 +276,17 @@ try {
   expect(await page.locator('form#confirm input[name=token]').count() === 1,
     'expected a hidden input[name=token] in form#confirm');
   await shot('confirm-page');
+  const confirmText = await page.locator('body').innerText();
+  expect(confirmText.includes(NAME), `expected the confirm page to show the name ${JSON.stringify(NAME)} it applies`);
   expectStatus('pending', 'after GET /confirm (only the POST may confirm)');
 
   step('press the confirm button');
   await submit('form#confirm', 'confirm');
   await shot('confirmed');
-  expectStatus('active', 'after POST /confirm');
+  const confirmed = expectStatus('active', 'after POST /confirm');
+  expect(confirmed.name === NAME, `expected the stored name ${JSON.stringify(NAME)}, found ${JSON.stringify(confirmed.name)}`);
+  expect(confirmed.columns === COLUMN, `expected the stored columns ${JSON.stringify(COLUMN)}, found ${JSON.stringify(confirmed.columns)}`);
+  ok(`confirming applied the name ${confirmed.name} and the column ${confirmed.columns}`);
 
   // 4. A digest.
   step(`send a digest: broadsheet --now ${NOW} digest send --force`);
