@@ -390,9 +390,10 @@ try {
   await columnForm.locator('input[name=email]').fill(COLUMN_READER);
   await submit('form#subscribe', 'subscribe from the column page');
   await shot('column-subscribed');
-  const columnRow = sql(`SELECT status, columns FROM subscribers WHERE email_key = '${COLUMN_READER}'`);
-  expect(columnRow === `pending\t${COLUMN}`, `after subscribing on the column page: expected ${COLUMN_READER} pending for ${COLUMN}, found ${JSON.stringify(columnRow)}`);
-  ok(`the state says ${COLUMN_READER} is pending, following ${COLUMN}`);
+  // The column chosen waits with the sign-up request its link confirms.
+  const columnRow = sql(`SELECT s.status, r.columns FROM subscribers s JOIN signup_requests r ON r.subscriber_id = s.id WHERE s.email_key = '${COLUMN_READER}'`);
+  expect(columnRow === `pending\t${COLUMN}`, `after subscribing on the column page: expected ${COLUMN_READER} pending with a sign-up for ${COLUMN}, found ${JSON.stringify(columnRow)}`);
+  ok(`the state says ${COLUMN_READER} is pending, its sign-up following ${COLUMN}`);
 
   expect(pageErrors.length === 0, `the pages threw: ${pageErrors.join('; ')}`);
   expect(offsite.length === 0, `the pages tried to load from elsewhere than ${BASE_ORIGIN}: ${offsite.join(', ')}`);
