@@ -1,5 +1,9 @@
 //! A subscriber's email address: checked once, compared the way mail
-//! systems compare them.
+//! systems compare them; and the display names greeted in a `To` header.
+//!
+//! Domains are stored and compared in their ASCII (IDNA) form, so
+//! `reader@bücher.example` and `reader@xn--bcher-kva.example` are one
+//! mailbox, and a `To` header never carries raw UTF-8 in a domain.
 
 use std::fmt;
 use std::str::FromStr;
@@ -11,9 +15,68 @@ pub struct Email {
     key: String,
 }
 
+/// Why the web form refuses an address that [`Email::parse`] takes: forms
+/// of address a mail system routes somewhere other than where they seem to
+/// point, or that a relay cannot carry without SMTPUTF8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebRefusal {
+    /// `%` or `!` in the local part: an old source route
+    /// (`victim%example.org@relay`) some relays still follow.
+    SourceRoute,
+    /// A domain literal such as `[127.0.0.1]`: the relay would connect to
+    /// an address the visitor chose.
+    AddressLiteral,
+    /// Letters outside ASCII before the `@`: most relays refuse them, and
+    /// a header would have to carry them raw.
+    InternationalLocalPart,
+}
+
+/// Whether `c` is a bidirectional control or another invisible format
+/// character (Unicode category Cf) that can make text read differently
+/// from what it holds. The joiners U+200C and U+200D are kept: scripts and
+/// emoji sequences need them, and they move nothing. So are the tag
+/// characters of subdivision flag emoji (U+E0020..U+E007F).
+pub fn is_format_char(c: char) -> bool {
+    matches!(c,
+        '\u{ad}'
+        | '\u{600}'..='\u{605}'
+        | '\u{61c}'
+        | '\u{6dd}'
+        | '\u{70f}'
+        | '\u{890}'..='\u{891}'
+        | '\u{8e2}'
+        | '\u{180e}'
+        | '\u{200b}'
+        | '\u{200e}'..='\u{200f}'
+        | '\u{202a}'..='\u{202e}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206f}'
+        | '\u{feff}'
+        | '\u{fff9}'..='\u{fffb}'
+        | '\u{110bd}'
+        | '\u{110cd}'
+        | '\u{13430}'..='\u{1343f}'
+        | '\u{1bca0}'..='\u{1bca3}'
+        | '\u{1d173}'..='\u{1d17a}'
+        | '\u{e0001}')
+}
+
+/// A name fit to greet a reader by in a `To` header or a digest: on one
+/// line, without bidirectional controls or other invisible format
+/// characters (which could make `evil.example` read as something else).
+pub fn display_name(s: &str) -> String {
+    if !s.contains(is_format_char) {
+        return crate::text::one_line(s);
+    }
+    let kept: String = s.chars().filter(|c| !is_format_char(*c)).collect();
+    crate::text::one_line(&kept)
+}
+
 impl Email {
     /// Checks `s` is an address a mail server would take (RFC 5321/5322 as
-    /// lettre reads them), at most 254 characters, without display name.
+    /// lettre reads them), at most 254 characters, without display name or
+    /// invisible format characters. A domain outside ASCII is kept in its
+    /// ASCII (IDNA) form.
     pub fn parse(s: &str) -> Result<Email, String> {
         let s = s.trim();
         let expected =
@@ -22,25 +85,50 @@ impl Email {
             || s.chars().count() > 254
             || s.contains(char::is_whitespace)
             || s.contains(['<', '>', ','])
+            || s.contains(is_format_char)
         {
             return Err(expected());
         }
         let address = lettre::Address::from_str(s).map_err(|_| expected())?;
+        let domain = address.domain();
         // The local part may be case-sensitive (RFC 5321 §2.4); the domain
-        // never is.
-        let key = format!("{}@{}", address.user(), address.domain().to_lowercase());
-        Ok(Email {
-            text: s.to_owned(),
-            key,
-        })
+        // never is, and its Unicode and ASCII forms are one name.
+        let ascii = if domain.starts_with('[') {
+            domain.to_ascii_lowercase()
+        } else {
+            idna::domain_to_ascii(domain).map_err(|_| expected())?
+        };
+        let key = format!("{}@{ascii}", address.user());
+        let text = if domain.is_ascii() {
+            s.to_owned()
+        } else {
+            key.clone()
+        };
+        Ok(Email { text, key })
     }
 
-    /// The address as given.
+    /// What the sign-up and manage forms refuse besides what
+    /// [`Email::parse`] does: the operator may import such an address, a
+    /// visitor may not make the service mail one.
+    pub fn web_refusal(&self) -> Option<WebRefusal> {
+        let (local, domain) = self.key.rsplit_once('@').unwrap_or(("", ""));
+        if domain.starts_with('[') {
+            Some(WebRefusal::AddressLiteral)
+        } else if local.contains(['%', '!']) {
+            Some(WebRefusal::SourceRoute)
+        } else if !local.is_ascii() {
+            Some(WebRefusal::InternationalLocalPart)
+        } else {
+            None
+        }
+    }
+
+    /// The address as given, with its domain in ASCII.
     pub fn as_str(&self) -> &str {
         &self.text
     }
 
-    /// The address as compared: the domain lower-cased.
+    /// The address as compared: the domain in lower-case ASCII.
     pub fn key(&self) -> &str {
         &self.key
     }
@@ -48,6 +136,15 @@ impl Email {
     /// The domain, lower-cased.
     pub fn domain(&self) -> &str {
         self.key.rsplit_once('@').map_or("", |(_, d)| d)
+    }
+
+    /// The mailbox mail to this address most likely lands in, for counting
+    /// what is sent there: lower-cased, without a `+tag` (most providers
+    /// deliver `reader+1@` and `Reader@` to `reader@`).
+    pub fn mailbox(&self) -> String {
+        let (local, domain) = self.key.rsplit_once('@').unwrap_or((&self.key, ""));
+        let local = local.split_once('+').map_or(local, |(l, _)| l);
+        format!("{}@{domain}", local.to_lowercase())
     }
 }
 
@@ -70,6 +167,61 @@ mod tests {
     }
 
     #[test]
+    fn a_unicode_domain_and_its_ascii_form_are_one_address() {
+        let unicode = Email::parse("reader@Bücher.example").unwrap();
+        let ascii = Email::parse("reader@xn--bcher-kva.example").unwrap();
+        assert_eq!(unicode.key(), "reader@xn--bcher-kva.example");
+        assert_eq!(unicode.key(), ascii.key());
+        assert_eq!(unicode.as_str(), "reader@xn--bcher-kva.example");
+    }
+
+    #[test]
+    fn sub_addresses_and_case_count_as_one_mailbox() {
+        for spelling in [
+            "victim@example.com",
+            "Victim+1@Example.com",
+            "victim+news+2@EXAMPLE.COM",
+        ] {
+            assert_eq!(
+                Email::parse(spelling).unwrap().mailbox(),
+                "victim@example.com",
+                "{spelling}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_web_refuses_source_routes_literals_and_unicode_local_parts() {
+        let refusal = |s: &str| Email::parse(s).unwrap().web_refusal();
+        assert_eq!(
+            refusal("victim%example.org@example.com"),
+            Some(WebRefusal::SourceRoute)
+        );
+        assert_eq!(
+            refusal("example.org!victim@example.com"),
+            Some(WebRefusal::SourceRoute)
+        );
+        assert_eq!(refusal("a@[127.0.0.1]"), Some(WebRefusal::AddressLiteral));
+        assert_eq!(
+            refusal("讀者@example.com"),
+            Some(WebRefusal::InternationalLocalPart)
+        );
+        assert_eq!(refusal("reader+news@bücher.example"), None);
+    }
+
+    #[test]
+    fn display_names_lose_bidi_and_format_characters_only() {
+        assert_eq!(
+            display_name("Send your password to \u{202e}elpmaxe.live\u{202c}"),
+            "Send your password to elpmaxe.live"
+        );
+        assert_eq!(display_name("陳\u{200b}大文\u{2066}"), "陳大文");
+        // Joiners hold emoji sequences and scripts together.
+        assert_eq!(display_name("👩\u{200d}💻 Jo"), "👩\u{200d}💻 Jo");
+        assert_eq!(display_name("a\r\nBcc: x"), "a Bcc: x");
+    }
+
+    #[test]
     fn nonsense_is_refused_with_the_value() {
         for bad in [
             "",
@@ -79,6 +231,8 @@ mod tests {
             "a b@c.com",
             "A <a@b.com>",
             "a@b.com\r\nBcc: x@y.z",
+            "moc.elpmaxe\u{202e}@example.com",
+            "a\u{200b}b@example.com",
         ] {
             let e = Email::parse(bad).unwrap_err();
             assert!(e.starts_with("expected an email address"), "{bad}: {e}");

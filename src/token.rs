@@ -2,11 +2,14 @@
 //! with `server.secret`, compared in constant time.
 //!
 //! A token reads `<payload>.<mac>`, both base64url: the payload is
-//! `<subscriber id>.<purpose>.<expiry>`, and the MAC also covers the
-//! subscriber's address, which the token never shows. A token for one
-//! address or purpose is worthless for another, and rotating the secret
-//! voids every token at once.
-
+//! `s<opaque id>.<purpose>.<expiry>`, and the MAC also covers the
+//! subscriber's address, which the token never shows. The opaque id is the
+//! subscriber's (or, for a confirmation, the sign-up request's) number
+//! encrypted with a key drawn from the secret, so a link tells no one how
+//! large the list is. Tokens of the first format, `<id>.<purpose>.<expiry>`
+//! with the number in clear, are still read until they expire. A token
+//! for one address or purpose is worthless for another, and rotating the
+//! secret voids every token at once.
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, FixedOffset};
@@ -68,11 +71,19 @@ impl std::fmt::Debug for Signer {
 /// What a valid token says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Claims {
-    /// The subscriber it was made for.
+    /// The subscriber it was made for; for a confirmation of the current
+    /// format, the sign-up request.
     pub subscriber_id: i64,
     /// When it stops working (Unix seconds).
     pub expires: i64,
+    /// Of the first format, with the number in clear (mailed before ids
+    /// were made opaque).
+    pub legacy: bool,
 }
+
+/// Marks a payload of the current format; the first format starts with a
+/// digit.
+const OPAQUE: char = 's';
 
 impl Signer {
     /// A signer with `secret`, which must not be empty.
@@ -80,6 +91,50 @@ impl Signer {
         Signer {
             secret: secret.as_bytes().to_vec(),
         }
+    }
+
+    /// An HMAC keyed by the secret under `label`, so each use of the
+    /// secret has a key of its own.
+    fn keyed(&self, label: &[u8]) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        mac.update(label);
+        mac
+    }
+
+    /// The id hidden: an 8-byte nonce drawn from everything the token says
+    /// (so the same link signed twice is the same link, and golden files
+    /// stay stable), then the id XORed with a mask drawn from the nonce.
+    /// Like SIV, it is deterministic; the token's MAC keeps it whole.
+    fn hide(&self, id: i64, purpose: Purpose, expires: i64) -> String {
+        let mut n = self.keyed(b"broadsheet token nonce\n");
+        n.update(&id.to_be_bytes());
+        n.update(purpose.as_str().as_bytes());
+        n.update(&expires.to_be_bytes());
+        let nonce: [u8; 8] = n.finalize().into_bytes()[..8].try_into().expect("8 bytes");
+        let mask = self.mask(&nonce);
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&nonce);
+        for (i, b) in id.to_be_bytes().iter().enumerate() {
+            out[8 + i] = b ^ mask[i];
+        }
+        URL_SAFE_NO_PAD.encode(out)
+    }
+
+    fn mask(&self, nonce: &[u8]) -> [u8; 8] {
+        let mut m = self.keyed(b"broadsheet token mask\n");
+        m.update(nonce);
+        m.finalize().into_bytes()[..8].try_into().expect("8 bytes")
+    }
+
+    fn reveal(&self, opaque: &str) -> Option<i64> {
+        let bytes = URL_SAFE_NO_PAD.decode(opaque).ok()?;
+        let bytes: [u8; 16] = bytes.try_into().ok()?;
+        let mask = self.mask(&bytes[..8]);
+        let mut id = [0u8; 8];
+        for i in 0..8 {
+            id[i] = bytes[8 + i] ^ mask[i];
+        }
+        Some(i64::from_be_bytes(id))
     }
 
     fn mac(&self, payload: &str, email_key: &str) -> HmacSha256 {
@@ -99,10 +154,11 @@ impl Signer {
         purpose: Purpose,
         expires: DateTime<FixedOffset>,
     ) -> String {
+        let expires = expires.timestamp();
         let payload = format!(
-            "{subscriber_id}.{}.{}",
+            "{OPAQUE}{}.{}.{expires}",
+            self.hide(subscriber_id, purpose, expires),
             purpose.as_str(),
-            expires.timestamp()
         );
         let tag = self.mac(&payload, email_key).finalize().into_bytes();
         format!(
@@ -114,17 +170,19 @@ impl Signer {
 
     /// Reads a token's claims without trusting them: the caller looks the
     /// subscriber up, then calls [`Signer::verify`] with their address.
-    pub fn peek(token: &str) -> Result<(Claims, Purpose), TokenError> {
+    pub fn peek(&self, token: &str) -> Result<(Claims, Purpose), TokenError> {
         let (payload, _) = token.split_once('.').ok_or(TokenError::Malformed)?;
         let payload = URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| TokenError::Malformed)?;
         let payload = String::from_utf8(payload).map_err(|_| TokenError::Malformed)?;
         let mut parts = payload.split('.');
-        let id = parts
-            .next()
-            .and_then(|p| p.parse().ok())
-            .ok_or(TokenError::Malformed)?;
+        let first = parts.next().unwrap_or("");
+        let (id, legacy) = match first.strip_prefix(OPAQUE) {
+            Some(opaque) => (self.reveal(opaque), false),
+            None => (first.parse().ok(), true),
+        };
+        let id = id.ok_or(TokenError::Malformed)?;
         let purpose = match parts.next() {
             Some("u") => Purpose::Unsubscribe,
             Some("p") => Purpose::Preferences,
@@ -142,6 +200,7 @@ impl Signer {
             Claims {
                 subscriber_id: id,
                 expires,
+                legacy,
             },
             purpose,
         ))
@@ -156,7 +215,7 @@ impl Signer {
         purpose: Purpose,
         now: DateTime<FixedOffset>,
     ) -> Result<Claims, TokenError> {
-        let (claims, found) = Signer::peek(token)?;
+        let (claims, found) = self.peek(token)?;
         let (payload_b64, tag_b64) = token.split_once('.').ok_or(TokenError::Malformed)?;
         let tag = URL_SAFE_NO_PAD
             .decode(tag_b64)
@@ -229,6 +288,53 @@ mod tests {
         assert_eq!(
             s.verify("garbage", "a@example.com", Purpose::Unsubscribe, now),
             Err(TokenError::Malformed)
+        );
+    }
+
+    #[test]
+    fn a_token_never_shows_the_id_and_the_first_format_still_works() {
+        let s = Signer::new("secret");
+        let exp = t("2027-01-01T00:00:00Z");
+        let now = t("2026-12-01T00:00:00Z");
+        let tok = s.sign(1, "a@example.com", Purpose::Unsubscribe, exp);
+        let payload = String::from_utf8(
+            URL_SAFE_NO_PAD
+                .decode(tok.split_once('.').unwrap().0)
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(!payload.starts_with("1."), "{payload}");
+        assert!(payload.starts_with('s'), "{payload}");
+        let claims = s
+            .verify(&tok, "a@example.com", Purpose::Unsubscribe, now)
+            .unwrap();
+        assert_eq!((claims.subscriber_id, claims.legacy), (1, false));
+        // Two subscribers' links do not differ by one in any visible way.
+        let other = s.sign(2, "a@example.com", Purpose::Unsubscribe, exp);
+        assert_ne!(
+            tok.split_once('.').unwrap().0,
+            other.split_once('.').unwrap().0
+        );
+        assert_eq!(s.sign(1, "a@example.com", Purpose::Unsubscribe, exp), tok);
+
+        // A link mailed in the first format, signed as it was then.
+        let old_payload = "7.u.1798761600";
+        let mut mac = HmacSha256::new_from_slice(b"secret").unwrap();
+        mac.update(old_payload.as_bytes());
+        mac.update(b"\n");
+        mac.update(b"a@example.com");
+        let old = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(old_payload),
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        );
+        let claims = s
+            .verify(&old, "a@example.com", Purpose::Unsubscribe, now)
+            .unwrap();
+        assert_eq!((claims.subscriber_id, claims.legacy), (7, true));
+        assert_eq!(
+            s.verify(&old, "a@example.com", Purpose::Unsubscribe, exp),
+            Err(TokenError::Expired)
         );
     }
 

@@ -21,8 +21,11 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// How long unsubscribe and preferences links in a digest keep working.
+/// How long unsubscribe links in a digest keep working.
 const LINK_LIFETIME_DAYS: i64 = 365;
+/// How long a digest's preferences link works: digests get forwarded, and
+/// whoever holds one may change the reader's columns and name until then.
+const PREFERENCES_LINK_DAYS: i64 = 30;
 /// Renderings kept at once; deliveries come sorted by rendering, so only
 /// the last few are ever wanted again.
 const SHARED_CACHE: usize = 64;
@@ -592,17 +595,21 @@ impl<'a> Builder<'a> {
             return Ok(None);
         };
         let email = crate::address::Email::parse(&s.email).map_err(Error::Usage)?;
-        let expires = self.cutoff + Duration::days(LINK_LIFETIME_DAYS);
         let signer = &self.prepared.signer;
-        let link = |page: &str, purpose: Purpose| {
+        let link = |page: &str, purpose: Purpose, days: i64| {
             format!(
                 "{}/{page}?token={}",
                 self.prepared.public_url,
-                signer.sign(s.id, email.key(), purpose, expires)
+                signer.sign(
+                    s.id,
+                    email.key(),
+                    purpose,
+                    self.cutoff + Duration::days(days)
+                )
             )
         };
-        let unsubscribe_url = link("unsubscribe", Purpose::Unsubscribe);
-        let preferences_url = link("preferences", Purpose::Preferences);
+        let unsubscribe_url = link("unsubscribe", Purpose::Unsubscribe, LINK_LIFETIME_DAYS);
+        let preferences_url = link("preferences", Purpose::Preferences, PREFERENCES_LINK_DAYS);
         let body = personalise(
             shared,
             &Personal {

@@ -277,6 +277,9 @@ pub struct Server {
     /// Take the client's address from the last `X-Forwarded-For` entry:
     /// set it only behind a reverse proxy that writes that header.
     pub trust_forwarded_for: bool,
+    /// How long, at shutdown, queued emails get to leave; what is left
+    /// stays queued in the state for the next start.
+    pub shutdown_email_seconds: u64,
 }
 
 /// A permalink pattern with `{base_url}`, `{column}`, `{slug}`, `{year}`,
@@ -887,6 +890,12 @@ fn validate(
         raw.server.emails_per_client_per_hour,
         20,
     ) as u32;
+    let shutdown_email_seconds = whole(
+        &mut issues,
+        "server.shutdown_email_seconds",
+        raw.server.shutdown_email_seconds,
+        30,
+    ) as u64;
     if let Some(u) = &raw.server.public_url {
         if !matches!(Url::parse(u), Ok(p) if matches!(p.scheme(), "http" | "https")) {
             issues.add(
@@ -965,6 +974,7 @@ fn validate(
             emails_per_address_per_day,
             emails_per_client_per_hour,
             trust_forwarded_for: raw.server.trust_forwarded_for,
+            shutdown_email_seconds,
         },
         state: State {
             busy_timeout_seconds,
@@ -1102,6 +1112,7 @@ pub const BOUNDS: &[(&str, i64, i64)] = &[
     ("smtp.retry_backoff_ms", 0, 30_000),
     ("server.emails_per_address_per_day", 1, 1_000),
     ("server.emails_per_client_per_hour", 1, 10_000),
+    ("server.shutdown_email_seconds", 0, 3_600),
 ];
 
 /// `smtp.rate_limit_per_second`, when not 0: from one message every 100

@@ -168,6 +168,7 @@ pub struct RawServer {
     pub emails_per_address_per_day: i64,
     pub emails_per_client_per_hour: i64,
     pub trust_forwarded_for: bool,
+    pub shutdown_email_seconds: i64,
 }
 
 impl Default for RawServer {
@@ -179,6 +180,7 @@ impl Default for RawServer {
             emails_per_address_per_day: 3,
             emails_per_client_per_hour: 20,
             trust_forwarded_for: false,
+            shutdown_email_seconds: 30,
         }
     }
 }

@@ -5,8 +5,10 @@
 use super::forms::Form;
 use super::pages::{bi, Action, Bilingual, Notice};
 use super::{mailer, Shared};
-use crate::address::Email;
-use crate::store::{ConfirmOutcome, NewSubscriber, SignupOutcome, Subscriber, SubscriberStatus};
+use crate::address::{Email, WebRefusal};
+use crate::store::{
+    ConfirmOutcome, NewSubscriber, SignupOutcome, SignupRequest, Subscriber, SubscriberStatus,
+};
 use crate::text::one_line;
 use crate::token::{Purpose, TokenError};
 use axum::body::Bytes;
@@ -262,15 +264,10 @@ fn refused_origin(state: &Shared, headers: &HeaderMap) -> Option<Response> {
             _ => refuse(),
         };
     }
-    let own = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|host| {
-            origin
-                .split_once("://")
-                .is_some_and(|(scheme, rest)| matches!(scheme, "http" | "https") && rest == host)
-        });
-    if own || state.allowed_origins.iter().any(|o| o == origin) {
+    // Only the configured origins: `Host` is whatever the client says, so
+    // a page on a name the attacker points at this machine (DNS
+    // rebinding) would otherwise pass as the service's own.
+    if state.allowed_origins.iter().any(|o| o == origin) {
         None
     } else {
         refuse()
@@ -311,7 +308,7 @@ fn columns_data(state: &Shared, ticked: &[String]) -> Value {
 
 /// Name and columns from a form, checked.
 fn read_choices(state: &Shared, form: &Form) -> Result<(String, Vec<String>), Bilingual> {
-    let name = one_line(form.get("name").unwrap_or(""));
+    let name = crate::address::display_name(form.get("name").unwrap_or(""));
     if name.chars().count() > NAME_CHARS {
         return Err(bi(
             "稱呼太長（最多 100 字）。",
@@ -349,19 +346,45 @@ fn preferences_token(state: &Shared, id: i64, email: &Email) -> String {
     )
 }
 
-/// Queues an email to `email`; `kind` is `confirm` or `manage`.
-fn queue_email(state: &Shared, id: i64, email: &Email, kind: &str, url: &str) {
-    if let Some(m) = build_email(state, id, email, kind, url) {
-        state.mailer.queue(m);
+/// How long the link in an email of `kind` works: past that, an email
+/// the relay kept refusing is no use sending.
+fn link_lifetime(kind: &str) -> Duration {
+    match kind {
+        "confirm" => Duration::hours(CONFIRM_HOURS),
+        _ => Duration::days(MANAGE_DAYS),
     }
+}
+
+/// Queues an email to `email` in the state and wakes the mailer; `kind`
+/// is `confirm` or `manage`. The page promising the email is answered
+/// only once it is committed: a restart cannot lose it.
+async fn queue_email(
+    state: &Shared,
+    id: i64,
+    email: &Email,
+    kind: &str,
+    url: &str,
+) -> Result<(), Response> {
+    let Some(m) = build_email(state, id, email, kind, url) else {
+        return Err(unavailable(state));
+    };
+    let row = mailer::queued(&m, kind, link_lifetime(kind));
+    let now = state.clock.now();
+    db(state, move |s| mailer::store_email(s, &row, now)).await?;
+    state.mailer.wake();
+    Ok(())
 }
 
 /// Does the work of an email without sending it, where none is due: the
 /// answer then takes as long as when one is, so timing tells no one
 /// whether an address is known.
-fn build_email_for_nobody(state: &Shared, email: &Email, kind: &str) {
+async fn build_email_for_nobody(state: &Shared, email: &Email, kind: &str) {
     let token = preferences_token(state, 0, email);
-    let _ = build_email(state, 0, email, kind, &link(state, "preferences", &token));
+    if let Some(m) = build_email(state, 0, email, kind, &link(state, "preferences", &token)) {
+        let row = mailer::queued(&m, kind, link_lifetime(kind));
+        let now = state.clock.now();
+        let _ = db(state, move |s| s.queue_nothing(&row, now)).await;
+    }
 }
 
 fn build_email(
@@ -425,12 +448,38 @@ async fn resolve(
     token: Option<&str>,
     purpose: Purpose,
 ) -> Result<(Subscriber, Email), Response> {
+    resolve_with_request(state, token, purpose)
+        .await
+        .map(|(s, e, _)| (s, e))
+}
+
+/// [`resolve`], and for a confirmation link of the current format the
+/// sign-up request it names (the first format named the subscriber).
+async fn resolve_with_request(
+    state: &Shared,
+    token: Option<&str>,
+    purpose: Purpose,
+) -> Result<(Subscriber, Email, Option<SignupRequest>), Response> {
     let token = token.unwrap_or("").trim().to_owned();
-    let claims = crate::token::Signer::peek(&token).map_err(|e| token_page(state, e, purpose));
-    let (claims, _) = claims?;
-    let id = claims.subscriber_id;
-    let found = db_read(state, move |s| s.subscriber_by_id(id)).await?;
-    let Some(subscriber) = found else {
+    let claims = state
+        .signer
+        .peek(&token)
+        .map_err(|e| token_page(state, e, purpose));
+    let (claims, named) = claims?;
+    let by_request = named == Purpose::Confirm && !claims.legacy;
+    let number = claims.subscriber_id;
+    let found = db_read(state, move |s| {
+        if by_request {
+            let Some(r) = s.signup_request(number)? else {
+                return Ok(None);
+            };
+            Ok(s.subscriber_by_id(r.subscriber_id)?.map(|s| (s, Some(r))))
+        } else {
+            Ok(s.subscriber_by_id(number)?.map(|s| (s, None)))
+        }
+    })
+    .await?;
+    let Some((subscriber, request)) = found else {
         return Err(token_page(state, TokenError::BadSignature, purpose));
     };
     let Ok(email) = Email::parse(&subscriber.email) else {
@@ -440,7 +489,7 @@ async fn resolve(
         .signer
         .verify(&token, email.key(), purpose, state.clock.now())
         .map_err(|e| token_page(state, e, purpose))?;
-    Ok((subscriber, email))
+    Ok((subscriber, email, request))
 }
 
 /// A friendly page for a link that does not work, never an error dump.
@@ -532,11 +581,12 @@ fn within_limits(state: &Shared, ip: IpAddr, email: &Email) -> bool {
         tracing::warn!(client = %ip, "email limit reached for a client");
         return false;
     }
-    // Lower-cased whole: most mailboxes ignore the local part's case, and
-    // each spelling must not get a limit of its own.
+    // Counted per mailbox: lower-cased, without a `+tag`, the domain in
+    // its ASCII form. Most mailboxes ignore case and deliver sub-addresses
+    // to the same inbox, and each spelling must not get a limit of its own.
     if !state
         .per_address
-        .allow(&format!("to:{}", email.key().to_lowercase()), now)
+        .allow(&format!("to:{}", email.mailbox()), now)
     {
         tracing::warn!("email limit reached for an address");
         return false;
@@ -592,7 +642,7 @@ fn subscribe_form(
             &state.site,
             json!({
                 "title": "訂閱 Subscribe",
-                "error": error.map(Bilingual::json),
+                "error": error.as_ref().map(Bilingual::json),
                 "form": { "email": email, "name": name },
                 "columns": columns_data(state, ticked),
             }),
@@ -644,18 +694,18 @@ pub async fn subscribe(
             );
         }
     };
-    let Ok(email) = Email::parse(typed) else {
-        return subscribe_form(
-            &state,
-            StatusCode::BAD_REQUEST,
-            Some(bi(
-                "請輸入有效的電郵地址，例如 reader@example.com。",
-                "Please enter a valid email address, such as reader@example.com.",
-            )),
-            &shown_email,
-            &name,
-            &columns,
-        );
+    let email = match web_email(typed) {
+        Ok(e) => e,
+        Err(msg) => {
+            return subscribe_form(
+                &state,
+                StatusCode::BAD_REQUEST,
+                Some(msg),
+                &shown_email,
+                &name,
+                &columns,
+            )
+        }
     };
     if !within_limits(&state, client_ip(&state, peer, &headers), &email) {
         return too_many(&state);
@@ -670,28 +720,17 @@ pub async fn subscribe(
         Ok(o) => o,
         Err(r) => return r,
     };
-    match outcome {
-        SignupOutcome::Pending(id) => {
-            let token = state.signer.sign(
-                id,
-                email.key(),
-                Purpose::Confirm,
-                now + Duration::hours(CONFIRM_HOURS),
-            );
-            queue_email(
-                &state,
-                id,
-                &email,
-                "confirm",
-                &link(&state, "confirm", &token),
-            );
+    let queued = match outcome {
+        SignupOutcome::Pending { id, request } => {
+            queue_confirmation(&state, id, request, &email).await
         }
         SignupOutcome::Bounced(id) => {
             tracing::info!(
                 subscriber = id,
                 "sign-up for a bounced address: nothing sent"
             );
-            build_email_for_nobody(&state, &email, "confirm");
+            build_email_for_nobody(&state, &email, "confirm").await;
+            Ok(())
         }
         SignupOutcome::AlreadyActive(id) => {
             // Nothing changes for an active address; its owner gets their
@@ -703,19 +742,96 @@ pub async fn subscribe(
                 &email,
                 "manage",
                 &link(&state, "preferences", &token),
-            );
+            )
+            .await
         }
+    };
+    match queued {
+        Ok(()) => neutral_check_inbox(&state),
+        Err(r) => r,
     }
-    neutral_check_inbox(&state)
+}
+
+/// Queues the confirmation email of sign-up request `request`: its link
+/// names the request, so confirming applies exactly what was chosen with
+/// it.
+async fn queue_confirmation(
+    state: &Shared,
+    id: i64,
+    request: i64,
+    email: &Email,
+) -> Result<(), Response> {
+    let token = state.signer.sign(
+        request,
+        email.key(),
+        Purpose::Confirm,
+        state.clock.now() + Duration::hours(CONFIRM_HOURS),
+    );
+    queue_email(state, id, email, "confirm", &link(state, "confirm", &token)).await
+}
+
+/// An address typed into a form, or the sentence saying why it is
+/// refused.
+fn web_email(typed: &str) -> Result<Email, Bilingual> {
+    let email = Email::parse(typed).map_err(|_| {
+        bi(
+            "請輸入有效的電郵地址，例如 reader@example.com。",
+            "Please enter a valid email address, such as reader@example.com.",
+        )
+    })?;
+    match email.web_refusal() {
+        None => Ok(email),
+        Some(WebRefusal::SourceRoute) => Err(bi(
+            "電郵地址不可含有「%」或「!」。",
+            "An email address here may not contain % or !.",
+        )),
+        Some(WebRefusal::AddressLiteral) => Err(bi(
+            "請輸入以網域名稱結尾的地址，不可用 [IP 位址]。",
+            "Please give an address ending in a domain name, not an [IP address].",
+        )),
+        Some(WebRefusal::InternationalLocalPart) => Err(bi(
+            "「@」之前只可用英文字母、數字及標點；網域可以是中文。",
+            "Before the @ only Latin letters, digits and punctuation can be used; the domain may be in any script.",
+        )),
+    }
+}
+
+/// The name and column titles a sign-up request chose, for the
+/// confirmation page to show what pressing its button applies.
+fn request_summary(state: &Shared, r: &SignupRequest) -> [Bilingual; 2] {
+    let name = if r.name.is_empty() {
+        bi("稱呼：（不填）", "Name: (none)")
+    } else {
+        Bilingual::owned(format!("稱呼：{}", r.name), format!("Name: {}", r.name))
+    };
+    let columns = if r.columns.is_empty() {
+        bi("欄目：全部", "Columns: every column")
+    } else {
+        let titles: Vec<&str> = r
+            .columns
+            .iter()
+            .filter_map(|c| state.config.column(c).map(|c| c.title.as_str()))
+            .collect();
+        Bilingual::owned(
+            format!("欄目：{}", titles.join("、")),
+            format!("Columns: {}", titles.join(", ")),
+        )
+    };
+    [name, columns]
 }
 
 /// `GET /confirm?token=…`: a button, since mail scanners open links.
 pub async fn confirm_page(State(state): State<Shared>, q: TokenQuery) -> Response {
-    let (subscriber, _) = match resolve(&state, q.token.as_deref(), Purpose::Confirm).await {
-        Ok(s) => s,
-        Err(r) => return r,
+    let (subscriber, _, request) =
+        match resolve_with_request(&state, q.token.as_deref(), Purpose::Confirm).await {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+    let done = match &request {
+        Some(r) => r.confirmed,
+        None => subscriber.status == SubscriberStatus::Active,
     };
-    if subscriber.status == SubscriberStatus::Active {
+    if done {
         return simple(
             &state,
             StatusCode::OK,
@@ -724,15 +840,23 @@ pub async fn confirm_page(State(state): State<Shared>, q: TokenQuery) -> Respons
         );
     }
     let token = q.token.unwrap_or_default();
+    let mut paragraphs = vec![bi(
+        "按下按鈕，即開始每週收到摘要。",
+        "Press the button to start receiving the weekly digest.",
+    )];
+    if let Some(r) = &request {
+        paragraphs.push(bi(
+            "確認後的設定如下（之後可隨時更改）：",
+            "These settings are what you confirm (you can change them at any time):",
+        ));
+        paragraphs.extend(request_summary(&state, r));
+    }
     notice(
         &state,
         StatusCode::OK,
         &Notice {
             heading: bi("確認訂閱", "Confirm your subscription"),
-            paragraphs: &[bi(
-                "按下按鈕，即開始每週收到摘要。",
-                "Press the button to start receiving the weekly digest.",
-            )],
+            paragraphs: &paragraphs,
             action: Some(Action {
                 id: "confirm",
                 url: "confirm",
@@ -762,13 +886,20 @@ pub async fn confirm(
         return bad_form(&state);
     };
     let token = form.get("token").map(str::to_owned).or(q.token);
-    let (subscriber, email) = match resolve(&state, token.as_deref(), Purpose::Confirm).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let (subscriber, email, request) =
+        match resolve_with_request(&state, token.as_deref(), Purpose::Confirm).await {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
     let now = state.clock.now();
     let id = subscriber.id;
-    let outcome = match db(&state, move |s| s.confirm_subscriber(id, now)).await {
+    let request = request.map(|r| r.id);
+    let outcome = match db(&state, move |s| match request {
+        Some(r) => s.confirm_request(r, now),
+        None => s.confirm_subscriber(id, now),
+    })
+    .await
+    {
         Ok(o) => o,
         Err(r) => return r,
     };
@@ -807,7 +938,7 @@ fn manage_form(
             &state.site,
             json!({
                 "title": "管理訂閱 Manage",
-                "error": error.map(Bilingual::json),
+                "error": error.as_ref().map(Bilingual::json),
                 "form": { "email": email },
             }),
         ),
@@ -838,16 +969,11 @@ pub async fn manage(
         return bad_form(&state);
     };
     let typed = form.get("email").unwrap_or("");
-    let Ok(email) = Email::parse(typed) else {
-        return manage_form(
-            &state,
-            StatusCode::BAD_REQUEST,
-            Some(bi(
-                "請輸入有效的電郵地址。",
-                "Please enter a valid email address.",
-            )),
-            &one_line(typed),
-        );
+    let email = match web_email(typed) {
+        Ok(e) => e,
+        Err(msg) => {
+            return manage_form(&state, StatusCode::BAD_REQUEST, Some(msg), &one_line(typed))
+        }
     };
     if !within_limits(&state, client_ip(&state, peer, &headers), &email) {
         return too_many(&state);
@@ -858,18 +984,22 @@ pub async fn manage(
         Err(r) => return r,
     };
     let Some(s) = found.filter(|s| s.status != SubscriberStatus::Bounced) else {
-        build_email_for_nobody(&state, &email, "manage");
+        build_email_for_nobody(&state, &email, "manage").await;
         return neutral_check_inbox(&state);
     };
     let token = preferences_token(&state, s.id, &email);
-    queue_email(
+    match queue_email(
         &state,
         s.id,
         &email,
         "manage",
         &link(&state, "preferences", &token),
-    );
-    neutral_check_inbox(&state)
+    )
+    .await
+    {
+        Ok(()) => neutral_check_inbox(&state),
+        Err(r) => r,
+    }
 }
 
 /// `GET /unsubscribe?token=…`: only a page with a button. Mail scanners
@@ -978,8 +1108,10 @@ fn preferences_form(
             json!({
                 "title": "訂閱設定 Your subscription",
                 "saved": saved,
-                "error": error.map(Bilingual::json),
-                "unsubscribed": !matches!(subscriber.status, SubscriberStatus::Active | SubscriberStatus::Pending),
+                "error": error.as_ref().map(Bilingual::json),
+                // Not receiving the digest: the page offers a fresh
+                // confirmation instead of a save that would bring them back.
+                "unsubscribed": subscriber.status != SubscriberStatus::Active,
                 "token": token,
                 "form": { "name": subscriber.name },
                 "columns": columns_data(state, &subscriber.columns),
@@ -1005,9 +1137,11 @@ pub async fn preferences_page(State(state): State<Shared>, q: TokenQuery) -> Res
     )
 }
 
-/// `POST /preferences`: save name and columns, or unsubscribe.
+/// `POST /preferences`: save name and columns, or unsubscribe; for a
+/// reader who is not receiving the digest, ask for a fresh confirmation.
 pub async fn preferences(
     State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     q: TokenQuery,
     headers: HeaderMap,
     body: Body,
@@ -1027,7 +1161,7 @@ pub async fn preferences(
         .map(str::to_owned)
         .or(q.token)
         .unwrap_or_default();
-    let (mut subscriber, _) = match resolve(&state, Some(&token), Purpose::Preferences).await {
+    let (mut subscriber, email) = match resolve(&state, Some(&token), Purpose::Preferences).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -1061,6 +1195,36 @@ pub async fn preferences(
             )
         }
     };
+    if subscriber.status != SubscriberStatus::Active {
+        // A preferences link travels in every digest, and a forwarded one
+        // must not bring back a reader who left: coming back takes a fresh
+        // confirmation, mailed to the address, applying these choices.
+        let peer_ip = client_ip(&state, peer, &headers);
+        if !within_limits(&state, peer_ip, &email) {
+            return too_many(&state);
+        }
+        let (n, c) = (name, columns);
+        let request = match db(&state, move |s| s.request_resubscribe(id, &n, &c, now)).await {
+            Ok(r) => r,
+            Err(r) => return r,
+        };
+        tracing::info!(
+            subscriber = id,
+            "fresh confirmation asked for from the preferences page"
+        );
+        if let Err(r) = queue_confirmation(&state, id, request, &email).await {
+            return r;
+        }
+        return simple(
+            &state,
+            StatusCode::OK,
+            bi("請查看你的電郵", "Check your inbox"),
+            bi(
+                "我們已寄出一封確認電郵；按其中的連結，即重新訂閱。",
+                "We have sent a confirmation email: follow its link to subscribe again.",
+            ),
+        );
+    }
     let (n, c) = (name.clone(), columns.clone());
     if let Err(r) = db(&state, move |s| s.update_preferences(id, &n, &c, now)).await {
         return r;
@@ -1068,7 +1232,6 @@ pub async fn preferences(
     tracing::info!(subscriber = id, "preferences saved");
     subscriber.name = name;
     subscriber.columns = columns;
-    subscriber.status = SubscriberStatus::Active;
     preferences_form(&state, StatusCode::OK, &subscriber, &token, true, None)
 }
 

@@ -1,24 +1,21 @@
 //! Confirmation and preferences emails: built like the digest's messages and
-//! sent over the same transport (SMTP or the outbox), from a queue, so a
-//! slow relay never holds up a page.
+//! sent over the same transport (SMTP or the outbox), from a queue in the
+//! state, so a slow relay never holds up a page and a restart loses none.
+//! A refusal for now is tried again with growing waits until the link in
+//! the email has expired; one task sends, oldest first.
 
 use crate::address::Email;
 use crate::digest::message::Sender;
 use crate::mail::{Outgoing, SendResult, Transport};
+use crate::store::{NewServiceEmail, ServiceEmail, Store};
 use chrono::{DateTime, FixedOffset};
 use lettre::message::header::{ContentTransferEncoding, HeaderName, HeaderValue};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
-
-/// Emails waiting to go; past this a request's email is dropped (and
-/// logged) rather than letting a flood grow memory without bound.
-const QUEUE: usize = 1024;
-/// Attempts for an email the relay refuses for now.
-const ATTEMPTS: u32 = 4;
 
 /// One email to one address.
 pub struct Notice<'a> {
@@ -45,11 +42,14 @@ static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 pub fn build(sender: &Sender, n: &Notice<'_>) -> Result<Outgoing, String> {
     let address = lettre::Address::from_str(n.to.as_str()).map_err(|e| e.to_string())?;
     let domain = sender.from.email.domain().to_owned();
+    // Neither the subscriber's number (it would tell the list's size) nor
+    // anything but the time, the process and a count: unique across
+    // restarts, which the outbox's file names depend on.
     let message_id = format!(
         "<broadsheet.{}.{}.{}.{}@{domain}>",
         n.kind,
-        n.subscriber_id,
         n.date.timestamp(),
+        std::process::id(),
         SEQUENCE.fetch_add(1, Ordering::Relaxed)
     );
     let base64 = |s: &str| {
@@ -90,98 +90,262 @@ pub fn build(sender: &Sender, n: &Notice<'_>) -> Result<Outgoing, String> {
     })
 }
 
-/// The sending end of the queue.
+/// How many queued emails are read from the state at a time.
+const BATCH: usize = 16;
+/// The first wait after a refusal for now; doubled each attempt…
+const FIRST_RETRY_SECONDS: i64 = 2;
+/// …up to this.
+const LAST_RETRY_SECONDS: i64 = 300;
+/// Longest sleep with nothing due, in case a wake-up was missed.
+const IDLE_SECONDS: i64 = 60;
+
+/// The system clock in Unix seconds: when to try an email again is real
+/// time, whatever `--now` makes the pages believe.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The row to queue for a built message.
+pub fn queued(m: &Outgoing, kind: &str, lifetime: chrono::Duration) -> NewServiceEmail {
+    NewServiceEmail {
+        subscriber_id: m.subscriber_id,
+        kind: kind.to_owned(),
+        envelope_from: m
+            .envelope
+            .from()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        envelope_to: m
+            .envelope
+            .to()
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        message: m.bytes.clone(),
+        file_name: m.file_name.clone(),
+        give_up_at: unix_now() + lifetime.num_seconds(),
+    }
+}
+
+/// Queues `e` in the state; what was committed is sent even if the
+/// process stops before its turn.
+pub fn store_email(
+    store: &mut Store,
+    e: &NewServiceEmail,
+    now: DateTime<FixedOffset>,
+) -> Result<i64, crate::store::StoreError> {
+    store.queue_service_email(e, now, unix_now())
+}
+
+/// Wakes the task that sends queued emails.
 #[derive(Clone)]
 pub struct Mailer {
-    queue: mpsc::Sender<Outgoing>,
-    closing: std::sync::Arc<tokio::sync::Notify>,
+    wake: Arc<tokio::sync::Notify>,
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+/// The task that sends, and the state it sends from.
+pub struct MailerTask {
+    handle: tokio::task::JoinHandle<()>,
+    store: Arc<Mutex<Store>>,
+}
+
+type Shared = Arc<Mutex<Store>>;
+
+async fn blocking<T: Send + 'static>(
+    store: &Shared,
+    f: impl FnOnce(&mut Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, String> {
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || {
+        let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut s)
+    })
+    .await
+    {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(format!("a database task failed: {e}")),
+    }
 }
 
 impl Mailer {
-    /// Starts the task that sends what is queued. It ends, after sending
-    /// everything already queued, on [`Mailer::close`] or once every
-    /// [`Mailer`] is dropped.
-    pub fn start(transport: Transport) -> (Mailer, tokio::task::JoinHandle<()>) {
-        let (queue, mut rx) = mpsc::channel::<Outgoing>(QUEUE);
-        let closing = std::sync::Arc::new(tokio::sync::Notify::new());
-        let notified = closing.clone();
-        let task = tokio::spawn(async move {
-            let mut closed = false;
+    /// Starts the task that sends what the state holds queued, oldest
+    /// first: first what an earlier process left, then each email as it
+    /// is queued. `store` is a writing connection of its own.
+    pub fn start(transport: Transport, store: Store, clock: super::Clock) -> (Mailer, MailerTask) {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let (closing, mut closed) = tokio::sync::watch::channel(false);
+        let store: Shared = Arc::new(Mutex::new(store));
+        let task_store = store.clone();
+        let woken = wake.clone();
+        let handle = tokio::spawn(async move {
+            let store = task_store;
             loop {
-                tokio::select! {
-                    m = rx.recv() => match m {
-                        Some(m) => send_with_retries(&transport, &m).await,
-                        None => break,
-                    },
-                    () = notified.notified(), if !closed => {
-                        // Take nothing new; what is queued still goes.
-                        rx.close();
-                        closed = true;
+                let batch = blocking(&store, |s| s.due_service_emails(unix_now(), BATCH)).await;
+                let batch = match batch {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::error!("cannot read the email queue: {e}");
+                        if *closed.borrow() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        continue;
+                    }
+                };
+                if batch.is_empty() {
+                    if *closed.borrow() {
+                        return;
+                    }
+                    let next = blocking(&store, |s| s.queued_service_emails())
+                        .await
+                        .ok()
+                        .and_then(|(_, next)| next);
+                    let wait =
+                        next.map_or(IDLE_SECONDS, |t| (t - unix_now()).clamp(1, IDLE_SECONDS));
+                    tokio::select! {
+                        () = woken.notified() => {}
+                        // Closed, or every Mailer gone without closing
+                        // (the service is ending): what is left stays
+                        // queued for the next start.
+                        changed = closed.changed() => if changed.is_err() { return; },
+                        () = tokio::time::sleep(Duration::from_secs(wait as u64)) => {}
+                    }
+                    continue;
+                }
+                for e in batch {
+                    let (id, outcome, reply, not_before) = attempt(&transport, &e).await;
+                    let now = clock.now();
+                    let recorded = blocking(&store, move |s| {
+                        s.record_service_email(id, outcome, &reply, not_before, now, unix_now())
+                    })
+                    .await;
+                    if let Err(err) = recorded {
+                        tracing::error!(email = id, "cannot record an email's outcome: {err}");
                     }
                 }
             }
         });
-        (Mailer { queue, closing }, task)
+        (
+            Mailer {
+                wake,
+                closing: Arc::new(closing),
+            },
+            MailerTask { handle, store },
+        )
     }
 
-    /// Stops taking emails; the task sends what is queued, then ends.
+    /// Tells the task an email was queued.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Stops waiting for new emails: the task sends what is due, then ends.
     pub fn close(&self) {
-        self.closing.notify_one();
+        let _ = self.closing.send(true);
     }
+}
 
-    /// Queues `m`; false when the queue is full.
-    pub fn queue(&self, m: Outgoing) -> bool {
-        match self.queue.try_send(m) {
-            Ok(()) => true,
+impl MailerTask {
+    /// Waits up to `deadline` for the task to send what is due, then stops
+    /// it; returns how many emails stay queued (sent when the service next
+    /// starts).
+    pub async fn drain(self, deadline: Duration) -> usize {
+        let mut handle = self.handle;
+        if tokio::time::timeout(deadline, &mut handle).await.is_err() {
+            // An email cut off mid-send stays queued: sent again at the
+            // next start, which may mean twice, never none.
+            handle.abort();
+            let _ = handle.await;
+        }
+        match blocking(&self.store, |s| s.queued_service_emails()).await {
+            Ok((n, _)) => n,
             Err(e) => {
-                tracing::warn!(
-                    subscriber = e.into_inner().subscriber_id,
-                    "the email queue is full; an email was dropped"
-                );
-                false
+                tracing::error!("cannot count the emails left queued: {e}");
+                0
             }
         }
     }
 }
 
-async fn send_with_retries(transport: &Transport, m: &Outgoing) {
-    let mut wait = Duration::from_secs(2);
-    for attempt in 1..=ATTEMPTS {
-        match transport.send(0, m).await {
-            SendResult::Sent(_) => {
-                tracing::info!(subscriber = m.subscriber_id, file = %m.file_name, "email sent");
-                return;
-            }
-            SendResult::Transient(reply) | SendResult::Unreachable(reply) if attempt < ATTEMPTS => {
-                tracing::warn!(
-                    subscriber = m.subscriber_id,
-                    reply = reply_code(&reply),
-                    "email refused for now; trying again"
-                );
-                tokio::time::sleep(wait).await;
-                wait *= 2;
-            }
-            SendResult::Unknown(reply) => {
-                // The relay may have it: a second copy would be worse than
-                // none, and the reader can ask again.
-                tracing::warn!(
-                    subscriber = m.subscriber_id,
-                    reply = reply_code(&reply),
-                    "email outcome unknown; not sent again"
-                );
-                return;
-            }
-            SendResult::Transient(reply)
-            | SendResult::Unreachable(reply)
-            | SendResult::Fatal(reply)
-            | SendResult::Permanent { reply, .. } => {
+/// One attempt at `e`: its row, the outcome to record (`Some(true)` sent,
+/// `Some(false)` given up), the reply, and when to try again.
+async fn attempt(transport: &Transport, e: &ServiceEmail) -> (i64, Option<bool>, String, i64) {
+    let subscriber = e.email.subscriber_id;
+    let outgoing = (|| {
+        let from = lettre::Address::from_str(&e.email.envelope_from).ok();
+        let to = lettre::Address::from_str(&e.email.envelope_to).ok()?;
+        let envelope = lettre::address::Envelope::new(from, vec![to]).ok()?;
+        Some(Outgoing {
+            delivery_id: 0,
+            subscriber_id: subscriber,
+            envelope,
+            bytes: e.email.message.clone(),
+            file_name: e.email.file_name.clone(),
+        })
+    })();
+    let Some(m) = outgoing else {
+        tracing::error!(
+            subscriber,
+            email = e.id,
+            "a queued email has no usable envelope; not sent"
+        );
+        return (e.id, Some(false), "no usable envelope".into(), unix_now());
+    };
+    let now = unix_now();
+    match transport.send(0, &m).await {
+        SendResult::Sent(_) => {
+            tracing::info!(subscriber, file = %m.file_name, "email sent");
+            (e.id, Some(true), String::new(), now)
+        }
+        SendResult::Permanent { reply, .. } => {
+            tracing::error!(
+                subscriber,
+                reply = reply_code(&reply),
+                "email refused for good; not sent"
+            );
+            (e.id, Some(false), reply_code(&reply), now)
+        }
+        SendResult::Unknown(reply) => {
+            // The relay may have it: a second copy would be worse than
+            // none, and the reader can ask again.
+            tracing::warn!(
+                subscriber,
+                reply = reply_code(&reply),
+                "email outcome unknown; not sent again"
+            );
+            (
+                e.id,
+                Some(false),
+                format!("outcome unknown: {}", reply_code(&reply)),
+                now,
+            )
+        }
+        SendResult::Transient(reply)
+        | SendResult::Unreachable(reply)
+        | SendResult::Fatal(reply) => {
+            if now >= e.email.give_up_at {
                 tracing::error!(
-                    subscriber = m.subscriber_id,
+                    subscriber,
                     reply = reply_code(&reply),
-                    "email not sent"
+                    attempts = e.attempts + 1,
+                    "email still refused when its link expired; not sent"
                 );
-                return;
+                return (e.id, Some(false), reply_code(&reply), now);
             }
+            let wait = FIRST_RETRY_SECONDS
+                .saturating_mul(1 << e.attempts.clamp(0, 16))
+                .min(LAST_RETRY_SECONDS);
+            tracing::warn!(
+                subscriber,
+                reply = reply_code(&reply),
+                retry_in_s = wait,
+                "email refused for now; it stays queued"
+            );
+            (e.id, None, reply_code(&reply), now + wait)
         }
     }
 }

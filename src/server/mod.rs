@@ -25,8 +25,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, FixedOffset, Utc};
-use std::future::IntoFuture;
-use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,8 +37,16 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 const READERS: usize = 4;
 /// How long, after SIGTERM, requests in flight get to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// How long, at shutdown, queued emails get to leave.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client has to send a request's head, from connecting or
+/// from the end of its last request: a connection that sends nothing is
+/// closed after this, so idle sockets cannot pile up.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections open at once: well under systemd's default soft limit of
+/// 1,024 open files, leaving room for the database and the relay. Past it
+/// the oldest connection that has not sent a request yet is closed to
+/// make room, so a flood of silent sockets never stops the service from
+/// answering a real request.
+pub const MAX_CONNECTIONS: usize = 768;
 
 /// Where the service's time comes from.
 #[derive(Debug, Clone, Copy)]
@@ -106,7 +113,9 @@ fn config_issue(config: &Config, key: &str, message: &str) -> Error {
 }
 
 /// Runs the service on `server.bind` until SIGTERM or SIGINT; requests in
-/// flight are finished and queued emails sent before it returns.
+/// flight are finished, and queued emails sent for up to
+/// `server.shutdown_email_seconds`, before it returns. Emails still queued
+/// then stay in the state and are sent when the service next starts.
 pub fn serve(config: Config, clock: Clock) -> Result<(), Error> {
     if config.server.secret.is_empty() {
         return Err(config_issue(
@@ -133,6 +142,9 @@ pub fn serve(config: Config, clock: Clock) -> Result<(), Error> {
     let sender = crate::app::digest::sender(&config)?;
     let transport = crate::app::digest::transport(&config)?;
     let store = Store::open(&config.site.state_path)?;
+    // The mailer writes on a connection of its own, so sending never waits
+    // behind a page's write nor a page behind the mailer's.
+    let mail_store = Store::open(&config.site.state_path)?;
     let readers = (0..READERS)
         .map(|_| Store::open_read_only(&config.site.state_path).map(Mutex::new))
         .collect::<Result<Vec<_>, _>>()?;
@@ -149,7 +161,8 @@ pub fn serve(config: Config, clock: Clock) -> Result<(), Error> {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Usage(e.to_string()))?;
-        let (mailer, mail_task) = mailer::Mailer::start(transport);
+        let (mailer, mail_task) = mailer::Mailer::start(transport, mail_store, clock);
+        let drain = Duration::from_secs(config.server.shutdown_email_seconds);
         let mut allowed_origins: Vec<String> = [
             public_url.as_str(),
             config.site.base_url.as_str(),
@@ -180,46 +193,129 @@ pub fn serve(config: Config, clock: Clock) -> Result<(), Error> {
         });
         let app = router(state.clone());
         tracing::info!("listening on http://{addr}");
-        let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
-        let server = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            let _ = stopping_tx.send(true);
-        });
-        let mut server = tokio::spawn(server.into_future());
-        // Requests in flight get SHUTDOWN_GRACE to finish; a client that
-        // never completes its request (or holds a half-sent one open) does
-        // not keep the service, and the emails queued behind it, for ever.
-        let deadline = async {
-            let _ = stopping.wait_for(|s| *s).await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        };
-        tokio::select! {
-            done = &mut server => {
-                done.map_err(|e| Error::Usage(format!("the server stopped: {e}")))?
-                    .map_err(|e| Error::Usage(format!("the server stopped: {e}")))?;
-            }
-            () = deadline => {
-                tracing::warn!("connections still open {}s after the signal were dropped", SHUTDOWN_GRACE.as_secs());
-                server.abort();
-            }
-        }
-        // Connections cut off above may still hold the state; the queue
-        // is closed here rather than when the last of them lets go.
+        accept_loop(listener, app).await?;
+        // Connections cut off above may still hold the state; the mailer
+        // is told here rather than when the last of them lets go.
         state.mailer.close();
         drop(state);
-        if tokio::time::timeout(DRAIN_TIMEOUT, mail_task)
-            .await
-            .is_err()
-        {
-            tracing::warn!("some queued emails were not sent before shutdown");
+        let left = mail_task.drain(drain).await;
+        if left > 0 {
+            tracing::warn!(
+                queued = left,
+                "{left} emails not sent before shutdown stay queued in the state; they are sent when the service next starts"
+            );
         }
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Connections open now, oldest first, each with whether it has sent a
+/// request yet and how to close it.
+#[derive(Default)]
+struct Connections {
+    next: u64,
+    open: std::collections::BTreeMap<u64, (Arc<AtomicBool>, tokio::task::AbortHandle)>,
+}
+
+/// Takes a connection out of [`Connections`] when its task ends, however
+/// it ends (finished, failed or closed to make room).
+struct Leaving(Arc<Mutex<Connections>>, u64);
+
+impl Drop for Leaving {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .open
+            .remove(&self.1);
+    }
+}
+
+/// Serves `app` on `listener` until SIGTERM or SIGINT, then gives requests
+/// in flight [`SHUTDOWN_GRACE`] to finish. axum::serve has neither a
+/// header timeout nor a cap on connections, hence this loop: hyper's
+/// HTTP/1 connections with [`HEADER_TIMEOUT`], at most
+/// [`MAX_CONNECTIONS`] of them.
+async fn accept_loop(listener: tokio::net::TcpListener, app: Router) -> Result<(), Error> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let connections = Arc::new(Mutex::new(Connections::default()));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset
+                    // before it was taken: wait a moment rather than spin.
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut signal => break,
+        };
+        let mut open = connections.lock().unwrap_or_else(|p| p.into_inner());
+        if open.open.len() >= MAX_CONNECTIONS {
+            let silent = open
+                .open
+                .iter()
+                .find(|(_, (spoke, _))| !spoke.load(Ordering::Relaxed))
+                .map(|(id, _)| *id);
+            match silent.and_then(|id| open.open.remove(&id)) {
+                Some((_, task)) => task.abort(),
+                None => {
+                    tracing::warn!("{MAX_CONNECTIONS} connections are busy; one more was closed");
+                    continue;
+                }
+            }
+        }
+        let spoke = Arc::new(AtomicBool::new(false));
+        let router = app.clone();
+        let heard = spoke.clone();
+        let service =
+            hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+                heard.store(true, Ordering::Relaxed);
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                let mut router = router.clone();
+                async move { tower_service::Service::call(&mut router, request).await }
+            });
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        open.next += 1;
+        let id = open.next;
+        let leaving = Leaving(connections.clone(), id);
+        // The lock is held until the task is listed, so a task that ends
+        // at once still finds itself to take out.
+        let task = tokio::spawn(async move {
+            let _leaving = leaving;
+            // A client that goes away or times out is nothing to report.
+            let _ = connection.await;
+        });
+        open.open.insert(id, (spoke, task.abort_handle()));
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "connections still open {}s after the signal were dropped",
+            SHUTDOWN_GRACE.as_secs()
+        );
+        let open = std::mem::take(&mut connections.lock().unwrap_or_else(|p| p.into_inner()).open);
+        for (_, (_, task)) in open {
+            task.abort();
+        }
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -63,24 +63,36 @@ pub struct Pages {
 }
 
 /// A text in the site's language with its English beside it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Bilingual {
     /// Traditional Chinese.
-    pub zh: &'static str,
+    pub zh: std::borrow::Cow<'static, str>,
     /// English.
-    pub en: &'static str,
+    pub en: std::borrow::Cow<'static, str>,
 }
 
 impl Bilingual {
     /// For a template.
-    pub fn json(self) -> Value {
+    pub fn json(&self) -> Value {
         json!({ "zh": self.zh, "en": self.en })
+    }
+
+    /// A text made at run time (it names what a reader chose); escaped
+    /// like every other value when the page is rendered.
+    pub fn owned(zh: String, en: String) -> Bilingual {
+        Bilingual {
+            zh: zh.into(),
+            en: en.into(),
+        }
     }
 }
 
 /// Shorthand for a [`Bilingual`].
 pub const fn bi(zh: &'static str, en: &'static str) -> Bilingual {
-    Bilingual { zh, en }
+    Bilingual {
+        zh: std::borrow::Cow::Borrowed(zh),
+        en: std::borrow::Cow::Borrowed(en),
+    }
 }
 
 /// A form on a notice page: one button and hidden fields.
@@ -179,6 +191,7 @@ impl Pages {
         });
         let link = n
             .link
+            .as_ref()
             .map(|(url, label)| json!({ "url": url, "zh": label.zh, "en": label.en }));
         self.html(
             "page-notice",

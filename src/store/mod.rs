@@ -5,12 +5,14 @@
 //! The database runs in WAL mode with a busy timeout, so `serve` and a cron
 //! `run` can share it; writes are short transactions.
 
+mod service_emails;
 mod status;
 mod subscribers;
 
+pub use service_emails::{NewServiceEmail, ServiceEmail};
 pub use subscribers::{
-    ConfirmOutcome, ImportReport, NewSubscriber, SignupOutcome, Subscriber, SubscriberStatus,
-    UpsertOutcome,
+    ConfirmOutcome, ImportReport, NewSubscriber, SignupOutcome, SignupRequest, Subscriber,
+    SubscriberStatus, UpsertOutcome,
 };
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
@@ -23,7 +25,11 @@ use std::time::Duration;
 const APPLICATION_ID: i64 = 0x4253_4854;
 
 /// The migrations, in order; the schema version is their count.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("schema2.sql"),
+    include_str!("schema3.sql"),
+];
 
 /// Permanent failures in a row after which a subscriber is marked bounced.
 pub const BOUNCE_LIMIT: i64 = 3;
@@ -467,6 +473,9 @@ impl Store {
             .map_err(sql)?;
         for m in &MIGRATIONS[from as usize..] {
             tx.execute_batch(m).map_err(sql)?;
+        }
+        if from < 3 {
+            subscribers::normalise_stored_addresses(&tx).map_err(sql)?;
         }
         tx.pragma_update(None, "application_id", APPLICATION_ID)
             .map_err(sql)?;

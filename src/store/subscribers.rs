@@ -96,14 +96,36 @@ pub enum UpsertOutcome {
 /// What a sign-up on the web did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignupOutcome {
-    /// The address needs a confirmation email: new (now pending), pending
-    /// already, or unsubscribed (which it stays until it confirms).
-    Pending(i64),
+    /// The address needs a confirmation email: new (now pending, with no
+    /// name or columns yet), pending already, or unsubscribed (which it
+    /// stays until it confirms). What the form chose is kept as
+    /// `request`, applied only when that request's link is confirmed.
+    Pending {
+        /// The subscriber.
+        id: i64,
+        /// The sign-up request the confirmation link names.
+        request: i64,
+    },
     /// The address already receives the digest; nothing was changed, since
     /// whoever filled the form has not shown they own it.
     AlreadyActive(i64),
     /// Mail to the address was refused for good: nothing is sent to it.
     Bounced(i64),
+}
+
+/// A sign-up waiting for its confirmation link: the choices made with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignupRequest {
+    /// Its row.
+    pub id: i64,
+    /// The subscriber it is for.
+    pub subscriber_id: i64,
+    /// The name chosen; may be empty.
+    pub name: String,
+    /// Column slugs chosen; empty: every column.
+    pub columns: Vec<String>,
+    /// Whether its link was confirmed already.
+    pub confirmed: bool,
 }
 
 /// What confirming did.
@@ -136,7 +158,9 @@ pub(super) fn from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<Subscriber> {
     Ok(Subscriber {
         id: r.get(at)?,
         email: r.get(at + 1)?,
-        name: r.get(at + 2)?,
+        // Cleaned again where it is read, for rows stored before names
+        // were cleaned on the way in: a digest builds `To` from it.
+        name: crate::address::display_name(&r.get::<_, String>(at + 2)?),
         columns: split_columns(&columns),
         status: SubscriberStatus::parse(&status).unwrap_or(SubscriberStatus::Unsubscribed),
     })
@@ -157,6 +181,7 @@ fn upsert(
     resubscribe: bool,
 ) -> rusqlite::Result<UpsertOutcome> {
     let columns = s.columns.join(";");
+    let name = crate::address::display_name(&s.name);
     let existing: Option<(i64, String, String, String)> = tx
         .query_row(
             "SELECT id, name, columns, status FROM subscribers WHERE email_key = ?1",
@@ -169,7 +194,7 @@ fn upsert(
             tx.execute(
                 "INSERT INTO subscribers (email, email_key, name, columns, status, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?5)",
-                params![s.email.as_str(), s.email.key(), s.name, columns, now],
+                params![s.email.as_str(), s.email.key(), name, columns, now],
             )?;
             Ok(UpsertOutcome::Added)
         }
@@ -178,18 +203,95 @@ fn upsert(
         {
             Ok(UpsertOutcome::KeptUnsubscribed)
         }
-        Some((id, name, old_columns, status)) => {
-            if name == s.name && old_columns == columns && status == "active" {
+        Some((id, old_name, old_columns, status)) => {
+            if old_name == name && old_columns == columns && status == "active" {
                 return Ok(UpsertOutcome::Unchanged);
             }
             tx.execute(
                 "UPDATE subscribers SET name = ?2, columns = ?3, status = 'active', hard_bounces = 0, updated_at = ?4
                  WHERE id = ?1",
-                params![id, s.name, columns, now],
+                params![id, name, columns, now],
             )?;
             Ok(UpsertOutcome::Updated)
         }
     }
+}
+
+/// Requests older than this are deleted when a new one is stored: their
+/// links (48 hours) expired long ago.
+const REQUEST_KEEP_DAYS: i64 = 7;
+
+fn insert_request(
+    tx: &rusqlite::Transaction<'_>,
+    subscriber: i64,
+    name: &str,
+    columns: &str,
+    now: &str,
+) -> rusqlite::Result<i64> {
+    tx.execute(
+        "INSERT INTO signup_requests (subscriber_id, name, columns, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![subscriber, name, columns, now],
+    )?;
+    let id = tx.last_insert_rowid();
+    if let Some(cutoff) = super::parse_stamp(now) {
+        tx.execute(
+            "DELETE FROM signup_requests WHERE created_at < ?1",
+            [super::stamp(
+                cutoff - chrono::Duration::days(REQUEST_KEEP_DAYS),
+            )],
+        )?;
+    }
+    Ok(id)
+}
+
+/// Version 3 compares domains in their ASCII (IDNA) form: rows stored
+/// before are re-keyed. Where both forms of one mailbox were stored, the
+/// row in the ASCII form is kept for mailing and the other is set
+/// unsubscribed, so the mailbox gets one copy; if either had left, the
+/// kept one is unsubscribed too, since its owner asked to stop.
+pub(super) fn normalise_stored_addresses(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    let rows: Vec<(i64, String, String)> = {
+        let mut stmt = tx.prepare("SELECT id, email, status FROM subscribers")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (id, email, status) in rows {
+        let Ok(parsed) = Email::parse(&email) else {
+            continue;
+        };
+        if parsed.as_str() == email && email.is_ascii() {
+            continue;
+        }
+        let other: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT id, status FROM subscribers WHERE email_key = ?1 AND id != ?2",
+                params![parsed.key(), id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        match other {
+            None => {
+                tx.execute(
+                    "UPDATE subscribers SET email = ?2, email_key = ?3 WHERE id = ?1",
+                    params![id, parsed.as_str(), parsed.key()],
+                )?;
+            }
+            Some((kept, kept_status)) => {
+                tx.execute(
+                    "UPDATE subscribers SET status = 'unsubscribed' WHERE id = ?1 AND status IN ('active', 'pending')",
+                    [id],
+                )?;
+                if matches!(status.as_str(), "unsubscribed" | "bounced") && kept_status != "bounced"
+                {
+                    tx.execute(
+                        "UPDATE subscribers SET status = 'unsubscribed' WHERE id = ?1",
+                        [kept],
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Store {
@@ -284,6 +386,10 @@ impl Store {
                 "DELETE FROM deliveries WHERE subscriber_id IN (SELECT id FROM subscribers WHERE email_key = ?1)",
                 [email.key()],
             )?;
+            tx.execute(
+                "DELETE FROM service_emails WHERE subscriber_id IN (SELECT id FROM subscribers WHERE email_key = ?1)",
+                [email.key()],
+            )?;
             let n = tx
                 .execute(
                     "DELETE FROM subscribers WHERE email_key = ?1",
@@ -305,9 +411,11 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// Records a sign-up from the web. A new address becomes pending with the
-    /// name and columns given; a known one is left exactly as it is, and
-    /// the outcome says what to send it.
+    /// Records a sign-up from the web. A new address becomes pending with
+    /// no name and no columns; a known one is left exactly as it is. The
+    /// name and columns the form chose are stored as a request of their
+    /// own, which only its confirmation link applies, so whoever filled
+    /// the form first cannot choose what the owner is greeted by.
     pub fn request_signup(
         &mut self,
         s: &NewSubscriber,
@@ -315,6 +423,7 @@ impl Store {
     ) -> Result<SignupOutcome, StoreError> {
         let now = stamp(now);
         let columns = s.columns.join(";");
+        let name = crate::address::display_name(&s.name);
         self.write(|tx| {
             let existing: Option<(i64, String)> = tx
                 .query_row(
@@ -323,31 +432,92 @@ impl Store {
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
-            match existing {
-                // A known address is left exactly as it is: whoever filled
-                // the form has not shown they own it, so it must not undo an
-                // unsubscribe on record, nor set the name or columns the
-                // digest will use. Confirming (which proves ownership)
-                // activates it; its owner then sets columns and name on
-                // the preferences page the confirmation leads to.
-                Some((id, status)) => Ok(match status.as_str() {
-                    "active" => SignupOutcome::AlreadyActive(id),
-                    "bounced" => SignupOutcome::Bounced(id),
-                    _ => SignupOutcome::Pending(id),
-                }),
+            let id = match existing {
+                Some((id, status)) if status == "active" => {
+                    return Ok(SignupOutcome::AlreadyActive(id))
+                }
+                Some((id, status)) if status == "bounced" => return Ok(SignupOutcome::Bounced(id)),
+                Some((id, _)) => id,
                 None => {
                     tx.execute(
                         "INSERT INTO subscribers (email, email_key, name, columns, status, created_at, updated_at)
-                         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
-                        params![s.email.as_str(), s.email.key(), s.name, columns, now],
+                         VALUES (?1, ?2, '', '', 'pending', ?3, ?3)",
+                        params![s.email.as_str(), s.email.key(), now],
                     )?;
-                    Ok(SignupOutcome::Pending(tx.last_insert_rowid()))
+                    tx.last_insert_rowid()
                 }
-            }
+            };
+            let request = insert_request(tx, id, &name, &columns, &now)?;
+            Ok(SignupOutcome::Pending { id, request })
         })
     }
 
-    /// Activates a subscriber who followed their confirmation link.
+    /// Records that subscriber `id`, who left or bounced, asked from their
+    /// preferences page to come back with this name and columns; returns
+    /// the request a fresh confirmation link names.
+    pub fn request_resubscribe(
+        &mut self,
+        id: i64,
+        name: &str,
+        columns: &[String],
+        now: DateTime<FixedOffset>,
+    ) -> Result<i64, StoreError> {
+        let now = stamp(now);
+        let name = crate::address::display_name(name);
+        let columns = columns.join(";");
+        self.write(|tx| insert_request(tx, id, &name, &columns, &now))
+    }
+
+    /// The sign-up request with this id.
+    pub fn signup_request(&self, id: i64) -> Result<Option<SignupRequest>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, subscriber_id, name, columns, confirmed_at IS NOT NULL FROM signup_requests WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(SignupRequest {
+                        id: r.get(0)?,
+                        subscriber_id: r.get(1)?,
+                        name: r.get(2)?,
+                        columns: split_columns(&r.get::<_, String>(3)?),
+                        confirmed: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Confirms a sign-up request: its subscriber becomes active with
+    /// exactly the name and columns of that request. A request confirmed
+    /// before changes nothing the second time.
+    pub fn confirm_request(
+        &mut self,
+        request: i64,
+        now: DateTime<FixedOffset>,
+    ) -> Result<ConfirmOutcome, StoreError> {
+        let now = stamp(now);
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE signup_requests SET confirmed_at = ?2 WHERE id = ?1 AND confirmed_at IS NULL",
+                params![request, now],
+            )?;
+            if n == 0 {
+                return Ok(ConfirmOutcome::AlreadyActive);
+            }
+            tx.execute(
+                "UPDATE subscribers SET (name, columns, status, hard_bounces, updated_at) =
+                     (SELECT r.name, r.columns, 'active', 0, ?2 FROM signup_requests r WHERE r.id = ?1)
+                 WHERE id = (SELECT subscriber_id FROM signup_requests WHERE id = ?1)",
+                params![request, now],
+            )?;
+            Ok(ConfirmOutcome::Activated)
+        })
+    }
+
+    /// Activates a subscriber who followed a confirmation link of the
+    /// first token format, which names the subscriber rather than a
+    /// request (such links were mailed before requests were kept).
     pub fn confirm_subscriber(
         &mut self,
         id: i64,
@@ -395,8 +565,9 @@ impl Store {
     }
 
     /// Sets a subscriber's name and columns from their preferences page.
-    /// Saving is a deliberate act by the owner of the address (the link was
-    /// mailed to it), so it also brings back one who had unsubscribed.
+    /// Their status stays as it is: a preferences link travels in every
+    /// digest, and whoever holds a forwarded one must not bring back a
+    /// reader who left (coming back takes a fresh confirmation).
     pub fn update_preferences(
         &mut self,
         id: i64,
@@ -408,11 +579,84 @@ impl Store {
         let columns = columns.join(";");
         self.write(|tx| {
             tx.execute(
-                "UPDATE subscribers SET name = ?2, columns = ?3, status = 'active', hard_bounces = 0, updated_at = ?4
-                 WHERE id = ?1",
-                params![id, name, columns, now],
+                "UPDATE subscribers SET name = ?2, columns = ?3, updated_at = ?4 WHERE id = ?1",
+                params![id, crate::address::display_name(name), columns, now],
             )?;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version 2 state with these (email, email_key, name, status) rows,
+    /// as broadsheet wrote it before domains were compared in ASCII.
+    fn version_2(rows: &[(&str, &str, &str, &str)]) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("schema.sql")).unwrap();
+        conn.execute_batch(include_str!("schema2.sql")).unwrap();
+        conn.pragma_update(None, "application_id", 0x4253_4854_i64)
+            .unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        for (email, key, name, status) in rows {
+            conn.execute(
+                "INSERT INTO subscribers (email, email_key, name, columns, status, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, '', ?4, 'x', 'x')",
+                params![email, key, name, status],
+            )
+            .unwrap();
+        }
+        (dir, path)
+    }
+
+    #[test]
+    fn upgrading_merges_the_two_forms_of_one_mailbox_and_cleans_names() {
+        let (_dir, path) = version_2(&[
+            ("a@bücher.example", "a@bücher.example", "甲", "active"),
+            (
+                "a@xn--bcher-kva.example",
+                "a@xn--bcher-kva.example",
+                "",
+                "active",
+            ),
+            (
+                "b@Bücher.example",
+                "b@bücher.example",
+                "\u{202e}evil",
+                "active",
+            ),
+            ("c@bücher.example", "c@bücher.example", "", "unsubscribed"),
+            (
+                "c@xn--bcher-kva.example",
+                "c@xn--bcher-kva.example",
+                "",
+                "active",
+            ),
+        ]);
+        let store = Store::open(&path).unwrap();
+        let active: Vec<(String, String)> = store
+            .subscribers(Some(SubscriberStatus::Active))
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.email, s.name))
+            .collect();
+        // One copy per mailbox; b re-keyed, its name cleaned; c had left
+        // under one spelling, so it gets nothing under the other.
+        assert_eq!(
+            active,
+            [
+                ("a@xn--bcher-kva.example".to_owned(), String::new()),
+                ("b@xn--bcher-kva.example".to_owned(), "evil".to_owned()),
+            ]
+        );
+        let b = store
+            .subscriber(&Email::parse("b@bücher.example").unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.email, "b@xn--bcher-kva.example");
     }
 }

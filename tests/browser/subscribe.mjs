@@ -251,10 +251,12 @@ try {
   const bodyText = await page.locator('body').innerText();
   expect(bodyText.trim().length > 0, 'the page after subscribing is empty');
   await shot('subscribed');
+  // What the form chose waits with this sign-up until its link is
+  // confirmed: the pending row itself holds no name and no columns.
   const row = expectStatus('pending', 'after subscribing');
-  expect(row.name === NAME, `expected the stored name ${JSON.stringify(NAME)}, found ${JSON.stringify(row.name)}`);
-  expect(row.columns === COLUMN, `expected the stored columns ${JSON.stringify(COLUMN)}, found ${JSON.stringify(row.columns)}`);
-  ok(`the state holds the name ${row.name} and the column ${row.columns}`);
+  expect(row.name === '' && row.columns === '',
+    `expected the pending row to hold no name or columns yet, found ${JSON.stringify(row)}`);
+  ok('the state holds a pending row; the name and column wait for the confirmation');
 
   // 2. The confirmation email.
   step('read the confirmation email in the outbox');
@@ -274,12 +276,17 @@ try {
   expect(await page.locator('form#confirm input[name=token]').count() === 1,
     'expected a hidden input[name=token] in form#confirm');
   await shot('confirm-page');
+  const confirmText = await page.locator('body').innerText();
+  expect(confirmText.includes(NAME), `expected the confirm page to show the name ${JSON.stringify(NAME)} it applies`);
   expectStatus('pending', 'after GET /confirm (only the POST may confirm)');
 
   step('press the confirm button');
   await submit('form#confirm', 'confirm');
   await shot('confirmed');
-  expectStatus('active', 'after POST /confirm');
+  const confirmed = expectStatus('active', 'after POST /confirm');
+  expect(confirmed.name === NAME, `expected the stored name ${JSON.stringify(NAME)}, found ${JSON.stringify(confirmed.name)}`);
+  expect(confirmed.columns === COLUMN, `expected the stored columns ${JSON.stringify(COLUMN)}, found ${JSON.stringify(confirmed.columns)}`);
+  ok(`confirming applied the name ${confirmed.name} and the column ${confirmed.columns}`);
 
   // 4. A digest.
   step(`send a digest: broadsheet --now ${NOW} digest send --force`);
@@ -383,9 +390,10 @@ try {
   await columnForm.locator('input[name=email]').fill(COLUMN_READER);
   await submit('form#subscribe', 'subscribe from the column page');
   await shot('column-subscribed');
-  const columnRow = sql(`SELECT status, columns FROM subscribers WHERE email_key = '${COLUMN_READER}'`);
-  expect(columnRow === `pending\t${COLUMN}`, `after subscribing on the column page: expected ${COLUMN_READER} pending for ${COLUMN}, found ${JSON.stringify(columnRow)}`);
-  ok(`the state says ${COLUMN_READER} is pending, following ${COLUMN}`);
+  // The column chosen waits with the sign-up request its link confirms.
+  const columnRow = sql(`SELECT s.status, r.columns FROM subscribers s JOIN signup_requests r ON r.subscriber_id = s.id WHERE s.email_key = '${COLUMN_READER}'`);
+  expect(columnRow === `pending\t${COLUMN}`, `after subscribing on the column page: expected ${COLUMN_READER} pending with a sign-up for ${COLUMN}, found ${JSON.stringify(columnRow)}`);
+  ok(`the state says ${COLUMN_READER} is pending, its sign-up following ${COLUMN}`);
 
   expect(pageErrors.length === 0, `the pages threw: ${pageErrors.join('; ')}`);
   expect(offsite.length === 0, `the pages tried to load from elsewhere than ${BASE_ORIGIN}: ${offsite.join(', ')}`);

@@ -261,6 +261,7 @@ fn the_generated_config_shows_every_key_as_its_first_line_promises() {
                 "emails_per_address_per_day",
                 "emails_per_client_per_hour",
                 "trust_forwarded_for",
+                "shutdown_email_seconds",
             ],
         ),
         ("state", &["busy_timeout_seconds"]),

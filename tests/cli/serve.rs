@@ -64,6 +64,10 @@ struct Site {
     base: String,
     server: String,
     port: Cell<u16>,
+    /// `BROADSHEET_*` settings given to the service besides the secret.
+    env: std::cell::RefCell<Vec<(String, String)>>,
+    /// The service's soft limit on open files, when a test sets one.
+    open_files: Cell<Option<u32>>,
 }
 
 impl std::ops::Deref for Site {
@@ -91,6 +95,8 @@ impl Site {
             base: base.to_owned(),
             server: server.to_owned(),
             port: Cell::new(port),
+            env: Default::default(),
+            open_files: Cell::new(None),
         }
     }
 
@@ -154,7 +160,16 @@ impl Site {
     /// standard error going to a temporary file.
     fn spawn(&self, secret: Option<&str>, now: &str) -> (Child, tempfile::NamedTempFile) {
         let log = tempfile::NamedTempFile::new().unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_broadsheet"));
+        let bin = env!("CARGO_BIN_EXE_broadsheet");
+        let mut cmd = match self.open_files.get() {
+            // As systemd starts a service: a soft limit on open files.
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), bin]);
+                c
+            }
+            None => Command::new(bin),
+        };
         cmd.current_dir(self.path("."))
             .args(["--now", now, "serve"])
             .stdin(Stdio::null())
@@ -165,6 +180,9 @@ impl Site {
         }
         if let Some(secret) = secret {
             cmd.env("BROADSHEET_SERVER__SECRET", secret);
+        }
+        for (k, v) in self.env.borrow().iter() {
+            cmd.env(k, v);
         }
         (cmd.spawn().expect("the binary starts"), log)
     }
@@ -209,6 +227,29 @@ impl Site {
             .iter()
             .map(|f| Mail::parse(&std::fs::read(f).unwrap()))
             .collect()
+    }
+
+    /// Waits until at least `n` emails to `address` are in the outbox;
+    /// returns them all.
+    #[track_caller]
+    fn wait_for_emails_to(&self, address: &str, n: usize) -> Vec<Mail> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let found: Vec<Mail> = self
+                .emails()
+                .into_iter()
+                .filter(|m| m.to == address)
+                .collect();
+            if found.len() >= n {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {n} emails to {address} in the outbox",
+                found.len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Waits until an email to `address` is in the outbox.
@@ -601,8 +642,9 @@ fn a_sign_up_is_stored_as_pending_and_mailed_one_confirmation_link() {
     let s = site.subscriber("Reader@example.com").unwrap();
     assert_eq!(s.email, "Reader@Example.COM");
     assert_eq!(s.status, SubscriberStatus::Pending);
-    assert_eq!(s.name, "陳讀者");
-    assert_eq!(s.columns, ["ai"]);
+    // What the form chose waits with the request, not on the record.
+    assert_eq!(s.name, "");
+    assert!(s.columns.is_empty());
 
     let mail = site.wait_for_email_to("Reader@Example.COM");
     let token = mail.token(&site.url(), "confirm");
@@ -614,7 +656,17 @@ fn a_sign_up_is_stored_as_pending_and_mailed_one_confirmation_link() {
             chrono::DateTime::parse_from_rfc3339(CLOCK).unwrap(),
         )
         .expect("a confirmation token for this address");
-    assert_eq!(claims.subscriber_id, s.id);
+    assert!(!claims.legacy);
+    assert_page(
+        &service.post("/confirm", &form(&[("token", &token)])),
+        200,
+        "You are subscribed",
+    );
+    let s = site.subscriber("Reader@example.com").unwrap();
+    assert_eq!(
+        (s.status, s.name.as_str(), s.columns.as_slice()),
+        (SubscriberStatus::Active, "陳讀者", &["ai".to_owned()][..])
+    );
     service.stop();
     assert_eq!(site.emails().len(), 1);
 }
@@ -628,10 +680,7 @@ fn the_confirmation_email_goes_to_the_bare_address_and_never_carries_the_name() 
         &sign_up_form("reader@example.com", "Win a prize at spam.example", &[]),
     );
     assert_page(&r, 200, "Check your inbox");
-    assert_eq!(
-        site.subscriber("reader@example.com").unwrap().name,
-        "Win a prize at spam.example"
-    );
+    assert_eq!(site.subscriber("reader@example.com").unwrap().name, "");
     let mail = site.wait_for_email_to("reader@example.com");
     assert_eq!(mail.to_name, None, "{}", mail.raw);
     assert_eq!(mail.recipients, 1);
@@ -1109,7 +1158,7 @@ fn saving_preferences_stores_the_name_and_columns() {
 }
 
 #[test]
-fn unsubscribing_from_the_preferences_page_and_saving_again_to_come_back() {
+fn a_preferences_link_never_brings_back_a_reader_who_left_without_a_fresh_confirmation() {
     let site = Site::new();
     let service = site.serve();
     let (_, token) = with_preferences(&site);
@@ -1118,20 +1167,42 @@ fn unsubscribing_from_the_preferences_page_and_saving_again_to_come_back() {
         &form(&[("token", &token), ("action", "unsubscribe")]),
     );
     assert_page(&r, 200, "You are unsubscribed");
-    assert_eq!(
-        site.subscriber("reader@example.com").unwrap().status,
-        SubscriberStatus::Unsubscribed
-    );
+    let left = site.subscriber("reader@example.com").unwrap();
+    assert_eq!(left.status, SubscriberStatus::Unsubscribed);
+
+    // Whoever holds the link (a forwarded digest) offers no save, and a
+    // save posted anyway changes nothing but asks the address to confirm.
     let page = service.get(&format!("/preferences?token={token}"));
-    assert_page(&page, 200, "saving these settings subscribes it again");
-    let r = service.post(
-        "/preferences",
-        &form(&[("token", &token), ("name", "甲"), ("columns", "city")]),
+    assert_page(&page, 200, "Email me a confirmation");
+    assert!(!page.text().contains(r#"value="save""#), "{}", page.text());
+    for action in ["save", "resubscribe"] {
+        let r = service.post(
+            "/preferences",
+            &form(&[
+                ("token", &token),
+                ("action", action),
+                ("name", "甲"),
+                ("columns", "city"),
+            ]),
+        );
+        assert_page(&r, 200, "Check your inbox");
+        assert_eq!(site.subscriber("reader@example.com").unwrap(), left);
+    }
+
+    // The owner confirms from the email: back, with what they chose.
+    let mails = site.wait_for_emails_to("reader@example.com", 2);
+    let confirm = mails[0].token(&site.url(), "confirm");
+    let page = service.get(&format!("/confirm?token={confirm}"));
+    assert_page(&page, 200, "Columns: 城市筆記");
+    assert_page(
+        &service.post("/confirm", &form(&[("token", &confirm)])),
+        200,
+        "You are subscribed",
     );
-    assert_page(&r, 200, "Saved.");
+    let back = site.subscriber("reader@example.com").unwrap();
     assert_eq!(
-        site.subscriber("reader@example.com").unwrap().status,
-        SubscriberStatus::Active
+        (back.status, back.name.as_str(), back.columns.as_slice()),
+        (SubscriberStatus::Active, "甲", &["city".to_owned()][..])
     );
 }
 
@@ -1254,11 +1325,17 @@ fn a_line_break_in_the_name_cannot_add_a_header() {
         &sign_up_form("a@example.com", "Eve\r\nBcc: victim@example.com", &[]),
     );
     assert_page(&r, 200, "Check your inbox");
+    let mail = site.wait_for_email_to("a@example.com");
+    let confirm = mail.token(&site.url(), "confirm");
+    assert_page(
+        &service.post("/confirm", &form(&[("token", &confirm)])),
+        200,
+        "You are subscribed",
+    );
     assert_eq!(
         site.subscriber("a@example.com").unwrap().name,
         "Eve Bcc: victim@example.com"
     );
-    let mail = site.wait_for_email_to("a@example.com");
     assert!(
         !mail.header_names.iter().any(|h| h == "bcc" || h == "cc"),
         "{:?}",
@@ -1914,13 +1991,308 @@ fn a_sign_up_never_undoes_an_unsubscribe_until_the_owner_confirms() {
             .token(&site.url(), "confirm")
     };
     assert_eq!(site.subscriber("gone@example.com").unwrap(), before);
-
-    let r = service.post("/confirm", &form(&[("token", &confirm)]));
-    assert_page(&r, 200, "You are subscribed");
-    let after = site.subscriber("gone@example.com").unwrap();
-    assert_eq!(after.status, SubscriberStatus::Active);
-    assert_eq!(
-        (after.name.as_str(), after.columns.as_slice()),
-        ("原名", &["ai".to_owned()][..])
+    // Its link shows what confirming it would apply.
+    assert_page(
+        &service.get(&format!("/confirm?token={confirm}")),
+        200,
+        "Name: Win a prize",
     );
+    assert_eq!(site.subscriber("gone@example.com").unwrap(), before);
+}
+
+#[test]
+fn a_strangers_sign_up_cannot_choose_the_name_and_columns_the_owner_confirms() {
+    let site = Site::new();
+    let service = site.serve();
+    let victim = "victim@example.com";
+    let r = service.post(
+        "/subscribe",
+        &sign_up_form(victim, "Send your password to evil.example", &["city"]),
+    );
+    assert_page(&r, 200, "Check your inbox");
+    let r = service.post("/subscribe", &sign_up_form(victim, "陳讀者", &["ai"]));
+    assert_page(&r, 200, "Check your inbox");
+    // The owner follows the link of their own sign-up, which shows their
+    // choices; the stranger's link shows the stranger's.
+    let mut own = None;
+    for mail in site.wait_for_emails_to(victim, 2) {
+        let token = mail.token(&site.url(), "confirm");
+        let page = service.get(&format!("/confirm?token={token}")).text();
+        if page.contains("Name: 陳讀者") {
+            assert!(page.contains("Columns: 鑰匙與未來"), "{page}");
+            own = Some(token);
+        } else {
+            assert!(page.contains("Name: Send your password"), "{page}");
+        }
+    }
+    let own = own.expect("a confirmation link for the owner's own sign-up");
+    assert_page(
+        &service.post("/confirm", &form(&[("token", &own)])),
+        200,
+        "You are subscribed",
+    );
+    let s = site.subscriber(victim).unwrap();
+    assert_eq!(
+        (s.status, s.name.as_str(), s.columns.as_slice()),
+        (SubscriberStatus::Active, "陳讀者", &["ai".to_owned()][..])
+    );
+}
+
+// ------------------------------------------------------ hardening
+
+#[test]
+fn an_origin_that_only_matches_the_host_header_is_refused() {
+    // DNS rebinding: a page on a name the attacker points at this machine
+    // sends `Host` and `Origin` both naming it.
+    let site = Site::new();
+    let service = site.serve();
+    let body = sign_up_form("a@example.com", "", &[]);
+    let port = service.port;
+    let raw = format!(
+        "POST /subscribe HTTP/1.1\r\nHost: rebound.example:{port}\r\nOrigin: http://rebound.example:{port}\r\nContent-Type: {FORM}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    assert_page(
+        &service.raw(raw.as_bytes()),
+        403,
+        "This form was not accepted",
+    );
+    assert!(site.subscriber("a@example.com").is_none());
+}
+
+#[test]
+fn sub_addresses_and_spellings_share_one_mailboxs_daily_limit() {
+    let site = Site::new();
+    let service = site.serve();
+    for address in [
+        "victim+1@example.com",
+        "Victim+2@EXAMPLE.com",
+        "victim@example.com",
+    ] {
+        let r = service.post("/subscribe", &sign_up_form(address, "", &[]));
+        assert_page(&r, 200, "Check your inbox");
+    }
+    let r = service.post("/subscribe", &sign_up_form("victim+4@example.com", "", &[]));
+    assert_page(&r, 429, "Too many requests");
+    assert!(site.subscriber("victim+4@example.com").is_none());
+}
+
+#[test]
+fn the_form_refuses_addresses_that_route_elsewhere_or_hide_characters() {
+    let site = Site::new();
+    let service = site.serve();
+    for (address, said) in [
+        ("victim%example.org@example.com", "may not contain % or !"),
+        ("example.org!victim@example.com", "may not contain % or !"),
+        ("a@[127.0.0.1]", "not an [IP address]"),
+        (
+            "moc.elpmaxe\u{202e}@example.com",
+            "Please enter a valid email address",
+        ),
+        ("讀者@example.com", "Before the @ only Latin letters"),
+    ] {
+        let r = service.post("/subscribe", &sign_up_form(address, "", &[]));
+        assert_page(&r, 400, said);
+        let r = service.post("/manage", &form(&[("email", address)]));
+        assert_page(&r, 400, said);
+    }
+    assert!(site.subscribers().is_empty());
+
+    // A domain in any script is sent in its ASCII form.
+    let r = service.post(
+        "/subscribe",
+        &sign_up_form("reader@Bücher.example", "", &[]),
+    );
+    assert_page(&r, 200, "Check your inbox");
+    let mail = site.wait_for_email_to("reader@xn--bcher-kva.example");
+    let to = mail
+        .raw
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("to:"))
+        .unwrap();
+    assert!(to.is_ascii(), "{to}");
+    assert_eq!(site.subscribers().len(), 1);
+    // Its other spelling is the same subscriber.
+    let r = service.post(
+        "/subscribe",
+        &sign_up_form("reader@xn--bcher-kva.example", "", &[]),
+    );
+    assert_page(&r, 200, "Check your inbox");
+    assert_eq!(site.subscribers().len(), 1);
+}
+
+#[test]
+fn bidi_and_format_characters_never_reach_a_stored_name() {
+    let site = Site::new();
+    let service = site.serve();
+    let r = service.post(
+        "/subscribe",
+        &sign_up_form(
+            "a@example.com",
+            "Send your password to \u{202e}elpmaxe.live\u{202c}\u{200b}",
+            &[],
+        ),
+    );
+    assert_page(&r, 200, "Check your inbox");
+    let confirm = site
+        .wait_for_email_to("a@example.com")
+        .token(&site.url(), "confirm");
+    assert_page(
+        &service.post("/confirm", &form(&[("token", &confirm)])),
+        200,
+        "You are subscribed",
+    );
+    assert_eq!(
+        site.subscriber("a@example.com").unwrap().name,
+        "Send your password to elpmaxe.live"
+    );
+}
+
+/// A link of the first token format, with the subscriber's number in
+/// clear, as digests mailed before ids were hidden carry.
+fn first_format_token(id: i64, email: &str, purpose: &str, expires: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let expires = chrono::DateTime::parse_from_rfc3339(expires)
+        .unwrap()
+        .timestamp();
+    let payload = format!("{id}.{purpose}.{expires}");
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(payload.as_bytes());
+    mac.update(b"\n");
+    mac.update(Email::parse(email).unwrap().key().as_bytes());
+    format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(payload),
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
+}
+
+#[test]
+fn links_never_show_the_subscribers_number_and_old_links_still_work() {
+    let site = Site::new();
+    let service = site.serve();
+    let first = site.add("first@example.com", "", "");
+    let confirm = sign_up(&site, &service, "second@example.com");
+    let second = site.subscriber("second@example.com").unwrap();
+    let shown = |token: &str| {
+        String::from_utf8(
+            URL_SAFE_NO_PAD
+                .decode(token.split_once('.').unwrap().0)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    for token in [
+        confirm.clone(),
+        token(
+            first.id,
+            "first@example.com",
+            Purpose::Unsubscribe,
+            TOMORROW,
+        ),
+    ] {
+        let payload = shown(&token);
+        let id = payload.split('.').next().unwrap();
+        assert!(
+            id.parse::<i64>().is_err() && id.len() > 10,
+            "a number in {payload}"
+        );
+    }
+    assert_ne!(second.id.to_string(), shown(&confirm));
+
+    // A digest mailed before keeps its one-click link until it expires.
+    let old = first_format_token(first.id, "first@example.com", "u", TOMORROW);
+    let r = service.request(
+        "POST",
+        &format!("/unsubscribe?token={old}"),
+        &[("Content-Type", FORM)],
+        b"List-Unsubscribe=One-Click",
+    );
+    assert_page(&r, 200, "You are unsubscribed");
+    assert_eq!(
+        site.subscriber("first@example.com").unwrap().status,
+        SubscriberStatus::Unsubscribed
+    );
+    // And a confirmation mailed before confirms its subscriber.
+    let old = first_format_token(second.id, "second@example.com", "c", TOMORROW);
+    assert_page(
+        &service.post("/confirm", &form(&[("token", &old)])),
+        200,
+        "You are subscribed",
+    );
+    assert_eq!(
+        site.subscriber("second@example.com").unwrap().status,
+        SubscriberStatus::Active
+    );
+}
+
+#[test]
+fn a_flood_of_silent_connections_neither_stops_one_click_nor_stays_open() {
+    let site = Site::new();
+    // systemd's default soft limit, which 1,100 silent sockets exceed.
+    site.open_files.set(Some(1024));
+    let service = site.serve();
+    let (_, unsubscribe) = unsubscribable(&site);
+    let silent: Vec<TcpStream> = (0..1100)
+        .map(|_| TcpStream::connect(("127.0.0.1", service.port)).unwrap())
+        .collect();
+    let r = service.request(
+        "POST",
+        &format!("/unsubscribe?token={unsubscribe}"),
+        &[("Content-Type", FORM)],
+        b"List-Unsubscribe=One-Click",
+    );
+    assert_page(&r, 200, "You are unsubscribed");
+    // The newest of them is still open; having sent nothing, it is closed
+    // once the header timeout passes.
+    let mut last = silent.last().unwrap();
+    last.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut buf = [0u8; 64];
+    match last.read(&mut buf) {
+        Ok(0) => {}
+        Ok(n) => panic!("{n} bytes to a connection that sent nothing"),
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("a silent connection still open after {PATIENCE:?}: {e}"),
+    }
+    drop(silent);
+    assert_eq!(service.get("/healthz").status, 200);
+}
+
+#[test]
+fn emails_a_slow_relay_had_not_taken_at_sigterm_are_sent_after_a_restart() {
+    let relay = crate::smtp::SmtpServer::start();
+    relay.set(|b| b.delay = Duration::from_secs(3));
+    let site = Site::with_server("emails_per_client_per_hour = 100");
+    site.env.borrow_mut().extend([
+        ("BROADSHEET_SMTP__HOST".to_owned(), "127.0.0.1".to_owned()),
+        ("BROADSHEET_SMTP__PORT".to_owned(), relay.port.to_string()),
+        (
+            "BROADSHEET_SERVER__SHUTDOWN_EMAIL_SECONDS".to_owned(),
+            "1".to_owned(),
+        ),
+    ]);
+    let service = site.serve();
+    let readers: Vec<String> = (0..12).map(|i| format!("reader{i}@example.com")).collect();
+    for r in &readers {
+        let page = service.post("/subscribe", &sign_up_form(r, "", &[]));
+        assert_page(&page, 200, "Check your inbox");
+    }
+    let stopped = service.stop();
+    assert_eq!(stopped.code, Some(0), "{}", stopped.log);
+    assert!(stopped.log.contains("stay queued"), "{}", stopped.log);
+
+    // Started again (mail now to the outbox): what was left goes out.
+    site.env.borrow_mut().clear();
+    let service = site.serve();
+    let relayed = relay.copies();
+    let left: Vec<&String> = readers
+        .iter()
+        .filter(|r| !relayed.contains_key(r.as_str()))
+        .collect();
+    assert!(!left.is_empty(), "the relay took every email: {relayed:?}");
+    for r in left {
+        site.wait_for_email_to(r);
+    }
+    let stopped = service.stop();
+    assert!(!stopped.log.contains("stay queued"), "{}", stopped.log);
 }

@@ -185,3 +185,64 @@ fn a_large_import_goes_in_one_transaction() {
     let run = p.run(&["subscribers", "import", "big.csv"]).expect_code(0);
     assert!(run.stdout.contains("100000 added"), "{}", run.stdout);
 }
+
+#[test]
+fn a_unicode_domain_and_its_ascii_form_are_one_subscriber() {
+    let p = publication();
+    p.run(&[
+        "subscribers",
+        "add",
+        "reader@Bücher.example",
+        "--name",
+        "甲",
+    ])
+    .expect_code(0);
+    let again = p
+        .run(&[
+            "subscribers",
+            "add",
+            "reader@xn--bcher-kva.example",
+            "--name",
+            "甲",
+        ])
+        .expect_code(0);
+    assert!(again.stdout.contains("unchanged"), "{}", again.stdout);
+    let list = p.run(&["subscribers", "list"]).expect_code(0);
+    assert_eq!(list.stdout, "reader@xn--bcher-kva.example\t甲\t*\tactive\n");
+
+    p.write(
+        "both.csv",
+        "email,name,columns\nother@bücher.example,,\nother@XN--BCHER-KVA.example,,\n",
+    );
+    let run = p.run(&["subscribers", "import", "both.csv"]).expect_code(2);
+    assert!(
+        run.stderr
+            .contains("both.csv:3: email: other@XN--BCHER-KVA.example is already on line 2"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn bidi_and_format_characters_are_dropped_from_names() {
+    let p = publication();
+    p.run(&[
+        "subscribers",
+        "add",
+        "a@example.com",
+        "--name",
+        "Send your password to \u{202e}elpmaxe.live\u{2066}",
+    ])
+    .expect_code(0);
+    p.write(
+        "names.csv",
+        "email,name,columns\nb@example.com,\u{200f}陳\u{200b}大文,\n",
+    );
+    p.run(&["subscribers", "import", "names.csv"])
+        .expect_code(0);
+    let list = p.run(&["subscribers", "list"]).expect_code(0);
+    assert_eq!(
+        list.stdout,
+        "a@example.com\tSend your password to elpmaxe.live\t*\tactive\nb@example.com\t陳大文\t*\tactive\n"
+    );
+}
