@@ -639,7 +639,10 @@ impl<'a> Builder<'a> {
         let s = &d.subscriber;
         let address = lettre::Address::from_str(&s.email)
             .map_err(|e| Error::Usage(format!("{}: {e}", s.email)))?;
-        let to = Mailbox::new((!s.name.is_empty()).then(|| s.name.clone()), address);
+        // Names are cleaned when stored; cleaned again here, where a hidden
+        // direction mark would reorder what the reader sees in `To`.
+        let name = crate::address::display_name(&s.name);
+        let to = Mailbox::new((!name.is_empty()).then_some(name), address);
         let message = message::build(
             &self.prepared.sender,
             &Letter {

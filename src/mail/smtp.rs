@@ -70,6 +70,9 @@ enum Failure {
     Setup(String),
     /// The relay lacks an extension the message needs.
     Unsupported(String),
+    /// The relay cannot take this recipient's address (international,
+    /// without SMTPUTF8): a refusal of this message only.
+    AddressUnsupported(String),
 }
 
 impl Failure {
@@ -81,7 +84,8 @@ impl Failure {
             Failure::TimedOut(..)
             | Failure::AfterData(_)
             | Failure::Setup(_)
-            | Failure::Unsupported(_) => false,
+            | Failure::Unsupported(_)
+            | Failure::AddressUnsupported(_) => false,
         }
     }
 }
@@ -338,6 +342,10 @@ impl SmtpTransport {
                 ))
             }
             Err(Failure::Setup(e)) => SendResult::Fatal(e),
+            Err(Failure::AddressUnsupported(e)) => SendResult::Permanent {
+                reply: format!("{}:{} {e}", s.host, s.port),
+                hard_bounce: false,
+            },
             Err(Failure::Unsupported(e)) => {
                 w.conn = None;
                 SendResult::Fatal(format!("{}:{} {e}", s.host, s.port))
@@ -372,7 +380,7 @@ impl SmtpTransport {
                 .any(|a| !AsRef::<str>::as_ref(a).is_ascii());
         if non_ascii {
             if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
-                return Err(Failure::Unsupported(
+                return Err(Failure::AddressUnsupported(
                     "does not take international addresses (no SMTPUTF8)".into(),
                 ));
             }
