@@ -622,12 +622,25 @@ impl<'a> Builder<'a> {
         Ok(Some((body, unsubscribe_url)))
     }
 
-    /// One delivery's message; `None` when the reader has nothing new.
-    fn build(&self, d: &DeliveryRow) -> Result<Option<Outgoing>, Error> {
-        let Some((body, unsubscribe_url)) = self.personal(&d.subscriber)? else {
-            return Ok(None);
+    /// One delivery's message. An error is one no delivery can get past
+    /// (a template that does not render); an address no message can be
+    /// built for is [`Built::Unsendable`], that delivery's failure only.
+    fn build(&self, d: &DeliveryRow) -> Result<Built, Error> {
+        let s = &d.subscriber;
+        if let Err(why) = crate::address::Email::parse(&s.email)
+            .and_then(|_| lettre::Address::from_str(&s.email).map_err(|e| e.to_string()))
+        {
+            return Ok(Built::Unsendable(format!(
+                "no message can be addressed to this subscriber: {why}"
+            )));
+        }
+        let Some((body, unsubscribe_url)) = self.personal(s)? else {
+            return Ok(Built::Nothing);
         };
-        self.message(d, &body, &unsubscribe_url).map(Some)
+        match self.message(d, &body, &unsubscribe_url) {
+            Ok(m) => Ok(Built::Message(m)),
+            Err(e) => Ok(Built::Unsendable(e.to_string())),
+        }
     }
 
     fn message(
@@ -662,6 +675,17 @@ impl<'a> Builder<'a> {
             file_name: crate::mail::outbox_file_name(&d.message_id),
         })
     }
+}
+
+/// What building one delivery's message gave.
+enum Built {
+    /// The message.
+    Message(Outgoing),
+    /// Nothing: the reader has nothing new.
+    Nothing,
+    /// No message can be built for this address; the delivery fails, the
+    /// others go on.
+    Unsendable(String),
 }
 
 /// Waits between messages to keep under `smtp.rate_limit_per_second`.
@@ -910,6 +934,7 @@ fn deliver_issue(
         let writer = scope.spawn(|| write_state(store, state_rx, now, progress));
         for _ in 0..builders {
             let tx = tx.clone();
+            let state_tx = state_tx.clone();
             let (builder, pending, next, abort, build_error) =
                 (&builder, &pending, &next, &abort, &build_error);
             scope.spawn(move || loop {
@@ -918,13 +943,28 @@ fn deliver_issue(
                     break;
                 }
                 match builder.build(&pending[i]) {
-                    Ok(Some(m)) => {
+                    Ok(Built::Message(m)) => {
                         // Fails once the workers have closed the channel.
                         if tx.blocking_send(m).is_err() {
                             break;
                         }
                     }
-                    Ok(None) => {}
+                    Ok(Built::Nothing) => {}
+                    Ok(Built::Unsendable(why)) => {
+                        // The reason names the address: it goes to the
+                        // state, not the log.
+                        tracing::warn!(
+                            delivery = pending[i].id,
+                            "no message can be addressed to one subscriber; that delivery failed"
+                        );
+                        let _ = state_tx.send(StateStep::Outcome(Outcome {
+                            delivery_id: pending[i].id,
+                            subscriber_id: pending[i].subscriber.id,
+                            status: DeliveryStatus::Failed,
+                            reply: Some(why),
+                            hard_bounce: false,
+                        }));
+                    }
                     Err(e) => {
                         abort.store(true, Ordering::Relaxed);
                         *build_error.lock().expect("error lock") = Some(e);
@@ -979,7 +1019,10 @@ fn deliver_issue(
                         let result = loop {
                             let r = transport.send(w, &m).await;
                             match r {
-                                SendResult::Transient(_) | SendResult::Unreachable(_)
+                                // A relay out of reach has had its one
+                                // fresh connection already (in `send`):
+                                // waiting on it would only hold the run.
+                                SendResult::Transient(_)
                                     if attempt < retries && !abort.load(Ordering::Relaxed) =>
                                 {
                                     // Exponential backoff with jitter, so

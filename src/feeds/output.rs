@@ -184,6 +184,24 @@ pub fn write_all(
     // renamed into place. A rename needs no space and replaces the target
     // atomically. Files are independent: both steps run on every core.
     use rayon::prelude::*;
+    // Nothing is written through a folder that is a symbolic link: whoever
+    // can write the web root could point one anywhere. Each folder is
+    // looked at once, however many files go in it.
+    let folders: std::collections::BTreeSet<&Path> = files
+        .iter()
+        .filter_map(|f| Path::new(&f.path).parent())
+        .collect();
+    for folder in folders {
+        let inside = output_dir.join(folder).join("_");
+        if through_a_link(output_dir, &inside) {
+            return Err(OutputError::Write {
+                path: output_dir.join(folder),
+                source: std::io::Error::other(
+                    "a folder on the way is a symbolic link; broadsheet writes nothing outside output_dir through one (remove the link)",
+                ),
+            });
+        }
+    }
     let staged: Vec<Result<Option<tempfile::TempPath>, OutputError>> = files
         .par_iter()
         .map(|file| stage(&output_dir.join(&file.path), &file.bytes))
@@ -274,6 +292,13 @@ fn stage(path: &Path, bytes: &[u8]) -> Result<Option<tempfile::TempPath>, Output
         source,
     };
     if let Ok(meta) = std::fs::metadata(path) {
+        if meta.is_dir() {
+            // Found now, before anything is renamed, rather than by a
+            // rename that fails with half the new set in place.
+            return Err(err(std::io::Error::other(
+                "a folder is where this file goes",
+            )));
+        }
         if meta.len() == bytes.len() as u64 && std::fs::read(path).is_ok_and(|old| old == bytes) {
             return Ok(None);
         }

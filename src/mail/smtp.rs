@@ -215,6 +215,18 @@ impl SmtpTransport {
     /// delayed ACKs would hold up by 40 ms a message), then STARTTLS or
     /// TLS, then AUTH, as configured; each step within the step bound.
     async fn connect(&self) -> Result<AsyncSmtpConnection, Failure> {
+        // No session at all within the bounds is a relay out of reach, as
+        // a refused connection is (a full listen queue, a firewall that
+        // drops, a server that never greets): not a message to retry.
+        self.open().await.map_err(|f| match f {
+            Failure::TimedOut(step, limit) => {
+                Failure::Connect(format!("no answer to {step} within {} s", limit.as_secs()))
+            }
+            other => other,
+        })
+    }
+
+    async fn open(&self) -> Result<AsyncSmtpConnection, Failure> {
         let s = &self.settings;
         let step = s.timeout;
         if s.security == Security::Tls {

@@ -20,7 +20,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::RwLock;
 use std::time::SystemTime;
@@ -109,8 +109,8 @@ struct Listing {
     stamp: Option<FileStat>,
     /// `output_dir` with every link resolved, when it exists.
     real_root: Option<PathBuf>,
-    /// The files of the last build.
-    files: HashSet<String>,
+    /// The files of the last build, with the inode each was written as.
+    files: HashMap<String, u64>,
 }
 
 impl Published {
@@ -125,7 +125,7 @@ impl Published {
 
     /// Where the file `rel` is, if it may be served: listed by the last
     /// build, or a digest's web copy.
-    fn lookup(&self, rel: &str) -> Option<PathBuf> {
+    fn lookup(&self, rel: &str) -> Option<(PathBuf, Written)> {
         let stamp = std::fs::metadata(&self.manifest)
             .ok()
             .map(|m| FileStat::of(&m));
@@ -140,7 +140,11 @@ impl Published {
             *listing = Listing {
                 stamp,
                 real_root: self.root.canonicalize().ok(),
-                files: Manifest::read(&self.root).files.into_keys().collect(),
+                files: Manifest::read(&self.root)
+                    .files
+                    .into_iter()
+                    .map(|(k, stat)| (k, stat.ino))
+                    .collect(),
             };
         }
         listing.find(rel)
@@ -155,7 +159,7 @@ impl Published {
         let Some(rel) = relative(request) else {
             return not_found();
         };
-        let Some(path) = self.lookup(&rel) else {
+        let Some((path, written)) = self.lookup(&rel) else {
             // A folder named without its slash.
             if !request.ends_with('/') && self.lookup(&format!("{rel}/index.html")).is_some() {
                 let last = request.rsplit('/').next().unwrap_or("");
@@ -173,17 +177,43 @@ impl Published {
         if path.canonicalize().ok().as_ref() != Some(&path) {
             return not_found();
         }
+        // Nor a file put in its place by another name for it (a hard link
+        // to the state or the configuration): a listed file must be the
+        // very one the build wrote, and a web copy have no other name.
+        use std::os::unix::fs::MetadataExt;
         match std::fs::metadata(&path) {
-            Ok(meta) if meta.is_file() => respond(&path, &meta, method, headers),
+            Ok(meta)
+                if meta.is_file()
+                    && match written {
+                        Written::AsInode(ino) => ino == 0 || meta.ino() == ino,
+                        Written::WebCopy => meta.nlink() == 1,
+                    } =>
+            {
+                respond(&path, &meta, method, headers)
+            }
             _ => not_found(),
         }
     }
 }
 
+/// What is known of how a servable file was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// By a build, as this inode (0: a manifest too old to say).
+    AsInode(u64),
+    /// A digest's web copy, written by the sender outside the manifest.
+    WebCopy,
+}
+
 impl Listing {
-    fn find(&self, rel: &str) -> Option<PathBuf> {
+    fn find(&self, rel: &str) -> Option<(PathBuf, Written)> {
         let root = self.real_root.as_ref()?;
-        (self.files.contains(rel) || is_web_copy(rel)).then(|| root.join(rel))
+        let written = match self.files.get(rel) {
+            Some(ino) => Written::AsInode(*ino),
+            None if is_web_copy(rel) => Written::WebCopy,
+            None => return None,
+        };
+        Some((root.join(rel), written))
     }
 }
 

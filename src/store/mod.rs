@@ -210,6 +210,9 @@ fn wait_for_lock(attempt: i32) -> bool {
 pub(crate) fn sql_error(path: &Path, source: rusqlite::Error) -> StoreError {
     if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
         let holder = match Store::lock_holder(path) {
+            // This very process holds the run lock: someone else holds
+            // the database.
+            Some(h) if h.pid == Some(std::process::id()) => "this run holds broadsheet's run lock, so it is `serve`, another program (a sqlite3 shell, a backup) or a process on another machine sharing the file".into(),
             Some(h) => format!("a broadsheet {h} holds the run lock and is the likely holder"),
             None => "no broadsheet run holds the run lock, so it is `serve`, another program (a sqlite3 shell, a backup) or a run on another machine sharing the file".into(),
         };
@@ -273,11 +276,17 @@ fn take_lock(path: &Path) -> Result<Option<RunLock>, StoreError> {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
-    let command: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .take(2)
-        .collect();
+    // The command words only: options and their values (`--config PATH`,
+    // `--now TIME`) say nothing of what the process is doing.
+    let mut command = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if matches!(a.as_str(), "--config" | "--now" | "--log-format") {
+            args.next();
+        } else if !a.starts_with('-') && command.len() < 2 {
+            command.push(a);
+        }
+    }
     let _ = file.set_len(0);
     let _ = write!(
         file,

@@ -621,3 +621,52 @@ fn an_edit_that_keeps_size_and_mtime_is_still_rebuilt() {
     p.build();
     assert!(p.read("feeds/city/rss.xml").contains("脈搏"));
 }
+
+#[cfg(unix)]
+#[test]
+fn a_folder_in_the_output_replaced_by_a_link_is_never_written_through() {
+    let p = two_articles();
+    p.build();
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::remove_dir_all(p.path("feeds/ai")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), p.path("feeds/ai")).unwrap();
+    let before = p.tree("feeds");
+    // A change, so the build has something to write.
+    p.write(
+        "content/city/tram.md",
+        p.read("content/city/tram.md").replace("節奏", "脈搏"),
+    );
+    let run = p.run(&["build"]).expect_code(1);
+    assert!(run.stderr.contains("symbolic link"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_dir(elsewhere.path()).unwrap().count(),
+        0,
+        "nothing written outside output_dir"
+    );
+    assert_eq!(
+        p.tree("feeds"),
+        before,
+        "the previous feeds stay as they were"
+    );
+}
+
+#[test]
+fn a_folder_where_a_feed_goes_fails_the_build_before_anything_changes() {
+    let p = two_articles();
+    p.build();
+    std::fs::remove_file(p.path("feeds/city/rss.xml")).unwrap();
+    std::fs::create_dir_all(p.path("feeds/city/rss.xml/x")).unwrap();
+    let before = p.tree("feeds");
+    p.write(
+        "config.toml",
+        p.read("config.toml")
+            .replace("title = \"論壇\"", "title = \"新論壇\""),
+    );
+    let run = p.run(&["build"]).expect_code(1);
+    assert!(
+        run.stderr.contains("a folder is where this file goes"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(p.tree("feeds"), before, "no feed has the new title");
+}

@@ -350,3 +350,77 @@ fn each_delivery_is_marked_sending_before_its_message_reaches_the_relay() {
     assert_eq!(seen.len(), 3);
     assert!(seen.iter().all(|n| *n >= 1), "{seen:?}");
 }
+
+#[test]
+fn a_relay_that_never_greets_ends_the_run_at_once_as_out_of_reach() {
+    // A relay that takes the connection and then says nothing: no session
+    // can be had, so no message is worth trying one after another.
+    let relay = ScriptedRelay::start(Pace {
+        each_reply: Duration::from_secs(60),
+        final_reply: Duration::ZERO,
+    });
+    let p = publication(&format!("host = \"127.0.0.1\"\nport = {}", relay.port));
+    p.write(
+        "config.toml",
+        p.read("config.toml")
+            .replace("timeout_seconds = 5\n", "timeout_seconds = 1\n")
+            .replace("retries = 1", "retries = 3"),
+    );
+    readers(&p, 20);
+    let started = std::time::Instant::now();
+    let run = p
+        .run_within(NO_HANG, AFTER_SLOT, &["digest", "send"])
+        .expect_code(1);
+    assert!(
+        run.stderr.contains("no answer to the greeting within 2 s"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("stays queued for the next run"),
+        "{}",
+        run.stderr
+    );
+    // Two connections, each tried twice at most: not twenty readers' worth.
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn an_address_no_message_can_be_built_for_fails_alone() {
+    let server = SmtpServer::start();
+    let p = publication(&format!("host = \"127.0.0.1\"\nport = {}", server.port));
+    let who = readers(&p, 3);
+    // As an older broadsheet may have stored it.
+    let db = rusqlite::Connection::open(p.path("broadsheet.db")).unwrap();
+    db.execute(
+        "UPDATE subscribers SET email = '\"a@b\"@example.com' WHERE email = ?1",
+        [&who[1]],
+    )
+    .unwrap();
+    drop(db);
+    let run = p
+        .run_within(NO_HANG, AFTER_SLOT, &["digest", "send"])
+        .expect_code(1);
+    assert!(
+        run.stdout.contains("2 sent, 0 deferred, 1 failed"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stderr.contains("a@b"),
+        "no address in the log: {}",
+        run.stderr
+    );
+    let copies = server.copies();
+    assert_eq!(copies.get(&who[0]), Some(&1));
+    assert_eq!(copies.get(&who[2]), Some(&1));
+    // The issue is finished: the next run has nothing left to send.
+    let again = p
+        .run_within(NO_HANG, "2026-11-30T10:00:00+08:00", &["digest", "send"])
+        .expect_code(0);
+    assert!(again.stdout.contains("no digest due"), "{}", again.stdout);
+}

@@ -1752,6 +1752,23 @@ fn only_the_files_broadsheet_wrote_are_served() {
     )
     .unwrap();
     assert_eq!(service.get("/feeds/ai/atom.xml").status, 404);
+    // Nor another name for a file broadsheet keeps, put where a listed
+    // file was (a hard link is no link to follow: it is the file).
+    site.write("broadsheet.secret", "SQLite format 3 and every address");
+    std::fs::remove_file(site.path("feeds/ai/feed.json")).unwrap();
+    std::fs::hard_link(
+        site.path("broadsheet.secret"),
+        site.path("feeds/ai/feed.json"),
+    )
+    .unwrap();
+    assert_eq!(service.get("/feeds/ai/feed.json").status, 404);
+    std::fs::remove_file(site.path("feeds/digests/2026-W25/index.html")).unwrap();
+    std::fs::hard_link(
+        site.path("broadsheet.secret"),
+        site.path("feeds/digests/2026-W25/index.html"),
+    )
+    .unwrap();
+    assert_eq!(service.get("/feeds/digests/2026-W25/").status, 404);
 }
 
 #[test]
