@@ -2085,6 +2085,8 @@ fn the_form_refuses_addresses_that_route_elsewhere_or_hide_characters() {
         ("victim%example.org@example.com", "may not contain % or !"),
         ("example.org!victim@example.com", "may not contain % or !"),
         ("a@[127.0.0.1]", "not an [IP address]"),
+        ("a@127.0.0.1", "not an IP address"),
+        ("a@ex%61mple.com", "letters, digits, hyphens and dots only"),
         (
             "moc.elpmaxe\u{202e}@example.com",
             "Please enter a valid email address",
