@@ -23,12 +23,16 @@ pub enum WebRefusal {
     /// `%` or `!` in the local part: an old source route
     /// (`victim%example.org@relay`) some relays still follow.
     SourceRoute,
-    /// A domain literal such as `[127.0.0.1]`: the relay would connect to
-    /// an address the visitor chose.
-    AddressLiteral,
     /// Letters outside ASCII before the `@`: most relays refuse them, and
     /// a header would have to carry them raw.
     InternationalLocalPart,
+    /// An IP address as domain without brackets (`127.0.0.1`, or `127.1`
+    /// and the like, which resolvers read as one): as good as a literal.
+    IpAddress,
+    /// A domain that is not a host name: in its ASCII form, characters
+    /// other than letters, digits, hyphens and dots (`ex%61mple.com`,
+    /// which some relays decode), or no dot at all (a local host's name).
+    NotAHostName,
 }
 
 /// Whether `c` is a bidirectional control or another invisible format
@@ -72,11 +76,20 @@ pub fn display_name(s: &str) -> String {
     crate::text::one_line(&kept)
 }
 
+/// Whether `s` ends in a domain literal such as `[127.0.0.1]`, which
+/// [`Email::parse`] refuses: for the form to say why.
+pub fn is_address_literal(s: &str) -> bool {
+    s.trim()
+        .rsplit_once('@')
+        .is_some_and(|(_, domain)| domain.starts_with('['))
+}
+
 impl Email {
     /// Checks `s` is an address a mail server would take (RFC 5321/5322 as
-    /// lettre reads them), at most 254 characters, without display name or
-    /// invisible format characters. A domain outside ASCII is kept in its
-    /// ASCII (IDNA) form.
+    /// lettre reads them, in an address and in a message's `To`), at most
+    /// 254 characters, without display name, invisible format characters
+    /// or a domain literal (`[127.0.0.1]`). A domain outside ASCII is kept
+    /// in its ASCII (IDNA) form.
     pub fn parse(s: &str) -> Result<Email, String> {
         let s = s.trim();
         let expected =
@@ -90,14 +103,17 @@ impl Email {
             return Err(expected());
         }
         let address = lettre::Address::from_str(s).map_err(|_| expected())?;
+        // lettre reads `To` back with a stricter parser when it builds a
+        // message: an address it takes here but not there (a quoted local
+        // part holding `@` or a space, a domain literal) would fail every
+        // email to it.
+        if lettre::message::Mailbox::from_str(s).is_err() {
+            return Err(expected());
+        }
         let domain = address.domain();
         // The local part may be case-sensitive (RFC 5321 §2.4); the domain
         // never is, and its Unicode and ASCII forms are one name.
-        let ascii = if domain.starts_with('[') {
-            domain.to_ascii_lowercase()
-        } else {
-            idna::domain_to_ascii(domain).map_err(|_| expected())?
-        };
+        let ascii = idna::domain_to_ascii(domain).map_err(|_| expected())?;
         let key = format!("{}@{ascii}", address.user());
         let text = if domain.is_ascii() {
             s.to_owned()
@@ -112,8 +128,21 @@ impl Email {
     /// visitor may not make the service mail one.
     pub fn web_refusal(&self) -> Option<WebRefusal> {
         let (local, domain) = self.key.rsplit_once('@').unwrap_or(("", ""));
-        if domain.starts_with('[') {
-            Some(WebRefusal::AddressLiteral)
+        // No top-level domain begins with a digit; a last label that does
+        // is part of an IP address in some resolver's reading (`127.1`,
+        // `0x7f.1`), or nothing mail can reach.
+        let numeric_end = domain
+            .rsplit('.')
+            .next()
+            .is_some_and(|tld| tld.starts_with(|c: char| c.is_ascii_digit()));
+        if domain.parse::<std::net::IpAddr>().is_ok() || numeric_end {
+            Some(WebRefusal::IpAddress)
+        } else if !domain.contains('.')
+            || !domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        {
+            Some(WebRefusal::NotAHostName)
         } else if local.contains(['%', '!']) {
             Some(WebRefusal::SourceRoute)
         } else if !local.is_ascii() {
@@ -191,7 +220,7 @@ mod tests {
     }
 
     #[test]
-    fn the_web_refuses_source_routes_literals_and_unicode_local_parts() {
+    fn the_web_refuses_source_routes_and_unicode_local_parts() {
         let refusal = |s: &str| Email::parse(s).unwrap().web_refusal();
         assert_eq!(
             refusal("victim%example.org@example.com"),
@@ -201,12 +230,49 @@ mod tests {
             refusal("example.org!victim@example.com"),
             Some(WebRefusal::SourceRoute)
         );
-        assert_eq!(refusal("a@[127.0.0.1]"), Some(WebRefusal::AddressLiteral));
         assert_eq!(
             refusal("讀者@example.com"),
             Some(WebRefusal::InternationalLocalPart)
         );
         assert_eq!(refusal("reader+news@bücher.example"), None);
+        assert_eq!(refusal("reader@mail-1.example.com"), None);
+    }
+
+    #[test]
+    fn the_web_refuses_domains_that_are_ip_addresses_or_not_host_names() {
+        let refusal = |s: &str| Email::parse(s).unwrap().web_refusal();
+        for ip in ["a@127.0.0.1", "a@127.1", "a@0x7f.1", "a@example.123"] {
+            assert_eq!(refusal(ip), Some(WebRefusal::IpAddress), "{ip}");
+        }
+        for name in [
+            "a@ex%61mple.com",
+            "a@mail_1.example.com",
+            "a@localhost",
+            "a@xn--bcher-kva",
+            "a@例子",
+        ] {
+            assert_eq!(refusal(name), Some(WebRefusal::NotAHostName), "{name}");
+        }
+    }
+
+    #[test]
+    fn an_address_a_message_header_cannot_carry_is_refused() {
+        for bad in ["\"a@b\"@example.com", "\"a b\"@example.com"] {
+            let e = Email::parse(bad).unwrap_err();
+            assert_eq!(
+                e,
+                format!("expected an email address such as reader@example.com, found {bad:?}")
+            );
+        }
+        // Nor can one carry a domain literal, which would make the relay
+        // connect wherever the address says.
+        for literal in ["a@[127.0.0.1]", "a@[IPv6:::1]"] {
+            assert!(Email::parse(literal).is_err(), "{literal}");
+            assert!(is_address_literal(literal), "{literal}");
+        }
+        assert!(!is_address_literal("a[1]@example.com"));
+        // Quoting that a header keeps is fine.
+        assert!(Email::parse("\"a.b\"@example.com").is_ok());
     }
 
     #[test]

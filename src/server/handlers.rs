@@ -774,10 +774,17 @@ async fn queue_confirmation(
 /// refused.
 fn web_email(typed: &str) -> Result<Email, Bilingual> {
     let email = Email::parse(typed).map_err(|_| {
-        bi(
-            "請輸入有效的電郵地址，例如 reader@example.com。",
-            "Please enter a valid email address, such as reader@example.com.",
-        )
+        if crate::address::is_address_literal(typed) {
+            bi(
+                "請輸入以網域名稱結尾的地址，不可用 [IP 位址]。",
+                "Please give an address ending in a domain name, not an [IP address].",
+            )
+        } else {
+            bi(
+                "請輸入有效的電郵地址，例如 reader@example.com。",
+                "Please enter a valid email address, such as reader@example.com.",
+            )
+        }
     })?;
     match email.web_refusal() {
         None => Ok(email),
@@ -785,9 +792,13 @@ fn web_email(typed: &str) -> Result<Email, Bilingual> {
             "電郵地址不可含有「%」或「!」。",
             "An email address here may not contain % or !.",
         )),
-        Some(WebRefusal::AddressLiteral) => Err(bi(
-            "請輸入以網域名稱結尾的地址，不可用 [IP 位址]。",
-            "Please give an address ending in a domain name, not an [IP address].",
+        Some(WebRefusal::IpAddress) => Err(bi(
+            "請輸入以網域名稱結尾的地址，不可用 IP 位址。",
+            "Please give an address ending in a domain name, not an IP address.",
+        )),
+        Some(WebRefusal::NotAHostName) => Err(bi(
+            "「@」之後須是網域名稱，例如 example.com：只可用字母、數字、連字號及點。",
+            "After the @ there must be a domain name such as example.com: letters, digits, hyphens and dots only.",
         )),
         Some(WebRefusal::InternationalLocalPart) => Err(bi(
             "「@」之前只可用英文字母、數字及標點；網域可以是中文。",

@@ -6,6 +6,7 @@
 //! IMMEDIATE transaction, so a `run` sending the digest and the service
 //! wait for each other briefly instead of failing.
 
+mod conn;
 mod files;
 mod forms;
 mod handlers;
@@ -25,7 +26,6 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, FixedOffset, Utc};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,8 +44,9 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections open at once: well under systemd's default soft limit of
 /// 1,024 open files, leaving room for the database and the relay. Past it
 /// the oldest connection that has not sent a request yet is closed to
-/// make room, so a flood of silent sockets never stops the service from
-/// answering a real request.
+/// make room, else the one whose reply has waited longest for its client
+/// to read it, so neither a flood of silent sockets nor one of clients
+/// that never read stops the service from answering a real request.
 pub const MAX_CONNECTIONS: usize = 768;
 
 /// Where the service's time comes from.
@@ -210,36 +211,14 @@ pub fn serve(config: Config, clock: Clock) -> Result<(), Error> {
     })
 }
 
-/// Connections open now, oldest first, each with whether it has sent a
-/// request yet and how to close it.
-#[derive(Default)]
-struct Connections {
-    next: u64,
-    open: std::collections::BTreeMap<u64, (Arc<AtomicBool>, tokio::task::AbortHandle)>,
-}
-
-/// Takes a connection out of [`Connections`] when its task ends, however
-/// it ends (finished, failed or closed to make room).
-struct Leaving(Arc<Mutex<Connections>>, u64);
-
-impl Drop for Leaving {
-    fn drop(&mut self) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .open
-            .remove(&self.1);
-    }
-}
-
 /// Serves `app` on `listener` until SIGTERM or SIGINT, then gives requests
 /// in flight [`SHUTDOWN_GRACE`] to finish. axum::serve has neither a
 /// header timeout nor a cap on connections, hence this loop: hyper's
-/// HTTP/1 connections with [`HEADER_TIMEOUT`], at most
-/// [`MAX_CONNECTIONS`] of them.
+/// HTTP/1 connections with [`HEADER_TIMEOUT`], replies bounded by
+/// [`conn::WRITE_TIMEOUT`], at most [`MAX_CONNECTIONS`] of them.
 async fn accept_loop(listener: tokio::net::TcpListener, app: Router) -> Result<(), Error> {
     use hyper_util::rt::{TokioIo, TokioTimer};
-    let connections = Arc::new(Mutex::new(Connections::default()));
+    let connections = Arc::new(Mutex::new(conn::Connections::default()));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -262,44 +241,51 @@ async fn accept_loop(listener: tokio::net::TcpListener, app: Router) -> Result<(
             () = &mut signal => break,
         };
         let mut open = connections.lock().unwrap_or_else(|p| p.into_inner());
-        if open.open.len() >= MAX_CONNECTIONS {
-            let silent = open
-                .open
-                .iter()
-                .find(|(_, (spoke, _))| !spoke.load(Ordering::Relaxed))
-                .map(|(id, _)| *id);
-            match silent.and_then(|id| open.open.remove(&id)) {
-                Some((_, task)) => task.abort(),
+        if open.len() >= MAX_CONNECTIONS {
+            match open.make_room() {
+                Some(task) => task.abort(),
                 None => {
                     tracing::warn!("{MAX_CONNECTIONS} connections are busy; one more was closed");
                     continue;
                 }
             }
         }
-        let spoke = Arc::new(AtomicBool::new(false));
+        let status = Arc::new(conn::Status::default());
         let router = app.clone();
-        let heard = spoke.clone();
+        let heard = status.clone();
         let service =
             hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
-                heard.store(true, Ordering::Relaxed);
+                heard.spoke();
                 request
                     .extensions_mut()
                     .insert(axum::extract::ConnectInfo(peer));
                 let mut router = router.clone();
                 async move { tower_service::Service::call(&mut router, request).await }
             });
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        open.next += 1;
-        let id = open.next;
-        let leaving = Leaving(connections.clone(), id);
+        let io = TokioIo::new(conn::Bounded::new(
+            stream,
+            conn::WRITE_TIMEOUT,
+            status.clone(),
+        ));
+        let connection = graceful.watch(builder.serve_connection(io, service));
+        let id = open.next_id();
+        let leaving = conn::Leaving(connections.clone(), id);
         // The lock is held until the task is listed, so a task that ends
         // at once still finds itself to take out.
         let task = tokio::spawn(async move {
             let _leaving = leaving;
-            // A client that goes away or times out is nothing to report.
-            let _ = connection.await;
+            // A client that goes away or times out is nothing to report;
+            // one that stopped reading is worth a line when debugging.
+            if let Err(e) = connection.await {
+                if conn::stalled(&e) {
+                    tracing::debug!(
+                        "closed a connection whose client took no byte of its reply for {} s",
+                        conn::WRITE_TIMEOUT.as_secs()
+                    );
+                }
+            }
         });
-        open.open.insert(id, (spoke, task.abort_handle()));
+        open.insert(id, status, task.abort_handle());
     }
     drop(listener);
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
@@ -310,8 +296,11 @@ async fn accept_loop(listener: tokio::net::TcpListener, app: Router) -> Result<(
             "connections still open {}s after the signal were dropped",
             SHUTDOWN_GRACE.as_secs()
         );
-        let open = std::mem::take(&mut connections.lock().unwrap_or_else(|p| p.into_inner()).open);
-        for (_, (_, task)) in open {
+        let open = connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take_all();
+        for task in open {
             task.abort();
         }
     }

@@ -2102,6 +2102,8 @@ fn the_form_refuses_addresses_that_route_elsewhere_or_hide_characters() {
         ("victim%example.org@example.com", "may not contain % or !"),
         ("example.org!victim@example.com", "may not contain % or !"),
         ("a@[127.0.0.1]", "not an [IP address]"),
+        ("a@127.0.0.1", "not an IP address"),
+        ("a@ex%61mple.com", "letters, digits, hyphens and dots only"),
         (
             "moc.elpmaxe\u{202e}@example.com",
             "Please enter a valid email address",
@@ -2272,6 +2274,92 @@ fn a_flood_of_silent_connections_neither_stops_one_click_nor_stays_open() {
         Err(e) => panic!("a silent connection still open after {PATIENCE:?}: {e}"),
     }
     drop(silent);
+    assert_eq!(service.get("/healthz").status, 200);
+}
+
+/// How long the service waits on a reply its client takes nothing of.
+const WRITE_BOUND: Duration = Duration::from_secs(15);
+
+/// A connection whose receive buffer is as small as the system allows, as
+/// a client that means to hold the service's replies up would open.
+fn small_buffered(port: u16) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(1024).unwrap();
+        socket
+            .connect(([127, 0, 0, 1], port).into())
+            .await
+            .unwrap()
+            .into_std()
+            .unwrap()
+    });
+    stream.set_nonblocking(false).unwrap();
+    stream
+}
+
+#[test]
+fn clients_that_never_read_their_replies_neither_stop_one_click_nor_stay_open() {
+    let site = Site::new();
+    site.open_files.set(Some(1024));
+    site.write(
+        "content/ai/compute.md",
+        article(
+            "title = \"算力擴容與新型工業化\"\npublished = 2026-06-14T07:00:00+08:00",
+            &"算力是新時代的基建。".repeat(3000),
+        ),
+    );
+    site.build();
+    let service = site.serve();
+    let (_, unsubscribe) = unsubscribable(&site);
+    let feed = std::fs::metadata(site.path("feeds/all/atom.xml"))
+        .unwrap()
+        .len() as usize;
+    assert!(feed > 64 * 1024, "a feed of {feed} bytes");
+    let asks = 200;
+    let every_reply = asks * feed;
+    let pipelined = "GET /feeds/all/atom.xml HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".repeat(asks);
+    let started = Instant::now();
+    let unread: Vec<TcpStream> = (0..300)
+        .map(|_| {
+            let mut s = small_buffered(service.port);
+            s.write_all(pipelined.as_bytes()).unwrap();
+            s
+        })
+        .collect();
+    let r = service.request(
+        "POST",
+        &format!("/unsubscribe?token={unsubscribe}"),
+        &[("Content-Type", FORM)],
+        b"List-Unsubscribe=One-Click",
+    );
+    assert_page(&r, 200, "You are unsubscribed");
+    assert_eq!(service.get("/healthz").status, 200);
+    // Once the bound has passed, each was closed: reading now gets what
+    // was on its way and the end, not every reply asked for.
+    std::thread::sleep(
+        (started + WRITE_BOUND + Duration::from_secs(5)).saturating_duration_since(Instant::now()),
+    );
+    for (i, mut s) in unread.into_iter().enumerate() {
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut got = 0;
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+                Err(e) => panic!("connection {i} still open after {got} bytes: {e}"),
+            }
+            assert!(
+                got < every_reply,
+                "connection {i} was sent all {asks} replies: it was never closed"
+            );
+        }
+    }
     assert_eq!(service.get("/healthz").status, 200);
 }
 

@@ -68,6 +68,22 @@ fn a_bad_address_or_column_is_refused_by_name() {
 }
 
 #[test]
+fn an_address_no_message_could_be_sent_to_is_refused_by_name() {
+    let p = publication();
+    let run = p
+        .run(&["subscribers", "add", "\"a@b\"@example.com"])
+        .expect_code(2);
+    assert!(
+        run.stderr.contains(
+            r#"EMAIL: expected an email address such as reader@example.com, found "\"a@b\"@example.com""#
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(p.run(&["subscribers", "list"]).expect_code(0).stdout, "");
+}
+
+#[test]
 fn import_reports_bad_rows_by_line_and_imports_the_rest() {
     let p = publication();
     p.write(
