@@ -373,6 +373,11 @@ fn run(cli: &Cli) -> Result<(), Error> {
                         );
                     }
                 }
+                Ok(app::SendStep::NoSubscribers) => {
+                    if !cli.quiet {
+                        println!("no digest step: no one is subscribed yet");
+                    }
+                }
                 Err(e) => return Err(Error::AfterBuild(Box::new(e))),
             }
         }

@@ -18,6 +18,9 @@ pub enum SendStep {
     Done(SendSummary),
     /// Another process holds the run lock, sending; this run left it be.
     Busy(LockHolder),
+    /// No one is subscribed: nothing is prepared, so a publication that
+    /// only publishes feeds needs no digest settings (`server.secret`).
+    NoSubscribers,
 }
 
 /// What a run did: the build, then the digest step (or why it failed,
@@ -69,7 +72,31 @@ pub fn run(
     progress: &indicatif::ProgressBar,
 ) -> Result<RunSummary, Error> {
     let built = build_locked(config, now)?;
-    let send = match Store::try_lock(&config.site.state_path) {
+    let send = has_subscribers(config).and_then(|any| match any {
+        true => send_step(config, now, progress),
+        false => Ok(SendStep::NoSubscribers),
+    });
+    Ok(RunSummary { built, send })
+}
+
+/// Whether anyone is subscribed; a state not made yet holds no one, and
+/// is not made here.
+fn has_subscribers(config: &Config) -> Result<bool, Error> {
+    let path = &config.site.state_path;
+    if !path.exists() {
+        return Ok(false);
+    }
+    let counts = Store::open(path)?.subscriber_counts()?;
+    Ok(counts.get("active").copied().unwrap_or(0) > 0)
+}
+
+/// The digest step: send under the run lock, or say who holds it.
+fn send_step(
+    config: &Config,
+    now: DateTime<FixedOffset>,
+    progress: &indicatif::ProgressBar,
+) -> Result<SendStep, Error> {
+    match Store::try_lock(&config.site.state_path) {
         Err(e) => Err(e.into()),
         Ok(None) => {
             let holder = Store::lock_holder(&config.site.state_path).unwrap_or(LockHolder {
@@ -85,6 +112,5 @@ pub fn run(
         Ok(Some(_lock)) => {
             send_locked(config, now, SendOptions::default(), progress).map(SendStep::Done)
         }
-    };
-    Ok(RunSummary { built, send })
+    }
 }

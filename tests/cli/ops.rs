@@ -133,6 +133,38 @@ fn init_writes_a_publication_that_builds_and_checks_at_once_without_a_warning() 
 }
 
 #[test]
+fn the_cron_line_works_on_a_fresh_publication_with_no_one_subscribed() {
+    let p = Publication::empty();
+    p.run(&["init"]).expect_code(0);
+    // No server.secret: a publication that only publishes feeds needs none.
+    let quiet = p.run(&["--quiet", "run"]).expect_code(0);
+    assert_eq!(quiet.stdout, "");
+    assert_eq!(quiet.stderr, "");
+    assert!(p.path("feeds/opinion/atom.xml").is_file());
+    assert!(
+        !p.path("broadsheet.db").exists(),
+        "no state made for no one"
+    );
+    let run = p.run(&["run"]).expect_code(0);
+    assert!(
+        run.stdout.contains("no one is subscribed yet"),
+        "{}",
+        run.stdout
+    );
+
+    // Someone to send to, and still no secret: that is an error to fix.
+    p.run(&["subscribers", "add", "reader@example.com"])
+        .expect_code(0);
+    let run = p.run(&["--quiet", "run"]).expect_code(2);
+    assert!(run.stderr.contains("server.secret"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("nothing was written"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn init_dir_makes_the_folder_and_the_publication_works_from_there() {
     let p = Publication::empty();
     p.run(&["init", "papers/opinion"]).expect_code(0);
