@@ -518,12 +518,10 @@ fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
 fn report_send(cli: &Cli, s: &app::SendSummary, started: Instant) -> Result<(), Error> {
     if s.locked {
         if !cli.quiet {
-            match &s.holder {
-                Some(h) => {
-                    println!("another broadsheet run, {h}, holds the lock; this one did nothing")
-                }
-                None => println!("another broadsheet run holds the lock; this one did nothing"),
-            }
+            println!(
+                "another broadsheet run, {}, holds the lock; this one did nothing",
+                s.holder
+            );
         }
         return Ok(());
     }

@@ -50,7 +50,7 @@ pub struct SendSummary {
     /// Another run holds the lock; nothing was done.
     pub locked: bool,
     /// Who holds it, as far as the lock file says.
-    pub holder: Option<crate::store::LockHolder>,
+    pub holder: crate::store::LockHolder,
     /// The issue written this run, if any.
     pub created: Option<String>,
     /// Scheduled slots that passed with no issue, folded into this one.
@@ -280,19 +280,15 @@ pub fn send(
     options: SendOptions,
     progress: &indicatif::ProgressBar,
 ) -> Result<SendSummary, Error> {
-    let Some(_lock) = Store::try_lock(&config.site.state_path)? else {
-        let holder = Store::lock_holder(&config.site.state_path);
-        if let Some(e) = holder
-            .as_ref()
-            .and_then(|h| super::run::stuck_send(config, h))
-        {
-            return Err(e);
+    let _lock = match super::run::take_run_lock(config)? {
+        Ok(lock) => lock,
+        Err(holder) => {
+            return Ok(SendSummary {
+                locked: true,
+                holder,
+                ..SendSummary::default()
+            })
         }
-        return Ok(SendSummary {
-            locked: true,
-            holder,
-            ..SendSummary::default()
-        });
     };
     send_locked(config, now, options, progress)
 }
@@ -576,7 +572,11 @@ impl<'a> Builder<'a> {
 
     /// One reader's subject, HTML and text, with their signed links;
     /// `None` when the columns they follow have nothing new.
-    fn personal(&self, s: &Subscriber) -> Result<Option<(RenderedDigest, String)>, Error> {
+    fn personal(
+        &self,
+        s: &Subscriber,
+        email: &crate::address::Email,
+    ) -> Result<Option<(RenderedDigest, String)>, Error> {
         let key = (group_key(s, &self.columns_with_news), !s.name.is_empty());
         let cached = self.shared.lock().expect("cache lock").get(&key).cloned();
         let shared = match cached {
@@ -594,7 +594,6 @@ impl<'a> Builder<'a> {
         let Some(shared) = shared.as_ref() else {
             return Ok(None);
         };
-        let email = crate::address::Email::parse(&s.email).map_err(Error::Usage)?;
         let signer = &self.prepared.signer;
         let link = |page: &str, purpose: Purpose, days: i64| {
             format!(
@@ -627,14 +626,16 @@ impl<'a> Builder<'a> {
     /// built for is [`Built::Unsendable`], that delivery's failure only.
     fn build(&self, d: &DeliveryRow) -> Result<Built, Error> {
         let s = &d.subscriber;
-        if let Err(why) = crate::address::Email::parse(&s.email)
-            .and_then(|_| lettre::Address::from_str(&s.email).map_err(|e| e.to_string()))
-        {
-            return Ok(Built::Unsendable(format!(
-                "no message can be addressed to this subscriber: {why}"
-            )));
-        }
-        let Some((body, unsubscribe_url)) = self.personal(s)? else {
+        // `Email::parse` takes only what a message header can carry.
+        let email = match crate::address::Email::parse(&s.email) {
+            Ok(email) => email,
+            Err(why) => {
+                return Ok(Built::Unsendable(format!(
+                    "no message can be addressed to this subscriber: {why}"
+                )))
+            }
+        };
+        let Some((body, unsubscribe_url)) = self.personal(s, &email)? else {
             return Ok(Built::Nothing);
         };
         match self.message(d, &body, &unsubscribe_url) {
@@ -1219,7 +1220,8 @@ pub fn preview(
         subscriber: reader.clone(),
     };
     let mut files = Vec::new();
-    if let Some((body, unsubscribe_url)) = builder.personal(&reader)? {
+    let email = crate::address::Email::parse(&reader.email).map_err(Error::Usage)?;
+    if let Some((body, unsubscribe_url)) = builder.personal(&reader, &email)? {
         let m = builder.message(&row, &body, &unsubscribe_url)?;
         std::fs::create_dir_all(out)
             .map_err(|e| Error::Usage(format!("{}: cannot create: {e}", out.display())))?;

@@ -14,5 +14,5 @@ pub use build::{build, BuildSummary};
 pub use check::{check, CheckSummary};
 pub use digest::{preview, send, PreviewSummary, SendOptions, SendSummary};
 pub use init::{export_templates, init, InitSummary};
-pub use run::{build_locked, run, stuck_send, RunSummary, SendStep};
+pub use run::{build_locked, run, take_run_lock, RunSummary, SendStep};
 pub use status::{status, Status};

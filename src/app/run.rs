@@ -7,7 +7,7 @@
 use super::digest::{send_locked, SendOptions, SendSummary};
 use super::BuildSummary;
 use crate::config::Config;
-use crate::store::{LockHolder, Store};
+use crate::store::{LockHolder, RunLock, Store};
 use crate::Error;
 use chrono::{DateTime, FixedOffset};
 
@@ -51,18 +51,23 @@ pub fn build_locked(config: &Config, now: DateTime<FixedOffset>) -> Result<Build
     super::build(config, now)
 }
 
-/// The error for a run lock held longer than `digest.max_send_minutes`:
-/// the holder may be stuck, and cron must hear of it.
-pub fn stuck_send(config: &Config, holder: &LockHolder) -> Option<Error> {
+/// Takes the run lock, or says who holds it; held longer than
+/// `digest.max_send_minutes`, the holder may be stuck, and that is an error
+/// cron must hear of.
+pub fn take_run_lock(config: &Config) -> Result<Result<RunLock, LockHolder>, Error> {
+    if let Some(lock) = Store::try_lock(&config.site.state_path)? {
+        return Ok(Ok(lock));
+    }
+    let holder = Store::lock_holder(&config.site.state_path).unwrap_or_default();
     let bound = std::time::Duration::from_secs(u64::from(config.digest.max_send_minutes) * 60);
-    let held = holder.held_for()?;
-    (held > bound).then(|| {
-        Error::Locked(format!(
+    if holder.held_for().is_some_and(|held| held > bound) {
+        return Err(Error::Locked(format!(
             "{}: the run lock is held by {holder}, longer than digest.max_send_minutes ({} min) allows; it may be stuck (if that process is gone or hung, stop it and the next run resumes its issue without sending anything twice)",
             config.display_path(&config.site.state_path),
             config.digest.max_send_minutes
-        ))
-    })
+        )));
+    }
+    Ok(Err(holder))
 }
 
 /// Builds the feeds, then sends the digest if one is due.
@@ -96,21 +101,8 @@ fn send_step(
     now: DateTime<FixedOffset>,
     progress: &indicatif::ProgressBar,
 ) -> Result<SendStep, Error> {
-    match Store::try_lock(&config.site.state_path) {
-        Err(e) => Err(e.into()),
-        Ok(None) => {
-            let holder = Store::lock_holder(&config.site.state_path).unwrap_or(LockHolder {
-                pid: None,
-                command: String::new(),
-                since: None,
-            });
-            match stuck_send(config, &holder) {
-                Some(e) => Err(e),
-                None => Ok(SendStep::Busy(holder)),
-            }
-        }
-        Ok(Some(_lock)) => {
-            send_locked(config, now, SendOptions::default(), progress).map(SendStep::Done)
-        }
+    match take_run_lock(config)? {
+        Err(holder) => Ok(SendStep::Busy(holder)),
+        Ok(_lock) => send_locked(config, now, SendOptions::default(), progress).map(SendStep::Done),
     }
 }

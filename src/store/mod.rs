@@ -109,8 +109,9 @@ pub struct RunLock {
     _file: File,
 }
 
-/// What a lock file says of the process holding it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a lock file says of the process holding it (nothing, when the
+/// file says nothing).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LockHolder {
     /// Its process id, when the file names one.
     pub pid: Option<u32>,
@@ -520,11 +521,7 @@ impl Store {
                 return Ok(Ok(lock));
             }
             if started.elapsed() >= wait {
-                return Ok(Err(holder_of(&path).unwrap_or(LockHolder {
-                    pid: None,
-                    command: String::new(),
-                    since: None,
-                })));
+                return Ok(Err(holder_of(&path).unwrap_or_default()));
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -51,22 +51,7 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let now = stamp(now);
         self.write(|tx| {
-            tx.execute(
-                "INSERT INTO service_emails (subscriber_id, kind, envelope_from, envelope_to, message, file_name,
-                     status, not_before, give_up_at, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?9)",
-                params![
-                    e.subscriber_id,
-                    e.kind,
-                    e.envelope_from,
-                    e.envelope_to,
-                    e.message,
-                    e.file_name,
-                    unix_now,
-                    e.give_up_at,
-                    now
-                ],
-            )?;
+            insert(tx, e, unix_now, e.give_up_at, &now)?;
             Ok(tx.last_insert_rowid())
         })
     }
@@ -161,20 +146,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = stamp(now);
         self.write(|tx| {
-            tx.execute(
-                "INSERT INTO service_emails (subscriber_id, kind, envelope_from, envelope_to, message, file_name,
-                     status, not_before, give_up_at, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, 0, ?7, ?7)",
-                params![
-                    e.subscriber_id,
-                    e.kind,
-                    e.envelope_from,
-                    e.envelope_to,
-                    e.message,
-                    e.file_name,
-                    now
-                ],
-            )?;
+            insert(tx, e, 0, 0, &now)?;
             tx.execute(
                 "DELETE FROM service_emails WHERE id = ?1",
                 [tx.last_insert_rowid()],
@@ -182,4 +154,31 @@ impl Store {
             Ok(())
         })
     }
+}
+
+/// Writes `e` as a queued row.
+fn insert(
+    tx: &rusqlite::Transaction<'_>,
+    e: &NewServiceEmail,
+    not_before: i64,
+    give_up_at: i64,
+    now: &str,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO service_emails (subscriber_id, kind, envelope_from, envelope_to, message, file_name,
+             status, not_before, give_up_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?9)",
+        params![
+            e.subscriber_id,
+            e.kind,
+            e.envelope_from,
+            e.envelope_to,
+            e.message,
+            e.file_name,
+            not_before,
+            give_up_at,
+            now
+        ],
+    )?;
+    Ok(())
 }

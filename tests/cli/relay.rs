@@ -25,6 +25,26 @@ fn publication(smtp: &str) -> Publication {
     p
 }
 
+/// A publication sending through the relay on `port`, with these `[smtp]`
+/// keys set (in place of the test config's own where it has them).
+fn through(port: u16, smtp: &[(&str, &str)]) -> Publication {
+    let mut lines = format!("host = \"127.0.0.1\"\nport = {port}");
+    let mut config = config("");
+    for (key, value) in smtp {
+        let set = format!("{key} = {value}");
+        match config.lines().find(|l| l.starts_with(&format!("{key} = "))) {
+            Some(old) => config = config.replace(old, &set),
+            None => lines.push_str(&format!("\n{set}")),
+        }
+    }
+    let p = publication("");
+    p.write(
+        "config.toml",
+        config.replacen("[smtp]\n", &format!("[smtp]\n{lines}\n"), 1),
+    );
+    p
+}
+
 /// `n` subscribers, imported in one go.
 fn readers(p: &Publication, n: usize) -> Vec<String> {
     let who: Vec<String> = (0..n).map(|i| format!("reader{i}@example.com")).collect();
@@ -46,7 +66,7 @@ fn port_with_nothing_listening() -> u16 {
 #[test]
 fn a_dead_relay_with_a_hundred_queued_ends_the_run_at_once_and_loses_nothing() {
     let port = port_with_nothing_listening();
-    let p = publication(&format!("host = \"127.0.0.1\"\nport = {port}"));
+    let p = through(port, &[]);
     let who = readers(&p, 100);
     let run = p
         .run_within(NO_HANG, AFTER_SLOT, &["digest", "send"])
@@ -63,10 +83,7 @@ fn a_dead_relay_with_a_hundred_queued_ends_the_run_at_once_and_loses_nothing() {
     );
     // The lock went with the process: the next run sends everything, once.
     let server = SmtpServer::start();
-    p.write(
-        "config.toml",
-        config(&format!("host = \"127.0.0.1\"\nport = {}", server.port)),
-    );
+    p.write("config.toml", through(server.port, &[]).read("config.toml"));
     p.run_within(NO_HANG, "2026-11-30T10:00:00+08:00", &["digest", "send"])
         .expect_code(0);
     let copies = server.copies();
@@ -95,7 +112,7 @@ fn an_outbox_that_cannot_be_written_ends_the_run_at_once() {
 #[test]
 fn a_run_with_the_relay_down_still_builds_the_feeds_and_the_next_run_is_not_silent() {
     let port = port_with_nothing_listening();
-    let p = publication(&format!("host = \"127.0.0.1\"\nport = {port}"));
+    let p = through(port, &[]);
     readers(&p, 20);
     let run = p
         .run_within(NO_HANG, AFTER_SLOT, &["--quiet", "run"])
@@ -125,18 +142,13 @@ fn a_relay_slow_at_every_step_but_within_each_bound_gets_every_message() {
         each_reply: Duration::from_millis(600),
         final_reply: Duration::from_millis(600),
     });
-    let p = publication(&format!(
-        "host = \"127.0.0.1\"\nport = {}\nfinal_reply_timeout_seconds = 5",
-        relay.port
-    ));
-    let p = {
-        p.write(
-            "config.toml",
-            p.read("config.toml")
-                .replace("timeout_seconds = 5\n", "timeout_seconds = 1\n"),
-        );
-        p
-    };
+    let p = through(
+        relay.port,
+        &[
+            ("timeout_seconds", "1"),
+            ("final_reply_timeout_seconds", "5"),
+        ],
+    );
     let who = readers(&p, 2);
     let run = p
         .run_within(NO_HANG, AFTER_SLOT, &["digest", "send"])
@@ -156,15 +168,13 @@ fn a_final_reply_later_than_a_step_but_within_its_own_bound_is_one_copy() {
         each_reply: Duration::ZERO,
         final_reply: Duration::from_secs(2),
     });
-    let p = publication(&format!(
-        "host = \"127.0.0.1\"\nport = {}\nfinal_reply_timeout_seconds = 10",
-        relay.port
-    ));
-    p.write(
-        "config.toml",
-        p.read("config.toml")
-            .replace("timeout_seconds = 5\n", "timeout_seconds = 1\n")
-            .replace("retries = 1", "retries = 2"),
+    let p = through(
+        relay.port,
+        &[
+            ("timeout_seconds", "1"),
+            ("final_reply_timeout_seconds", "10"),
+            ("retries", "2"),
+        ],
     );
     readers(&p, 1);
     let run = p
@@ -182,13 +192,9 @@ fn no_answer_to_the_final_dot_is_an_unknown_outcome_never_a_second_copy() {
         each_reply: Duration::ZERO,
         final_reply: Duration::from_secs(3),
     });
-    let p = publication(&format!(
-        "host = \"127.0.0.1\"\nport = {}\nfinal_reply_timeout_seconds = 1",
-        relay.port
-    ));
-    p.write(
-        "config.toml",
-        p.read("config.toml").replace("retries = 1", "retries = 2"),
+    let p = through(
+        relay.port,
+        &[("final_reply_timeout_seconds", "1"), ("retries", "2")],
     );
     readers(&p, 1);
     let run = p
@@ -217,14 +223,12 @@ fn a_relay_that_never_answers_the_final_dot_stops_the_run_after_three() {
         each_reply: Duration::ZERO,
         final_reply: Duration::from_secs(30),
     });
-    let p = publication(&format!(
-        "host = \"127.0.0.1\"\nport = {}\nfinal_reply_timeout_seconds = 1",
-        relay.port
-    ));
-    p.write(
-        "config.toml",
-        p.read("config.toml")
-            .replace("max_connections = 2", "max_connections = 1"),
+    let p = through(
+        relay.port,
+        &[
+            ("final_reply_timeout_seconds", "1"),
+            ("max_connections", "1"),
+        ],
     );
     readers(&p, 10);
     let run = p
@@ -326,7 +330,7 @@ fn each_delivery_is_marked_sending_before_its_message_reaches_the_relay() {
     // What a power cut must not undo: by the time the relay has a message,
     // the state says it was being sent.
     let server = SmtpServer::start();
-    let p = publication(&format!("host = \"127.0.0.1\"\nport = {}", server.port));
+    let p = through(server.port, &[]);
     readers(&p, 3);
     let db_path = p.path("broadsheet.db");
     server.set(|b| {
@@ -359,15 +363,8 @@ fn a_relay_that_never_greets_ends_the_run_at_once_as_out_of_reach() {
         each_reply: Duration::from_secs(60),
         final_reply: Duration::ZERO,
     });
-    let p = publication(&format!("host = \"127.0.0.1\"\nport = {}", relay.port));
-    p.write(
-        "config.toml",
-        p.read("config.toml")
-            .replace("timeout_seconds = 5\n", "timeout_seconds = 1\n")
-            .replace("retries = 1", "retries = 3"),
-    );
+    let p = through(relay.port, &[("timeout_seconds", "1"), ("retries", "3")]);
     readers(&p, 20);
-    let started = std::time::Instant::now();
     let run = p
         .run_within(NO_HANG, AFTER_SLOT, &["digest", "send"])
         .expect_code(1);
@@ -383,16 +380,16 @@ fn a_relay_that_never_greets_ends_the_run_at_once_as_out_of_reach() {
     );
     // Two connections, each tried twice at most: not twenty readers' worth.
     assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "{:?}",
-        started.elapsed()
+        relay.connections() <= 4,
+        "{} connections",
+        relay.connections()
     );
 }
 
 #[test]
 fn an_address_no_message_can_be_built_for_fails_alone() {
     let server = SmtpServer::start();
-    let p = publication(&format!("host = \"127.0.0.1\"\nport = {}", server.port));
+    let p = through(server.port, &[]);
     let who = readers(&p, 3);
     // As an older broadsheet may have stored it.
     let db = rusqlite::Connection::open(p.path("broadsheet.db")).unwrap();

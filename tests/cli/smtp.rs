@@ -238,6 +238,7 @@ pub struct Pace {
 pub struct ScriptedRelay {
     pub port: u16,
     received: Arc<Mutex<Vec<String>>>,
+    connections: Arc<Mutex<usize>>,
 }
 
 impl ScriptedRelay {
@@ -246,10 +247,12 @@ impl ScriptedRelay {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
-        let store = received.clone();
+        let connections = Arc::new(Mutex::new(0));
+        let (store, opened) = (received.clone(), connections.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
+                *opened.lock().unwrap() += 1;
                 let store = store.clone();
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -314,7 +317,16 @@ impl ScriptedRelay {
                 });
             }
         });
-        ScriptedRelay { port, received }
+        ScriptedRelay {
+            port,
+            received,
+            connections,
+        }
+    }
+
+    /// Connections opened so far.
+    pub fn connections(&self) -> usize {
+        *self.connections.lock().unwrap()
     }
 
     /// How many messages each recipient got.
