@@ -498,6 +498,32 @@ fn sign_up_form(email: &str, name: &str, columns: &[&str]) -> String {
     form(&fields)
 }
 
+/// Presses the confirmation button for `token`, which must work.
+#[track_caller]
+fn press_confirm(service: &Service, token: &str) {
+    assert_page(
+        &service.post("/confirm", &form(&[("token", token)])),
+        200,
+        "You are subscribed",
+    );
+}
+
+/// Asserts how the subscriber with `email` stands: status, name, columns.
+#[track_caller]
+fn assert_standing(
+    site: &Site,
+    email: &str,
+    status: SubscriberStatus,
+    name: &str,
+    columns: &[String],
+) {
+    let s = site.subscriber(email).unwrap();
+    assert_eq!(
+        (s.status, s.name.as_str(), s.columns.as_slice()),
+        (status, name, columns)
+    );
+}
+
 /// Asserts a page of the service: status, HTML, and `text` in it.
 #[track_caller]
 fn assert_page(r: &Response, status: u16, text: &str) {
@@ -657,15 +683,13 @@ fn a_sign_up_is_stored_as_pending_and_mailed_one_confirmation_link() {
         )
         .expect("a confirmation token for this address");
     assert!(!claims.legacy);
-    assert_page(
-        &service.post("/confirm", &form(&[("token", &token)])),
-        200,
-        "You are subscribed",
-    );
-    let s = site.subscriber("Reader@example.com").unwrap();
-    assert_eq!(
-        (s.status, s.name.as_str(), s.columns.as_slice()),
-        (SubscriberStatus::Active, "陳讀者", &["ai".to_owned()][..])
+    press_confirm(&service, &token);
+    assert_standing(
+        &site,
+        "Reader@example.com",
+        SubscriberStatus::Active,
+        "陳讀者",
+        &["ai".to_owned()],
     );
     service.stop();
     assert_eq!(site.emails().len(), 1);
@@ -895,11 +919,7 @@ fn a_damaged_or_doctored_link_is_refused_and_changes_nothing() {
     }
     assert_eq!(site.subscriber("a@example.com").unwrap(), before);
     // The real one still works: the refusals were about the links.
-    assert_page(
-        &service.post("/confirm", &form(&[("token", &token)])),
-        200,
-        "You are subscribed",
-    );
+    press_confirm(&service, &token);
 }
 
 #[test]
@@ -1194,15 +1214,13 @@ fn a_preferences_link_never_brings_back_a_reader_who_left_without_a_fresh_confir
     let confirm = mails[0].token(&site.url(), "confirm");
     let page = service.get(&format!("/confirm?token={confirm}"));
     assert_page(&page, 200, "Columns: 城市筆記");
-    assert_page(
-        &service.post("/confirm", &form(&[("token", &confirm)])),
-        200,
-        "You are subscribed",
-    );
-    let back = site.subscriber("reader@example.com").unwrap();
-    assert_eq!(
-        (back.status, back.name.as_str(), back.columns.as_slice()),
-        (SubscriberStatus::Active, "甲", &["city".to_owned()][..])
+    press_confirm(&service, &confirm);
+    assert_standing(
+        &site,
+        "reader@example.com",
+        SubscriberStatus::Active,
+        "甲",
+        &["city".to_owned()],
     );
 }
 
@@ -1327,11 +1345,7 @@ fn a_line_break_in_the_name_cannot_add_a_header() {
     assert_page(&r, 200, "Check your inbox");
     let mail = site.wait_for_email_to("a@example.com");
     let confirm = mail.token(&site.url(), "confirm");
-    assert_page(
-        &service.post("/confirm", &form(&[("token", &confirm)])),
-        200,
-        "You are subscribed",
-    );
+    press_confirm(&service, &confirm);
     assert_eq!(
         site.subscriber("a@example.com").unwrap().name,
         "Eve Bcc: victim@example.com"
@@ -1932,11 +1946,7 @@ fn the_access_log_never_shows_a_token_or_an_address() {
         200,
         "Confirm",
     );
-    assert_page(
-        &service.post("/confirm", &form(&[("token", &confirm)])),
-        200,
-        "You are subscribed",
-    );
+    press_confirm(&service, &confirm);
     let s = site.subscriber(email).unwrap();
     let unsubscribe = token(s.id, email, Purpose::Unsubscribe, TOMORROW);
     assert_page(
@@ -2043,15 +2053,13 @@ fn a_strangers_sign_up_cannot_choose_the_name_and_columns_the_owner_confirms() {
         }
     }
     let own = own.expect("a confirmation link for the owner's own sign-up");
-    assert_page(
-        &service.post("/confirm", &form(&[("token", &own)])),
-        200,
-        "You are subscribed",
-    );
-    let s = site.subscriber(victim).unwrap();
-    assert_eq!(
-        (s.status, s.name.as_str(), s.columns.as_slice()),
-        (SubscriberStatus::Active, "陳讀者", &["ai".to_owned()][..])
+    press_confirm(&service, &own);
+    assert_standing(
+        &site,
+        victim,
+        SubscriberStatus::Active,
+        "陳讀者",
+        &["ai".to_owned()],
     );
 }
 
@@ -2156,11 +2164,7 @@ fn bidi_and_format_characters_never_reach_a_stored_name() {
     let confirm = site
         .wait_for_email_to("a@example.com")
         .token(&site.url(), "confirm");
-    assert_page(
-        &service.post("/confirm", &form(&[("token", &confirm)])),
-        200,
-        "You are subscribed",
-    );
+    press_confirm(&service, &confirm);
     assert_eq!(
         site.subscriber("a@example.com").unwrap().name,
         "Send your password to elpmaxe.live"
@@ -2234,11 +2238,7 @@ fn links_never_show_the_subscribers_number_and_old_links_still_work() {
     );
     // And a confirmation mailed before confirms its subscriber.
     let old = first_format_token(second.id, "second@example.com", "c", TOMORROW);
-    assert_page(
-        &service.post("/confirm", &form(&[("token", &old)])),
-        200,
-        "You are subscribed",
-    );
+    press_confirm(&service, &old);
     assert_eq!(
         site.subscriber("second@example.com").unwrap().status,
         SubscriberStatus::Active
