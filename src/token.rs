@@ -120,6 +120,15 @@ impl Signer {
         URL_SAFE_NO_PAD.encode(out)
     }
 
+    /// A stable name for subscriber `id` that does not show the number:
+    /// for a digest's Message-ID, which every reader sees, and which must
+    /// not tell how large the list is.
+    pub fn opaque_id(&self, id: i64) -> String {
+        let mut m = self.keyed(b"broadsheet message id\n");
+        m.update(&id.to_be_bytes());
+        crate::config::hex(&m.finalize().into_bytes()[..12])
+    }
+
     fn mask(&self, nonce: &[u8]) -> [u8; 8] {
         let mut m = self.keyed(b"broadsheet token mask\n");
         m.update(nonce);
@@ -336,6 +345,15 @@ mod tests {
             s.verify(&old, "a@example.com", Purpose::Unsubscribe, exp),
             Err(TokenError::Expired)
         );
+    }
+
+    #[test]
+    fn an_opaque_id_is_stable_distinct_and_keyed() {
+        let s = Signer::new("secret");
+        assert_eq!(s.opaque_id(1), s.opaque_id(1));
+        assert_ne!(s.opaque_id(1), s.opaque_id(2));
+        assert_ne!(s.opaque_id(1), Signer::new("other").opaque_id(1));
+        assert_eq!(s.opaque_id(1).len(), 24);
     }
 
     #[test]

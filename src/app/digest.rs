@@ -491,7 +491,12 @@ fn create_issue(
         }
         deliveries.push((
             s.id,
-            message::message_id(&slot.label, slot.cutoff, s.id, &domain),
+            message::message_id(
+                &slot.label,
+                slot.cutoff,
+                &prepared.signer.opaque_id(s.id),
+                &domain,
+            ),
         ));
     }
     let content = content(config, slot.clone(), articles.clone(), corrections.clone())?;
@@ -1216,7 +1221,12 @@ pub fn preview(
     let builder = Builder::new(config, &prepared, &content, slot.cutoff, now);
     let row = DeliveryRow {
         id: 0,
-        message_id: message::message_id(&slot.label, slot.cutoff, reader.id, &domain),
+        message_id: message::message_id(
+            &slot.label,
+            slot.cutoff,
+            &prepared.signer.opaque_id(reader.id),
+            &domain,
+        ),
         subscriber: reader.clone(),
     };
     let mut files = Vec::new();

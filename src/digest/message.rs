@@ -38,14 +38,16 @@ pub struct Letter<'a> {
 
 /// The Message-ID of an issue's email to one subscriber: the same on every
 /// attempt, so a receiving system can tell a retry from a new message.
+/// `reader` names the subscriber without their number (see
+/// `Signer::opaque_id`): every reader sees this header.
 pub fn message_id(
     issue_label: &str,
     cutoff: DateTime<FixedOffset>,
-    subscriber_id: i64,
+    reader: &str,
     domain: &str,
 ) -> String {
     format!(
-        "<broadsheet.{issue_label}.{}.{subscriber_id}@{domain}>",
+        "<broadsheet.{issue_label}.{}.{reader}@{domain}>",
         cutoff.timestamp()
     )
 }

@@ -70,7 +70,21 @@ fn each_subscriber_gets_one_email_with_the_columns_they_follow() {
     assert_eq!(from.name(), Some("論壇"));
     assert_eq!(from.address(), Some("digest@news.example.com"));
     assert_eq!(m.to().unwrap().first().unwrap().name(), Some("陳讀者"));
-    assert!(m.message_id().unwrap().starts_with("broadsheet.2026-W49."));
+    let message_id = m.message_id().unwrap();
+    assert!(message_id.starts_with("broadsheet.2026-W49."));
+    // The reader's part names no subscriber number: the list's size stays
+    // its publisher's to know.
+    let reader = message_id
+        .split('@')
+        .next()
+        .unwrap()
+        .rsplit('.')
+        .next()
+        .unwrap();
+    assert!(
+        reader.len() == 24 && reader.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{message_id}"
+    );
     assert!(m.date().is_some());
     assert_eq!(
         m.header_raw("List-Unsubscribe-Post").map(str::trim),
