@@ -13,6 +13,7 @@ pub mod content;
 pub mod digest;
 pub mod feeds;
 pub mod mail;
+pub mod names;
 pub mod server;
 pub mod store;
 pub mod text;

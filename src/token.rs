@@ -126,7 +126,7 @@ impl Signer {
     pub fn opaque_id(&self, id: i64) -> String {
         let mut m = self.keyed(b"broadsheet message id\n");
         m.update(&id.to_be_bytes());
-        crate::config::hex(&m.finalize().into_bytes()[..12])
+        crate::names::hex(&m.finalize().into_bytes()[..12])
     }
 
     fn mask(&self, nonce: &[u8]) -> [u8; 8] {

@@ -178,5 +178,5 @@ fn fingerprint<'a>(config: &Config, files: impl Iterator<Item = (&'a str, FileSt
         h.update([0]);
         h.update(stat.to_bytes());
     }
-    crate::config::hex(&h.finalize())
+    crate::names::hex(&h.finalize())
 }

@@ -8,6 +8,7 @@ mod schedule;
 
 pub use schedule::Schedule;
 
+use crate::names::{hex, ColumnSlug};
 use chrono_tz::Tz;
 use raw::RawConfig;
 use std::collections::{BTreeMap, HashSet};
@@ -87,40 +88,6 @@ pub struct Column {
     pub description: String,
     /// The column's page on the site.
     pub url: String,
-}
-
-/// A column slug: lower-case ASCII letters, digits and hyphens.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ColumnSlug(String);
-
-impl ColumnSlug {
-    /// Checks `s` has the shape of a slug.
-    pub fn parse(s: &str) -> Result<ColumnSlug, String> {
-        let ok = !s.is_empty()
-            && s.len() <= 64
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !s.starts_with('-')
-            && !s.ends_with('-');
-        if ok {
-            Ok(ColumnSlug(s.to_owned()))
-        } else {
-            Err(format!(
-                "expected a slug of lower-case letters, digits and hyphens such as \"ai-innovation\", found {s:?}"
-            ))
-        }
-    }
-
-    /// The slug as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ColumnSlug {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 /// What feed item bodies carry.
@@ -720,7 +687,7 @@ fn validate(
         10,
     ) as usize;
     for (name, slug) in &raw.authors {
-        if !crate::content::is_author_slug(slug) {
+        if !crate::names::is_author_slug(slug) {
             issues.add(
                 format!("authors.{name:?}"),
                 format!("expected a slug of letters, digits, '-' or '_', such as \"chan-tai-man\", found {slug:?}"),
@@ -1078,17 +1045,6 @@ fn resolved(p: &Path) -> PathBuf {
             _ => return lexical,
         }
     }
-}
-
-/// Lower-case hexadecimal.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 /// The range each whole-number key may take. Every number is bounded: a

@@ -1,6 +1,6 @@
 //! The validated article: everything downstream needs, no raw strings.
 
-use crate::config::ColumnSlug;
+use crate::names::ColumnSlug;
 use chrono::{DateTime, FixedOffset};
 use std::path::PathBuf;
 
@@ -86,42 +86,6 @@ pub struct Author {
     /// Their feeds' folder under `authors/`: from front matter, from
     /// `[authors]` in the config, or derived from the name.
     pub slug: String,
-}
-
-/// The slug derived from an author's name: letters and digits of any
-/// script kept (Latin ones lower-cased), every run of anything else made
-/// one `-`. "陳大文" stays "陳大文" (percent-encoded in URLs, as browsers
-/// show it unencoded); "Daniel Whitcombe" becomes "daniel-whitcombe". A name
-/// with no letter or digit gets `author-` and a hash of it, so it is still
-/// stable.
-pub fn author_slug(name: &str) -> String {
-    let mut out = String::new();
-    let mut gap = false;
-    for c in name.chars() {
-        if c.is_alphanumeric() {
-            if gap && !out.is_empty() {
-                out.push('-');
-            }
-            gap = false;
-            out.extend(c.to_lowercase());
-        } else {
-            gap = true;
-        }
-    }
-    if out.is_empty() {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(name.as_bytes());
-        out = format!("author-{}", crate::config::hex(&digest[..4]));
-    }
-    out
-}
-
-/// Whether `s` may name an author's feeds folder.
-pub fn is_author_slug(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars().count() <= 100
-        && s.chars()
-            .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
 }
 
 impl Author {

@@ -3,7 +3,8 @@
 
 use super::source::{discover, read_head, SourceFile};
 use super::{front_matter, Article, ContentError, ContentErrors};
-use crate::config::{ColumnSlug, Config};
+use crate::config::Config;
+use crate::names::ColumnSlug;
 use chrono::{DateTime, FixedOffset};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;

@@ -13,7 +13,7 @@ mod html_depth;
 pub mod markdown;
 mod source;
 
-pub use article::{author_slug, is_author_slug, Article, Author};
+pub use article::{Article, Author};
 pub use catalog::{discover_content, Catalog, ContentStats};
 pub use markdown::RenderedBody;
 pub use source::{FileStat, SourceFile, MAX_ARTICLE_BYTES};

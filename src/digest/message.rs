@@ -105,7 +105,7 @@ fn header(name: &'static str, value: String) -> HeaderValue {
 pub fn build(sender: &Sender, letter: &Letter<'_>) -> Result<Message, lettre::error::Error> {
     let boundary = {
         let digest = Sha256::digest(letter.message_id.as_bytes());
-        format!("=_broadsheet_{}", crate::config::hex(&digest[..12]))
+        format!("=_broadsheet_{}", crate::names::hex(&digest[..12]))
     };
     let mut b = Message::builder()
         .from(sender.from.clone())

@@ -130,11 +130,11 @@ pub fn is_output_path(path: &str) -> bool {
         [dir, file] => {
             FEED_FILES.contains(file)
                 && !matches!(*dir, super::AUTHORS | "digests" | "index")
-                && (*dir == super::ALL || crate::config::ColumnSlug::parse(dir).is_ok())
+                && (*dir == super::ALL || crate::names::ColumnSlug::parse(dir).is_ok())
         }
         [authors, slug, file] => {
             *authors == super::AUTHORS
-                && crate::content::is_author_slug(slug)
+                && crate::names::is_author_slug(slug)
                 && FEED_FILES.contains(file)
         }
         _ => false,

@@ -487,7 +487,7 @@ fn authors(v: &toml::Value, config: &Config) -> Result<Vec<Author>, String> {
                 };
                 let slug = match t.get("slug") {
                     None => None,
-                    Some(toml::Value::String(s)) if crate::content::is_author_slug(s) => {
+                    Some(toml::Value::String(s)) if crate::names::is_author_slug(s) => {
                         Some(s.clone())
                     }
                     Some(other) => {
@@ -520,7 +520,7 @@ fn authors(v: &toml::Value, config: &Config) -> Result<Vec<Author>, String> {
         let slug = slug
             .or_else(|| config.author_slugs.get(&name).cloned())
             .map(|s| s.to_lowercase())
-            .unwrap_or_else(|| crate::content::author_slug(&name));
+            .unwrap_or_else(|| crate::names::author_slug(&name));
         out.push(Author { name, role, slug });
     }
     Ok(out)
