@@ -1,11 +1,19 @@
 //! The error every command returns, and the one place that maps it to an
-//! exit code.
+//! exit code: by the type of what failed, never by the caller's choice.
+//!
+//! 2 means the user must fix an input (the command line, the
+//! configuration, an article, a template, a file to import); 1 means the
+//! command ran and something failed underneath it (a write, the relay, the
+//! state, a lock held too long, the server).
 
 use crate::config::ConfigError;
 use crate::content::ContentErrors;
-use crate::digest::render::TemplateError;
-use crate::feeds::output::OutputError;
+use crate::diagnostic::Diagnostic;
+use crate::feeds::FeedError;
+use crate::fsio::FsError;
 use crate::store::StoreError;
+use crate::templates::TemplateError;
+use std::path::PathBuf;
 
 /// Everything a command can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -16,48 +24,66 @@ pub enum Error {
     /// One or more articles are invalid; every one of them is listed.
     #[error(transparent)]
     Content(#[from] ContentErrors),
-    /// Writing the output failed part way.
-    #[error(transparent)]
-    Output(#[from] OutputError),
-    /// The state database could not be used.
-    #[error(transparent)]
-    Store(#[from] StoreError),
     /// A template does not compile or names a field that does not exist.
     #[error(transparent)]
     Template(#[from] TemplateError),
-    /// The command line or a file it names is wrong (an address, a column,
-    /// a CSV row, a setting a command needs).
-    #[error("{0}")]
-    Usage(String),
-    /// Some deliveries failed or were deferred; the summary says how many.
-    #[error("{0}")]
-    Delivery(String),
+    /// The command line is wrong.
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// A subscriber file could not be imported, or some of its rows were
+    /// refused.
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    /// A file or folder could not be read or written.
+    #[error(transparent)]
+    Io(#[from] FsError),
+    /// Standard output could not be written (a reader that stops early,
+    /// as `| head` does, is not an error).
+    #[error("cannot write to standard output: {0}")]
+    Stdout(std::io::Error),
+    /// A runtime, a thread or a listening socket could not be set up.
+    #[error("cannot start {what}: {source}")]
+    Start {
+        /// What: `the runtime`, `listening on 127.0.0.1:8080 (server.bind)`.
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A feed could not be made.
+    #[error(transparent)]
+    Feeds(#[from] FeedError),
+    /// The state database could not be used.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Some deliveries failed or were deferred, or sending stopped.
+    #[error(transparent)]
+    Delivery(#[from] DeliveryFailed),
     /// Another process holds a lock this command needs, for too long.
-    #[error("{0}")]
-    Locked(String),
+    #[error(transparent)]
+    Locked(#[from] LockError),
+    /// `status` found something an operator must look at.
+    #[error(transparent)]
+    Unhealthy(#[from] Unhealthy),
     /// The digest step of `run` failed after the build had written the
     /// feeds; the exit code is the inner error's.
     #[error(transparent)]
     AfterBuild(Box<Error>),
-    /// A feed could not be serialised (a bug rather than bad input).
-    #[error("could not write the {format} feed for {feed}: {message}")]
-    Serialize {
-        /// Which format failed: rss, atom, json or opml.
-        format: &'static str,
-        /// Which feed: a column slug or `all`.
-        feed: String,
-        /// What the serialiser said.
-        message: String,
-    },
 }
 
 impl Error {
-    /// The process exit code for this error: 2 for bad usage, config,
-    /// content or templates (the user must fix an input), 1 when the run
-    /// itself failed (a write, a delivery).
+    /// The process exit code for this error: 2 when the user must fix an
+    /// input, 1 when the run itself failed.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config(_) | Error::Content(_) | Error::Template(_) | Error::Usage(_) => 2,
+            Error::Config(_)
+            | Error::Content(_)
+            | Error::Template(_)
+            | Error::Usage(_)
+            | Error::Import(_) => 2,
+            Error::Feeds(e) => match e {
+                FeedError::Template(_) => 2,
+                FeedError::Serialize { .. } => 1,
+            },
             Error::Store(e) => match e {
                 StoreError::Corrupt { .. }
                 | StoreError::Foreign { .. }
@@ -65,8 +91,170 @@ impl Error {
                 | StoreError::Missing { .. } => 2,
                 StoreError::Sql { .. } | StoreError::Lock { .. } | StoreError::Busy { .. } => 1,
             },
-            Error::Output(_) | Error::Serialize { .. } | Error::Delivery(_) | Error::Locked(_) => 1,
+            Error::Io(_)
+            | Error::Stdout(_)
+            | Error::Start { .. }
+            | Error::Delivery(_)
+            | Error::Locked(_)
+            | Error::Unhealthy(_) => 1,
             Error::AfterBuild(inner) => inner.exit_code(),
         }
+    }
+}
+
+/// The command line names something that is not right.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    /// An argument's value is not what the command takes.
+    #[error("{argument}: {reason}")]
+    Argument {
+        /// The argument as `--help` names it: `EMAIL`, `--columns`.
+        argument: &'static str,
+        /// What was expected and what was found.
+        reason: String,
+    },
+    /// `init` was pointed at a folder that already holds something.
+    #[error("{}: the folder is not empty; init writes only into a new or empty folder, and nothing was written", dir.display())]
+    NotEmpty {
+        /// The folder.
+        dir: PathBuf,
+    },
+}
+
+impl UsageError {
+    /// `argument`'s value is wrong, for `reason`.
+    pub fn argument(argument: &'static str) -> impl FnOnce(String) -> UsageError {
+        move |reason| UsageError::Argument { argument, reason }
+    }
+}
+
+/// A subscriber CSV could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file could not be read.
+    #[error(transparent)]
+    Read(FsError),
+    /// The file is not a subscriber list (no header, the wrong header).
+    #[error(transparent)]
+    Shape(Diagnostic),
+    /// Some rows were refused (each listed on stderr); the others went in.
+    #[error("{refused} row(s) of {} were refused; the others were imported", file.display())]
+    Refused {
+        /// The file.
+        file: PathBuf,
+        /// How many rows.
+        refused: usize,
+    },
+}
+
+/// Not every message of an issue went out.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryFailed {
+    /// Sending stopped part way: the relay is out of reach, the outbox
+    /// cannot be written, or the relay stopped answering.
+    #[error("sending stopped: {reason}; what was not sent stays queued for the next run")]
+    Stopped {
+        /// Why, as the transport said it.
+        reason: String,
+    },
+    /// A message could not be made for one recipient.
+    #[error("cannot build the message to {to}: {reason}")]
+    Message {
+        /// The recipient.
+        to: String,
+        /// Why.
+        reason: String,
+    },
+    /// Sending finished, but some messages were deferred, refused for good
+    /// or have an unknown outcome.
+    #[error("{}", incomplete(*deferred, *failed, *unknown, last_deferral.as_deref()))]
+    Incomplete {
+        /// Deferred this run; the next run tries again.
+        deferred: usize,
+        /// Refused for good.
+        failed: usize,
+        /// The relay did not answer the end of the message.
+        unknown: usize,
+        /// Why the last deferral happened.
+        last_deferral: Option<String>,
+    },
+}
+
+fn incomplete(deferred: usize, failed: usize, unknown: usize, why: Option<&str>) -> String {
+    let mut what = match why {
+        Some(why) if deferred > 0 => format!(
+            "{deferred} deferred (the next run tries again; the last because {why}), {failed} failed"
+        ),
+        _ => format!("{deferred} deferred (the next run tries again), {failed} failed"),
+    };
+    if unknown > 0 {
+        what.push_str(&format!(
+            ", {unknown} unknown (the relay did not answer the end of the message; not sent again unless `digest send --retry-unknown`)"
+        ));
+    }
+    what
+}
+
+/// A lock another process holds, for longer than this one may wait.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another build is writing the output.
+    #[error("another build, {holder}, is still writing {output}; waited {waited_seconds} s (state.busy_timeout_seconds)")]
+    BuildBusy {
+        /// Who holds the build lock, as its lock file says.
+        holder: String,
+        /// The output folder, as the user knows it.
+        output: String,
+        /// How long this run waited.
+        waited_seconds: u64,
+    },
+    /// The run lock is held longer than a send may take.
+    #[error("{state}: the run lock is held by {holder}, longer than digest.max_send_minutes ({max_minutes} min) allows; it may be stuck (if that process is gone or hung, stop it and the next run resumes its issue without sending anything twice)")]
+    RunStuck {
+        /// The state file, as the user knows it.
+        state: String,
+        /// Who holds the run lock, as its lock file says.
+        holder: String,
+        /// `digest.max_send_minutes`.
+        max_minutes: u32,
+    },
+}
+
+/// What `status` found wrong: each problem in a sentence.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", problems.join("; "))]
+pub struct Unhealthy {
+    /// The problems.
+    pub problems: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_incomplete_send_says_what_to_do_about_each_kind() {
+        let e = DeliveryFailed::Incomplete {
+            deferred: 2,
+            failed: 1,
+            unknown: 1,
+            last_deferral: Some("451 busy".into()),
+        };
+        let text = e.to_string();
+        assert!(text.starts_with("2 deferred (the next run tries again; the last because 451 busy), 1 failed, 1 unknown"), "{text}");
+        assert_eq!(Error::from(e).exit_code(), 1);
+    }
+
+    #[test]
+    fn a_failed_write_exits_one_and_a_bad_argument_two() {
+        let io = FsError::new(
+            std::path::Path::new("feeds"),
+            crate::fsio::FsAction::Create,
+            std::io::Error::other("read-only file system"),
+        );
+        assert_eq!(Error::from(io).exit_code(), 1);
+        let usage = UsageError::argument("EMAIL")("expected an address".into());
+        assert_eq!(usage.to_string(), "EMAIL: expected an address");
+        assert_eq!(Error::from(usage).exit_code(), 2);
     }
 }

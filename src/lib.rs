@@ -10,16 +10,19 @@ pub mod address;
 pub mod app;
 pub mod config;
 pub mod content;
+pub mod diagnostic;
 pub mod digest;
 pub mod feeds;
+pub mod fsio;
 pub mod mail;
 pub mod names;
 pub mod server;
 pub mod store;
+pub mod templates;
 pub mod text;
 pub mod token;
 pub mod websub;
 
-mod error;
+pub mod error;
 
 pub use error::Error;

@@ -2,6 +2,7 @@
 //! its summary or its errors, and exit with the code the error decides.
 
 use broadsheet::config::Config;
+use broadsheet::error::{DeliveryFailed, ImportError, Unhealthy};
 use broadsheet::{app, Error};
 use chrono::{DateTime, FixedOffset, Utc};
 use clap::{Parser, Subcommand};
@@ -232,7 +233,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
             let mut out = Vec::new();
             clap_mangen::Man::new(Cli::command())
                 .render(&mut out)
-                .map_err(|e| Error::Usage(format!("cannot render the manual page: {e}")))?;
+                .map_err(Error::Stdout)?;
             return print_all(&out);
         }
         _ => {}
@@ -338,7 +339,10 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 print_all(status_text(&s).as_bytes())?;
             }
             if !s.healthy {
-                return Err(Error::Delivery(s.problems.join("; ")));
+                return Err(Unhealthy {
+                    problems: s.problems.clone(),
+                }
+                .into());
             }
         }
         Command::Serve => {
@@ -435,7 +439,7 @@ fn subscribers(
         SubscribersCommand::Import { file, resubscribe } => {
             let s = subs::import(config, now, file, *resubscribe)?;
             for r in &s.refused {
-                say_error(cli.log_format == LogFormat::Json, r);
+                say_error(cli.log_format == LogFormat::Json, &r.to_string());
             }
             if !cli.quiet {
                 println!(
@@ -449,11 +453,11 @@ fn subscribers(
                 );
             }
             if !s.refused.is_empty() {
-                return Err(Error::Usage(format!(
-                    "{} row(s) of {} were refused; the others were imported",
-                    s.refused.len(),
-                    file.display()
-                )));
+                return Err(ImportError::Refused {
+                    file: file.clone(),
+                    refused: s.refused.len(),
+                }
+                .into());
             }
         }
         SubscribersCommand::List { status } => {
@@ -477,9 +481,7 @@ fn subscribers(
         SubscribersCommand::Export => {
             use std::io::Write;
             let bytes = subs::export(config)?;
-            std::io::stdout()
-                .write_all(&bytes)
-                .map_err(|e| Error::Delivery(format!("cannot write to standard output: {e}")))?;
+            std::io::stdout().write_all(&bytes).map_err(Error::Stdout)?;
         }
         SubscribersCommand::Remove { email } => {
             let removed = subs::remove(config, email)?;
@@ -553,28 +555,16 @@ fn report_send(cli: &Cli, s: &app::SendSummary, started: Instant) -> Result<(), 
         );
     }
     if let Some(f) = &s.fatal {
-        return Err(Error::Delivery(format!(
-            "sending stopped: {f}; what was not sent stays queued for the next run"
-        )));
+        return Err(DeliveryFailed::Stopped { reason: f.clone() }.into());
     }
     if s.has_failures() {
-        let mut what = match &s.last_deferral {
-            Some(why) if s.deferred > 0 => format!(
-                "{} deferred (the next run tries again; the last because {why}), {} failed",
-                s.deferred, s.failed
-            ),
-            _ => format!(
-                "{} deferred (the next run tries again), {} failed",
-                s.deferred, s.failed
-            ),
-        };
-        if s.unknown_now > 0 {
-            what.push_str(&format!(
-                ", {} unknown (the relay did not answer the end of the message; not sent again unless `digest send --retry-unknown`)",
-                s.unknown_now
-            ));
+        return Err(DeliveryFailed::Incomplete {
+            deferred: s.deferred,
+            failed: s.failed,
+            unknown: s.unknown_now,
+            last_deferral: s.last_deferral.clone(),
         }
-        return Err(Error::Delivery(what));
+        .into());
     }
     Ok(())
 }
@@ -673,9 +663,7 @@ fn status_text(s: &app::Status) -> String {
 fn print_all(bytes: &[u8]) -> Result<(), Error> {
     use std::io::Write;
     match std::io::stdout().lock().write_all(bytes) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Usage(format!(
-            "cannot write to standard output: {e}"
-        ))),
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Stdout(e)),
         _ => Ok(()),
     }
 }

@@ -165,9 +165,9 @@ fn fingerprint<'a>(config: &Config, files: impl Iterator<Item = (&'a str, FileSt
     h.update(config.digest_of_sources.as_bytes());
     // The page templates shape output too: the built-in ones (which change
     // with the program) and any override, by size and mtime.
-    for (name, builtin) in feeds::pages::BUILTIN {
+    for name in feeds::pages::NAMES {
         h.update([0]);
-        h.update(builtin.as_bytes());
+        h.update(crate::templates::builtin(name).as_bytes());
         if let Ok(m) = std::fs::metadata(config.site.templates_dir.join(name)) {
             h.update(FileStat::of(&m).to_bytes());
         }

@@ -8,6 +8,7 @@ use crate::digest::message::{self, Letter, Sender};
 use crate::digest::render::{RenderedDigest, Templates};
 use crate::digest::schedule::{latest_slot, next_slot_after, Slot};
 use crate::digest::{personalise, select, web_copy_path, Composer, IssueContent, Personal};
+use crate::error::{DeliveryFailed, UsageError};
 use crate::mail::{Outgoing, SendResult, SmtpSettings, SmtpTransport, Transport};
 use crate::store::{
     DeliveryRow, DeliveryStatus, IssueRow, NewIssue, Outcome, Store, Subscriber, SubscriberStatus,
@@ -305,7 +306,10 @@ pub fn send_locked(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Delivery(format!("cannot start the sender: {e}")))?;
+        .map_err(|source| Error::Start {
+            what: "the sender".into(),
+            source,
+        })?;
     let _entered = runtime.enter();
     let transport = transport(config)?;
     let catalog = Catalog::load(config, now)?;
@@ -505,7 +509,7 @@ fn create_issue(
         let html =
             Composer::new(config, &prepared.templates, &content).web_copy(&prepared.public_url)?;
         let path = config.site.output_dir.join(web_copy_path(&slot.label));
-        crate::feeds::output::write_if_changed(&path, html.as_bytes())?;
+        crate::fsio::write_if_changed(&path, html.as_bytes())?;
     }
     let rows: Vec<(String, String, DateTime<FixedOffset>)> = articles
         .iter()
@@ -656,8 +660,10 @@ impl<'a> Builder<'a> {
         unsubscribe_url: &str,
     ) -> Result<Outgoing, Error> {
         let s = &d.subscriber;
-        let address = lettre::Address::from_str(&s.email)
-            .map_err(|e| Error::Usage(format!("{}: {e}", s.email)))?;
+        let address = lettre::Address::from_str(&s.email).map_err(|e| DeliveryFailed::Message {
+            to: s.email.clone(),
+            reason: e.to_string(),
+        })?;
         // Names are cleaned when stored; cleaned again here, where a hidden
         // direction mark would reorder what the reader sees in `To`.
         let name = crate::address::display_name(&s.name);
@@ -672,7 +678,10 @@ impl<'a> Builder<'a> {
                 unsubscribe_url,
             },
         )
-        .map_err(|e| Error::Usage(format!("cannot build the message to {}: {e}", s.email)))?;
+        .map_err(|e| DeliveryFailed::Message {
+            to: s.email.clone(),
+            reason: e.to_string(),
+        })?;
         Ok(Outgoing {
             delivery_id: d.id,
             subscriber_id: s.id,
@@ -837,9 +846,10 @@ fn write_state(
             }
             Err(message) => {
                 if result.is_ok() {
-                    result = Err(Error::Delivery(format!(
-                        "cannot record deliveries in the state: {message}"
-                    )));
+                    result = Err(DeliveryFailed::Stopped {
+                        reason: format!("cannot record deliveries in the state: {message}"),
+                    }
+                    .into());
                 }
                 for (_, answer) in marks.drain(..) {
                     let _ = answer.send(Err(message.clone()));
@@ -1174,8 +1184,8 @@ pub fn preview(
         };
         let found = match (to, &store) {
             (Some(addr), Some(s)) => {
-                let email = crate::address::Email::parse(addr)
-                    .map_err(|m| Error::Usage(format!("--to: {m}")))?;
+                let email =
+                    crate::address::Email::parse(addr).map_err(UsageError::argument("--to"))?;
                 s.subscriber(&email)?
             }
             (None, Some(s)) => s
@@ -1188,8 +1198,7 @@ pub fn preview(
             (Some(s), _) => s,
             (None, addr) => {
                 let email = addr.unwrap_or("reader@example.com");
-                crate::address::Email::parse(email)
-                    .map_err(|m| Error::Usage(format!("--to: {m}")))?;
+                crate::address::Email::parse(email).map_err(UsageError::argument("--to"))?;
                 Subscriber {
                     id: 0,
                     email: email.to_owned(),
@@ -1230,20 +1239,20 @@ pub fn preview(
         subscriber: reader.clone(),
     };
     let mut files = Vec::new();
-    let email = crate::address::Email::parse(&reader.email).map_err(Error::Usage)?;
+    let email =
+        crate::address::Email::parse(&reader.email).map_err(UsageError::argument("--to"))?;
     if let Some((body, unsubscribe_url)) = builder.personal(&reader, &email)? {
         let m = builder.message(&row, &body, &unsubscribe_url)?;
-        std::fs::create_dir_all(out)
-            .map_err(|e| Error::Usage(format!("{}: cannot create: {e}", out.display())))?;
+        crate::fsio::create_dir(out)?;
         let stem = format!(
             "{}-{}",
             slot.label,
             reader.email.replace(['@', '/', '\\'], "_")
         );
         let eml = out.join(format!("{stem}.eml"));
-        crate::feeds::output::write_if_changed(&eml, &m.bytes)?;
+        crate::fsio::write_if_changed(&eml, &m.bytes)?;
         let html = out.join(format!("{stem}.html"));
-        crate::feeds::output::write_if_changed(&html, body.html.as_bytes())?;
+        crate::fsio::write_if_changed(&html, body.html.as_bytes())?;
         files = vec![eml, html];
     }
     Ok(PreviewSummary {

@@ -1,6 +1,8 @@
 //! `broadsheet init` and `broadsheet templates export`: a new publication
 //! that builds at once, and the built-in templates copied out for editing.
 
+use crate::error::UsageError;
+use crate::fsio::{FsAction, FsError};
 use crate::Error;
 use chrono::{DateTime, FixedOffset, SecondsFormat, Timelike};
 use std::path::{Path, PathBuf};
@@ -11,13 +13,7 @@ const GITIGNORE: &str = include_str!("init/gitignore");
 
 /// Every built-in template, by the file name that overrides it.
 pub fn builtin_templates() -> Vec<(&'static str, &'static str)> {
-    let mut all = vec![
-        ("digest.html.hbs", crate::digest::render::DEFAULT_HTML),
-        ("digest.txt.hbs", crate::digest::render::DEFAULT_TEXT),
-    ];
-    all.extend(crate::feeds::pages::BUILTIN.iter().copied());
-    all.extend(crate::server::builtin_templates());
-    all
+    crate::templates::BUILTIN.to_vec()
 }
 
 /// What `init` wrote.
@@ -30,18 +26,7 @@ pub struct InitSummary {
 }
 
 fn write_new(path: &Path, text: &str) -> Result<(), Error> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| Error::Usage(format!("{}: cannot create: {e}", parent.display())))?;
-    }
-    // create_new: never replace a file, even one that appeared meanwhile.
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| Error::Usage(format!("{}: cannot create: {e}", path.display())))?;
-    std::io::Write::write_all(&mut f, text.as_bytes())
-        .map_err(|e| Error::Usage(format!("{}: cannot write: {e}", path.display())))
+    Ok(crate::fsio::create_new(path, text.as_bytes())?)
 }
 
 /// Writes a new publication into `dir`, which must be empty or absent.
@@ -50,15 +35,15 @@ pub fn init(dir: &Path, now: DateTime<FixedOffset>) -> Result<InitSummary, Error
     match std::fs::read_dir(dir) {
         Ok(mut entries) => {
             if entries.next().is_some() {
-                return Err(Error::Usage(format!(
-                    "{}: the folder is not empty; init writes only into a new or empty folder, and nothing was written",
-                    dir.display()
-                )));
+                return Err(UsageError::NotEmpty {
+                    dir: dir.to_owned(),
+                }
+                .into());
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => {
-            return Err(Error::Usage(format!("{}: cannot read: {e}", dir.display())));
+            return Err(FsError::new(dir, FsAction::Read, e).into());
         }
     }
     let tz: chrono_tz::Tz = chrono_tz::Asia::Hong_Kong;
@@ -101,8 +86,7 @@ pub fn export_templates(dir: &Path, force: bool) -> Result<(Vec<PathBuf>, Vec<Pa
             continue;
         }
         if force {
-            crate::feeds::output::write_if_changed(&path, text.as_bytes())
-                .map_err(|e| Error::Usage(e.to_string()))?;
+            crate::fsio::write_if_changed(&path, text.as_bytes())?;
         } else {
             write_new(&path, text)?;
         }

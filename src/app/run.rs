@@ -7,6 +7,7 @@
 use super::digest::{send_locked, SendOptions, SendSummary};
 use super::BuildSummary;
 use crate::config::Config;
+use crate::error::LockError;
 use crate::store::{LockHolder, RunLock, Store};
 use crate::Error;
 use chrono::{DateTime, FixedOffset};
@@ -41,11 +42,12 @@ pub fn build_locked(config: &Config, now: DateTime<FixedOffset>) -> Result<Build
     let _lock = match Store::lock_build(&config.site.state_path, wait)? {
         Ok(lock) => lock,
         Err(holder) => {
-            return Err(Error::Locked(format!(
-                "another build, {holder}, is still writing {}; waited {} s (state.busy_timeout_seconds)",
-                config.display_path(&config.site.output_dir),
-                wait.as_secs()
-            )))
+            return Err(LockError::BuildBusy {
+                holder: holder.to_string(),
+                output: config.display_path(&config.site.output_dir).into_owned(),
+                waited_seconds: wait.as_secs(),
+            }
+            .into())
         }
     };
     super::build(config, now)
@@ -61,11 +63,12 @@ pub fn take_run_lock(config: &Config) -> Result<Result<RunLock, LockHolder>, Err
     let holder = Store::lock_holder(&config.site.state_path).unwrap_or_default();
     let bound = std::time::Duration::from_secs(u64::from(config.digest.max_send_minutes) * 60);
     if holder.held_for().is_some_and(|held| held > bound) {
-        return Err(Error::Locked(format!(
-            "{}: the run lock is held by {holder}, longer than digest.max_send_minutes ({} min) allows; it may be stuck (if that process is gone or hung, stop it and the next run resumes its issue without sending anything twice)",
-            config.display_path(&config.site.state_path),
-            config.digest.max_send_minutes
-        )));
+        return Err(LockError::RunStuck {
+            state: config.display_path(&config.site.state_path).into_owned(),
+            holder: holder.to_string(),
+            max_minutes: config.digest.max_send_minutes,
+        }
+        .into());
     }
     Ok(Err(holder))
 }

@@ -234,7 +234,7 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
             scheduled: stats.scheduled,
             invalid: errors
                 .iter()
-                .map(|e| e.path.as_str())
+                .map(|e| e.location.path.as_str())
                 .collect::<BTreeSet<_>>()
                 .len(),
         },

@@ -2,6 +2,9 @@
 
 use crate::address::Email;
 use crate::config::Config;
+use crate::diagnostic::Diagnostic;
+use crate::error::{ImportError, UsageError};
+use crate::fsio::{FsAction, FsError};
 use crate::store::{
     ImportReport, NewSubscriber, Store, Subscriber, SubscriberStatus, UpsertOutcome,
 };
@@ -41,11 +44,9 @@ pub fn add(
     columns: Option<&str>,
     resubscribe: bool,
 ) -> Result<UpsertOutcome, Error> {
-    let email = Email::parse(email).map_err(|m| Error::Usage(format!("EMAIL: {m}")))?;
+    let email = Email::parse(email).map_err(UsageError::argument("EMAIL"))?;
     let columns = match columns {
-        Some(list) => {
-            parse_columns(config, list).map_err(|m| Error::Usage(format!("--columns: {m}")))?
-        }
+        Some(list) => parse_columns(config, list).map_err(UsageError::argument("--columns"))?,
         None => Vec::new(),
     };
     let subscriber = NewSubscriber {
@@ -62,8 +63,8 @@ pub fn add(
 pub struct ImportSummary {
     /// Counts of what changed.
     pub report: ImportReport,
-    /// `file:line: message` for every row refused.
-    pub refused: Vec<String>,
+    /// Every row refused: file, line, field and why.
+    pub refused: Vec<Diagnostic>,
 }
 
 /// Imports `email,name,columns` rows: every row is checked, the good ones
@@ -75,8 +76,9 @@ pub fn import(
     resubscribe: bool,
 ) -> Result<ImportSummary, Error> {
     let shown = file.display().to_string();
-    let bytes =
-        std::fs::read(file).map_err(|e| Error::Usage(format!("{shown}: cannot read: {e}")))?;
+    let row = |line: u64, message: String| Diagnostic::new(&shown, message).at(line as usize);
+    let bytes = std::fs::read(file)
+        .map_err(|e| ImportError::Read(FsError::new(file, FsAction::Read, e)))?;
     let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -85,11 +87,13 @@ pub fn import(
     let mut records = reader.byte_records();
     let header = match records.next() {
         Some(Ok(h)) => h,
-        Some(Err(e)) => return Err(Error::Usage(format!("{shown}:1: {e}"))),
+        Some(Err(e)) => return Err(ImportError::Shape(row(1, e.to_string())).into()),
         None => {
-            return Err(Error::Usage(format!(
-                "{shown}: the file is empty; expected a header line email,name,columns"
-            )))
+            return Err(ImportError::Shape(Diagnostic::new(
+                &shown,
+                "the file is empty; expected a header line email,name,columns",
+            ))
+            .into())
         }
     };
     let names: Vec<String> = header
@@ -97,10 +101,14 @@ pub fn import(
         .map(|f| String::from_utf8_lossy(f).trim().to_lowercase())
         .collect();
     if names != ["email", "name", "columns"] {
-        return Err(Error::Usage(format!(
-            "{shown}:1: expected the header email,name,columns, found {}",
-            names.join(",")
-        )));
+        return Err(ImportError::Shape(row(
+            1,
+            format!(
+                "expected the header email,name,columns, found {}",
+                names.join(",")
+            ),
+        ))
+        .into());
     }
     let mut rows = Vec::new();
     let mut refused = Vec::new();
@@ -115,7 +123,7 @@ pub fn import(
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map_or(0, |p| lines.at(p.byte()));
-                refused.push(format!("{shown}:{line}: {e}"));
+                refused.push(row(line, e.to_string()));
                 continue;
             }
         };
@@ -125,37 +133,41 @@ pub fn import(
         }
         let fields: Result<Vec<&str>, _> = record.iter().map(std::str::from_utf8).collect();
         let Ok(fields) = fields else {
-            refused.push(format!(
-                "{shown}:{line}: invalid UTF-8; expected UTF-8 text"
-            ));
+            refused.push(row(line, "invalid UTF-8; expected UTF-8 text".into()));
             continue;
         };
         if fields.len() != 3 {
-            refused.push(format!(
-                "{shown}:{line}: expected 3 fields (email,name,columns), found {}",
-                fields.len()
+            refused.push(row(
+                line,
+                format!(
+                    "expected 3 fields (email,name,columns), found {}",
+                    fields.len()
+                ),
             ));
             continue;
         }
         let email = match Email::parse(fields[0]) {
             Ok(e) => e,
             Err(m) => {
-                refused.push(format!("{shown}:{line}: email: {m}"));
+                refused.push(row(line, m).field("email"));
                 continue;
             }
         };
         let columns = match parse_columns(config, fields[2]) {
             Ok(c) => c,
             Err(m) => {
-                refused.push(format!("{shown}:{line}: columns: {m}"));
+                refused.push(row(line, m).field("columns"));
                 continue;
             }
         };
         if let Some(first) = seen.insert(email.key().to_owned(), line) {
-            refused.push(format!(
-                "{shown}:{line}: email: {} is already on line {first}",
-                email.as_str()
-            ));
+            refused.push(
+                row(
+                    line,
+                    format!("{} is already on line {first}", email.as_str()),
+                )
+                .field("email"),
+            );
             continue;
         }
         rows.push(NewSubscriber {
@@ -201,8 +213,8 @@ pub fn list(config: &Config, status: Option<&str>) -> Result<Vec<Subscriber>, Er
     let status = match status {
         None => None,
         Some(s) => Some(SubscriberStatus::parse(s).ok_or_else(|| {
-            Error::Usage(format!(
-                "--status: expected active, pending, unsubscribed or bounced, found {s:?}"
+            UsageError::argument("--status")(format!(
+                "expected active, pending, unsubscribed or bounced, found {s:?}"
             ))
         })?),
     };
@@ -214,19 +226,20 @@ pub fn list(config: &Config, status: Option<&str>) -> Result<Vec<Subscriber>, Er
 pub fn export(config: &Config) -> Result<Vec<u8>, Error> {
     let store = Store::open(&config.site.state_path)?;
     let mut w = csv::Writer::from_writer(Vec::new());
-    let io = |e: csv::Error| Error::Usage(format!("cannot write CSV: {e}"));
-    w.write_record(["email", "name", "columns"]).map_err(io)?;
+    // Into memory: nothing here can fail but a bug.
+    const IN_MEMORY: &str = "a CSV record of strings is written into memory";
+    w.write_record(["email", "name", "columns"])
+        .expect(IN_MEMORY);
     for s in store.subscribers(Some(SubscriberStatus::Active))? {
         w.write_record([s.email.as_str(), s.name.as_str(), s.columns_text().as_str()])
-            .map_err(io)?;
+            .expect(IN_MEMORY);
     }
-    w.into_inner()
-        .map_err(|e| Error::Usage(format!("cannot write CSV: {e}")))
+    Ok(w.into_inner().expect(IN_MEMORY))
 }
 
 /// Removes a subscriber and their history. Returns whether there was one.
 pub fn remove(config: &Config, email: &str) -> Result<bool, Error> {
-    let email = Email::parse(email).map_err(|m| Error::Usage(format!("EMAIL: {m}")))?;
+    let email = Email::parse(email).map_err(UsageError::argument("EMAIL"))?;
     let mut store = Store::open(&config.site.state_path)?;
     Ok(store.remove_subscriber(&email)?)
 }

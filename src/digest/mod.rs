@@ -10,9 +10,10 @@ pub mod select;
 
 use crate::config::Config;
 use crate::content::Article;
+use crate::templates::TemplateError;
 use render::{
     ArticleData, ColumnData, CorrectionData, DigestData, IssueData, LinksData, RenderedDigest,
-    SiteData, SubscriberData, TemplateError, Templates,
+    SiteData, SubscriberData, Templates,
 };
 use schedule::Slot;
 

@@ -2,13 +2,9 @@
 //! `templates/` replace, strict mode so a misspelt field fails at `check`,
 //! and the limits mail clients impose (Gmail clips HTML over 102 KB).
 
+use crate::templates::{Escape, TemplateError, TemplateSet};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
-
-/// The built-in HTML template.
-pub const DEFAULT_HTML: &str = include_str!("templates/digest.html.hbs");
-/// The built-in text template.
-pub const DEFAULT_TEXT: &str = include_str!("templates/digest.txt.hbs");
+use std::path::Path;
 
 /// Keep every email's HTML under this many bytes; Gmail clips at 102 KB.
 pub const HTML_LIMIT: usize = 100 * 1024;
@@ -17,78 +13,10 @@ const PERSONAL_MARGIN: usize = 2 * 1024;
 /// The text part is wrapped at this many columns (CJK counting 2).
 pub const TEXT_WIDTH: usize = 72;
 
-/// A template that failed to compile or render.
-#[derive(Debug, thiserror::Error)]
-#[error("{source_name}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
-pub struct TemplateError {
-    /// The template file (or config key) it came from.
-    pub source_name: String,
-    /// The line, when Handlebars names one.
-    pub line: Option<usize>,
-    /// What went wrong.
-    pub message: String,
-}
-
-/// The text of the template `name`: the file of that name in
-/// `templates_dir` when there is one, else `builtin`; with where it came
-/// from, for messages. Every template broadsheet uses is found this way.
-pub fn template_source(
-    templates_dir: &Path,
-    name: &str,
-    builtin: &str,
-    display: &dyn Fn(&Path) -> String,
-) -> Result<(String, String), TemplateError> {
-    let path: PathBuf = templates_dir.join(name);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok((text, display(&path))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Ok((builtin.to_owned(), format!("built-in {name}")))
-        }
-        Err(e) => Err(TemplateError {
-            source_name: display(&path),
-            line: None,
-            message: format!("cannot read: {e}"),
-        }),
-    }
-}
-
-impl TemplateError {
-    /// A template from `source_name` that does not compile.
-    pub fn compiling(source_name: &str, e: &handlebars::TemplateError) -> TemplateError {
-        TemplateError {
-            source_name: source_name.to_owned(),
-            line: e.pos().map(|(line, _)| line),
-            message: e.reason().to_string(),
-        }
-    }
-
-    /// A template from `source_name` that failed to render (in strict
-    /// mode, usually a field the data lacks).
-    pub fn rendering(source_name: &str, e: &handlebars::RenderError) -> TemplateError {
-        TemplateError {
-            source_name: source_name.to_owned(),
-            line: e.line_no,
-            message: e.reason().to_string(),
-        }
-    }
-}
-
-/// Compiles `source` (from `from`, for messages) into `reg` as `name`.
-pub fn compile(
-    reg: &mut handlebars::Handlebars<'static>,
-    name: &str,
-    source: &str,
-    from: &str,
-) -> Result<(), TemplateError> {
-    reg.register_template_string(name, source)
-        .map_err(|e| TemplateError::compiling(from, &e))
-}
-
 /// The digest templates, compiled.
 pub struct Templates {
-    html: handlebars::Handlebars<'static>,
-    text: handlebars::Handlebars<'static>,
-    sources: [String; 3],
+    html: TemplateSet,
+    text: TemplateSet,
 }
 
 /// A rendered digest: subject, HTML part and text part.
@@ -236,40 +164,20 @@ impl Templates {
         subject: &str,
         display: &dyn Fn(&Path) -> String,
     ) -> Result<Templates, TemplateError> {
-        let read =
-            |name: &str, default: &str| template_source(templates_dir, name, default, display);
-        let (html_src, html_from) = read(HTML_NAME, DEFAULT_HTML)?;
-        let (text_src, text_from) = read(TEXT_NAME, DEFAULT_TEXT)?;
-        let mut html = handlebars::Handlebars::new();
-        html.set_strict_mode(true);
-        let mut text = handlebars::Handlebars::new();
-        text.set_strict_mode(true);
-        text.register_escape_fn(handlebars::no_escape);
-        compile(&mut html, HTML_NAME, &html_src, &html_from)?;
-        compile(&mut text, TEXT_NAME, &text_src, &text_from)?;
-        compile(
-            &mut text,
-            SUBJECT_NAME,
-            subject,
-            "config.toml: digest.subject",
-        )?;
-        Ok(Templates {
-            html,
-            text,
-            sources: [html_from, text_from, "config.toml: digest.subject".into()],
-        })
+        let mut html = TemplateSet::new(Escape::Html);
+        html.add(HTML_NAME, templates_dir, HTML_NAME, display)?;
+        let mut text = TemplateSet::new(Escape::Text);
+        text.add(TEXT_NAME, templates_dir, TEXT_NAME, display)?;
+        text.add_text(SUBJECT_NAME, subject, "config.toml: digest.subject".into())?;
+        Ok(Templates { html, text })
     }
 
     /// Renders every template against `data`; strict mode makes a field
     /// the data lacks an error here rather than in the middle of a send.
     pub fn render(&self, data: &DigestData) -> Result<RenderedDigest, TemplateError> {
-        let fail = |i: usize| {
-            let source_name = &self.sources[i];
-            move |e: handlebars::RenderError| TemplateError::rendering(source_name, &e)
-        };
-        let html = self.html.render(HTML_NAME, data).map_err(fail(0))?;
-        let text = self.text.render(TEXT_NAME, data).map_err(fail(1))?;
-        let subject = self.text.render(SUBJECT_NAME, data).map_err(fail(2))?;
+        let html = self.html.render(HTML_NAME, data)?;
+        let text = self.text.render(TEXT_NAME, data)?;
+        let subject = self.text.render(SUBJECT_NAME, data)?;
         Ok(RenderedDigest {
             subject: crate::text::one_line(&subject),
             html,

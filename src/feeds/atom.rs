@@ -1,5 +1,6 @@
 //! Atom 1.0 (RFC 4287).
 
+use super::FeedError;
 use super::{Entry, FeedSpec};
 use crate::config::Config;
 use atom_syndication::{
@@ -12,7 +13,7 @@ pub(super) fn write(
     spec: &FeedSpec,
     entries: &[Entry<'_>],
     updated: DateTime<FixedOffset>,
-) -> Result<Vec<u8>, crate::Error> {
+) -> Result<Vec<u8>, FeedError> {
     let self_url = spec.file_url(config, "atom.xml");
     let feed = Feed {
         title: Text::plain(spec.title.clone()),
@@ -56,7 +57,7 @@ pub(super) fn write(
                 indent_size: Some(2),
             },
         )
-        .map_err(|e| crate::Error::Serialize {
+        .map_err(|e| FeedError::Serialize {
             format: "atom",
             feed: spec.dir.clone(),
             message: e.to_string(),

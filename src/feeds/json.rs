@@ -2,6 +2,7 @@
 //! the format is small enough that its types are clearer written out than
 //! taken from a crate.
 
+use super::FeedError;
 use super::{Entry, FeedSpec};
 use crate::config::Config;
 use serde::Serialize;
@@ -57,7 +58,7 @@ pub(super) fn write(
     config: &Config,
     spec: &FeedSpec,
     entries: &[Entry<'_>],
-) -> Result<Vec<u8>, crate::Error> {
+) -> Result<Vec<u8>, FeedError> {
     let full = spec.full;
     let feed = JsonFeed {
         version: "https://jsonfeed.org/version/1.1",
@@ -105,7 +106,7 @@ pub(super) fn write(
             })
             .collect(),
     };
-    let mut out = serde_json::to_vec_pretty(&feed).map_err(|e| crate::Error::Serialize {
+    let mut out = serde_json::to_vec_pretty(&feed).map_err(|e| FeedError::Serialize {
         format: "json",
         feed: spec.dir.clone(),
         message: e.to_string(),

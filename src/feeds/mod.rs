@@ -19,6 +19,24 @@ use std::collections::{BTreeSet, HashMap};
 pub use output::OutputFile;
 pub use pages::PageTemplates;
 
+/// Why a feed or page could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// A page template does not compile or render.
+    #[error(transparent)]
+    Template(#[from] crate::templates::TemplateError),
+    /// A feed could not be serialised (a bug rather than bad input).
+    #[error("could not write the {format} feed for {feed}: {message}")]
+    Serialize {
+        /// Which format failed: rss, atom, json or opml.
+        format: &'static str,
+        /// Which feed: a column slug or `all`.
+        feed: String,
+        /// What the serialiser said.
+        message: String,
+    },
+}
+
 /// The folder (under `output_dir`) of the feeds over every column.
 pub const ALL: &str = "all";
 /// The folder (under `output_dir`) holding one folder per author.
@@ -200,8 +218,8 @@ pub fn generate(
     specs: &[FeedSpec],
     bodies: &HashMap<usize, RenderedBody>,
     pages: &PageTemplates,
-) -> Result<Vec<OutputFile>, crate::Error> {
-    let per_feed: Vec<Result<Vec<OutputFile>, crate::Error>> = specs
+) -> Result<Vec<OutputFile>, FeedError> {
+    let per_feed: Vec<Result<Vec<OutputFile>, FeedError>> = specs
         .par_iter()
         .map(|spec| {
             let entries: Vec<Entry<'_>> = spec

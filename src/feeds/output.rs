@@ -5,10 +5,10 @@
 //! nothing else in that folder is ever touched.
 
 use crate::content::FileStat;
+use crate::fsio::{self, FsAction, FsError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The manifest's file name in `output_dir`.
 pub const MANIFEST: &str = ".broadsheet-manifest.json";
@@ -40,19 +40,6 @@ pub struct WriteReport {
     pub unchanged: usize,
     /// Files of an earlier build no longer produced, removed.
     pub removed: usize,
-}
-
-/// Why output could not be written.
-#[derive(Debug, thiserror::Error)]
-pub enum OutputError {
-    /// A file or folder could not be written.
-    #[error("{}: cannot write: {source}", path.display())]
-    Write {
-        /// The file or folder.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
 }
 
 /// What broadsheet knows of `output_dir` from its last build.
@@ -166,12 +153,8 @@ pub fn write_all(
     files: &[OutputFile],
     inputs: InputStamp,
     previous: &Manifest,
-) -> Result<WriteReport, OutputError> {
-    let err = |path: &Path| {
-        let path = path.to_owned();
-        move |source| OutputError::Write { path, source }
-    };
-    std::fs::create_dir_all(output_dir).map_err(err(output_dir))?;
+) -> Result<WriteReport, FsError> {
+    fsio::create_dir(output_dir)?;
     let mut report = WriteReport::default();
     let mut manifest = Manifest {
         files: BTreeMap::new(),
@@ -194,29 +177,30 @@ pub fn write_all(
     for folder in folders {
         let inside = output_dir.join(folder).join("_");
         if through_a_link(output_dir, &inside) {
-            return Err(OutputError::Write {
-                path: output_dir.join(folder),
-                source: std::io::Error::other(
+            return Err(FsError::new(
+                &output_dir.join(folder),
+                FsAction::Write,
+                std::io::Error::other(
                     "a folder on the way is a symbolic link; broadsheet writes nothing outside output_dir through one (remove the link)",
                 ),
-            });
+            ));
         }
     }
-    let staged: Vec<Result<Option<tempfile::TempPath>, OutputError>> = files
+    let staged: Vec<Result<Option<tempfile::TempPath>, FsError>> = files
         .par_iter()
-        .map(|file| stage(&output_dir.join(&file.path), &file.bytes))
+        .map(|file| fsio::stage(&output_dir.join(&file.path), &file.bytes))
         .collect();
     // On an error the temporary files written so far are dropped, and a
     // dropped `TempPath` removes its file.
     let staged: Vec<Option<tempfile::TempPath>> = staged.into_iter().collect::<Result<_, _>>()?;
-    let results: Vec<Result<(bool, FileStat), OutputError>> = files
+    let results: Vec<Result<(bool, FileStat), FsError>> = files
         .par_iter()
         .zip(staged.into_par_iter())
         .map(|(file, tmp)| {
             let path = output_dir.join(&file.path);
             let written = match tmp {
                 Some(tmp) => {
-                    tmp.persist(&path).map_err(|e| err(&path)(e.error))?;
+                    fsio::persist(tmp, &path)?;
                     true
                 }
                 None => false,
@@ -259,68 +243,12 @@ pub fn write_all(
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(err(&path)(e)),
+            Err(e) => return Err(FsError::new(&path, FsAction::Remove, e)),
         }
     }
     let bytes = serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
-    write_if_changed(&output_dir.join(MANIFEST), &bytes)?;
+    fsio::write_if_changed(&output_dir.join(MANIFEST), &bytes)?;
     Ok(report)
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename, unless
-/// the file already holds exactly these bytes. Returns whether it wrote.
-pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<bool, OutputError> {
-    match stage(path, bytes)? {
-        None => Ok(false),
-        Some(tmp) => {
-            tmp.persist(path).map_err(|e| OutputError::Write {
-                path: path.to_owned(),
-                source: e.error,
-            })?;
-            Ok(true)
-        }
-    }
-}
-
-/// Writes `bytes` to a temporary file beside `path`, to be renamed into
-/// place; `None` when `path` already holds exactly these bytes. The file is
-/// closed (a build writes thousands, more than a process may hold open)
-/// and removed again if the returned path is dropped.
-fn stage(path: &Path, bytes: &[u8]) -> Result<Option<tempfile::TempPath>, OutputError> {
-    let err = |source| OutputError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    if let Ok(meta) = std::fs::metadata(path) {
-        if meta.is_dir() {
-            // Found now, before anything is renamed, rather than by a
-            // rename that fails with half the new set in place.
-            return Err(err(std::io::Error::other(
-                "a folder is where this file goes",
-            )));
-        }
-        if meta.len() == bytes.len() as u64 && std::fs::read(path).is_ok_and(|old| old == bytes) {
-            return Ok(None);
-        }
-    }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(err)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".broadsheet-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
-    // Readers poll feeds over HTTP; the usual permissions of a published
-    // file, not the 0600 of a temporary one.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(err)?;
-    }
-    Ok(Some(tmp.into_temp_path()))
 }
 
 #[cfg(test)]

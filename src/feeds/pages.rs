@@ -3,54 +3,39 @@
 //! latest articles, its feeds explained and a sign-up form; `index.html`
 //! lists the columns. Handlebars, escaped, overridable from `templates/`.
 
+use super::FeedError;
 use super::{Entry, FeedSpec, ALL};
 use crate::config::Config;
 use crate::content::Catalog;
-use crate::digest::render::TemplateError;
-use handlebars::Handlebars;
+use crate::templates::{Escape, TemplateError, TemplateSet};
 use serde_json::{json, Value};
 
 /// Articles listed on a column's page.
 const PAGE_ARTICLES: usize = 20;
 
-/// The built-in page templates, by the file name that overrides each.
-pub const BUILTIN: &[(&str, &str)] = &[
-    ("column.html.hbs", include_str!("templates/column.html.hbs")),
-    ("index.html.hbs", include_str!("templates/index.html.hbs")),
-];
+/// The page templates, by the file name that overrides each.
+pub const NAMES: [&str; 2] = ["column.html.hbs", "index.html.hbs"];
 
 /// The page templates, compiled.
 pub struct PageTemplates {
-    reg: Handlebars<'static>,
-    sources: Vec<String>,
+    set: TemplateSet,
 }
 
 impl PageTemplates {
     /// Compiles the templates; a file of the same name in `templates_dir`
     /// replaces a built-in one.
     pub fn load(config: &Config) -> Result<PageTemplates, TemplateError> {
-        let mut reg = Handlebars::new();
-        reg.set_strict_mode(true);
-        let mut sources = Vec::new();
-        for (name, builtin) in BUILTIN {
-            let (source, from) = crate::digest::render::template_source(
-                &config.site.templates_dir,
-                name,
-                builtin,
-                &|p| config.display_path(p).into_owned(),
-            )?;
-            crate::digest::render::compile(&mut reg, name, &source, &from)?;
-            sources.push(from);
+        let mut set = TemplateSet::new(Escape::Html);
+        for name in NAMES {
+            set.add(name, &config.site.templates_dir, name, &|p| {
+                config.display_path(p).into_owned()
+            })?;
         }
-        Ok(PageTemplates { reg, sources })
+        Ok(PageTemplates { set })
     }
 
-    fn render(&self, index: usize, data: &Value) -> Result<Vec<u8>, crate::Error> {
-        let (name, _) = BUILTIN[index];
-        self.reg
-            .render(name, data)
-            .map(String::into_bytes)
-            .map_err(|e| crate::Error::Template(TemplateError::rendering(&self.sources[index], &e)))
+    fn render(&self, index: usize, data: &Value) -> Result<Vec<u8>, TemplateError> {
+        self.set.render(NAMES[index], data).map(String::into_bytes)
     }
 }
 
@@ -76,7 +61,7 @@ pub(super) fn column(
     templates: &PageTemplates,
     spec: &FeedSpec,
     entries: &[Entry<'_>],
-) -> Result<Vec<u8>, crate::Error> {
+) -> Result<Vec<u8>, FeedError> {
     let tz = config.site.timezone;
     let column = config.column(&spec.dir);
     let articles: Vec<Value> = entries
@@ -108,7 +93,7 @@ pub(super) fn column(
         "subscribe": config.server.public_url.as_ref().map(|u| json!({ "action": format!("{u}/subscribe") })),
         "links": { "index": format!("{}/", config.feeds.url) },
     });
-    templates.render(0, &data)
+    Ok(templates.render(0, &data)?)
 }
 
 /// The list of columns.
@@ -117,7 +102,7 @@ pub(super) fn index(
     templates: &PageTemplates,
     catalog: &Catalog,
     specs: &[FeedSpec],
-) -> Result<Vec<u8>, crate::Error> {
+) -> Result<Vec<u8>, FeedError> {
     let columns: Vec<Value> = config
         .columns
         .iter()
@@ -146,12 +131,12 @@ pub(super) fn index(
         "opml": format!("{}/index.opml", config.feeds.url),
         "subscribe": config.server.public_url.as_ref().map(|u| format!("{u}/")),
     });
-    templates.render(1, &data)
+    Ok(templates.render(1, &data)?)
 }
 
 /// Compiles the page templates and renders each, so `check` finds a
 /// broken override before `build` does.
-pub fn check(config: &Config, catalog: &Catalog) -> Result<(), crate::Error> {
+pub fn check(config: &Config, catalog: &Catalog) -> Result<(), FeedError> {
     let templates = PageTemplates::load(config)?;
     let specs = super::plan(config, catalog);
     for spec in specs.iter().filter(|s| config.column(&s.dir).is_some()) {

@@ -1,6 +1,7 @@
 //! RSS 2.0 with the Atom (self link), Dublin Core (authors) and content
 //! (full HTML) namespaces.
 
+use super::FeedError;
 use super::{Entry, FeedSpec};
 use crate::config::Config;
 use ::rss::extension::atom::{AtomExtension, Link};
@@ -13,7 +14,7 @@ pub(super) fn write(
     spec: &FeedSpec,
     entries: &[Entry<'_>],
     updated: DateTime<FixedOffset>,
-) -> Result<Vec<u8>, crate::Error> {
+) -> Result<Vec<u8>, FeedError> {
     let items = entries.iter().map(|e| item(e, spec.full)).collect();
     let channel = Channel {
         title: spec.title.clone(),
@@ -44,7 +45,7 @@ pub(super) fn write(
     let mut out =
         channel
             .pretty_write_to(Vec::new(), b' ', 2)
-            .map_err(|e| crate::Error::Serialize {
+            .map_err(|e| FeedError::Serialize {
                 format: "rss",
                 feed: spec.dir.clone(),
                 message: e.to_string(),

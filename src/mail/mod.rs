@@ -90,7 +90,7 @@ impl Transport {
         match self {
             Transport::Outbox(dir) => {
                 let path = dir.join(&m.file_name);
-                match crate::feeds::output::write_if_changed(&path, &m.bytes) {
+                match crate::fsio::write_if_changed(&path, &m.bytes) {
                     Ok(_) => SendResult::Sent(format!("written to {}", path.display())),
                     Err(e) => SendResult::Fatal(e.to_string()),
                 }

@@ -357,11 +357,8 @@ mod tests {
             for f in files {
                 m.files.insert((*f).to_owned(), FileStat::default());
             }
-            crate::feeds::output::write_if_changed(
-                &root.join(MANIFEST),
-                &serde_json::to_vec(&m).unwrap(),
-            )
-            .unwrap();
+            crate::fsio::write_if_changed(&root.join(MANIFEST), &serde_json::to_vec(&m).unwrap())
+                .unwrap();
         };
         write("ai/rss.xml", "<rss/>");
         write("ai/index.html", "<html></html>");

@@ -78,10 +78,7 @@ fn html(status: StatusCode, body: String) -> Response {
 }
 
 /// A page, or a plain 500 when a (user-supplied) template fails.
-fn page(
-    status: StatusCode,
-    rendered: Result<String, crate::digest::render::TemplateError>,
-) -> Response {
+fn page(status: StatusCode, rendered: Result<String, crate::templates::TemplateError>) -> Response {
     match rendered {
         Ok(body) => html(status, body),
         Err(e) => {

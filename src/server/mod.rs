@@ -96,7 +96,7 @@ struct AppState {
 
 type Shared = Arc<AppState>;
 
-pub use pages::{builtin as builtin_templates, check as check_pages};
+pub use pages::check as check_pages;
 
 fn origin_of(url: &str) -> Option<String> {
     let u = url::Url::parse(url).ok()?;
@@ -153,15 +153,24 @@ pub fn serve(config: Config, clock: Clock) -> Result<(), Error> {
         .enable_all()
         .thread_name("broadsheet-serve")
         .build()
-        .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))?;
+        .map_err(|source| Error::Start {
+            what: "the runtime".into(),
+            source,
+        })?;
     runtime.block_on(async move {
         let bind = config.server.bind;
         let listener = tokio::net::TcpListener::bind(bind)
             .await
-            .map_err(|e| Error::Usage(format!("server.bind: cannot listen on {bind}: {e}")))?;
+            .map_err(|source| Error::Start {
+                what: format!("listening on {bind} (server.bind)"),
+                source,
+            })?;
         let addr = listener
             .local_addr()
-            .map_err(|e| Error::Usage(e.to_string()))?;
+            .map_err(|source| Error::Start {
+                what: format!("listening on {bind} (server.bind)"),
+                source,
+            })?;
         let (mailer, mail_task) = mailer::Mailer::start(transport, mail_store, clock);
         let drain = Duration::from_secs(config.server.shutdown_email_seconds);
         let mut allowed_origins: Vec<String> = [

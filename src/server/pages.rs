@@ -3,63 +3,34 @@
 //! with HTML escaping.
 
 use crate::config::Config;
-use crate::digest::render::TemplateError;
-use handlebars::Handlebars;
+use crate::templates::{Escape, TemplateError, TemplateSet};
 use serde_json::{json, Value};
 
-/// Built-in templates, by the file name that overrides each.
-const HTML: &[(&str, &str)] = &[
-    (
-        "page-layout.html.hbs",
-        include_str!("templates/page-layout.html.hbs"),
-    ),
-    (
-        "page-subscribe.html.hbs",
-        include_str!("templates/page-subscribe.html.hbs"),
-    ),
-    (
-        "page-notice.html.hbs",
-        include_str!("templates/page-notice.html.hbs"),
-    ),
-    (
-        "page-manage.html.hbs",
-        include_str!("templates/page-manage.html.hbs"),
-    ),
-    (
-        "page-preferences.html.hbs",
-        include_str!("templates/page-preferences.html.hbs"),
-    ),
-    (
-        "email-confirm.html.hbs",
-        include_str!("templates/email-confirm.html.hbs"),
-    ),
-    (
-        "email-manage.html.hbs",
-        include_str!("templates/email-manage.html.hbs"),
-    ),
+/// The service's templates, by the file name that overrides each.
+const HTML: &[&str] = &[
+    "page-layout.html.hbs",
+    "page-subscribe.html.hbs",
+    "page-notice.html.hbs",
+    "page-manage.html.hbs",
+    "page-preferences.html.hbs",
+    "email-confirm.html.hbs",
+    "email-manage.html.hbs",
 ];
-const TEXT: &[(&str, &str)] = &[
-    (
-        "email-confirm.txt.hbs",
-        include_str!("templates/email-confirm.txt.hbs"),
-    ),
-    (
-        "email-manage.txt.hbs",
-        include_str!("templates/email-manage.txt.hbs"),
-    ),
-];
+const TEXT: &[&str] = &["email-confirm.txt.hbs", "email-manage.txt.hbs"];
 
-/// The built-in templates, by the file name that overrides each.
-pub fn builtin() -> Vec<(&'static str, &'static str)> {
-    HTML.iter().chain(TEXT.iter()).copied().collect()
+/// The key a template is rendered by: its file name without `.html.hbs`
+/// or `.txt.hbs`.
+fn key(file_name: &str) -> &str {
+    let key = file_name.trim_end_matches(".hbs");
+    key.strip_suffix(".html")
+        .or_else(|| key.strip_suffix(".txt"))
+        .unwrap_or(key)
 }
 
 /// Every template the service uses, compiled.
 pub struct Pages {
-    html: Handlebars<'static>,
-    text: Handlebars<'static>,
-    /// Where each template came from, for messages.
-    sources: std::collections::HashMap<&'static str, String>,
+    html: TemplateSet,
+    text: TemplateSet,
 }
 
 /// A text in the site's language with its English beside it.
@@ -123,34 +94,17 @@ impl Pages {
     /// Compiles the templates; a file of the same name in `templates_dir`
     /// replaces a built-in one.
     pub fn load(config: &Config) -> Result<Pages, TemplateError> {
-        let mut html = Handlebars::new();
-        html.set_strict_mode(true);
-        let mut text = Handlebars::new();
-        text.set_strict_mode(true);
-        text.register_escape_fn(handlebars::no_escape);
-        let mut sources = std::collections::HashMap::new();
-        for (reg, list) in [(&mut html, HTML), (&mut text, TEXT)] {
-            for (name, builtin) in list {
-                let (source, from) = crate::digest::render::template_source(
-                    &config.site.templates_dir,
-                    name,
-                    builtin,
-                    &|p| config.display_path(p).into_owned(),
-                )?;
-                let key = name.trim_end_matches(".hbs");
-                let key = key
-                    .strip_suffix(".html")
-                    .or_else(|| key.strip_suffix(".txt"))
-                    .unwrap_or(key);
-                crate::digest::render::compile(reg, key, &source, &from)?;
-                sources.insert(*name, from);
-            }
+        let display = |p: &std::path::Path| config.display_path(p).into_owned();
+        let dir = &config.site.templates_dir;
+        let mut html = TemplateSet::new(Escape::Html);
+        for name in HTML {
+            html.add(key(name), dir, name, &display)?;
         }
-        Ok(Pages {
-            html,
-            text,
-            sources,
-        })
+        let mut text = TemplateSet::new(Escape::Text);
+        for name in TEXT {
+            text.add(key(name), dir, name, &display)?;
+        }
+        Ok(Pages { html, text })
     }
 
     /// Renders an HTML template; `data` gains `site` and `links`.
@@ -159,9 +113,7 @@ impl Pages {
             map.insert("site".into(), site.clone());
             map.insert("links".into(), json!({ "home": "./", "manage": "manage" }));
         }
-        self.html
-            .render(name, &data)
-            .map_err(|e| TemplateError::rendering(&self.source(name, "html"), &e))
+        self.html.render(name, &data)
     }
 
     /// Renders a text template.
@@ -169,14 +121,7 @@ impl Pages {
         if let Value::Object(map) = &mut data {
             map.insert("site".into(), site.clone());
         }
-        self.text
-            .render(name, &data)
-            .map_err(|e| TemplateError::rendering(&self.source(name, "txt"), &e))
-    }
-
-    fn source(&self, name: &str, kind: &str) -> String {
-        let file = format!("{name}.{kind}.hbs");
-        self.sources.get(file.as_str()).cloned().unwrap_or(file)
+        self.text.render(name, &data)
     }
 
     /// Renders a notice page.

@@ -310,7 +310,7 @@ fn toml_front_matter(
         if let Some(missing) = error.message.strip_prefix("missing field `") {
             let field = missing.trim_end_matches('`').to_owned();
             error.message = format!("expected a {field} in the front matter, found none");
-            error.field = Some(field);
+            error.location.field = Some(field);
         }
         vec![error]
     })

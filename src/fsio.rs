@@ -1,0 +1,172 @@
+//! Files on disk: written whole or not at all, and every failure naming
+//! the path and what was being done to it. Feeds, digest web copies, the
+//! outbox, `init` and previews all write through here, so there is one
+//! place that decides what "written" means.
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// What was being done to a path when it failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsAction {
+    /// Reading a file.
+    Read,
+    /// Writing a file (through a temporary file and a rename).
+    Write,
+    /// Creating a file that must not exist yet, or a folder.
+    Create,
+    /// Removing a file.
+    Remove,
+}
+
+impl fmt::Display for FsAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FsAction::Read => "read",
+            FsAction::Write => "write",
+            FsAction::Create => "create",
+            FsAction::Remove => "remove",
+        })
+    }
+}
+
+/// A file or folder could not be read, written, created or removed.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: cannot {action}: {source}", path.display())]
+pub struct FsError {
+    /// The file or folder.
+    pub path: PathBuf,
+    /// What was being done.
+    pub action: FsAction,
+    /// Why it failed.
+    pub source: std::io::Error,
+}
+
+impl FsError {
+    /// A failure to `action` `path`.
+    pub fn new(path: &Path, action: FsAction, source: std::io::Error) -> FsError {
+        FsError {
+            path: path.to_owned(),
+            action,
+            source,
+        }
+    }
+
+    /// A closure for `map_err`: the failure to `action` `path`.
+    pub fn at(path: &Path, action: FsAction) -> impl FnOnce(std::io::Error) -> FsError + '_ {
+        move |source| FsError::new(path, action, source)
+    }
+}
+
+/// Creates `dir` and every folder above it that is missing.
+pub fn create_dir(dir: &Path) -> Result<(), FsError> {
+    std::fs::create_dir_all(dir).map_err(FsError::at(dir, FsAction::Create))
+}
+
+/// Writes `text` to `path`, which must not exist yet: never replaces a
+/// file, even one that appeared since it was looked for.
+pub fn create_new(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
+    if let Some(parent) = path.parent() {
+        create_dir(parent)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(FsError::at(path, FsAction::Create))?;
+    f.write_all(bytes)
+        .map_err(FsError::at(path, FsAction::Write))
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, unless
+/// the file already holds exactly these bytes. Returns whether it wrote.
+pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<bool, FsError> {
+    match stage(path, bytes)? {
+        None => Ok(false),
+        Some(tmp) => {
+            persist(tmp, path)?;
+            Ok(true)
+        }
+    }
+}
+
+/// Renames a staged file into place.
+pub fn persist(tmp: tempfile::TempPath, path: &Path) -> Result<(), FsError> {
+    tmp.persist(path)
+        .map_err(|e| FsError::new(path, FsAction::Write, e.error))
+}
+
+/// Writes `bytes` to a temporary file beside `path`, to be renamed into
+/// place; `None` when `path` already holds exactly these bytes. The file is
+/// closed (a build writes thousands, more than a process may hold open)
+/// and removed again if the returned path is dropped.
+pub fn stage(path: &Path, bytes: &[u8]) -> Result<Option<tempfile::TempPath>, FsError> {
+    let err = FsError::at(path, FsAction::Write);
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.is_dir() {
+            // Found now, before anything is renamed, rather than by a
+            // rename that fails with half the new set in place.
+            return Err(err(std::io::Error::other(
+                "a folder is where this file goes",
+            )));
+        }
+        if meta.len() == bytes.len() as u64 && std::fs::read(path).is_ok_and(|old| old == bytes) {
+            return Ok(None);
+        }
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(FsError::at(path, FsAction::Write))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".broadsheet-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(FsError::at(path, FsAction::Write))?;
+    tmp.write_all(bytes)
+        .map_err(FsError::at(path, FsAction::Write))?;
+    // Readers poll feeds over HTTP; the usual permissions of a published
+    // file, not the 0600 of a temporary one.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(FsError::at(path, FsAction::Write))?;
+    }
+    Ok(Some(tmp.into_temp_path()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unchanged_file_is_not_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b.txt");
+        assert!(write_if_changed(&path, b"x").unwrap());
+        assert!(!write_if_changed(&path, b"x").unwrap());
+        assert!(write_if_changed(&path, b"y").unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), b"y");
+    }
+
+    #[test]
+    fn a_folder_in_the_way_names_the_path_and_the_action() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = write_if_changed(dir.path(), b"x").unwrap_err();
+        assert_eq!(e.action, FsAction::Write);
+        assert!(e
+            .to_string()
+            .starts_with(&format!("{}: cannot write: a folder", dir.path().display())));
+    }
+
+    #[test]
+    fn create_new_never_replaces_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.md");
+        create_new(&path, b"1").unwrap();
+        let e = create_new(&path, b"2").unwrap_err();
+        assert_eq!(e.action, FsAction::Create);
+        assert_eq!(std::fs::read(&path).unwrap(), b"1");
+    }
+}

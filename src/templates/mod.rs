@@ -1,0 +1,207 @@
+//! Every Handlebars template broadsheet uses, in one registry: the
+//! built-in ones (compiled into the binary), the files in `templates/`
+//! that replace them by name, strict compilation (a field the data lacks
+//! is an error at `check`, not in the middle of a send), and the one error
+//! type that names the template's file and line.
+//!
+//! The digest, the feeds' pages and the subscriber service each keep a
+//! [`TemplateSet`] of the templates they render.
+
+use crate::diagnostic::{Diagnostic, Location};
+use handlebars::Handlebars;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Every built-in template, by the file name in `templates/` that
+/// replaces it, in the order `templates export` lists them.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("digest.html.hbs", include_str!("builtin/digest.html.hbs")),
+    ("digest.txt.hbs", include_str!("builtin/digest.txt.hbs")),
+    ("column.html.hbs", include_str!("builtin/column.html.hbs")),
+    ("index.html.hbs", include_str!("builtin/index.html.hbs")),
+    (
+        "page-layout.html.hbs",
+        include_str!("builtin/page-layout.html.hbs"),
+    ),
+    (
+        "page-subscribe.html.hbs",
+        include_str!("builtin/page-subscribe.html.hbs"),
+    ),
+    (
+        "page-notice.html.hbs",
+        include_str!("builtin/page-notice.html.hbs"),
+    ),
+    (
+        "page-manage.html.hbs",
+        include_str!("builtin/page-manage.html.hbs"),
+    ),
+    (
+        "page-preferences.html.hbs",
+        include_str!("builtin/page-preferences.html.hbs"),
+    ),
+    (
+        "email-confirm.html.hbs",
+        include_str!("builtin/email-confirm.html.hbs"),
+    ),
+    (
+        "email-manage.html.hbs",
+        include_str!("builtin/email-manage.html.hbs"),
+    ),
+    (
+        "email-confirm.txt.hbs",
+        include_str!("builtin/email-confirm.txt.hbs"),
+    ),
+    (
+        "email-manage.txt.hbs",
+        include_str!("builtin/email-manage.txt.hbs"),
+    ),
+];
+
+/// The built-in text of `file_name`.
+///
+/// # Panics
+/// When there is no such built-in: the names are constants of this crate.
+pub fn builtin(file_name: &str) -> &'static str {
+    BUILTIN
+        .iter()
+        .find(|(n, _)| *n == file_name)
+        .map(|(_, t)| *t)
+        .unwrap_or_else(|| panic!("no built-in template {file_name}"))
+}
+
+/// A template that failed to be read, compiled or rendered: where (the
+/// file, or `built-in NAME`, or a config key; the line when Handlebars
+/// names one) and what Handlebars said.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(transparent)]
+pub struct TemplateError(pub Diagnostic);
+
+impl TemplateError {
+    /// A template from `source_name` that does not compile.
+    pub fn compiling(source_name: &str, e: &handlebars::TemplateError) -> TemplateError {
+        let mut location = Location::file(source_name);
+        location.line = e.pos().map(|(line, _)| line);
+        TemplateError(Diagnostic::located(location, e.reason().to_string()))
+    }
+
+    /// A template from `source_name` that failed to render (in strict
+    /// mode, usually a field the data lacks).
+    pub fn rendering(source_name: &str, e: &handlebars::RenderError) -> TemplateError {
+        let mut location = Location::file(source_name);
+        location.line = e.line_no;
+        TemplateError(Diagnostic::located(location, e.reason().to_string()))
+    }
+
+    fn unreadable(source_name: String, e: &std::io::Error) -> TemplateError {
+        TemplateError(Diagnostic::new(&source_name, format!("cannot read: {e}")))
+    }
+}
+
+/// How a set's output is escaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escape {
+    /// HTML: `{{x}}` escapes `<`, `&`, quotes.
+    Html,
+    /// Plain text (email text parts, subjects): nothing escaped.
+    Text,
+}
+
+/// Templates compiled together, each under a key, each remembering where
+/// its text came from for messages.
+pub struct TemplateSet {
+    reg: Handlebars<'static>,
+    sources: HashMap<String, String>,
+}
+
+impl TemplateSet {
+    /// An empty strict set.
+    pub fn new(escape: Escape) -> TemplateSet {
+        let mut reg = Handlebars::new();
+        reg.set_strict_mode(true);
+        if escape == Escape::Text {
+            reg.register_escape_fn(handlebars::no_escape);
+        }
+        TemplateSet {
+            reg,
+            sources: HashMap::new(),
+        }
+    }
+
+    /// Compiles the template `file_name` under `key`: the file of that
+    /// name in `templates_dir` when there is one, else the built-in.
+    /// `display` shows a path as the user knows it.
+    pub fn add(
+        &mut self,
+        key: &str,
+        templates_dir: &Path,
+        file_name: &str,
+        display: &dyn Fn(&Path) -> String,
+    ) -> Result<(), TemplateError> {
+        let path: PathBuf = templates_dir.join(file_name);
+        let (text, from) = match std::fs::read_to_string(&path) {
+            Ok(text) => (text, display(&path)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
+                builtin(file_name).to_owned(),
+                format!("built-in {file_name}"),
+            ),
+            Err(e) => return Err(TemplateError::unreadable(display(&path), &e)),
+        };
+        self.add_text(key, &text, from)
+    }
+
+    /// Compiles `text` under `key`; `from` says where it came from (a
+    /// config key such as `config.toml: digest.subject`).
+    pub fn add_text(&mut self, key: &str, text: &str, from: String) -> Result<(), TemplateError> {
+        self.reg
+            .register_template_string(key, text)
+            .map_err(|e| TemplateError::compiling(&from, &e))?;
+        self.sources.insert(key.to_owned(), from);
+        Ok(())
+    }
+
+    /// Renders `key` against `data`.
+    pub fn render<T: Serialize>(&self, key: &str, data: &T) -> Result<String, TemplateError> {
+        self.reg.render(key, data).map_err(|e| {
+            let from = self.sources.get(key).map_or(key, String::as_str);
+            TemplateError::rendering(from, &e)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_in_templates_replaces_the_built_in_and_is_named_in_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.html.hbs"), "{{nosuch}}").unwrap();
+        let mut set = TemplateSet::new(Escape::Html);
+        let display = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
+        set.add("index", dir.path(), "index.html.hbs", &display)
+            .unwrap();
+        let e = set.render("index", &serde_json::json!({})).unwrap_err();
+        assert!(e.to_string().starts_with("index.html.hbs:1: "), "{e}");
+    }
+
+    #[test]
+    fn a_template_that_does_not_compile_names_its_source_and_line() {
+        let mut set = TemplateSet::new(Escape::Text);
+        let e = set
+            .add_text("subject", "{{#if x}}", "config.toml: digest.subject".into())
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with("config.toml: digest.subject"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn every_built_in_compiles() {
+        for (name, text) in BUILTIN {
+            let mut set = TemplateSet::new(Escape::Html);
+            set.add_text(name, text, (*name).into()).unwrap();
+        }
+    }
+}
