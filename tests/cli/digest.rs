@@ -888,3 +888,28 @@ fn a_certificate_that_does_not_verify_stops_the_run_and_loses_nothing() {
     );
     assert!(server.received().is_empty());
 }
+
+#[test]
+fn preview_into_a_folder_it_cannot_make_exits_1_like_a_failed_write() {
+    let p = with_articles(&config("outbox_dir = \"outbox\""));
+    subscribe(&p, "a@example.com", &[]);
+    p.write("blocker", "a file, not a folder");
+    let run = p
+        .run_at(
+            AFTER_SLOT,
+            &[
+                "digest",
+                "preview",
+                "--to",
+                "a@example.com",
+                "--out",
+                "blocker/pv",
+            ],
+        )
+        .expect_code(1);
+    assert!(
+        run.stderr.contains("blocker/pv: cannot create"),
+        "{}",
+        run.stderr
+    );
+}

@@ -4,6 +4,7 @@
 mod bad_input;
 mod build;
 mod digest;
+mod exit_codes;
 mod hostile;
 mod ops;
 mod relay;
