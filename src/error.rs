@@ -63,7 +63,10 @@ impl Error {
                 | StoreError::Foreign { .. }
                 | StoreError::NewerSchema { .. }
                 | StoreError::Missing { .. } => 2,
-                StoreError::Sql { .. } | StoreError::Lock { .. } | StoreError::Busy { .. } => 1,
+                StoreError::Sql { .. }
+                | StoreError::Lock { .. }
+                | StoreError::Busy { .. }
+                | StoreError::Io { .. } => 1,
             },
             Error::Output(_) | Error::Serialize { .. } | Error::Delivery(_) | Error::Locked(_) => 1,
             Error::AfterBuild(inner) => inner.exit_code(),

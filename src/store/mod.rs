@@ -123,6 +123,16 @@ pub enum StoreError {
         /// Why.
         source: std::io::Error,
     },
+    /// A file or folder the state needs could not be made or read.
+    #[error("{}: cannot {action}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// What was being done, with the config key that names the path.
+        action: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// An open state database.

@@ -203,6 +203,27 @@ fn a_large_import_goes_in_one_transaction() {
 }
 
 #[test]
+fn a_state_folder_that_cannot_be_made_is_named_and_exits_1() {
+    let p = publication();
+    p.write("data", "a file where the state's folder would be");
+    let run = p
+        .run_with_env(
+            "2026-06-08T07:00:00+08:00",
+            &["subscribers", "add", "a@example.com"],
+            &[("BROADSHEET_SITE__STATE_PATH", "data/broadsheet.db")],
+        )
+        .expect_code(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "{}: cannot create the folder of the state database (site.state_path): ",
+            p.path("data").display()
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn a_unicode_domain_and_its_ascii_form_are_one_subscriber() {
     let p = publication();
     p.run(&[

@@ -47,8 +47,11 @@ impl Sqlite {
             message: e.to_string(),
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| sql(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                path: dir.to_owned(),
+                action: "create the folder of the state database (site.state_path)",
+                source,
+            })?;
         }
         let conn = Connection::open_with_flags(
             path,
@@ -113,9 +116,10 @@ impl Sqlite {
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )
         } else {
-            let absolute = std::fs::canonicalize(path).map_err(|e| StoreError::Corrupt {
+            let absolute = std::fs::canonicalize(path).map_err(|source| StoreError::Io {
                 path: path.to_owned(),
-                message: e.to_string(),
+                action: "find the full path of the state database (site.state_path)",
+                source,
             })?;
             let mut uri =
                 url::Url::from_file_path(&absolute).map_err(|()| StoreError::Corrupt {
@@ -288,6 +292,23 @@ mod tests {
             )
         );
         assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn a_state_path_whose_folder_cannot_be_made_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("data"), "a file, not a folder").unwrap();
+        let path = dir.path().join("data").join("state.db");
+        let err = Store::open(&path).err().expect("refused");
+        assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "{}: cannot create the folder of the state database (site.state_path): ",
+                dir.path().join("data").display()
+            )),
+            "{text}"
+        );
     }
 
     #[test]
