@@ -91,3 +91,112 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn at(s: &str) -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339(s).unwrap()
+    }
+
+    fn new_issue<'a>(
+        label: &'a str,
+        cutoff: DateTime<FixedOffset>,
+        articles: &'a [(String, String, DateTime<FixedOffset>)],
+        corrections: &'a [(String, DateTime<FixedOffset>)],
+    ) -> NewIssue<'a> {
+        NewIssue {
+            label,
+            cutoff,
+            articles,
+            deliveries: &[],
+            corrections,
+        }
+    }
+
+    #[test]
+    fn an_article_is_carried_once_and_a_correction_listed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("state.db")).unwrap();
+        let cutoff = at("2026-06-08T07:00:00+08:00");
+        let published = cutoff - Duration::days(2);
+        let updated = cutoff - Duration::days(1);
+        let articles = [("a1".to_owned(), "ai".to_owned(), published)];
+        let corrections = [("a0".to_owned(), updated)];
+        let row = store
+            .create_issue(
+                &new_issue("2026-W24", cutoff, &articles, &corrections),
+                cutoff,
+            )
+            .unwrap();
+        assert_eq!(row.label, "2026-W24");
+        assert_eq!(row.cutoff, cutoff);
+
+        assert_eq!(
+            store.carried(&["a1", "a2"]).unwrap(),
+            HashSet::from(["a1".to_owned()])
+        );
+        assert_eq!(
+            store.issue_articles(row.id).unwrap(),
+            [("a1".to_owned(), "ai".to_owned())]
+        );
+        assert_eq!(store.issue_corrections(row.id).unwrap(), ["a0"]);
+        assert_eq!(
+            store.corrections_listed(&[("a0", updated)]).unwrap(),
+            HashSet::from(["a0".to_owned()])
+        );
+        // The same article corrected again is a correction of its own.
+        assert!(store
+            .corrections_listed(&[("a0", updated + Duration::hours(1))])
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn an_issue_for_nobody_is_done_once_written_and_unfinished_ones_come_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("state.db")).unwrap();
+        let cutoff = at("2026-06-08T07:00:00+08:00");
+        let empty = store
+            .create_issue(&new_issue("2026-W24", cutoff, &[], &[]), cutoff)
+            .unwrap();
+        assert!(empty.done);
+        assert!(store.unfinished_issues().unwrap().is_empty());
+        assert_eq!(store.latest_issue().unwrap(), Some(empty));
+
+        let email = crate::address::Email::parse("a@example.com").unwrap();
+        let reader = crate::store::NewSubscriber {
+            email: email.clone(),
+            name: String::new(),
+            columns: Vec::new(),
+        };
+        store.add_subscriber(&reader, cutoff, false).unwrap();
+        let reader = store.subscriber(&email).unwrap().unwrap().id;
+        let (later, earlier) = (cutoff + Duration::weeks(2), cutoff + Duration::weeks(1));
+        for (label, cutoff) in [("2026-W26", later), ("2026-W25", earlier)] {
+            let row = store
+                .create_issue(
+                    &NewIssue {
+                        label,
+                        cutoff,
+                        articles: &[],
+                        deliveries: &[(reader, format!("<{label}@example.com>"))],
+                        corrections: &[],
+                    },
+                    cutoff,
+                )
+                .unwrap();
+            assert!(!row.done);
+        }
+        let unfinished: Vec<String> = store
+            .unfinished_issues()
+            .unwrap()
+            .into_iter()
+            .map(|i| i.label)
+            .collect();
+        assert_eq!(unfinished, ["2026-W25", "2026-W26"]);
+        assert_eq!(store.latest_issue().unwrap().unwrap().label, "2026-W26");
+    }
+}

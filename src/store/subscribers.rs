@@ -321,3 +321,117 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339("2026-06-08T07:00:00+08:00").unwrap()
+    }
+
+    fn reader(name: &str, columns: &[&str]) -> NewSubscriber {
+        NewSubscriber {
+            email: Email::parse("reader@Example.COM").unwrap(),
+            name: name.into(),
+            columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn adding_an_address_again_changes_only_what_differs_and_one_who_left_stays_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("state.db")).unwrap();
+        let add = |store: &mut Store, s: &NewSubscriber, resubscribe| {
+            store.add_subscriber(s, now(), resubscribe).unwrap()
+        };
+        assert_eq!(
+            add(&mut store, &reader("", &[]), false),
+            UpsertOutcome::Added
+        );
+        assert_eq!(
+            add(&mut store, &reader("", &[]), false),
+            UpsertOutcome::Unchanged
+        );
+        assert_eq!(
+            add(&mut store, &reader("甲", &["ai"]), false),
+            UpsertOutcome::Updated
+        );
+        let found = store
+            .subscriber(&Email::parse("reader@example.com").unwrap())
+            .unwrap()
+            .expect("the domain is compared lower-cased");
+        assert_eq!(
+            (found.name.as_str(), found.columns_text(), found.status),
+            ("甲", "ai".to_owned(), SubscriberStatus::Active)
+        );
+        assert!(found.follows("ai") && !found.follows("law"));
+
+        assert!(store.unsubscribe(found.id, now()).unwrap());
+        assert!(!store.unsubscribe(found.id, now()).unwrap(), "once");
+        assert_eq!(
+            add(&mut store, &reader("甲", &["ai"]), false),
+            UpsertOutcome::KeptUnsubscribed
+        );
+        assert_eq!(
+            store.subscriber_by_id(found.id).unwrap().unwrap().status,
+            SubscriberStatus::Unsubscribed
+        );
+        assert_eq!(
+            add(&mut store, &reader("甲", &["ai"]), true),
+            UpsertOutcome::Updated
+        );
+        assert_eq!(
+            store.subscriber_by_id(found.id).unwrap().unwrap().status,
+            SubscriberStatus::Active
+        );
+    }
+
+    #[test]
+    fn a_sign_up_takes_its_choices_from_its_own_confirmed_request_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("state.db")).unwrap();
+        let SignupOutcome::Pending { id, request: owner } =
+            store.request_signup(&reader("甲", &["ai"]), now()).unwrap()
+        else {
+            panic!("a new address waits for its confirmation");
+        };
+        let pending = store.subscriber_by_id(id).unwrap().unwrap();
+        assert_eq!(pending.status, SubscriberStatus::Pending);
+        assert_eq!(pending.name, "", "nothing chosen is applied yet");
+        // Someone else fills the form for the same address.
+        let SignupOutcome::Pending {
+            id: same,
+            request: stranger,
+        } = store.request_signup(&reader("乙", &[]), now()).unwrap()
+        else {
+            panic!("still pending");
+        };
+        assert_eq!(same, id);
+        assert_ne!(stranger, owner);
+
+        assert_eq!(
+            store.confirm_request(owner, now()).unwrap(),
+            ConfirmOutcome::Activated
+        );
+        let active = store.subscriber_by_id(id).unwrap().unwrap();
+        assert_eq!(
+            (
+                active.name.as_str(),
+                active.columns.as_slice(),
+                active.status
+            ),
+            ("甲", ["ai".to_owned()].as_slice(), SubscriberStatus::Active)
+        );
+        assert_eq!(
+            store.confirm_request(owner, now()).unwrap(),
+            ConfirmOutcome::AlreadyActive
+        );
+        assert!(store.signup_request(owner).unwrap().unwrap().confirmed);
+        assert!(!store.signup_request(stranger).unwrap().unwrap().confirmed);
+        assert_eq!(
+            store.request_signup(&reader("乙", &[]), now()).unwrap(),
+            SignupOutcome::AlreadyActive(id)
+        );
+    }
+}
