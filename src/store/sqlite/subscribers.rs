@@ -408,6 +408,8 @@ impl Sqlite {
 mod tests {
     use super::*;
     use crate::store::Store;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
 
     /// A version 2 state with these (email, email_key, name, status) rows,
     /// as broadsheet wrote it before domains were compared in ASCII.
@@ -471,5 +473,40 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(b.email, "b@xn--bcher-kva.example");
+    }
+
+    #[test]
+    fn an_import_is_one_commit_however_many_rows_it_has() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Sqlite::open(&dir.path().join("state.db")).unwrap();
+        let now = DateTime::parse_from_rfc3339("2026-06-08T07:00:00+08:00").unwrap();
+        let row = |i: usize, name: &str| NewSubscriber {
+            email: Email::parse(&format!("reader{i}@example.com")).unwrap(),
+            name: name.into(),
+            columns: vec!["ai".into()],
+        };
+        db.add_subscriber(&row(0, "讀者"), now, false).unwrap();
+        // SQLite calls the hook once per commit on this connection, the
+        // one the import writes through.
+        let commits = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&commits);
+        db.conn.commit_hook(Some(move || {
+            counted.fetch_add(1, Ordering::Relaxed);
+            false
+        }));
+        let rows: Vec<NewSubscriber> = (0..2_000).map(|i| row(i, "讀者甲")).collect();
+        let report = db.import_subscribers(&rows, now, false).unwrap();
+        assert_eq!(
+            report,
+            ImportReport {
+                added: 1_999,
+                updated: 1,
+                unchanged: 0,
+                kept_unsubscribed: 0
+            }
+        );
+        assert_eq!(commits.load(Ordering::Relaxed), 1);
+        db.conn.commit_hook(None::<fn() -> bool>);
+        assert_eq!(db.subscribers(None).unwrap().len(), 2_000);
     }
 }
