@@ -89,7 +89,10 @@ impl Error {
                 | StoreError::Foreign { .. }
                 | StoreError::NewerSchema { .. }
                 | StoreError::Missing { .. } => 2,
-                StoreError::Sql { .. } | StoreError::Lock { .. } | StoreError::Busy { .. } => 1,
+                StoreError::Sql { .. }
+                | StoreError::Lock { .. }
+                | StoreError::Busy { .. }
+                | StoreError::Io { .. } => 1,
             },
             Error::Io(_)
             | Error::Stdout(_)

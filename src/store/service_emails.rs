@@ -3,9 +3,8 @@
 //! it before answering, and the service's mailer sends from here, oldest
 //! first, so neither a restart nor a slow relay at SIGTERM loses one.
 
-use super::{stamp, Store, StoreError};
+use super::{Backend, Store, StoreError};
 use chrono::{DateTime, FixedOffset};
-use rusqlite::params;
 
 /// An email to queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +38,7 @@ pub struct ServiceEmail {
 
 /// Sent and failed emails are kept this long (for a look after a
 /// complaint), then deleted: they hold addresses.
-const KEEP_SECONDS: i64 = 7 * 86_400;
+pub(crate) const KEEP_SECONDS: i64 = 7 * 86_400;
 
 impl Store {
     /// Queues an email; returns its row.
@@ -49,11 +48,9 @@ impl Store {
         now: DateTime<FixedOffset>,
         unix_now: i64,
     ) -> Result<i64, StoreError> {
-        let now = stamp(now);
-        self.write(|tx| {
-            insert(tx, e, unix_now, e.give_up_at, &now)?;
-            Ok(tx.last_insert_rowid())
-        })
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.queue_service_email(e, now, unix_now),
+        }
     }
 
     /// Up to `limit` queued emails due at `unix_now`, oldest first.
@@ -62,43 +59,17 @@ impl Store {
         unix_now: i64,
         limit: usize,
     ) -> Result<Vec<ServiceEmail>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT id, subscriber_id, kind, envelope_from, envelope_to, message, file_name, give_up_at, attempts
-                 FROM service_emails WHERE status = 'queued' AND not_before <= ?1 ORDER BY id LIMIT ?2",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![unix_now, limit as i64], |r| {
-                Ok(ServiceEmail {
-                    id: r.get(0)?,
-                    email: NewServiceEmail {
-                        subscriber_id: r.get(1)?,
-                        kind: r.get(2)?,
-                        envelope_from: r.get(3)?,
-                        envelope_to: r.get(4)?,
-                        message: r.get(5)?,
-                        file_name: r.get(6)?,
-                        give_up_at: r.get(7)?,
-                    },
-                    attempts: r.get(8)?,
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+        match &self.backend {
+            Backend::Sqlite(db) => db.due_service_emails(unix_now, limit),
+        }
     }
 
     /// Queued emails, and the earliest time (Unix seconds) one of them is
     /// due, if any is queued.
     pub fn queued_service_emails(&self) -> Result<(usize, Option<i64>), StoreError> {
-        self.conn
-            .query_row(
-                "SELECT count(*), min(not_before) FROM service_emails WHERE status = 'queued'",
-                [],
-                |r| Ok((r.get::<_, i64>(0)? as usize, r.get(1)?)),
-            )
-            .map_err(|e| self.err(e))
+        match &self.backend {
+            Backend::Sqlite(db) => db.queued_service_emails(),
+        }
     }
 
     /// Records an attempt: `Some(true)` sent, `Some(false)` refused for
@@ -113,28 +84,13 @@ impl Store {
         now: DateTime<FixedOffset>,
         unix_now: i64,
     ) -> Result<(), StoreError> {
-        let now = stamp(now);
-        let status = match sent {
-            Some(true) => "sent",
-            Some(false) => "failed",
-            None => "queued",
-        };
-        self.write(|tx| {
-            tx.execute(
-                "UPDATE service_emails SET status = ?2, attempts = attempts + 1, last_reply = ?3,
-                     not_before = ?4, updated_at = ?5 WHERE id = ?1",
-                params![id, status, reply, not_before, now],
-            )?;
-            tx.execute(
-                "DELETE FROM service_emails WHERE status != 'queued' AND not_before < ?1",
-                [unix_now - KEEP_SECONDS],
-            )?;
-            Ok(())
-        })
+        match &mut self.backend {
+            Backend::Sqlite(db) => {
+                db.record_service_email(id, sent, reply, not_before, now, unix_now)
+            }
+        }
     }
-}
 
-impl Store {
     /// The work of [`Store::queue_service_email`] with nothing kept: the
     /// row is written and deleted in one transaction. A page that mails
     /// nobody (an unknown address) then costs what one that mails does,
@@ -144,41 +100,8 @@ impl Store {
         e: &NewServiceEmail,
         now: DateTime<FixedOffset>,
     ) -> Result<(), StoreError> {
-        let now = stamp(now);
-        self.write(|tx| {
-            insert(tx, e, 0, 0, &now)?;
-            tx.execute(
-                "DELETE FROM service_emails WHERE id = ?1",
-                [tx.last_insert_rowid()],
-            )?;
-            Ok(())
-        })
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.queue_nothing(e, now),
+        }
     }
-}
-
-/// Writes `e` as a queued row.
-fn insert(
-    tx: &rusqlite::Transaction<'_>,
-    e: &NewServiceEmail,
-    not_before: i64,
-    give_up_at: i64,
-    now: &str,
-) -> rusqlite::Result<()> {
-    tx.execute(
-        "INSERT INTO service_emails (subscriber_id, kind, envelope_from, envelope_to, message, file_name,
-             status, not_before, give_up_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?9)",
-        params![
-            e.subscriber_id,
-            e.kind,
-            e.envelope_from,
-            e.envelope_to,
-            e.message,
-            e.file_name,
-            not_before,
-            give_up_at,
-            now
-        ],
-    )?;
-    Ok(())
 }

@@ -198,8 +198,51 @@ fn a_large_import_goes_in_one_transaction() {
         csv.push_str(&format!("reader{i}@example.com,讀者{i},ai\n"));
     }
     p.write("big.csv", csv);
+    // The database refuses the last row, as a full disk would: rows
+    // committed one by one would leave the 99,999 before it behind.
+    p.run(&["subscribers", "list"]).expect_code(0);
+    let db = rusqlite::Connection::open(p.path("broadsheet.db")).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER refuse_the_last BEFORE INSERT ON subscribers
+         WHEN NEW.email = 'reader99999@example.com'
+         BEGIN SELECT RAISE(ABORT, 'the last row is refused'); END;",
+    )
+    .unwrap();
+    let run = p.run(&["subscribers", "import", "big.csv"]).expect_code(1);
+    assert!(
+        run.stderr
+            .contains("broadsheet.db: the last row is refused"),
+        "{}",
+        run.stderr
+    );
+    let left = p.run(&["subscribers", "list"]).expect_code(0).stdout;
+    assert_eq!(left.lines().count(), 0, "rows left behind");
+
+    db.execute_batch("DROP TRIGGER refuse_the_last").unwrap();
+    drop(db);
     let run = p.run(&["subscribers", "import", "big.csv"]).expect_code(0);
     assert!(run.stdout.contains("100000 added"), "{}", run.stdout);
+}
+
+#[test]
+fn a_state_folder_that_cannot_be_made_is_named_and_exits_1() {
+    let p = publication();
+    p.write("data", "a file where the state's folder would be");
+    let run = p
+        .run_with_env(
+            "2026-06-08T07:00:00+08:00",
+            &["subscribers", "add", "a@example.com"],
+            &[("BROADSHEET_SITE__STATE_PATH", "data/broadsheet.db")],
+        )
+        .expect_code(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "{}: cannot create the folder of the state database (site.state_path): ",
+            p.path("data").display()
+        )),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
