@@ -5,6 +5,7 @@ use crate::config::ConfigError;
 use crate::content::ContentErrors;
 use crate::digest::render::TemplateError;
 use crate::feeds::output::OutputError;
+use crate::mail::DeliveryError;
 use crate::store::StoreError;
 
 /// Everything a command can fail with.
@@ -32,6 +33,10 @@ pub enum Error {
     /// Some deliveries failed or were deferred; the summary says how many.
     #[error("{0}")]
     Delivery(String),
+    /// The delivery engine could not go on (the state not written, the
+    /// sender not started).
+    #[error(transparent)]
+    Sending(DeliveryError),
     /// Another process holds a lock this command needs, for too long.
     #[error("{0}")]
     Locked(String),
@@ -66,7 +71,19 @@ impl Error {
                 StoreError::Sql { .. } | StoreError::Lock { .. } | StoreError::Busy { .. } => 1,
             },
             Error::Output(_) | Error::Serialize { .. } | Error::Delivery(_) | Error::Locked(_) => 1,
+            Error::Sending(_) => 1,
             Error::AfterBuild(inner) => inner.exit_code(),
+        }
+    }
+}
+
+impl From<DeliveryError> for Error {
+    /// A store error stays one, so its kind decides the exit code as
+    /// anywhere else.
+    fn from(e: DeliveryError) -> Error {
+        match e {
+            DeliveryError::Store(e) => Error::Store(e),
+            e => Error::Sending(e),
         }
     }
 }

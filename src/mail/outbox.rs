@@ -1,0 +1,75 @@
+//! The outbox transport: each message written as an `.eml` file into a
+//! folder, for a publication with no relay (and for looking at what would
+//! be sent). A file is written through a temporary file and a rename, so
+//! a reader of the folder never sees half a message; a message written
+//! again with the same bytes (a retried delivery) leaves its file alone.
+
+use super::DeliveryError;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Writes `bytes` to `dir/name`, unless the file holds them already.
+/// Returns the file's path.
+pub(crate) fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, DeliveryError> {
+    let path = dir.join(name);
+    let err = |source| DeliveryError::Outbox {
+        path: path.clone(),
+        source,
+    };
+    if let Ok(meta) = std::fs::metadata(&path) {
+        if meta.is_dir() {
+            return Err(err(std::io::Error::other(
+                "a folder is where this file goes",
+            )));
+        }
+        if meta.len() == bytes.len() as u64 && std::fs::read(&path).is_ok_and(|old| old == bytes) {
+            return Ok(path);
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".broadsheet-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    tmp.write_all(bytes).map_err(err)?;
+    tmp.persist(&path).map_err(|e| err(e.error))?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_lands_whole_and_a_second_write_of_it_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("outbox");
+        let path = write(&out, "m.eml", b"Subject: x\r\n\r\nbody").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"Subject: x\r\n\r\nbody");
+        let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+        write(&out, "m.eml", b"Subject: x\r\n\r\nbody").unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+            before
+        );
+        let names: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["m.eml"], "no temporary file is left");
+    }
+
+    #[test]
+    fn an_outbox_that_is_a_file_names_the_message_it_could_not_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("outbox");
+        std::fs::write(&out, "not a folder").unwrap();
+        let e = write(&out, "m.eml", b"x").unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!("{}: cannot write: ", out.join("m.eml").display())),
+            "{text}"
+        );
+    }
+}
