@@ -13,7 +13,7 @@ use crate::mail::{Outgoing, SmtpSettings, SmtpTransport, Transport};
 use crate::store::{DeliveryRow, IssueRow, NewIssue, Store, Subscriber, SubscriberStatus};
 use crate::token::{Purpose, Signer};
 use crate::Error;
-use chrono::{DateTime, Duration, FixedOffset};
+use chrono::{DateTime, Duration, FixedOffset, SubsecRound};
 use lettre::message::Mailbox;
 use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
@@ -316,17 +316,23 @@ pub fn send_locked(
 
     // A new issue, if one is due.
     let tz = config.site.timezone;
+    let latest = store.latest_issue()?;
     let slot = if options.force {
-        Slot::at(now, tz)
+        // `--force` ignores the schedule: an issue now, whatever the time
+        // of the last one. Times are kept to the second and no two issues
+        // share one, so when the last issue has this second or a later
+        // one (a second forced send, or `--now` no later than it), the new
+        // one takes the second after it: it is the newest, and carries
+        // what no issue has.
+        let at = now.trunc_subsecs(0);
+        match &latest {
+            Some(l) if l.cutoff >= at => Slot::at(l.cutoff + Duration::seconds(1), tz),
+            _ => Slot::at(at, tz),
+        }
     } else {
         latest_slot(&config.digest.schedule, tz, now)
     };
-    let latest = store.latest_issue()?;
-    let due = match &latest {
-        None => true,
-        Some(l) if options.force => l.cutoff < slot.cutoff,
-        Some(l) => l.cutoff < slot.cutoff,
-    };
+    let due = latest.as_ref().is_none_or(|l| l.cutoff < slot.cutoff);
     if due {
         if let Some(l) = &latest {
             let mut missed = 0;
