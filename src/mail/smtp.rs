@@ -295,13 +295,14 @@ impl SmtpTransport {
     /// step as slow as its bound allows: the old connection closed and
     /// checked, then twice (the retry on a fresh connection) connecting,
     /// the greeting, STARTTLS, AUTH, the commands, each block of the
-    /// message and the final reply, with a step to spare.
+    /// message and the final reply. Each block counts twice, for the
+    /// looks at its bound every tick, and a step is left to spare.
     pub fn attempt_limit(&self, m: &Outgoing) -> Duration {
         let s = &self.settings;
         let blocks = m.bytes.len().div_ceil(BLOCK) as u32 + 1;
         let commands = 2 + m.envelope.to().len() as u32;
         let session = 1 + 2 + 2 + 3;
-        let one = s.timeout * (session + commands + blocks) + s.final_reply_timeout;
+        let one = s.timeout * (session + commands + 2 * blocks) + s.final_reply_timeout;
         s.timeout * 3 + one * 2
     }
 
