@@ -11,6 +11,7 @@ use crate::content::ContentErrors;
 use crate::diagnostic::Diagnostic;
 use crate::feeds::FeedError;
 use crate::fsio::FsError;
+use crate::mail::DeliveryError;
 use crate::store::StoreError;
 use crate::templates::TemplateError;
 use std::path::PathBuf;
@@ -58,6 +59,10 @@ pub enum Error {
     /// Some deliveries failed or were deferred, or sending stopped.
     #[error(transparent)]
     Delivery(#[from] DeliveryFailed),
+    /// The delivery engine could not go on (the state not written, the
+    /// sender not started).
+    #[error(transparent)]
+    Sending(DeliveryError),
     /// Another process holds a lock this command needs, for too long.
     #[error(transparent)]
     Locked(#[from] LockError),
@@ -98,9 +103,21 @@ impl Error {
             | Error::Stdout(_)
             | Error::Start { .. }
             | Error::Delivery(_)
+            | Error::Sending(_)
             | Error::Locked(_)
             | Error::Unhealthy(_) => 1,
             Error::AfterBuild(inner) => inner.exit_code(),
+        }
+    }
+}
+
+impl From<DeliveryError> for Error {
+    /// A store error stays one, so its kind decides the exit code as
+    /// anywhere else.
+    fn from(e: DeliveryError) -> Error {
+        match e {
+            DeliveryError::Store(e) => Error::Store(e),
+            e => Error::Sending(e),
         }
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod address;
 pub mod app;
+pub mod backoff;
 pub mod config;
 pub mod content;
 pub mod diagnostic;

@@ -2,12 +2,14 @@
 //! feeds changed, so subscribers' readers fetch them at once instead of
 //! at their next poll. A hub that is down costs a warning, never a build.
 
+use crate::backoff::Backoff;
 use std::time::Duration;
 
 /// Attempts per feed.
 const ATTEMPTS: u32 = 3;
-/// The first wait between attempts; doubled each time.
-const BACKOFF: Duration = Duration::from_millis(500);
+/// The waits between attempts: 500 ms, doubled each time. One request
+/// at a time goes to the hub, so there are no retries to spread apart.
+const BACKOFF: Backoff = Backoff::new(Duration::from_millis(500));
 /// How long one request may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// How long announcing may take in all: a build (and the cron run behind
@@ -50,7 +52,6 @@ pub fn notify(hub: &str, feed_urls: &[String]) -> HubReport {
             );
             break;
         }
-        let mut wait = BACKOFF;
         let mut last = String::new();
         let mut ok = false;
         let mut unreachable = false;
@@ -80,8 +81,7 @@ pub fn notify(hub: &str, feed_urls: &[String]) -> HubReport {
                 }
             }
             if attempt < ATTEMPTS {
-                std::thread::sleep(wait);
-                wait *= 2;
+                std::thread::sleep(BACKOFF.delay(attempt - 1, 0));
             }
         }
         if ok {

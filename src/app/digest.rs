@@ -9,17 +9,15 @@ use crate::digest::render::{RenderedDigest, Templates};
 use crate::digest::schedule::{latest_slot, next_slot_after, Slot};
 use crate::digest::{personalise, select, web_copy_path, Composer, IssueContent, Personal};
 use crate::error::{DeliveryFailed, UsageError};
-use crate::mail::{Outgoing, SendResult, SmtpSettings, SmtpTransport, Transport};
-use crate::store::{
-    DeliveryRow, DeliveryStatus, IssueRow, NewIssue, Outcome, Store, Subscriber, SubscriberStatus,
-};
+use crate::mail::deliver::{self, Built, Messages, Policy, Setup};
+use crate::mail::{Outgoing, SmtpSettings, SmtpTransport, Transport};
+use crate::store::{DeliveryRow, IssueRow, NewIssue, Store, Subscriber, SubscriberStatus};
 use crate::token::{Purpose, Signer};
 use crate::Error;
-use chrono::{DateTime, Duration, FixedOffset};
+use chrono::{DateTime, Duration, FixedOffset, SubsecRound};
 use lettre::message::Mailbox;
 use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// How long unsubscribe links in a digest keep working.
@@ -30,11 +28,6 @@ const PREFERENCES_LINK_DAYS: i64 = 30;
 /// Renderings kept at once; deliveries come sorted by rendering, so only
 /// the last few are ever wanted again.
 const SHARED_CACHE: usize = 64;
-/// Outcomes are committed in batches of at least this many…
-const OUTCOME_BATCH: usize = 256;
-/// …or at least this often (marks are committed at once, taking any
-/// waiting outcomes along).
-const OUTCOME_FLUSH: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Options of `digest send`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -303,20 +296,13 @@ pub fn send_locked(
 ) -> Result<SendSummary, Error> {
     let prepared = prepare(config, true)?;
     // lettre's connection pools belong to a runtime from creation to drop.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| Error::Start {
-            what: "the sender".into(),
-            source,
-        })?;
+    let runtime = deliver::runtime()?;
     let _entered = runtime.enter();
     let transport = transport(config)?;
     let catalog = Catalog::load(config, now)?;
     let mut store = Store::open(&config.site.state_path)?;
-    store.make_durable()?;
     let mut summary = SendSummary {
-        unknown_found: store.mark_in_flight_unknown(now)?,
+        unknown_found: deliver::recover(&mut store, now)?,
         ..SendSummary::default()
     };
     if summary.unknown_found > 0 {
@@ -331,17 +317,23 @@ pub fn send_locked(
 
     // A new issue, if one is due.
     let tz = config.site.timezone;
+    let latest = store.latest_issue()?;
     let slot = if options.force {
-        Slot::at(now, tz)
+        // `--force` ignores the schedule: an issue now, whatever the time
+        // of the last one. Times are kept to the second and no two issues
+        // share one, so when the last issue has this second or a later
+        // one (a second forced send, or `--now` no later than it), the new
+        // one takes the second after it: it is the newest, and carries
+        // what no issue has.
+        let at = now.trunc_subsecs(0);
+        match &latest {
+            Some(l) if l.cutoff >= at => Slot::at(l.cutoff + Duration::seconds(1), tz),
+            _ => Slot::at(at, tz),
+        }
     } else {
         latest_slot(&config.digest.schedule, tz, now)
     };
-    let latest = store.latest_issue()?;
-    let due = match &latest {
-        None => true,
-        Some(l) if options.force => l.cutoff < slot.cutoff,
-        Some(l) => l.cutoff < slot.cutoff,
-    };
+    let due = latest.as_ref().is_none_or(|l| l.cutoff < slot.cutoff);
     if due {
         if let Some(l) = &latest {
             let mut missed = 0;
@@ -375,7 +367,7 @@ pub fn send_locked(
     }
 
     // Send every unfinished issue, oldest first.
-    let store = Mutex::new(store);
+    let store = Arc::new(Mutex::new(store));
     let unfinished = store.lock().expect("store lock").unfinished_issues()?;
     for issue in unfinished {
         summary.issues.push(issue.label.clone());
@@ -427,8 +419,7 @@ pub fn send_locked(
             break;
         }
     }
-    let store = store.into_inner().expect("store lock");
-    summary.unknown = store.unknown_deliveries()?;
+    summary.unknown = store.lock().expect("store lock").unknown_deliveries()?;
     Ok(summary)
 }
 
@@ -630,29 +621,6 @@ impl<'a> Builder<'a> {
         Ok(Some((body, unsubscribe_url)))
     }
 
-    /// One delivery's message. An error is one no delivery can get past
-    /// (a template that does not render); an address no message can be
-    /// built for is [`Built::Unsendable`], that delivery's failure only.
-    fn build(&self, d: &DeliveryRow) -> Result<Built, Error> {
-        let s = &d.subscriber;
-        // `Email::parse` takes only what a message header can carry.
-        let email = match crate::address::Email::parse(&s.email) {
-            Ok(email) => email,
-            Err(why) => {
-                return Ok(Built::Unsendable(format!(
-                    "no message can be addressed to this subscriber: {why}"
-                )))
-            }
-        };
-        let Some((body, unsubscribe_url)) = self.personal(s, &email)? else {
-            return Ok(Built::Nothing);
-        };
-        match self.message(d, &body, &unsubscribe_url) {
-            Ok(m) => Ok(Built::Message(m)),
-            Err(e) => Ok(Built::Unsendable(e.to_string())),
-        }
-    }
-
     fn message(
         &self,
         d: &DeliveryRow,
@@ -692,205 +660,54 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// What building one delivery's message gave.
-enum Built {
-    /// The message.
-    Message(Outgoing),
-    /// Nothing: the reader has nothing new.
-    Nothing,
-    /// No message can be built for this address; the delivery fails, the
-    /// others go on.
-    Unsendable(String),
-}
+impl Messages for Builder<'_> {
+    type Error = Error;
 
-/// Waits between messages to keep under `smtp.rate_limit_per_second`.
-struct RateLimit {
-    interval: Option<std::time::Duration>,
-    next: tokio::sync::Mutex<tokio::time::Instant>,
-}
-
-impl RateLimit {
-    fn new(per_second: f64) -> RateLimit {
-        RateLimit {
-            interval: (per_second > 0.0)
-                .then(|| std::time::Duration::from_secs_f64(1.0 / per_second)),
-            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
-        }
+    /// Readers who share a rendering go one after another, so the cache
+    /// of renderings can stay small however many combinations of columns
+    /// there are.
+    fn arrange(&self, pending: &mut [DeliveryRow]) {
+        pending.sort_by_cached_key(|d| {
+            (
+                group_key(&d.subscriber, &self.columns_with_news),
+                d.subscriber.name.is_empty(),
+                d.id,
+            )
+        });
     }
 
-    async fn wait(&self) {
-        let Some(interval) = self.interval else {
-            return;
+    /// One delivery's message. An error is one no delivery can get past
+    /// (a template that does not render); an address no message can be
+    /// built for is [`Built::Unsendable`], that delivery's failure only.
+    fn build(&self, d: &DeliveryRow) -> Result<Built, Error> {
+        let s = &d.subscriber;
+        // `Email::parse` takes only what a message header can carry.
+        let email = match crate::address::Email::parse(&s.email) {
+            Ok(email) => email,
+            Err(why) => {
+                return Ok(Built::Unsendable(format!(
+                    "no message can be addressed to this subscriber: {why}"
+                )))
+            }
         };
-        let at = {
-            let mut next = self.next.lock().await;
-            let at = (*next).max(tokio::time::Instant::now());
-            *next = at + interval;
-            at
+        let Some((body, unsubscribe_url)) = self.personal(s, &email)? else {
+            return Ok(Built::Nothing);
         };
-        tokio::time::sleep_until(at).await;
-    }
-}
-
-/// Unknown outcomes in a row (no message accepted between them) after
-/// which a run stops: a relay that takes messages and never answers would
-/// otherwise hold each connection for the final-reply wait, message after
-/// message.
-const UNKNOWN_IN_A_ROW: usize = 3;
-
-/// What the sender's workers ask of the state-writing thread.
-enum StateStep {
-    /// Mark a delivery `sending`, durably, before its attempt; the answer
-    /// says whether its reader is still subscribed.
-    Mark(i64, tokio::sync::oneshot::Sender<Result<bool, String>>),
-    /// Record how an attempt ended.
-    Outcome(Outcome),
-}
-
-/// Counts of the outcomes recorded.
-#[derive(Debug, Default, Clone)]
-struct Tally {
-    sent: usize,
-    deferred: usize,
-    failed: usize,
-    unknown: usize,
-    last_deferral: Option<String>,
-}
-
-/// A relay's reply with anything that looks like an address taken out:
-/// relays often repeat the recipient, and broadsheet's output never shows
-/// one.
-fn without_addresses(reply: &str) -> String {
-    reply
-        .split_whitespace()
-        .map(|w| if w.contains('@') { "<address>" } else { w })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The one thread that writes the sender's state. It commits whatever the
-/// workers asked for since its last commit in one transaction: marks must
-/// be durable before their attempts, and a sync per group rather than per
-/// message keeps that cheap (a group commit). Outcomes ride along, or go
-/// on their own once [`OUTCOME_BATCH`] are waiting or [`OUTCOME_FLUSH`]
-/// has passed. Never blocks the async workers: they wait on their answer.
-fn write_state(
-    store: &Mutex<Store>,
-    steps: std::sync::mpsc::Receiver<StateStep>,
-    now: DateTime<FixedOffset>,
-    progress: &indicatif::ProgressBar,
-) -> (Tally, Result<(), Error>) {
-    use std::sync::mpsc::RecvTimeoutError;
-    let mut tally = Tally::default();
-    let mut result: Result<(), Error> = Ok(());
-    let mut marks: Vec<(i64, tokio::sync::oneshot::Sender<Result<bool, String>>)> = Vec::new();
-    let mut outcomes: Vec<Outcome> = Vec::new();
-    let mut oldest_outcome: Option<std::time::Instant> = None;
-    let mut open = true;
-    while open || !marks.is_empty() || !outcomes.is_empty() {
-        if open && marks.is_empty() {
-            let wait =
-                oldest_outcome.map_or(OUTCOME_FLUSH, |t| OUTCOME_FLUSH.saturating_sub(t.elapsed()));
-            match steps.recv_timeout(wait) {
-                Ok(step) => take(step, &mut marks, &mut outcomes, &mut oldest_outcome),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => open = false,
-            }
-        }
-        // Everything else already asked for joins this commit.
-        while marks.len() + outcomes.len() < 4 * OUTCOME_BATCH {
-            match steps.try_recv() {
-                Ok(step) => take(step, &mut marks, &mut outcomes, &mut oldest_outcome),
-                Err(std::sync::mpsc::TryRecvError::Empty) => break,
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                    open = false;
-                    break;
-                }
-            }
-        }
-        let due = !marks.is_empty()
-            || outcomes.len() >= OUTCOME_BATCH
-            || !open
-            || oldest_outcome.is_some_and(|t| t.elapsed() >= OUTCOME_FLUSH);
-        if !due || (marks.is_empty() && outcomes.is_empty()) {
-            continue;
-        }
-        let ids: Vec<i64> = marks.iter().map(|(id, _)| *id).collect();
-        let settled = match &result {
-            // After a failed write nothing more is marked: the run is
-            // stopping, and what is not marked stays queued.
-            Err(e) => Err(e.to_string()),
-            Ok(()) => store
-                .lock()
-                .expect("store lock")
-                .settle(&ids, &outcomes, now)
-                .map_err(|e| e.to_string()),
-        };
-        match settled {
-            Ok(marked) => {
-                for o in &outcomes {
-                    match o.status {
-                        DeliveryStatus::Sent => tally.sent += 1,
-                        DeliveryStatus::Deferred => {
-                            tally.deferred += 1;
-                            tally.last_deferral = o.reply.as_deref().map(without_addresses);
-                        }
-                        DeliveryStatus::Unknown => tally.unknown += 1,
-                        _ => tally.failed += 1,
-                    }
-                }
-                progress.inc(outcomes.len() as u64);
-                for ((_, answer), ok) in marks.drain(..).zip(marked) {
-                    let _ = answer.send(Ok(ok));
-                }
-            }
-            Err(message) => {
-                if result.is_ok() {
-                    result = Err(DeliveryFailed::Stopped {
-                        reason: format!("cannot record deliveries in the state: {message}"),
-                    }
-                    .into());
-                }
-                for (_, answer) in marks.drain(..) {
-                    let _ = answer.send(Err(message.clone()));
-                }
-            }
-        }
-        outcomes.clear();
-        oldest_outcome = None;
-    }
-    (tally, result)
-}
-
-fn take(
-    step: StateStep,
-    marks: &mut Vec<(i64, tokio::sync::oneshot::Sender<Result<bool, String>>)>,
-    outcomes: &mut Vec<Outcome>,
-    oldest_outcome: &mut Option<std::time::Instant>,
-) {
-    match step {
-        StateStep::Mark(id, answer) => marks.push((id, answer)),
-        StateStep::Outcome(o) => {
-            oldest_outcome.get_or_insert_with(std::time::Instant::now);
-            outcomes.push(o);
+        match self.message(d, &body, &unsubscribe_url) {
+            Ok(m) => Ok(Built::Message(m)),
+            Err(e) => Ok(Built::Unsendable(e.to_string())),
         }
     }
 }
 
-/// Sends the pending deliveries of one issue.
-///
-/// Builder threads render messages into a bounded channel; async workers,
-/// one per connection, take them, have each marked `sending` by the
-/// state-writing thread, send it (with retries) and hand its outcome back
-/// to that thread. Whatever stops the run early (a fatal transport error,
-/// a failed write to the state, a message that cannot be built) closes the
-/// channel, so builders waiting for room stop too and the run ends at once;
-/// what was never marked stays queued for the next run.
+/// Sends the pending deliveries of one issue through the delivery engine
+/// (`mail::deliver`), with this issue's messages, and adds what it did to
+/// `summary`.
 #[allow(clippy::too_many_arguments)]
 fn deliver_issue(
     config: &Config,
     runtime: &tokio::runtime::Runtime,
-    store: &Mutex<Store>,
+    store: &Arc<Mutex<Store>>,
     prepared: &Prepared,
     transport: &Transport,
     content: &IssueContent<'_>,
@@ -899,228 +716,25 @@ fn deliver_issue(
     progress: &indicatif::ProgressBar,
     summary: &mut SendSummary,
 ) -> Result<(), Error> {
-    let mut pending = store
-        .lock()
-        .expect("store lock")
-        .pending_deliveries(issue.id)?;
-    if pending.is_empty() {
-        store
-            .lock()
-            .expect("store lock")
-            .finish_issue_if_complete(issue.id, now)?;
-        return Ok(());
-    }
-    progress.set_length(progress.length().unwrap_or(0) + pending.len() as u64);
     let builder = Builder::new(config, prepared, content, issue.cutoff, now);
-    // Readers who share a rendering go one after another, so the cache of
-    // renderings can stay small however many combinations of columns
-    // there are.
-    pending.sort_by_cached_key(|d| {
-        (
-            group_key(&d.subscriber, &builder.columns_with_news),
-            d.subscriber.name.is_empty(),
-            d.id,
-        )
-    });
-    let abort = AtomicBool::new(false);
-    let fatal: Mutex<Option<String>> = Mutex::new(None);
-    let stop = |why: String| {
-        let mut f = fatal.lock().expect("fatal lock");
-        if f.is_none() {
-            *f = Some(why);
-        }
-        abort.store(true, Ordering::Relaxed);
+    let setup = Setup {
+        store,
+        transport,
+        policy: Policy::from_config(&config.smtp),
+        now,
+        progress,
     };
-    let build_error: Mutex<Option<Error>> = Mutex::new(None);
-    let next = AtomicUsize::new(0);
-    let unknown_in_a_row = AtomicUsize::new(0);
-    let workers = transport.concurrency();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Outgoing>(workers * 4);
-    let rx = tokio::sync::Mutex::new(rx);
-    let (state_tx, state_rx) = std::sync::mpsc::channel::<StateStep>();
-    let limit = RateLimit::new(config.smtp.rate_limit_per_second);
-    let retries = config.smtp.retries;
-    let backoff = std::time::Duration::from_millis(config.smtp.retry_backoff_ms);
-    let builders = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .saturating_sub(1)
-        .max(1);
-
-    let (tally, recorded) = std::thread::scope(|scope| {
-        let writer = scope.spawn(|| write_state(store, state_rx, now, progress));
-        for _ in 0..builders {
-            let tx = tx.clone();
-            let state_tx = state_tx.clone();
-            let (builder, pending, next, abort, build_error) =
-                (&builder, &pending, &next, &abort, &build_error);
-            scope.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= pending.len() || abort.load(Ordering::Relaxed) {
-                    break;
-                }
-                match builder.build(&pending[i]) {
-                    Ok(Built::Message(m)) => {
-                        // Fails once the workers have closed the channel.
-                        if tx.blocking_send(m).is_err() {
-                            break;
-                        }
-                    }
-                    Ok(Built::Nothing) => {}
-                    Ok(Built::Unsendable(why)) => {
-                        // The reason names the address: it goes to the
-                        // state, not the log.
-                        tracing::warn!(
-                            delivery = pending[i].id,
-                            "no message can be addressed to one subscriber; that delivery failed"
-                        );
-                        let _ = state_tx.send(StateStep::Outcome(Outcome {
-                            delivery_id: pending[i].id,
-                            subscriber_id: pending[i].subscriber.id,
-                            status: DeliveryStatus::Failed,
-                            reply: Some(why),
-                            hard_bounce: false,
-                        }));
-                    }
-                    Err(e) => {
-                        abort.store(true, Ordering::Relaxed);
-                        *build_error.lock().expect("error lock") = Some(e);
-                        break;
-                    }
-                }
-            });
-        }
-        drop(tx);
-
-        runtime.block_on(async {
-            let worker = |w: usize| {
-                let (rx, state_tx, abort, limit, stop, unknown_in_a_row) = (
-                    &rx,
-                    state_tx.clone(),
-                    &abort,
-                    &limit,
-                    &stop,
-                    &unknown_in_a_row,
-                );
-                async move {
-                    loop {
-                        if abort.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        let Some(m) = rx.lock().await.recv().await else {
-                            break;
-                        };
-                        limit.wait().await;
-                        let (answer, marked) = tokio::sync::oneshot::channel();
-                        if state_tx
-                            .send(StateStep::Mark(m.delivery_id, answer))
-                            .is_err()
-                        {
-                            stop("the state writer stopped".into());
-                            break;
-                        }
-                        match marked.await {
-                            Ok(Ok(true)) => {}
-                            // Unsubscribed since the issue began.
-                            Ok(Ok(false)) => continue,
-                            Ok(Err(e)) => {
-                                stop(e);
-                                break;
-                            }
-                            Err(_) => {
-                                stop("the state writer stopped".into());
-                                break;
-                            }
-                        }
-                        let mut attempt = 0;
-                        let result = loop {
-                            let r = transport.send(w, &m).await;
-                            match r {
-                                // A relay out of reach has had its one
-                                // fresh connection already (in `send`):
-                                // waiting on it would only hold the run.
-                                SendResult::Transient(_)
-                                    if attempt < retries && !abort.load(Ordering::Relaxed) =>
-                                {
-                                    // Exponential backoff with jitter, so
-                                    // retries from many workers spread out.
-                                    let jitter = 1.0
-                                        + ((m.delivery_id.unsigned_abs() * 7919
-                                            + u64::from(attempt))
-                                            % 100) as f64
-                                            / 200.0;
-                                    tokio::time::sleep(
-                                        backoff.mul_f64(2f64.powi(attempt as i32) * jitter),
-                                    )
-                                    .await;
-                                    attempt += 1;
-                                }
-                                other => break other,
-                            }
-                        };
-                        let (status, reply, hard_bounce) = match result {
-                            SendResult::Sent(r) => {
-                                unknown_in_a_row.store(0, Ordering::Relaxed);
-                                (DeliveryStatus::Sent, r, false)
-                            }
-                            SendResult::Transient(r) => (DeliveryStatus::Deferred, r, false),
-                            SendResult::Permanent { reply, hard_bounce } => {
-                                (DeliveryStatus::Failed, reply, hard_bounce)
-                            }
-                            SendResult::Unknown(r) => {
-                                tracing::warn!(
-                                    delivery = m.delivery_id,
-                                    "{r}; not sent again (`digest send --retry-unknown` would)"
-                                );
-                                if unknown_in_a_row.fetch_add(1, Ordering::Relaxed) + 1
-                                    >= UNKNOWN_IN_A_ROW
-                                {
-                                    stop(format!("{r}, {UNKNOWN_IN_A_ROW} times in a row"));
-                                }
-                                (DeliveryStatus::Unknown, r, false)
-                            }
-                            SendResult::Fatal(r) | SendResult::Unreachable(r) => {
-                                stop(r.clone());
-                                // Nothing reached the server: it can go again.
-                                (DeliveryStatus::Deferred, r, false)
-                            }
-                        };
-                        let _ = state_tx.send(StateStep::Outcome(Outcome {
-                            delivery_id: m.delivery_id,
-                            subscriber_id: m.subscriber_id,
-                            status,
-                            reply: Some(reply),
-                            hard_bounce,
-                        }));
-                    }
-                }
-            };
-            futures::future::join_all((0..workers).map(worker)).await;
-            // No worker takes anything more: builders waiting for room in
-            // the channel must not wait for ever.
-            rx.lock().await.close();
-        });
-        drop(state_tx);
-        writer.join().expect("the state writer does not panic")
-    });
-
-    if let Some(e) = build_error.into_inner().expect("error lock") {
-        return Err(e);
+    let report = deliver::run(runtime, &setup, &builder, issue)?;
+    summary.sent += report.sent;
+    summary.deferred += report.deferred;
+    summary.failed += report.failed;
+    summary.unknown_now += report.unknown;
+    if report.last_deferral.is_some() {
+        summary.last_deferral = report.last_deferral;
     }
-    summary.sent += tally.sent;
-    summary.deferred += tally.deferred;
-    summary.failed += tally.failed;
-    summary.unknown_now += tally.unknown;
-    if tally.last_deferral.is_some() {
-        summary.last_deferral = tally.last_deferral;
+    if let Some(f) = report.stopped {
+        summary.fatal = Some(f.to_string());
     }
-    if let Some(f) = fatal.into_inner().expect("fatal lock") {
-        summary.fatal = Some(f);
-    }
-    recorded?;
-    store
-        .lock()
-        .expect("store lock")
-        .finish_issue_if_complete(issue.id, now)?;
     Ok(())
 }
 

@@ -1,13 +1,21 @@
 //! Transports: SMTP (lettre, async, over a set of connections) or `.eml`
-//! files in an outbox folder. Each attempt ends in a [`SendResult`] the
-//! caller records; the transport keeps no state of its own.
+//! files in an outbox folder; and [`deliver`], the engine that sends an
+//! issue's deliveries through one. Each attempt ends in an [`Answer`] the
+//! caller records, or in a [`DeliveryError`] when nothing more can be
+//! sent; the transport keeps no state of its own.
 
+pub(crate) mod deliver;
+mod outbox;
 mod smtp;
+#[cfg(test)]
+pub(crate) mod stub;
 
+pub use deliver::DeliveryError;
 pub use smtp::{SmtpSettings, SmtpTransport};
 
 use lettre::address::Envelope;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// One message ready to go.
 #[derive(Debug, Clone)]
@@ -41,7 +49,29 @@ pub fn outbox_file_name(message_id: &str) -> String {
     format!("{stem}.eml")
 }
 
-/// How an attempt ended.
+/// How an attempt at one message ended, when the transport can go on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Accepted; the server's reply.
+    Sent(String),
+    /// Refused for now (4xx, dropped connection, timeout before the end of
+    /// the message): try later.
+    Transient(String),
+    /// Refused for good (5xx). `hard_bounce`: the address itself was refused.
+    Permanent {
+        /// The server's reply.
+        reply: String,
+        /// Whether the address was refused (550, 551, 553).
+        hard_bounce: bool,
+    },
+    /// The message was sent to its end, then no reply came in time or the
+    /// connection was lost: the relay may have kept it. Never retried at
+    /// once; recorded as unknown, as a delivery in flight at a crash is.
+    Unknown(String),
+}
+
+/// How an attempt ended, in one value: an [`Answer`], or the two kinds of
+/// [`DeliveryError`] a transport gives, as text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendResult {
     /// Accepted; the server's reply.
@@ -74,7 +104,14 @@ pub enum Transport {
     Outbox(PathBuf),
     /// An SMTP relay.
     Smtp(SmtpTransport),
+    /// Scripted answers, for tests of what is built on a transport.
+    #[cfg(test)]
+    Stub(stub::StubTransport),
 }
+
+/// The bound on one outbox write: a write blocks its thread, so this only
+/// guards what comes around it.
+const OUTBOX_LIMIT: Duration = Duration::from_secs(60);
 
 impl Transport {
     /// How many messages may be in flight at once.
@@ -82,20 +119,50 @@ impl Transport {
         match self {
             Transport::Outbox(_) => 1,
             Transport::Smtp(s) => s.connections(),
+            #[cfg(test)]
+            Transport::Stub(s) => s.connections(),
         }
     }
 
     /// Sends `m` over worker `worker`'s connection.
     pub async fn send(&self, worker: usize, m: &Outgoing) -> SendResult {
-        match self {
-            Transport::Outbox(dir) => {
-                let path = dir.join(&m.file_name);
-                match crate::fsio::write_if_changed(&path, &m.bytes) {
-                    Ok(_) => SendResult::Sent(format!("written to {}", path.display())),
-                    Err(e) => SendResult::Fatal(e.to_string()),
-                }
+        match self.attempt(worker, m).await {
+            Ok(Answer::Sent(r)) => SendResult::Sent(r),
+            Ok(Answer::Transient(r)) => SendResult::Transient(r),
+            Ok(Answer::Permanent { reply, hard_bounce }) => {
+                SendResult::Permanent { reply, hard_bounce }
             }
-            Transport::Smtp(s) => s.send(worker, m).await,
+            Ok(Answer::Unknown(r)) => SendResult::Unknown(r),
+            Err(e) if e.is_unreachable() => SendResult::Unreachable(e.to_string()),
+            Err(e) => SendResult::Fatal(e.to_string()),
+        }
+    }
+
+    /// Sends `m` over worker `worker`'s connection; an error is one no
+    /// other message would get past either.
+    pub(crate) async fn attempt(
+        &self,
+        worker: usize,
+        m: &Outgoing,
+    ) -> Result<Answer, DeliveryError> {
+        match self {
+            Transport::Outbox(dir) => outbox::write(dir, &m.file_name, &m.bytes)
+                .map(|path| Answer::Sent(format!("written to {}", path.display()))),
+            Transport::Smtp(s) => s.attempt(worker, m).await,
+            #[cfg(test)]
+            Transport::Stub(s) => s.attempt(worker, m).await,
+        }
+    }
+
+    /// The longest one [`Transport::attempt`] at `m` can take when every
+    /// step takes as long as its bound allows: past it, something that has
+    /// no bound of its own has hung, and the attempt is given up.
+    pub(crate) fn attempt_limit(&self, m: &Outgoing) -> Duration {
+        match self {
+            Transport::Outbox(_) => OUTBOX_LIMIT,
+            Transport::Smtp(s) => s.attempt_limit(m),
+            #[cfg(test)]
+            Transport::Stub(s) => s.attempt_limit(),
         }
     }
 }

@@ -10,7 +10,7 @@
 //! message, so no answer in time is not a refusal to retry but an unknown
 //! outcome, which is never sent again without the operator saying so.
 
-use super::{Outgoing, SendResult};
+use super::{Answer, DeliveryError, Outgoing};
 use crate::config::Security;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
@@ -170,6 +170,10 @@ struct Worker {
     conn: Option<AsyncSmtpConnection>,
     sent: usize,
     last_used: std::time::Instant,
+    /// An attempt began and did not come to its end: its future was
+    /// dropped (the caller's bound ran out), so the session may be left
+    /// mid-transaction and must not be used again.
+    interrupted: bool,
 }
 
 /// Connections to one relay, one per worker.
@@ -195,6 +199,7 @@ impl SmtpTransport {
                     conn: None,
                     sent: 0,
                     last_used: std::time::Instant::now(),
+                    interrupted: false,
                 })
             })
             .collect();
@@ -286,11 +291,30 @@ impl SmtpTransport {
         Ok(())
     }
 
+    /// The longest [`SmtpTransport::attempt`] at `m` can take with every
+    /// step as slow as its bound allows: the old connection closed and
+    /// checked, then twice (the retry on a fresh connection) connecting,
+    /// the greeting, STARTTLS, AUTH, the commands, each block of the
+    /// message and the final reply. Each block counts twice, for the
+    /// looks at its bound every tick, and a step is left to spare.
+    pub fn attempt_limit(&self, m: &Outgoing) -> Duration {
+        let s = &self.settings;
+        let blocks = m.bytes.len().div_ceil(BLOCK) as u32 + 1;
+        let commands = 2 + m.envelope.to().len() as u32;
+        let session = 1 + 2 + 2 + 3;
+        let one = s.timeout * (session + commands + 2 * blocks) + s.final_reply_timeout;
+        s.timeout * 3 + one * 2
+    }
+
     /// Sends one message over worker `i`'s connection. A connection that
     /// turns out dead (it idled too long, the relay closed it) is replaced
     /// and the message tried once more at once.
-    pub async fn send(&self, i: usize, m: &Outgoing) -> SendResult {
+    pub async fn attempt(&self, i: usize, m: &Outgoing) -> Result<Answer, DeliveryError> {
         let mut w = self.workers[i % self.workers.len()].lock().await;
+        if w.interrupted {
+            w.conn = None;
+        }
+        w.interrupted = true;
         let limit = self.settings.max_messages_per_connection;
         let step = self.settings.timeout;
         if limit > 0 && w.sent >= limit {
@@ -309,23 +333,24 @@ impl SmtpTransport {
                 }
             }
         }
-        let mut result = self.attempt(&mut w, m).await;
+        let mut result = self.try_once(&mut w, m).await;
         if let Err(f) = &result {
             if f.is_connection() {
                 w.conn = None;
-                result = self.attempt(&mut w, m).await;
+                result = self.try_once(&mut w, m).await;
             }
         }
         w.last_used = std::time::Instant::now();
+        w.interrupted = false;
         let s = &self.settings;
         match result {
             Ok(r) => {
                 w.sent += 1;
-                SendResult::Sent(format!(
+                Ok(Answer::Sent(format!(
                     "{} {}",
                     r.code(),
                     r.message().collect::<Vec<_>>().join(" ")
-                ))
+                )))
             }
             Err(Failure::Smtp(e)) => {
                 // The session is left mid-transaction: start afresh, as
@@ -333,41 +358,49 @@ impl SmtpTransport {
                 w.conn = None;
                 classify(&e, s)
             }
-            Err(Failure::Connect(e)) => {
+            Err(Failure::Connect(reason)) => {
                 w.conn = None;
-                SendResult::Unreachable(format!("cannot reach {}:{}: {e}", s.host, s.port))
+                Err(DeliveryError::Unreachable {
+                    host: s.host.clone(),
+                    port: s.port,
+                    reason,
+                })
             }
             Err(Failure::TimedOut(step, limit)) => {
                 w.conn = None;
-                SendResult::Transient(format!(
+                Ok(Answer::Transient(format!(
                     "{}:{} did not answer {step} within {} s",
                     s.host,
                     s.port,
                     limit.as_secs()
-                ))
+                )))
             }
             Err(Failure::AfterData(why)) => {
                 w.conn = None;
-                SendResult::Unknown(format!(
+                Ok(Answer::Unknown(format!(
                     "{}:{} {why} after the end of the message; it may have kept it",
                     s.host, s.port
-                ))
+                )))
             }
-            Err(Failure::Setup(e)) => SendResult::Fatal(e),
-            Err(Failure::AddressUnsupported(e)) => SendResult::Permanent {
+            Err(Failure::Setup(e)) => Err(DeliveryError::TlsSetup(e)),
+            Err(Failure::AddressUnsupported(e)) => Ok(Answer::Permanent {
                 reply: format!("{}:{} {e}", s.host, s.port),
                 hard_bounce: false,
-            },
-            Err(Failure::Unsupported(e)) => {
+            }),
+            Err(Failure::Unsupported(what)) => {
                 w.conn = None;
-                SendResult::Fatal(format!("{}:{} {e}", s.host, s.port))
+                Err(DeliveryError::Unsupported {
+                    host: s.host.clone(),
+                    port: s.port,
+                    what,
+                })
             }
         }
     }
 
     /// One attempt: connecting if needed, then MAIL, RCPT, DATA, the
     /// message and the reply to its final dot, each step within its bound.
-    async fn attempt(
+    async fn try_once(
         &self,
         w: &mut Worker,
         m: &Outgoing,
@@ -494,30 +527,37 @@ fn is_tls(e: &lettre::transport::smtp::Error) -> bool {
 }
 
 /// What an SMTP error means for the delivery.
-fn classify(e: &lettre::transport::smtp::Error, s: &SmtpSettings) -> SendResult {
+fn classify(e: &lettre::transport::smtp::Error, s: &SmtpSettings) -> Result<Answer, DeliveryError> {
     let text = e.to_string();
     let code = e.status().map(|c| c.to_string()).unwrap_or_default();
+    let (host, port) = (s.host.clone(), s.port);
     if e.is_permanent() {
         // Authentication refusals say nothing of the recipient.
         if matches!(code.as_str(), "530" | "534" | "535" | "538") {
-            return SendResult::Fatal(format!(
-                "{}:{} refused authentication: {text}",
-                s.host, s.port
-            ));
+            return Err(DeliveryError::Authentication {
+                host,
+                port,
+                reply: text,
+            });
         }
-        SendResult::Permanent {
+        Ok(Answer::Permanent {
             hard_bounce: matches!(code.as_str(), "550" | "551" | "553"),
             reply: text,
-        }
+        })
     } else if e.is_transient() || e.is_timeout() {
-        SendResult::Transient(text)
+        Ok(Answer::Transient(text))
     } else if is_tls(e) {
-        SendResult::Fatal(format!(
-            "TLS with {}:{} failed (certificates are verified): {text}",
-            s.host, s.port
-        ))
+        Err(DeliveryError::Tls {
+            host,
+            port,
+            reason: text,
+        })
     } else {
-        SendResult::Unreachable(format!("cannot reach {}:{}: {text}", s.host, s.port))
+        Err(DeliveryError::Unreachable {
+            host,
+            port,
+            reason: text,
+        })
     }
 }
 

@@ -194,6 +194,42 @@ fn nothing_is_sent_before_the_slot_and_one_issue_after_it() {
 }
 
 #[test]
+fn a_forced_send_sends_at_once_even_when_the_last_issue_has_the_same_time() {
+    // `--force` ignores the schedule: an issue goes out now, even when the
+    // last one was sent at this very second (a second forced send, or a
+    // `--now` no later than the last issue's).
+    let server = SmtpServer::start();
+    let p = with_articles(&smtp_config(server.port));
+    subscribe(&p, "a@example.com", &[]);
+    // A Wednesday: no slot anywhere near.
+    const AT: &str = "2026-12-02T15:00:00+08:00";
+    p.run_at(AT, &["digest", "send", "--force"]).expect_code(0);
+    assert_eq!(server.received().len(), 1);
+    // Added after that send, dated before it.
+    p.write(
+        "content/city/late.md",
+        article(
+            "title = \"遲來的稿\"\npublished = 2026-12-02T14:00:00+08:00",
+            "晚了一點。",
+        ),
+    );
+    let again = p.run_at(AT, &["digest", "send", "--force"]).expect_code(0);
+    assert!(
+        again.stdout.contains("digest 2026-W49: 1 sent"),
+        "{}",
+        again.stdout
+    );
+    let received = server.received();
+    assert_eq!(received.len(), 2);
+    let m = parse(&received[1].data);
+    let text = m.body_text(0).unwrap();
+    assert!(text.contains("遲來的稿"), "{text}");
+    assert!(!text.contains("算力擴容"), "carried by the first: {text}");
+    let first = parse(&received[0].data);
+    assert_ne!(first.message_id(), m.message_id());
+}
+
+#[test]
 fn nothing_is_sent_to_a_subscriber_with_nothing_new() {
     let server = SmtpServer::start();
     let p = Publication::with_config(&smtp_config(server.port));
