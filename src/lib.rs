@@ -13,6 +13,7 @@ pub mod content;
 pub mod digest;
 pub mod feeds;
 pub mod mail;
+pub mod report;
 pub mod server;
 pub mod store;
 pub mod text;
