@@ -1,7 +1,7 @@
 //! Author feeds: one set an author, their folders and slugs, their limits
 //! and summaries, the OPML folder, and removal when they go.
 
-use crate::output::{assert_same_tree, json_of, self_link, start_tags};
+use crate::output::{assert_same_tree, files_counted, json_of, self_link, start_tags};
 use crate::util::*;
 use std::collections::BTreeSet;
 
@@ -342,7 +342,7 @@ fn an_author_whose_articles_are_gone_loses_their_feeds() {
     std::fs::remove_file(p.path("content/ai/a2.md")).unwrap();
     std::fs::remove_file(p.path("content/city/c2.md")).unwrap();
     let run = p.build();
-    assert!(run.stdout.contains("3 removed"), "{}", run.stdout);
+    assert_eq!(files_counted(&run.stdout).removed, 3, "{}", run.stdout);
     assert!(!p.path("feeds/authors/daniel-whitcombe").exists());
     assert_eq!(author_folders(&p), BTreeSet::from(["陳大文".to_owned()]));
     assert!(!p.read("feeds/index.opml").contains("daniel-whitcombe"));
@@ -361,7 +361,7 @@ fn author_feeds_off_writes_none_and_removes_those_written() {
     assert_eq!(author_folders(&p).len(), 2);
     p.write("config.toml", format!("{CONFIG}author_feeds = false\n"));
     let run = p.build();
-    assert!(run.stdout.contains("6 removed"), "{}", run.stdout);
+    assert_eq!(files_counted(&run.stdout).removed, 6, "{}", run.stdout);
     assert!(!p.path("feeds/authors").exists());
     assert!(!p.read("feeds/index.opml").contains("authors/"));
 }

@@ -102,3 +102,60 @@ fn unescape_html(s: &str) -> String {
         .replace("&#x60;", "`")
         .replace("&amp;", "&")
 }
+
+/// The summary line of a `build` run without the time it took (which
+/// varies), so a test compares the rest whole: every count is read to its
+/// first digit, and "10 files written" is never taken for "0 files written".
+#[track_caller]
+pub fn build_line(stdout: &str) -> &str {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("built "))
+        .unwrap_or_else(|| panic!("no build summary in:\n{stdout}"));
+    let (said, secs) = line
+        .rsplit_once(" in ")
+        .unwrap_or_else(|| panic!("no time in {line:?}"));
+    assert!(
+        secs.strip_suffix(" s")
+            .is_some_and(|n| n.parse::<f64>().is_ok()),
+        "not a time: {line:?}"
+    );
+    said
+}
+
+/// What a build's summary line says it did to the files.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Files {
+    pub written: usize,
+    pub unchanged: usize,
+    pub removed: usize,
+}
+
+/// The counts on a build's summary line, each number read whole.
+#[track_caller]
+pub fn files_counted(stdout: &str) -> Files {
+    let line = build_line(stdout);
+    let counts = line
+        .split_once("): ")
+        .map(|(_, rest)| rest.split(';').next().unwrap_or(rest))
+        .unwrap_or_else(|| panic!("no counts in {line:?}"));
+    let mut n = counts
+        .split(", ")
+        .zip(["files written", "unchanged", "removed"])
+        .map(|(part, word)| {
+            match part.split_once(' ') {
+                Some((n, w)) if w == word => n.parse::<usize>().ok(),
+                _ => None,
+            }
+            .unwrap_or_else(|| panic!("no count of {word:?} in {line:?}"))
+        });
+    let mut next = || {
+        n.next()
+            .unwrap_or_else(|| panic!("too few counts in {line:?}"))
+    };
+    Files {
+        written: next(),
+        unchanged: next(),
+        removed: next(),
+    }
+}
