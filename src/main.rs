@@ -4,7 +4,9 @@
 
 mod cli;
 
+use broadsheet::app::subscribers as subs;
 use broadsheet::config::Config;
+use broadsheet::server::Clock;
 use broadsheet::{app, report, Error};
 use chrono::Utc;
 use clap::{CommandFactory, Parser};
@@ -39,7 +41,6 @@ fn run(cli: &Cli) -> Result<(), Error> {
             print!("{report}");
         }
     };
-    use app::subscribers as subs;
     match &cli.command {
         Command::Completions { shell } => {
             let mut out = Vec::new();
@@ -144,10 +145,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
             }
         }
         Command::Serve => {
-            let clock = match cli.now {
-                Some(t) => broadsheet::server::Clock::Fixed(t),
-                None => broadsheet::server::Clock::System,
-            };
+            let clock = cli.now.map_or(Clock::System, Clock::Fixed);
             broadsheet::server::serve(load(cli)?, clock)?;
         }
         Command::Run => {
