@@ -17,6 +17,7 @@ pub mod feeds;
 pub mod fsio;
 pub mod mail;
 pub mod names;
+pub mod report;
 pub mod server;
 pub mod store;
 pub mod templates;

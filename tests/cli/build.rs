@@ -1,6 +1,7 @@
 //! `broadsheet build`: feeds read back with independent parsers, golden
 //! output for the sample publication, and the promises about re-runs.
 
+use crate::output::{build_line, files_counted};
 use crate::util::*;
 use chrono::{DateTime, Utc};
 
@@ -250,7 +251,7 @@ fn a_second_run_is_byte_identical_and_touches_nothing() {
     let first = p.tree("feeds");
     std::thread::sleep(std::time::Duration::from_millis(20));
     let run = p.build();
-    assert!(run.stdout.contains("0 files written"), "{}", run.stdout);
+    assert_eq!(build_line(&run.stdout), "built 2 columns, 2 articles (0 drafts, 0 scheduled): 0 files written, 22 unchanged, 0 removed");
     assert_untouched(&first, &p.tree("feeds"));
 
     // A content file touched but unchanged forces a full rebuild, which
@@ -258,11 +259,7 @@ fn a_second_run_is_byte_identical_and_touches_nothing() {
     let body = p.read("content/ai/compute.md");
     p.write("content/ai/compute.md", body);
     let run = p.build();
-    assert!(
-        run.stdout.contains("0 files written, 22 unchanged"),
-        "{}",
-        run.stdout
-    );
+    assert_eq!(build_line(&run.stdout), "built 2 columns, 2 articles (0 drafts, 0 scheduled): 0 files written, 22 unchanged, 0 removed");
     assert_untouched(&first, &p.tree("feeds"));
 }
 
@@ -276,7 +273,7 @@ fn an_edited_article_is_rebuilt() {
         .replace("電車慢活", "電車慢活（修訂）");
     p.write("content/city/tram.md", text);
     let run = p.build();
-    assert!(run.stdout.contains("10 files written"), "{}", run.stdout);
+    assert_eq!(build_line(&run.stdout), "built 2 columns, 2 articles (0 drafts, 0 scheduled): 10 files written, 12 unchanged, 0 removed");
     let after = p.tree("feeds");
     assert_eq!(
         before["ai/atom.xml"], after["ai/atom.xml"],
@@ -361,7 +358,7 @@ fn a_removed_column_loses_only_the_files_broadsheet_wrote() {
     p.write("config.toml", config);
     std::fs::remove_dir_all(p.path("content/city")).unwrap();
     let run = p.build();
-    assert!(run.stdout.contains("7 removed"), "{}", run.stdout);
+    assert_eq!(files_counted(&run.stdout).removed, 7, "{}", run.stdout);
     assert!(!p.path("feeds/city/rss.xml").exists());
     assert!(!p.path("feeds/city/atom.xml").exists());
     assert!(!p.path("feeds/city/feed.json").exists());
@@ -550,7 +547,7 @@ fn a_manifest_entry_outside_output_dir_is_ignored_not_removed() {
         "{}",
         run.stderr
     );
-    assert!(run.stdout.contains("0 removed"), "{}", run.stdout);
+    assert_eq!(files_counted(&run.stdout).removed, 0, "{}", run.stdout);
     // The next manifest lists only what the build wrote.
     let manifest = p.read("feeds/.broadsheet-manifest.json");
     assert!(!manifest.contains("broadsheet.db"), "{manifest}");

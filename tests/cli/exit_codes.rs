@@ -5,6 +5,36 @@
 
 use crate::util::*;
 
+#[cfg(target_os = "linux")]
+#[test]
+fn every_command_exits_1_when_standard_output_cannot_be_written() {
+    let p = Publication::sample();
+    p.build();
+    p.run(&["subscribers", "add", "a@example.com"])
+        .expect_code(0);
+    for args in [
+        &["build"][..],
+        &["check"],
+        &["status", "--json"],
+        &["subscribers", "list"],
+        &["subscribers", "export"],
+        &["man"],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full on Linux");
+        let run = p.run_with_stdout(full, args);
+        assert_eq!(run.code, 1, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("cannot write to standard output"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("panicked"), "{args:?}: {}", run.stderr);
+    }
+}
+
 #[test]
 fn init_where_a_file_is_in_the_way_exits_1_naming_the_path() {
     let p = Publication::empty();

@@ -1,15 +1,22 @@
 //! Integration tests: the `broadsheet` binary run on fixture publications,
 //! its output read back with independent parsers.
 
-mod bad_input;
-mod build;
-mod digest;
-mod exit_codes;
-mod hostile;
-mod ops;
-mod relay;
+mod authors; // author feeds: folders, slugs, limits, summaries, the OPML folder
+mod bad_input; // content and config the build refuses, each error named by file, line and field
+mod build; // the feeds a build writes, and what a second build leaves alone
+mod conveniences; // shell completions, the manual page, JSON logs
+mod corrections; // corrections in the feeds and, once, in the next digest
+mod digest; // the weekly digest: who gets what, retries, resuming, preview, DKIM
+mod exit_codes; // the exit code follows what failed: 1 for a failed write, 2 for a bad input
+mod hostile; // markup, scripts and odd characters in articles never reach a feed as such
+mod init; // `init` and `templates export`
+mod output; // (shared) reading back trees, JSON, self links, HTML tags, build counts
+mod pages; // the HTML pages beside the feeds: column pages and the index
+mod relay; // SMTP relays that are slow, silent or dead, and the run lock
 #[cfg(unix)]
-mod serve;
-mod smtp;
-mod subscribers;
-mod util;
+mod serve; // the subscriber web service: sign-up, confirmation, unsubscribe, feeds over HTTP
+mod smtp; // (shared) the SMTP servers on 127.0.0.1 the digest tests send to
+mod status; // `status` and `status --json`: counts, health, exit 1
+mod subscribers; // `subscribers add/list/import/export/remove`
+mod util; // (shared) a publication in a temporary folder, and the binary run on it
+mod websub; // WebSub announcements to a hub on 127.0.0.1

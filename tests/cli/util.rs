@@ -159,6 +159,21 @@ impl Publication {
         }
     }
 
+    /// Runs the binary with standard output going to `stdout` (such as
+    /// `/dev/full`, to see how a failed write ends).
+    pub fn run_with_stdout(&self, stdout: std::fs::File, args: &[&str]) -> Run {
+        let out = self
+            .command("", NOW, args, &[])
+            .stdout(stdout)
+            .output()
+            .expect("the binary runs");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::new(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     fn command(&self, rel: &str, now: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
         let dir = self.path(rel);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_broadsheet"));

@@ -1,0 +1,250 @@
+//! The command line of the `broadsheet` binary: its flags, commands and
+//! their help text, as clap reads them. A module of the binary, not of the
+//! library: the help, the manual page and the completions are all made
+//! from these definitions, and nothing else needs them.
+//!
+//! The doc comments on the items clap derives from are the help text: an
+//! edit to one changes `--help`, `broadsheet man` and the completions.
+
+use chrono::{DateTime, FixedOffset};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Publishes a newspaper's opinion columns as RSS, Atom and JSON feeds.
+#[derive(Debug, Parser)]
+#[command(name = "broadsheet", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The publication's configuration file.
+    #[arg(
+        long,
+        global = true,
+        env = "BROADSHEET_CONFIG",
+        default_value = "config.toml"
+    )]
+    pub config: PathBuf,
+
+    /// Act as if the clock said this (RFC 3339), for backfills and tests.
+    #[arg(long, global = true, value_parser = parse_now)]
+    pub now: Option<DateTime<FixedOffset>>,
+
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Say more (-v: each step, -vv: debugging detail).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// How log lines on stderr look: `text` for people, `json` (one
+    /// object a line) for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How log lines on standard error look (`--log-format`): `Text` for
+/// people, `Json` (one object a line) for log collectors.
+//
+// The variants have no doc comments of their own on purpose: clap would
+// add them to `--help`, the manual page and the completions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[allow(missing_docs)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read content and write every feed.
+    Build,
+    /// Validate config, content and templates; write nothing.
+    Check,
+    /// Manage subscribers.
+    #[command(subcommand)]
+    Subscribers(SubscribersCommand),
+    /// Preview or send the weekly digest.
+    #[command(subcommand)]
+    Digest(DigestCommand),
+    /// What cron calls: build, then send the digest when it is due.
+    Run,
+    /// The subscriber-facing web service: sign-up with double opt-in,
+    /// one-click unsubscribe, preferences, and the feeds over HTTP.
+    Serve,
+    /// Start a new publication in DIR (default: here), which must be empty
+    /// or absent: a commented config.toml, one column, one article, and the
+    /// built-in templates to edit. `broadsheet build` works on it at once.
+    Init {
+        /// The folder to create.
+        dir: Option<PathBuf>,
+    },
+    /// Work with templates.
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
+    /// What an operator or a monitor asks: articles, the last build, the
+    /// last and next issues, subscribers. Exits 1 when the last issue left
+    /// failures or deliveries have been deferred for over a day.
+    Status {
+        /// One JSON object (documented in the README) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script to standard output.
+    ///
+    /// bash: `broadsheet completions bash > /etc/bash_completion.d/broadsheet`;
+    /// zsh: into a folder on `$fpath` as `_broadsheet`;
+    /// fish: `~/.config/fish/completions/broadsheet.fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to standard output:
+    /// `broadsheet man > /usr/local/share/man/man1/broadsheet.1`.
+    Man,
+}
+
+/// `templates …`.
+#[derive(Debug, Subcommand)]
+pub enum TemplatesCommand {
+    /// Copy the built-in templates into site.templates_dir for editing;
+    /// files already there are kept unless --force.
+    Export {
+        /// Replace templates already in the folder.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `subscribers …`.
+#[derive(Debug, Subcommand)]
+pub enum SubscribersCommand {
+    /// Add (or update) an active subscriber.
+    Add {
+        /// Their email address.
+        email: String,
+        /// The name to greet them by.
+        #[arg(long)]
+        name: Option<String>,
+        /// Columns to follow, comma-separated; none: every column.
+        #[arg(long)]
+        columns: Option<String>,
+        /// Re-activate an address that unsubscribed or bounced.
+        #[arg(long)]
+        resubscribe: bool,
+    },
+    /// Import a CSV file with the header email,name,columns (columns
+    /// `;`-separated, empty: every column).
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// Re-activate addresses that unsubscribed or bounced.
+        #[arg(long)]
+        resubscribe: bool,
+    },
+    /// One subscriber a line: email, name, columns, status (tab-separated).
+    List {
+        /// Only active, pending, unsubscribed or bounced subscribers.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Active subscribers as CSV in the import format, to standard output.
+    Export,
+    /// Remove a subscriber and their delivery history.
+    Remove {
+        /// Their email address.
+        email: String,
+    },
+}
+
+/// `digest …`.
+#[derive(Debug, Subcommand)]
+pub enum DigestCommand {
+    /// Render the digest now due as .eml and .html files; send nothing.
+    Preview {
+        /// Render it for this subscriber (default: the first active one).
+        #[arg(long)]
+        to: Option<String>,
+        /// Where to write the files.
+        #[arg(long, default_value = "preview")]
+        out: PathBuf,
+    },
+    /// Send the digest now due, finishing any issue left unfinished.
+    Send {
+        /// Send an issue now, whatever the schedule says.
+        #[arg(long)]
+        force: bool,
+        /// Also send the deliveries whose outcome is unknown (a run died
+        /// while sending them): their readers may get a second copy.
+        #[arg(long)]
+        retry_unknown: bool,
+    },
+}
+
+/// Reads `--now` as an RFC 3339 time; the error shows one.
+fn parse_now(s: &str) -> Result<DateTime<FixedOffset>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map_err(|e| format!("expected an RFC 3339 time such as 2026-06-15T08:00:00+08:00 ({e})"))
+}
+
+impl Cli {
+    /// Logs go to stderr. A command logs warnings unless asked for more
+    /// (`-v`: info, `-vv`: debug, `-q`: errors only); the service, which
+    /// runs for weeks, logs each request and stamps every line.
+    /// `BROADSHEET_LOG` (a tracing filter) overrides the level.
+    pub fn init_logs(&self) {
+        let service = matches!(self.command, Command::Serve);
+        let level = match (self.quiet, self.verbose, service) {
+            (true, _, _) => "error",
+            (false, 0, false) => "warn",
+            (false, 0, true) | (false, 1, _) => "info",
+            _ => "debug",
+        };
+        let filter = tracing_subscriber::EnvFilter::try_from_env("BROADSHEET_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_target(false);
+        match (self.log_format, service) {
+            // A collector wants every field and a time on every line.
+            (LogFormat::Json, _) => builder.json().flatten_event(true).with_ansi(false).init(),
+            (LogFormat::Text, true) => builder.init(),
+            (LogFormat::Text, false) => builder.without_time().init(),
+        }
+    }
+
+    /// An error line on stderr: `error: …` for people, or a JSON log line
+    /// when a collector reads stderr.
+    pub fn say_error(&self, line: &str) {
+        if self.log_format == LogFormat::Json {
+            tracing::error!("{line}");
+        } else {
+            eprintln!("error: {line}");
+        }
+    }
+
+    /// The progress of a send on stderr, hidden under `--quiet`.
+    pub fn progress_bar(&self) -> indicatif::ProgressBar {
+        if self.quiet {
+            return indicatif::ProgressBar::hidden();
+        }
+        // Drawn only on a terminal: under cron it stays silent.
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(0),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} sending {pos}/{len} [{bar:30}] {per_sec} eta {eta}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
+        );
+        bar
+    }
+}

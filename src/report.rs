@@ -1,0 +1,516 @@
+//! What each command tells the person who ran it on standard output: one
+//! `Display` wrapper per summary that [`app`](crate::app) returns. The
+//! binary prints them; nothing here prints, reads the clock or touches a
+//! file, so a wording lives in one place and a test can read it as text.
+//!
+//! Every report writes whole lines, each ending in a newline (none at all
+//! when there is nothing to say), so the binary writes it to standard output as it
+//! is. Scripts and the tests read these lines: change one only on purpose.
+
+use crate::app::subscribers::ImportSummary;
+use crate::app::{BuildSummary, CheckSummary, InitSummary, PreviewSummary, SendSummary};
+use crate::config::Config;
+use crate::store::{LockHolder, Subscriber, UpsertOutcome};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// `n word` or `n words`.
+struct Count<'a>(usize, &'a str);
+
+impl fmt::Display for Count<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Count(n, word) = *self;
+        write!(f, "{n} {word}{}", if n == 1 { "" } else { "s" })
+    }
+}
+
+/// `build`: what was read, what the files became, and what a WebSub hub
+/// was told.
+pub struct Built<'a>(
+    /// What the build did.
+    pub &'a BuildSummary,
+    /// How long the command took, up to this report.
+    pub Duration,
+);
+
+impl fmt::Display for Built<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Built(s, elapsed) = *self;
+        write!(
+            f,
+            "built {}, {} ({}, {} scheduled): {} files written, {} unchanged, {} removed",
+            Count(s.columns, "column"),
+            Count(s.articles, "article"),
+            Count(s.drafts, "draft"),
+            s.scheduled,
+            s.files.written,
+            s.files.unchanged,
+            s.files.removed,
+        )?;
+        match &s.hub {
+            Some(h) if h.failed > 0 => write!(
+                f,
+                "; hub told of {} changed feeds, {} not",
+                h.notified, h.failed
+            )?,
+            Some(h) => write!(f, "; hub told of {} changed feeds", h.notified)?,
+            None => {}
+        }
+        writeln!(f, " in {:.2} s", elapsed.as_secs_f64())
+    }
+}
+
+/// `check`: what was read, and that nothing was written.
+pub struct Checked<'a>(
+    /// What the check read.
+    pub &'a CheckSummary,
+    /// How long the command took, up to this report.
+    pub Duration,
+);
+
+impl fmt::Display for Checked<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Checked(s, elapsed) = *self;
+        writeln!(
+            f,
+            "ok: {}, {} ({}, {} scheduled) checked in {:.2} s; nothing written",
+            Count(s.columns, "column"),
+            Count(s.articles, "article"),
+            Count(s.drafts, "draft"),
+            s.scheduled,
+            elapsed.as_secs_f64()
+        )
+    }
+}
+
+/// `init`: every file written, then how to build the new publication.
+pub struct Initialised<'a>(pub &'a InitSummary);
+
+impl fmt::Display for Initialised<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        for file in &s.files {
+            writeln!(f, "{}", s.dir.join(file).display())?;
+        }
+        writeln!(
+            f,
+            "a new publication is in {}: `cd {} && broadsheet build` writes its feeds",
+            s.dir.display(),
+            s.dir.display()
+        )
+    }
+}
+
+/// `digest preview`: the files written, or why there are none.
+pub struct Previewed<'a>(pub &'a PreviewSummary);
+
+impl fmt::Display for Previewed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = self.0;
+        if p.files.is_empty() {
+            return writeln!(
+                f,
+                "digest {}: nothing new for {} ({} articles in the issue); nothing written",
+                p.label, p.to, p.articles
+            );
+        }
+        for file in &p.files {
+            writeln!(f, "{}", file.display())?;
+        }
+        Ok(())
+    }
+}
+
+/// `digest send`, and the digest step of `run`: which issue went out and
+/// how each delivery ended, or that another run holds the lock.
+pub struct Sent<'a>(
+    /// What the send did.
+    pub &'a SendSummary,
+    /// How long the command took, up to this report.
+    pub Duration,
+);
+
+impl fmt::Display for Sent<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Sent(s, elapsed) = *self;
+        if s.locked {
+            return writeln!(
+                f,
+                "another broadsheet run, {}, holds the lock; this one did nothing",
+                s.holder
+            );
+        }
+        if let (true, Some(created)) = (s.issues.is_empty(), &s.created) {
+            write!(f, "digest {created} (no one had anything new)")?;
+        } else if s.issues.is_empty() {
+            match s.next_due {
+                Some(next) => write!(f, "no digest due; the next is at {}", next.to_rfc3339())?,
+                None => f.write_str("no digest due")?,
+            }
+        } else {
+            write!(f, "digest {}", s.issues.join(", "))?;
+        }
+        writeln!(
+            f,
+            ": {} sent, {} deferred, {} failed, {} skipped (nothing new), {} unknown in {:.2} s",
+            s.sent,
+            s.deferred,
+            s.failed,
+            s.skipped,
+            s.unknown,
+            elapsed.as_secs_f64()
+        )
+    }
+}
+
+/// The build step of `run`: its articles and files, in short.
+pub struct RunBuilt<'a>(pub &'a BuildSummary);
+
+impl fmt::Display for RunBuilt<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        writeln!(
+            f,
+            "built {}: {} files written, {} unchanged",
+            Count(b.articles, "article"),
+            b.files.written,
+            b.files.unchanged
+        )
+    }
+}
+
+/// Why `run` had no digest step.
+pub enum NoDigestStep<'a> {
+    /// Another process holds the run lock and is sending.
+    Busy {
+        /// Who holds it.
+        holder: &'a LockHolder,
+        /// The state file the lock is on (`site.state_path`).
+        state_path: &'a Path,
+    },
+    /// No one is subscribed, so there is no one to send to.
+    NoSubscribers,
+}
+
+impl fmt::Display for NoDigestStep<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NoDigestStep::Busy { holder, state_path } => writeln!(
+                f,
+                "no digest step: {holder} holds the run lock on {} and is still sending",
+                state_path.display()
+            ),
+            NoDigestStep::NoSubscribers => {
+                writeln!(f, "no digest step: no one is subscribed yet")
+            }
+        }
+    }
+}
+
+/// `templates export`: each template written, then each kept.
+pub struct TemplatesExported<'a>(
+    /// The publication, whose folder the paths are shown relative to.
+    pub &'a Config,
+    /// The templates written.
+    pub &'a [PathBuf],
+    /// The templates already there and kept.
+    pub &'a [PathBuf],
+);
+
+impl fmt::Display for TemplatesExported<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let TemplatesExported(config, written, skipped) = *self;
+        for p in written {
+            writeln!(f, "{}", config.display_path(p))?;
+        }
+        for p in skipped {
+            writeln!(
+                f,
+                "{}: already there, kept (--force replaces it)",
+                config.display_path(p)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// `status` for people (`status --json` is the serialised
+/// [`Status`](crate::app::Status) itself).
+pub struct StatusText<'a>(pub &'a crate::app::Status);
+
+impl fmt::Display for StatusText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        writeln!(
+            f,
+            "status at {}: {}",
+            s.now,
+            if s.healthy { "healthy" } else { "NOT HEALTHY" }
+        )?;
+        let a = &s.articles;
+        writeln!(
+            f,
+            "articles: {} published, {}, {} scheduled, {} invalid",
+            a.published,
+            Count(a.drafts, "draft"),
+            a.scheduled,
+            a.invalid
+        )?;
+        for c in &s.columns {
+            let newest = c.newest.as_ref().map_or(String::from("none yet"), |n| {
+                format!("newest {} {}", n.published, n.title)
+            });
+            writeln!(
+                f,
+                "  {:<16} {}: {}",
+                c.slug,
+                Count(c.articles, "article"),
+                newest
+            )?;
+        }
+        match &s.last_build {
+            Some(b) => writeln!(f, "last build: {} ({} files)", b.at, b.files)?,
+            None => writeln!(f, "last build: none")?,
+        }
+        let sub = |k: &str| s.subscribers.get(k).copied().unwrap_or(0);
+        writeln!(
+            f,
+            "subscribers: {} active, {} pending, {} unsubscribed, {} bounced",
+            sub("active"),
+            sub("pending"),
+            sub("unsubscribed"),
+            sub("bounced")
+        )?;
+        match &s.last_issue {
+            Some(i) => {
+                let d = |k: &str| i.deliveries.get(k).copied().unwrap_or(0);
+                writeln!(
+                    f,
+                    "last issue: {} ({}), {}: {} sent, {} deferred, {} failed, {} unknown, {} queued",
+                    i.label,
+                    i.scheduled,
+                    Count(i.articles, "article"),
+                    d("sent"),
+                    d("deferred"),
+                    d("failed"),
+                    d("unknown"),
+                    d("queued") + d("sending")
+                )?;
+            }
+            None => writeln!(f, "last issue: none")?,
+        }
+        let n = &s.next_issue;
+        writeln!(
+            f,
+            "next issue: {} at {}: {} for {} as things stand",
+            n.label,
+            n.at,
+            Count(n.articles, "article"),
+            Count(n.subscribers, "subscriber")
+        )?;
+        for p in &s.problems {
+            writeln!(f, "problem: {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `subscribers add`: what became of the address.
+pub struct SubscriberAdded<'a>(
+    /// The address as given.
+    pub &'a str,
+    /// What adding it did.
+    pub UpsertOutcome,
+);
+
+impl fmt::Display for SubscriberAdded<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let SubscriberAdded(email, outcome) = *self;
+        let said = match outcome {
+            UpsertOutcome::Added => "added",
+            UpsertOutcome::Updated => "updated",
+            UpsertOutcome::Unchanged => "unchanged",
+            UpsertOutcome::KeptUnsubscribed => {
+                "kept unsubscribed (use --resubscribe to re-activate)"
+            }
+        };
+        writeln!(f, "{email}: {said}")
+    }
+}
+
+/// `subscribers import`: the counts, refused rows included (the rows
+/// themselves go to standard error).
+pub struct SubscribersImported<'a>(
+    /// The CSV file, as given.
+    pub &'a Path,
+    /// What the import did.
+    pub &'a ImportSummary,
+);
+
+impl fmt::Display for SubscribersImported<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let SubscribersImported(file, s) = *self;
+        writeln!(
+            f,
+            "imported {}: {} added, {} updated, {} unchanged, {} kept unsubscribed, {} refused",
+            file.display(),
+            s.report.added,
+            s.report.updated,
+            s.report.unchanged,
+            s.report.kept_unsubscribed,
+            s.refused.len()
+        )
+    }
+}
+
+/// `subscribers list`: one subscriber a line, tab-separated: email, name,
+/// columns (`*` for every column), status.
+pub struct SubscriberList<'a>(pub &'a [Subscriber]);
+
+impl fmt::Display for SubscriberList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for s in self.0 {
+            let columns = if s.columns.is_empty() {
+                "*".to_owned()
+            } else {
+                s.columns.join(",")
+            };
+            writeln!(
+                f,
+                "{}\t{}\t{}\t{}",
+                s.email,
+                s.name,
+                columns,
+                s.status.as_str()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// `subscribers remove`: whether there was anyone to remove.
+pub struct SubscriberRemoved<'a>(
+    /// The address as given.
+    pub &'a str,
+    /// Whether it was a subscriber (and is now gone).
+    pub bool,
+);
+
+impl fmt::Display for SubscriberRemoved<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let SubscriberRemoved(email, removed) = *self;
+        let said = if removed {
+            "removed"
+        } else {
+            "not a subscriber"
+        };
+        writeln!(f, "{email}: {said}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feeds::output::WriteReport;
+    use crate::websub::HubReport;
+
+    fn built(hub: Option<HubReport>) -> BuildSummary {
+        BuildSummary {
+            columns: 1,
+            articles: 12,
+            drafts: 1,
+            scheduled: 0,
+            files: WriteReport {
+                written: 10,
+                changed: Vec::new(),
+                unchanged: 3,
+                removed: 0,
+            },
+            up_to_date: false,
+            hub,
+        }
+    }
+
+    #[test]
+    fn a_build_line_counts_in_words_and_says_what_the_hub_was_told() {
+        let elapsed = Duration::from_millis(1234);
+        assert_eq!(
+            Built(&built(None), elapsed).to_string(),
+            "built 1 column, 12 articles (1 draft, 0 scheduled): 10 files written, 3 unchanged, 0 removed in 1.23 s\n"
+        );
+        let told = HubReport {
+            notified: 6,
+            failed: 0,
+        };
+        assert!(Built(&built(Some(told)), elapsed)
+            .to_string()
+            .ends_with(" 0 removed; hub told of 6 changed feeds in 1.23 s\n"));
+        let refused = HubReport {
+            notified: 5,
+            failed: 1,
+        };
+        assert!(Built(&built(Some(refused)), elapsed)
+            .to_string()
+            .ends_with("; hub told of 5 changed feeds, 1 not in 1.23 s\n"));
+        assert_eq!(
+            RunBuilt(&built(None)).to_string(),
+            "built 12 articles: 10 files written, 3 unchanged\n"
+        );
+    }
+
+    #[test]
+    fn a_send_says_which_issue_went_out_or_when_the_next_is_due() {
+        let elapsed = Duration::from_millis(50);
+        let next = chrono::DateTime::parse_from_rfc3339("2026-12-07T08:00:00+08:00").unwrap();
+        let none_due = SendSummary {
+            next_due: Some(next),
+            ..SendSummary::default()
+        };
+        assert_eq!(
+            Sent(&none_due, elapsed).to_string(),
+            "no digest due; the next is at 2026-12-07T08:00:00+08:00: 0 sent, 0 deferred, 0 failed, 0 skipped (nothing new), 0 unknown in 0.05 s\n"
+        );
+        let two = SendSummary {
+            issues: vec!["2026-W48".into(), "2026-W49".into()],
+            sent: 3,
+            ..SendSummary::default()
+        };
+        assert!(Sent(&two, elapsed)
+            .to_string()
+            .starts_with("digest 2026-W48, 2026-W49: 3 sent, "));
+        let locked = SendSummary {
+            locked: true,
+            ..SendSummary::default()
+        };
+        assert!(Sent(&locked, elapsed)
+            .to_string()
+            .ends_with("holds the lock; this one did nothing\n"));
+    }
+
+    #[test]
+    fn the_list_is_one_tab_separated_line_a_subscriber_and_a_star_for_every_column() {
+        use crate::store::SubscriberStatus;
+        let list = [
+            Subscriber {
+                id: 1,
+                email: "a@example.com".into(),
+                name: "甲".into(),
+                columns: Vec::new(),
+                status: SubscriberStatus::Active,
+            },
+            Subscriber {
+                id: 2,
+                email: "b@example.com".into(),
+                name: String::new(),
+                columns: vec!["ai".into(), "city".into()],
+                status: SubscriberStatus::Bounced,
+            },
+        ];
+        assert_eq!(
+            SubscriberList(&list).to_string(),
+            "a@example.com\t甲\t*\tactive\nb@example.com\t\tai,city\tbounced\n"
+        );
+        assert_eq!(SubscriberList(&[]).to_string(), "", "no one: no line");
+    }
+}

@@ -1,0 +1,367 @@
+//! Author feeds: one set an author, their folders and slugs, their limits
+//! and summaries, the OPML folder, and removal when they go.
+
+use crate::output::{assert_same_tree, files_counted, json_of, self_link, start_tags};
+use crate::util::*;
+use std::collections::BTreeSet;
+
+pub const CHAN_FOLDER: &str = "authors/陳大文";
+const CHAN_URL: &str = "https://news.example.com/feeds/authors/%E9%99%B3%E5%A4%A7%E6%96%87";
+
+/// Five articles: 陳大文 wrote three (one with Daniel Whitcombe), Daniel
+/// two, and one has no byline.
+fn with_authors(extra_config: &str) -> Publication {
+    let p = Publication::with_config(&format!("{CONFIG}{extra_config}"));
+    for (path, title, day, authors) in [
+        (
+            "ai/a1",
+            "甲一",
+            "2026-11-20",
+            r#"[{ name = "陳大文", role = "院長" }]"#,
+        ),
+        (
+            "ai/a2",
+            "甲二",
+            "2026-11-22",
+            r#"["陳大文", "Daniel Whitcombe"]"#,
+        ),
+        ("city/c1", "乙一", "2026-11-24", r#"["陳大文"]"#),
+        ("city/c2", "乙二", "2026-11-25", r#"["Daniel Whitcombe"]"#),
+        ("city/c3", "乙三", "2026-11-26", "[]"),
+    ] {
+        p.write(
+            &format!("content/{path}.md"),
+            article(
+                &format!(
+                    "title = \"{title}\"\npublished = {day}T07:00:00+08:00\nauthors = {authors}"
+                ),
+                "內文。",
+            ),
+        );
+    }
+    p
+}
+
+fn titles(feed: &feed_rs::model::Feed) -> Vec<String> {
+    feed.entries
+        .iter()
+        .map(|e| e.title.clone().unwrap().content)
+        .collect()
+}
+
+/// The author folders under feeds/authors/.
+fn author_folders(p: &Publication) -> BTreeSet<String> {
+    p.tree("feeds")
+        .into_keys()
+        .filter_map(|k| {
+            let rest = k.strip_prefix("authors/")?;
+            Some(rest.split('/').next().unwrap().to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn each_author_gets_feeds_of_their_articles_newest_first() {
+    let p = with_authors("");
+    p.build();
+    assert_eq!(
+        author_folders(&p),
+        BTreeSet::from(["daniel-whitcombe".to_owned(), "陳大文".to_owned()])
+    );
+    for format in ["rss.xml", "atom.xml", "feed.json"] {
+        let chan = parse_feed(p.read(&format!("feeds/{CHAN_FOLDER}/{format}")).as_bytes());
+        assert_eq!(
+            chan.title.as_ref().unwrap().content,
+            "陳大文 | 論壇",
+            "{format}"
+        );
+        assert_eq!(titles(&chan), ["乙一", "甲二", "甲一"], "{format}");
+        let daniel = parse_feed(
+            p.read(&format!("feeds/authors/daniel-whitcombe/{format}"))
+                .as_bytes(),
+        );
+        assert_eq!(
+            daniel.title.as_ref().unwrap().content,
+            "Daniel Whitcombe | 論壇",
+            "{format}"
+        );
+        assert_eq!(titles(&daniel), ["乙二", "甲二"], "{format}");
+    }
+}
+
+#[test]
+fn author_feeds_carry_at_most_author_max_items() {
+    let p = with_authors("author_max_items = 2\n");
+    p.build();
+    for format in ["rss.xml", "atom.xml", "feed.json"] {
+        let chan = parse_feed(p.read(&format!("feeds/{CHAN_FOLDER}/{format}")).as_bytes());
+        assert_eq!(titles(&chan), ["乙一", "甲二"], "{format}");
+    }
+    // The column feeds keep their own limit.
+    let city = parse_feed(p.read("feeds/city/atom.xml").as_bytes());
+    assert_eq!(city.entries.len(), 3);
+}
+
+#[test]
+fn author_feeds_carry_summaries_unless_author_content_is_full() {
+    let p = with_authors("");
+    p.build();
+    let json = json_of(&p.read(&format!("feeds/{CHAN_FOLDER}/feed.json")));
+    assert!(json["items"][0].get("content_html").is_none(), "{json}");
+    assert_eq!(
+        json["items"][0]["content_text"],
+        json["items"][0]["summary"]
+    );
+
+    p.write(
+        "config.toml",
+        format!("{CONFIG}author_content = \"full\"\n"),
+    );
+    p.build();
+    let json = json_of(&p.read(&format!("feeds/{CHAN_FOLDER}/feed.json")));
+    assert_eq!(json["items"][0]["content_html"], "<p>內文。</p>\n");
+}
+
+/// An article only an author feed carries gets its summary without its
+/// body being rendered as HTML: the summary must be the one a column feed
+/// would show for it.
+#[test]
+fn an_article_only_an_author_feed_carries_has_the_summary_a_column_feed_gives() {
+    let body = "## 小標題\n\n第一段講[政策](/policy/)與**市場**，說明為何要改。第二句繼續解釋背景與影響。\n\
+                第三句換行後仍在同一段！第四句：數字是 30% 與 `code`。\n\n\
+                - 列表一\n- 列表二\n\n第二段開始，Second paragraph in English, with a \
+                [link](https://example.com/x) and more words to pass the limit. 再多一句。\n\n\
+                [^1]: 註腳不入摘要。\n";
+    let summary_of = |max_items: usize| {
+        let p = with_authors(&format!("max_items = {max_items}\nsummary_chars = 60\n"));
+        p.write(
+            "content/ai/a1.md",
+            article(
+                "title = \"甲一\"\npublished = 2026-11-20T07:00:00+08:00\nauthors = [\"陳大文\"]",
+                body,
+            ),
+        );
+        p.build();
+        let in_column = p.read("feeds/ai/feed.json").contains("\"甲一\"");
+        let json = json_of(&p.read(&format!("feeds/{CHAN_FOLDER}/feed.json")));
+        let item = json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["title"] == "甲一")
+            .unwrap()
+            .clone();
+        (in_column, item["summary"].as_str().unwrap().to_owned())
+    };
+    let (in_column, with_html) = summary_of(50);
+    assert!(in_column);
+    let (in_column, summary_alone) = summary_of(1);
+    assert!(!in_column, "甲一 should have fallen out of the column feed");
+    assert_eq!(summary_alone, with_html);
+    assert!(
+        summary_alone.starts_with("第一段講政策與市場"),
+        "{summary_alone}"
+    );
+    assert!(!summary_alone.contains("小標題"), "{summary_alone}");
+}
+
+#[test]
+fn only_published_articles_give_an_author_feeds() {
+    let p = with_authors("");
+    p.write(
+        "content/ai/draft.md",
+        article(
+            "title = \"草稿\"\npublished = 2026-11-21\ndraft = true\nauthors = [\"草稿作者\"]",
+            "未完成。",
+        ),
+    );
+    p.write(
+        "content/ai/later.md",
+        article(
+            "title = \"明年見\"\npublished = 2027-01-15T07:00:00+08:00\nauthors = [\"未來作者\", \"陳大文\"]",
+            "將來的文章。",
+        ),
+    );
+    p.build();
+    assert_eq!(
+        author_folders(&p),
+        BTreeSet::from(["daniel-whitcombe".to_owned(), "陳大文".to_owned()])
+    );
+    let chan = parse_feed(p.read(&format!("feeds/{CHAN_FOLDER}/rss.xml")).as_bytes());
+    assert_eq!(titles(&chan), ["乙一", "甲二", "甲一"]);
+
+    // Once it is due, the new author has feeds.
+    p.run_at("2027-01-15T07:00:00+08:00", &["build"])
+        .expect_code(0);
+    assert!(author_folders(&p).contains("未來作者"));
+    let chan = parse_feed(p.read(&format!("feeds/{CHAN_FOLDER}/rss.xml")).as_bytes());
+    assert_eq!(titles(&chan)[0], "明年見");
+}
+
+#[test]
+fn a_chinese_name_keeps_its_folder_and_is_percent_encoded_in_links() {
+    let p = with_authors("");
+    p.build();
+    for f in ["rss.xml", "atom.xml", "feed.json"] {
+        assert!(p.path(&format!("feeds/{CHAN_FOLDER}/{f}")).is_file());
+        assert_eq!(
+            self_link(&p, &format!("{CHAN_FOLDER}/{f}")),
+            format!("{CHAN_URL}/{f}")
+        );
+    }
+    let atom = parse_feed(p.read(&format!("feeds/{CHAN_FOLDER}/atom.xml")).as_bytes());
+    assert_eq!(atom.id, format!("{CHAN_URL}/atom.xml"));
+    assert!(p
+        .read("feeds/index.opml")
+        .contains(&format!("xmlUrl=\"{CHAN_URL}/rss.xml\"")));
+    assert_eq!(
+        self_link(&p, "authors/daniel-whitcombe/rss.xml"),
+        "https://news.example.com/feeds/authors/daniel-whitcombe/rss.xml"
+    );
+}
+
+#[test]
+fn a_slug_in_the_front_matter_or_in_the_config_replaces_the_derived_one() {
+    let p = Publication::with_config(&format!(
+        "{CONFIG}\n[authors]\n\"陳大文\" = \"chan-tai-man\"\n\"Daniel Whitcombe\" = \"dw\"\n"
+    ));
+    p.write(
+        "content/ai/a.md",
+        article(
+            "title = \"甲\"\npublished = 2026-11-20\nauthors = [\"陳大文\"]",
+            "內文。",
+        ),
+    );
+    p.write(
+        "content/ai/b.md",
+        article(
+            "title = \"乙\"\npublished = 2026-11-21\nauthors = [{ name = \"李小明\", slug = \"lee-siu-ming\" }]",
+            "內文。",
+        ),
+    );
+    // The front matter wins over the config.
+    p.write(
+        "content/city/c.md",
+        article(
+            "title = \"丙\"\npublished = 2026-11-22\nauthors = [{ name = \"Daniel Whitcombe\", role = \"Editor\", slug = \"daniel\" }]",
+            "內文。",
+        ),
+    );
+    p.build();
+    assert_eq!(
+        author_folders(&p),
+        BTreeSet::from([
+            "chan-tai-man".to_owned(),
+            "daniel".to_owned(),
+            "lee-siu-ming".to_owned()
+        ])
+    );
+    let chan = parse_feed(p.read("feeds/authors/chan-tai-man/atom.xml").as_bytes());
+    assert_eq!(chan.title.as_ref().unwrap().content, "陳大文 | 論壇");
+    assert_eq!(titles(&chan), ["甲"]);
+    assert_eq!(
+        self_link(&p, "authors/lee-siu-ming/feed.json"),
+        "https://news.example.com/feeds/authors/lee-siu-ming/feed.json"
+    );
+    let daniel = parse_feed(p.read("feeds/authors/daniel/rss.xml").as_bytes());
+    assert_eq!(titles(&daniel), ["丙"]);
+}
+
+#[test]
+fn an_invalid_author_slug_exits_2_naming_the_field_and_writes_nothing() {
+    let p = with_authors("");
+    p.build();
+    let before = p.tree("feeds");
+
+    p.write(
+        "content/ai/bad.md",
+        article(
+            "title = \"壞\"\npublished = 2026-11-21\nauthors = [{ name = \"陳大文\", slug = \"chan tai/man\" }]",
+            "內文。",
+        ),
+    );
+    let run = p.run(&["build"]).expect_code(2);
+    assert!(
+        run.stderr
+            .contains("content/ai/bad.md:4: authors: author 1: expected a slug"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("chan tai/man"), "{}", run.stderr);
+    assert_same_tree(&before, &p.tree("feeds"));
+    std::fs::remove_file(p.path("content/ai/bad.md")).unwrap();
+
+    p.write(
+        "config.toml",
+        format!("{CONFIG}\n[authors]\n\"陳大文\" = \"../陳\"\n"),
+    );
+    let run = p.run(&["build"]).expect_code(2);
+    assert!(run.stderr.contains("authors.\"陳大文\""), "{}", run.stderr);
+    assert!(run.stderr.contains("../陳"), "{}", run.stderr);
+    assert_same_tree(&before, &p.tree("feeds"));
+}
+
+#[test]
+fn the_opml_lists_author_feeds_in_a_folder_of_their_own() {
+    let p = with_authors("");
+    p.build();
+    let opml = p.read("feeds/index.opml");
+    let open = "<outline text=\"作者\" title=\"作者\">";
+    let start = opml.find(open).unwrap_or_else(|| panic!("{opml}"));
+    let end = start + opml[start..].find("</outline>").unwrap();
+    let (outside, inside) = (
+        format!("{}{}", &opml[..start], &opml[end..]),
+        &opml[start..end],
+    );
+    let xml_urls = |s: &str| -> Vec<String> {
+        start_tags(s, "outline")
+            .into_iter()
+            .filter_map(|o| o.get("xmlurl").cloned())
+            .collect()
+    };
+    assert_eq!(
+        xml_urls(inside),
+        [
+            "https://news.example.com/feeds/authors/daniel-whitcombe/rss.xml".to_owned(),
+            format!("{CHAN_URL}/rss.xml"),
+        ]
+    );
+    assert_eq!(
+        xml_urls(&outside),
+        [
+            "https://news.example.com/feeds/ai/rss.xml",
+            "https://news.example.com/feeds/city/rss.xml"
+        ]
+    );
+}
+
+#[test]
+fn an_author_whose_articles_are_gone_loses_their_feeds() {
+    let p = with_authors("");
+    p.build();
+    std::fs::remove_file(p.path("content/ai/a2.md")).unwrap();
+    std::fs::remove_file(p.path("content/city/c2.md")).unwrap();
+    let run = p.build();
+    assert_eq!(files_counted(&run.stdout).removed, 3, "{}", run.stdout);
+    assert!(!p.path("feeds/authors/daniel-whitcombe").exists());
+    assert_eq!(author_folders(&p), BTreeSet::from(["陳大文".to_owned()]));
+    assert!(!p.read("feeds/index.opml").contains("daniel-whitcombe"));
+}
+
+#[test]
+fn author_feeds_off_writes_none_and_removes_those_written() {
+    let p = with_authors("author_feeds = false\n");
+    p.build();
+    assert!(!p.path("feeds/authors").exists());
+    assert!(!p.read("feeds/index.opml").contains("作者"));
+
+    // Turned off after a build, they go.
+    let p = with_authors("");
+    p.build();
+    assert_eq!(author_folders(&p).len(), 2);
+    p.write("config.toml", format!("{CONFIG}author_feeds = false\n"));
+    let run = p.build();
+    assert_eq!(files_counted(&run.stdout).removed, 6, "{}", run.stdout);
+    assert!(!p.path("feeds/authors").exists());
+    assert!(!p.read("feeds/index.opml").contains("authors/"));
+}
