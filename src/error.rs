@@ -5,6 +5,7 @@ use crate::config::ConfigError;
 use crate::content::ContentErrors;
 use crate::digest::render::TemplateError;
 use crate::feeds::output::OutputError;
+use crate::server::ServerError;
 use crate::store::StoreError;
 
 /// Everything a command can fail with.
@@ -35,6 +36,9 @@ pub enum Error {
     /// Another process holds a lock this command needs, for too long.
     #[error("{0}")]
     Locked(String),
+    /// The subscriber service could not start, or stopped.
+    #[error(transparent)]
+    Serve(#[from] ServerError),
     /// The digest step of `run` failed after the build had written the
     /// feeds; the exit code is the inner error's.
     #[error(transparent)]
@@ -58,7 +62,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::Content(_) | Error::Template(_) | Error::Usage(_) => 2,
-            Error::Store(e) => match e {
+            Error::Store(e) | Error::Serve(ServerError::Store(e)) => match e {
                 StoreError::Corrupt { .. }
                 | StoreError::Foreign { .. }
                 | StoreError::NewerSchema { .. }
@@ -67,6 +71,8 @@ impl Error {
             },
             Error::Output(_) | Error::Serialize { .. } | Error::Delivery(_) | Error::Locked(_) => 1,
             Error::AfterBuild(inner) => inner.exit_code(),
+            Error::Serve(ServerError::Config(_) | ServerError::Template(_)) => 2,
+            Error::Serve(ServerError::Bind { .. } | ServerError::Runtime { .. }) => 1,
         }
     }
 }

@@ -192,7 +192,12 @@ fn main() -> ExitCode {
             for line in e.to_string().lines() {
                 say_error(json, line);
             }
-            if matches!(e, Error::Content(_) | Error::Config(_)) {
+            if matches!(
+                e,
+                Error::Content(_)
+                    | Error::Config(_)
+                    | Error::Serve(broadsheet::server::ServerError::Config(_))
+            ) {
                 say_error(json, "nothing was written");
             }
             ExitCode::from(e.exit_code() as u8)
@@ -346,7 +351,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 Some(t) => broadsheet::server::Clock::Fixed(t),
                 None => broadsheet::server::Clock::System,
             };
-            broadsheet::server::serve(config, clock)?;
+            app::serve(config, clock)?;
         }
         Command::Run => {
             let progress = progress_bar(cli.quiet);
