@@ -54,6 +54,25 @@ fn serve_on_an_address_in_use_exits_1_naming_the_address() {
 }
 
 #[test]
+fn serve_on_a_state_file_that_is_not_a_database_exits_2_naming_it() {
+    let site = Site::new();
+    site.write(
+        "broadsheet.db",
+        "a page of notes, not a database\n".repeat(200),
+    );
+    let (code, log) = serve_refused(&site, Some(SECRET));
+    assert_eq!(code, Some(2), "{log}");
+    assert!(
+        log.contains("broadsheet.db: not a usable broadsheet database"),
+        "{log}"
+    );
+    assert_eq!(
+        site.read("broadsheet.db"),
+        "a page of notes, not a database\n".repeat(200)
+    );
+}
+
+#[test]
 fn sigterm_stops_the_service_cleanly_after_sending_what_is_queued() {
     let site = Site::new();
     let service = site.start();
