@@ -51,14 +51,14 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How long a client has to send a request's head, from connecting or
 /// from the end of its last request: a connection that sends nothing is
 /// closed after this, so idle sockets cannot pile up.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections open at once: well under systemd's default soft limit of
 /// 1,024 open files, leaving room for the database and the relay. Past it
 /// the oldest connection that has not sent a request yet is closed to
 /// make room, else the one whose reply has waited longest for its client
 /// to read it, so neither a flood of silent sockets nor one of clients
 /// that never read stops the service from answering a real request.
-pub const MAX_CONNECTIONS: usize = 768;
+pub(crate) const MAX_CONNECTIONS: usize = 768;
 
 /// Where the service's time comes from.
 #[derive(Debug, Clone, Copy)]
