@@ -12,6 +12,7 @@ use crate::diagnostic::Diagnostic;
 use crate::feeds::FeedError;
 use crate::fsio::FsError;
 use crate::mail::DeliveryError;
+use crate::server::ServerError;
 use crate::store::StoreError;
 use crate::templates::TemplateError;
 use std::path::PathBuf;
@@ -63,6 +64,9 @@ pub enum Error {
     /// sender not started).
     #[error(transparent)]
     Sending(DeliveryError),
+    /// The subscriber service could not start, or stopped.
+    #[error(transparent)]
+    Serve(#[from] ServerError),
     /// Another process holds a lock this command needs, for too long.
     #[error(transparent)]
     Locked(#[from] LockError),
@@ -89,7 +93,7 @@ impl Error {
                 FeedError::Template(_) => 2,
                 FeedError::Serialize { .. } => 1,
             },
-            Error::Store(e) => match e {
+            Error::Store(e) | Error::Serve(ServerError::Store(e)) => match e {
                 StoreError::Corrupt { .. }
                 | StoreError::Foreign { .. }
                 | StoreError::NewerSchema { .. }
@@ -106,6 +110,8 @@ impl Error {
             | Error::Sending(_)
             | Error::Locked(_)
             | Error::Unhealthy(_) => 1,
+            Error::Serve(ServerError::Config(_) | ServerError::Template(_)) => 2,
+            Error::Serve(ServerError::Bind { .. } | ServerError::Runtime { .. }) => 1,
             Error::AfterBuild(inner) => inner.exit_code(),
         }
     }

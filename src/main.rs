@@ -25,7 +25,12 @@ fn main() -> ExitCode {
             for line in e.to_string().lines() {
                 cli.say_error(line);
             }
-            if matches!(e, Error::Content(_) | Error::Config(_)) {
+            if matches!(
+                e,
+                Error::Content(_)
+                    | Error::Config(_)
+                    | Error::Serve(broadsheet::server::ServerError::Config(_))
+            ) {
                 cli.say_error("nothing was written");
             }
             ExitCode::from(e.exit_code() as u8)
@@ -145,7 +150,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         }
         Command::Serve => {
             let clock = cli.now.map_or(Clock::System, Clock::Fixed);
-            broadsheet::server::serve(load(cli)?, clock)?;
+            app::serve(load(cli)?, clock)?;
         }
         Command::Run => {
             let config = load(cli)?;

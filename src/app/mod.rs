@@ -7,6 +7,7 @@ mod check;
 pub mod digest;
 pub mod init;
 mod run;
+mod serve;
 pub mod status;
 pub mod subscribers;
 
@@ -15,4 +16,5 @@ pub use check::{check, CheckSummary};
 pub use digest::{preview, send, PreviewSummary, SendOptions, SendSummary};
 pub use init::{export_templates, init, InitSummary};
 pub use run::{build_locked, run, take_run_lock, RunSummary, SendStep};
+pub use serve::serve;
 pub use status::{status, Status};

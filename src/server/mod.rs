@@ -5,29 +5,40 @@
 //! It shares the SQLite state with cron runs: every write is one short
 //! IMMEDIATE transaction, so a `run` sending the digest and the service
 //! wait for each other briefly instead of failing.
+//!
+//! [`bind`] checks the settings, opens the state and takes the address;
+//! [`Bound::serve_until`] answers on it until told to stop. [`serve`] does
+//! both for `broadsheet serve`, stopping on SIGTERM or SIGINT. The mail
+//! settings arrive built, as a [`Sender`] and a [`Transport`]: the service
+//! sends with them and does not read them from the configuration itself.
 
+mod accept;
 mod conn;
+mod emails;
+mod extract;
 mod files;
 mod forms;
-mod handlers;
 mod limits;
+mod links;
 mod mailer;
 mod pages;
+mod refusal;
+mod routes;
+mod state;
 
-use crate::config::{Config, ConfigIssue};
+use crate::config::{Config, ConfigError, ConfigIssue};
 use crate::digest::message::Sender;
-use crate::store::Store;
-use crate::token::Signer;
-use crate::Error;
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{header, HeaderValue};
-use axum::middleware::Next;
-use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
+use crate::mail::Transport;
+use crate::store::{Store, StoreError};
+use crate::templates::TemplateError;
 use chrono::{DateTime, FixedOffset, Utc};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+pub use pages::check as check_pages;
 
 /// The largest request body read: a sign-up form is well under 2 KB.
 const BODY_LIMIT: usize = 16 * 1024;
@@ -35,19 +46,19 @@ const BODY_LIMIT: usize = 16 * 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Read-only database connections.
 const READERS: usize = 4;
-/// How long, after SIGTERM, requests in flight get to finish.
+/// How long, after the signal to stop, requests in flight get to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How long a client has to send a request's head, from connecting or
 /// from the end of its last request: a connection that sends nothing is
 /// closed after this, so idle sockets cannot pile up.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections open at once: well under systemd's default soft limit of
 /// 1,024 open files, leaving room for the database and the relay. Past it
 /// the oldest connection that has not sent a request yet is closed to
 /// make room, else the one whose reply has waited longest for its client
 /// to read it, so neither a flood of silent sockets nor one of clients
 /// that never read stops the service from answering a real request.
-pub const MAX_CONNECTIONS: usize = 768;
+pub(crate) const MAX_CONNECTIONS: usize = 768;
 
 /// Where the service's time comes from.
 #[derive(Debug, Clone, Copy)]
@@ -68,43 +79,49 @@ impl Clock {
     }
 }
 
-/// What every request handler shares.
-struct AppState {
-    config: Config,
-    site: serde_json::Value,
-    pages: pages::Pages,
-    signer: Signer,
-    /// The one connection that writes.
-    store: Mutex<Store>,
-    /// Read-only connections: looking a token's subscriber up never waits
-    /// behind a write (WAL lets readers go on while a digest run writes).
-    readers: Vec<Mutex<Store>>,
-    next_reader: std::sync::atomic::AtomicUsize,
-    /// One-click unsubscribes waiting for the writing connection; whoever
-    /// gets it next commits them all at once.
-    unsubscribes: handlers::UnsubscribeQueue,
-    sender: Sender,
-    mailer: mailer::Mailer,
-    clock: Clock,
-    per_address: limits::Limiter,
-    per_client: limits::Limiter,
-    allowed_origins: Vec<String>,
-    public_url: String,
-    /// What `/feeds/…` may hand out.
-    feed_files: files::Published,
+/// Why the service could not start, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// `server.bind` cannot be listened on (in use, not this machine's,
+    /// a port below 1024 without the right to it).
+    #[error("server.bind: cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The service's threads, or its wait for SIGTERM, could not be set
+    /// up.
+    #[error("{what}: {source}")]
+    Runtime {
+        /// What could not be done.
+        what: &'static str,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The state database could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A page or email template does not compile.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// A setting the service needs is missing or unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }
 
-type Shared = Arc<AppState>;
-
-pub use pages::check as check_pages;
-
-fn origin_of(url: &str) -> Option<String> {
-    let u = url::Url::parse(url).ok()?;
-    Some(u.origin().ascii_serialization())
+/// The service with its address taken, not answering yet.
+pub struct Bound {
+    /// The address it listens on; with port 0 in `server.bind`, the port
+    /// the system chose.
+    pub addr: SocketAddr,
+    listener: tokio::net::TcpListener,
+    parts: state::Parts,
 }
 
-fn config_issue(config: &Config, key: &str, message: &str) -> Error {
-    Error::Config(crate::config::ConfigError::Invalid {
+fn config_issue(config: &Config, key: &str, message: &str) -> ServerError {
+    ServerError::Config(ConfigError::Invalid {
         path: config.path.clone(),
         issues: vec![ConfigIssue {
             key: key.into(),
@@ -113,11 +130,16 @@ fn config_issue(config: &Config, key: &str, message: &str) -> Error {
     })
 }
 
-/// Runs the service on `server.bind` until SIGTERM or SIGINT; requests in
-/// flight are finished, and queued emails sent for up to
-/// `server.shutdown_email_seconds`, before it returns. Emails still queued
-/// then stay in the state and are sent when the service next starts.
-pub fn serve(config: Config, clock: Clock) -> Result<(), Error> {
+/// Checks the settings the service needs, compiles its templates, opens
+/// the state and listens on `server.bind`; emails go out from `sender`
+/// over `transport`. Call it on a tokio runtime, the one
+/// [`Bound::serve_until`] is then run on.
+pub async fn bind(
+    config: Config,
+    clock: Clock,
+    sender: Sender,
+    transport: Transport,
+) -> Result<Bound, ServerError> {
     if config.server.secret.is_empty() {
         return Err(config_issue(
             &config,
@@ -140,70 +162,66 @@ pub fn serve(config: Config, clock: Clock) -> Result<(), Error> {
         ));
     };
     let pages = pages::Pages::load(&config)?;
-    let sender = crate::app::digest::sender(&config)?;
-    let transport = crate::app::digest::transport(&config)?;
-    let store = Store::open(&config.site.state_path)?;
+    let state_path = config.site.state_path.clone();
+    // Opening runs the migrations: blocking work, kept off the async
+    // threads like every other use of the state.
+    let stores = tokio::task::spawn_blocking(move || open_stores(&state_path))
+        .await
+        .map_err(|e| ServerError::Runtime {
+            what: "cannot open the state",
+            source: std::io::Error::other(e),
+        })??;
+    let addr = config.server.bind;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    Ok(Bound {
+        addr,
+        listener,
+        parts: state::Parts {
+            config,
+            clock,
+            pages,
+            sender,
+            transport,
+            stores,
+            public_url,
+        },
+    })
+}
+
+fn open_stores(path: &Path) -> Result<state::Stores, StoreError> {
+    let writer = Store::open(path)?;
     // The mailer writes on a connection of its own, so sending never waits
     // behind a page's write nor a page behind the mailer's.
-    let mail_store = Store::open(&config.site.state_path)?;
+    let mailer = Store::open(path)?;
     let readers = (0..READERS)
-        .map(|_| Store::open_read_only(&config.site.state_path).map(Mutex::new))
+        .map(|_| Store::open_read_only(path).map(Mutex::new))
         .collect::<Result<Vec<_>, _>>()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("broadsheet-serve")
-        .build()
-        .map_err(|source| Error::Start {
-            what: "the runtime".into(),
-            source,
-        })?;
-    runtime.block_on(async move {
-        let bind = config.server.bind;
-        let listener = tokio::net::TcpListener::bind(bind)
-            .await
-            .map_err(|source| Error::Start {
-                what: format!("listening on {bind} (server.bind)"),
-                source,
-            })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| Error::Start {
-                what: format!("listening on {bind} (server.bind)"),
-                source,
-            })?;
-        let (mailer, mail_task) = mailer::Mailer::start(transport, mail_store, clock);
-        let drain = Duration::from_secs(config.server.shutdown_email_seconds);
-        let mut allowed_origins: Vec<String> = [
-            public_url.as_str(),
-            config.site.base_url.as_str(),
-            config.feeds.url.as_str(),
-        ]
-        .into_iter()
-        .filter_map(origin_of)
-        .collect();
-        allowed_origins.dedup();
-        let signer = Signer::new(config.server.secret.expose());
-        let state = Arc::new(AppState {
-            site: pages::site_data(&config),
-            feed_files: files::Published::new(&config.site.output_dir),
-            per_address: limits::Limiter::new(config.server.emails_per_address_per_day, 86_400),
-            per_client: limits::Limiter::new(config.server.emails_per_client_per_hour, 3_600),
-            config,
-            pages,
-            signer,
-            store: Mutex::new(store),
-            readers,
-            next_reader: std::sync::atomic::AtomicUsize::new(0),
-            unsubscribes: handlers::UnsubscribeQueue::default(),
-            sender,
-            mailer,
-            clock,
-            allowed_origins,
-            public_url,
-        });
-        let app = router(state.clone());
-        tracing::info!("listening on http://{addr}");
-        accept_loop(listener, app).await?;
+    Ok(state::Stores {
+        writer,
+        mailer,
+        readers,
+    })
+}
+
+impl Bound {
+    /// Answers requests until `shutdown` completes; then requests in
+    /// flight are finished, and queued emails sent for up to
+    /// `server.shutdown_email_seconds`, before it returns. Emails still
+    /// queued then stay in the state and are sent when the service next
+    /// starts.
+    pub async fn serve_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServerError> {
+        let drain = Duration::from_secs(self.parts.config.server.shutdown_email_seconds);
+        let (state, mail_task) = self.parts.start();
+        let app = routes::router(state.clone());
+        accept::accept_loop(self.listener, app, shutdown).await;
         // Connections cut off above may still hold the state; the mailer
         // is told here rather than when the last of them lets go.
         state.mailer.close();
@@ -217,199 +235,38 @@ pub fn serve(config: Config, clock: Clock) -> Result<(), Error> {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Runs the service on `server.bind` until SIGTERM or SIGINT: `broadsheet
+/// serve`. See [`bind`] and [`Bound::serve_until`].
+pub fn serve(
+    config: Config,
+    clock: Clock,
+    sender: Sender,
+    transport: Transport,
+) -> Result<(), ServerError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("broadsheet-serve")
+        .build()
+        .map_err(|source| ServerError::Runtime {
+            what: "cannot start the runtime",
+            source,
+        })?;
+    runtime.block_on(async move {
+        let signal = accept::shutdown_signal()?;
+        let bound = bind(config, clock, sender, transport).await?;
+        tracing::info!("listening on http://{}", bound.addr);
+        bound.serve_until(signal).await
     })
 }
 
-/// Serves `app` on `listener` until SIGTERM or SIGINT, then gives requests
-/// in flight [`SHUTDOWN_GRACE`] to finish. axum::serve has neither a
-/// header timeout nor a cap on connections, hence this loop: hyper's
-/// HTTP/1 connections with [`HEADER_TIMEOUT`], replies bounded by
-/// [`conn::WRITE_TIMEOUT`], at most [`MAX_CONNECTIONS`] of them.
-async fn accept_loop(listener: tokio::net::TcpListener, app: Router) -> Result<(), Error> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    let connections = Arc::new(Mutex::new(conn::Connections::default()));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT);
-    let signal = shutdown_signal();
-    tokio::pin!(signal);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors, or a connection reset
-                    // before it was taken: wait a moment rather than spin.
-                    tracing::warn!("cannot accept a connection: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut signal => break,
-        };
-        let mut open = connections.lock().unwrap_or_else(|p| p.into_inner());
-        if open.len() >= MAX_CONNECTIONS {
-            match open.make_room() {
-                Some(task) => task.abort(),
-                None => {
-                    tracing::warn!("{MAX_CONNECTIONS} connections are busy; one more was closed");
-                    continue;
-                }
-            }
-        }
-        let status = Arc::new(conn::Status::default());
-        let router = app.clone();
-        let heard = status.clone();
-        let service =
-            hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
-                heard.spoke();
-                request
-                    .extensions_mut()
-                    .insert(axum::extract::ConnectInfo(peer));
-                let mut router = router.clone();
-                async move { tower_service::Service::call(&mut router, request).await }
-            });
-        let io = TokioIo::new(conn::Bounded::new(
-            stream,
-            conn::WRITE_TIMEOUT,
-            status.clone(),
-        ));
-        let connection = graceful.watch(builder.serve_connection(io, service));
-        let id = open.next_id();
-        let leaving = conn::Leaving(connections.clone(), id);
-        // The lock is held until the task is listed, so a task that ends
-        // at once still finds itself to take out.
-        let task = tokio::spawn(async move {
-            let _leaving = leaving;
-            // A client that goes away or times out is nothing to report;
-            // one that stopped reading is worth a line when debugging.
-            if let Err(e) = connection.await {
-                if conn::stalled(&e) {
-                    tracing::debug!(
-                        "closed a connection whose client took no byte of its reply for {} s",
-                        conn::WRITE_TIMEOUT.as_secs()
-                    );
-                }
-            }
-        });
-        open.insert(id, status, task.abort_handle());
-    }
-    drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            "connections still open {}s after the signal were dropped",
-            SHUTDOWN_GRACE.as_secs()
-        );
-        let open = connections
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take_all();
-        for task in open {
-            task.abort();
-        }
-    }
-    Ok(())
+/// The origin (`scheme://host[:port]`) of `url`, as a browser sends it.
+fn origin_of(url: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    Some(u.origin().ascii_serialization())
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("a SIGTERM handler");
-        tokio::select! {
-            _ = interrupt => {},
-            _ = term.recv() => {},
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
-    tracing::info!("shutting down: finishing requests in flight");
-}
-
-fn router(state: Shared) -> Router {
-    use axum::routing::post;
-    let feeds = Router::new()
-        .route(
-            "/feeds",
-            get(|| async { axum::response::Redirect::permanent("feeds/") }),
-        )
-        .route("/feeds/", get(handlers::feed_root))
-        .route("/feeds/{*path}", get(handlers::feed_file))
-        .layer(tower_http::compression::CompressionLayer::new().gzip(true));
-    Router::new()
-        .route("/", get(handlers::subscribe_page))
-        .route("/subscribe", post(handlers::subscribe))
-        .route(
-            "/confirm",
-            get(handlers::confirm_page).post(handlers::confirm),
-        )
-        .route("/manage", get(handlers::manage_page).post(handlers::manage))
-        .route(
-            "/unsubscribe",
-            get(handlers::unsubscribe_page).post(handlers::unsubscribe),
-        )
-        .route(
-            "/preferences",
-            get(handlers::preferences_page).post(handlers::preferences),
-        )
-        .route("/healthz", get(handlers::healthz))
-        .merge(feeds)
-        .fallback(handlers::not_found)
-        .method_not_allowed_fallback(handlers::method_not_allowed)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
-        .layer(axum::middleware::from_fn(access_log))
-        .with_state(state)
-}
-
-/// One line per request: method, path, status, time. Never the query
-/// (tokens travel there) and never a body (addresses travel there).
-async fn access_log(request: Request, next: Next) -> Response {
-    let started = std::time::Instant::now();
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let mut response = next.run(request).await;
-    let h = response.headers_mut();
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    // same-origin, not no-referrer: tokens in page URLs still never reach
-    // another site, but the browser keeps sending a real `Origin` with
-    // our own forms (under no-referrer it sends `Origin: null`).
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    let is_html = h
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
-    if is_html && !path.starts_with("/feeds") {
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-            ),
-        );
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    tracing::info!(
-        target: "broadsheet::access",
-        %method,
-        %path,
-        status = response.status().as_u16(),
-        ms = format_args!("{:.1}", started.elapsed().as_secs_f64() * 1000.0),
-    );
-    response
-}
+/// What every request handler shares.
+type Shared = Arc<state::AppState>;

@@ -1,0 +1,189 @@
+//! The emails a page promises: rendered from the service's templates,
+//! built by the mailer, committed to the state before the page answers.
+
+use super::links::{self, CONFIRM_HOURS, MANAGE_DAYS};
+use super::refusal::{Reason, Refusal};
+use super::state::db;
+use super::{mailer, Shared};
+use crate::address::Email;
+use crate::text::one_line;
+use chrono::Duration;
+use serde_json::json;
+
+/// Which email the service sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EmailKind {
+    /// The link that confirms a sign-up request.
+    Confirm,
+    /// A preferences link, sent on request.
+    Manage,
+}
+
+impl EmailKind {
+    /// Its name in the state's queue and in its Message-ID.
+    fn name(self) -> &'static str {
+        match self {
+            EmailKind::Confirm => "confirm",
+            EmailKind::Manage => "manage",
+        }
+    }
+
+    /// The template it is rendered from (`.html` and `.txt`).
+    fn template(self) -> &'static str {
+        match self {
+            EmailKind::Confirm => "email-confirm",
+            EmailKind::Manage => "email-manage",
+        }
+    }
+
+    /// Its subject on the site titled `title`.
+    fn subject(self, title: &str) -> String {
+        match self {
+            EmailKind::Confirm => format!("請確認訂閱 Confirm your subscription · {title}"),
+            EmailKind::Manage => format!("你的訂閱設定 Your subscription · {title}"),
+        }
+    }
+
+    /// How long its link works: past that, an email the relay kept
+    /// refusing is no use sending.
+    fn link_lifetime(self) -> Duration {
+        match self {
+            EmailKind::Confirm => Duration::hours(CONFIRM_HOURS),
+            EmailKind::Manage => Duration::days(MANAGE_DAYS),
+        }
+    }
+}
+
+/// Queues an email of `kind` to `email` in the state, its link `url`, and
+/// wakes the mailer. The page promising the email is answered only once
+/// it is committed: a restart cannot lose it.
+pub(crate) async fn queue(
+    state: &Shared,
+    id: i64,
+    email: &Email,
+    kind: EmailKind,
+    url: &str,
+) -> Result<(), Refusal> {
+    let Some(m) = build(state, id, email, kind, url) else {
+        return Err(state.refuse(Reason::Unavailable));
+    };
+    let row = mailer::queued(&m, kind.name(), kind.link_lifetime());
+    let now = state.clock.now();
+    db(state, move |s| mailer::store_email(s, &row, now)).await?;
+    state.mailer.wake();
+    Ok(())
+}
+
+/// Queues the confirmation email of sign-up request `request`, made by
+/// subscriber `id`.
+pub(crate) async fn queue_confirmation(
+    state: &Shared,
+    id: i64,
+    request: i64,
+    email: &Email,
+) -> Result<(), Refusal> {
+    let token = links::confirm_token(state, request, email);
+    let url = links::link(state, "confirm", &token);
+    queue(state, id, email, EmailKind::Confirm, &url).await
+}
+
+/// Queues a preferences link for subscriber `id`.
+pub(crate) async fn queue_preferences(
+    state: &Shared,
+    id: i64,
+    email: &Email,
+) -> Result<(), Refusal> {
+    let token = links::preferences_token(state, id, email);
+    let url = links::link(state, "preferences", &token);
+    queue(state, id, email, EmailKind::Manage, &url).await
+}
+
+/// Does the work of an email without sending it, where none is due: the
+/// answer then takes as long as when one is, so timing tells no one
+/// whether an address is known.
+pub(crate) async fn build_for_nobody(state: &Shared, email: &Email, kind: EmailKind) {
+    let token = links::preferences_token(state, 0, email);
+    let url = links::link(state, "preferences", &token);
+    if let Some(m) = build(state, 0, email, kind, &url) {
+        let row = mailer::queued(&m, kind.name(), kind.link_lifetime());
+        let now = state.clock.now();
+        // A failure is logged where it happens; nothing waits on this.
+        let _ = db(state, move |s| s.queue_nothing(&row, now)).await;
+    }
+}
+
+fn build(
+    state: &Shared,
+    id: i64,
+    email: &Email,
+    kind: EmailKind,
+    url: &str,
+) -> Option<crate::mail::Outgoing> {
+    let subject = kind.subject(&state.config.site.title);
+    let data = json!({ "link": url });
+    let text = state.pages.text(kind.template(), &state.site, data.clone());
+    let body = state.pages.html(kind.template(), &state.site, data);
+    let (text, body) = match (text, body) {
+        (Ok(t), Ok(h)) => (t, h),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!("{e}");
+            return None;
+        }
+    };
+    let built = mailer::build(
+        &state.sender,
+        &mailer::Notice {
+            subscriber_id: id,
+            to: email,
+            subject: &one_line(&subject),
+            text: &text,
+            html: &body,
+            date: state.clock.now(),
+            kind: kind.name(),
+        },
+    );
+    match built {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::error!(subscriber = id, "cannot build the email: {e}");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_of_email_keeps_its_name_template_subject_and_lifetime() {
+        assert_eq!(
+            (
+                EmailKind::Confirm.name(),
+                EmailKind::Confirm.template(),
+                EmailKind::Confirm.subject("論壇"),
+                EmailKind::Confirm.link_lifetime(),
+            ),
+            (
+                "confirm",
+                "email-confirm",
+                "請確認訂閱 Confirm your subscription · 論壇".to_owned(),
+                Duration::hours(48),
+            )
+        );
+        assert_eq!(
+            (
+                EmailKind::Manage.name(),
+                EmailKind::Manage.template(),
+                EmailKind::Manage.subject("論壇"),
+                EmailKind::Manage.link_lifetime(),
+            ),
+            (
+                "manage",
+                "email-manage",
+                "你的訂閱設定 Your subscription · 論壇".to_owned(),
+                Duration::days(7),
+            )
+        );
+    }
+}
