@@ -2,8 +2,11 @@
 //! files in an outbox folder. Each attempt ends in a [`SendResult`] the
 //! caller records; the transport keeps no state of its own.
 
+mod setup;
 mod smtp;
 
+// The fixed parts of every message; made by `Sender::from_config` here.
+pub use crate::digest::message::Sender;
 pub use smtp::{SmtpSettings, SmtpTransport};
 
 use lettre::address::Envelope;

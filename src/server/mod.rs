@@ -14,7 +14,7 @@ mod limits;
 mod mailer;
 mod pages;
 
-use crate::config::{Config, ConfigIssue};
+use crate::config::{Config, ServiceUse};
 use crate::digest::message::Sender;
 use crate::store::Store;
 use crate::token::Signer;
@@ -103,42 +103,12 @@ fn origin_of(url: &str) -> Option<String> {
     Some(u.origin().ascii_serialization())
 }
 
-fn config_issue(config: &Config, key: &str, message: &str) -> Error {
-    Error::Config(crate::config::ConfigError::Invalid {
-        path: config.path.clone(),
-        issues: vec![ConfigIssue {
-            key: key.into(),
-            message: message.into(),
-        }],
-    })
-}
-
 /// Runs the service on `server.bind` until SIGTERM or SIGINT; requests in
 /// flight are finished, and queued emails sent for up to
 /// `server.shutdown_email_seconds`, before it returns. Emails still queued
 /// then stay in the state and are sent when the service next starts.
 pub fn serve(config: Config, clock: Clock) -> Result<(), Error> {
-    if config.server.secret.is_empty() {
-        return Err(config_issue(
-            &config,
-            "server.secret",
-            "expected a secret to sign links with (at least 16 characters); set BROADSHEET_SERVER__SECRET",
-        ));
-    }
-    if config.server.secret.expose().chars().count() < 16 {
-        return Err(config_issue(
-            &config,
-            "server.secret",
-            "expected at least 16 characters: a short secret can be guessed",
-        ));
-    }
-    let Some(public_url) = config.server.public_url.clone() else {
-        return Err(config_issue(
-            &config,
-            "server.public_url",
-            "expected the address readers reach this service at (links in emails point there), found nothing",
-        ));
-    };
+    let public_url = config.service(ServiceUse::Serve)?.public_url;
     let pages = pages::Pages::load(&config)?;
     let sender = crate::app::digest::sender(&config)?;
     let transport = crate::app::digest::transport(&config)?;
