@@ -81,7 +81,7 @@ retry_backoff_ms = 100
 
 [server]
 public_url = "https://news.example.com/newsletter"
-secret = "bench-secret"
+secret = "bench-secret-for-loopback"
 ''')
     for c in cols:
         f.write(f'\n[[columns]]\nslug = "{c}"\ntitle = "{sentence(3, 6)[:-1]}"\ndescription = "{sentence(20, 40)}"\n')

@@ -1,11 +1,15 @@
 //! `broadsheet check`: validate config and every article, bodies included;
-//! write nothing.
+//! write nothing. Loading the config has checked every value (addresses,
+//! the DKIM key, the CA file, the secret's length); what is left is the
+//! relay's TLS setup, which `check` makes as a send would, and the content
+//! and templates.
 
 use crate::config::Config;
 use crate::content::{markdown, Catalog, ContentErrors};
 use crate::digest::render::Templates;
 use crate::digest::schedule::latest_slot;
 use crate::digest::{Composer, IssueContent};
+use crate::mail::Transport;
 use crate::Error;
 use chrono::{DateTime, FixedOffset};
 use rayon::prelude::*;
@@ -26,6 +30,8 @@ pub struct CheckSummary {
 /// Validates every article and renders every body, drafts and scheduled
 /// articles included, reporting all problems at once.
 pub fn check(config: &Config, now: DateTime<FixedOffset>) -> Result<CheckSummary, Error> {
+    // Made and dropped: nothing connects until a message is sent.
+    Transport::from_config(config)?;
     let (catalog, mut errors) = Catalog::load_lenient(config, now);
     let body_errors: Vec<_> = catalog
         .articles()

@@ -2,7 +2,7 @@
 //! `run`: decide which issue is due, write it and its deliveries to the
 //! state, then send each delivery with its state committed around it.
 
-use crate::config::{Config, ConfigError, ConfigIssue};
+use crate::config::{Config, ServiceUse};
 use crate::content::{markdown, Article, Catalog, ContentErrors};
 use crate::digest::message::{self, Letter, Sender};
 use crate::digest::render::{RenderedDigest, Templates};
@@ -10,7 +10,7 @@ use crate::digest::schedule::{latest_slot, next_slot_after, Slot};
 use crate::digest::{personalise, select, web_copy_path, Composer, IssueContent, Personal};
 use crate::error::{DeliveryFailed, UsageError};
 use crate::mail::deliver::{self, Built, Messages, Policy, Setup};
-use crate::mail::{Outgoing, SmtpSettings, SmtpTransport, Transport};
+use crate::mail::{Outgoing, Transport};
 use crate::store::{DeliveryRow, IssueRow, NewIssue, Store, Subscriber, SubscriberStatus};
 use crate::token::{Purpose, Signer};
 use crate::Error;
@@ -91,145 +91,29 @@ struct Prepared {
     templates: Templates,
 }
 
-pub(crate) fn config_error(config: &Config, key: &str, message: String) -> Error {
-    Error::Config(ConfigError::Invalid {
-        path: config.path.clone(),
-        issues: vec![ConfigIssue {
-            key: key.into(),
-            message,
-        }],
-    })
-}
-
 /// Compiles the templates and checks what a digest needs from the config.
 fn prepare(config: &Config, for_real: bool) -> Result<Prepared, Error> {
     let display = |p: &std::path::Path| config.display_path(p).into_owned();
     let templates = Templates::load(&config.site.templates_dir, &config.digest.subject, &display)?;
-    let public_url = match &config.server.public_url {
-        Some(u) => u.clone(),
-        None if !for_real => format!("{}/newsletter", config.site.base_url),
-        None => {
-            return Err(config_error(
-                config,
-                "server.public_url",
-                "expected the address of the subscriber service (unsubscribe links point there), found nothing".into(),
-            ))
-        }
+    let (public_url, secret) = if for_real {
+        let service = config.service(ServiceUse::DigestSend)?;
+        (service.public_url, service.secret)
+    } else {
+        // A preview signs nothing anyone can use, and links to where the
+        // service would be.
+        let public_url = config
+            .server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("{}/newsletter", config.site.base_url));
+        (public_url, config.server.secret.clone())
     };
-    if for_real && config.server.secret.is_empty() {
-        return Err(config_error(
-            config,
-            "server.secret",
-            "expected a secret to sign unsubscribe links with; set BROADSHEET_SERVER__SECRET"
-                .into(),
-        ));
-    }
     Ok(Prepared {
-        sender: sender(config)?,
-        signer: Signer::new(config.server.secret.expose()),
+        sender: Sender::from_config(config)?,
+        signer: Signer::new(secret.expose()),
         public_url,
         templates,
     })
-}
-
-/// From, Reply-To, List-Id and DKIM: what every message broadsheet sends
-/// carries, the digest and the subscriber service's emails alike.
-pub(crate) fn sender(config: &Config) -> Result<Sender, Error> {
-    let from = Mailbox::from_str(&config.digest.from).map_err(|_| {
-        config_error(
-            config,
-            "digest.from",
-            format!(
-                "expected a mailbox such as \"論壇 <digest@news.example.com>\", found {:?}",
-                config.digest.from
-            ),
-        )
-    })?;
-    let reply_to = match &config.digest.reply_to {
-        None => None,
-        Some(r) => Some(Mailbox::from_str(r).map_err(|_| {
-            config_error(
-                config,
-                "digest.reply_to",
-                format!("expected a mailbox, found {r:?}"),
-            )
-        })?),
-    };
-    let domain = from.email.domain().to_owned();
-    let dkim = match &config.digest.dkim {
-        None => None,
-        Some(d) => {
-            let key = std::fs::read_to_string(&d.key_file).map_err(|e| {
-                config_error(
-                    config,
-                    "digest.dkim_key_file",
-                    format!("cannot read {}: {e}", d.key_file.display()),
-                )
-            })?;
-            let algorithm = if d.ed25519 {
-                lettre::message::dkim::DkimSigningAlgorithm::Ed25519
-            } else {
-                lettre::message::dkim::DkimSigningAlgorithm::Rsa
-            };
-            let key =
-                lettre::message::dkim::DkimSigningKey::new(key.trim(), algorithm).map_err(|e| {
-                    config_error(
-                        config,
-                        "digest.dkim_key_file",
-                        format!("not a usable private key: {e}"),
-                    )
-                })?;
-            Some(Arc::new(lettre::message::dkim::DkimConfig::new(
-                d.selector.clone(),
-                d.domain.clone(),
-                key,
-                message::dkim_headers(),
-                lettre::message::dkim::DkimCanonicalization {
-                    header: lettre::message::dkim::DkimCanonicalizationType::Relaxed,
-                    body: lettre::message::dkim::DkimCanonicalizationType::Relaxed,
-                },
-            )))
-        }
-    };
-    Ok(Sender {
-        list_id: message::list_id(&config.site.title, &domain),
-        from,
-        reply_to,
-        dkim,
-    })
-}
-
-pub(crate) fn transport(config: &Config) -> Result<Transport, Error> {
-    let s = &config.smtp;
-    let Some(host) = &s.host else {
-        return Ok(Transport::Outbox(s.outbox_dir.clone()));
-    };
-    let extra_root_pem = match &s.ca_file {
-        None => None,
-        Some(f) => Some(std::fs::read(f).map_err(|e| {
-            config_error(
-                config,
-                "smtp.ca_file",
-                format!("cannot read {}: {e}", f.display()),
-            )
-        })?),
-    };
-    let credentials =
-        (!s.username.is_empty()).then(|| (s.username.clone(), s.password.expose().to_owned()));
-    let settings = SmtpSettings {
-        host: host.clone(),
-        port: s.port,
-        security: s.security,
-        credentials,
-        connections: s.max_connections as usize,
-        timeout: std::time::Duration::from_secs(s.timeout_seconds),
-        final_reply_timeout: std::time::Duration::from_secs(s.final_reply_timeout_seconds),
-        max_messages_per_connection: s.max_messages_per_connection,
-        extra_root_pem,
-    };
-    SmtpTransport::new(settings)
-        .map(Transport::Smtp)
-        .map_err(|m| config_error(config, "smtp.host", m))
 }
 
 /// The articles of an issue with their summaries.
@@ -298,7 +182,7 @@ pub fn send_locked(
     // lettre's connection pools belong to a runtime from creation to drop.
     let runtime = deliver::runtime()?;
     let _entered = runtime.enter();
-    let transport = transport(config)?;
+    let transport = Transport::from_config(config)?;
     let catalog = Catalog::load(config, now)?;
     let mut store = Store::open(&config.site.state_path)?;
     let mut summary = SendSummary {

@@ -9,7 +9,7 @@ use crate::Error;
 /// [`server::serve`]); its emails go out like the digest's, from
 /// `digest.from` over `[smtp]` or into the outbox.
 pub fn serve(config: Config, clock: Clock) -> Result<(), Error> {
-    let sender = super::digest::sender(&config)?;
-    let transport = super::digest::transport(&config)?;
+    let sender = crate::mail::Sender::from_config(&config)?;
+    let transport = crate::mail::Transport::from_config(&config)?;
     Ok(server::serve(config, clock, sender, transport)?)
 }

@@ -6,11 +6,14 @@
 
 pub(crate) mod deliver;
 mod outbox;
+mod setup;
 mod smtp;
 #[cfg(test)]
 pub(crate) mod stub;
 
 pub use deliver::DeliveryError;
+// The fixed parts of every message; made by `Sender::from_config` here.
+pub use crate::digest::message::Sender;
 pub use smtp::{SmtpSettings, SmtpTransport};
 
 use lettre::address::Envelope;

@@ -26,7 +26,7 @@ mod refusal;
 mod routes;
 mod state;
 
-use crate::config::{Config, ConfigError, ConfigIssue};
+use crate::config::{Config, ConfigError, ServiceUse};
 use crate::digest::message::Sender;
 use crate::mail::Transport;
 use crate::store::{Store, StoreError};
@@ -120,16 +120,6 @@ pub struct Bound {
     parts: state::Parts,
 }
 
-fn config_issue(config: &Config, key: &str, message: &str) -> ServerError {
-    ServerError::Config(ConfigError::Invalid {
-        path: config.path.clone(),
-        issues: vec![ConfigIssue {
-            key: key.into(),
-            message: message.into(),
-        }],
-    })
-}
-
 /// Checks the settings the service needs, compiles its templates, opens
 /// the state and listens on `server.bind`; emails go out from `sender`
 /// over `transport`. Call it on a tokio runtime, the one
@@ -140,27 +130,7 @@ pub async fn bind(
     sender: Sender,
     transport: Transport,
 ) -> Result<Bound, ServerError> {
-    if config.server.secret.is_empty() {
-        return Err(config_issue(
-            &config,
-            "server.secret",
-            "expected a secret to sign links with (at least 16 characters); set BROADSHEET_SERVER__SECRET",
-        ));
-    }
-    if config.server.secret.expose().chars().count() < 16 {
-        return Err(config_issue(
-            &config,
-            "server.secret",
-            "expected at least 16 characters: a short secret can be guessed",
-        ));
-    }
-    let Some(public_url) = config.server.public_url.clone() else {
-        return Err(config_issue(
-            &config,
-            "server.public_url",
-            "expected the address readers reach this service at (links in emails point there), found nothing",
-        ));
-    };
+    let public_url = config.service(ServiceUse::Serve)?.public_url;
     let pages = pages::Pages::load(&config)?;
     let state_path = config.site.state_path.clone();
     // Opening runs the migrations: blocking work, kept off the async

@@ -778,3 +778,129 @@ fn an_output_dir_holding_what_broadsheet_keeps_is_refused() {
         assert!(!p.path(&format!("{output_dir}/index.opml")).exists() || output_dir == "/");
     }
 }
+
+/// Runs `check`, expecting exit 2 and a last line saying nothing was
+/// written; returns the error lines before it, the configuration file's
+/// path written as `{config}`.
+#[track_caller]
+fn check_refused(p: &Publication) -> Vec<String> {
+    let run = p.run(&["check"]).expect_code(2);
+    let config = p.path("config.toml").display().to_string();
+    let mut lines: Vec<String> = error_lines(&run.stderr)
+        .into_iter()
+        .map(|l| l.replace(&config, "{config}"))
+        .collect();
+    assert_eq!(
+        lines.pop().as_deref(),
+        Some("nothing was written"),
+        "{}",
+        run.stderr
+    );
+    lines
+}
+
+/// The mail settings are parsed when the config is loaded, so `check`
+/// finds an address no message can carry, naming its key, not the first
+/// send.
+#[test]
+fn check_names_a_from_or_reply_to_that_is_not_a_mailbox() {
+    let p = Publication::with_config(&format!(
+        "{CONFIG}\n[digest]\nfrom = \"digest at news.example.com\"\nreply_to = \"<editor@\"\n"
+    ));
+    let lines = check_refused(&p);
+    assert_line(
+        &lines,
+        "{config}: digest.from: expected a mailbox such as \"論壇 <digest@news.example.com>\", found \"digest at news.example.com\"",
+    );
+    assert_line(
+        &lines,
+        "{config}: digest.reply_to: expected a mailbox, found \"<editor@\"",
+    );
+    assert_eq!(lines.len(), 2, "{lines:?}");
+}
+
+/// The DKIM key is read and parsed at load: a missing file and a file
+/// that holds no usable key are both named by `digest.dkim_key_file`.
+#[test]
+fn check_names_a_dkim_key_file_it_cannot_read_or_use() {
+    let p = Publication::with_config(&format!(
+        "{CONFIG}\n[digest]\ndkim_selector = \"bs\"\ndkim_domain = \"news.example.com\"\ndkim_key_file = \"dkim.pem\"\n"
+    ));
+    let lines = check_refused(&p);
+    assert_line(
+        &lines,
+        &format!(
+            "{{config}}: digest.dkim_key_file: cannot read {}: No such file or directory (os error 2)",
+            p.path("dkim.pem").display()
+        ),
+    );
+    p.write(
+        "dkim.pem",
+        "-----BEGIN RSA PRIVATE KEY-----\nbm90IGEga2V5\n-----END RSA PRIVATE KEY-----\n",
+    );
+    let lines = check_refused(&p);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("{config}: digest.dkim_key_file: not a usable private key: ")),
+        "{lines:?}"
+    );
+}
+
+/// A secret that is set must be long enough to sign with, whichever
+/// command reads it; one from the environment is checked the same way,
+/// and never shown.
+#[test]
+fn check_refuses_a_secret_too_short_to_sign_with() {
+    let p = Publication::with_config(&format!("{CONFIG}\n[server]\nsecret = \"short\"\n"));
+    let lines = check_refused(&p);
+    assert_eq!(
+        lines,
+        ["{config}: server.secret: expected at least 16 characters: a short secret can be guessed"]
+    );
+    let run = p
+        .run_with_env(
+            NOW,
+            &["check"],
+            &[("BROADSHEET_SERVER__SECRET", "tiny-env")],
+        )
+        .expect_code(2);
+    assert!(run.stderr.contains("server.secret"), "{}", run.stderr);
+    assert!(!run.stderr.contains("tiny-env"), "{}", run.stderr);
+    p.run_with_env(
+        NOW,
+        &["check"],
+        &[("BROADSHEET_SERVER__SECRET", "sixteen-or-more-characters")],
+    )
+    .expect_code(0);
+}
+
+/// `smtp.ca_file` is read at load, relay or not; and with a relay, its
+/// TLS setup is made as a send would make it, so a certificate file that
+/// cannot be read as PEM is found by `check` too.
+#[test]
+fn check_names_a_ca_file_it_cannot_read_or_parse() {
+    let p = Publication::with_config(&format!("{CONFIG}\n[smtp]\nca_file = \"relay-ca.pem\"\n"));
+    let lines = check_refused(&p);
+    assert_eq!(
+        lines,
+        [format!(
+            "{{config}}: smtp.ca_file: cannot read {}: No such file or directory (os error 2)",
+            p.path("relay-ca.pem").display()
+        )]
+    );
+    let p = Publication::with_config(&format!(
+        "{CONFIG}\n[smtp]\nhost = \"127.0.0.1\"\nsecurity = \"starttls\"\nca_file = \"relay-ca.pem\"\n"
+    ));
+    p.write(
+        "relay-ca.pem",
+        "-----BEGIN CERTIFICATE-----\n%%% not base64 %%%\n-----END CERTIFICATE-----\n",
+    );
+    let lines = check_refused(&p);
+    assert!(
+        lines.len() == 1
+            && lines[0]
+                .starts_with("{config}: smtp.host: smtp: cannot read the extra root certificate: "),
+        "{lines:?}"
+    );
+}

@@ -130,7 +130,7 @@ fn the_unsubscribe_link_is_signed_for_that_subscriber_only() {
     subscribe(&p, "b@example.com", &[]);
     p.run_at(AFTER_SLOT, &["digest", "send"]).expect_code(0);
     let now = chrono::DateTime::parse_from_rfc3339(AFTER_SLOT).unwrap();
-    let signer = Signer::new("test-secret");
+    let signer = Signer::new("test-secret-for-links");
     for r in server.received() {
         let m = parse(&r.data);
         let header = m

@@ -284,7 +284,7 @@ max_connections = 2
 
 [server]
 public_url = "https://news.example.com/newsletter"
-secret = "test-secret"
+secret = "test-secret-for-links"
 "#
     )
 }

@@ -120,17 +120,10 @@ impl Site {
             config.smtp.host.is_none(),
             "in this process mail goes to the outbox"
         );
-        let sender = broadsheet::digest::message::Sender {
-            from: config
-                .digest
-                .from
-                .parse()
-                .expect("digest.from is a mailbox"),
-            reply_to: None,
-            list_id: String::new(),
-            dkim: None,
-        };
-        let transport = broadsheet::mail::Transport::Outbox(config.smtp.outbox_dir.clone());
+        let sender =
+            broadsheet::mail::Sender::from_config(&config).expect("the mail settings are usable");
+        let transport =
+            broadsheet::mail::Transport::from_config(&config).expect("the outbox is usable");
         let clock = Clock::Fixed(chrono::DateTime::parse_from_rfc3339(now).unwrap());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()

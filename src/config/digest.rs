@@ -1,0 +1,183 @@
+//! `[digest]`: who the weekly email comes from, when it goes out, what it
+//! carries, and how it is signed. The addresses are parsed and the DKIM
+//! key read and parsed here, at load, so `check` finds a bad one, not the
+//! first send.
+
+use super::issues::Issues;
+use super::raw::RawDigest;
+use super::{Schedule, Secret};
+use lettre::message::dkim::{DkimSigningAlgorithm, DkimSigningKey};
+use lettre::message::Mailbox;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+/// `[digest]`.
+#[derive(Debug, Clone)]
+pub struct Digest {
+    /// The From header; `None` when `digest.from` is not set, which only
+    /// the commands that send mail refuse.
+    pub from: Option<Mailbox>,
+    /// An optional Reply-To header.
+    pub reply_to: Option<Mailbox>,
+    /// The weekly slot.
+    pub schedule: Schedule,
+    /// Articles older than this at the cutoff are never mailed.
+    pub max_age_days: u32,
+    /// The subject, a Handlebars template.
+    pub subject: String,
+    /// DKIM signing, when a selector, domain and key file are set.
+    pub dkim: Option<Dkim>,
+    /// A send still holding the run lock after this long is reported by
+    /// the next run as stuck (exit 1), not passed over in silence.
+    pub max_send_minutes: u32,
+}
+
+/// DKIM signing settings, the key read and checked.
+#[derive(Debug, Clone)]
+pub struct Dkim {
+    /// The selector (`<selector>._domainkey.<domain>`).
+    pub selector: String,
+    /// The signing domain.
+    pub domain: String,
+    /// The private key from `digest.dkim_key_file`.
+    pub key: DkimKey,
+}
+
+/// A DKIM private key lettre has parsed: PKCS#1 PEM for RSA, base64 of
+/// the 32-byte seed for Ed25519. lettre's `DkimSigningKey` can be neither
+/// cloned nor shared (the `DkimConfig` that signs takes it by value), so
+/// the checked text is kept, never shown, and each signer parses it again.
+#[derive(Clone)]
+pub struct DkimKey {
+    text: Secret,
+    algorithm: DkimSigningAlgorithm,
+}
+
+impl DkimKey {
+    /// The key in `text`, if lettre can use it.
+    fn parse(text: &str, algorithm: DkimSigningAlgorithm) -> Result<DkimKey, String> {
+        let text = text.trim();
+        DkimSigningKey::new(text, algorithm)
+            .map_err(|e| format!("not a usable private key: {e}"))?;
+        Ok(DkimKey {
+            text: Secret(text.to_owned()),
+            algorithm,
+        })
+    }
+
+    /// The key, for a signer.
+    pub fn signing_key(&self) -> DkimSigningKey {
+        DkimSigningKey::new(self.text.expose(), self.algorithm)
+            .expect("the same text parsed when the configuration was loaded")
+    }
+
+    /// RSA or Ed25519.
+    pub fn algorithm(&self) -> DkimSigningAlgorithm {
+        self.algorithm
+    }
+}
+
+impl fmt::Debug for DkimKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DkimKey")
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[digest]`, the DKIM key file read from `root`.
+pub(super) fn validate(raw: RawDigest, root: &Path, issues: &mut Issues) -> Digest {
+    let schedule = Schedule::parse(&raw.schedule).unwrap_or_else(|| {
+        issues.add(
+            "digest.schedule",
+            format!(
+                "expected a weekday and a 24-hour time such as \"Mon 08:00\", found {:?}",
+                raw.schedule
+            ),
+        );
+        Schedule::parse("Mon 08:00").expect("a valid default")
+    });
+    let max_age_days = issues.whole("digest.max_age_days", raw.max_age_days, 14) as u32;
+    let max_send_minutes = issues.whole("digest.max_send_minutes", raw.max_send_minutes, 60) as u32;
+    let dkim = dkim(&raw, root, issues);
+    let from = match raw.from.trim() {
+        "" => None,
+        _ => mailbox(
+            issues,
+            "digest.from",
+            &raw.from,
+            format!(
+                "expected a mailbox such as \"論壇 <digest@news.example.com>\", found {:?}",
+                raw.from
+            ),
+        ),
+    };
+    let reply_to = raw.reply_to.as_deref().and_then(|r| {
+        mailbox(
+            issues,
+            "digest.reply_to",
+            r,
+            format!("expected a mailbox, found {r:?}"),
+        )
+    });
+    Digest {
+        from,
+        reply_to,
+        schedule,
+        max_age_days,
+        subject: raw.subject,
+        dkim,
+        max_send_minutes,
+    }
+}
+
+/// `text` as a mailbox, or `why` reported at `key`.
+fn mailbox(issues: &mut Issues, key: &str, text: &str, why: String) -> Option<Mailbox> {
+    Mailbox::from_str(text)
+        .map_err(|_| issues.add(key, why))
+        .ok()
+}
+
+/// DKIM: all three of selector, domain and key file, or none; the key file
+/// read and its key parsed.
+fn dkim(raw: &RawDigest, root: &Path, issues: &mut Issues) -> Option<Dkim> {
+    let (selector, domain, key_file) = match (
+        &raw.dkim_selector,
+        &raw.dkim_domain,
+        &raw.dkim_key_file,
+    ) {
+        (None, None, None) => return None,
+        (Some(selector), Some(domain), Some(key_file)) => (selector, domain, key_file),
+        _ => {
+            issues.add(
+                "digest.dkim_selector",
+                "DKIM needs all three of digest.dkim_selector, digest.dkim_domain and digest.dkim_key_file",
+            );
+            return None;
+        }
+    };
+    let algorithm = match raw.dkim_algorithm.as_str() {
+        "rsa" => DkimSigningAlgorithm::Rsa,
+        "ed25519" => DkimSigningAlgorithm::Ed25519,
+        other => {
+            issues.add(
+                "digest.dkim_algorithm",
+                format!("expected \"rsa\" or \"ed25519\", found {other:?}"),
+            );
+            // Which key the file should hold is not known: not read.
+            return None;
+        }
+    };
+    let path = root.join(key_file);
+    let key = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+        .and_then(|text| DkimKey::parse(&text, algorithm))
+        .map_err(|m| issues.add("digest.dkim_key_file", m))
+        .ok()?;
+    Some(Dkim {
+        selector: selector.clone(),
+        domain: domain.clone(),
+        key,
+    })
+}
