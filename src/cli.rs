@@ -190,7 +190,35 @@ fn parse_now(s: &str) -> Result<DateTime<FixedOffset>, String> {
         .map_err(|e| format!("expected an RFC 3339 time such as 2026-06-15T08:00:00+08:00 ({e})"))
 }
 
+/// Writes `bytes` to standard output; a reader that stops early (`| head`)
+/// is not an error.
+pub(crate) fn print_all(bytes: &[u8]) -> Result<(), broadsheet::Error> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    // Flushed here, not at exit, where a failure would go unreported.
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(broadsheet::Error::Stdout(e)),
+        _ => Ok(()),
+    }
+}
+
 impl Cli {
+    /// The completion script for `shell`.
+    pub(crate) fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+        use clap::CommandFactory;
+        let mut out = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "broadsheet", &mut out);
+        out
+    }
+
+    /// The manual page, in roff.
+    pub(crate) fn man() -> std::io::Result<Vec<u8>> {
+        use clap::CommandFactory;
+        let mut out = Vec::new();
+        clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+        Ok(out)
+    }
+
     /// Logs go to stderr. A command logs warnings unless asked for more
     /// (`-v`: info, `-vv`: debug, `-q`: errors only); the service, which
     /// runs for weeks, logs each request and stamps every line.

@@ -5,13 +5,12 @@
 mod cli;
 
 use broadsheet::app::subscribers as subs;
-use broadsheet::config::Config;
-use broadsheet::error::{DeliveryFailed, ImportError, Unhealthy};
+use broadsheet::error::ImportError;
 use broadsheet::server::Clock;
 use broadsheet::{app, report, Error};
 use chrono::Utc;
-use clap::{CommandFactory, Parser};
-use cli::{Cli, Command, DigestCommand, SubscribersCommand, TemplatesCommand};
+use clap::Parser;
+use cli::{print_all, Cli, Command, DigestCommand, SubscribersCommand, TemplatesCommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -47,18 +46,8 @@ fn run(cli: &Cli) -> Result<(), Error> {
         false => print_all(report.to_string().as_bytes()),
     };
     match &cli.command {
-        Command::Completions { shell } => {
-            let mut out = Vec::new();
-            clap_complete::generate(*shell, &mut Cli::command(), "broadsheet", &mut out);
-            print_all(&out)?;
-        }
-        Command::Man => {
-            let mut out = Vec::new();
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut out)
-                .map_err(Error::Stdout)?;
-            print_all(&out)?;
-        }
+        Command::Completions { shell } => print_all(&Cli::completions(*shell))?,
+        Command::Man => print_all(&Cli::man().map_err(Error::Stdout)?)?,
         Command::Init { dir } => {
             let dir = dir.clone().unwrap_or_else(|| PathBuf::from("."));
             say(&report::Initialised(&app::init(&dir, now)?))?;
@@ -141,11 +130,8 @@ fn run(cli: &Cli) -> Result<(), Error> {
             } else if !cli.quiet {
                 print_all(report::StatusText(&s).to_string().as_bytes())?;
             }
-            if !s.healthy {
-                return Err(Unhealthy {
-                    problems: s.problems.clone(),
-                }
-                .into());
+            if let Some(e) = s.unhealthy() {
+                return Err(e.into());
             }
         }
         Command::Serve => {
@@ -175,20 +161,8 @@ fn run(cli: &Cli) -> Result<(), Error> {
     Ok(())
 }
 
-/// Reads the publication's config, sets the state's busy wait from it, and
-/// warns of what in it is ignored.
-fn load(cli: &Cli) -> Result<Config, Error> {
-    let config = Config::load(&cli.config)?;
-    broadsheet::store::set_busy_timeout(std::time::Duration::from_secs(
-        config.state.busy_timeout_seconds.into(),
-    ));
-    for key in &config.unknown_keys {
-        tracing::warn!("{}: unknown key {key} is ignored", cli.config.display());
-    }
-    for w in &config.warnings {
-        tracing::warn!("{}: {w}", cli.config.display());
-    }
-    Ok(config)
+fn load(cli: &Cli) -> Result<broadsheet::config::Config, Error> {
+    app::load_config(&cli.config)
 }
 
 /// Prints what a send did, warns of deliveries whose outcome is unknown,
@@ -203,32 +177,8 @@ fn report_send(cli: &Cli, s: &app::SendSummary, started: Instant) -> Result<(), 
     if !cli.quiet {
         print_all(report::Sent(s, started.elapsed()).to_string().as_bytes())?;
     }
-    if s.locked {
-        return Ok(());
-    }
-    if let Some(f) = &s.fatal {
-        return Err(DeliveryFailed::Stopped { reason: f.clone() }.into());
-    }
-    if s.has_failures() {
-        return Err(DeliveryFailed::Incomplete {
-            deferred: s.deferred,
-            failed: s.failed,
-            unknown: s.unknown_now,
-            last_deferral: s.last_deferral.clone(),
-        }
-        .into());
-    }
-    Ok(())
-}
-
-/// Writes `bytes` to standard output; a reader that stops early (`| head`)
-/// is not an error.
-fn print_all(bytes: &[u8]) -> Result<(), Error> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    // Flushed here, not at exit, where a failure would go unreported.
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Stdout(e)),
-        _ => Ok(()),
+    match s.failure() {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
     }
 }

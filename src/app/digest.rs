@@ -81,6 +81,24 @@ impl SendSummary {
     pub fn has_failures(&self) -> bool {
         self.deferred > 0 || self.failed > 0 || self.unknown_now > 0 || self.fatal.is_some()
     }
+
+    /// The error cron must hear of: sending stopped, or something was
+    /// deferred, refused or left unknown. None after a send that another
+    /// process's lock kept from starting.
+    pub fn failure(&self) -> Option<DeliveryFailed> {
+        if self.locked {
+            return None;
+        }
+        if let Some(f) = &self.fatal {
+            return Some(DeliveryFailed::Stopped { reason: f.clone() });
+        }
+        self.has_failures().then(|| DeliveryFailed::Incomplete {
+            deferred: self.deferred,
+            failed: self.failed,
+            unknown: self.unknown_now,
+            last_deferral: self.last_deferral.clone(),
+        })
+    }
 }
 
 /// Everything sending needs that comes from the config, checked up front.

@@ -18,3 +18,22 @@ pub use init::{export_templates, init, InitSummary};
 pub use run::{build_locked, run, take_run_lock, RunSummary, SendStep};
 pub use serve::serve;
 pub use status::{status, Status};
+
+use crate::config::Config;
+use std::path::Path;
+
+/// Reads the publication's config, sets the state's busy wait from it, and
+/// warns of what in it is ignored.
+pub fn load_config(path: &Path) -> Result<Config, crate::Error> {
+    let config = Config::load(path)?;
+    crate::store::set_busy_timeout(std::time::Duration::from_secs(
+        config.state.busy_timeout_seconds.into(),
+    ));
+    for key in &config.unknown_keys {
+        tracing::warn!("{}: unknown key {key} is ignored", path.display());
+    }
+    for w in &config.warnings {
+        tracing::warn!("{}: {w}", path.display());
+    }
+    Ok(config)
+}

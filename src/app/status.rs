@@ -44,6 +44,15 @@ pub struct Status {
     pub stale_deferred: usize,
 }
 
+impl Status {
+    /// The error `status` exits 1 with, when it found something wrong.
+    pub fn unhealthy(&self) -> Option<crate::error::Unhealthy> {
+        (!self.healthy).then(|| crate::error::Unhealthy {
+            problems: self.problems.clone(),
+        })
+    }
+}
+
 /// Article counts.
 #[derive(Debug, Serialize)]
 pub struct ArticleCounts {
