@@ -950,18 +950,6 @@ fn preview_into_a_folder_it_cannot_make_exits_1_like_a_failed_write() {
     );
 }
 
-/// The whole of a message as text with `\n` line ends, for a golden file;
-/// first checked to end every line with CRLF, as SMTP wants.
-pub fn golden_text(bytes: &[u8]) -> String {
-    let text = String::from_utf8(bytes.to_vec()).expect("a message is ASCII");
-    assert!(text.is_ascii(), "every header and body is encoded:\n{text}");
-    assert!(
-        !text.replace("\r\n", "").contains(['\r', '\n']),
-        "a line ends without CRLF:\n{text}"
-    );
-    text.replace("\r\n", "\n")
-}
-
 /// Golden file: one reader's digest, whole, as the outbox holds it after a
 /// send at a fixed time. Its bytes follow from the inputs alone (Date from
 /// `--now`, Message-ID and boundary from the issue and the reader), so any
