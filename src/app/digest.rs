@@ -4,13 +4,13 @@
 
 use crate::config::{Config, ServiceUse};
 use crate::content::{markdown, Article, Catalog, ContentErrors};
-use crate::digest::message::{self, Letter, Sender};
 use crate::digest::render::{RenderedDigest, Templates};
 use crate::digest::schedule::{latest_slot, next_slot_after, Slot};
 use crate::digest::{personalise, select, web_copy_path, Composer, IssueContent, Personal};
 use crate::error::{DeliveryFailed, UsageError};
 use crate::mail::deliver::{self, Built, Messages, Policy, Setup};
-use crate::mail::{Outgoing, Transport};
+use crate::mail::message::{self, Letter};
+use crate::mail::{Outgoing, Sender, Transport};
 use crate::store::{DeliveryRow, IssueRow, NewIssue, Store, Subscriber, SubscriberStatus};
 use crate::token::{Purpose, Signer};
 use crate::Error;
@@ -132,6 +132,18 @@ fn prepare(config: &Config, for_real: bool) -> Result<Prepared, Error> {
         public_url,
         templates,
     })
+}
+
+/// The Message-ID of an issue's email to subscriber `id`: the same on
+/// every attempt, so a receiving system can tell a retry from a new
+/// message. The reader is named without their number (see
+/// `Signer::opaque_id`): every reader sees this header.
+fn message_id(prepared: &Prepared, slot: &Slot, id: i64) -> String {
+    prepared.sender.message_id(&[
+        &slot.label,
+        &slot.cutoff.timestamp().to_string(),
+        &prepared.signer.opaque_id(id),
+    ])
 }
 
 /// The articles of an issue with their summaries.
@@ -379,22 +391,13 @@ fn create_issue(
         .chain(corrections.iter())
         .map(|a| a.column.as_str())
         .collect();
-    let domain = prepared.sender.from.email.domain().to_owned();
     let mut deliveries = Vec::new();
     for s in store.subscribers(Some(SubscriberStatus::Active))? {
         if group_key(&s, &columns_with_news).is_empty() {
             summary.skipped += 1;
             continue;
         }
-        deliveries.push((
-            s.id,
-            message::message_id(
-                &slot.label,
-                slot.cutoff,
-                &prepared.signer.opaque_id(s.id),
-                &domain,
-            ),
-        ));
+        deliveries.push((s.id, message_id(prepared, &slot, s.id)));
     }
     let content = content(config, slot.clone(), articles.clone(), corrections.clone())?;
     if !articles.is_empty() || !corrections.is_empty() {
@@ -542,23 +545,19 @@ impl<'a> Builder<'a> {
             &self.prepared.sender,
             &Letter {
                 to,
-                body,
+                subject: &body.subject,
+                html: &body.html,
+                text: &body.text,
                 date: self.now,
                 message_id: &d.message_id,
-                unsubscribe_url,
+                list_unsubscribe: Some(unsubscribe_url),
             },
         )
         .map_err(|e| DeliveryFailed::Message {
             to: s.email.clone(),
             reason: e.to_string(),
         })?;
-        Ok(Outgoing {
-            delivery_id: d.id,
-            subscriber_id: s.id,
-            envelope: message.envelope().clone(),
-            bytes: message.formatted(),
-            file_name: crate::mail::outbox_file_name(&d.message_id),
-        })
+        Ok(Outgoing::new(d.id, s.id, &message, &d.message_id))
     }
 }
 
@@ -742,16 +741,10 @@ pub fn preview(
         None => Vec::new(),
     };
     let content = content(config, slot.clone(), articles, corrections)?;
-    let domain = prepared.sender.from.email.domain().to_owned();
     let builder = Builder::new(config, &prepared, &content, slot.cutoff, now);
     let row = DeliveryRow {
         id: 0,
-        message_id: message::message_id(
-            &slot.label,
-            slot.cutoff,
-            &prepared.signer.opaque_id(reader.id),
-            &domain,
-        ),
+        message_id: message_id(&prepared, &slot, reader.id),
         subscriber: reader.clone(),
     };
     let mut files = Vec::new();

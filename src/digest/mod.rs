@@ -1,9 +1,9 @@
 //! The weekly digest, pure: [`schedule`] finds the slot now due,
 //! [`select`] the articles an issue carries, [`render`] fills the
-//! templates once per set of followed columns, and [`message`] makes each
-//! subscriber's MIME message. Sending and state live elsewhere.
+//! templates once per set of followed columns, and [`personalise`] fills in
+//! each reader's own parts. Making the MIME message, sending and state
+//! live elsewhere: this module hands out subject, HTML and text only.
 
-pub mod message;
 pub mod render;
 pub mod schedule;
 pub mod select;

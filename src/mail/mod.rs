@@ -1,10 +1,13 @@
-//! Transports: SMTP (lettre, async, over a set of connections) or `.eml`
-//! files in an outbox folder; and [`deliver`], the engine that sends an
+//! Messages and transports: [`message`] builds every email (the digest's
+//! and the service's alike) from a [`Sender`] and a rendered letter; the
+//! transports are SMTP (lettre, async, over a set of connections) or `.eml`
+//! files in an outbox folder; and [`deliver`] is the engine that sends an
 //! issue's deliveries through one. Each attempt ends in an [`Answer`] the
 //! caller records, or in a [`DeliveryError`] when nothing more can be
 //! sent; the transport keeps no state of its own.
 
 pub(crate) mod deliver;
+pub(crate) mod message;
 mod outbox;
 mod setup;
 mod smtp;
@@ -12,8 +15,7 @@ mod smtp;
 pub(crate) mod stub;
 
 pub use deliver::DeliveryError;
-// The fixed parts of every message; made by `Sender::from_config` here.
-pub use crate::digest::message::Sender;
+pub use message::Sender;
 pub use smtp::{SmtpSettings, SmtpTransport};
 
 use lettre::address::Envelope;

@@ -5,9 +5,9 @@
 //! the configuration was loaded; what is left to decide here is whether a
 //! command that sends has what sending needs.
 
+use super::message::{self, Sender};
 use super::{SmtpSettings, SmtpTransport, Transport};
 use crate::config::{Config, ConfigError};
-use crate::digest::message::{self, Sender};
 use lettre::message::dkim::{DkimCanonicalization, DkimCanonicalizationType, DkimConfig};
 use std::sync::Arc;
 

@@ -1,14 +1,20 @@
 //! The emails a page promises: rendered from the service's templates,
-//! built by the mailer, committed to the state before the page answers.
+//! built by `mail::message` (as the digest is), committed to the state
+//! before the page answers, sent by the mailer.
 
 use super::links::{self, CONFIRM_HOURS, MANAGE_DAYS};
 use super::refusal::{Reason, Refusal};
 use super::state::db;
 use super::{mailer, Shared};
 use crate::address::Email;
+use crate::mail::message::{self, Letter};
+use crate::mail::{Outgoing, Sender};
 use crate::text::one_line;
-use chrono::Duration;
+use chrono::{DateTime, Duration, FixedOffset};
+use lettre::message::Mailbox;
 use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::str::FromStr;
 
 /// Which email the service sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,38 +118,71 @@ pub(crate) async fn build_for_nobody(state: &Shared, email: &Email, kind: EmailK
     }
 }
 
-fn build(
-    state: &Shared,
-    id: i64,
-    email: &Email,
+/// The Message-ID of the `kind` email to `to` carrying `link`, made at
+/// `now`: what the email is, so the same email built twice is the same
+/// message (and golden files stay stable), while two emails differ
+/// whenever their links do (a link names its sign-up request or
+/// subscriber, and expires a set time after `now`). The link's token is
+/// signed with the service's secret, so no one without it can work the
+/// digest out; and only a digest of it is shown, never the address.
+fn message_id(
+    sender: &Sender,
     kind: EmailKind,
-    url: &str,
-) -> Option<crate::mail::Outgoing> {
-    let subject = kind.subject(&state.config.site.title);
+    to: &Email,
+    now: DateTime<FixedOffset>,
+    link: &str,
+) -> String {
+    let mut h = Sha256::new();
+    for part in [kind.name(), to.key(), &now.to_rfc3339(), link] {
+        h.update(part.as_bytes());
+        h.update(b"\n");
+    }
+    sender.message_id(&[
+        kind.name(),
+        &now.timestamp().to_string(),
+        &crate::names::hex(&h.finalize()[..12]),
+    ])
+}
+
+/// The `kind` email to `email` (subscriber `id`) with its link `url`,
+/// dated by the service's clock; `None`, logged, when it cannot be made.
+fn build(state: &Shared, id: i64, email: &Email, kind: EmailKind, url: &str) -> Option<Outgoing> {
+    let subject = one_line(&kind.subject(&state.config.site.title));
     let data = json!({ "link": url });
     let text = state.pages.text(kind.template(), &state.site, data.clone());
-    let body = state.pages.html(kind.template(), &state.site, data);
-    let (text, body) = match (text, body) {
+    let html = state.pages.html(kind.template(), &state.site, data);
+    let (text, html) = match (text, html) {
         (Ok(t), Ok(h)) => (t, h),
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!("{e}");
             return None;
         }
     };
-    let built = mailer::build(
+    let address = match lettre::Address::from_str(email.as_str()) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(subscriber = id, "cannot build the email: {e}");
+            return None;
+        }
+    };
+    let now = state.clock.now();
+    let message_id = message_id(&state.sender, kind, email, now, url);
+    let built = message::build(
         &state.sender,
-        &mailer::Notice {
-            subscriber_id: id,
-            to: email,
-            subject: &one_line(&subject),
+        &Letter {
+            // No display name: the one typed into the form is not echoed
+            // anywhere, so the form cannot carry a spammer's text.
+            to: Mailbox::new(None, address),
+            subject: &subject,
+            html: &html,
             text: &text,
-            html: &body,
-            date: state.clock.now(),
-            kind: kind.name(),
+            date: now,
+            message_id: &message_id,
+            list_unsubscribe: None,
         },
     );
     match built {
-        Ok(m) => Some(m),
+        Ok(m) => Some(Outgoing::new(0, id, &m, &message_id)),
         Err(e) => {
             tracing::error!(subscriber = id, "cannot build the email: {e}");
             None

@@ -1,106 +1,32 @@
-//! Confirmation and preferences emails: built like the digest's messages and
-//! sent over the same transport (SMTP or the outbox), from a queue in the
-//! state, so a slow relay never holds up a page and a restart loses none.
-//! A refusal for now is tried again with growing waits until the link in
-//! the email has expired; one task sends, oldest first.
+//! Confirmation and preferences emails, once built (by `mail::message`,
+//! as the digest's are), sent over the same transport (SMTP or the
+//! outbox) from a queue in the state, so a slow relay never holds up a
+//! page and a restart loses none. A refusal for now is tried again with
+//! growing waits (`backoff::Backoff`) until the link in the email has
+//! expired; one task sends, oldest first.
 
-use crate::address::Email;
-use crate::digest::message::Sender;
+use crate::backoff::Backoff;
 use crate::mail::{Outgoing, SendResult, Transport};
 use crate::store::{NewServiceEmail, ServiceEmail, Store};
 use chrono::{DateTime, FixedOffset};
-use lettre::message::header::{ContentTransferEncoding, HeaderName, HeaderValue};
-use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
-use lettre::Message;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// One email to one address.
-pub struct Notice<'a> {
-    /// The subscriber it is about (for the logs: never the address).
-    pub subscriber_id: i64,
-    /// The recipient. No display name: the one typed into the form is not
-    /// echoed anywhere, so the form cannot carry a spammer's text.
-    pub to: &'a Email,
-    /// Subject.
-    pub subject: &'a str,
-    /// The text part.
-    pub text: &'a str,
-    /// The HTML part.
-    pub html: &'a str,
-    /// The Date header.
-    pub date: DateTime<FixedOffset>,
-    /// What the email is, for its Message-ID: `confirm` or `manage`.
-    pub kind: &'a str,
-}
-
-static SEQUENCE: AtomicU64 = AtomicU64::new(0);
-
-/// Builds the message.
-pub fn build(sender: &Sender, n: &Notice<'_>) -> Result<Outgoing, String> {
-    let address = lettre::Address::from_str(n.to.as_str()).map_err(|e| e.to_string())?;
-    let domain = sender.from.email.domain().to_owned();
-    // Neither the subscriber's number (it would tell the list's size) nor
-    // anything but the time, the process and a count: unique across
-    // restarts, which the outbox's file names depend on.
-    let message_id = format!(
-        "<broadsheet.{}.{}.{}.{}@{domain}>",
-        n.kind,
-        n.date.timestamp(),
-        std::process::id(),
-        SEQUENCE.fetch_add(1, Ordering::Relaxed)
-    );
-    let base64 = |s: &str| {
-        Body::new_with_encoding(s.to_owned(), ContentTransferEncoding::Base64)
-            .expect("base64 can carry any body")
-    };
-    let mut b = Message::builder()
-        .from(sender.from.clone())
-        .to(Mailbox::new(None, address.clone()))
-        .subject(n.subject)
-        .date(std::time::SystemTime::from(n.date))
-        .message_id(Some(message_id.clone()))
-        .raw_header(HeaderValue::new(
-            HeaderName::new_from_ascii_str("Auto-Submitted"),
-            "auto-generated".into(),
-        ));
-    if let Some(r) = &sender.reply_to {
-        b = b.reply_to(r.clone());
-    }
-    let mut message = b
-        .multipart(
-            MultiPart::alternative()
-                .singlepart(SinglePart::plain(base64(n.text)))
-                .singlepart(SinglePart::html(base64(n.html))),
-        )
-        .map_err(|e| e.to_string())?;
-    if let Some(dkim) = &sender.dkim {
-        lettre::message::dkim::dkim_sign(&mut message, dkim);
-    }
-    let envelope = message.envelope().clone();
-    let file_name = crate::mail::outbox_file_name(&message_id);
-    Ok(Outgoing {
-        delivery_id: 0,
-        subscriber_id: n.subscriber_id,
-        envelope,
-        bytes: message.formatted(),
-        file_name,
-    })
-}
-
 /// How many queued emails are read from the state at a time.
 const BATCH: usize = 16;
-/// The first wait after a refusal for now; doubled each attempt…
-const FIRST_RETRY_SECONDS: i64 = 2;
+/// The waits after a refusal for now: 2 s, doubled each attempt…
+const RETRY: Backoff = Backoff::new(Duration::from_secs(2));
 /// …up to this.
-const LAST_RETRY_SECONDS: i64 = 300;
+const LAST_RETRY: Duration = Duration::from_secs(300);
 /// Longest sleep with nothing due, in case a wake-up was missed.
 const IDLE_SECONDS: i64 = 60;
 
-/// The system clock in Unix seconds: when to try an email again is real
-/// time, whatever `--now` makes the pages believe.
+/// The system clock in Unix seconds, for the queue only: when to try an
+/// email again, and when to give up on it, is real time, whatever `--now`
+/// makes the pages believe (a fixed clock would never let a retry come
+/// due). No byte of an email depends on it; those follow the service's
+/// `Clock`.
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -108,7 +34,7 @@ fn unix_now() -> i64 {
 }
 
 /// The row to queue for a built message.
-pub fn queued(m: &Outgoing, kind: &str, lifetime: chrono::Duration) -> NewServiceEmail {
+pub(crate) fn queued(m: &Outgoing, kind: &str, lifetime: chrono::Duration) -> NewServiceEmail {
     NewServiceEmail {
         subscriber_id: m.subscriber_id,
         kind: kind.to_owned(),
@@ -131,7 +57,7 @@ pub fn queued(m: &Outgoing, kind: &str, lifetime: chrono::Duration) -> NewServic
 
 /// Queues `e` in the state; what was committed is sent even if the
 /// process stops before its turn.
-pub fn store_email(
+pub(crate) fn store_email(
     store: &mut Store,
     e: &NewServiceEmail,
     now: DateTime<FixedOffset>,
@@ -141,13 +67,13 @@ pub fn store_email(
 
 /// Wakes the task that sends queued emails.
 #[derive(Clone)]
-pub struct Mailer {
+pub(crate) struct Mailer {
     wake: Arc<tokio::sync::Notify>,
     closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// The task that sends, and the state it sends from.
-pub struct MailerTask {
+pub(crate) struct MailerTask {
     handle: tokio::task::JoinHandle<()>,
     store: Arc<Mutex<Store>>,
 }
@@ -175,7 +101,11 @@ impl Mailer {
     /// Starts the task that sends what the state holds queued, oldest
     /// first: first what an earlier process left, then each email as it
     /// is queued. `store` is a writing connection of its own.
-    pub fn start(transport: Transport, store: Store, clock: super::Clock) -> (Mailer, MailerTask) {
+    pub(crate) fn start(
+        transport: Transport,
+        store: Store,
+        clock: super::Clock,
+    ) -> (Mailer, MailerTask) {
         let wake = Arc::new(tokio::sync::Notify::new());
         let (closing, mut closed) = tokio::sync::watch::channel(false);
         let store: Shared = Arc::new(Mutex::new(store));
@@ -239,12 +169,12 @@ impl Mailer {
     }
 
     /// Tells the task an email was queued.
-    pub fn wake(&self) {
+    pub(crate) fn wake(&self) {
         self.wake.notify_one();
     }
 
     /// Stops waiting for new emails: the task sends what is due, then ends.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         let _ = self.closing.send(true);
     }
 }
@@ -253,7 +183,7 @@ impl MailerTask {
     /// Waits up to `deadline` for the task to send what is due, then stops
     /// it; returns how many emails stay queued (sent when the service next
     /// starts).
-    pub async fn drain(self, deadline: Duration) -> usize {
+    pub(crate) async fn drain(self, deadline: Duration) -> usize {
         let mut handle = self.handle;
         if tokio::time::timeout(deadline, &mut handle).await.is_err() {
             // An email cut off mid-send stays queued: sent again at the
@@ -336,9 +266,7 @@ async fn attempt(transport: &Transport, e: &ServiceEmail) -> (i64, Option<bool>,
                 );
                 return (e.id, Some(false), reply_code(&reply), now);
             }
-            let wait = FIRST_RETRY_SECONDS
-                .saturating_mul(1 << e.attempts.clamp(0, 16))
-                .min(LAST_RETRY_SECONDS);
+            let wait = retry_wait(e.attempts, e.id);
             tracing::warn!(
                 subscriber,
                 reply = reply_code(&reply),
@@ -350,6 +278,14 @@ async fn attempt(transport: &Transport, e: &ServiceEmail) -> (i64, Option<bool>,
     }
 }
 
+/// How many seconds to wait before trying again email `id`, refused for
+/// now on each of its `attempts` so far.
+fn retry_wait(attempts: i64, id: i64) -> i64 {
+    // Sixteen doublings are far past the last wait: no need to count on.
+    let attempt = attempts.clamp(0, 16) as u32;
+    RETRY.delay(attempt, id as u64).min(LAST_RETRY).as_secs() as i64
+}
+
 /// The start of a server's reply, for the log: relays often repeat the
 /// address in the rest, and the log never shows an address.
 fn reply_code(reply: &str) -> String {
@@ -358,4 +294,17 @@ fn reply_code(reply: &str) -> String {
         .take_while(|c| !c.is_whitespace())
         .take(12)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_email_waits_from_two_seconds_doubling_up_to_five_minutes() {
+        let waits: Vec<i64> = (0..10).map(|a| retry_wait(a, 7)).collect();
+        assert_eq!(waits, [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+        assert_eq!(retry_wait(i64::MAX, 7), 300);
+        assert_eq!(retry_wait(-1, 7), 2);
+    }
 }

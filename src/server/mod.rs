@@ -27,7 +27,7 @@ mod routes;
 mod state;
 
 use crate::config::{Config, ConfigError, ServiceUse};
-use crate::digest::message::Sender;
+use crate::mail::Sender;
 use crate::mail::Transport;
 use crate::store::{Store, StoreError};
 use crate::templates::TemplateError;

@@ -6,7 +6,7 @@ use super::pages::{Bilingual, Notice, Pages};
 use super::refusal::{Reason, Refusal};
 use super::{files, limits, mailer, origin_of, Clock, Shared};
 use crate::config::Config;
-use crate::digest::message::Sender;
+use crate::mail::Sender;
 use crate::mail::Transport;
 use crate::store::{Store, StoreError};
 use crate::templates::TemplateError;

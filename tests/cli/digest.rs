@@ -949,3 +949,64 @@ fn preview_into_a_folder_it_cannot_make_exits_1_like_a_failed_write() {
         run.stderr
     );
 }
+
+/// Golden file: one reader's digest, whole, as the outbox holds it after a
+/// send at a fixed time. Its bytes follow from the inputs alone (Date from
+/// `--now`, Message-ID and boundary from the issue and the reader), so any
+/// change to them is a change to review.
+#[test]
+fn a_digest_email_is_the_same_to_the_byte_for_the_same_inputs() {
+    let cfg = config("outbox_dir = \"outbox\"").replace(
+        "schedule = \"Mon 08:00\"",
+        "schedule = \"Mon 08:00\"\nreply_to = \"編輯部 <editor@news.example.com>\"",
+    );
+    let p = with_articles(&cfg);
+    subscribe(&p, "chan@example.com", &["--name", "陳讀者"]);
+    p.run_at(AFTER_SLOT, &["digest", "send"]).expect_code(0);
+    let files: Vec<_> = std::fs::read_dir(p.path("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let bytes = std::fs::read(&files[0]).unwrap();
+    insta::assert_snapshot!("digest_email", golden_text(&bytes));
+
+    let m = parse(&bytes);
+    assert_eq!(m.subject(), Some("論壇 weekly digest 2026-W49"));
+    assert_eq!(
+        m.to().unwrap().first().unwrap().address(),
+        Some("chan@example.com")
+    );
+    assert_eq!(m.to().unwrap().first().unwrap().name(), Some("陳讀者"));
+    assert_eq!(
+        m.reply_to().unwrap().first().unwrap().address(),
+        Some("editor@news.example.com")
+    );
+    assert_eq!(
+        m.date().map(|d| d.to_rfc3339()).as_deref(),
+        Some("2026-11-30T01:00:00Z")
+    );
+    // Unfolded: lettre folds the long value onto a second line.
+    let unsubscribe = m
+        .header_raw("List-Unsubscribe")
+        .unwrap()
+        .replace("\r\n", "")
+        .trim()
+        .to_owned();
+    assert!(
+        unsubscribe.starts_with("<https://news.example.com/newsletter/unsubscribe?token=")
+            && unsubscribe.ends_with(">, <mailto:digest@news.example.com?subject=unsubscribe>"),
+        "{unsubscribe}"
+    );
+    assert_eq!(
+        m.header_raw("List-Unsubscribe-Post").map(str::trim),
+        Some("List-Unsubscribe=One-Click")
+    );
+    assert_eq!(m.header_raw("Precedence").map(str::trim), Some("bulk"));
+    assert_eq!(
+        m.header_raw("Auto-Submitted").map(str::trim),
+        Some("auto-generated")
+    );
+    assert!(m.body_text(0).unwrap().contains("陳讀者"));
+    assert!(m.body_html(0).unwrap().contains("算力擴容與新型工業化"));
+}

@@ -288,3 +288,16 @@ secret = "test-secret-for-links"
 "#
     )
 }
+
+/// The whole of an email as text with `\n` line ends, for a golden file;
+/// first checked to be ASCII (every header and body encoded) and to end
+/// every line with CRLF, as SMTP wants.
+pub fn golden_text(bytes: &[u8]) -> String {
+    let text = String::from_utf8(bytes.to_vec()).expect("a message is ASCII");
+    assert!(text.is_ascii(), "every header and body is encoded:\n{text}");
+    assert!(
+        !text.replace("\r\n", "").contains(['\r', '\n']),
+        "a line ends without CRLF:\n{text}"
+    );
+    text.replace("\r\n", "\n")
+}

@@ -256,3 +256,140 @@ fn asking_for_a_link_mails_a_known_address_and_answers_a_stranger_the_same() {
     assert_eq!(emails.len(), 1, "{emails:?}");
     assert_eq!(site.subscribers(), [known]);
 }
+
+/// Reads a service email back with mail-parser and checks what every one
+/// must carry, and what none may: from the digest's sender to the bare
+/// address, dated by the service's clock, a Message-ID of its kind, and
+/// none of a list's headers (it is about one reader's own subscription,
+/// and belongs to no list).
+#[track_caller]
+fn assert_service_email(bytes: &[u8], kind: &str, to: &str, subject: &str) {
+    let raw = String::from_utf8_lossy(bytes);
+    let m = MessageParser::default()
+        .parse(bytes)
+        .expect("mail-parser reads the message");
+    assert_eq!(m.subject(), Some(subject));
+    let subject_raw = m.header_raw("Subject").unwrap().trim();
+    assert!(subject_raw.starts_with("=?utf-8?b?"), "{subject_raw}");
+    let from = m.from().unwrap().first().unwrap();
+    assert_eq!(
+        (from.name(), from.address()),
+        (Some("論壇"), Some("digest@news.example.com"))
+    );
+    let recipient = m.to().unwrap().first().unwrap();
+    assert_eq!((recipient.name(), recipient.address()), (None, Some(to)));
+    assert_eq!(m.to().unwrap().iter().count(), 1);
+    assert_eq!(
+        m.date().map(|d| d.to_rfc3339()).as_deref(),
+        Some("2026-06-15T00:00:00Z")
+    );
+    let seconds = chrono::DateTime::parse_from_rfc3339(CLOCK)
+        .unwrap()
+        .timestamp();
+    let id = m.message_id().unwrap();
+    let (local, domain) = id.split_once('@').unwrap();
+    let digest = local
+        .strip_prefix(&format!("broadsheet.{kind}.{seconds}."))
+        .unwrap_or_else(|| panic!("{id}"));
+    assert!(
+        domain == "news.example.com"
+            && digest.len() == 24
+            && digest.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id}"
+    );
+    assert_eq!(
+        m.header_raw("Auto-Submitted").map(str::trim),
+        Some("auto-generated")
+    );
+    for absent in [
+        "List-Id",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+        "Precedence",
+        "Bcc",
+        "Cc",
+    ] {
+        assert!(m.header_raw(absent).is_none(), "{absent} in\n{raw}");
+    }
+}
+
+/// Golden file: a confirmation email, whole, as the service queues it at a
+/// fixed time for the first sign-up of a fresh state. A name that tries to
+/// add a header reaches no header (nor the email).
+#[test]
+fn a_confirmation_email_is_the_same_to_the_byte_for_the_same_inputs() {
+    let site = Site::new();
+    let service = site.serve();
+    let r = service.post(
+        "/subscribe",
+        &sign_up_form(
+            "reader@example.com",
+            "陳讀者\r\nBcc: evil@example.com",
+            &["ai"],
+        ),
+    );
+    assert_page(&r, 200, "Check your inbox");
+    let mail = site.wait_for_email_to("reader@example.com");
+    service.stop();
+    insta::assert_snapshot!("confirmation_email", golden_text(mail.raw.as_bytes()));
+    assert_service_email(
+        mail.raw.as_bytes(),
+        "confirm",
+        "reader@example.com",
+        "請確認訂閱 Confirm your subscription · 論壇",
+    );
+    assert!(!mail.raw.contains("evil"), "{}", mail.raw);
+    assert!(mail.text.contains("Please confirm your subscription"));
+}
+
+/// Golden file: a preferences email, whole, as the service queues it at a
+/// fixed time for a known address that asked for one.
+#[test]
+fn a_preferences_email_is_the_same_to_the_byte_for_the_same_inputs() {
+    let site = Site::new();
+    let service = site.serve();
+    site.add("known@example.com", "甲", "");
+    let r = service.post("/manage", &form(&[("email", "known@example.com")]));
+    assert_page(&r, 200, "Check your inbox");
+    let mail = site.wait_for_email_to("known@example.com");
+    service.stop();
+    insta::assert_snapshot!("manage_email", golden_text(mail.raw.as_bytes()));
+    assert_service_email(
+        mail.raw.as_bytes(),
+        "manage",
+        "known@example.com",
+        "你的訂閱設定 Your subscription · 論壇",
+    );
+    mail.token(&site.url(), "preferences");
+}
+
+/// A service email follows from what it is: the same sign-up on two fresh
+/// states at the same time is the same message to the byte, while the
+/// same address signing up again later gets another Message-ID.
+#[test]
+fn two_confirmation_emails_differ_only_when_they_are_different_emails() {
+    let first = Site::new();
+    let second = Site::new();
+    for site in [&first, &second] {
+        let service = site.serve();
+        sign_up(site, &service, "reader@example.com");
+        service.stop();
+    }
+    let (a, b) = (first.emails(), second.emails());
+    assert_eq!((a.len(), b.len()), (1, 1));
+    assert_eq!(a[0].raw, b[0].raw);
+
+    let later = first.serve_with(SECRET, TOMORROW);
+    let r = later.post("/subscribe", &sign_up_form("reader@example.com", "", &[]));
+    assert_page(&r, 200, "Check your inbox");
+    let mails = first.wait_for_emails_to("reader@example.com", 2);
+    later.stop();
+    let ids: Vec<String> = mails
+        .iter()
+        .map(|m| {
+            let parsed = MessageParser::default().parse(m.raw.as_bytes()).unwrap();
+            parsed.message_id().unwrap().to_owned()
+        })
+        .collect();
+    assert_ne!(ids[0], ids[1]);
+}

@@ -1,0 +1,310 @@
+//! Every email broadsheet sends is built here, one way: the digest and the
+//! subscriber service's confirmation and preferences emails alike are
+//! multipart/alternative with a base64 UTF-8 text part and HTML part, a
+//! boundary drawn from the Message-ID (so the same inputs give the same
+//! bytes), the sender's From and Reply-To, and a DKIM signature when one
+//! is configured. A message to a list (the digest) also carries the
+//! headers bulk mail needs: List-Id (RFC 2919), List-Unsubscribe (RFC
+//! 2369) with one-click List-Unsubscribe-Post (RFC 8058), and Precedence.
+//!
+//! What a message says arrives already rendered, as a [`Letter`]: this
+//! module knows nothing of digests or of the service's pages.
+
+use super::Outgoing;
+use chrono::{DateTime, FixedOffset};
+use lettre::message::header::{ContentTransferEncoding, HeaderName, HeaderValue};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
+use lettre::Message;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// The fixed parts of every message: who sends it, where replies go, the
+/// list it belongs to, and how it is signed. Made once per command by
+/// `Sender::from_config`.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    /// From.
+    pub(crate) from: Mailbox,
+    /// Reply-To, if set.
+    pub(crate) reply_to: Option<Mailbox>,
+    /// The List-Id header's value, encoded.
+    pub(crate) list_id: String,
+    /// DKIM signing, if configured.
+    pub(crate) dkim: Option<Arc<lettre::message::dkim::DkimConfig>>,
+}
+
+impl Sender {
+    /// A Message-ID in the From address's domain,
+    /// `<broadsheet.{parts joined by dots}@{domain}>`. The parts must say
+    /// what makes the message the one it is, and nothing a reader should
+    /// not see: every recipient sees this header.
+    pub(crate) fn message_id(&self, parts: &[&str]) -> String {
+        format!(
+            "<broadsheet.{}@{}>",
+            parts.join("."),
+            self.from.email.domain()
+        )
+    }
+}
+
+/// What one message says, to whom, and when: rendered, on one line where
+/// a header needs it, before it comes here.
+#[derive(Debug, Clone)]
+pub(crate) struct Letter<'a> {
+    /// To.
+    pub(crate) to: Mailbox,
+    /// The subject, on one line (made so by whoever rendered it, so
+    /// nothing in it can start a header).
+    pub(crate) subject: &'a str,
+    /// The HTML part.
+    pub(crate) html: &'a str,
+    /// The text part.
+    pub(crate) text: &'a str,
+    /// The Date header.
+    pub(crate) date: DateTime<FixedOffset>,
+    /// Message-ID, with angle brackets (see [`Sender::message_id`]). The
+    /// MIME boundary is drawn from it too.
+    pub(crate) message_id: &'a str,
+    /// The one-click unsubscribe URL of a message to a list, which then
+    /// carries the list's headers; `None` for a message to one person
+    /// about their own subscription, which belongs to no list.
+    pub(crate) list_unsubscribe: Option<&'a str>,
+}
+
+fn header(name: &'static str, value: String) -> HeaderValue {
+    HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
+}
+
+/// Builds the message. Names and the subject are encoded by lettre (RFC
+/// 2047); they were made single-line before, so nothing in them can start
+/// a header.
+pub(crate) fn build(sender: &Sender, letter: &Letter<'_>) -> Result<Message, lettre::error::Error> {
+    let boundary = {
+        let digest = Sha256::digest(letter.message_id.as_bytes());
+        format!("=_broadsheet_{}", crate::names::hex(&digest[..12]))
+    };
+    let mut b = Message::builder()
+        .from(sender.from.clone())
+        .to(letter.to.clone())
+        .subject(letter.subject)
+        .date(std::time::SystemTime::from(letter.date))
+        .message_id(Some(letter.message_id.to_owned()));
+    if let Some(url) = letter.list_unsubscribe {
+        b = b
+            .raw_header(HeaderValue::dangerous_new_pre_encoded(
+                HeaderName::new_from_ascii_str("List-Id"),
+                sender.list_id.clone(),
+                sender.list_id.clone(),
+            ))
+            .raw_header(header(
+                "List-Unsubscribe",
+                format!(
+                    "<{url}>, <mailto:{}?subject=unsubscribe>",
+                    sender.from.email
+                ),
+            ))
+            .raw_header(header(
+                "List-Unsubscribe-Post",
+                "List-Unsubscribe=One-Click".into(),
+            ));
+    }
+    b = b.raw_header(header("Auto-Submitted", "auto-generated".into()));
+    if letter.list_unsubscribe.is_some() {
+        b = b.raw_header(header("Precedence", "bulk".into()));
+    }
+    if let Some(r) = &sender.reply_to {
+        b = b.reply_to(r.clone());
+    }
+    let mut message = b.multipart(
+        MultiPart::alternative()
+            .boundary(boundary)
+            .singlepart(SinglePart::plain(base64_body(letter.text)))
+            .singlepart(SinglePart::html(base64_body(letter.html))),
+    )?;
+    if let Some(dkim) = &sender.dkim {
+        lettre::message::dkim::dkim_sign(&mut message, dkim);
+    }
+    Ok(message)
+}
+
+impl Outgoing {
+    /// `message` ready to go as delivery `delivery_id` (0 for a service
+    /// email) to subscriber `subscriber_id`, its outbox file named after
+    /// `message_id`.
+    pub(crate) fn new(
+        delivery_id: i64,
+        subscriber_id: i64,
+        message: &Message,
+        message_id: &str,
+    ) -> Outgoing {
+        Outgoing {
+            delivery_id,
+            subscriber_id,
+            envelope: message.envelope().clone(),
+            bytes: message.formatted(),
+            file_name: super::outbox_file_name(message_id),
+        }
+    }
+}
+
+/// A body in base64: the shortest safe encoding for Chinese text, and
+/// naming it saves lettre from trying each encoding on every message.
+fn base64_body(text: &str) -> Body {
+    Body::new_with_encoding(text.to_owned(), ContentTransferEncoding::Base64)
+        .expect("base64 can carry any body")
+}
+
+/// An RFC 2047 encoded-word phrase (base64, UTF-8), in pieces short enough
+/// for one header line each. Written here because lettre encodes whole
+/// header values, and List-Id must keep its `<id>` outside the phrase.
+pub(crate) fn encode_phrase(phrase: &str) -> String {
+    if phrase
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b" !#$%&'*+-/=?^_`{|}~".contains(&b))
+    {
+        return phrase.to_owned();
+    }
+    use base64::Engine;
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in phrase.chars() {
+        // 45 bytes of UTF-8 become 60 of base64: with the 12 of
+        // "=?utf-8?b??=", under the 75 RFC 2047 allows.
+        if chunk.len() + c.len_utf8() > 45 {
+            words.push(std::mem::take(&mut chunk));
+        }
+        chunk.push(c);
+    }
+    if !chunk.is_empty() {
+        words.push(chunk);
+    }
+    words
+        .iter()
+        .map(|w| {
+            format!(
+                "=?utf-8?b?{}?=",
+                base64::engine::general_purpose::STANDARD.encode(w)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The List-Id value: `<phrase> <digest.<domain>>`.
+pub(crate) fn list_id(site_title: &str, domain: &str) -> String {
+    format!(
+        "{} <digest.{domain}>",
+        encode_phrase(&format!("{site_title} digest"))
+    )
+}
+
+/// The headers a DKIM signature covers: the usual ones, plus
+/// List-Unsubscribe and List-Unsubscribe-Post, which RFC 8058 requires to
+/// be signed (lettre's default set leaves them out). A header a message
+/// lacks is signed as absent, so none can be added on the way.
+pub(crate) fn dkim_headers() -> Vec<HeaderName> {
+    [
+        "From",
+        "To",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "Reply-To",
+        "List-Id",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+        "MIME-Version",
+        "Content-Type",
+    ]
+    .into_iter()
+    .map(HeaderName::new_from_ascii_str)
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sender() -> Sender {
+        Sender {
+            from: "論壇 <digest@news.example.com>".parse().unwrap(),
+            reply_to: None,
+            list_id: list_id("論壇", "news.example.com"),
+            dkim: None,
+        }
+    }
+
+    fn letter(list_unsubscribe: Option<&str>) -> Letter<'_> {
+        Letter {
+            to: "reader@example.com".parse().unwrap(),
+            subject: "請確認訂閱",
+            html: "<p>你好</p>",
+            text: "你好\n",
+            date: DateTime::parse_from_rfc3339("2026-06-15T08:00:00+08:00").unwrap(),
+            message_id: "<broadsheet.test.1@news.example.com>",
+            list_unsubscribe,
+        }
+    }
+
+    fn headers(m: &Message) -> String {
+        let bytes = m.formatted();
+        let text = String::from_utf8(bytes).unwrap();
+        text.split("\r\n\r\n").next().unwrap().to_owned()
+    }
+
+    #[test]
+    fn a_chinese_phrase_is_encoded_in_short_words() {
+        let enc = encode_phrase("論壇每週摘要論壇每週摘要論壇每週摘要論壇每週摘要");
+        for word in enc.split(' ') {
+            assert!(word.len() <= 75, "{word}");
+            assert!(word.starts_with("=?utf-8?b?"));
+        }
+        assert_eq!(encode_phrase("Forum digest"), "Forum digest");
+    }
+
+    #[test]
+    fn only_a_message_to_the_list_carries_the_lists_headers() {
+        let s = sender();
+        let to_one = headers(&build(&s, &letter(None)).unwrap());
+        let to_list = headers(&build(&s, &letter(Some("https://n.example/u?t=1"))).unwrap());
+        for name in [
+            "List-Id:",
+            "List-Unsubscribe:",
+            "List-Unsubscribe-Post:",
+            "Precedence:",
+        ] {
+            assert!(!to_one.contains(name), "{name} in\n{to_one}");
+            assert!(to_list.contains(name), "{name} not in\n{to_list}");
+        }
+        for h in [&to_one, &to_list] {
+            assert!(h.contains("\r\nAuto-Submitted: auto-generated\r\n"), "{h}");
+        }
+    }
+
+    #[test]
+    fn the_same_letter_gives_the_same_bytes_and_another_id_another_boundary() {
+        let s = sender();
+        let first = build(&s, &letter(None)).unwrap().formatted();
+        assert_eq!(first, build(&s, &letter(None)).unwrap().formatted());
+        let other = Letter {
+            message_id: "<broadsheet.test.2@news.example.com>",
+            ..letter(None)
+        };
+        let second = build(&s, &other).unwrap().formatted();
+        let boundary = |b: &[u8]| {
+            let t = String::from_utf8(b.to_vec()).unwrap();
+            let at = t.find("boundary=\"").unwrap() + 10;
+            t[at..at + 37].to_owned()
+        };
+        assert!(boundary(&first).starts_with("=_broadsheet_"));
+        assert_ne!(boundary(&first), boundary(&second));
+    }
+
+    #[test]
+    fn a_message_id_is_in_the_senders_domain() {
+        assert_eq!(
+            sender().message_id(&["confirm", "1781481600", "ab12"]),
+            "<broadsheet.confirm.1781481600.ab12@news.example.com>"
+        );
+    }
+}
