@@ -2,16 +2,17 @@
 //! `run`: decide which issue is due, write it and its deliveries to the
 //! state, then send each delivery with its state committed around it.
 
+use super::issue::{content, create_issue, group_key};
 use crate::config::{Config, ServiceUse};
-use crate::content::{markdown, Article, Catalog, ContentErrors};
+use crate::content::{Article, Catalog};
 use crate::digest::render::{RenderedDigest, Templates};
 use crate::digest::schedule::{latest_slot, next_slot_after, Slot};
-use crate::digest::{personalise, select, web_copy_path, Composer, IssueContent, Personal};
-use crate::error::{DeliveryFailed, UsageError};
+use crate::digest::{personalise, Composer, IssueContent, Personal};
+use crate::error::DeliveryFailed;
 use crate::mail::deliver::{self, Built, Messages, Policy, Setup};
 use crate::mail::message::{self, Letter};
 use crate::mail::{Outgoing, Sender, Transport};
-use crate::store::{DeliveryRow, IssueRow, NewIssue, Store, Subscriber, SubscriberStatus};
+use crate::store::{DeliveryRow, IssueRow, Store, Subscriber};
 use crate::token::{Purpose, Signer};
 use crate::Error;
 use chrono::{DateTime, Duration, FixedOffset, SubsecRound};
@@ -102,15 +103,15 @@ impl SendSummary {
 }
 
 /// Everything sending needs that comes from the config, checked up front.
-struct Prepared {
-    sender: Sender,
-    signer: Signer,
-    public_url: String,
-    templates: Templates,
+pub(super) struct Prepared {
+    pub(super) sender: Sender,
+    pub(super) signer: Signer,
+    pub(super) public_url: String,
+    pub(super) templates: Templates,
 }
 
 /// Compiles the templates and checks what a digest needs from the config.
-fn prepare(config: &Config, for_real: bool) -> Result<Prepared, Error> {
+pub(super) fn prepare(config: &Config, for_real: bool) -> Result<Prepared, Error> {
     let display = |p: &std::path::Path| config.display_path(p).into_owned();
     let templates = Templates::load(&config.site.templates_dir, &config.digest.subject, &display)?;
     let (public_url, secret) = if for_real {
@@ -138,47 +139,12 @@ fn prepare(config: &Config, for_real: bool) -> Result<Prepared, Error> {
 /// every attempt, so a receiving system can tell a retry from a new
 /// message. The reader is named without their number (see
 /// `Signer::opaque_id`): every reader sees this header.
-fn message_id(prepared: &Prepared, slot: &Slot, id: i64) -> String {
+pub(super) fn message_id(prepared: &Prepared, slot: &Slot, id: i64) -> String {
     prepared.sender.message_id(&[
         &slot.label,
         &slot.cutoff.timestamp().to_string(),
         &prepared.signer.opaque_id(id),
     ])
-}
-
-/// The articles of an issue with their summaries.
-fn content<'a>(
-    config: &Config,
-    slot: Slot,
-    articles: Vec<&'a Article>,
-    corrections: Vec<&'a Article>,
-) -> Result<IssueContent<'a>, Error> {
-    let mut out = Vec::with_capacity(articles.len());
-    let mut errors = Vec::new();
-    for a in articles {
-        match markdown::render(a, config.feeds.summary_chars) {
-            Ok(body) => out.push((a, body.summary)),
-            Err(e) => errors.push(e),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ContentErrors(errors).into());
-    }
-    Ok(IssueContent {
-        slot,
-        articles: out,
-        corrections,
-    })
-}
-
-/// The columns of `s` that have something new in `columns_with_news`,
-/// as the key readers share a rendering by.
-fn group_key(s: &Subscriber, columns_with_news: &BTreeSet<&str>) -> Vec<String> {
-    columns_with_news
-        .iter()
-        .filter(|c| s.follows(c))
-        .map(|c| (*c).to_owned())
-        .collect()
 }
 
 /// Sends the digest now due (or forced), resuming unfinished issues first.
@@ -337,112 +303,12 @@ pub fn send_locked(
     Ok(summary)
 }
 
-/// `articles` less those an earlier issue carried.
-fn uncarried<'a>(store: &Store, mut articles: Vec<&'a Article>) -> Result<Vec<&'a Article>, Error> {
-    let ids: Vec<&str> = articles.iter().map(|a| a.id.as_str()).collect();
-    let carried = store.carried(&ids)?;
-    articles.retain(|a| !carried.contains(&a.id));
-    Ok(articles)
-}
-
-/// Corrections an issue at `slot` lists: to articles an earlier issue
-/// carried (not to those this one carries), not listed by any issue yet.
-pub(crate) fn new_corrections<'a>(
-    store: &Store,
-    catalog: &'a Catalog,
-    slot: &Slot,
-    carried_now: &[&Article],
-) -> Result<Vec<&'a Article>, Error> {
-    let mut found = select::corrections_up_to(catalog, slot);
-    found.retain(|a| !carried_now.iter().any(|c| c.id == a.id));
-    let ids: Vec<&str> = found.iter().map(|a| a.id.as_str()).collect();
-    let carried = store.carried(&ids)?;
-    found.retain(|a| carried.contains(&a.id));
-    let pairs: Vec<(&str, DateTime<FixedOffset>)> = found
-        .iter()
-        .filter_map(|a| Some((a.id.as_str(), a.updated?)))
-        .collect();
-    let listed = store.corrections_listed(&pairs)?;
-    found.retain(|a| !listed.contains(&a.id));
-    Ok(found)
-}
-
-/// Writes a new issue: its articles, its web copy, and one queued delivery
-/// for every active subscriber with something new.
-#[allow(clippy::too_many_arguments)]
-fn create_issue(
-    config: &Config,
-    catalog: &Catalog,
-    store: &mut Store,
-    prepared: &Prepared,
-    slot: Slot,
-    last_cutoff: Option<DateTime<FixedOffset>>,
-    now: DateTime<FixedOffset>,
-    summary: &mut SendSummary,
-) -> Result<IssueRow, Error> {
-    let articles = uncarried(
-        store,
-        select::articles_for_issue(config, catalog, &slot, last_cutoff),
-    )?;
-    let corrections = new_corrections(store, catalog, &slot, &articles)?;
-    // A correction is news to the readers of its column.
-    let columns_with_news: BTreeSet<&str> = articles
-        .iter()
-        .chain(corrections.iter())
-        .map(|a| a.column.as_str())
-        .collect();
-    let mut deliveries = Vec::new();
-    for s in store.subscribers(Some(SubscriberStatus::Active))? {
-        if group_key(&s, &columns_with_news).is_empty() {
-            summary.skipped += 1;
-            continue;
-        }
-        deliveries.push((s.id, message_id(prepared, &slot, s.id)));
-    }
-    let content = content(config, slot.clone(), articles.clone(), corrections.clone())?;
-    if !articles.is_empty() || !corrections.is_empty() {
-        // The web copy goes up before any email links to it.
-        let html =
-            Composer::new(config, &prepared.templates, &content).web_copy(&prepared.public_url)?;
-        let path = config.site.output_dir.join(web_copy_path(&slot.label));
-        crate::fsio::write_if_changed(&path, html.as_bytes())?;
-    }
-    let rows: Vec<(String, String, DateTime<FixedOffset>)> = articles
-        .iter()
-        .map(|a| (a.id.clone(), a.column.to_string(), a.published))
-        .collect();
-    // Corrections listed now, and those already in the articles carried
-    // now: neither is listed again.
-    let correction_rows: Vec<(String, DateTime<FixedOffset>)> = corrections
-        .iter()
-        .chain(articles.iter().filter(|a| a.correction.is_some()))
-        .filter_map(|a| Some((a.id.clone(), a.updated?)))
-        .collect();
-    let issue = store.create_issue(
-        &NewIssue {
-            label: &slot.label,
-            cutoff: slot.cutoff,
-            articles: &rows,
-            deliveries: &deliveries,
-            corrections: &correction_rows,
-        },
-        now,
-    )?;
-    tracing::info!(
-        issue = %issue.label,
-        articles = rows.len(),
-        recipients = deliveries.len(),
-        "issue written"
-    );
-    Ok(issue)
-}
-
 /// Renderings shared by readers of the same columns (and whether they
 /// have a name), rendered on first use.
 type SharedCache = Mutex<HashMap<(Vec<String>, bool), Arc<Option<RenderedDigest>>>>;
 
 /// Builds one delivery's message.
-struct Builder<'a> {
+pub(super) struct Builder<'a> {
     prepared: &'a Prepared,
     composer: Composer<'a>,
     columns_with_news: BTreeSet<&'a str>,
@@ -452,7 +318,7 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    fn new(
+    pub(super) fn new(
         config: &'a Config,
         prepared: &'a Prepared,
         content: &'a IssueContent<'a>,
@@ -477,7 +343,7 @@ impl<'a> Builder<'a> {
 
     /// One reader's subject, HTML and text, with their signed links;
     /// `None` when the columns they follow have nothing new.
-    fn personal(
+    pub(super) fn personal(
         &self,
         s: &Subscriber,
         email: &crate::address::Email,
@@ -526,7 +392,7 @@ impl<'a> Builder<'a> {
         Ok(Some((body, unsubscribe_url)))
     }
 
-    fn message(
+    pub(super) fn message(
         &self,
         d: &DeliveryRow,
         body: &RenderedDigest,
@@ -637,137 +503,4 @@ fn deliver_issue(
         summary.fatal = Some(f.to_string());
     }
     Ok(())
-}
-
-/// Where `digest preview` wrote its files.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PreviewSummary {
-    /// The issue previewed.
-    pub label: String,
-    /// The recipient shown.
-    pub to: String,
-    /// The files written; empty when the reader has nothing new.
-    pub files: Vec<std::path::PathBuf>,
-    /// Articles in the issue.
-    pub articles: usize,
-}
-
-/// Renders the issue now due for one reader as `.eml` and `.html` files,
-/// without sending anything or changing the state.
-pub fn preview(
-    config: &Config,
-    now: DateTime<FixedOffset>,
-    to: Option<&str>,
-    out: &std::path::Path,
-) -> Result<PreviewSummary, Error> {
-    let prepared = prepare(config, false)?;
-    let catalog = Catalog::load(config, now)?;
-    let tz = config.site.timezone;
-    let slot = latest_slot(&config.digest.schedule, tz, now);
-    // The state is read if there is one, and never created or changed.
-    let store = if config.site.state_path.exists() {
-        Some(Store::open(&config.site.state_path)?)
-    } else {
-        None
-    };
-    let (articles, reader) = {
-        let latest = match &store {
-            Some(s) => s.latest_issue()?,
-            None => None,
-        };
-        let articles: Vec<&Article> = match (&store, &latest) {
-            (Some(s), Some(l)) if l.cutoff == slot.cutoff => {
-                let ids: BTreeSet<String> = s
-                    .issue_articles(l.id)?
-                    .into_iter()
-                    .map(|(id, _)| id)
-                    .collect();
-                catalog
-                    .articles()
-                    .iter()
-                    .filter(|a| ids.contains(&a.id))
-                    .collect()
-            }
-            _ => {
-                let last = latest.as_ref().map(|l| l.cutoff);
-                let articles = select::articles_for_issue(config, &catalog, &slot, last);
-                match &store {
-                    Some(s) => uncarried(s, articles)?,
-                    None => articles,
-                }
-            }
-        };
-        let found = match (to, &store) {
-            (Some(addr), Some(s)) => {
-                let email =
-                    crate::address::Email::parse(addr).map_err(UsageError::argument("--to"))?;
-                s.subscriber(&email)?
-            }
-            (None, Some(s)) => s
-                .subscribers(Some(SubscriberStatus::Active))?
-                .into_iter()
-                .next(),
-            _ => None,
-        };
-        let reader = match (found, to) {
-            (Some(s), _) => s,
-            (None, addr) => {
-                let email = addr.unwrap_or("reader@example.com");
-                crate::address::Email::parse(email).map_err(UsageError::argument("--to"))?;
-                Subscriber {
-                    id: 0,
-                    email: email.to_owned(),
-                    name: String::new(),
-                    columns: Vec::new(),
-                    status: SubscriberStatus::Active,
-                }
-            }
-        };
-        (articles, reader)
-    };
-    let corrections = match &store {
-        Some(s) => match s.latest_issue()? {
-            Some(l) if l.cutoff == slot.cutoff => {
-                let ids: BTreeSet<String> = s.issue_corrections(l.id)?.into_iter().collect();
-                catalog
-                    .articles()
-                    .iter()
-                    .filter(|a| ids.contains(&a.id))
-                    .filter(|a| !articles.iter().any(|carried| carried.id == a.id))
-                    .collect()
-            }
-            _ => new_corrections(s, &catalog, &slot, &articles)?,
-        },
-        None => Vec::new(),
-    };
-    let content = content(config, slot.clone(), articles, corrections)?;
-    let builder = Builder::new(config, &prepared, &content, slot.cutoff, now);
-    let row = DeliveryRow {
-        id: 0,
-        message_id: message_id(&prepared, &slot, reader.id),
-        subscriber: reader.clone(),
-    };
-    let mut files = Vec::new();
-    let email =
-        crate::address::Email::parse(&reader.email).map_err(UsageError::argument("--to"))?;
-    if let Some((body, unsubscribe_url)) = builder.personal(&reader, &email)? {
-        let m = builder.message(&row, &body, &unsubscribe_url)?;
-        crate::fsio::create_dir(out)?;
-        let stem = format!(
-            "{}-{}",
-            slot.label,
-            reader.email.replace(['@', '/', '\\'], "_")
-        );
-        let eml = out.join(format!("{stem}.eml"));
-        crate::fsio::write_if_changed(&eml, &m.bytes)?;
-        let html = out.join(format!("{stem}.html"));
-        crate::fsio::write_if_changed(&html, body.html.as_bytes())?;
-        files = vec![eml, html];
-    }
-    Ok(PreviewSummary {
-        label: slot.label,
-        to: reader.email,
-        files,
-        articles: content.articles.len(),
-    })
 }

@@ -198,7 +198,7 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
         .filter(|a| !carried.contains(&a.id))
         .collect();
     // A correction is news to its column's readers, as `digest send` counts it.
-    let corrections = super::digest::new_corrections(&store, &catalog, &next, &news)?;
+    let corrections = super::issue::new_corrections(&store, &catalog, &next, &news)?;
     let columns_with_news: BTreeSet<&str> = news
         .iter()
         .chain(corrections.iter())
