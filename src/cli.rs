@@ -13,7 +13,7 @@ use std::path::PathBuf;
 /// Publishes a newspaper's opinion columns as RSS, Atom and JSON feeds.
 #[derive(Debug, Parser)]
 #[command(name = "broadsheet", version, about, propagate_version = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The publication's configuration file.
     #[arg(
         long,
@@ -52,14 +52,14 @@ pub struct Cli {
 // add them to `--help`, the manual page and the completions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 #[allow(missing_docs)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     Text,
     Json,
 }
 
 /// The commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Read content and write every feed.
     Build,
     /// Validate config, content and templates; write nothing.
@@ -109,7 +109,7 @@ pub enum Command {
 
 /// `templates …`.
 #[derive(Debug, Subcommand)]
-pub enum TemplatesCommand {
+pub(crate) enum TemplatesCommand {
     /// Copy the built-in templates into site.templates_dir for editing;
     /// files already there are kept unless --force.
     Export {
@@ -121,7 +121,7 @@ pub enum TemplatesCommand {
 
 /// `subscribers …`.
 #[derive(Debug, Subcommand)]
-pub enum SubscribersCommand {
+pub(crate) enum SubscribersCommand {
     /// Add (or update) an active subscriber.
     Add {
         /// Their email address.
@@ -162,7 +162,7 @@ pub enum SubscribersCommand {
 
 /// `digest …`.
 #[derive(Debug, Subcommand)]
-pub enum DigestCommand {
+pub(crate) enum DigestCommand {
     /// Render the digest now due as .eml and .html files; send nothing.
     Preview {
         /// Render it for this subscriber (default: the first active one).
@@ -223,7 +223,7 @@ impl Cli {
     /// (`-v`: info, `-vv`: debug, `-q`: errors only); the service, which
     /// runs for weeks, logs each request and stamps every line.
     /// `BROADSHEET_LOG` (a tracing filter) overrides the level.
-    pub fn init_logs(&self) {
+    pub(crate) fn init_logs(&self) {
         let service = matches!(self.command, Command::Serve);
         let level = match (self.quiet, self.verbose, service) {
             (true, _, _) => "error",
@@ -248,7 +248,7 @@ impl Cli {
 
     /// An error line on stderr: `error: …` for people, or a JSON log line
     /// when a collector reads stderr.
-    pub fn say_error(&self, line: &str) {
+    pub(crate) fn say_error(&self, line: &str) {
         if self.log_format == LogFormat::Json {
             tracing::error!("{line}");
         } else {
@@ -257,7 +257,7 @@ impl Cli {
     }
 
     /// The progress of a send on stderr, hidden under `--quiet`.
-    pub fn progress_bar(&self) -> indicatif::ProgressBar {
+    pub(crate) fn progress_bar(&self) -> indicatif::ProgressBar {
         if self.quiet {
             return indicatif::ProgressBar::hidden();
         }

@@ -88,11 +88,18 @@ impl Error {
             | Error::Content(_)
             | Error::Template(_)
             | Error::Usage(_)
-            | Error::Import(_) => 2,
-            Error::Feeds(e) => match e {
-                FeedError::Template(_) => 2,
-                FeedError::Serialize { .. } => 1,
-            },
+            | Error::Import(_)
+            | Error::Feeds(FeedError::Template(_))
+            | Error::Serve(ServerError::Config(_) | ServerError::Template(_)) => 2,
+            Error::Io(_)
+            | Error::Stdout(_)
+            | Error::Start { .. }
+            | Error::Feeds(FeedError::Serialize { .. })
+            | Error::Delivery(_)
+            | Error::Sending(_)
+            | Error::Locked(_)
+            | Error::Unhealthy(_)
+            | Error::Serve(ServerError::Bind { .. } | ServerError::Runtime { .. }) => 1,
             Error::Store(e) | Error::Serve(ServerError::Store(e)) => match e {
                 StoreError::Corrupt { .. }
                 | StoreError::Foreign { .. }
@@ -103,15 +110,6 @@ impl Error {
                 | StoreError::Busy { .. }
                 | StoreError::Io { .. } => 1,
             },
-            Error::Io(_)
-            | Error::Stdout(_)
-            | Error::Start { .. }
-            | Error::Delivery(_)
-            | Error::Sending(_)
-            | Error::Locked(_)
-            | Error::Unhealthy(_) => 1,
-            Error::Serve(ServerError::Config(_) | ServerError::Template(_)) => 2,
-            Error::Serve(ServerError::Bind { .. } | ServerError::Runtime { .. }) => 1,
             Error::AfterBuild(inner) => inner.exit_code(),
         }
     }

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct RawConfig {
+pub(super) struct RawConfig {
     pub site: RawSite,
     pub columns: Vec<RawColumn>,
     pub feeds: RawFeeds,
@@ -18,7 +18,7 @@ pub struct RawConfig {
 
 #[derive(Debug, Deserialize)]
 #[serde(default)]
-pub struct RawSite {
+pub(super) struct RawSite {
     pub title: String,
     pub base_url: String,
     pub language: String,
@@ -50,7 +50,7 @@ impl Default for RawSite {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct RawColumn {
+pub(super) struct RawColumn {
     pub slug: String,
     pub title: String,
     pub description: String,
@@ -59,7 +59,7 @@ pub struct RawColumn {
 
 #[derive(Debug, Deserialize)]
 #[serde(default)]
-pub struct RawFeeds {
+pub(super) struct RawFeeds {
     pub max_items: i64,
     pub content: String,
     pub url: String,
@@ -89,7 +89,7 @@ impl Default for RawFeeds {
 
 #[derive(Debug, Deserialize)]
 #[serde(default)]
-pub struct RawDigest {
+pub(super) struct RawDigest {
     pub from: String,
     pub reply_to: Option<String>,
     pub schedule: String,
@@ -121,7 +121,7 @@ impl Default for RawDigest {
 
 #[derive(Debug, Deserialize)]
 #[serde(default)]
-pub struct RawSmtp {
+pub(super) struct RawSmtp {
     pub outbox_dir: String,
     pub host: Option<String>,
     pub port: i64,
@@ -161,7 +161,7 @@ impl Default for RawSmtp {
 
 #[derive(Debug, Deserialize)]
 #[serde(default)]
-pub struct RawServer {
+pub(super) struct RawServer {
     pub bind: String,
     pub public_url: Option<String>,
     pub secret: String,
@@ -187,7 +187,7 @@ impl Default for RawServer {
 
 #[derive(Debug, Deserialize)]
 #[serde(default)]
-pub struct RawState {
+pub(super) struct RawState {
     pub busy_timeout_seconds: i64,
 }
 

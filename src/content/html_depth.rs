@@ -27,11 +27,11 @@ use html5ever::tokenizer::{
 use std::cell::{Cell, RefCell};
 
 /// The deepest nesting of elements a body's HTML may have.
-pub const MAX_HTML_DEPTH: usize = 512;
+pub(super) const MAX_HTML_DEPTH: usize = 512;
 
 /// Whether `html`, parsed as the sanitiser will, nests elements deeper
 /// than [`MAX_HTML_DEPTH`].
-pub fn too_deep(html: &str) -> bool {
+pub(super) fn too_deep(html: &str) -> bool {
     let sink = DepthSink::default();
     let tokenizer = Tokenizer::new(sink, TokenizerOpts::default());
     let input = BufferQueue::default();

@@ -96,7 +96,7 @@ impl FileStat {
 /// With `stat_files` false, Markdown files are taken from the folder
 /// listing alone, and their size and mtime are read when they are opened:
 /// a build with no earlier output to compare with saves a lookup per file.
-pub fn discover(
+pub(super) fn discover(
     content_dir: &Path,
     display: &(dyn Fn(&Path) -> String + Sync),
     stat_files: bool,
@@ -376,7 +376,7 @@ impl Walker<'_> {
 
 /// The front matter of a file, and where its body starts.
 #[derive(Debug)]
-pub struct Head {
+pub(super) struct Head {
     /// The TOML between the `+++` lines.
     pub front_matter: String,
     /// The 1-based line of the file the TOML starts on.
@@ -393,7 +393,7 @@ const BOM: &[u8] = "\u{feff}".as_bytes();
 
 /// Reads the front matter of `file`: a `+++` line, TOML, a `+++` line. A
 /// UTF-8 byte order mark and CRLF line ends are accepted.
-pub fn read_head(file: &SourceFile) -> Result<Head, ContentError> {
+pub(super) fn read_head(file: &SourceFile) -> Result<Head, ContentError> {
     let err = |m: String| ContentError::new(&file.display, m);
     let mut f = File::open(&file.path).map_err(|e| err(format!("cannot read: {e}")))?;
     let stat = match file.stat {
@@ -508,7 +508,7 @@ fn count_lines(bytes: &[u8]) -> usize {
 }
 
 /// Reads the body of a file whose head was read before.
-pub fn read_body(
+pub(super) fn read_body(
     path: &Path,
     display: &str,
     offset: u64,

@@ -41,7 +41,7 @@ use std::time::Duration;
 const UNKNOWN_IN_A_ROW: usize = 3;
 
 /// What building one delivery's message gave.
-pub enum Built {
+pub(crate) enum Built {
     /// The message.
     Message(Outgoing),
     /// Nothing: the reader has nothing new.
@@ -53,7 +53,7 @@ pub enum Built {
 }
 
 /// The messages of one issue, as the engine asks for them.
-pub trait Messages: Sync {
+pub(crate) trait Messages: Sync {
     /// What stops every message from being built (a template that does
     /// not render); the engine's own errors become it too.
     type Error: From<DeliveryError> + Send;
@@ -68,7 +68,7 @@ pub trait Messages: Sync {
 
 /// How the engine paces and retries.
 #[derive(Debug, Clone, Copy)]
-pub struct Policy {
+pub(crate) struct Policy {
     /// Further attempts at a message refused for now, in one run.
     pub retries: u32,
     /// The waits between those attempts.
@@ -81,7 +81,7 @@ impl Policy {
     /// The policy `[smtp]` sets: `retries`, `retry_backoff_ms` (doubled
     /// each time, and up to half as long again so that retries from many
     /// workers spread out) and `rate_limit_per_second`.
-    pub fn from_config(smtp: &crate::config::Smtp) -> Policy {
+    pub(crate) fn from_config(smtp: &crate::config::Smtp) -> Policy {
         Policy {
             retries: smtp.retries,
             backoff: Backoff::new(Duration::from_millis(smtp.retry_backoff_ms))
@@ -93,7 +93,7 @@ impl Policy {
 
 /// What a run of the engine came to.
 #[derive(Debug, Default)]
-pub struct Report {
+pub(crate) struct Report {
     /// Accepted by the server (or written to the outbox).
     pub sent: usize,
     /// Refused for now; the next run tries again.
@@ -111,7 +111,7 @@ pub struct Report {
 
 /// What one [`Engine::step`] came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// Marked, attempted, and this outcome handed to the state writer.
     Recorded(DeliveryStatus),
     /// Not sent: the reader unsubscribed since the issue began, and the
@@ -122,7 +122,7 @@ pub enum Step {
 }
 
 /// Everything a run works with.
-pub struct Setup<'a> {
+pub(crate) struct Setup<'a> {
     /// The state; the engine's writer thread takes it for each commit.
     pub store: &'a Arc<Mutex<Store>>,
     /// Where messages go.
@@ -138,7 +138,7 @@ pub struct Setup<'a> {
 /// A runtime for the transports: lettre's connections belong to the
 /// runtime they were made in, from creation to drop, and one thread is
 /// all the workers need (they wait on the network, not the processor).
-pub fn runtime() -> Result<tokio::runtime::Runtime, DeliveryError> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, DeliveryError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -149,7 +149,10 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, DeliveryError> {
 /// nobody knows whether those messages arrived; and the store's marks are
 /// made durable before any message they guard leaves. Returns how many
 /// became unknown. A run calls this once, before [`run`].
-pub fn recover(store: &mut Store, now: DateTime<FixedOffset>) -> Result<usize, DeliveryError> {
+pub(crate) fn recover(
+    store: &mut Store,
+    now: DateTime<FixedOffset>,
+) -> Result<usize, DeliveryError> {
     store.make_durable()?;
     Ok(store.mark_in_flight_unknown(now)?)
 }
@@ -157,7 +160,7 @@ pub fn recover(store: &mut Store, now: DateTime<FixedOffset>) -> Result<usize, D
 /// One issue's sending: the state writer's thread and what the workers
 /// share. [`run`] makes one; a test can make its own and call
 /// [`Engine::step`] itself.
-pub struct Engine<'a> {
+pub(crate) struct Engine<'a> {
     transport: &'a Transport,
     policy: Policy,
     limit: RateLimit,
@@ -170,7 +173,7 @@ pub struct Engine<'a> {
 
 impl<'a> Engine<'a> {
     /// Starts the state writer.
-    pub fn start(setup: &Setup<'a>) -> Engine<'a> {
+    pub(crate) fn start(setup: &Setup<'a>) -> Engine<'a> {
         let (state, steps) = std::sync::mpsc::channel();
         let store = Arc::clone(setup.store);
         let (now, progress) = (setup.now, setup.progress.clone());
@@ -191,7 +194,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Whether the run is stopping.
-    pub fn stopping(&self) -> bool {
+    pub(crate) fn stopping(&self) -> bool {
         self.abort.load(Ordering::Relaxed)
     }
 
@@ -207,7 +210,7 @@ impl<'a> Engine<'a> {
     /// Has delivery `id` marked `sending`, durably, and waits for that.
     /// False: its reader is no longer subscribed (and the delivery is
     /// gone).
-    pub async fn mark(&self, id: i64) -> Result<bool, DeliveryError> {
+    pub(crate) async fn mark(&self, id: i64) -> Result<bool, DeliveryError> {
         let (answer, marked) = tokio::sync::oneshot::channel();
         self.state
             .send(StateStep::Mark(id, answer))
@@ -221,7 +224,7 @@ impl<'a> Engine<'a> {
 
     /// Hands an outcome to the state writer, which commits it with the
     /// next batch.
-    pub fn record(&self, outcome: Outcome) {
+    pub(crate) fn record(&self, outcome: Outcome) {
         // A writer that is gone has failed, and says so from `finish`.
         let _ = self.state.send(StateStep::Outcome(outcome));
     }
@@ -229,7 +232,7 @@ impl<'a> Engine<'a> {
     /// One delivery: wait for the pace, mark it, send it over worker
     /// `worker`'s connection (retrying what is refused for now), and hand
     /// its outcome over.
-    pub async fn step(&self, worker: usize, m: &Outgoing) -> Step {
+    pub(crate) async fn step(&self, worker: usize, m: &Outgoing) -> Step {
         self.limit.wait().await;
         match self.mark(m.delivery_id).await {
             Ok(true) => {}
@@ -321,7 +324,7 @@ impl<'a> Engine<'a> {
 
     /// Waits for the state writer to commit everything handed to it, and
     /// says what was recorded. An error: the state could not be written.
-    pub fn finish(self) -> Result<Report, DeliveryError> {
+    pub(crate) fn finish(self) -> Result<Report, DeliveryError> {
         drop(self.state);
         let (tally, recorded) = self.writer.join().expect("the state writer does not panic");
         recorded?;
@@ -347,7 +350,7 @@ fn span(d: Duration) -> String {
 
 /// Sends the pending deliveries of `issue`, and closes the issue when
 /// none is left to try. See the module's documentation.
-pub fn run<M: Messages>(
+pub(crate) fn run<M: Messages>(
     runtime: &tokio::runtime::Runtime,
     setup: &Setup<'_>,
     messages: &M,

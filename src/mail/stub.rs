@@ -11,7 +11,7 @@ use std::time::Duration;
 
 /// What the stub does with one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reply {
+pub(crate) enum Reply {
     /// 250: accepted.
     Accept,
     /// 451: refused for now.

@@ -19,11 +19,11 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// How long writing a reply may go without the client taking a byte
 /// before the connection is closed: as long as a request may take.
-pub const WRITE_TIMEOUT: Duration = super::REQUEST_TIMEOUT;
+pub(super) const WRITE_TIMEOUT: Duration = super::REQUEST_TIMEOUT;
 
 /// What the accept loop knows of one connection.
 #[derive(Default)]
-pub struct Status {
+pub(super) struct Status {
     /// Whether it has sent a request yet.
     spoke: AtomicBool,
     /// When the write now waiting began to wait ([`stamp`]); 0 while no
@@ -33,7 +33,7 @@ pub struct Status {
 
 impl Status {
     /// Notes that the connection sent a request.
-    pub fn spoke(&self) {
+    pub(super) fn spoke(&self) {
         self.spoke.store(true, Ordering::Relaxed);
     }
 }
@@ -49,25 +49,25 @@ fn stamp() -> u64 {
 /// Connections open now, oldest first, each with its [`Status`] and how
 /// to close it.
 #[derive(Default)]
-pub struct Connections {
+pub(super) struct Connections {
     next: u64,
     open: std::collections::BTreeMap<u64, (Arc<Status>, tokio::task::AbortHandle)>,
 }
 
 impl Connections {
     /// How many are open.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.open.len()
     }
 
     /// The number the next connection is listed under.
-    pub fn next_id(&mut self) -> u64 {
+    pub(super) fn next_id(&mut self) -> u64 {
         self.next += 1;
         self.next
     }
 
     /// Lists a connection's task under `id`.
-    pub fn insert(&mut self, id: u64, status: Arc<Status>, task: tokio::task::AbortHandle) {
+    pub(super) fn insert(&mut self, id: u64, status: Arc<Status>, task: tokio::task::AbortHandle) {
         self.open.insert(id, (status, task));
     }
 
@@ -75,7 +75,7 @@ impl Connections {
     /// be spared: the oldest that has not sent a request, else the one
     /// whose reply has waited longest for its client to read. `None` when
     /// every connection is busy with a request or moving its reply along.
-    pub fn make_room(&mut self) -> Option<tokio::task::AbortHandle> {
+    pub(super) fn make_room(&mut self) -> Option<tokio::task::AbortHandle> {
         let silent = self
             .open
             .iter()
@@ -94,7 +94,7 @@ impl Connections {
     }
 
     /// Takes every connection out, to close them all.
-    pub fn take_all(&mut self) -> Vec<tokio::task::AbortHandle> {
+    pub(super) fn take_all(&mut self) -> Vec<tokio::task::AbortHandle> {
         std::mem::take(&mut self.open)
             .into_values()
             .map(|(_, task)| task)
@@ -104,7 +104,7 @@ impl Connections {
 
 /// Takes a connection out of [`Connections`] when its task ends, however
 /// it ends (finished, failed or closed to make room).
-pub struct Leaving(pub Arc<Mutex<Connections>>, pub u64);
+pub(super) struct Leaving(pub Arc<Mutex<Connections>>, pub u64);
 
 impl Drop for Leaving {
     fn drop(&mut self) {
@@ -119,7 +119,7 @@ impl Drop for Leaving {
 /// A connection whose writes fail with [`io::ErrorKind::TimedOut`] once
 /// one has waited [`WRITE_TIMEOUT`] without the client taking a byte.
 /// Reads pass through: hyper bounds those itself (the header timeout).
-pub struct Bounded<S> {
+pub(super) struct Bounded<S> {
     inner: S,
     bound: Duration,
     status: Arc<Status>,
@@ -129,7 +129,7 @@ pub struct Bounded<S> {
 
 impl<S> Bounded<S> {
     /// `inner`, its writes bounded by `bound`, its stalls noted in `status`.
-    pub fn new(inner: S, bound: Duration, status: Arc<Status>) -> Bounded<S> {
+    pub(super) fn new(inner: S, bound: Duration, status: Arc<Status>) -> Bounded<S> {
         Bounded {
             inner,
             bound,
@@ -231,7 +231,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Bounded<S> {
 }
 
 /// Whether a connection ended because its client stopped reading.
-pub fn stalled(e: &(dyn std::error::Error + 'static)) -> bool {
+pub(super) fn stalled(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = Some(e);
     while let Some(e) = source {
         if e.downcast_ref::<io::Error>()

@@ -96,7 +96,7 @@ fn is_web_copy(path: &str) -> bool {
 /// lists, read again whenever the manifest changes (a build replaces it by
 /// a rename, so its inode and times change), never on a request that finds
 /// it as it was. Checking costs one `stat` a request.
-pub struct Published {
+pub(super) struct Published {
     manifest: PathBuf,
     root: PathBuf,
     listing: RwLock<Listing>,
@@ -115,7 +115,7 @@ struct Listing {
 
 impl Published {
     /// The files of `output_dir`, read when first asked for.
-    pub fn new(output_dir: &Path) -> Published {
+    pub(super) fn new(output_dir: &Path) -> Published {
         Published {
             manifest: output_dir.join(MANIFEST),
             root: output_dir.to_owned(),
@@ -154,7 +154,12 @@ impl Published {
     /// is used directly, not through a blocking pool: the files are small
     /// and in the page cache, so a stat or a read takes microseconds, less
     /// than the hop to another thread would.
-    pub async fn serve(&self, request: &str, method: &Method, headers: &HeaderMap) -> Response {
+    pub(super) async fn serve(
+        &self,
+        request: &str,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Response {
         let not_found = || (StatusCode::NOT_FOUND, "not found\n").into_response();
         let Some(rel) = relative(request) else {
             return not_found();

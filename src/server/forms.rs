@@ -9,15 +9,15 @@ use percent_encoding::percent_decode;
 
 /// The fields of an `application/x-www-form-urlencoded` body, in order.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Form(Vec<(String, String)>);
+pub(super) struct Form(Vec<(String, String)>);
 
 /// Why a form could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadForm;
+pub(super) struct BadForm;
 
 impl Form {
     /// Decodes `bytes`; fails on anything that is not UTF-8 once decoded.
-    pub fn parse(bytes: &[u8]) -> Result<Form, BadForm> {
+    pub(super) fn parse(bytes: &[u8]) -> Result<Form, BadForm> {
         let mut fields = Vec::new();
         for pair in bytes.split(|&b| b == b'&') {
             if pair.is_empty() {
@@ -33,7 +33,7 @@ impl Form {
     }
 
     /// The first value of `key`.
-    pub fn get(&self, key: &str) -> Option<&str> {
+    pub(super) fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == key)
@@ -41,7 +41,7 @@ impl Form {
     }
 
     /// Every value of `key`.
-    pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub(super) fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.0
             .iter()
             .filter(move |(k, _)| k == key)

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 const SWEEP_AT: usize = 10_000;
 
 /// At most `max` events per `window_seconds` for each key.
-pub struct Limiter {
+pub(super) struct Limiter {
     max: u32,
     window_seconds: i64,
     hits: Mutex<HashMap<[u8; 16], VecDeque<i64>>>,
@@ -20,7 +20,7 @@ pub struct Limiter {
 
 impl Limiter {
     /// A limiter allowing `max` events per window.
-    pub fn new(max: u32, window_seconds: i64) -> Limiter {
+    pub(super) fn new(max: u32, window_seconds: i64) -> Limiter {
         Limiter {
             max,
             window_seconds,
@@ -30,7 +30,7 @@ impl Limiter {
 
     /// Counts an event for `key` at `now` (Unix seconds) if the key is
     /// under its limit; returns whether it was.
-    pub fn allow(&self, key: &str, now: i64) -> bool {
+    pub(super) fn allow(&self, key: &str, now: i64) -> bool {
         let digest = Sha256::digest(key.as_bytes());
         let mut id = [0u8; 16];
         id.copy_from_slice(&digest[..16]);

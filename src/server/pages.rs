@@ -28,14 +28,14 @@ fn key(file_name: &str) -> &str {
 }
 
 /// Every template the service uses, compiled.
-pub struct Pages {
+pub(super) struct Pages {
     html: TemplateSet,
     text: TemplateSet,
 }
 
 /// A text in the site's language with its English beside it.
 #[derive(Debug, Clone)]
-pub struct Bilingual {
+pub(super) struct Bilingual {
     /// Traditional Chinese.
     pub zh: std::borrow::Cow<'static, str>,
     /// English.
@@ -44,13 +44,13 @@ pub struct Bilingual {
 
 impl Bilingual {
     /// For a template.
-    pub fn json(&self) -> Value {
+    pub(super) fn json(&self) -> Value {
         json!({ "zh": self.zh, "en": self.en })
     }
 
     /// A text made at run time (it names what a reader chose); escaped
     /// like every other value when the page is rendered.
-    pub fn owned(zh: String, en: String) -> Bilingual {
+    pub(super) fn owned(zh: String, en: String) -> Bilingual {
         Bilingual {
             zh: zh.into(),
             en: en.into(),
@@ -59,7 +59,7 @@ impl Bilingual {
 }
 
 /// Shorthand for a [`Bilingual`].
-pub const fn bi(zh: &'static str, en: &'static str) -> Bilingual {
+pub(super) const fn bi(zh: &'static str, en: &'static str) -> Bilingual {
     Bilingual {
         zh: std::borrow::Cow::Borrowed(zh),
         en: std::borrow::Cow::Borrowed(en),
@@ -67,7 +67,7 @@ pub const fn bi(zh: &'static str, en: &'static str) -> Bilingual {
 }
 
 /// A form on a notice page: one button and hidden fields.
-pub struct Action<'a> {
+pub(super) struct Action<'a> {
     /// The form's id.
     pub id: &'a str,
     /// Where it posts (relative to the page).
@@ -79,7 +79,7 @@ pub struct Action<'a> {
 }
 
 /// A simple page: a heading, paragraphs, maybe a form and a link.
-pub struct Notice<'a> {
+pub(super) struct Notice<'a> {
     /// The heading, also the title.
     pub heading: Bilingual,
     /// The paragraphs.
@@ -93,7 +93,7 @@ pub struct Notice<'a> {
 impl Pages {
     /// Compiles the templates; a file of the same name in `templates_dir`
     /// replaces a built-in one.
-    pub fn load(config: &Config) -> Result<Pages, TemplateError> {
+    pub(super) fn load(config: &Config) -> Result<Pages, TemplateError> {
         let display = |p: &std::path::Path| config.display_path(p).into_owned();
         let dir = &config.site.templates_dir;
         let mut html = TemplateSet::new(Escape::Html);
@@ -108,7 +108,12 @@ impl Pages {
     }
 
     /// Renders an HTML template; `data` gains `site` and `links`.
-    pub fn html(&self, name: &str, site: &Value, mut data: Value) -> Result<String, TemplateError> {
+    pub(super) fn html(
+        &self,
+        name: &str,
+        site: &Value,
+        mut data: Value,
+    ) -> Result<String, TemplateError> {
         if let Value::Object(map) = &mut data {
             map.insert("site".into(), site.clone());
             map.insert("links".into(), json!({ "home": "./", "manage": "manage" }));
@@ -117,7 +122,12 @@ impl Pages {
     }
 
     /// Renders a text template.
-    pub fn text(&self, name: &str, site: &Value, mut data: Value) -> Result<String, TemplateError> {
+    pub(super) fn text(
+        &self,
+        name: &str,
+        site: &Value,
+        mut data: Value,
+    ) -> Result<String, TemplateError> {
         if let Value::Object(map) = &mut data {
             map.insert("site".into(), site.clone());
         }
@@ -125,7 +135,7 @@ impl Pages {
     }
 
     /// Renders a notice page.
-    pub fn notice(&self, site: &Value, n: &Notice<'_>) -> Result<String, TemplateError> {
+    pub(super) fn notice(&self, site: &Value, n: &Notice<'_>) -> Result<String, TemplateError> {
         let action = n.action.as_ref().map(|a| {
             json!({
                 "id": a.id,
@@ -153,7 +163,7 @@ impl Pages {
 }
 
 /// What every template is given about the site.
-pub fn site_data(config: &Config) -> Value {
+pub(super) fn site_data(config: &Config) -> Value {
     json!({
         "title": config.site.title,
         "language": config.site.language,

@@ -124,10 +124,9 @@ fn take_lock(path: &Path) -> Result<Option<RunLock>, StoreError> {
 fn holder_of(path: &Path) -> Option<LockHolder> {
     let file = File::open(path).ok()?;
     match file.try_lock_shared() {
-        // Nobody holds it.
-        Ok(()) => return None,
         Err(std::fs::TryLockError::WouldBlock) => {}
-        Err(std::fs::TryLockError::Error(_)) => return None,
+        // Nobody holds it, or it cannot be asked.
+        Ok(()) | Err(std::fs::TryLockError::Error(_)) => return None,
     }
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let field = |name: &str| {

@@ -5,7 +5,7 @@ use crate::output::{assert_same_tree, files_counted, json_of, self_link, start_t
 use crate::util::*;
 use std::collections::BTreeSet;
 
-pub const CHAN_FOLDER: &str = "authors/陳大文";
+pub(crate) const CHAN_FOLDER: &str = "authors/陳大文";
 const CHAN_URL: &str = "https://news.example.com/feeds/authors/%E9%99%B3%E5%A4%A7%E6%96%87";
 
 /// Five articles: 陳大文 wrote three (one with Daniel Whitcombe), Daniel

@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 /// Every file under a folder: its bytes and mtime, by relative path.
-pub type Tree = BTreeMap<String, (Vec<u8>, SystemTime)>;
+pub(crate) type Tree = BTreeMap<String, (Vec<u8>, SystemTime)>;
 
 /// Panics naming the files that changed, appeared or went.
 #[track_caller]
-pub fn assert_same_tree(before: &Tree, after: &Tree) {
+pub(crate) fn assert_same_tree(before: &Tree, after: &Tree) {
     let changed: Vec<&String> = before
         .keys()
         .chain(after.keys())
@@ -23,18 +23,18 @@ pub fn assert_same_tree(before: &Tree, after: &Tree) {
 }
 
 /// A time as the feed parser gives it, in UTC.
-pub fn instant(s: &str) -> DateTime<Utc> {
+pub(crate) fn instant(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
 /// `text` parsed as JSON, or a panic showing it.
-pub fn json_of(text: &str) -> Value {
+pub(crate) fn json_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
 }
 
 /// The self link a feed file carries (`rel="self"`, or JSON Feed's
 /// `feed_url`).
-pub fn self_link(p: &Publication, path: &str) -> String {
+pub(crate) fn self_link(p: &Publication, path: &str) -> String {
     let text = p.read(&format!("feeds/{path}"));
     if path.ends_with(".json") {
         return json_of(&text)["feed_url"].as_str().unwrap().to_owned();
@@ -51,7 +51,7 @@ pub fn self_link(p: &Publication, path: &str) -> String {
 
 /// The attributes of every `<name …>` start tag in `html`, entities
 /// decoded.
-pub fn start_tags(html: &str, name: &str) -> Vec<BTreeMap<String, String>> {
+pub(crate) fn start_tags(html: &str, name: &str) -> Vec<BTreeMap<String, String>> {
     let open = format!("<{name}");
     let mut out = Vec::new();
     let mut rest = html;
@@ -107,7 +107,7 @@ fn unescape_html(s: &str) -> String {
 /// varies), so a test compares the rest whole: every count is read to its
 /// first digit, and "10 files written" is never taken for "0 files written".
 #[track_caller]
-pub fn build_line(stdout: &str) -> &str {
+pub(crate) fn build_line(stdout: &str) -> &str {
     let line = stdout
         .lines()
         .find(|l| l.starts_with("built "))
@@ -125,7 +125,7 @@ pub fn build_line(stdout: &str) -> &str {
 
 /// What a build's summary line says it did to the files.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Files {
+pub(crate) struct Files {
     pub written: usize,
     pub unchanged: usize,
     pub removed: usize,
@@ -133,7 +133,7 @@ pub struct Files {
 
 /// The counts on a build's summary line, each number read whole.
 #[track_caller]
-pub fn files_counted(stdout: &str) -> Files {
+pub(crate) fn files_counted(stdout: &str) -> Files {
     let line = build_line(stdout);
     let counts = line
         .split_once("): ")

@@ -10,17 +10,17 @@ use std::time::Duration;
 
 /// One message as received.
 #[derive(Debug, Clone)]
-pub struct Received {
+pub(crate) struct Received {
     pub to: Vec<String>,
     pub data: Vec<u8>,
 }
 
 /// A look at the world when a message's data has arrived.
-pub type Observer = Box<dyn Fn() -> i64 + Send>;
+pub(crate) type Observer = Box<dyn Fn() -> i64 + Send>;
 
 /// How the server behaves; tests change it while it runs.
 #[derive(Default)]
-pub struct Behaviour {
+pub(crate) struct Behaviour {
     /// Replies to RCPT TO per address, used up one by one (then 250).
     pub rcpt_replies: HashMap<String, Vec<u16>>,
     /// After this many accepted messages, answer 421 and hang up.
@@ -40,7 +40,7 @@ struct State {
 }
 
 /// A running server.
-pub struct SmtpServer {
+pub(crate) struct SmtpServer {
     pub port: u16,
     state: Arc<Mutex<State>>,
 }
@@ -116,12 +116,12 @@ impl Handler for Recorder {
 
 impl SmtpServer {
     /// Starts a server on a free port of 127.0.0.1.
-    pub fn start() -> SmtpServer {
+    pub(crate) fn start() -> SmtpServer {
         SmtpServer::start_with(None)
     }
 
     /// Starts a server that offers STARTTLS with this certificate and key.
-    pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> SmtpServer {
+    pub(crate) fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> SmtpServer {
         SmtpServer::start_with(Some(mailin_embedded::SslConfig::SelfSigned {
             cert_path: cert.to_string_lossy().into_owned(),
             key_path: key.to_string_lossy().into_owned(),
@@ -154,27 +154,27 @@ impl SmtpServer {
     }
 
     /// Changes how the server behaves from now on.
-    pub fn set(&self, f: impl FnOnce(&mut Behaviour)) {
+    pub(crate) fn set(&self, f: impl FnOnce(&mut Behaviour)) {
         f(&mut self.state.lock().unwrap().behaviour);
     }
 
     /// Everything received so far.
-    pub fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.state.lock().unwrap().received.clone()
     }
 
     /// What `on_data_end` returned, message by message.
-    pub fn observed(&self) -> Vec<i64> {
+    pub(crate) fn observed(&self) -> Vec<i64> {
         self.state.lock().unwrap().observed.clone()
     }
 
     /// Connections opened so far.
-    pub fn connections(&self) -> usize {
+    pub(crate) fn connections(&self) -> usize {
         self.state.lock().unwrap().connections
     }
 
     /// How many messages each recipient got.
-    pub fn copies(&self) -> HashMap<String, usize> {
+    pub(crate) fn copies(&self) -> HashMap<String, usize> {
         let mut out = HashMap::new();
         for r in self.received() {
             for to in r.to {
@@ -187,7 +187,7 @@ impl SmtpServer {
 
 /// A server that greets, offers AUTH and refuses every credential: the
 /// one behaviour mailin-embedded will not show without TLS.
-pub fn start_auth_refusing() -> u16 {
+pub(crate) fn start_auth_refusing() -> u16 {
     use std::io::{BufRead, BufReader, Write};
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -223,7 +223,7 @@ pub fn start_auth_refusing() -> u16 {
 
 /// How a [`ScriptedRelay`] paces its replies.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Pace {
+pub(crate) struct Pace {
     /// Wait this long before every reply but the one to the final dot.
     pub each_reply: Duration,
     /// Wait this long before answering the final dot. The message counts
@@ -235,14 +235,14 @@ pub struct Pace {
 /// A hand-written relay on 127.0.0.1 that answers every command slowly,
 /// as relays under load do: mailin-embedded can only be slow after the
 /// data, and only before it records the message.
-pub struct ScriptedRelay {
+pub(crate) struct ScriptedRelay {
     pub port: u16,
     received: Arc<Mutex<Vec<String>>>,
     connections: Arc<Mutex<usize>>,
 }
 
 impl ScriptedRelay {
-    pub fn start(pace: Pace) -> ScriptedRelay {
+    pub(crate) fn start(pace: Pace) -> ScriptedRelay {
         use std::io::{BufRead, BufReader, Write};
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -325,12 +325,12 @@ impl ScriptedRelay {
     }
 
     /// Connections opened so far.
-    pub fn connections(&self) -> usize {
+    pub(crate) fn connections(&self) -> usize {
         *self.connections.lock().unwrap()
     }
 
     /// How many messages each recipient got.
-    pub fn copies(&self) -> HashMap<String, usize> {
+    pub(crate) fn copies(&self) -> HashMap<String, usize> {
         let mut out = HashMap::new();
         for to in self.received.lock().unwrap().iter() {
             *out.entry(to.clone()).or_insert(0) += 1;

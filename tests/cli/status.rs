@@ -8,7 +8,7 @@ use chrono::DateTime;
 use serde_json::json;
 
 /// An hour after the Monday 08:00 slot of issue 2026-W49 (2026-11-30).
-pub const AFTER_SLOT: &str = "2026-11-30T09:00:00+08:00";
+pub(crate) const AFTER_SLOT: &str = "2026-11-30T09:00:00+08:00";
 
 /// The Wednesday after issue 2026-W49.
 const WEDNESDAY: &str = "2026-12-02T12:00:00+08:00";
@@ -18,7 +18,7 @@ const WEDNESDAY: &str = "2026-12-02T12:00:00+08:00";
 const APPLICATION_ID: i64 = 0x4253_4854;
 
 /// The digest settings, every email written to outbox/.
-pub fn outbox_config() -> String {
+pub(crate) fn outbox_config() -> String {
     digest_config("outbox_dir = \"outbox\"")
 }
 
@@ -28,7 +28,7 @@ fn smtp_config(port: u16) -> String {
 }
 
 /// `subscribers add email args…`, which must succeed.
-pub fn subscribe(p: &Publication, email: &str, args: &[&str]) {
+pub(crate) fn subscribe(p: &Publication, email: &str, args: &[&str]) {
     let mut all = vec!["subscribers", "add", email];
     all.extend_from_slice(args);
     p.run(&all).expect_code(0);

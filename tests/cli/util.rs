@@ -6,10 +6,10 @@ use std::process::Command;
 use std::time::SystemTime;
 
 /// The clock every test runs at unless it says otherwise.
-pub const NOW: &str = "2026-11-27T12:00:00+08:00";
+pub(crate) const NOW: &str = "2026-11-27T12:00:00+08:00";
 
 /// A config with two columns, `ai` and `city`.
-pub const CONFIG: &str = r#"
+pub(crate) const CONFIG: &str = r#"
 [site]
 title = "論壇"
 base_url = "https://news.example.com"
@@ -29,13 +29,13 @@ id_authority = "news.example.com"
 "#;
 
 /// A publication on disk: `config.toml`, `content/`, and `feeds/` once built.
-pub struct Publication {
+pub(crate) struct Publication {
     dir: tempfile::TempDir,
 }
 
 /// What one run of the binary did.
 #[derive(Debug)]
-pub struct Run {
+pub(crate) struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
@@ -44,7 +44,7 @@ pub struct Run {
 impl Run {
     /// Panics with the output unless the run exited with `code`.
     #[track_caller]
-    pub fn expect_code(self, code: i32) -> Run {
+    pub(crate) fn expect_code(self, code: i32) -> Run {
         assert_eq!(
             self.code, code,
             "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
@@ -56,12 +56,12 @@ impl Run {
 
 impl Publication {
     /// A publication with [`CONFIG`] and no articles.
-    pub fn new() -> Publication {
+    pub(crate) fn new() -> Publication {
         Publication::with_config(CONFIG)
     }
 
     /// A publication with this configuration.
-    pub fn with_config(config: &str) -> Publication {
+    pub(crate) fn with_config(config: &str) -> Publication {
         let p = Publication {
             dir: tempfile::tempdir().expect("a temporary folder"),
         };
@@ -71,14 +71,14 @@ impl Publication {
     }
 
     /// An empty temporary folder, for `init` to write a publication into.
-    pub fn empty() -> Publication {
+    pub(crate) fn empty() -> Publication {
         Publication {
             dir: tempfile::tempdir().expect("a temporary folder"),
         }
     }
 
     /// A copy of the sample publication at the root of the repository.
-    pub fn sample() -> Publication {
+    pub(crate) fn sample() -> Publication {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let p =
             Publication::with_config(&std::fs::read_to_string(root.join("config.toml")).unwrap());
@@ -87,12 +87,12 @@ impl Publication {
     }
 
     /// A path inside the publication.
-    pub fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
 
     /// Writes a file (folders made as needed).
-    pub fn write(&self, rel: &str, text: impl AsRef<[u8]>) -> &Publication {
+    pub(crate) fn write(&self, rel: &str, text: impl AsRef<[u8]>) -> &Publication {
         let path = self.path(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
@@ -100,36 +100,36 @@ impl Publication {
     }
 
     /// Reads a file as text.
-    pub fn read(&self, rel: &str) -> String {
+    pub(crate) fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
     }
 
     /// Runs `broadsheet --config … --now NOW <args>`.
-    pub fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         self.run_at(NOW, args)
     }
 
     /// Runs the binary with the clock set to `now`.
-    pub fn run_at(&self, now: &str, args: &[&str]) -> Run {
+    pub(crate) fn run_at(&self, now: &str, args: &[&str]) -> Run {
         self.run_with_env(now, args, &[])
     }
 
     /// Runs the binary with the clock set to `now` and extra environment.
-    pub fn run_with_env(&self, now: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    pub(crate) fn run_with_env(&self, now: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
         self.run_in_with_env("", now, args, env)
     }
 
     /// Runs `broadsheet --config <rel>/config.toml --now NOW <args>` from
     /// the folder `rel` inside the publication (a publication in a
     /// publication, as `init DIR` makes one).
-    pub fn run_in(&self, rel: &str, args: &[&str]) -> Run {
+    pub(crate) fn run_in(&self, rel: &str, args: &[&str]) -> Run {
         self.run_in_with_env(rel, NOW, args, &[])
     }
 
     /// Runs the binary like [`Publication::run_at`], but fails the test if
     /// it has not exited within `limit`: for runs that once hung.
     #[track_caller]
-    pub fn run_within(&self, limit: std::time::Duration, now: &str, args: &[&str]) -> Run {
+    pub(crate) fn run_within(&self, limit: std::time::Duration, now: &str, args: &[&str]) -> Run {
         let mut cmd = self.command("", now, args, &[]);
         cmd.stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
@@ -161,7 +161,7 @@ impl Publication {
 
     /// Runs the binary with standard output going to `stdout` (such as
     /// `/dev/full`, to see how a failed write ends).
-    pub fn run_with_stdout(&self, stdout: std::fs::File, args: &[&str]) -> Run {
+    pub(crate) fn run_with_stdout(&self, stdout: std::fs::File, args: &[&str]) -> Run {
         let out = self
             .command("", NOW, args, &[])
             .stdout(stdout)
@@ -205,12 +205,12 @@ impl Publication {
 
     /// `build`, expected to succeed.
     #[track_caller]
-    pub fn build(&self) -> Run {
+    pub(crate) fn build(&self) -> Run {
         self.run(&["build"]).expect_code(0)
     }
 
     /// Every file under `rel` with its bytes and mtime.
-    pub fn tree(&self, rel: &str) -> BTreeMap<String, (Vec<u8>, SystemTime)> {
+    pub(crate) fn tree(&self, rel: &str) -> BTreeMap<String, (Vec<u8>, SystemTime)> {
         let root = self.path(rel);
         let mut out = BTreeMap::new();
         if !root.exists() {
@@ -252,12 +252,12 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// An article file: front matter lines, then a body.
-pub fn article(front_matter: &str, body: &str) -> String {
+pub(crate) fn article(front_matter: &str, body: &str) -> String {
     format!("+++\n{}\n+++\n\n{}\n", front_matter.trim(), body)
 }
 
 /// Parses a feed with an independent parser.
-pub fn parse_feed(bytes: &[u8]) -> feed_rs::model::Feed {
+pub(crate) fn parse_feed(bytes: &[u8]) -> feed_rs::model::Feed {
     feed_rs::parser::parse(bytes).unwrap_or_else(|e| {
         panic!(
             "feed-rs cannot parse the feed: {e}\n{}",
@@ -268,7 +268,7 @@ pub fn parse_feed(bytes: &[u8]) -> feed_rs::model::Feed {
 
 /// [`CONFIG`] with a digest, the `[smtp]` lines given, quick retries and
 /// a server secret.
-pub fn digest_config(smtp: &str) -> String {
+pub(crate) fn digest_config(smtp: &str) -> String {
     format!(
         r#"{CONFIG}
 [digest]
@@ -292,7 +292,7 @@ secret = "test-secret-for-links"
 /// The whole of an email as text with `\n` line ends, for a golden file;
 /// first checked to be ASCII (every header and body encoded) and to end
 /// every line with CRLF, as SMTP wants.
-pub fn golden_text(bytes: &[u8]) -> String {
+pub(crate) fn golden_text(bytes: &[u8]) -> String {
     let text = String::from_utf8(bytes.to_vec()).expect("a message is ASCII");
     assert!(text.is_ascii(), "every header and body is encoded:\n{text}");
     assert!(

@@ -39,7 +39,7 @@ struct FrontMatter {
 
 /// Reads one file's front matter into an [`Article`], collecting every
 /// problem found in it. The article takes over the file's path and names.
-pub fn parse_article(
+pub(super) fn parse_article(
     mut file: SourceFile,
     head: &Head,
     config: &Config,
@@ -441,7 +441,7 @@ pub(crate) fn parse_date(s: &str, tz: Tz) -> Option<DateTime<FixedOffset>> {
 /// of N authors makes output of N² bylines (20,000 names, a 170 KB file,
 /// would need tens of gigabytes). A joint letter of a hundred signatories
 /// still fits.
-pub const MAX_AUTHORS: usize = 100;
+pub(super) const MAX_AUTHORS: usize = 100;
 
 /// `authors`: a list of names, or of `{ name, role }` tables.
 fn authors(v: &toml::Value, config: &Config) -> Result<Vec<Author>, String> {
