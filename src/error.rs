@@ -43,14 +43,6 @@ pub enum Error {
     /// as `| head` does, is not an error).
     #[error("cannot write to standard output: {0}")]
     Stdout(std::io::Error),
-    /// A runtime, a thread or a listening socket could not be set up.
-    #[error("cannot start {what}: {source}")]
-    Start {
-        /// What: `the runtime`, `listening on 127.0.0.1:8080 (server.bind)`.
-        what: String,
-        /// Why.
-        source: std::io::Error,
-    },
     /// A feed could not be made.
     #[error(transparent)]
     Feeds(#[from] FeedError),
@@ -93,7 +85,6 @@ impl Error {
             | Error::Serve(ServerError::Config(_) | ServerError::Template(_)) => 2,
             Error::Io(_)
             | Error::Stdout(_)
-            | Error::Start { .. }
             | Error::Feeds(FeedError::Serialize { .. })
             | Error::Delivery(_)
             | Error::Sending(_)
@@ -155,7 +146,9 @@ impl UsageError {
 /// A subscriber CSV could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    /// The file could not be read.
+    /// The file could not be read. Exit 2 like the rest of an import:
+    /// the file is one the user named on the command line, so it is theirs
+    /// to fix, unlike a file broadsheet itself writes (`Error::Io`, exit 1).
     #[error(transparent)]
     Read(FsError),
     /// The file is not a subscriber list (no header, the wrong header).

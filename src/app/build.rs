@@ -168,7 +168,7 @@ fn fingerprint<'a>(config: &Config, files: impl Iterator<Item = (&'a str, FileSt
     for name in feeds::pages::NAMES {
         h.update([0]);
         h.update(crate::templates::builtin(name).as_bytes());
-        if let Ok(m) = std::fs::metadata(config.site.templates_dir.join(name)) {
+        if let Some(m) = crate::templates::override_metadata(&config.site.templates_dir, name) {
             h.update(FileStat::of(&m).to_bytes());
         }
     }

@@ -61,7 +61,12 @@ fn check_templates(
     now: DateTime<FixedOffset>,
 ) -> Result<(), Error> {
     let display = |p: &std::path::Path| config.display_path(p).into_owned();
-    let templates = Templates::load(&config.site.templates_dir, &config.digest.subject, &display)?;
+    let templates = Templates::load(
+        &config.site.templates_dir,
+        &config.digest.subject,
+        &display(&config.path),
+        &display,
+    )?;
     let articles = catalog
         .articles()
         .iter()

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::content::{Article, Catalog};
 use crate::digest::schedule::latest_slot;
 use crate::digest::select;
-use crate::error::UsageError;
+use crate::error::{DeliveryFailed, UsageError};
 use crate::store::{DeliveryRow, Store, Subscriber, SubscriberStatus};
 use crate::Error;
 use chrono::{DateTime, FixedOffset};
@@ -123,8 +123,13 @@ pub fn preview(
         subscriber: reader.clone(),
     };
     let mut files = Vec::new();
+    // An address given with --to was checked above; one from the state
+    // that no longer parses is the state's, not the command line's.
     let email =
-        crate::address::Email::parse(&reader.email).map_err(UsageError::argument("--to"))?;
+        crate::address::Email::parse(&reader.email).map_err(|reason| DeliveryFailed::Message {
+            to: reader.email.clone(),
+            reason,
+        })?;
     if let Some((body, unsubscribe_url)) = builder.personal(&reader, &email)? {
         let m = builder.message(&row, &body, &unsubscribe_url)?;
         crate::fsio::create_dir(out)?;

@@ -1,4 +1,4 @@
-//! The configuration as written: a serde shape with the defaults SPEC.md
+//! The configuration as written: a serde shape with the defaults the README
 //! states. Nothing outside `config` sees these types.
 
 use serde::Deserialize;

@@ -2,6 +2,7 @@
 //! `templates/` replace, strict mode so a misspelt field fails at `check`,
 //! and the limits mail clients impose (Gmail clips HTML over 102 KB).
 
+use crate::diagnostic::Location;
 use crate::templates::{Escape, TemplateError, TemplateSet};
 use serde::Serialize;
 use std::path::Path;
@@ -159,16 +160,20 @@ const SUBJECT_NAME: &str = "subject";
 impl Templates {
     /// Compiles the templates: a file in `templates_dir` replaces the
     /// built-in one of the same name; the subject comes from the config.
+    /// `config_file` is the configuration as the user knows it, named in
+    /// an error in the subject.
     pub fn load(
         templates_dir: &Path,
         subject: &str,
+        config_file: &str,
         display: &dyn Fn(&Path) -> String,
     ) -> Result<Templates, TemplateError> {
         let mut html = TemplateSet::new(Escape::Html);
         html.add(HTML_NAME, templates_dir, HTML_NAME, display)?;
         let mut text = TemplateSet::new(Escape::Text);
         text.add(TEXT_NAME, templates_dir, TEXT_NAME, display)?;
-        text.add_text(SUBJECT_NAME, subject, "config.toml: digest.subject".into())?;
+        let from = Location::file(config_file).field("digest.subject");
+        text.add_text(SUBJECT_NAME, subject, from)?;
         Ok(Templates { html, text })
     }
 

@@ -70,6 +70,12 @@ pub fn builtin(file_name: &str) -> &'static str {
         .unwrap_or_else(|| panic!("no built-in template {file_name}"))
 }
 
+/// The file in `templates_dir` that replaces the built-in `file_name`,
+/// when there is one: its size and times, for a build's fingerprint.
+pub fn override_metadata(templates_dir: &Path, file_name: &str) -> Option<std::fs::Metadata> {
+    std::fs::metadata(templates_dir.join(file_name)).ok()
+}
+
 /// A template that failed to be read, compiled or rendered: where (the
 /// file, or `built-in NAME`, or a config key; the line when Handlebars
 /// names one) and what Handlebars said.
@@ -78,19 +84,26 @@ pub fn builtin(file_name: &str) -> &'static str {
 pub struct TemplateError(pub Diagnostic);
 
 impl TemplateError {
-    /// A template from `source_name` that does not compile.
-    pub fn compiling(source_name: &str, e: &handlebars::TemplateError) -> TemplateError {
-        let mut location = Location::file(source_name);
-        location.line = e.pos().map(|(line, _)| line);
-        TemplateError(Diagnostic::located(location, e.reason().to_string()))
+    /// A template from `from` that does not compile.
+    pub fn compiling(from: &Location, e: &handlebars::TemplateError) -> TemplateError {
+        TemplateError::at(from, e.pos().map(|(line, _)| line), e.reason().to_string())
     }
 
-    /// A template from `source_name` that failed to render (in strict
-    /// mode, usually a field the data lacks).
-    pub fn rendering(source_name: &str, e: &handlebars::RenderError) -> TemplateError {
-        let mut location = Location::file(source_name);
-        location.line = e.line_no;
-        TemplateError(Diagnostic::located(location, e.reason().to_string()))
+    /// A template from `from` that failed to render (in strict mode,
+    /// usually a field the data lacks).
+    pub fn rendering(from: &Location, e: &handlebars::RenderError) -> TemplateError {
+        TemplateError::at(from, e.line_no, e.reason().to_string())
+    }
+
+    /// The line Handlebars names is a line of the template: of a file, it
+    /// is that file's line; of a config value (`from` has a field, such
+    /// as `digest.subject`), it is not the config file's, so it is left out.
+    fn at(from: &Location, line: Option<usize>, message: String) -> TemplateError {
+        let mut location = from.clone();
+        if location.field.is_none() {
+            location.line = line;
+        }
+        TemplateError(Diagnostic::located(location, message))
     }
 
     fn unreadable(source_name: String, e: &std::io::Error) -> TemplateError {
@@ -111,7 +124,7 @@ pub enum Escape {
 /// its text came from for messages.
 pub struct TemplateSet {
     reg: Handlebars<'static>,
-    sources: HashMap<String, String>,
+    sources: HashMap<String, Location>,
 }
 
 impl TemplateSet {
@@ -147,12 +160,12 @@ impl TemplateSet {
             ),
             Err(e) => return Err(TemplateError::unreadable(display(&path), &e)),
         };
-        self.add_text(key, &text, from)
+        self.add_text(key, &text, Location::file(from))
     }
 
-    /// Compiles `text` under `key`; `from` says where it came from (a
-    /// config key such as `config.toml: digest.subject`).
-    pub fn add_text(&mut self, key: &str, text: &str, from: String) -> Result<(), TemplateError> {
+    /// Compiles `text` under `key`; `from` says where it came from (the
+    /// config file with the key as its field, for `digest.subject`).
+    pub fn add_text(&mut self, key: &str, text: &str, from: Location) -> Result<(), TemplateError> {
         self.reg
             .register_template_string(key, text)
             .map_err(|e| TemplateError::compiling(&from, &e))?;
@@ -162,10 +175,12 @@ impl TemplateSet {
 
     /// Renders `key` against `data`.
     pub fn render<T: Serialize>(&self, key: &str, data: &T) -> Result<String, TemplateError> {
-        self.reg.render(key, data).map_err(|e| {
-            let from = self.sources.get(key).map_or(key, String::as_str);
-            TemplateError::rendering(from, &e)
-        })
+        self.reg
+            .render(key, data)
+            .map_err(|e| match self.sources.get(key) {
+                Some(from) => TemplateError::rendering(from, &e),
+                None => TemplateError::rendering(&Location::file(key), &e),
+            })
     }
 }
 
@@ -188,11 +203,10 @@ mod tests {
     #[test]
     fn a_template_that_does_not_compile_names_its_source_and_line() {
         let mut set = TemplateSet::new(Escape::Text);
-        let e = set
-            .add_text("subject", "{{#if x}}", "config.toml: digest.subject".into())
-            .unwrap_err();
+        let from = Location::file("paper.toml").field("digest.subject");
+        let e = set.add_text("subject", "{{#if x}}", from).unwrap_err();
         assert!(
-            e.to_string().starts_with("config.toml: digest.subject"),
+            e.to_string().starts_with("paper.toml: digest.subject: "),
             "{e}"
         );
     }
@@ -201,7 +215,7 @@ mod tests {
     fn every_built_in_compiles() {
         for (name, text) in BUILTIN {
             let mut set = TemplateSet::new(Escape::Html);
-            set.add_text(name, text, (*name).into()).unwrap();
+            set.add_text(name, text, Location::file(*name)).unwrap();
         }
     }
 }

@@ -904,3 +904,25 @@ fn check_names_a_ca_file_it_cannot_read_or_parse() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn a_subject_that_does_not_compile_is_named_by_its_key_not_a_line_of_the_config() {
+    let p = built();
+    let run = p
+        .run_with_env(
+            NOW,
+            &["check"],
+            &[("BROADSHEET_DIGEST__SUBJECT", "{{#if issue.label}}本週")],
+        )
+        .expect_code(2);
+    let shown = p.path("config.toml").display().to_string();
+    let line = error_lines(&run.stderr)
+        .into_iter()
+        .find(|l| l.contains("digest.subject"))
+        .unwrap_or_else(|| panic!("no digest.subject error in {}", run.stderr));
+    assert!(
+        line.starts_with("config.toml: digest.subject: ")
+            || line.starts_with(&format!("{shown}: digest.subject: ")),
+        "{line}"
+    );
+}

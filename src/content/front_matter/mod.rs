@@ -13,7 +13,7 @@ use percent_encoding::utf8_percent_encode;
 use serde::Deserialize;
 use toml::Spanned;
 
-/// The fields SPEC.md allows, as written. Unknown fields are refused so a
+/// The fields the README documents, as written. Unknown fields are refused so a
 /// typo (`publised`) is caught rather than silently ignored; `extra` holds
 /// whatever a newsroom wants to keep beside them.
 #[derive(Debug, Deserialize)]
