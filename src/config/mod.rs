@@ -490,16 +490,17 @@ emails_per_client_per_hour = 4294967296
         assert_eq!(
             text,
             format!(
-                "{path}: server.public_url: expected the address of the subscriber service (unsubscribe links point there), found nothing\n\
+                "{path}: digest.from: expected the mailbox emails come from, such as \"論壇 <digest@news.example.com>\"; it is not set\n\
+                 {path}: server.public_url: expected the address of the subscriber service (unsubscribe links point there), found nothing\n\
                  {path}: server.secret: expected a secret to sign unsubscribe links with; set BROADSHEET_SERVER__SECRET"
             )
         );
         let text = c.service(ServiceUse::Serve).unwrap_err().to_string();
         assert!(
-            text.starts_with(&format!("{path}: server.secret: expected a secret to sign links with (at least 16 characters)")),
+            text.lines().nth(1).is_some_and(|l| l.starts_with(&format!("{path}: server.secret: expected a secret to sign links with (at least 16 characters)"))),
             "{text}"
         );
-        assert_eq!(text.lines().count(), 2, "{text}");
+        assert_eq!(text.lines().count(), 3, "{text}");
         let c = load(
             MINIMAL,
             &[
@@ -508,6 +509,7 @@ emails_per_client_per_hour = 4294967296
                     "https://news.example.com/newsletter/",
                 ),
                 ("BROADSHEET_SERVER__SECRET", "sixteen-characters"),
+                ("BROADSHEET_DIGEST__FROM", "論壇 <digest@news.example.com>"),
             ],
         )
         .unwrap();

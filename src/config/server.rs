@@ -109,8 +109,8 @@ pub enum ServiceUse {
 }
 
 impl Config {
-    /// `server.public_url` and `server.secret`, which `serve` and
-    /// `digest send` need and a build does not; every one missing is
+    /// `digest.from`, `server.public_url` and `server.secret`, which `serve`
+    /// and `digest send` need and a build does not; every one missing is
     /// reported at once, naming its key. (Set ones were checked at load.)
     pub fn service(&self, needed_by: ServiceUse) -> Result<ServiceSettings, ConfigError> {
         let secret = (
@@ -129,9 +129,15 @@ impl Config {
                 ServiceUse::DigestSend => "expected the address of the subscriber service (unsubscribe links point there), found nothing",
             },
         );
+        // Every email carries a From: a digest and the service's emails.
+        let from = (
+            "digest.from",
+            self.digest.from.is_none(),
+            "expected the mailbox emails come from, such as \"論壇 <digest@news.example.com>\"; it is not set",
+        );
         let order = match needed_by {
-            ServiceUse::Serve => [secret, public_url],
-            ServiceUse::DigestSend => [public_url, secret],
+            ServiceUse::Serve => [from, secret, public_url],
+            ServiceUse::DigestSend => [from, public_url, secret],
         };
         let mut issues = Issues::new(&self.path);
         for (key, missing, message) in order {

@@ -20,7 +20,7 @@ impl Sender {
             return Err(ConfigError::invalid(
                 &config.path,
                 "digest.from",
-                "expected a mailbox such as \"論壇 <digest@news.example.com>\", found \"\"",
+                "expected the mailbox emails come from, such as \"論壇 <digest@news.example.com>\"; it is not set",
             ));
         };
         let dkim = d.dkim.as_ref().map(|k| {
@@ -94,7 +94,7 @@ mod tests {
         let c = config("");
         let err = Sender::from_config(&c).unwrap_err().to_string();
         assert!(
-            err.ends_with(": digest.from: expected a mailbox such as \"論壇 <digest@news.example.com>\", found \"\""),
+            err.ends_with(": digest.from: expected the mailbox emails come from, such as \"論壇 <digest@news.example.com>\"; it is not set"),
             "{err}"
         );
     }

@@ -926,3 +926,22 @@ fn a_subject_that_does_not_compile_is_named_by_its_key_not_a_line_of_the_config(
         "{line}"
     );
 }
+
+#[test]
+fn digest_send_names_every_setting_it_lacks_at_once_from_included() {
+    let p = Publication::new();
+    p.run(&["subscribers", "add", "a@example.com"])
+        .expect_code(0);
+    let run = p.run(&["digest", "send"]).expect_code(2);
+    let lines = error_lines(&run.stderr);
+    for key in ["digest.from", "server.public_url", "server.secret"] {
+        assert!(
+            lines.iter().any(|l| l.contains(&format!(": {key}: "))),
+            "{key} not named in {lines:?}"
+        );
+    }
+    assert!(
+        lines.iter().any(|l| l.ends_with("digest.from: expected the mailbox emails come from, such as \"論壇 <digest@news.example.com>\"; it is not set")),
+        "{lines:?}"
+    );
+}
