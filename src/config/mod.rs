@@ -185,9 +185,24 @@ impl Config {
             }
             hex(&h.finalize())
         };
-        let parse_error = |e: config::ConfigError| ConfigError::Parse {
-            path: path.to_owned(),
-            message: e.to_string(),
+        // A value of the wrong type is named by its key, like every other
+        // bad value; a TOML syntax error keeps the parser's words, which
+        // give the line and column.
+        let parse_error = |e: config::ConfigError| match e {
+            config::ConfigError::Type {
+                unexpected,
+                expected,
+                key: Some(key),
+                ..
+            } => ConfigError::invalid(
+                path,
+                &key,
+                format!("expected {expected}, found {unexpected}"),
+            ),
+            e => ConfigError::Parse {
+                path: path.to_owned(),
+                message: e.to_string(),
+            },
         };
         let built = config::Config::builder()
             .add_source(config::File::from_str(&text, config::FileFormat::Toml))

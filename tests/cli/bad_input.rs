@@ -945,3 +945,18 @@ fn digest_send_names_every_setting_it_lacks_at_once_from_included() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn a_config_value_of_the_wrong_type_is_named_by_its_key_like_any_other() {
+    let p = Publication::new();
+    let run = p
+        .run_with_env(NOW, &["check"], &[("BROADSHEET_SMTP__PORT", "abc")])
+        .expect_code(2);
+    let lines = error_lines(&run.stderr);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with(": smtp.port: expected an integer, found string \"abc\"")),
+        "{lines:?}"
+    );
+}
