@@ -128,6 +128,12 @@ pub enum UsageError {
         /// What was expected and what was found.
         reason: String,
     },
+    /// `init` was pointed at a file.
+    #[error("{}: is a file, not a folder; init writes a new publication into a new or empty folder", dir.display())]
+    NotAFolder {
+        /// The path given.
+        dir: PathBuf,
+    },
     /// `init` was pointed at a folder that already holds something.
     #[error("{}: the folder is not empty; init writes only into a new or empty folder, and nothing was written", dir.display())]
     NotEmpty {

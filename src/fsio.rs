@@ -61,7 +61,16 @@ impl FsError {
 
 /// Creates `dir` and every folder above it that is missing.
 pub fn create_dir(dir: &Path) -> Result<(), FsError> {
-    std::fs::create_dir_all(dir).map_err(FsError::at(dir, FsAction::Create))
+    std::fs::create_dir_all(dir).map_err(|e| {
+        // "File exists" says less than what is wrong.
+        let e = match e.kind() {
+            std::io::ErrorKind::AlreadyExists => {
+                std::io::Error::other("a file is where this folder goes")
+            }
+            _ => e,
+        };
+        FsError::new(dir, FsAction::Create, e)
+    })
 }
 
 /// Writes `text` to `path`, which must not exist yet: never replaces a

@@ -32,6 +32,12 @@ fn write_new(path: &Path, text: &str) -> Result<(), Error> {
 /// Writes a new publication into `dir`, which must be empty or absent.
 /// The sample article is dated `now` so the first build publishes it.
 pub fn init(dir: &Path, now: DateTime<FixedOffset>) -> Result<InitSummary, Error> {
+    if dir.is_file() {
+        return Err(UsageError::NotAFolder {
+            dir: dir.to_owned(),
+        }
+        .into());
+    }
     match std::fs::read_dir(dir) {
         Ok(mut entries) => {
             if entries.next().is_some() {

@@ -92,7 +92,15 @@ impl TemplateError {
     /// A template from `from` that failed to render (in strict mode,
     /// usually a field the data lacks).
     pub fn rendering(from: &Location, e: &handlebars::RenderError) -> TemplateError {
-        TemplateError::at(from, e.line_no, e.reason().to_string())
+        // Handlebars words a missing field with Rust's debug form
+        // (`Some("nosuch")`); a template's author should read its name.
+        let message = match e.reason() {
+            handlebars::RenderErrorReason::MissingVariable(Some(field)) => {
+                format!("no field `{field}` in what this template is given (a misspelt name?)")
+            }
+            reason => reason.to_string(),
+        };
+        TemplateError::at(from, e.line_no, message)
     }
 
     /// The line Handlebars names is a line of the template: of a file, it
@@ -198,6 +206,24 @@ mod tests {
             .unwrap();
         let e = set.render("index", &serde_json::json!({})).unwrap_err();
         assert!(e.to_string().starts_with("index.html.hbs:1: "), "{e}");
+    }
+
+    #[test]
+    fn a_missing_field_is_named_as_written_in_the_template() {
+        let mut set = TemplateSet::new(Escape::Html);
+        set.add_text(
+            "page",
+            "<p>{{site.titel}}</p>",
+            Location::file("page.html.hbs"),
+        )
+        .unwrap();
+        let e = set
+            .render("page", &serde_json::json!({ "site": { "title": "論壇" } }))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "page.html.hbs:1: no field `site.titel` in what this template is given (a misspelt name?)"
+        );
     }
 
     #[test]

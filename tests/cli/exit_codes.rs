@@ -52,3 +52,16 @@ fn a_bad_argument_still_exits_2() {
         .expect_code(2);
     assert!(run.stderr.contains("EMAIL: "), "{}", run.stderr);
 }
+
+#[test]
+fn init_pointed_at_a_file_says_so_and_exits_2() {
+    let p = Publication::empty();
+    p.write("config.toml", "# someone's");
+    let run = p.run(&["init", "config.toml"]).expect_code(2);
+    assert!(
+        run.stderr.contains("config.toml: is a file, not a folder"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(p.read("config.toml"), "# someone's");
+}
