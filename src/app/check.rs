@@ -60,13 +60,7 @@ fn check_templates(
     catalog: &Catalog,
     now: DateTime<FixedOffset>,
 ) -> Result<(), Error> {
-    let display = |p: &std::path::Path| config.display_path(p).into_owned();
-    let templates = Templates::load(
-        &config.site.templates_dir,
-        &config.digest.subject,
-        &display(&config.path),
-        &display,
-    )?;
+    let templates = Templates::for_config(config)?;
     let articles = catalog
         .articles()
         .iter()

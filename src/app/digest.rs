@@ -112,13 +112,7 @@ pub(super) struct Prepared {
 
 /// Compiles the templates and checks what a digest needs from the config.
 pub(super) fn prepare(config: &Config, for_real: bool) -> Result<Prepared, Error> {
-    let display = |p: &std::path::Path| config.display_path(p).into_owned();
-    let templates = Templates::load(
-        &config.site.templates_dir,
-        &config.digest.subject,
-        &display(&config.path),
-        &display,
-    )?;
+    let templates = Templates::for_config(config)?;
     let (public_url, secret) = if for_real {
         let service = config.service(ServiceUse::DigestSend)?;
         (service.public_url, service.secret)

@@ -177,6 +177,18 @@ impl Templates {
         Ok(Templates { html, text })
     }
 
+    /// [`Templates::load`] with the publication's folder, subject and
+    /// paths as its config names them.
+    pub fn for_config(config: &crate::config::Config) -> Result<Templates, TemplateError> {
+        let display = |p: &Path| config.display_path(p).into_owned();
+        Templates::load(
+            &config.site.templates_dir,
+            &config.digest.subject,
+            &display(&config.path),
+            &display,
+        )
+    }
+
     /// Renders every template against `data`; strict mode makes a field
     /// the data lacks an error here rather than in the middle of a send.
     pub fn render(&self, data: &DigestData) -> Result<RenderedDigest, TemplateError> {
