@@ -274,14 +274,18 @@ impl fmt::Display for StatusText<'_> {
             None => writeln!(f, "last build: none")?,
         }
         let sub = |k: &str| s.subscribers.get(k).copied().unwrap_or(0);
-        writeln!(
-            f,
-            "subscribers: {} active, {} pending, {} unsubscribed, {} bounced",
-            sub("active"),
-            sub("pending"),
-            sub("unsubscribed"),
-            sub("bounced")
-        )?;
+        if s.subscribers.values().all(|&n| n == 0) {
+            writeln!(f, "subscribers: no subscribers yet")?;
+        } else {
+            writeln!(
+                f,
+                "subscribers: {} active, {} pending, {} unsubscribed, {} bounced",
+                sub("active"),
+                sub("pending"),
+                sub("unsubscribed"),
+                sub("bounced")
+            )?;
+        }
         match &s.last_issue {
             Some(i) => {
                 let d = |k: &str| i.deliveries.get(k).copied().unwrap_or(0);

@@ -136,7 +136,12 @@ fn rfc3339(t: DateTime<FixedOffset>) -> String {
 
 /// Reads the publication and the state; writes nothing.
 pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Error> {
-    let store = Store::open_snapshot(&config.site.state_path)?;
+    // A publication no one has subscribed to yet has no state: that is a
+    // normal answer (nothing sent, no subscribers yet), not an error.
+    let store = match config.site.state_path.exists() {
+        true => Some(Store::open_snapshot(&config.site.state_path)?),
+        false => None,
+    };
     let (catalog, errors) = Catalog::load_lenient(config, now);
     let tz = config.site.timezone;
     let mut problems = Vec::new();
@@ -184,7 +189,10 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
             files: manifest.files.len(),
         });
 
-    let last = store.latest_issue_counts()?;
+    let last = match &store {
+        Some(store) => store.latest_issue_counts()?,
+        None => None,
+    };
     let latest = latest_slot(&config.digest.schedule, tz, now);
     let next = match &last {
         Some(i) if i.cutoff >= latest.cutoff => next_slot_after(&config.digest.schedule, tz, now),
@@ -192,25 +200,37 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
     };
     let articles = articles_for_issue(config, &catalog, &next, last.as_ref().map(|i| i.cutoff));
     let ids: Vec<&str> = articles.iter().map(|a| a.id.as_str()).collect();
-    let carried = store.carried(&ids)?;
+    let carried = match &store {
+        Some(store) => store.carried(&ids)?,
+        None => Default::default(),
+    };
     let news: Vec<_> = articles
         .into_iter()
         .filter(|a| !carried.contains(&a.id))
         .collect();
     // A correction is news to its column's readers, as `digest send` counts it.
-    let corrections = super::issue::new_corrections(&store, &catalog, &next, &news)?;
+    let corrections = match &store {
+        Some(store) => super::issue::new_corrections(store, &catalog, &next, &news)?,
+        None => Vec::new(),
+    };
     let columns_with_news: BTreeSet<&str> = news
         .iter()
         .chain(corrections.iter())
         .map(|a| a.column.as_str())
         .collect();
-    let reach = store
-        .subscribers(Some(SubscriberStatus::Active))?
+    let active = match &store {
+        Some(store) => store.subscribers(Some(SubscriberStatus::Active))?,
+        None => Vec::new(),
+    };
+    let reach = active
         .iter()
         .filter(|s| columns_with_news.iter().any(|c| s.follows(c)))
         .count();
 
-    let stale_deferred = store.deferred_since(now - Duration::days(1))?;
+    let stale_deferred = match &store {
+        Some(store) => store.deferred_since(now - Duration::days(1))?,
+        None => 0,
+    };
     let mut healthy = true;
     if let Some(i) = &last {
         let failed = i.deliveries.get("failed").copied().unwrap_or(0);
@@ -249,7 +269,10 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
         },
         columns,
         last_build,
-        subscribers: store.subscriber_counts()?,
+        subscribers: match &store {
+            Some(store) => store.subscriber_counts()?,
+            None => crate::store::no_subscriber_counts(),
+        },
         last_issue: last.map(|i| IssueStatus {
             label: i.label,
             scheduled: rfc3339(i.cutoff.with_timezone(&tz).fixed_offset()),

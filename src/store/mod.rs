@@ -53,7 +53,7 @@ pub use deliveries::{DeliveryRow, DeliveryStatus, Outcome, BOUNCE_LIMIT};
 pub use issues::{IssueRow, NewIssue};
 pub use lock::{LockHolder, RunLock};
 pub use service_emails::{NewServiceEmail, ServiceEmail};
-pub use status::IssueCounts;
+pub use status::{no_subscriber_counts, IssueCounts};
 pub use subscribers::{
     ConfirmOutcome, ImportReport, NewSubscriber, SignupOutcome, SignupRequest, Subscriber,
     SubscriberStatus, UpsertOutcome,

@@ -28,6 +28,11 @@ pub(crate) const DELIVERY_STATUSES: [&str; 6] =
 /// Every subscriber status, as stored.
 pub(crate) const SUBSCRIBER_STATUSES: [&str; 4] = ["active", "pending", "unsubscribed", "bounced"];
 
+/// Subscriber counts of a publication with no state yet: every status, 0.
+pub fn no_subscriber_counts() -> BTreeMap<&'static str, usize> {
+    SUBSCRIBER_STATUSES.iter().map(|s| (*s, 0)).collect()
+}
+
 impl Store {
     /// Subscribers by status; every status is present.
     pub fn subscriber_counts(&self) -> Result<BTreeMap<&'static str, usize>, StoreError> {

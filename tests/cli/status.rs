@@ -316,15 +316,20 @@ fn status_exits_1_once_a_deferred_delivery_is_a_day_old() {
 }
 
 #[test]
-fn status_without_a_database_exits_2_naming_site_state_path_and_creates_none() {
+fn status_on_a_publication_no_one_has_subscribed_to_is_a_normal_answer_and_creates_nothing() {
     let p = with_a_week_of_articles(&outbox_config());
     let before = p.tree("");
-    for args in [&["status"][..], &["status", "--json"][..]] {
-        let run = p.run_at(WEDNESDAY, args).expect_code(2);
-        assert!(run.stderr.contains("site.state_path"), "{}", run.stderr);
-        assert!(run.stderr.contains("broadsheet.db"), "{}", run.stderr);
-        assert_eq!(run.stdout, "");
-    }
+    let run = p.run_at(WEDNESDAY, &["status"]).expect_code(0);
+    assert!(
+        run.stdout.contains("subscribers: no subscribers yet"),
+        "{}",
+        run.stdout
+    );
+    let run = p.run_at(WEDNESDAY, &["status", "--json"]).expect_code(0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["healthy"], true);
+    assert_eq!(json["subscribers"]["active"], 0);
+    assert!(json["last_issue"].is_null(), "{json}");
     assert!(!p.path("broadsheet.db").exists());
     assert_same_tree(&before, &p.tree(""));
 }
