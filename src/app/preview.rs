@@ -78,10 +78,9 @@ pub fn preview(
                     crate::address::Email::parse(addr).map_err(UsageError::argument("--to"))?;
                 s.subscriber(&email)?
             }
-            (None, Some(s)) => s
-                .subscribers(Some(SubscriberStatus::Active))?
-                .into_iter()
-                .next(),
+            // The earliest added, not the first by address: whom a preview
+            // is for stays put as subscribers come.
+            (None, Some(s)) => s.first_subscriber(SubscriberStatus::Active)?,
             _ => None,
         };
         let reader = match (found, to) {

@@ -6,7 +6,8 @@ use crate::diagnostic::Diagnostic;
 use crate::error::{ImportError, UsageError};
 use crate::fsio::{FsAction, FsError};
 use crate::store::{
-    ImportReport, NewSubscriber, Store, Subscriber, SubscriberStatus, UpsertOutcome,
+    ImportReport, NewSubscriber, Store, Subscriber, SubscriberStatus, SubscriberUpdate,
+    UpsertOutcome,
 };
 use crate::Error;
 use chrono::{DateTime, FixedOffset};
@@ -35,7 +36,9 @@ pub fn parse_columns(config: &Config, list: &str) -> Result<Vec<String>, String>
     Ok(out)
 }
 
-/// Adds (or updates) one active subscriber.
+/// Adds one active subscriber, or changes only what is given of the one
+/// with this address: `--columns` alone keeps their name, `--name` alone
+/// keeps their columns, and neither changes nothing.
 pub fn add(
     config: &Config,
     now: DateTime<FixedOffset>,
@@ -46,16 +49,16 @@ pub fn add(
 ) -> Result<UpsertOutcome, Error> {
     let email = Email::parse(email).map_err(UsageError::argument("EMAIL"))?;
     let columns = match columns {
-        Some(list) => parse_columns(config, list).map_err(UsageError::argument("--columns"))?,
-        None => Vec::new(),
+        Some(list) => Some(parse_columns(config, list).map_err(UsageError::argument("--columns"))?),
+        None => None,
     };
-    let subscriber = NewSubscriber {
+    let subscriber = SubscriberUpdate {
         email,
-        name: crate::text::one_line(name.unwrap_or("")),
+        name: name.map(crate::text::one_line),
         columns,
     };
     let mut store = Store::open(&config.site.state_path)?;
-    Ok(store.add_subscriber(&subscriber, now, resubscribe)?)
+    Ok(store.add_or_update_subscriber(&subscriber, now, resubscribe)?)
 }
 
 /// What an import did, and the rows it refused.

@@ -56,7 +56,7 @@ pub use service_emails::{NewServiceEmail, ServiceEmail};
 pub use status::{no_subscriber_counts, IssueCounts};
 pub use subscribers::{
     ConfirmOutcome, ImportReport, NewSubscriber, SignupOutcome, SignupRequest, Subscriber,
-    SubscriberStatus, UpsertOutcome,
+    SubscriberStatus, SubscriberUpdate, UpsertOutcome,
 };
 
 use std::path::{Path, PathBuf};

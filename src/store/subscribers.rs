@@ -68,7 +68,8 @@ impl Subscriber {
     }
 }
 
-/// A subscriber to add or update.
+/// A subscriber to add or update with every field given, as an import
+/// row or a sign-up gives them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSubscriber {
     /// The address.
@@ -77,6 +78,19 @@ pub struct NewSubscriber {
     pub name: String,
     /// Column slugs; empty: every column.
     pub columns: Vec<String>,
+}
+
+/// A subscriber to add, or what to change of the one with this address:
+/// a field that is `None` was not given and is left as it is, so adding
+/// an address again with only `--columns` keeps the name it is greeted by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriberUpdate {
+    /// The address.
+    pub email: Email,
+    /// A new name (empty clears it); `None`: keep the name.
+    pub name: Option<String>,
+    /// New column slugs (empty: every column); `None`: keep the columns.
+    pub columns: Option<Vec<String>>,
 }
 
 /// What adding a subscriber did.
@@ -154,8 +168,8 @@ pub struct ImportReport {
 pub(crate) const REQUEST_KEEP_DAYS: i64 = 7;
 
 impl Store {
-    /// Adds an active subscriber, or updates the one with this address. An
-    /// address that unsubscribed stays unsubscribed unless `resubscribe`.
+    /// Adds an active subscriber, or sets every field of the one with this
+    /// address. An address that unsubscribed stays unsubscribed unless `resubscribe`.
     pub fn add_subscriber(
         &mut self,
         s: &NewSubscriber,
@@ -164,6 +178,21 @@ impl Store {
     ) -> Result<UpsertOutcome, StoreError> {
         match &mut self.backend {
             Backend::Sqlite(db) => db.add_subscriber(s, now, resubscribe),
+        }
+    }
+
+    /// Adds an active subscriber, or changes only the fields given of the
+    /// one with this address (a new one gets no name and every column for
+    /// what is not given). An address that unsubscribed stays unsubscribed
+    /// unless `resubscribe`.
+    pub fn add_or_update_subscriber(
+        &mut self,
+        s: &SubscriberUpdate,
+        now: DateTime<FixedOffset>,
+        resubscribe: bool,
+    ) -> Result<UpsertOutcome, StoreError> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.add_or_update_subscriber(s, now, resubscribe),
         }
     }
 
@@ -186,6 +215,18 @@ impl Store {
     ) -> Result<Vec<Subscriber>, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => db.subscribers(status),
+        }
+    }
+
+    /// The earliest added subscriber of `status` (the lowest id): the one
+    /// a preview shows when no address is named, so adding someone whose
+    /// address sorts first does not change whom the preview is for.
+    pub fn first_subscriber(
+        &self,
+        status: SubscriberStatus,
+    ) -> Result<Option<Subscriber>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.first_subscriber(status),
         }
     }
 
@@ -385,6 +426,49 @@ mod tests {
             store.subscriber_by_id(found.id).unwrap().unwrap().status,
             SubscriberStatus::Active
         );
+    }
+
+    #[test]
+    fn an_update_changes_only_the_fields_it_gives_and_the_first_added_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("state.db")).unwrap();
+        let email = Email::parse("reader@example.com").unwrap();
+        let update = |name: Option<&str>, columns: Option<&[&str]>| SubscriberUpdate {
+            email: email.clone(),
+            name: name.map(str::to_owned),
+            columns: columns.map(|c| c.iter().map(|c| (*c).to_owned()).collect()),
+        };
+        let mut apply =
+            |u: SubscriberUpdate| store.add_or_update_subscriber(&u, now(), false).unwrap();
+        assert_eq!(
+            apply(update(Some("甲"), Some(&["ai"]))),
+            UpsertOutcome::Added
+        );
+        assert_eq!(apply(update(None, Some(&["city"]))), UpsertOutcome::Updated);
+        assert_eq!(apply(update(Some("乙"), None)), UpsertOutcome::Updated);
+        assert_eq!(apply(update(None, None)), UpsertOutcome::Unchanged);
+        let found = store.subscriber(&email).unwrap().unwrap();
+        assert_eq!(
+            (found.name.as_str(), found.columns_text()),
+            ("乙", "city".to_owned())
+        );
+        // Added later, though its address sorts first.
+        store
+            .add_subscriber(
+                &NewSubscriber {
+                    email: Email::parse("a@example.com").unwrap(),
+                    name: String::new(),
+                    columns: Vec::new(),
+                },
+                now(),
+                false,
+            )
+            .unwrap();
+        let first = store
+            .first_subscriber(SubscriberStatus::Active)
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.email, "reader@example.com");
     }
 
     #[test]

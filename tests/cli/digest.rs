@@ -1010,3 +1010,22 @@ fn a_digest_email_is_the_same_to_the_byte_for_the_same_inputs() {
     assert!(m.body_text(0).unwrap().contains("陳讀者"));
     assert!(m.body_html(0).unwrap().contains("算力擴容與新型工業化"));
 }
+
+#[test]
+fn preview_without_to_is_for_the_first_subscriber_added_not_the_first_by_address() {
+    let p = with_articles(&config("outbox_dir = \"outbox\""));
+    subscribe(&p, "zoe@example.com", &["--name", "最早的讀者"]);
+    subscribe(&p, "adam@example.com", &["--name", "後來的讀者"]);
+    p.run_at(AFTER_SLOT, &["digest", "preview", "--out", "pv"])
+        .expect_code(0);
+    let eml = std::fs::read_dir(p.path("pv"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|f| f.extension().is_some_and(|x| x == "eml"))
+        .unwrap();
+    let bytes = std::fs::read(eml).unwrap();
+    let message = parse(&bytes);
+    let to = message.to().and_then(|a| a.first()).unwrap();
+    assert_eq!(to.address(), Some("zoe@example.com"));
+    assert!(message.body_text(0).unwrap().contains("最早的讀者"));
+}

@@ -31,7 +31,7 @@ fn add_list_and_remove() {
         .expect_code(0);
     assert!(again.stdout.contains("updated"), "{}", again.stdout);
     let list = p.run(&["subscribers", "list"]).expect_code(0);
-    assert_eq!(list.stdout, "Reader@Example.COM\t\tai\tactive\n");
+    assert_eq!(list.stdout, "Reader@Example.COM\t陳讀者\tai\tactive\n");
     p.run(&["subscribers", "remove", "Reader@EXAMPLE.com"])
         .expect_code(0);
     assert_eq!(p.run(&["subscribers", "list"]).expect_code(0).stdout, "");
@@ -303,5 +303,50 @@ fn bidi_and_format_characters_are_dropped_from_names() {
     assert_eq!(
         list.stdout,
         "a@example.com\tSend your password to elpmaxe.live\t*\tactive\nb@example.com\t陳大文\t*\tactive\n"
+    );
+}
+
+#[test]
+fn adding_an_address_again_changes_only_the_fields_given() {
+    let p = publication();
+    let add = |args: &[&str]| {
+        let mut all = vec!["subscribers", "add", "reader@example.com"];
+        all.extend_from_slice(args);
+        p.run(&all).expect_code(0).stdout
+    };
+    let list = || p.run(&["subscribers", "list"]).expect_code(0).stdout;
+    add(&["--name", "陳讀者", "--columns", "ai,city"]);
+    assert_eq!(add(&["--columns", "ai"]), "reader@example.com: updated\n");
+    assert_eq!(list(), "reader@example.com\t陳讀者\tai\tactive\n");
+    assert_eq!(add(&["--name", "陳大文"]), "reader@example.com: updated\n");
+    assert_eq!(list(), "reader@example.com\t陳大文\tai\tactive\n");
+    assert_eq!(add(&[]), "reader@example.com: unchanged\n");
+    assert_eq!(list(), "reader@example.com\t陳大文\tai\tactive\n");
+    // Given empty, a field is cleared: no name, every column.
+    assert_eq!(
+        add(&["--name", "", "--columns", ""]),
+        "reader@example.com: updated\n"
+    );
+    assert_eq!(list(), "reader@example.com\t\t*\tactive\n");
+}
+
+#[test]
+fn an_import_row_sets_every_field_and_an_empty_name_cell_clears_the_name() {
+    let p = publication();
+    p.run(&[
+        "subscribers",
+        "add",
+        "reader@example.com",
+        "--name",
+        "陳讀者",
+        "--columns",
+        "city",
+    ])
+    .expect_code(0);
+    p.write("rows.csv", "email,name,columns\nreader@example.com,,ai\n");
+    p.run(&["subscribers", "import", "rows.csv"]).expect_code(0);
+    assert_eq!(
+        p.run(&["subscribers", "list"]).expect_code(0).stdout,
+        "reader@example.com\t\tai\tactive\n"
     );
 }

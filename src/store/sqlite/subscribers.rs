@@ -5,7 +5,7 @@ use crate::address::Email;
 use crate::store::subscribers::REQUEST_KEEP_DAYS;
 use crate::store::{
     ConfirmOutcome, ImportReport, NewSubscriber, SignupOutcome, SignupRequest, StoreError,
-    Subscriber, SubscriberStatus, UpsertOutcome,
+    Subscriber, SubscriberStatus, SubscriberUpdate, UpsertOutcome,
 };
 use chrono::{DateTime, FixedOffset};
 use rusqlite::{params, OptionalExtension, Row};
@@ -34,18 +34,22 @@ fn split_columns(s: &str) -> Vec<String> {
         .collect()
 }
 
+/// Adds the subscriber, or sets the fields given (`Some`) of the one with
+/// this address and leaves the others as they are.
 fn upsert(
     tx: &rusqlite::Transaction<'_>,
-    s: &NewSubscriber,
+    email: &Email,
+    name: Option<&str>,
+    columns: Option<&[String]>,
     now: &str,
     resubscribe: bool,
 ) -> rusqlite::Result<UpsertOutcome> {
-    let columns = s.columns.join(";");
-    let name = crate::address::display_name(&s.name);
+    let columns = columns.map(|c| c.join(";"));
+    let name = name.map(crate::address::display_name);
     let existing: Option<(i64, String, String, String)> = tx
         .query_row(
             "SELECT id, name, columns, status FROM subscribers WHERE email_key = ?1",
-            [s.email.key()],
+            [email.key()],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()?;
@@ -54,7 +58,13 @@ fn upsert(
             tx.execute(
                 "INSERT INTO subscribers (email, email_key, name, columns, status, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?5)",
-                params![s.email.as_str(), s.email.key(), name, columns, now],
+                params![
+                    email.as_str(),
+                    email.key(),
+                    name.unwrap_or_default(),
+                    columns.unwrap_or_default(),
+                    now
+                ],
             )?;
             Ok(UpsertOutcome::Added)
         }
@@ -64,6 +74,8 @@ fn upsert(
             Ok(UpsertOutcome::KeptUnsubscribed)
         }
         Some((id, old_name, old_columns, status)) => {
+            let name = name.unwrap_or_else(|| old_name.clone());
+            let columns = columns.unwrap_or_else(|| old_columns.clone());
             if old_name == name && old_columns == columns && status == "active" {
                 return Ok(UpsertOutcome::Unchanged);
             }
@@ -157,8 +169,34 @@ impl Sqlite {
     ) -> Result<UpsertOutcome, StoreError> {
         let now = stamp(now);
         self.write(|tx| {
-            let outcome = upsert(tx, s, &now, resubscribe)?;
+            let outcome = upsert(
+                tx,
+                &s.email,
+                Some(&s.name),
+                Some(&s.columns),
+                &now,
+                resubscribe,
+            )?;
             Ok(outcome)
+        })
+    }
+
+    pub(crate) fn add_or_update_subscriber(
+        &mut self,
+        s: &SubscriberUpdate,
+        now: DateTime<FixedOffset>,
+        resubscribe: bool,
+    ) -> Result<UpsertOutcome, StoreError> {
+        let now = stamp(now);
+        self.write(|tx| {
+            upsert(
+                tx,
+                &s.email,
+                s.name.as_deref(),
+                s.columns.as_deref(),
+                &now,
+                resubscribe,
+            )
         })
     }
 
@@ -172,7 +210,15 @@ impl Sqlite {
         self.write(|tx| {
             let mut report = ImportReport::default();
             for s in rows {
-                match upsert(tx, s, &now, resubscribe)? {
+                // A row gives every field: an empty name cell clears the name.
+                match upsert(
+                    tx,
+                    &s.email,
+                    Some(&s.name),
+                    Some(&s.columns),
+                    &now,
+                    resubscribe,
+                )? {
                     UpsertOutcome::Added => report.added += 1,
                     UpsertOutcome::Updated => report.updated += 1,
                     UpsertOutcome::Unchanged => report.unchanged += 1,
@@ -197,6 +243,22 @@ impl Sqlite {
             .query_map([status.map(|s| s.as_str())], |r| from_row(r, 0))
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    pub(crate) fn first_subscriber(
+        &self,
+        status: SubscriberStatus,
+    ) -> Result<Option<Subscriber>, StoreError> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS_AS_S} FROM subscribers s WHERE s.status = ?1 ORDER BY s.id LIMIT 1"
+                ),
+                [status.as_str()],
+                |r| from_row(r, 0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
     }
 
     pub(crate) fn subscriber(&self, email: &Email) -> Result<Option<Subscriber>, StoreError> {
