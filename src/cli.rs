@@ -74,10 +74,15 @@ pub(crate) enum Command {
     Run,
     /// The subscriber-facing web service: sign-up with double opt-in,
     /// one-click unsubscribe, preferences, and the feeds over HTTP.
-    Serve,
+    Serve {
+        /// Listen on ADDR (such as 127.0.0.1:8081) instead of server.bind.
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<std::net::SocketAddr>,
+    },
     /// Start a new publication in DIR (default: here), which must be empty
-    /// or absent: a commented config.toml, one column, one article, and the
-    /// built-in templates to edit. `broadsheet build` works on it at once.
+    /// or absent: a commented config.toml, one column and one article. It
+    /// uses the built-in templates (`templates export` copies them out to
+    /// edit). `broadsheet build` works on it at once.
     Init {
         /// The folder to create.
         dir: Option<PathBuf>,
@@ -224,7 +229,7 @@ impl Cli {
     /// runs for weeks, logs each request and stamps every line.
     /// `BROADSHEET_LOG` (a tracing filter) overrides the level.
     pub(crate) fn init_logs(&self) {
-        let service = matches!(self.command, Command::Serve);
+        let service = matches!(self.command, Command::Serve { .. });
         let level = match (self.quiet, self.verbose, service) {
             (true, _, _) => "error",
             (false, 0, false) => "warn",
@@ -266,13 +271,103 @@ impl Cli {
             Some(0),
             indicatif::ProgressDrawTarget::stderr(),
         );
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} sending {pos}/{len} [{bar:30}] {per_sec} eta {eta}",
-            )
-            .expect("a valid template")
-            .progress_chars("=> "),
-        );
+        bar.set_style(send_style());
         bar
+    }
+}
+
+/// How a send's progress is drawn. The rate is in whole messages a second:
+/// indicatif's own `{per_sec}` shows four decimals (`12.3457/s`), a
+/// precision no one sending mail needs, which only makes the line jitter.
+fn send_style() -> indicatif::ProgressStyle {
+    indicatif::ProgressStyle::with_template(
+        "{spinner} sending {pos}/{len} [{bar:30}] {rate} eta {eta}",
+    )
+    .expect("a valid template")
+    .with_key(
+        "rate",
+        |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let rate = state.per_sec();
+            // Before the first message, or in the first instant, there is
+            // no rate to speak of.
+            let _ = match rate.is_finite() {
+                true => write!(w, "{:.0}/s", indicatif::HumanFloatCount(rate)),
+                false => w.write_str("0/s"),
+            };
+        },
+    )
+    .progress_chars("=> ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A terminal that keeps every line drawn on it.
+    #[derive(Debug, Default, Clone)]
+    struct Screen(Arc<Mutex<Vec<String>>>);
+
+    impl indicatif::TermLike for Screen {
+        fn width(&self) -> u16 {
+            120
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.write_str(s)
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            if !s.is_empty() {
+                self.0.lock().unwrap().push(s.to_owned());
+            }
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_send_shows_its_rate_in_whole_messages_a_second() {
+        let screen = Screen::default();
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(0),
+            indicatif::ProgressDrawTarget::term_like(Box::new(screen.clone())),
+        );
+        bar.set_style(send_style());
+        bar.set_length(3);
+        bar.inc(3);
+        // Finished, the rate is messages over the time taken: a fraction
+        // whatever the machine's speed.
+        bar.finish();
+        let lines = screen.0.lock().unwrap().clone();
+        // Lines of spaces are how the bar clears itself between draws.
+        let last = lines
+            .iter()
+            .rfind(|l| !l.trim().is_empty())
+            .expect("the bar was drawn");
+        assert!(last.contains("sending 3/3"), "{lines:?}");
+        let rate = last
+            .split(' ')
+            .find_map(|word| word.strip_suffix("/s"))
+            .unwrap_or_else(|| panic!("no rate in {last:?}"));
+        assert!(
+            !rate.is_empty() && rate.chars().all(|c| c.is_ascii_digit() || c == ','),
+            "a whole number: {last:?}"
+        );
     }
 }

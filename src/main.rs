@@ -5,6 +5,7 @@
 mod cli;
 
 use broadsheet::app::subscribers as subs;
+use broadsheet::config::ConfigError;
 use broadsheet::error::ImportError;
 use broadsheet::server::Clock;
 use broadsheet::{app, report, Error};
@@ -21,15 +22,23 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            for line in e.to_string().lines() {
+            let mut text = e.to_string();
+            if let Some(hint) = init_hint(&cli, &e) {
+                text.push_str(&hint);
+            }
+            for line in text.lines() {
                 cli.say_error(line);
             }
-            if matches!(
-                e,
-                Error::Content(_)
-                    | Error::Config(_)
-                    | Error::Serve(broadsheet::server::ServerError::Config(_))
-            ) {
+            // `check` writes nothing whatever it finds, so saying so there
+            // would only suggest that it might have.
+            if !matches!(cli.command, Command::Check)
+                && matches!(
+                    e,
+                    Error::Content(_)
+                        | Error::Config(_)
+                        | Error::Serve(broadsheet::server::ServerError::Config(_))
+                )
+            {
                 cli.say_error("nothing was written");
             }
             ExitCode::from(e.exit_code() as u8)
@@ -134,9 +143,13 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 return Err(e.into());
             }
         }
-        Command::Serve => {
+        Command::Serve { bind } => {
             let clock = cli.now.map_or(Clock::System, Clock::Fixed);
-            app::serve(load(cli)?, clock)?;
+            let mut config = load(cli)?;
+            if let Some(bind) = bind {
+                config.server.bind = *bind;
+            }
+            app::serve(config, clock)?;
         }
         Command::Run => {
             let config = load(cli)?;
@@ -159,6 +172,38 @@ fn run(cli: &Cli) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// For a config file that does not exist, the command that makes one:
+/// whoever runs broadsheet in the wrong folder, or for the first time,
+/// learns both at once. Only for a missing file: one that cannot be read
+/// for another reason (its permissions, say) is not cured by `init`.
+fn init_hint(cli: &Cli, e: &Error) -> Option<String> {
+    let Error::Config(ConfigError::Read { path, source }) = e else {
+        return None;
+    };
+    if source.kind() != std::io::ErrorKind::NotFound || matches!(cli.command, Command::Init { .. })
+    {
+        return None;
+    }
+    // `init` makes `config.toml` in the folder it is given.
+    match path.parent() {
+        Some(dir) if path.file_name() == Some("config.toml".as_ref()) => {
+            let here = dir.as_os_str().is_empty()
+                || std::env::current_dir()
+                    .and_then(|cwd| Ok(cwd.canonicalize()? == dir.canonicalize()?))
+                    .unwrap_or(false);
+            Some(if here {
+                "; to start a publication here, run `broadsheet init`".to_owned()
+            } else {
+                format!(
+                    "; to start a publication there, run `broadsheet init {}`",
+                    dir.display()
+                )
+            })
+        }
+        _ => None,
+    }
 }
 
 fn load(cli: &Cli) -> Result<broadsheet::config::Config, Error> {

@@ -84,7 +84,8 @@ impl fmt::Display for Checked<'_> {
     }
 }
 
-/// `init`: every file written, then how to build the new publication.
+/// `init`: every file written, how to build the new publication, and how
+/// to get the templates to edit (`init` writes none).
 pub struct Initialised<'a>(pub &'a InitSummary);
 
 impl fmt::Display for Initialised<'_> {
@@ -98,6 +99,10 @@ impl fmt::Display for Initialised<'_> {
             "a new publication is in {}: `cd {} && broadsheet build` writes its feeds",
             s.dir.display(),
             s.dir.display()
+        )?;
+        writeln!(
+            f,
+            "it uses the built-in templates; `broadsheet templates export` copies them into templates/ to edit"
         )
     }
 }

@@ -1,5 +1,10 @@
 //! `broadsheet init` and `broadsheet templates export`: a new publication
 //! that builds at once, and the built-in templates copied out for editing.
+//!
+//! `init` writes no template: a file in `templates/` replaces the built-in
+//! one for good, so copies made at `init` would keep every later fix of a
+//! built-in template from reaching the publication. Whoever wants to edit
+//! one copies it out with `templates export`.
 
 use crate::error::UsageError;
 use crate::fsio::{FsAction, FsError};
@@ -60,7 +65,7 @@ pub fn init(dir: &Path, now: DateTime<FixedOffset>) -> Result<InitSummary, Error
         .unwrap_or_else(|| now.with_timezone(&tz))
         .fixed_offset()
         .to_rfc3339_opts(SecondsFormat::Secs, false);
-    let mut files: Vec<(String, String)> = vec![
+    let files: Vec<(String, String)> = vec![
         ("config.toml".into(), CONFIG.to_owned()),
         (".gitignore".into(), GITIGNORE.to_owned()),
         (
@@ -68,9 +73,6 @@ pub fn init(dir: &Path, now: DateTime<FixedOffset>) -> Result<InitSummary, Error
             ARTICLE.replace("{published}", &published),
         ),
     ];
-    for (name, text) in builtin_templates() {
-        files.push((format!("templates/{name}"), text.to_owned()));
-    }
     for (name, text) in &files {
         write_new(&dir.join(name), text)?;
     }

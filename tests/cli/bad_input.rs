@@ -638,7 +638,9 @@ fn check_reports_the_same_errors_as_build_and_writes_nothing() {
     assert!(!p.path("feeds").exists(), "check created feeds/");
     let build = p.run(&["build"]).expect_code(2);
     assert!(!p.path("feeds").exists(), "a refused build created feeds/");
-    let lines = error_lines(&check.stderr);
+    let mut lines = error_lines(&check.stderr);
+    // The same, but for the line a refused build adds: check never writes.
+    lines.push("nothing was written".to_owned());
     assert_eq!(lines, error_lines(&build.stderr));
     assert_eq!(
         lines,
@@ -674,7 +676,6 @@ fn check_reads_the_bodies_that_no_feed_carries() {
         [
             "content/ai/old.md:6: invalid UTF-8; expected UTF-8 text",
             "1 content error",
-            "nothing was written"
         ]
     );
     assert_same_tree(&before, &p.tree("feeds"));
@@ -779,20 +780,19 @@ fn an_output_dir_holding_what_broadsheet_keeps_is_refused() {
     }
 }
 
-/// Runs `check`, expecting exit 2 and a last line saying nothing was
-/// written; returns the error lines before it, the configuration file's
-/// path written as `{config}`.
+/// Runs `check`, expecting exit 2 and no line saying nothing was written
+/// (check never writes); returns the error lines, the configuration
+/// file's path written as `{config}`.
 #[track_caller]
 fn check_refused(p: &Publication) -> Vec<String> {
     let run = p.run(&["check"]).expect_code(2);
     let config = p.path("config.toml").display().to_string();
-    let mut lines: Vec<String> = error_lines(&run.stderr)
+    let lines: Vec<String> = error_lines(&run.stderr)
         .into_iter()
         .map(|l| l.replace(&config, "{config}"))
         .collect();
-    assert_eq!(
-        lines.pop().as_deref(),
-        Some("nothing was written"),
+    assert!(
+        !lines.iter().any(|l| l == "nothing was written"),
         "{}",
         run.stderr
     );
@@ -958,5 +958,67 @@ fn a_config_value_of_the_wrong_type_is_named_by_its_key_like_any_other() {
             .iter()
             .any(|l| l.ends_with(": smtp.port: expected an integer, found string \"abc\"")),
         "{lines:?}"
+    );
+}
+
+#[test]
+fn a_missing_config_toml_suggests_broadsheet_init_and_nothing_else_does() {
+    let p = Publication::empty();
+    let run = p.run(&["build"]).expect_code(2);
+    let lines = error_lines(&run.stderr);
+    assert!(
+        lines.iter().any(
+            |l| l.contains("config.toml: cannot read the configuration: ")
+                && l.ends_with("; to start a publication here, run `broadsheet init`")
+        ),
+        "{lines:?}"
+    );
+    // Another folder's: init is pointed there.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_broadsheet"))
+        .current_dir(p.path(""))
+        .args(["--config", "paper/config.toml", "check"])
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        error_lines(&stderr)
+            .iter()
+            .any(|l| l.ends_with("; to start a publication there, run `broadsheet init paper`")),
+        "{stderr}"
+    );
+    // A config.toml that is there but cannot be read is not cured by init.
+    std::fs::create_dir(p.path("config.toml")).unwrap();
+    let run = p.run(&["build"]).expect_code(2);
+    assert!(
+        run.stderr.contains("cannot read the configuration"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("broadsheet init"), "{}", run.stderr);
+}
+
+#[test]
+fn check_never_says_nothing_was_written_since_it_writes_nothing_ever() {
+    let p = Publication::new();
+    p.write(
+        "content/ai/bad.md",
+        "+++\ntitle = \"壞\"\npublised = 2026-06-12\n+++\nbody\n",
+    );
+    let check = p.run(&["check"]).expect_code(2);
+    assert!(check.stderr.contains("publised"), "{}", check.stderr);
+    assert!(
+        !check.stderr.contains("nothing was written"),
+        "{}",
+        check.stderr
+    );
+    // A build, which would have written, still says so.
+    let build = p.run(&["build"]).expect_code(2);
+    assert!(
+        error_lines(&build.stderr)
+            .iter()
+            .any(|l| l == "nothing was written"),
+        "{}",
+        build.stderr
     );
 }

@@ -99,3 +99,36 @@ fn json_logs_stay_json_when_a_command_fails() {
         run.stderr
     );
 }
+
+#[test]
+fn serve_bind_listens_on_the_address_given_instead_of_server_bind() {
+    let p = Publication::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let env = [
+        ("BROADSHEET_SERVER__SECRET", "a secret of at least sixteen"),
+        (
+            "BROADSHEET_SERVER__PUBLIC_URL",
+            "https://news.example.com/newsletter",
+        ),
+        ("BROADSHEET_DIGEST__FROM", "論壇 <digest@news.example.com>"),
+    ];
+    // server.bind is the default, 127.0.0.1:8080; the address given wins,
+    // and since it is taken the service stops at once naming it.
+    let run = p
+        .run_with_env(NOW, &["serve", "--bind", &addr], &env)
+        .expect_code(1);
+    assert!(
+        run.stderr
+            .contains(&format!("error: server.bind: cannot listen on {addr}: ")),
+        "{}",
+        run.stderr
+    );
+    drop(taken);
+
+    // An address that is not one is refused before anything starts.
+    let run = p
+        .run_with_env(NOW, &["serve", "--bind", "localhost"], &env)
+        .expect_code(2);
+    assert!(run.stderr.contains("--bind"), "{}", run.stderr);
+}
