@@ -459,7 +459,7 @@ fn a_50_mib_file_is_refused_with_the_size_limit() {
 }
 
 #[test]
-fn a_misspelt_field_is_refused_not_ignored() {
+fn a_misspelt_field_is_refused_not_ignored_and_the_field_meant_is_suggested() {
     let lines = one_bad_file(
         "content/ai/x.md",
         article(
@@ -470,7 +470,9 @@ fn a_misspelt_field_is_refused_not_ignored() {
     let line = lines
         .iter()
         .find(|l| {
-            l.starts_with("content/ai/x.md:3: publised: unknown field `publised`, expected one of")
+            l.starts_with(
+                "content/ai/x.md:3: publised: unknown field `publised`; did you mean `published`? (expected one of",
+            )
         })
         .unwrap_or_else(|| panic!("no line names publised: {lines:?}"));
     assert!(line.contains("`published`"), "{line}");

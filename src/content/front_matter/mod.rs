@@ -307,6 +307,9 @@ fn toml_front_matter(
         } else {
             error = error.at(line_of(0));
         }
+        if let Some(hint) = did_you_mean(&error.message) {
+            error.message = hint;
+        }
         if let Some(missing) = error.message.strip_prefix("missing field `") {
             let field = missing.trim_end_matches('`').to_owned();
             error.message = format!("expected a {field} in the front matter, found none");
@@ -314,6 +317,24 @@ fn toml_front_matter(
         }
         vec![error]
     })
+}
+
+/// serde's "unknown field `publised`, expected one of `title`, …" with
+/// the field one or two edits away named first: "did you mean `published`?".
+fn did_you_mean(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (unknown, rest) = rest.split_once('`')?;
+    let expected = rest.strip_prefix(", expected one of ")?;
+    let closest = expected
+        .split(", ")
+        .map(|f| f.trim_matches('`'))
+        .map(|f| (strsim::levenshtein(unknown, f), f))
+        .filter(|(d, _)| *d <= 2)
+        .min()?;
+    Some(format!(
+        "unknown field `{unknown}`; did you mean `{}`? (expected one of {expected})",
+        closest.1
+    ))
 }
 
 fn column_list(config: &Config) -> String {
@@ -546,6 +567,19 @@ fn check_slug(slug: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_field_one_edit_away_is_suggested_and_a_stranger_is_not() {
+        let m = "unknown field `publised`, expected one of `title`, `published`, `updated`";
+        assert_eq!(
+            did_you_mean(m).as_deref(),
+            Some("unknown field `publised`; did you mean `published`? (expected one of `title`, `published`, `updated`)")
+        );
+        assert_eq!(
+            did_you_mean("unknown field `zzzzzz`, expected one of `title`, `tags`"),
+            None
+        );
+    }
+
     use super::*;
 
     #[test]
