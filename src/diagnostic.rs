@@ -87,6 +87,14 @@ impl Diagnostic {
         self
     }
 
+    /// The same problem, narrowed to `line` when there is one.
+    pub fn at_line(mut self, line: Option<usize>) -> Diagnostic {
+        if line.is_some() {
+            self.location.line = line;
+        }
+        self
+    }
+
     /// The same problem, narrowed to `field`.
     pub fn field(mut self, field: impl Into<String>) -> Diagnostic {
         self.location.field = Some(field.into());

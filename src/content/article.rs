@@ -4,6 +4,16 @@ use crate::names::ColumnSlug;
 use chrono::{DateTime, FixedOffset};
 use std::path::PathBuf;
 
+/// Lines of front-matter keys that errors found later (duplicates across
+/// files) point at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyLines {
+    /// The `slug = …` line.
+    pub slug: Option<usize>,
+    /// The `id = …` line.
+    pub id: Option<usize>,
+}
+
 /// A validated article. Its body stays on disk until an output needs it.
 #[derive(Debug, Clone)]
 pub struct Article {
@@ -21,6 +31,9 @@ pub struct Article {
     pub column: ColumnSlug,
     /// Its slug, unique in its column.
     pub slug: String,
+    /// The lines of its `slug` and `id` keys, when the front matter has
+    /// them: where a duplicate is named.
+    pub key_lines: KeyLines,
     /// Its title, on one line.
     pub title: String,
     /// When it was (or will be) published, in the site's zone.

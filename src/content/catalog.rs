@@ -246,6 +246,7 @@ fn duplicate_slugs(all: &[Article]) -> Vec<ContentError> {
                         a.slug, first.source, a.column
                     ),
                 )
+                .at_line(a.key_lines.slug)
                 .field("slug"),
             );
             slugs.insert((&a.column, a.slug.as_str()), first);
@@ -268,6 +269,7 @@ fn duplicate_ids(all: &[Article]) -> Vec<ContentError> {
                         a.id, first.source
                     ),
                 )
+                .at_line(a.key_lines.id)
                 .field("id"),
             );
             ids.insert(a.id.as_str(), first);

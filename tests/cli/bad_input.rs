@@ -270,7 +270,7 @@ fn an_article_outside_any_column_folder_needs_a_column() {
 }
 
 #[test]
-fn a_duplicate_slug_in_a_column_names_both_files() {
+fn a_duplicate_slug_in_a_column_names_both_files_and_the_line_of_the_slug() {
     // good.md was built first; a second file claims its slug.
     let lines = one_bad_file(
         "content/ai/zz-copy.md",
@@ -281,7 +281,7 @@ fn a_duplicate_slug_in_a_column_names_both_files() {
     );
     assert_line(
         &lines,
-        "content/ai/zz-copy.md: slug: \"good\" is also the slug of content/ai/good.md in column ai; slugs must be unique in a column",
+        "content/ai/zz-copy.md:4: slug: \"good\" is also the slug of content/ai/good.md in column ai; slugs must be unique in a column",
     );
 }
 
@@ -299,7 +299,7 @@ fn one_slug_in_two_columns_is_fine() {
 }
 
 #[test]
-fn a_duplicate_id_names_both_files() {
+fn a_duplicate_id_names_both_files_and_the_line_of_the_id() {
     let p = built();
     let id = "urn:uuid:9b0f6c1e-3a53-4a47-8f3e-0a9d1d3c2b11";
     p.write(
@@ -319,7 +319,7 @@ fn a_duplicate_id_names_both_files() {
     let lines = build_refused(&p);
     assert_line(
         &lines,
-        &format!("content/city/second.md: id: \"{id}\" is also the id of content/ai/first.md; ids must be unique"),
+        &format!("content/city/second.md:4: id: \"{id}\" is also the id of content/ai/first.md; ids must be unique"),
     );
     assert_line(&lines, "1 content error");
 }

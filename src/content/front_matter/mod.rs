@@ -276,6 +276,10 @@ pub(super) fn parse_article(
         stat: head.stat,
         column,
         slug,
+        key_lines: super::article::KeyLines {
+            slug: slug_line,
+            id: fm.id.as_ref().map(|i| line_of(i.span().start)),
+        },
         title,
         published,
         updated,
