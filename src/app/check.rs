@@ -60,7 +60,7 @@ fn check_templates(
     catalog: &Catalog,
     now: DateTime<FixedOffset>,
 ) -> Result<(), Error> {
-    let templates = Templates::for_config(config)?;
+    let templates = Templates::load(config)?;
     let articles = catalog
         .articles()
         .iter()

@@ -112,7 +112,7 @@ pub(super) struct Prepared {
 
 /// Compiles the templates and checks what a digest needs from the config.
 pub(super) fn prepare(config: &Config, for_real: bool) -> Result<Prepared, Error> {
-    let templates = Templates::for_config(config)?;
+    let templates = Templates::load(config)?;
     let (public_url, secret) = if for_real {
         let service = config.service(ServiceUse::DigestSend)?;
         (service.public_url, service.secret)

@@ -16,11 +16,6 @@ const CONFIG: &str = include_str!("init/config.toml");
 const ARTICLE: &str = include_str!("init/welcome.md");
 const GITIGNORE: &str = include_str!("init/gitignore");
 
-/// Every built-in template, by the file name that overrides it.
-pub fn builtin_templates() -> Vec<(&'static str, &'static str)> {
-    crate::templates::BUILTIN.to_vec()
-}
-
 /// What `init` wrote.
 #[derive(Debug)]
 pub struct InitSummary {
@@ -87,7 +82,7 @@ pub fn init(dir: &Path, now: DateTime<FixedOffset>) -> Result<InitSummary, Error
 pub fn export_templates(dir: &Path, force: bool) -> Result<(Vec<PathBuf>, Vec<PathBuf>), Error> {
     let mut written = Vec::new();
     let mut skipped = Vec::new();
-    for (name, text) in builtin_templates() {
+    for (name, text) in crate::templates::BUILTIN {
         let path = dir.join(name);
         if path.exists() && !force {
             skipped.push(path);

@@ -159,34 +159,18 @@ const SUBJECT_NAME: &str = "subject";
 
 impl Templates {
     /// Compiles the templates: a file in `templates_dir` replaces the
-    /// built-in one of the same name; the subject comes from the config.
-    /// `config_file` is the configuration as the user knows it, named in
-    /// an error in the subject.
-    pub fn load(
-        templates_dir: &Path,
-        subject: &str,
-        config_file: &str,
-        display: &dyn Fn(&Path) -> String,
-    ) -> Result<Templates, TemplateError> {
-        let mut html = TemplateSet::new(Escape::Html);
-        html.add(HTML_NAME, templates_dir, HTML_NAME, display)?;
-        let mut text = TemplateSet::new(Escape::Text);
-        text.add(TEXT_NAME, templates_dir, TEXT_NAME, display)?;
-        let from = Location::file(config_file).field("digest.subject");
-        text.add_text(SUBJECT_NAME, subject, from)?;
-        Ok(Templates { html, text })
-    }
-
-    /// [`Templates::load`] with the publication's folder, subject and
-    /// paths as its config names them.
-    pub fn for_config(config: &crate::config::Config) -> Result<Templates, TemplateError> {
+    /// built-in one of the same name; the subject comes from the config,
+    /// and an error in it names the config file and the key.
+    pub fn load(config: &crate::config::Config) -> Result<Templates, TemplateError> {
         let display = |p: &Path| config.display_path(p).into_owned();
-        Templates::load(
-            &config.site.templates_dir,
-            &config.digest.subject,
-            &display(&config.path),
-            &display,
-        )
+        let dir = &config.site.templates_dir;
+        let mut html = TemplateSet::new(Escape::Html);
+        html.add(HTML_NAME, dir, HTML_NAME, &display)?;
+        let mut text = TemplateSet::new(Escape::Text);
+        text.add(TEXT_NAME, dir, TEXT_NAME, &display)?;
+        let from = Location::file(display(&config.path)).field("digest.subject");
+        text.add_text(SUBJECT_NAME, &config.digest.subject, from)?;
+        Ok(Templates { html, text })
     }
 
     /// Renders every template against `data`; strict mode makes a field

@@ -176,9 +176,13 @@ impl Store {
         now: DateTime<FixedOffset>,
         resubscribe: bool,
     ) -> Result<UpsertOutcome, StoreError> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.add_subscriber(s, now, resubscribe),
-        }
+        // Every field given: one path through the backend for both.
+        let update = SubscriberUpdate {
+            email: s.email.clone(),
+            name: Some(s.name.clone()),
+            columns: Some(s.columns.clone()),
+        };
+        self.add_or_update_subscriber(&update, now, resubscribe)
     }
 
     /// Adds an active subscriber, or changes only the fields given of the

@@ -6,11 +6,7 @@ use crate::util::*;
 
 /// The built-in template text of `name`.
 fn builtin(name: &str) -> &'static str {
-    broadsheet::app::init::builtin_templates()
-        .into_iter()
-        .find(|(n, _)| *n == name)
-        .unwrap_or_else(|| panic!("no built-in {name}"))
-        .1
+    broadsheet::templates::builtin(name)
 }
 
 /// Whether a line (after `# `) is a `key = value` line of the config.
@@ -106,9 +102,9 @@ fn init_writes_no_template_so_fixes_to_the_built_in_ones_reach_the_publication()
 
     // Copying them out is one command away, and the build uses the copies.
     let export = p.run(&["templates", "export"]).expect_code(0);
-    for (name, text) in broadsheet::app::init::builtin_templates() {
+    for (name, text) in broadsheet::templates::BUILTIN {
         let path = format!("templates/{name}");
-        assert_eq!(p.read(&path), text, "{path} is the built-in template");
+        assert_eq!(p.read(&path), *text, "{path} is the built-in template");
         assert!(
             export.stdout.lines().any(|l| l == path),
             "{path} listed:\n{}",
@@ -338,7 +334,7 @@ fn templates_export_keeps_an_edited_template_unless_forced() {
     let p = Publication::new();
     p.write("templates/column.html.hbs", EDITED);
     let run = p.run(&["templates", "export"]).expect_code(0);
-    let all = broadsheet::app::init::builtin_templates();
+    let all = broadsheet::templates::BUILTIN.to_vec();
     for (name, text) in &all {
         let path = format!("templates/{name}");
         if *name == "column.html.hbs" {

@@ -161,26 +161,6 @@ pub(super) fn normalise_stored_addresses(tx: &rusqlite::Transaction<'_>) -> rusq
 }
 
 impl Sqlite {
-    pub(crate) fn add_subscriber(
-        &mut self,
-        s: &NewSubscriber,
-        now: DateTime<FixedOffset>,
-        resubscribe: bool,
-    ) -> Result<UpsertOutcome, StoreError> {
-        let now = stamp(now);
-        self.write(|tx| {
-            let outcome = upsert(
-                tx,
-                &s.email,
-                Some(&s.name),
-                Some(&s.columns),
-                &now,
-                resubscribe,
-            )?;
-            Ok(outcome)
-        })
-    }
-
     pub(crate) fn add_or_update_subscriber(
         &mut self,
         s: &SubscriberUpdate,
@@ -547,7 +527,8 @@ mod tests {
             name: name.into(),
             columns: vec!["ai".into()],
         };
-        db.add_subscriber(&row(0, "讀者"), now, false).unwrap();
+        db.import_subscribers(&[row(0, "讀者")], now, false)
+            .unwrap();
         // SQLite calls the hook once per commit on this connection, the
         // one the import writes through.
         let commits = Arc::new(AtomicUsize::new(0));
