@@ -61,7 +61,14 @@ pub(crate) enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Read content and write every feed.
-    Build,
+    Build {
+        /// Publish every valid article and leave the invalid ones out (an
+        /// article an earlier build published keeps that version), as
+        /// `run` does; exit 1 naming each. Without it, one invalid article
+        /// stops the build and nothing is written.
+        #[arg(long)]
+        keep_going: bool,
+    },
     /// Validate config, content and templates; write nothing.
     Check,
     /// Manage subscribers.

@@ -7,7 +7,9 @@ use std::fmt;
 
 /// A place in an input: a file (as shown to the user), optionally a
 /// 1-based line and a field or key.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Location {
     /// The file as the user knows it (relative to the configuration's
     /// folder), or a name such as `built-in digest.html.hbs`.
@@ -55,7 +57,18 @@ impl fmt::Display for Location {
 }
 
 /// What is wrong at a place: what was expected and what was found.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, thiserror::Error)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    thiserror::Error,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[error("{location}: {message}")]
 pub struct Diagnostic {
     /// Where.

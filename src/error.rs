@@ -65,6 +65,10 @@ pub enum Error {
     /// `status` found something an operator must look at.
     #[error(transparent)]
     Unhealthy(#[from] Unhealthy),
+    /// A build that keeps going published everything valid and left the
+    /// invalid articles out; every one of them is listed.
+    #[error(transparent)]
+    LeftOut(LeftOutError),
     /// The digest step of `run` failed after the build had written the
     /// feeds; the exit code is the inner error's.
     #[error(transparent)]
@@ -90,6 +94,7 @@ impl Error {
             | Error::Sending(_)
             | Error::Locked(_)
             | Error::Unhealthy(_)
+            | Error::LeftOut(_)
             | Error::Serve(ServerError::Bind { .. } | ServerError::Runtime { .. }) => 1,
             Error::Store(e) | Error::Serve(ServerError::Store(e)) => match e {
                 StoreError::Corrupt { .. }
@@ -116,6 +121,12 @@ impl From<DeliveryError> for Error {
         }
     }
 }
+
+/// What a build that kept going left out. It ran and published, so the
+/// exit code is 1, and cron mails the list until the articles are fixed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LeftOutError(pub crate::feeds::output::LeftOut);
 
 /// The command line names something that is not right.
 #[derive(Debug, thiserror::Error)]

@@ -61,9 +61,13 @@ fn run(cli: &Cli) -> Result<(), Error> {
             let dir = dir.clone().unwrap_or_else(|| PathBuf::from("."));
             say(&report::Initialised(&app::init(&dir, now)?))?;
         }
-        Command::Build => {
-            let summary = app::build_locked(&load(cli)?, now)?;
+        Command::Build { keep_going } => {
+            let options = app::BuildOptions {
+                keep_going: *keep_going,
+            };
+            let summary = app::build_locked(&load(cli)?, now, options)?;
             say(&report::Built(&summary, started.elapsed()))?;
+            left_out(&summary)?;
         }
         Command::Check => {
             let summary = app::check(&load(cli)?, now)?;
@@ -156,9 +160,9 @@ fn run(cli: &Cli) -> Result<(), Error> {
             let progress = cli.progress_bar();
             let done = app::run(&config, now, &progress)?;
             progress.finish_and_clear();
-            say(&report::RunBuilt(&done.built))?;
+            say(&report::Built(&done.built, started.elapsed()))?;
             let state_path = &config.site.state_path;
-            match done.send {
+            let sent = match done.send {
                 Ok(app::SendStep::Done(s)) => {
                     report_send(cli, &s, started).map_err(|e| Error::AfterBuild(Box::new(e)))
                 }
@@ -168,7 +172,18 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 }),
                 Ok(app::SendStep::NoSubscribers) => say(&report::NoDigestStep::NoSubscribers),
                 Err(e) => Err(Error::AfterBuild(Box::new(e))),
-            }?;
+            };
+            // Both failures are cron's to hear of: the articles left out
+            // are listed even when the digest step failed too.
+            match (sent, left_out(&done.built)) {
+                (Err(sent), Err(left)) => {
+                    for line in sent.to_string().lines() {
+                        cli.say_error(line);
+                    }
+                    return Err(left);
+                }
+                (sent, left) => sent.and(left)?,
+            }
         }
     }
     Ok(())
@@ -203,6 +218,17 @@ fn init_hint(cli: &Cli, e: &Error) -> Option<String> {
             })
         }
         _ => None,
+    }
+}
+
+/// The articles a build that kept going left out, as the error that
+/// makes the exit code 1.
+fn left_out(summary: &app::BuildSummary) -> Result<(), Error> {
+    match summary.left_out.is_empty() {
+        true => Ok(()),
+        false => Err(Error::LeftOut(broadsheet::error::LeftOutError(
+            summary.left_out.clone(),
+        ))),
     }
 }
 

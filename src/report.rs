@@ -25,8 +25,9 @@ impl fmt::Display for Count<'_> {
     }
 }
 
-/// `build`: what was read, what the files became, and what a WebSub hub
-/// was told.
+/// `build`, and the build step of `run`: what was read, what the files
+/// became, and what a WebSub hub was told. One line of one shape for both,
+/// so a script reading cron's mail reads either.
 pub struct Built<'a>(
     /// What the build did.
     pub &'a BuildSummary,
@@ -39,14 +40,19 @@ impl fmt::Display for Built<'_> {
         let Built(s, elapsed) = *self;
         write!(
             f,
-            "built {}, {} ({}, {} scheduled): {} files written, {} unchanged, {} removed",
+            "built {}, {} ({}, {} scheduled",
             Count(s.columns, "column"),
             Count(s.articles, "article"),
             Count(s.drafts, "draft"),
             s.scheduled,
-            s.files.written,
-            s.files.unchanged,
-            s.files.removed,
+        )?;
+        if !s.left_out.is_empty() {
+            write!(f, ", {} invalid left out", s.left_out.files())?;
+        }
+        write!(
+            f,
+            "): {} files written, {} unchanged, {} removed",
+            s.files.written, s.files.unchanged, s.files.removed,
         )?;
         match &s.hub {
             Some(h) if h.failed > 0 => write!(
@@ -165,22 +171,6 @@ impl fmt::Display for Sent<'_> {
             s.skipped,
             s.unknown,
             elapsed.as_secs_f64()
-        )
-    }
-}
-
-/// The build step of `run`: its articles and files, in short.
-pub struct RunBuilt<'a>(pub &'a BuildSummary);
-
-impl fmt::Display for RunBuilt<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = self.0;
-        writeln!(
-            f,
-            "built {}: {} files written, {} unchanged",
-            Count(b.articles, "article"),
-            b.files.written,
-            b.files.unchanged
         )
     }
 }
@@ -438,6 +428,7 @@ mod tests {
             },
             up_to_date: false,
             hub,
+            left_out: Default::default(),
         }
     }
 
@@ -462,10 +453,11 @@ mod tests {
         assert!(Built(&built(Some(refused)), elapsed)
             .to_string()
             .ends_with("; hub told of 5 changed feeds, 1 not in 1.23 s\n"));
-        assert_eq!(
-            RunBuilt(&built(None)).to_string(),
-            "built 12 articles: 10 files written, 3 unchanged\n"
-        );
+        let mut left = built(None);
+        left.left_out.problems = vec![crate::diagnostic::Diagnostic::new("content/a/x.md", "bad")];
+        assert!(Built(&left, elapsed).to_string().starts_with(
+            "built 1 column, 12 articles (1 draft, 0 scheduled, 1 invalid left out): "
+        ));
     }
 
     #[test]

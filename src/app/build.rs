@@ -1,12 +1,17 @@
 //! `broadsheet build`: read content, write feeds.
 
 use crate::config::Config;
-use crate::content::{discover_content, Catalog, ContentErrors, FileStat};
-use crate::feeds::output::{self, InputStamp, Manifest, WriteReport};
+use crate::content::RenderedBody;
+use crate::content::{
+    discover_content, Catalog, ContentError, ContentErrors, FileStat, SourceFile,
+};
+use crate::feeds::output::{self, InputStamp, LeftOut, Manifest, WriteReport};
+use crate::feeds::FeedSpec;
 use crate::{feeds, Error};
 use chrono::{DateTime, FixedOffset};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
+use std::collections::{BTreeSet, HashMap};
 
 /// What a build did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,11 +31,33 @@ pub struct BuildSummary {
     pub up_to_date: bool,
     /// What the WebSub hub was told, when one is configured.
     pub hub: Option<crate::websub::HubReport>,
+    /// The invalid articles a build that keeps going left out (always
+    /// empty for a strict build, which fails instead).
+    pub left_out: LeftOut,
+}
+
+/// How a build treats an invalid article.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// Publish everything valid, leaving each invalid article out (or
+    /// putting in its place the version an earlier build published), and
+    /// say what was left out; otherwise write nothing unless every article
+    /// is valid.
+    pub keep_going: bool,
 }
 
 /// Reads content and writes every feed. Nothing is written unless every
 /// article (and every body a feed carries) is valid.
 pub fn build(config: &Config, now: DateTime<FixedOffset>) -> Result<BuildSummary, Error> {
+    build_with(config, now, BuildOptions::default())
+}
+
+/// Reads content and writes every feed, as `options` say.
+pub fn build_with(
+    config: &Config,
+    now: DateTime<FixedOffset>,
+    options: BuildOptions,
+) -> Result<BuildSummary, Error> {
     let started = std::time::Instant::now();
     let previous = Manifest::read(&config.site.output_dir);
     // With no earlier build to compare with, asking each file's size and
@@ -45,7 +72,14 @@ pub fn build(config: &Config, now: DateTime<FixedOffset>) -> Result<BuildSummary
             .map(|f| (f.display.as_str(), f.stat.unwrap_or_default()));
         fingerprint(config, stats)
     });
+    // What a build that kept going left out, a strict build refuses: it
+    // reads everything again to say why.
+    let left_out_before = previous
+        .inputs
+        .as_ref()
+        .is_some_and(|i| !i.left_out.is_empty());
     let up_to_date = walk_errors.is_empty()
+        && (options.keep_going || !left_out_before)
         && listed_fingerprint
             .as_deref()
             .is_some_and(|fp| is_current(&previous, fp, now, config));
@@ -63,20 +97,30 @@ pub fn build(config: &Config, now: DateTime<FixedOffset>) -> Result<BuildSummary
             },
             up_to_date: true,
             hub: None,
+            left_out: previous.inputs.map(|i| i.left_out).unwrap_or_default(),
         });
     }
 
     // Templates first: a broken one fails the build before any work.
     let pages = feeds::PageTemplates::load(config)?;
-    let (catalog, mut errors) = Catalog::from_files(config, files, walk_errors, now);
-    tracing::debug!(elapsed = ?started.elapsed(), "front matter read");
-    let specs = feeds::plan(config, &catalog);
-    let (bodies, body_errors) = feeds::render_bodies(config, &catalog, &specs);
-    tracing::debug!(bodies = bodies.len(), elapsed = ?started.elapsed(), "bodies rendered");
-    errors.extend(body_errors);
-    if !errors.is_empty() {
-        return Err(ContentErrors::sorted(errors).into());
+    let kept_files = options.keep_going.then(|| files.clone());
+    let mut read = read_all(config, files, walk_errors, now);
+    tracing::debug!(elapsed = ?started.elapsed(), "articles read, bodies rendered");
+    let mut left_out = LeftOut::default();
+    if !read.errors.is_empty() {
+        match kept_files {
+            None => return Err(ContentErrors::sorted(read.errors).into()),
+            Some(files) => {
+                (read, left_out) = leave_out_invalid(config, files, read.errors, now)?;
+            }
+        }
     }
+    let Read {
+        catalog,
+        specs,
+        bodies,
+        ..
+    } = read;
     let outputs = feeds::generate(config, &catalog, &specs, &bodies, &pages)?;
     tracing::debug!(files = outputs.len(), elapsed = ?started.elapsed(), "feeds generated");
     let stats = &catalog.stats;
@@ -98,9 +142,14 @@ pub fn build(config: &Config, now: DateTime<FixedOffset>) -> Result<BuildSummary
         valid_from: stats.last_release.map(|d| d.to_rfc3339()),
         valid_until: stats.next_release.map(|d| d.to_rfc3339()),
         counts: [stats.published, stats.drafts, stats.scheduled],
+        left_out: left_out.clone(),
     };
     let report = output::write_all(&config.site.output_dir, &outputs, stamp, &previous)?;
     tracing::debug!(elapsed = ?started.elapsed(), "written");
+    if options.keep_going {
+        let copied = super::last_good::keep(config, catalog.articles())?;
+        tracing::debug!(copied, elapsed = ?started.elapsed(), "last good versions kept");
+    }
     let hub = config.feeds.websub_hub.as_deref().map(|hub| {
         let changed: Vec<String> = report
             .changed
@@ -118,11 +167,92 @@ pub fn build(config: &Config, now: DateTime<FixedOffset>) -> Result<BuildSummary
         files: report,
         up_to_date: false,
         hub,
+        left_out,
     };
     // Freeing a catalog of 100,000 articles takes longer than writing the
     // feeds; let a thread of its own do it while the caller goes on.
     std::thread::spawn(move || drop((catalog, bodies, outputs)));
     Ok(summary)
+}
+
+/// The articles of a build, the feeds they make, the bodies those carry,
+/// and every problem found on the way.
+struct Read {
+    catalog: Catalog,
+    specs: Vec<FeedSpec>,
+    bodies: HashMap<usize, RenderedBody>,
+    errors: Vec<ContentError>,
+}
+
+fn read_all(
+    config: &Config,
+    files: Vec<SourceFile>,
+    walk_errors: Vec<ContentError>,
+    now: DateTime<FixedOffset>,
+) -> Read {
+    let (catalog, mut errors) = Catalog::from_files(config, files, walk_errors, now);
+    let specs = feeds::plan(config, &catalog);
+    let (bodies, body_errors) = feeds::render_bodies(config, &catalog, &specs);
+    errors.extend(body_errors);
+    Read {
+        catalog,
+        specs,
+        bodies,
+        errors,
+    }
+}
+
+/// Reads everything again without the files `errors` name, putting in
+/// the place of each the version an earlier build published, when there
+/// is one. A kept version that is itself refused now (a column since
+/// removed from the config, say) is left out too, in a last read with no
+/// kept versions at all: that one has nothing left to refuse but problems
+/// no file is to blame for, which fail the build.
+fn leave_out_invalid(
+    config: &Config,
+    files: Vec<SourceFile>,
+    errors: Vec<ContentError>,
+    now: DateTime<FixedOffset>,
+) -> Result<(Read, LeftOut), Error> {
+    let bad: BTreeSet<String> = errors.iter().map(|e| e.location.path.clone()).collect();
+    let problems = crate::diagnostic::sorted(errors);
+    let (good, invalid): (Vec<SourceFile>, Vec<SourceFile>) =
+        files.into_iter().partition(|f| !bad.contains(&f.display));
+    let earlier: Vec<SourceFile> = invalid
+        .iter()
+        .filter_map(|f| super::last_good::version_of(config, f))
+        .collect();
+    let mut kept_earlier: Vec<String> = earlier.iter().map(|f| f.display.clone()).collect();
+    let mut with_earlier = good.clone();
+    with_earlier.extend(earlier);
+    let mut read = read_all(config, with_earlier, Vec::new(), now);
+    if !read.errors.is_empty() {
+        tracing::warn!(
+            "{} problem(s) in the versions published before; leaving those articles out",
+            read.errors.len()
+        );
+        kept_earlier.clear();
+        read = read_all(config, good, Vec::new(), now);
+        if !read.errors.is_empty() {
+            return Err(ContentErrors::sorted(read.errors).into());
+        }
+    }
+    // A kept version counts only if it was published again.
+    let published: BTreeSet<&str> = read
+        .catalog
+        .articles()
+        .iter()
+        .map(|a| a.source.as_str())
+        .collect();
+    kept_earlier.retain(|f| published.contains(f.as_str()));
+    kept_earlier.sort();
+    Ok((
+        read,
+        LeftOut {
+            problems,
+            kept_earlier,
+        },
+    ))
 }
 
 /// Whether the last build was made from these very inputs and `now` falls

@@ -7,13 +7,14 @@ mod check;
 pub mod digest;
 pub mod init;
 mod issue;
+mod last_good;
 mod preview;
 mod run;
 mod serve;
 pub mod status;
 pub mod subscribers;
 
-pub use build::{build, BuildSummary};
+pub use build::{build, build_with, BuildOptions, BuildSummary};
 pub use check::{check, CheckSummary};
 pub use digest::{send, SendOptions, SendSummary};
 pub use init::{export_templates, init, InitSummary};

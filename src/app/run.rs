@@ -5,7 +5,7 @@
 //! stuck, and says so), and leaves it be.
 
 use super::digest::{send_locked, SendOptions, SendSummary};
-use super::BuildSummary;
+use super::{BuildOptions, BuildSummary};
 use crate::config::Config;
 use crate::error::LockError;
 use crate::store::{LockHolder, RunLock, Store};
@@ -34,10 +34,14 @@ pub struct RunSummary {
     pub send: Result<SendStep, Error>,
 }
 
-/// [`super::build`] under the build lock: two builds at once (cron's and
-/// one by hand) could each remove what the other just wrote. A build
+/// [`super::build_with`] under the build lock: two builds at once (cron's
+/// and one by hand) could each remove what the other just wrote. A build
 /// waits for another to finish, up to `state.busy_timeout_seconds`.
-pub fn build_locked(config: &Config, now: DateTime<FixedOffset>) -> Result<BuildSummary, Error> {
+pub fn build_locked(
+    config: &Config,
+    now: DateTime<FixedOffset>,
+    options: BuildOptions,
+) -> Result<BuildSummary, Error> {
     let wait = std::time::Duration::from_secs(config.state.busy_timeout_seconds.into());
     let _lock = match Store::lock_build(&config.site.state_path, wait)? {
         Ok(lock) => lock,
@@ -50,7 +54,7 @@ pub fn build_locked(config: &Config, now: DateTime<FixedOffset>) -> Result<Build
             .into())
         }
     };
-    super::build(config, now)
+    super::build_with(config, now, options)
 }
 
 /// Takes the run lock, or says who holds it; held longer than
@@ -73,13 +77,14 @@ pub fn take_run_lock(config: &Config) -> Result<Result<RunLock, LockHolder>, Err
     Ok(Err(holder))
 }
 
-/// Builds the feeds, then sends the digest if one is due.
+/// Builds the feeds, keeping going past invalid articles (cron must not
+/// stop every column for one typo), then sends the digest if one is due.
 pub fn run(
     config: &Config,
     now: DateTime<FixedOffset>,
     progress: &indicatif::ProgressBar,
 ) -> Result<RunSummary, Error> {
-    let built = build_locked(config, now)?;
+    let built = build_locked(config, now, BuildOptions { keep_going: true })?;
     let send = has_subscribers(config).and_then(|any| match any {
         true => send_step(config, now, progress),
         false => Ok(SendStep::NoSubscribers),

@@ -145,6 +145,7 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
     let (catalog, errors) = Catalog::load_lenient(config, now);
     let tz = config.site.timezone;
     let mut problems = Vec::new();
+    let mut healthy = true;
     if !errors.is_empty() {
         problems.push(format!(
             "{} content error(s): `broadsheet check` lists them",
@@ -189,6 +190,24 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
             files: manifest.files.len(),
         });
 
+    if let Some(left) = manifest.inputs.as_ref().map(|i| &i.left_out) {
+        if !left.is_empty() {
+            // Published around, but an operator must fix them: unhealthy,
+            // and each named, until a build finds them valid.
+            healthy = false;
+            problems.push(format!(
+                "the last build left out {} invalid article(s) ({} kept the version published before):",
+                left.files(),
+                left.kept_earlier.len()
+            ));
+            const SHOWN: usize = 20;
+            problems.extend(left.problems.iter().take(SHOWN).map(|p| format!("  {p}")));
+            if left.problems.len() > SHOWN {
+                problems.push(format!("  … and {} more", left.problems.len() - SHOWN));
+            }
+        }
+    }
+
     let last = match &store {
         Some(store) => store.latest_issue_counts()?,
         None => None,
@@ -231,7 +250,6 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
         Some(store) => store.deferred_since(now - Duration::days(1))?,
         None => 0,
     };
-    let mut healthy = true;
     if let Some(i) = &last {
         let failed = i.deliveries.get("failed").copied().unwrap_or(0);
         if failed > 0 {

@@ -65,6 +65,62 @@ pub struct InputStamp {
     pub valid_until: Option<String>,
     /// Articles published, drafts and scheduled articles, as counted then.
     pub counts: [usize; 3],
+    /// What a build that kept going (`run`, `build --keep-going`) left
+    /// out: a build from the same inputs would find the same problems, and
+    /// says them again without reading anything.
+    #[serde(default, skip_serializing_if = "LeftOut::is_empty")]
+    pub left_out: LeftOut,
+}
+
+/// The articles a build left out because they are invalid: every problem
+/// found in them, and which of them had an earlier version, published by
+/// an earlier build, that this build published instead.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftOut {
+    /// Every problem, sorted by file and line.
+    pub problems: Vec<crate::diagnostic::Diagnostic>,
+    /// The files (as the problems name them) whose last good version was
+    /// published in their place.
+    pub kept_earlier: Vec<String>,
+}
+
+impl std::fmt::Display for LeftOut {
+    /// Every problem, a line each, then what the build did about them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for p in &self.problems {
+            writeln!(f, "{p}")?;
+        }
+        let files = self.files();
+        write!(
+            f,
+            "{files} invalid article{} left out of the build",
+            if files == 1 { "" } else { "s" }
+        )?;
+        match self.kept_earlier.len() {
+            0 => {}
+            n if n == files => write!(f, "; the version published before is kept in its place")?,
+            n => write!(f, "; for {n} of them the version published before is kept")?,
+        }
+        write!(f, "; fix and run again (`broadsheet check` lists them)")
+    }
+}
+
+impl LeftOut {
+    /// Whether nothing was left out.
+    pub fn is_empty(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// How many files were left out.
+    pub fn files(&self) -> usize {
+        let mut paths: Vec<&str> = self
+            .problems
+            .iter()
+            .map(|p| p.location.path.as_str())
+            .collect();
+        paths.dedup();
+        paths.len()
+    }
 }
 
 impl Manifest {

@@ -10,6 +10,7 @@ mod digest; // the weekly digest: who gets what, retries, resuming, preview, DKI
 mod exit_codes; // the exit code follows what failed: 1 for a failed write, 2 for a bad input
 mod hostile; // markup, scripts and odd characters in articles never reach a feed as such
 mod init; // `init` and `templates export`
+mod keep_going; // run and build --keep-going publish past an invalid article
 mod output; // (shared) reading back trees, JSON, self links, HTML tags, build counts
 mod pages; // the HTML pages beside the feeds: column pages and the index
 mod relay; // SMTP relays that are slow, silent or dead, and the run lock
