@@ -248,13 +248,14 @@ impl Cli {
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_ansi(colour_on_stderr())
             .with_target(false);
         match (self.log_format, service) {
             // A collector wants every field and a time on every line.
             (LogFormat::Json, _) => builder.json().flatten_event(true).with_ansi(false).init(),
             (LogFormat::Text, true) => builder.init(),
-            (LogFormat::Text, false) => builder.without_time().init(),
+            // A command speaks as compilers do: `warning: …`, `error: …`.
+            (LogFormat::Text, false) => builder.event_format(Prefixed).init(),
         }
     }
 
@@ -264,8 +265,27 @@ impl Cli {
         if self.log_format == LogFormat::Json {
             tracing::error!("{line}");
         } else {
-            eprintln!("error: {line}");
+            eprintln!(
+                "{}{line}",
+                prefix(tracing::Level::ERROR, colour_on_stderr())
+            );
         }
+    }
+
+    /// The phase a build is in, on a spinner on stderr: drawn only on a
+    /// terminal (under cron it stays silent), hidden under `--quiet`.
+    pub(crate) fn build_spinner(&self) -> indicatif::ProgressBar {
+        if self.quiet {
+            return indicatif::ProgressBar::hidden();
+        }
+        let spinner =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        spinner.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .expect("a valid template"),
+        );
+        spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+        spinner
     }
 
     /// The progress of a send on stderr, hidden under `--quiet`.
@@ -280,6 +300,50 @@ impl Cli {
         );
         bar.set_style(send_style());
         bar
+    }
+}
+
+/// Whether `error:` and `warning:` are coloured: on a terminal, unless
+/// `NO_COLOR` is set to anything (<https://no-color.org>).
+fn colour_on_stderr() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The word a line of this level starts with, coloured or not; info lines
+/// (progress under `-v`) have none. The two escape codes are written by
+/// hand: a crate for them would be larger than this function.
+fn prefix(level: tracing::Level, colour: bool) -> String {
+    let (word, style) = match level {
+        tracing::Level::ERROR => ("error", "1;31"),
+        tracing::Level::WARN => ("warning", "1;33"),
+        tracing::Level::INFO => return String::new(),
+        _ => ("debug", "2"),
+    };
+    match colour {
+        true => format!("\x1b[{style}m{word}\x1b[0m: "),
+        false => format!("{word}: "),
+    }
+}
+
+/// A command's log line: [`prefix`], then the message and its fields.
+struct Prefixed;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for Prefixed
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let level = *event.metadata().level();
+        write!(writer, "{}", prefix(level, writer.has_ansi_escapes()))?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
     }
 }
 

@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let mut text = e.to_string();
-            if let Some(hint) = init_hint(&cli, &e) {
+            if let Some(hint) = init_hint(&cli, &e).or_else(|| bind_hint(&cli, &e)) {
                 text.push_str(&hint);
             }
             for line in text.lines() {
@@ -64,8 +64,12 @@ fn run(cli: &Cli) -> Result<(), Error> {
         Command::Build { keep_going } => {
             let options = app::BuildOptions {
                 keep_going: *keep_going,
+                progress: cli.build_spinner(),
             };
-            let summary = app::build_locked(&load(cli)?, now, options)?;
+            let spinner = options.progress.clone();
+            let summary = app::build_locked(&load(cli)?, now, options);
+            spinner.finish_and_clear();
+            let summary = summary?;
             say(&report::Built(&summary, started.elapsed()))?;
             left_out(&summary)?;
         }
@@ -99,7 +103,11 @@ fn run(cli: &Cli) -> Result<(), Error> {
         }
         Command::Subscribers(SubscribersCommand::List { status }) => {
             let list = subs::list(&load(cli)?, status.as_deref())?;
-            print_all(report::SubscriberList(&list).to_string().as_bytes())?;
+            let text = match std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                true => report::SubscriberTable(&list).to_string(),
+                false => report::SubscriberList(&list).to_string(),
+            };
+            print_all(text.as_bytes())?;
         }
         Command::Subscribers(SubscribersCommand::Export) => {
             print_all(&subs::export(&load(cli)?)?)?;
@@ -158,8 +166,9 @@ fn run(cli: &Cli) -> Result<(), Error> {
         Command::Run => {
             let config = load(cli)?;
             let progress = cli.progress_bar();
-            let done = app::run(&config, now, &progress)?;
+            let done = app::run(&config, now, cli.build_spinner(), &progress);
             progress.finish_and_clear();
+            let done = done?;
             say(&report::Built(&done.built, started.elapsed()))?;
             let state_path = &config.site.state_path;
             let sent = match done.send {
@@ -230,6 +239,18 @@ fn left_out(summary: &app::BuildSummary) -> Result<(), Error> {
             summary.left_out.clone(),
         ))),
     }
+}
+
+/// For an address the service cannot listen on, where it came from and
+/// how to give another.
+fn bind_hint(cli: &Cli, e: &Error) -> Option<String> {
+    let Error::Serve(broadsheet::server::ServerError::Bind { .. }) = e else {
+        return None;
+    };
+    Some(match &cli.command {
+        Command::Serve { bind: Some(_) } => " (the address given with --bind)".to_owned(),
+        _ => "; `broadsheet serve --bind 127.0.0.1:PORT` listens on another".to_owned(),
+    })
 }
 
 fn load(cli: &Cli) -> Result<broadsheet::config::Config, Error> {

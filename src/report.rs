@@ -388,6 +388,50 @@ impl fmt::Display for SubscriberList<'_> {
     }
 }
 
+/// `subscribers list` on a terminal, for a person: a header, the columns
+/// aligned by display width (a Chinese name is two columns a character),
+/// "every column" for `*`, and a count. Piped, the plain lines of
+/// [`SubscriberList`] go out instead, for scripts.
+pub struct SubscriberTable<'a>(pub &'a [Subscriber]);
+
+impl fmt::Display for SubscriberTable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rows: Vec<[String; 4]> = self
+            .0
+            .iter()
+            .map(|s| {
+                let columns = match s.columns.is_empty() {
+                    true => "every column".to_owned(),
+                    false => s.columns.join(", "),
+                };
+                [
+                    s.email.clone(),
+                    s.name.clone(),
+                    columns,
+                    s.status.as_str().to_owned(),
+                ]
+            })
+            .collect();
+        let header = ["EMAIL", "NAME", "COLUMNS", "STATUS"].map(str::to_owned);
+        let width = |i: usize| {
+            std::iter::once(&header)
+                .chain(&rows)
+                .map(|r| textwrap::core::display_width(&r[i]))
+                .max()
+                .unwrap_or(0)
+        };
+        let widths = [width(0), width(1), width(2)];
+        for row in std::iter::once(&header).chain(&rows) {
+            for (cell, w) in row.iter().zip(widths) {
+                let pad = w - textwrap::core::display_width(cell);
+                write!(f, "{cell}{:pad$}  ", "")?;
+            }
+            writeln!(f, "{}", row[3])?;
+        }
+        writeln!(f, "{}", Count(rows.len(), "subscriber"))
+    }
+}
+
 /// `subscribers remove`: whether there was anyone to remove.
 pub struct SubscriberRemoved<'a>(
     /// The address as given.

@@ -242,6 +242,11 @@ pub fn escape_xml(s: &str) -> String {
     out
 }
 
+/// `1 draft`, `2 drafts`: English copy counts with the right noun.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

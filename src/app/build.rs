@@ -7,6 +7,7 @@ use crate::content::{
 };
 use crate::feeds::output::{self, InputStamp, LeftOut, Manifest, WriteReport};
 use crate::feeds::FeedSpec;
+use crate::text::count;
 use crate::{feeds, Error};
 use chrono::{DateTime, FixedOffset};
 use rayon::prelude::*;
@@ -36,14 +37,33 @@ pub struct BuildSummary {
     pub left_out: LeftOut,
 }
 
-/// How a build treats an invalid article.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How a build treats an invalid article, and where it shows progress.
+#[derive(Debug, Clone)]
 pub struct BuildOptions {
     /// Publish everything valid, leaving each invalid article out (or
     /// putting in its place the version an earlier build published), and
     /// say what was left out; otherwise write nothing unless every article
     /// is valid.
     pub keep_going: bool,
+    /// A spinner naming the phase the build is in (hidden unless the
+    /// caller draws it, on a terminal).
+    pub progress: indicatif::ProgressBar,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            keep_going: false,
+            progress: indicatif::ProgressBar::hidden(),
+        }
+    }
+}
+
+/// One phase of a build, told to `-v` (an info line, with the spinner
+/// out of its way) and shown on the spinner.
+fn phase(progress: &indicatif::ProgressBar, started: std::time::Instant, what: String) {
+    progress.suspend(|| tracing::info!("{what} ({:.2} s)", started.elapsed().as_secs_f64()));
+    progress.set_message(what);
 }
 
 /// Reads content and writes every feed. Nothing is written unless every
@@ -65,7 +85,9 @@ pub fn build_with(
     // read from the open files instead.
     let compare = previous.inputs.is_some();
     let (files, walk_errors) = discover_content(config, compare);
-    tracing::debug!(files = files.len(), elapsed = ?started.elapsed(), "content found");
+    let progress = &options.progress;
+    let found = count(files.len(), "content file", "content files");
+    phase(progress, started, format!("found {found}"));
     let listed_fingerprint = compare.then(|| {
         let stats = files
             .iter()
@@ -103,9 +125,25 @@ pub fn build_with(
 
     // Templates first: a broken one fails the build before any work.
     let pages = feeds::PageTemplates::load(config)?;
+    progress.set_message(format!("reading {found}"));
     let kept_files = options.keep_going.then(|| files.clone());
     let mut read = read_all(config, files, walk_errors, now);
-    tracing::debug!(elapsed = ?started.elapsed(), "articles read, bodies rendered");
+    {
+        let stats = &read.catalog.stats;
+        phase(
+            progress,
+            started,
+            format!(
+                "read {} ({} published, {}, {} scheduled), rendered {} for {}",
+                count(stats.files, "article", "articles"),
+                stats.published,
+                count(stats.drafts, "draft", "drafts"),
+                stats.scheduled,
+                count(read.bodies.len(), "body", "bodies"),
+                count(read.specs.len(), "feed", "feeds"),
+            ),
+        );
+    }
     let mut left_out = LeftOut::default();
     if !read.errors.is_empty() {
         match kept_files {
@@ -122,7 +160,8 @@ pub fn build_with(
         ..
     } = read;
     let outputs = feeds::generate(config, &catalog, &specs, &bodies, &pages)?;
-    tracing::debug!(files = outputs.len(), elapsed = ?started.elapsed(), "feeds generated");
+    let made = count(outputs.len(), "file", "files");
+    phase(progress, started, format!("made {made}"));
     let stats = &catalog.stats;
     let fingerprint = listed_fingerprint.unwrap_or_else(|| {
         // Every file became an article (or the build stopped above), each
@@ -145,7 +184,16 @@ pub fn build_with(
         left_out: left_out.clone(),
     };
     let report = output::write_all(&config.site.output_dir, &outputs, stamp, &previous)?;
-    tracing::debug!(elapsed = ?started.elapsed(), "written");
+    phase(
+        progress,
+        started,
+        format!(
+            "wrote {}, {} unchanged, {} removed",
+            count(report.written, "file", "files"),
+            report.unchanged,
+            report.removed
+        ),
+    );
     if options.keep_going {
         let copied = super::last_good::keep(config, catalog.articles())?;
         tracing::debug!(copied, elapsed = ?started.elapsed(), "last good versions kept");

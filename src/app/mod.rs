@@ -34,7 +34,13 @@ pub fn load_config(path: &Path) -> Result<Config, crate::Error> {
         config.state.busy_timeout_seconds.into(),
     ));
     for key in &config.unknown_keys {
-        tracing::warn!("{}: unknown key {key} is ignored", path.display());
+        match crate::config::closest_key(key) {
+            Some(meant) => tracing::warn!(
+                "{}: unknown key {key} is ignored; did you mean `{meant}`?",
+                path.display()
+            ),
+            None => tracing::warn!("{}: unknown key {key} is ignored", path.display()),
+        }
     }
     for w in &config.warnings {
         tracing::warn!("{}: {w}", path.display());

@@ -82,9 +82,16 @@ pub fn take_run_lock(config: &Config) -> Result<Result<RunLock, LockHolder>, Err
 pub fn run(
     config: &Config,
     now: DateTime<FixedOffset>,
+    build_progress: indicatif::ProgressBar,
     progress: &indicatif::ProgressBar,
 ) -> Result<RunSummary, Error> {
-    let built = build_locked(config, now, BuildOptions { keep_going: true })?;
+    let options = BuildOptions {
+        keep_going: true,
+        progress: build_progress.clone(),
+    };
+    let built = build_locked(config, now, options);
+    build_progress.finish_and_clear();
+    let built = built?;
     let send = has_subscribers(config).and_then(|any| match any {
         true => send_step(config, now, progress),
         false => Ok(SendStep::NoSubscribers),

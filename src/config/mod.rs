@@ -21,6 +21,7 @@ mod server;
 mod site;
 mod smtp;
 mod state;
+mod suggest;
 
 pub use columns::Column;
 pub use digest::{Digest, Dkim, DkimKey};
@@ -31,6 +32,7 @@ pub use server::{Server, ServiceSettings, ServiceUse};
 pub use site::Site;
 pub use smtp::{CaFile, Security, Smtp};
 pub use state::State;
+pub use suggest::closest_key;
 
 use crate::diagnostic::{Diagnostic, Location};
 use crate::names::hex;

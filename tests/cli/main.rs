@@ -19,5 +19,6 @@ mod serve; // the subscriber web service: sign-up, confirmation, unsubscribe, fe
 mod smtp; // (shared) the SMTP servers on 127.0.0.1 the digest tests send to
 mod status; // `status` and `status --json`: counts, health, exit 1
 mod subscribers; // `subscribers add/list/import/export/remove`
+mod terminal; // colour, tables and progress on a terminal; plain lines when piped
 mod util; // (shared) a publication in a temporary folder, and the binary run on it
 mod websub; // WebSub announcements to a hub on 127.0.0.1

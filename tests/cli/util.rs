@@ -203,6 +203,41 @@ impl Publication {
         }
     }
 
+    /// Runs the binary on a terminal (a pseudo-terminal from util-linux's
+    /// `script`), as a person at a shell does; stdout and stderr come back
+    /// as the one screen they share.
+    pub(crate) fn run_on_terminal(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let quote = |a: &str| format!("'{}'", a.replace('\'', r"'\''"));
+        let mut line = quote(env!("CARGO_BIN_EXE_broadsheet"));
+        for a in [
+            "--config",
+            &self.path("config.toml").to_string_lossy(),
+            "--now",
+            NOW,
+        ]
+        .into_iter()
+        .chain(args.iter().copied())
+        {
+            line.push(' ');
+            line.push_str(&quote(a));
+        }
+        let mut cmd = Command::new("script");
+        cmd.args(["--quiet", "--return", "--command", &line, "/dev/null"])
+            .current_dir(self.path(""))
+            .env_remove("NO_COLOR")
+            .env("TERM", "xterm");
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("BROADSHEET")) {
+            cmd.env_remove(k);
+        }
+        cmd.envs(env.iter().copied());
+        let out = cmd.output().expect("util-linux's `script` runs");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// `build`, expected to succeed.
     #[track_caller]
     pub(crate) fn build(&self) -> Run {
