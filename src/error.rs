@@ -65,6 +65,12 @@ pub enum Error {
     /// `status` found something an operator must look at.
     #[error(transparent)]
     Unhealthy(#[from] Unhealthy),
+    /// `new` could not write the article it was asked for.
+    #[error(transparent)]
+    New(#[from] crate::app::new::NewError),
+    /// `preview` could not start.
+    #[error(transparent)]
+    Preview(#[from] crate::app::live::PreviewError),
     /// The digest step of `run` failed after the build had written the
     /// feeds; the exit code is the inner error's.
     #[error(transparent)]
@@ -82,6 +88,8 @@ impl Error {
             | Error::Usage(_)
             | Error::Import(_)
             | Error::Feeds(FeedError::Template(_))
+            | Error::New(_)
+            | Error::Preview(crate::app::live::PreviewError::NotLoopback { .. })
             | Error::Serve(ServerError::Config(_) | ServerError::Template(_)) => 2,
             Error::Io(_)
             | Error::Stdout(_)
@@ -90,6 +98,10 @@ impl Error {
             | Error::Sending(_)
             | Error::Locked(_)
             | Error::Unhealthy(_)
+            | Error::Preview(
+                crate::app::live::PreviewError::Bind { .. }
+                | crate::app::live::PreviewError::Runtime { .. },
+            )
             | Error::Serve(ServerError::Bind { .. } | ServerError::Runtime { .. }) => 1,
             Error::Store(e) | Error::Serve(ServerError::Store(e)) => match e {
                 StoreError::Corrupt { .. }
