@@ -271,6 +271,48 @@ fn a_build_error_shows_on_the_page_until_it_is_fixed() {
 }
 
 #[test]
+fn preview_answers_only_at_its_own_address() {
+    let p = Publication::new();
+    p.write("content/city/tram.md", tram("電車叮叮聲", "draft = true"));
+    let preview = Preview::start(&p, &["--drafts"]);
+    let host = preview.base.trim_start_matches("http://").to_owned();
+    let port = host.rsplit(':').next().unwrap().to_owned();
+    let ask = |with: &str| {
+        let request = ureq::http::Request::get(format!("{}/city/tram/", preview.base))
+            .header("Host", with)
+            .body(())
+            .unwrap();
+        let mut r = preview.agent.run(request).unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    };
+    // A page elsewhere whose name was made to point at 127.0.0.1 reads
+    // no draft.
+    let (status, body) = ask(&format!("rebound.example:{port}"));
+    assert_eq!(status, 421, "{body}");
+    assert!(!body.contains("電車叮叮聲"), "{body}");
+    for own in [host.clone(), format!("localhost:{port}")] {
+        let (status, body) = ask(&own);
+        assert_eq!(status, 200, "{own}: {body}");
+        assert!(body.contains("電車叮叮聲"), "{body}");
+    }
+    preview.stop();
+}
+
+#[test]
+fn a_request_left_half_sent_does_not_keep_the_preview_from_stopping() {
+    use std::io::Write;
+    let p = Publication::new();
+    let preview = Preview::start(&p, &[]);
+    let mut idle =
+        std::net::TcpStream::connect(preview.base.trim_start_matches("http://")).unwrap();
+    idle.write_all(b"GET /feeds/ HTTP/1.1\r\nHost: ").unwrap();
+    assert_eq!(preview.get("/feeds/").status, 200);
+    let (code, log) = preview.stop();
+    assert_eq!(code, Some(0), "{log}");
+    drop(idle);
+}
+
+#[test]
 fn preview_on_an_address_in_use_exits_1_saying_to_use_bind() {
     let p = Publication::new();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

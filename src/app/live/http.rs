@@ -5,7 +5,7 @@
 
 use super::Shared;
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -26,12 +26,31 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-async fn generation(State(shared): State<Arc<Shared>>) -> Response {
+/// The answer to a request for another host.
+fn foreign_host() -> Response {
+    no_store((
+        StatusCode::MISDIRECTED_REQUEST,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "this preview answers only at the address it printed\n",
+    ))
+}
+
+fn host(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::HOST).and_then(|h| h.to_str().ok())
+}
+
+async fn generation(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if !shared.is_own_host(host(&headers)) {
+        return foreign_host();
+    }
     let tag = shared.generation_tag();
     no_store(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], tag))
 }
 
-async fn page(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
+async fn page(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -> Response {
+    if !shared.is_own_host(host(&headers)) {
+        return foreign_host();
+    }
     let (tag, pages, error) = shared.snapshot();
     let raw = uri.path();
     if raw == "/" {

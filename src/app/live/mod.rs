@@ -37,6 +37,8 @@ const MAX_INTERVAL: Duration = Duration::from_secs(3);
 const SETTLE: Duration = Duration::from_millis(150);
 /// ...or after this long, if they keep changing.
 const MAX_SETTLE: Duration = Duration::from_secs(2);
+/// How long requests in flight get to finish after SIGINT or SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// Files looked at in one look, at most: a watched folder that holds far
 /// more than a publication (a home folder by mistake) is not walked for
 /// ever.
@@ -94,10 +96,23 @@ struct Live {
 pub(crate) struct Shared {
     /// Tells this run's pages from an earlier run's on the same port.
     run: u128,
+    /// The address listened on: the only `Host` answered.
+    addr: SocketAddr,
     live: RwLock<Live>,
 }
 
 impl Shared {
+    /// Whether a request's `Host` names this preview: `127.0.0.1:PORT`
+    /// (or `localhost:PORT`). Any other is a page elsewhere reaching in
+    /// through a name it points at 127.0.0.1 (DNS rebinding), to read
+    /// drafts.
+    fn is_own_host(&self, host: Option<&str>) -> bool {
+        let port = self.addr.port();
+        host.is_some_and(|h| {
+            h == self.addr.to_string() || h.eq_ignore_ascii_case(&format!("localhost:{port}"))
+        })
+    }
+
     /// The generation as the pages' script compares it.
     fn generation_tag(&self) -> String {
         let live = self.live.read().unwrap_or_else(|p| p.into_inner());
@@ -170,6 +185,7 @@ pub fn preview(
             .map_err(|source| PreviewError::Bind { addr, source })?;
         let origin = format!("http://{addr}");
         let shared = Arc::new(Shared {
+            addr,
             run: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos()),
@@ -210,9 +226,21 @@ pub fn preview(
                     source,
                 })?
         };
-        let served = axum::serve(listener, http::router(shared))
-            .with_graceful_shutdown(signal)
-            .await;
+        // Requests in flight finish after the signal, for a moment: a
+        // connection a browser opened and never used does not hold the
+        // preview open.
+        let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(listener, http::router(shared)).with_graceful_shutdown(async {
+            signal.await;
+            let _ = stopping.send(());
+        });
+        let served = tokio::select! {
+            served = std::future::IntoFuture::into_future(server) => served,
+            () = async {
+                let _ = stopped.await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => Ok(()),
+        };
         stop.store(true, Ordering::Relaxed);
         // The watcher sees `stop` within one interval, unless a build is
         // running; the process does not wait for that build.
