@@ -86,6 +86,32 @@ pub(crate) enum Command {
         #[arg(long, value_name = "ADDR")]
         bind: Option<std::net::SocketAddr>,
     },
+    /// Write a new article: content/COLUMN/SLUG.md with its front matter
+    /// filled in (the title, the column, published = now in
+    /// site.timezone, draft = true). The slug comes from a title in Latin
+    /// letters; a title in Chinese gets the date and a counter
+    /// (2026-06-15-1). A file already there is never replaced.
+    New {
+        /// The column's slug, as in config.toml.
+        column: String,
+        /// The article's title.
+        title: String,
+        /// The slug (and file name) instead of one made from the title.
+        #[arg(long)]
+        slug: Option<String>,
+    },
+    /// A preview of the publication on this machine, rebuilt and reloaded
+    /// in the browser whenever content, templates or config.toml change.
+    /// It builds in memory: it never writes site.output_dir or opens the
+    /// state.
+    Preview {
+        /// Listen on ADDR, a loopback address.
+        #[arg(long, value_name = "ADDR", default_value = broadsheet::app::live::DEFAULT_BIND)]
+        bind: std::net::SocketAddr,
+        /// Show drafts and articles scheduled for later, as if published.
+        #[arg(long)]
+        drafts: bool,
+    },
     /// Start a new publication in DIR (default: here), which must be empty
     /// or absent: a commented config.toml, one column and one article. It
     /// uses the built-in templates (`templates export` copies them out to
@@ -236,7 +262,10 @@ impl Cli {
     /// runs for weeks, logs each request and stamps every line.
     /// `BROADSHEET_LOG` (a tracing filter) overrides the level.
     pub(crate) fn init_logs(&self) {
-        let service = matches!(self.command, Command::Serve { .. });
+        let service = matches!(
+            self.command,
+            Command::Serve { .. } | Command::Preview { .. }
+        );
         let level = match (self.quiet, self.verbose, service) {
             (true, _, _) => "error",
             (false, 0, false) => "warn",

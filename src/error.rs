@@ -69,6 +69,12 @@ pub enum Error {
     /// invalid articles out; every one of them is listed.
     #[error(transparent)]
     LeftOut(LeftOutError),
+    /// `new` could not write the article it was asked for.
+    #[error(transparent)]
+    New(#[from] crate::app::new::NewError),
+    /// `preview` could not start.
+    #[error(transparent)]
+    Preview(#[from] crate::app::live::PreviewError),
     /// The digest step of `run` failed after the build had written the
     /// feeds; the exit code is the inner error's.
     #[error(transparent)]
@@ -86,6 +92,8 @@ impl Error {
             | Error::Usage(_)
             | Error::Import(_)
             | Error::Feeds(FeedError::Template(_))
+            | Error::New(_)
+            | Error::Preview(crate::app::live::PreviewError::NotLoopback { .. })
             | Error::Serve(ServerError::Config(_) | ServerError::Template(_)) => 2,
             Error::Io(_)
             | Error::Stdout(_)
@@ -95,6 +103,10 @@ impl Error {
             | Error::Locked(_)
             | Error::Unhealthy(_)
             | Error::LeftOut(_)
+            | Error::Preview(
+                crate::app::live::PreviewError::Bind { .. }
+                | crate::app::live::PreviewError::Runtime { .. },
+            )
             | Error::Serve(ServerError::Bind { .. } | ServerError::Runtime { .. }) => 1,
             Error::Store(e) | Error::Serve(ServerError::Store(e)) => match e {
                 StoreError::Corrupt { .. }

@@ -163,6 +163,15 @@ fn run(cli: &Cli) -> Result<(), Error> {
             }
             app::serve(config, clock)?;
         }
+        Command::New {
+            column,
+            title,
+            slug,
+        } => {
+            let written = app::new_article(&load(cli)?, now, column, title, slug.as_deref())?;
+            say(&format_args!("{}\n", written.display))?;
+        }
+        Command::Preview { bind, drafts } => preview(cli, *bind, *drafts)?,
         Command::Run => {
             let config = load(cli)?;
             let progress = cli.progress_bar();
@@ -251,6 +260,43 @@ fn bind_hint(cli: &Cli, e: &Error) -> Option<String> {
         Command::Serve { bind: Some(_) } => " (the address given with --bind)".to_owned(),
         _ => "; `broadsheet serve --bind 127.0.0.1:PORT` listens on another".to_owned(),
     })
+}
+
+/// Runs `preview`, saying where it listens and how each build went.
+fn preview(cli: &Cli, bind: std::net::SocketAddr, drafts: bool) -> Result<(), Error> {
+    let options = app::PreviewOptions {
+        bind,
+        drafts,
+        now: cli.now,
+    };
+    let quiet = cli.quiet;
+    let ready = |addr: std::net::SocketAddr, first: &app::Rebuilt| {
+        tell(first);
+        if !quiet {
+            // The one line a script waits for; stdout, unlike the log.
+            let _ = print_all(format!("preview: http://{addr}/ (Ctrl-C stops it)\n").as_bytes());
+        }
+    };
+    app::preview_site(&cli.config, options, ready, tell)
+}
+
+/// A build's outcome on stderr: a failure as an error, every line of it.
+fn tell(outcome: &app::Rebuilt) {
+    match outcome {
+        app::Rebuilt::Built {
+            articles,
+            pages,
+            elapsed,
+        } => tracing::info!(
+            "built {articles} articles, {pages} pages in {:.2} s",
+            elapsed.as_secs_f64()
+        ),
+        app::Rebuilt::Failed(text) => {
+            for line in text.lines() {
+                tracing::error!("{line}");
+            }
+        }
+    }
 }
 
 fn load(cli: &Cli) -> Result<broadsheet::config::Config, Error> {

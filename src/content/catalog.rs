@@ -66,8 +66,21 @@ impl Catalog {
     pub fn from_files(
         config: &Config,
         files: Vec<SourceFile>,
+        errors: Vec<ContentError>,
+        now: DateTime<FixedOffset>,
+    ) -> (Catalog, Vec<ContentError>) {
+        Catalog::from_files_with(config, files, errors, now, false)
+    }
+
+    /// [`Catalog::from_files`], with drafts and articles scheduled after
+    /// `now` among the published ones when `unpublished` is set: what
+    /// `preview --drafts` shows a writer, and never a build.
+    pub fn from_files_with(
+        config: &Config,
+        files: Vec<SourceFile>,
         mut errors: Vec<ContentError>,
         now: DateTime<FixedOffset>,
+        unpublished: bool,
     ) -> (Catalog, Vec<ContentError>) {
         let started = std::time::Instant::now();
         let file_count = files.len();
@@ -92,8 +105,10 @@ impl Catalog {
         // Duplicates are checked in file order, so the later file of a pair
         // is the one named; meanwhile the other core puts the published
         // articles in feed order.
-        let (duplicate_errors, (mut order, set_aside)) =
-            rayon::join(|| duplicates(&all), || feed_order(&all, now, &mut stats));
+        let (duplicate_errors, (mut order, set_aside)) = rayon::join(
+            || duplicates(&all),
+            || feed_order(&all, now, unpublished, &mut stats),
+        );
         errors.extend(duplicate_errors);
         tracing::debug!(elapsed = ?started.elapsed(), "duplicates checked, articles ordered");
         // Published articles first, newest first, then drafts and scheduled
@@ -155,10 +170,12 @@ impl Catalog {
 
 /// Positions in `all` of the articles published at `now`, newest first,
 /// ties broken by id so the order never depends on the file system; and of
-/// the drafts and scheduled ones, in file order. Counts them in `stats`.
+/// the drafts and scheduled ones, in file order (unless `unpublished`
+/// counts them as published). Counts them in `stats`.
 fn feed_order(
     all: &[Article],
     now: DateTime<FixedOffset>,
+    unpublished: bool,
     stats: &mut ContentStats,
 ) -> (Vec<usize>, Vec<usize>) {
     // The keys are copied out first so the sort reads a small array rather
@@ -167,10 +184,10 @@ fn feed_order(
     let mut set_aside = Vec::new();
     for (i, a) in all.iter().enumerate() {
         let t = a.published;
-        if a.draft {
+        if a.draft && !unpublished {
             stats.drafts += 1;
             set_aside.push(i);
-        } else if t > now {
+        } else if t > now && !unpublished {
             stats.scheduled += 1;
             set_aside.push(i);
             stats.next_release = Some(stats.next_release.map_or(t, |n| n.min(t)));

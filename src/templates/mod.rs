@@ -20,6 +20,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("digest.txt.hbs", include_str!("builtin/digest.txt.hbs")),
     ("column.html.hbs", include_str!("builtin/column.html.hbs")),
     ("index.html.hbs", include_str!("builtin/index.html.hbs")),
+    ("article.html.hbs", include_str!("builtin/article.html.hbs")),
     (
         "page-layout.html.hbs",
         include_str!("builtin/page-layout.html.hbs"),

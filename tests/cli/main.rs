@@ -11,8 +11,11 @@ mod exit_codes; // the exit code follows what failed: 1 for a failed write, 2 fo
 mod hostile; // markup, scripts and odd characters in articles never reach a feed as such
 mod init; // `init` and `templates export`
 mod keep_going; // run and build --keep-going publish past an invalid article
+mod new; // `new COLUMN TITLE`: the article file, its slug, files never replaced
 mod output; // (shared) reading back trees, JSON, self links, HTML tags, build counts
 mod pages; // the HTML pages beside the feeds: column pages and the index
+#[cfg(unix)]
+mod preview; // `preview`: rebuilt on change, drafts, errors on the page, output and state untouched
 mod relay; // SMTP relays that are slow, silent or dead, and the run lock
 #[cfg(unix)]
 mod serve; // the subscriber web service: sign-up, confirmation, unsubscribe, feeds over HTTP
