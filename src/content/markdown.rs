@@ -122,9 +122,10 @@ pub fn render(article: &Article, summary_chars: usize) -> Result<RenderedBody, C
 /// `href="#1"` and `id="1"`: relative, so a reader showing the item away
 /// from its page follows them nowhere, and the same in every article, so a
 /// reader showing many items on one page jumps to another article's note.
-/// Each reference becomes a link to `{permalink}#fn-{slug}-{n}` and each
-/// definition gets that id, numbered as pulldown-cmark numbers them (in the
-/// order a note is first met).
+/// Each reference becomes a link to `{permalink}#fn-{column}-{slug}-{n}`
+/// (a slug is unique in its column, and the feed over every column mixes
+/// them) and each definition gets that id, numbered as pulldown-cmark
+/// numbers them (in the order a note is first met).
 struct Footnotes {
     base: Option<url::Url>,
     prefix: String,
@@ -135,7 +136,7 @@ impl Footnotes {
     fn new(article: &Article) -> Footnotes {
         Footnotes {
             base: url::Url::parse(&article.url).ok(),
-            prefix: format!("fn-{}-", article.slug),
+            prefix: format!("fn-{}-{}-", article.column, article.slug),
             numbers: Default::default(),
         }
     }

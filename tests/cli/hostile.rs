@@ -723,7 +723,7 @@ fn footnote_links_are_absolute_and_unique_to_their_article() {
             .filter_map(|d| d.get("id").cloned())
             .collect();
         let notes = if slug == "raw" { 1 } else { 2 };
-        let want: Vec<String> = (1..=notes).map(|n| format!("fn-{slug}-{n}")).collect();
+        let want: Vec<String> = (1..=notes).map(|n| format!("fn-ai-{slug}-{n}")).collect();
         assert_eq!(
             hrefs,
             want.iter()
@@ -740,4 +740,25 @@ fn footnote_links_are_absolute_and_unique_to_their_article() {
         }
     }
     assert_eq!(ids.len(), 5);
+    // A slug is unique only in its column: the same slug in another column
+    // still gets ids of its own in the feed over every column.
+    p.write(
+        "content/city/first.md",
+        article(
+            "title = \"city first\"\npublished = 2026-11-23",
+            "正文[^a]。\n\n[^a]: 注。",
+        ),
+    );
+    p.build();
+    let all = crate::output::json_of(&p.read("feeds/all/feed.json"));
+    let ids: Vec<String> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| crate::output::start_tags(i["content_html"].as_str().unwrap(), "div"))
+        .filter_map(|d| d.get("id").cloned())
+        .collect();
+    let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "{ids:?}");
+    assert!(ids.contains(&"fn-city-first-1".to_owned()), "{ids:?}");
 }
