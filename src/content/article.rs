@@ -68,24 +68,30 @@ impl Article {
 }
 
 impl Article {
-    /// The correction as a note for the top of the article: HTML and text.
-    /// `language` picks the label (Chinese for `zh*`, English otherwise).
-    pub fn correction_note(&self, language: &str) -> Option<(String, String)> {
+    /// The correction as a note for the top of the article, as HTML and as
+    /// text, written the same way in every feed and page: `更正（2026年6月14日）：…`
+    /// with full-width punctuation for a Chinese site (`language` `zh*`),
+    /// `Correction (14 June 2026): …` otherwise. The date is `updated` in
+    /// the site's zone `tz`.
+    pub fn correction_note(&self, language: &str, tz: chrono_tz::Tz) -> Option<(String, String)> {
         let text = self.correction.as_deref()?;
-        let date = self
-            .updated
-            .map(|u| u.format("%Y-%m-%d").to_string())
-            .unwrap_or_default();
-        let (label, colon) = if language.starts_with("zh") {
-            ("更正", "：")
+        let date = self.updated.map(|u| u.with_timezone(&tz).date_naive());
+        let (label, dated) = if language.starts_with("zh") {
+            let when = date
+                .map(|d| format!("（{}）", d.format("%Y年%-m月%-d日")))
+                .unwrap_or_default();
+            ("更正", format!("{when}："))
         } else {
-            ("Correction", ": ")
+            let when = date
+                .map(|d| format!(" ({})", d.format("%-d %B %Y")))
+                .unwrap_or_default();
+            ("Correction", format!("{when}: "))
         };
         let html = format!(
-            "<p class=\"correction\"><strong>{label}</strong> ({date}){colon}{}</p>\n",
+            "<p class=\"correction\"><strong>{label}</strong>{dated}{}</p>\n",
             crate::text::escape_xml(text)
         );
-        Some((html, format!("[{label} {date}] {text}")))
+        Some((html, format!("{label}{dated}{text}")))
     }
 }
 
@@ -112,5 +118,31 @@ impl Author {
             }
             Some(role) => format!("{} ({})", self.name, role),
         }
+    }
+
+    /// The byline as RSS `dc:creator` and JSON Feed `authors[].name` carry
+    /// it, which some readers parse as an RFC 822 "address (Name)" pair:
+    /// gofeed, the most used Go feed library, blanks any name with a
+    /// half-width parenthesis or an `@` in it. So the role follows the name
+    /// in full-width brackets (`陳大文（某大學副校長（研究））`) or after a
+    /// comma (`Jane Doe, Director`), and any `(`, `)` or `@` of the
+    /// author's own is written in its full-width form.
+    pub fn feed_byline(&self) -> String {
+        let joined = match &self.role {
+            None => self.name.clone(),
+            Some(role) if self.name.chars().any(crate::text::is_cjk) => {
+                format!("{}（{}）", self.name, role)
+            }
+            Some(role) => format!("{}, {}", self.name, role),
+        };
+        joined
+            .chars()
+            .map(|c| match c {
+                '(' => '（',
+                ')' => '）',
+                '@' => '＠',
+                c => c,
+            })
+            .collect()
     }
 }

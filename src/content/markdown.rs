@@ -14,6 +14,9 @@ pub struct RenderedBody {
     /// The summary: the editor's, or the lead of the body cut near the
     /// configured length.
     pub summary: String,
+    /// The correction note, as plain text, when the article has one: feeds
+    /// put it before the summary, pages beside it.
+    pub correction: Option<String>,
 }
 
 fn options() -> Options {
@@ -65,6 +68,7 @@ pub fn render_summary(
     Ok(RenderedBody {
         html: String::new(),
         summary,
+        correction: None,
     })
 }
 
@@ -78,15 +82,17 @@ pub fn render(article: &Article, summary_chars: usize) -> Result<RenderedBody, C
     let events: Vec<Event<'_>> = Parser::new_ext(&body, options())
         .map(|e| absolute_links(e, base.as_ref()))
         .collect();
-    let mut html = String::with_capacity(body.len() + body.len() / 4);
-    pulldown_cmark::html::push_html(&mut html, events.iter().cloned());
     // pulldown-cmark escapes every text and attribute it writes, and
     // `absolute_links` has dropped unsafe link schemes: only raw HTML in the
     // body can carry markup of its own, so only then does the (costly)
-    // sanitiser run.
+    // sanitiser run. The footnote markup below is our own, so it is asked
+    // before that is written.
     let raw_html = events
         .iter()
         .any(|e| matches!(e, Event::Html(_) | Event::InlineHtml(_)));
+    let mut html = String::with_capacity(body.len() + body.len() / 4);
+    let mut notes = Footnotes::new(article);
+    pulldown_cmark::html::push_html(&mut html, events.iter().cloned().map(|e| notes.rewrite(e)));
     let html = if raw_html {
         // The sanitiser's parser takes time that grows with the square of
         // the nesting depth: a body nested too deep is refused first.
@@ -105,7 +111,83 @@ pub fn render(article: &Article, summary_chars: usize) -> Result<RenderedBody, C
         html
     };
     let summary = summary(article, || &events, summary_chars);
-    Ok(RenderedBody { html, summary })
+    Ok(RenderedBody {
+        html,
+        summary,
+        correction: None,
+    })
+}
+
+/// Footnote links as a feed reader needs them. pulldown-cmark writes
+/// `href="#1"` and `id="1"`: relative, so a reader showing the item away
+/// from its page follows them nowhere, and the same in every article, so a
+/// reader showing many items on one page jumps to another article's note.
+/// Each reference becomes a link to `{permalink}#fn-{column}-{slug}-{n}`
+/// (a slug is unique in its column, and the feed over every column mixes
+/// them) and each definition gets that id, numbered as pulldown-cmark
+/// numbers them (in the order a note is first met).
+struct Footnotes {
+    base: Option<url::Url>,
+    prefix: String,
+    numbers: std::collections::HashMap<String, usize>,
+}
+
+impl Footnotes {
+    fn new(article: &Article) -> Footnotes {
+        Footnotes {
+            base: url::Url::parse(&article.url).ok(),
+            prefix: format!("fn-{}-{}-", article.column, article.slug),
+            numbers: Default::default(),
+        }
+    }
+
+    fn number(&mut self, name: &str) -> usize {
+        let next = self.numbers.len() + 1;
+        *self.numbers.entry(name.to_owned()).or_insert(next)
+    }
+
+    /// The note's id, and the absolute link to it.
+    fn target(&mut self, name: &str) -> (usize, String, String) {
+        let n = self.number(name);
+        let id = format!("{}{n}", self.prefix);
+        let href = match &self.base {
+            Some(base) => {
+                let mut u = base.clone();
+                u.set_fragment(Some(&id));
+                u.to_string()
+            }
+            None => format!("#{id}"),
+        };
+        (n, id, href)
+    }
+
+    fn rewrite<'a>(&mut self, event: Event<'a>) -> Event<'a> {
+        use crate::text::escape_xml;
+        match event {
+            Event::FootnoteReference(name) => {
+                let (n, _, href) = self.target(&name);
+                Event::InlineHtml(
+                    format!(
+                        "<sup class=\"footnote-reference\"><a href=\"{}\">{n}</a></sup>",
+                        escape_xml(&href)
+                    )
+                    .into(),
+                )
+            }
+            Event::Start(Tag::FootnoteDefinition(name)) => {
+                let (n, id, _) = self.target(&name);
+                Event::Html(
+                    format!(
+                        "<div class=\"footnote-definition\" id=\"{}\"><sup class=\"footnote-definition-label\">{n}</sup>\n",
+                        escape_xml(&id)
+                    )
+                    .into(),
+                )
+            }
+            Event::End(TagEnd::FootnoteDefinition) => Event::Html("</div>\n".into()),
+            other => other,
+        }
+    }
 }
 
 /// The editor's summary, or the lead of the body cut near `summary_chars`;
@@ -165,8 +247,11 @@ fn absolute_links<'a>(event: Event<'a>, base: Option<&url::Url>) -> Event<'a> {
     }
 }
 
-/// The text of the body's paragraphs (headings, code, tables and footnotes
-/// left out), up to about `enough` characters. Stops reading `events` there.
+/// The text of the body's paragraphs (code, tables and footnotes left out)
+/// up to the first heading after some text, or about `enough` characters.
+/// A section head starts another part of the argument: a summary that ran
+/// on across it would join two thoughts into one sentence. Stops reading
+/// `events` there.
 fn lead<'a, E: std::borrow::Borrow<Event<'a>>>(
     events: impl IntoIterator<Item = E>,
     enough: usize,
@@ -177,6 +262,7 @@ fn lead<'a, E: std::borrow::Borrow<Event<'a>>>(
     let mut in_paragraph = false;
     for event in events {
         match event.borrow() {
+            Event::Start(Tag::Heading { .. }) if depth_skip == 0 && chars > 0 => break,
             Event::Start(
                 Tag::Heading { .. }
                 | Tag::CodeBlock(_)
@@ -257,5 +343,14 @@ mod tests {
             lead_of("## 小標題\n\n第一段，\n第二行。\n\nSecond\nline."),
             "第一段，第二行。Second line."
         );
+    }
+
+    #[test]
+    fn the_lead_stops_at_a_heading_after_its_first_text() {
+        assert_eq!(
+            lead_of("第一段。\n\n第二段。\n\n## 另一節\n\n第三段。"),
+            "第一段。第二段。"
+        );
+        assert_eq!(lead_of("# 題\n\n正文。\n\n### 小節\n\n後文。"), "正文。");
     }
 }

@@ -8,6 +8,16 @@ use atom_syndication::{
 };
 use chrono::{DateTime, FixedOffset};
 
+/// A text construct: `type="text"`, or `type="html"` with the text escaped
+/// when it holds `<` or `&`, which a validator (and some readers) would
+/// otherwise take for markup left undeclared.
+fn text(s: &str) -> Text {
+    match super::html_of_text(s) {
+        Some(html) => Text::html(html),
+        None => Text::plain(s),
+    }
+}
+
 pub(super) fn write(
     config: &Config,
     spec: &FeedSpec,
@@ -16,8 +26,8 @@ pub(super) fn write(
 ) -> Result<Vec<u8>, FeedError> {
     let self_url = spec.file_url(config, "atom.xml");
     let feed = Feed {
-        title: Text::plain(spec.title.clone()),
-        subtitle: Some(Text::plain(spec.description.clone())),
+        title: text(&spec.title),
+        subtitle: Some(text(&spec.description)),
         // The feed's own address names it; entries keep ids of their own.
         id: self_url.clone(),
         updated,
@@ -78,7 +88,7 @@ fn link(rel: &str, href: &str, mime: Option<&str>) -> Link {
 fn entry(e: &Entry<'_>, full: bool) -> AtomEntry {
     let a = e.article;
     AtomEntry {
-        title: Text::plain(a.title.clone()),
+        title: text(&a.title),
         id: a.id.clone(),
         updated: a.last_changed(),
         published: Some(a.published),
@@ -99,7 +109,7 @@ fn entry(e: &Entry<'_>, full: bool) -> AtomEntry {
             })
             .collect(),
         links: vec![link("alternate", &a.url, Some("text/html"))],
-        summary: Some(Text::plain(e.body.summary.clone())),
+        summary: Some(text(&e.summary())),
         content: full.then(|| Content {
             value: Some(e.body.html.clone()),
             content_type: Some("html".into()),

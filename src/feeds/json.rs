@@ -43,8 +43,8 @@ struct JsonItem<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     content_html: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    content_text: Option<&'a str>,
-    summary: &'a str,
+    content_text: Option<String>,
+    summary: String,
     date_published: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     date_modified: Option<String>,
@@ -84,20 +84,21 @@ pub(super) fn write(
             .iter()
             .map(|e| {
                 let a = e.article;
+                let summary = e.summary().into_owned();
                 JsonItem {
                     id: &a.id,
                     url: &a.url,
                     title: &a.title,
                     content_html: full.then_some(e.body.html.as_str()),
-                    content_text: (!full).then_some(e.body.summary.as_str()),
-                    summary: &e.body.summary,
+                    content_text: (!full).then(|| summary.clone()),
+                    summary,
                     date_published: a.published.to_rfc3339(),
                     date_modified: a.updated.map(|u| u.to_rfc3339()),
                     authors: a
                         .authors
                         .iter()
                         .map(|au| JsonAuthor {
-                            name: au.byline(),
+                            name: au.feed_byline(),
                             url: None,
                         })
                         .collect(),

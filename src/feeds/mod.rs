@@ -52,6 +52,14 @@ pub fn url_path(path: &str) -> String {
         .join("/")
 }
 
+/// Plain text for a field that readers (and the W3C validator) take as
+/// HTML, escaped as HTML when it holds markup characters, so that `<b>` in
+/// a title shows as `<b>` and a `<script>` in an editor's note never runs.
+/// `None` when the text needs no escaping and may go as it is.
+pub(crate) fn html_of_text(s: &str) -> Option<String> {
+    s.contains(['<', '&']).then(|| crate::text::escape_xml(s))
+}
+
 /// One feed to write, in three formats.
 #[derive(Debug, Clone)]
 pub struct FeedSpec {
@@ -80,6 +88,17 @@ impl FeedSpec {
 pub(crate) struct Entry<'a> {
     pub article: &'a Article,
     pub body: &'a RenderedBody,
+}
+
+impl Entry<'_> {
+    /// The summary as feeds carry it: the correction note first, where a
+    /// reader who saw the first version will look.
+    pub(crate) fn summary(&self) -> std::borrow::Cow<'_, str> {
+        match &self.body.correction {
+            Some(note) => format!("{note} {}", self.body.summary).into(),
+            None => self.body.summary.as_str().into(),
+        }
+    }
 }
 
 /// The feeds to write: one per column, then the one over every column, each
@@ -186,11 +205,13 @@ pub fn render_bodies(
             let rendered = render(a, config.feeds.summary_chars).map(|mut body| {
                 // A correction goes at the top of the item, where a
                 // reader who saw the first version will look.
-                if let Some((html, text)) = a.correction_note(&config.site.language) {
+                if let Some((html, text)) =
+                    a.correction_note(&config.site.language, config.site.timezone)
+                {
                     if full {
                         body.html.insert_str(0, &html);
                     }
-                    body.summary = format!("{text} {}", body.summary);
+                    body.correction = Some(text);
                 }
                 body
             });
@@ -260,9 +281,12 @@ pub fn generate(
         files.extend(f?);
     }
     files.push(OutputFile::new(
-        "index.opml".to_owned(),
-        opml::write(config, specs),
+        opml::COLUMNS.to_owned(),
+        opml::columns(config, specs),
     ));
+    if let Some(authors) = opml::authors(config, specs) {
+        files.push(OutputFile::new(opml::AUTHOR_LIST.to_owned(), authors));
+    }
     files.push(OutputFile::new(
         "index.html".to_owned(),
         pages::index(config, pages, catalog, specs)?,

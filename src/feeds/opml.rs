@@ -1,48 +1,86 @@
-//! `index.opml`: an OPML 2.0 subscription list of every column's feed, and
-//! of every author's in a folder.
+//! The subscription lists, OPML 2.0: `index.opml` holds every column's
+//! feed and the feed over every column; `authors.opml` every author's.
+//! Two lists rather than one with folders: a reader who imports a list
+//! subscribes to everything in it, and a list of the columns that also held
+//! every author would give a 20-column paper hundreds of subscriptions, each
+//! article arriving once per column and once per author.
 //! Written by hand: the format is a dozen lines, and the OPML crates
-//! would add a second XML stack for them.
+//! would add a second XML stack for them. What the W3C validator accepts
+//! decides the details: `<head>` holds only elements it knows (`<docs>` is
+//! not one of them), and every outline is a feed (`type="rss"`), so none
+//! needs the `type` a folder would lack.
 
-use super::{FeedSpec, ALL, AUTHORS};
+use super::{html_of_text, FeedSpec, ALL, AUTHORS};
 use crate::config::Config;
 use crate::text::escape_xml;
 use std::fmt::Write;
 
-pub(super) fn write(config: &Config, specs: &[FeedSpec]) -> Vec<u8> {
+/// The file of the columns' feeds and the `all` feed.
+pub(super) const COLUMNS: &str = "index.opml";
+/// The file of the authors' feeds.
+pub(super) const AUTHOR_LIST: &str = "authors.opml";
+
+fn is_author(s: &FeedSpec) -> bool {
+    s.dir
+        .strip_prefix(AUTHORS)
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// `index.opml`: the feed over every column first, then each column's.
+pub(super) fn columns(config: &Config, specs: &[FeedSpec]) -> Vec<u8> {
+    let listed = specs
+        .iter()
+        .filter(|s| s.dir == ALL)
+        .chain(specs.iter().filter(|s| s.dir != ALL && !is_author(s)));
+    document(&config.site.title, config, listed)
+}
+
+/// `authors.opml`, or `None` when no author has a feed (an OPML body must
+/// hold an outline).
+pub(super) fn authors(config: &Config, specs: &[FeedSpec]) -> Option<Vec<u8>> {
+    if !specs.iter().any(is_author) {
+        return None;
+    }
+    let title = if config.site.language.starts_with("zh") {
+        format!("{}：作者", config.site.title)
+    } else {
+        format!("{}: authors", config.site.title)
+    };
+    Some(document(
+        &title,
+        config,
+        specs.iter().filter(|s| is_author(s)),
+    ))
+}
+
+fn document<'a>(
+    title: &str,
+    config: &Config,
+    specs: impl Iterator<Item = &'a FeedSpec>,
+) -> Vec<u8> {
     let mut out = String::new();
     out.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<opml version=\"2.0\">\n  <head>\n");
-    let _ = writeln!(out, "    <title>{}</title>", escape_xml(&config.site.title));
-    out.push_str("    <docs>http://opml.org/spec2.opml</docs>\n  </head>\n  <body>\n");
-    // Only the column feeds: a reader importing the whole list would get
-    // every article twice if the feed over every column were listed too.
-    let is_author = |s: &FeedSpec| s.dir.starts_with(&format!("{AUTHORS}/"));
-    for spec in specs.iter().filter(|s| s.dir != ALL && !is_author(s)) {
-        outline(&mut out, config, spec, "    ");
-    }
-    // Authors in a folder of their own: the same articles again, for
-    // readers who follow a person rather than a column.
-    if specs.iter().any(&is_author) {
-        let label = if config.site.language.starts_with("zh") {
-            "作者"
-        } else {
-            "Authors"
-        };
-        let _ = writeln!(out, "    <outline text=\"{label}\" title=\"{label}\">");
-        for spec in specs.iter().filter(|s| is_author(s)) {
-            outline(&mut out, config, spec, "      ");
-        }
-        out.push_str("    </outline>\n");
+    let _ = writeln!(out, "    <title>{}</title>", html_attr(title));
+    out.push_str("  </head>\n  <body>\n");
+    for spec in specs {
+        outline(&mut out, config, spec);
     }
     out.push_str("  </body>\n</opml>\n");
     out.into_bytes()
 }
 
-fn outline(out: &mut String, config: &Config, spec: &FeedSpec, indent: &str) {
+/// An attribute the validator reads as HTML (`text`, `title`,
+/// `description`): markup in it is escaped as HTML first.
+fn html_attr(s: &str) -> String {
+    escape_xml(&html_of_text(s).unwrap_or_else(|| s.to_owned()))
+}
+
+fn outline(out: &mut String, config: &Config, spec: &FeedSpec) {
     let _ = writeln!(
         out,
-        "{indent}<outline type=\"rss\" version=\"RSS2\" text=\"{t}\" title=\"{t}\" description=\"{d}\" xmlUrl=\"{x}\" htmlUrl=\"{h}\" language=\"{l}\"/>",
-        t = escape_xml(&spec.title),
-        d = escape_xml(&spec.description),
+        "    <outline type=\"rss\" version=\"RSS2\" text=\"{t}\" title=\"{t}\" description=\"{d}\" xmlUrl=\"{x}\" htmlUrl=\"{h}\" language=\"{l}\"/>",
+        t = html_attr(&spec.title),
+        d = html_attr(&spec.description),
         x = escape_xml(&spec.file_url(config, "rss.xml")),
         h = escape_xml(&spec.home_url),
         l = escape_xml(&config.site.language),

@@ -158,7 +158,7 @@ impl Manifest {
 }
 
 /// Whether `path` (relative to `output_dir`, `/`-separated) has the shape
-/// of a file a build writes: `index.html`, `index.opml`, and the feeds and
+/// of a file a build writes: `index.html`, `index.opml`, `authors.opml`, and the feeds and
 /// page of a column, of `all` or of an author. Nothing absolute, nothing
 /// with `..` or a hidden segment, nothing else.
 pub fn is_output_path(path: &str) -> bool {
@@ -169,7 +169,7 @@ pub fn is_output_path(path: &str) -> bool {
         return false;
     }
     match segments.as_slice() {
-        ["index.html" | "index.opml"] => true,
+        ["index.html" | "index.opml" | "authors.opml"] => true,
         [dir, file] => {
             FEED_FILES.contains(file)
                 && !matches!(*dir, super::AUTHORS | "digests" | "index")
@@ -316,6 +316,7 @@ mod tests {
         for ok in [
             "index.html",
             "index.opml",
+            "authors.opml",
             "ai/rss.xml",
             "all/feed.json",
             "city/index.html",

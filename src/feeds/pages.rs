@@ -74,6 +74,8 @@ pub(super) fn column(
                 "title": a.title,
                 "url": a.url,
                 "summary": e.body.summary,
+                // Beside the lead, not in place of it.
+                "correction": e.body.correction,
                 "date": published.format("%Y-%m-%d").to_string(),
                 "datetime": published.to_rfc3339(),
                 "byline": a.authors.iter().map(|au| au.byline()).collect::<Vec<_>>().join("、"),
@@ -128,7 +130,11 @@ pub(super) fn index(
         "site": site(config),
         "columns": columns,
         "feeds": all.map(|s| feed_links(config, s)).unwrap_or(Value::Null),
-        "opml": format!("{}/index.opml", config.feeds.url),
+        "opml": format!("{}/{}", config.feeds.url, super::opml::COLUMNS),
+        "authors_opml": specs
+            .iter()
+            .any(|s| s.dir.starts_with(&format!("{}/", super::AUTHORS)))
+            .then(|| format!("{}/{}", config.feeds.url, super::opml::AUTHOR_LIST)),
         "subscribe": config.server.public_url.as_ref().map(|u| format!("{u}/")),
     });
     Ok(templates.render(1, &data)?)

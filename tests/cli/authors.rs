@@ -1,5 +1,6 @@
 //! Author feeds: one set an author, their folders and slugs, their limits
-//! and summaries, the OPML folder, and removal when they go.
+//! and summaries, `authors.opml`, removal when they go, and bylines that
+//! every tested feed reader keeps.
 
 use crate::output::{assert_same_tree, files_counted, json_of, self_link, start_tags};
 use crate::util::*;
@@ -212,7 +213,7 @@ fn a_chinese_name_keeps_its_folder_and_is_percent_encoded_in_links() {
     let atom = parse_feed(p.read(&format!("feeds/{CHAN_FOLDER}/atom.xml")).as_bytes());
     assert_eq!(atom.id, format!("{CHAN_URL}/atom.xml"));
     assert!(p
-        .read("feeds/index.opml")
+        .read("feeds/authors.opml")
         .contains(&format!("xmlUrl=\"{CHAN_URL}/rss.xml\"")));
     assert_eq!(
         self_link(&p, "authors/daniel-whitcombe/rss.xml"),
@@ -301,36 +302,194 @@ fn an_invalid_author_slug_exits_2_naming_the_field_and_writes_nothing() {
     assert_same_tree(&before, &p.tree("feeds"));
 }
 
+/// The `xmlUrl` of every outline in an OPML file, in order.
+fn xml_urls(opml: &str) -> Vec<String> {
+    start_tags(opml, "outline")
+        .into_iter()
+        .filter_map(|o| o.get("xmlurl").cloned())
+        .collect()
+}
+
+/// What the W3C feed validator reports on an OPML file, as its
+/// `src/feedvalidator/opml.py` (w3c/feedvalidator) decides it: `<head>`
+/// holds only the elements it defines (`<docs>` is not one: an error), and
+/// an outline with any of `description htmlUrl language title version
+/// xmlUrl` but no `type` is a warning, as is a `type` other than `rss` or
+/// `link`.
+#[track_caller]
+pub(crate) fn assert_opml_validates(name: &str, opml: &str) {
+    const HEAD: &[&str] = &[
+        "title",
+        "dateCreated",
+        "dateModified",
+        "ownerName",
+        "ownerEmail",
+        "ownerId",
+        "expansionState",
+        "vertScrollState",
+        "windowTop",
+        "windowLeft",
+        "windowBottom",
+        "windowRight",
+    ];
+    let head = &opml[opml.find("<head>").unwrap() + 6..opml.find("</head>").unwrap()];
+    for tag in head.split('<').skip(1).filter(|t| !t.starts_with('/')) {
+        let element = tag
+            .split(|c: char| c == '>' || c.is_whitespace())
+            .next()
+            .unwrap();
+        assert!(
+            HEAD.contains(&element),
+            "{name}: <{element}> in <head>:\n{opml}"
+        );
+    }
+    let outlines = start_tags(opml, "outline");
+    assert!(!outlines.is_empty(), "{name}: a body with no outline");
+    for o in outlines {
+        assert!(
+            o.contains_key("text"),
+            "{name}: an outline without text: {o:?}"
+        );
+        match o.get("type").map(String::as_str) {
+            Some("rss") => {
+                assert!(
+                    o.contains_key("xmlurl") && o.contains_key("title"),
+                    "{name}: {o:?}"
+                )
+            }
+            Some(other) => panic!("{name}: outline type {other:?}"),
+            None => assert_eq!(o.len(), 1, "{name}: an outline with no type: {o:?}"),
+        }
+    }
+}
+
 #[test]
-fn the_opml_lists_author_feeds_in_a_folder_of_their_own() {
+fn index_opml_lists_all_and_the_columns_and_authors_opml_the_authors() {
     let p = with_authors("");
     p.build();
-    let opml = p.read("feeds/index.opml");
-    let open = "<outline text=\"作者\" title=\"作者\">";
-    let start = opml.find(open).unwrap_or_else(|| panic!("{opml}"));
-    let end = start + opml[start..].find("</outline>").unwrap();
-    let (outside, inside) = (
-        format!("{}{}", &opml[..start], &opml[end..]),
-        &opml[start..end],
-    );
-    let xml_urls = |s: &str| -> Vec<String> {
-        start_tags(s, "outline")
-            .into_iter()
-            .filter_map(|o| o.get("xmlurl").cloned())
-            .collect()
-    };
+    let index = p.read("feeds/index.opml");
+    let authors = p.read("feeds/authors.opml");
     assert_eq!(
-        xml_urls(inside),
+        xml_urls(&index),
+        [
+            "https://news.example.com/feeds/all/rss.xml",
+            "https://news.example.com/feeds/ai/rss.xml",
+            "https://news.example.com/feeds/city/rss.xml"
+        ]
+    );
+    assert_eq!(
+        xml_urls(&authors),
         [
             "https://news.example.com/feeds/authors/daniel-whitcombe/rss.xml".to_owned(),
             format!("{CHAN_URL}/rss.xml"),
         ]
     );
+    assert_opml_validates("index.opml", &index);
+    assert_opml_validates("authors.opml", &authors);
+    // The index page links both lists.
+    let page = p.read("feeds/index.html");
+    let hrefs: Vec<String> = start_tags(&page, "a")
+        .into_iter()
+        .filter_map(|a| a.get("href").cloned())
+        .collect();
+    for list in ["index.opml", "authors.opml"] {
+        let url = format!("https://news.example.com/feeds/{list}");
+        assert!(hrefs.contains(&url), "{url} in {hrefs:?}");
+    }
+}
+
+/// gofeed's name rule (mmcdole/gofeed, `internal/shared/parseutils.go`,
+/// `ParseNameAddress`), which its RSS translator applies to `dc:creator`
+/// and its JSON translator to `authors[].name`: the four regular
+/// expressions it tries in turn, copied as written there. What it returns
+/// as the name; `""` is a name it has blanked.
+fn gofeed_name(text: &str) -> String {
+    use regex::Regex;
+    let email_name = Regex::new(r"^([^@]+@[^\s]+)\s+\(([^@]+)\)$").unwrap();
+    let name_email = Regex::new(r"^([^@]+)\s+\(([^@]+@[^)]+)\)$").unwrap();
+    let name_only = Regex::new(r"^([^@()]+)$").unwrap();
+    if let Some(c) = email_name.captures(text) {
+        return c[2].to_owned();
+    }
+    if let Some(c) = name_email.captures(text) {
+        return c[1].to_owned();
+    }
+    if let Some(c) = name_only.captures(text) {
+        return c[1].to_owned();
+    }
+    // emailOnlyRgx gives an address and no name; so does anything else.
+    String::new()
+}
+
+#[test]
+fn the_gofeed_rule_blanks_a_name_with_parentheses_as_gofeed_does() {
+    assert_eq!(gofeed_name("Jane Doe (Director)"), "");
+    assert_eq!(gofeed_name("jane@example.com (Jane Doe)"), "Jane Doe");
+    assert_eq!(gofeed_name("趙汝恒（創新科技署署長(研究及創新)）"), "");
+    assert_eq!(gofeed_name("陳大文（院長）"), "陳大文（院長）");
+    assert_eq!(gofeed_name("Jane @ Home"), "");
+}
+
+#[test]
+fn every_byline_in_rss_and_json_feed_survives_gofeeds_name_rule() {
+    let p = Publication::new();
+    p.write(
+        "content/ai/roles.md",
+        article(
+            r#"
+title = "Roles"
+published = 2026-11-20T07:00:00+08:00
+authors = [
+  { name = "Jane Doe", role = "Director" },
+  { name = "趙汝恒", role = "創新科技署署長(研究及創新)" },
+  { name = "Sam (Sammy) Lee", role = "Editor @ Large" },
+  "陳大文",
+]
+"#,
+            "內文。",
+        ),
+    );
+    p.build();
+    let rss = parse_feed(p.read("feeds/ai/rss.xml").as_bytes());
+    let json = json_of(&p.read("feeds/ai/feed.json"));
+    let from_rss: Vec<String> = rss.entries[0]
+        .authors
+        .iter()
+        .map(|a| a.name.clone())
+        .collect();
+    let from_json: Vec<String> = json["items"][0]["authors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_owned())
+        .collect();
+    let want = [
+        "Jane Doe, Director",
+        "趙汝恒（創新科技署署長（研究及創新））",
+        "Sam （Sammy） Lee, Editor ＠ Large",
+        "陳大文",
+    ];
+    for (format, names) in [("rss.xml", from_rss), ("feed.json", from_json)] {
+        assert_eq!(names, want, "{format}");
+        for name in &names {
+            assert_eq!(&gofeed_name(name), name, "{format}: gofeed blanks {name:?}");
+        }
+    }
+    // gofeed takes an Atom author's name as written, so Atom keeps the
+    // byline as pages print it.
+    let atom = parse_feed(p.read("feeds/ai/atom.xml").as_bytes());
+    let names: Vec<&str> = atom.entries[0]
+        .authors
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect();
     assert_eq!(
-        xml_urls(&outside),
+        names,
         [
-            "https://news.example.com/feeds/ai/rss.xml",
-            "https://news.example.com/feeds/city/rss.xml"
+            "Jane Doe (Director)",
+            "趙汝恒（創新科技署署長(研究及創新)）",
+            "Sam (Sammy) Lee (Editor @ Large)",
+            "陳大文"
         ]
     );
 }
@@ -345,7 +504,7 @@ fn an_author_whose_articles_are_gone_loses_their_feeds() {
     assert_eq!(files_counted(&run.stdout).removed, 3, "{}", run.stdout);
     assert!(!p.path("feeds/authors/daniel-whitcombe").exists());
     assert_eq!(author_folders(&p), BTreeSet::from(["陳大文".to_owned()]));
-    assert!(!p.read("feeds/index.opml").contains("daniel-whitcombe"));
+    assert!(!p.read("feeds/authors.opml").contains("daniel-whitcombe"));
 }
 
 #[test]
@@ -353,7 +512,7 @@ fn author_feeds_off_writes_none_and_removes_those_written() {
     let p = with_authors("author_feeds = false\n");
     p.build();
     assert!(!p.path("feeds/authors").exists());
-    assert!(!p.read("feeds/index.opml").contains("作者"));
+    assert!(!p.path("feeds/authors.opml").exists());
 
     // Turned off after a build, they go.
     let p = with_authors("");
@@ -361,7 +520,8 @@ fn author_feeds_off_writes_none_and_removes_those_written() {
     assert_eq!(author_folders(&p).len(), 2);
     p.write("config.toml", format!("{CONFIG}author_feeds = false\n"));
     let run = p.build();
-    assert_eq!(files_counted(&run.stdout).removed, 6, "{}", run.stdout);
+    // Two authors' three feeds, and the list of them.
+    assert_eq!(files_counted(&run.stdout).removed, 7, "{}", run.stdout);
     assert!(!p.path("feeds/authors").exists());
-    assert!(!p.read("feeds/index.opml").contains("authors/"));
+    assert!(!p.path("feeds/authors.opml").exists());
 }

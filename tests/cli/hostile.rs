@@ -100,6 +100,144 @@ fn html(e: &feed_rs::model::Entry) -> &str {
         .expect("content")
 }
 
+/// `html` as the text a reader treating it as HTML shows: character
+/// references decoded (the feeds escape only with these).
+pub(crate) fn unescape_html(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let end = rest.find(';').expect("a closed reference");
+        let name = &rest[1..end];
+        let c = match name {
+            "amp" => '&',
+            "lt" => '<',
+            "gt" => '>',
+            "quot" => '"',
+            "apos" | "#39" => '\'',
+            _ => {
+                let code = match name.strip_prefix("#x") {
+                    Some(hex) => u32::from_str_radix(hex, 16),
+                    None => name.trim_start_matches('#').parse(),
+                };
+                char::from_u32(code.unwrap_or_else(|_| panic!("&{name}; in {html:?}"))).unwrap()
+            }
+        };
+        out.push(c);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A text construct as a reader shows it: Atom's `type="html"` (and RSS's
+/// title, which readers take as HTML) decoded once.
+fn shown(format: &str, t: &feed_rs::model::Text) -> String {
+    if format == "rss.xml" || t.content_type.subty() == "html" {
+        unescape_html(&t.content)
+    } else {
+        t.content.clone()
+    }
+}
+
+/// The texts of every `<name>…</name>` element in `xml` (CDATA taken as
+/// it is, references left as written), with its start tag's attributes.
+fn raw_elements<'a>(xml: &'a str, name: &str) -> Vec<(&'a str, &'a str)> {
+    let open = format!("<{name}");
+    let close = format!("</{name}>");
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(at) = rest.find(&open) {
+        let after = &rest[at + open.len()..];
+        rest = after;
+        if !after.starts_with([' ', '>']) {
+            continue;
+        }
+        let gt = after.find('>').unwrap();
+        let end = after
+            .find(&close)
+            .unwrap_or_else(|| panic!("{name} not closed"));
+        out.push((&after[..gt], &after[gt + 1..end]));
+        rest = &after[end..];
+    }
+    out
+}
+
+/// What an XML parser makes of an element's raw text.
+fn xml_text(raw: &str) -> String {
+    match raw.trim().strip_prefix("<![CDATA[") {
+        Some(cdata) => cdata
+            .replace("]]]]><![CDATA[>", "]]>")
+            .trim_end_matches("]]>")
+            .to_owned(),
+        None => unescape_html(raw),
+    }
+}
+
+/// The W3C feed validator's warnings on text, as w3c/feedvalidator's
+/// `validators.py` (class `nonhtml`, for RSS `title` and `category` and
+/// Atom `type="text"`) and `content.py` give them, made stricter rather
+/// than looser: text with an end tag in it is HTML left in plain text;
+/// text with a character reference (what readers would decode again) needs
+/// the hexadecimal form `&#x` in the raw bytes, which tells the validator
+/// the escaping was meant (RSS Advisory Board profile); and in RSS 2.0 a
+/// `<` followed by a letter or `/` needs the same. Text the validator reads
+/// as HTML (RSS `description`, Atom `type="html"`, OPML attributes) must
+/// hold nothing it calls a security risk.
+#[track_caller]
+fn assert_validator_finds_no_warning_in_texts(path: &str, xml: &str) {
+    let rss = path.ends_with("rss.xml");
+    let plain: &[&str] = if rss {
+        &["title", "category"]
+    } else {
+        &["title", "subtitle", "summary"]
+    };
+    for name in plain {
+        for (attrs, raw) in raw_elements(xml, name) {
+            let value = xml_text(raw);
+            if attrs.contains("type=\"html\"") {
+                assert!(
+                    !value.to_lowercase().contains("<script"),
+                    "{path}: <{name}> holds a script: {value:?}"
+                );
+                continue;
+            }
+            let end_tag = value.split("</").skip(1).any(|t| {
+                t.split('>')
+                    .next()
+                    .is_some_and(|w| !w.is_empty() && w.chars().all(char::is_alphanumeric))
+            });
+            assert!(!end_tag, "{path}: HTML in plain <{name}>: {value:?}");
+            let reference = value
+                .split('&')
+                .skip(1)
+                .any(|t| t.starts_with(|c: char| c == '#' || c.is_ascii_alphabetic()));
+            let tag = rss
+                && value
+                    .split('<')
+                    .skip(1)
+                    .any(|t| t.starts_with(|c: char| c == '/' || c.is_ascii_alphabetic()));
+            if reference || tag {
+                assert!(
+                    raw.contains("&#x"),
+                    "{path}: <{name}>{raw}</{name}> escapes HTML without hexadecimal references"
+                );
+            }
+        }
+    }
+    let html: &[&str] = if rss { &["description"] } else { &[] };
+    for name in html {
+        for (_, raw) in raw_elements(xml, name) {
+            let value = xml_text(raw).to_lowercase();
+            assert!(
+                !value.contains("<script"),
+                "{path}: <{name}> holds a script: {value:?}"
+            );
+        }
+    }
+}
+
 /// The feeds of the `ai` column, by format.
 fn ai_feeds(feeds: &BTreeMap<String, Feed>) -> impl Iterator<Item = (&str, &Feed)> {
     FORMATS
@@ -136,24 +274,40 @@ published = 2026-11-21
     let feeds = safe_feeds(&p);
     for (format, feed) in ai_feeds(&feeds) {
         let e = entry(feed, "markup");
-        assert_eq!(title(e), "A & B <C>", "{format}");
-        // RSS descriptions are HTML, so the plain-text summary arrives
-        // escaped; the other formats carry it as text.
+        assert_eq!(
+            shown(format, e.title.as_ref().unwrap()),
+            "A & B <C>",
+            "{format}"
+        );
+        // RSS titles and descriptions are HTML, so plain text arrives
+        // escaped; Atom says `type="html"` when it is; JSON Feed carries
+        // the text as it is.
         let want = if format == "rss.xml" {
+            "Fish &#x26; chips &#x3C; 5 ]]&#x3E; done"
+        } else if format == "atom.xml" {
             "Fish &amp; chips &lt; 5 ]]&gt; done"
         } else {
             "Fish & chips < 5 ]]> done"
         };
         assert_eq!(summary(e), want, "{format}");
+        assert_eq!(
+            shown(format, e.summary.as_ref().unwrap()),
+            "Fish & chips < 5 ]]> done"
+        );
         assert!(
             html(e).contains("Fish &amp; chips &lt; 5 ]]&gt; done"),
             "{format}: {}",
             html(e)
         );
         let authors: Vec<&str> = e.authors.iter().map(|a| a.name.as_str()).collect();
-        assert_eq!(authors, ["Eve <script> (]]> & co)"], "{format}");
+        let byline = if format == "atom.xml" {
+            "Eve <script> (]]> & co)"
+        } else {
+            "Eve <script>, ]]> & co"
+        };
+        assert_eq!(authors, [byline], "{format}");
         assert_eq!(
-            title(entry(feed, "script")),
+            shown(format, entry(feed, "script").title.as_ref().unwrap()),
             "<script>alert(1)</script> ]]> &amp;",
             "{format}"
         );
@@ -245,7 +399,12 @@ fn control_characters_never_reach_a_feed() {
         let e = entry(feed, "controls");
         assert_eq!(title(e), "Bell escape nul del c1 end", "{format}");
         assert_eq!(summary(e), "Sum mary here", "{format}");
-        assert_eq!(e.authors[0].name, "Na me (Ro le)", "{format}");
+        let byline = if format == "atom.xml" {
+            "Na me (Ro le)"
+        } else {
+            "Na me, Ro le"
+        };
+        assert_eq!(e.authors[0].name, byline, "{format}");
         assert!(
             html(e).contains("with [31m escape  bell  backspace  tab and  feed."),
             "{format}: {}",
@@ -286,11 +445,8 @@ fn crlf_line_ends_are_read_and_a_line_break_in_a_title_becomes_a_space() {
     for (format, feed) in ai_feeds(&feeds) {
         let e = entry(feed, "crlf");
         assert_eq!(title(e), "First line second line", "{format}");
-        assert_eq!(
-            summary(e),
-            "A paragraph on two lines. Another paragraph.",
-            "{format}"
-        );
+        // The summary stops at the section head.
+        assert_eq!(summary(e), "A paragraph on two lines.", "{format}");
         assert!(
             html(e).contains("<h2>A heading</h2>"),
             "{format}: {}",
@@ -462,4 +618,147 @@ fn html_nested_past_the_depth_limit_is_refused_and_sloppy_html_is_not() {
             );
         }
     }
+}
+
+#[test]
+fn markup_in_titles_notes_tags_and_corrections_gives_no_validator_warning() {
+    let hostile = CONFIG
+        .replace("title = \"鑰匙與未來\"", "title = \"<b>Keys</b> & 未來\"")
+        .replace(
+            "description = \"編者按：人工智能與創科的路向。\"",
+            "description = \"<script>alert(1)</script> & 編者按\"",
+        )
+        .replace("title = \"論壇\"", "title = \"論壇 <i>&</i>\"");
+    let p = Publication::with_config(&hostile);
+    p.write(
+        "content/ai/markup.md",
+        article(
+            r#"
+title = "<b>粗體</b> & <script>x</script>"
+published = 2026-11-20
+updated = 2026-11-22
+correction = "<script>alert(2)</script> 數字 & 單位"
+tags = ["<b>&</b>", "a &amp; b"]
+authors = [{ name = "Eve", role = "<i>編輯</i>" }]
+summary = "<em>摘要</em> & 更多"
+"#,
+            "Body.",
+        ),
+    );
+    p.build();
+    let feeds = safe_feeds(&p);
+    for dir in ["ai", "all", "authors/eve"] {
+        for format in ["rss.xml", "atom.xml"] {
+            let path = format!("{dir}/{format}");
+            assert_validator_finds_no_warning_in_texts(&path, &p.read(&format!("feeds/{path}")));
+        }
+    }
+    // Readers that take the texts as HTML show exactly what was written.
+    for format in ["rss.xml", "atom.xml"] {
+        let feed = &feeds[&format!("ai/{format}")];
+        assert_eq!(
+            shown(format, feed.title.as_ref().unwrap()),
+            "<b>Keys</b> & 未來 | 論壇 <i>&</i>"
+        );
+        assert_eq!(
+            shown(format, feed.description.as_ref().unwrap()),
+            "<script>alert(1)</script> & 編者按",
+            "{format}"
+        );
+        let e = entry(feed, "markup");
+        assert_eq!(
+            shown(format, e.title.as_ref().unwrap()),
+            "<b>粗體</b> & <script>x</script>"
+        );
+        assert!(
+            shown(format, e.summary.as_ref().unwrap())
+                .starts_with("更正（2026年11月22日）：<script>alert(2)</script> 數字 & 單位 <em>摘要</em> & 更多"),
+            "{format}: {:?}",
+            e.summary
+        );
+    }
+    for list in ["index.opml", "authors.opml"] {
+        let opml = p.read(&format!("feeds/{list}"));
+        crate::authors::assert_opml_validates(list, &opml);
+        for o in crate::output::start_tags(&opml, "outline") {
+            for attr in ["text", "title", "description"] {
+                assert!(!o[attr].contains('<'), "{list}: {attr} holds markup: {o:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn footnote_links_are_absolute_and_unique_to_their_article() {
+    let p = Publication::new();
+    for (slug, day) in [("first", "20"), ("second", "21")] {
+        p.write(
+            &format!("content/ai/{slug}.md"),
+            article(
+                &format!("title = \"{slug}\"\npublished = 2026-11-{day}"),
+                "正文[^a]，再一注[^b]。\n\n[^b]: 第二個注。\n\n[^a]: 第一個注。",
+            ),
+        );
+    }
+    p.write(
+        "content/ai/raw.md",
+        article(
+            "title = \"raw\"\npublished = 2026-11-22",
+            "<span>HTML</span> 正文[^n]。\n\n[^n]: 注。",
+        ),
+    );
+    p.build();
+    let json = crate::output::json_of(&p.read("feeds/ai/feed.json"));
+    let mut ids = std::collections::BTreeSet::new();
+    for item in json["items"].as_array().unwrap() {
+        let url = item["url"].as_str().unwrap();
+        let slug = url.trim_end_matches('/').rsplit('/').next().unwrap();
+        let html = item["content_html"].as_str().unwrap();
+        let hrefs: Vec<String> = crate::output::start_tags(html, "a")
+            .into_iter()
+            .filter_map(|a| a.get("href").cloned())
+            .collect();
+        let targets: Vec<String> = crate::output::start_tags(html, "div")
+            .into_iter()
+            .filter_map(|d| d.get("id").cloned())
+            .collect();
+        let notes = if slug == "raw" { 1 } else { 2 };
+        let want: Vec<String> = (1..=notes).map(|n| format!("fn-ai-{slug}-{n}")).collect();
+        assert_eq!(
+            hrefs,
+            want.iter()
+                .map(|id| format!("{url}#{id}"))
+                .collect::<Vec<_>>(),
+            "{html}"
+        );
+        // Each link's target is in the same item, under the same id.
+        let mut sorted = targets.clone();
+        sorted.sort();
+        assert_eq!(sorted, want, "{html}");
+        for id in targets {
+            assert!(ids.insert(id.clone()), "{id} in two articles");
+        }
+    }
+    assert_eq!(ids.len(), 5);
+    // A slug is unique only in its column: the same slug in another column
+    // still gets ids of its own in the feed over every column.
+    p.write(
+        "content/city/first.md",
+        article(
+            "title = \"city first\"\npublished = 2026-11-23",
+            "正文[^a]。\n\n[^a]: 注。",
+        ),
+    );
+    p.build();
+    let all = crate::output::json_of(&p.read("feeds/all/feed.json"));
+    let ids: Vec<String> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| crate::output::start_tags(i["content_html"].as_str().unwrap(), "div"))
+        .filter_map(|d| d.get("id").cloned())
+        .collect();
+    let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "{ids:?}");
+    assert!(ids.contains(&"fn-city-first-1".to_owned()), "{ids:?}");
 }

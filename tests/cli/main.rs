@@ -1,7 +1,7 @@
 //! Integration tests: the `broadsheet` binary run on fixture publications,
 //! its output read back with independent parsers.
 
-mod authors; // author feeds: folders, slugs, limits, summaries, the OPML folder
+mod authors; // author feeds: folders, slugs, limits, summaries, authors.opml, gofeed-safe bylines
 mod bad_input; // content and config the build refuses, each error named by file, line and field
 mod build; // the feeds a build writes, and what a second build leaves alone
 mod conveniences; // shell completions, the manual page, JSON logs
