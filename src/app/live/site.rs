@@ -150,7 +150,7 @@ fn article_page(
     let tz = config.site.timezone;
     let mut body = crate::content::markdown::render(a, config.feeds.summary_chars)
         .map_err(|e| ContentErrors(vec![e]))?;
-    if let Some((note, _)) = a.correction_note(&config.site.language) {
+    if let Some((note, _)) = a.correction_note(&config.site.language, config.site.timezone) {
         body.html.insert_str(0, &note);
     }
     let date = |d: DateTime<FixedOffset>| {
