@@ -15,8 +15,13 @@ const HTML: &[&str] = &[
     "page-preferences.html.hbs",
     "email-confirm.html.hbs",
     "email-manage.html.hbs",
+    "email-welcome.html.hbs",
 ];
-const TEXT: &[&str] = &["email-confirm.txt.hbs", "email-manage.txt.hbs"];
+const TEXT: &[&str] = &[
+    "email-confirm.txt.hbs",
+    "email-manage.txt.hbs",
+    "email-welcome.txt.hbs",
+];
 
 /// The key a template is rendered by: its file name without `.html.hbs`
 /// or `.txt.hbs`.
@@ -171,6 +176,19 @@ pub(super) fn site_data(config: &Config) -> Value {
     })
 }
 
+/// The sign-up form's privacy notice: `paragraphs` of
+/// [`Config::privacy_notice`] (split at blank lines) and the `url` of the
+/// whole policy, or null.
+pub(super) fn privacy_data(config: &Config) -> Value {
+    let text = config.privacy_notice();
+    let paragraphs: Vec<&str> = text
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    json!({ "paragraphs": paragraphs, "url": config.server.privacy_url })
+}
+
 /// Compiles the templates and renders each against data of the shape the
 /// service gives it, so `check` finds a broken override (strict mode makes
 /// a misspelt field an error) before a reader does.
@@ -186,7 +204,7 @@ pub fn check(config: &Config) -> Result<(), TemplateError> {
     pages.html(
         "page-subscribe",
         &site,
-        json!({ "title": "t", "error": error, "form": { "email": "", "name": "" }, "columns": columns }),
+        json!({ "title": "t", "error": error, "form": { "email": "", "name": "" }, "every_column": true, "columns": columns, "privacy": privacy_data(config) }),
     )?;
     pages.html(
         "page-manage",
@@ -196,7 +214,7 @@ pub fn check(config: &Config) -> Result<(), TemplateError> {
     pages.html(
         "page-preferences",
         &site,
-        json!({ "title": "t", "saved": true, "error": error, "unsubscribed": false, "token": "t", "form": { "name": "" }, "columns": columns }),
+        json!({ "title": "t", "saved": true, "error": error, "unsubscribed": false, "token": "t", "email": "reader@example.com", "form": { "name": "" }, "every_column": true, "columns": columns }),
     )?;
     pages.notice(
         &site,
@@ -216,5 +234,16 @@ pub fn check(config: &Config) -> Result<(), TemplateError> {
         pages.html(name, &site, json!({ "link": "https://example.com/" }))?;
         pages.text(name, &site, json!({ "link": "https://example.com/" }))?;
     }
+    let when = bi("日期", "Date").json();
+    let welcome = json!({
+        "every_column": false,
+        "columns": ["t"],
+        "schedule": when,
+        "first_issue": when,
+        "preferences": "https://example.com/",
+        "unsubscribe": "https://example.com/",
+    });
+    pages.html("email-welcome", &site, welcome.clone())?;
+    pages.text("email-welcome", &site, welcome)?;
     Ok(())
 }
