@@ -90,7 +90,15 @@ pub(crate) async fn page(State(state): State<Shared>, q: TokenQuery) -> Result<R
                 fields: &[("token", token.trim())],
                 button: bi("確認訂閱", "Confirm"),
             }),
-            link: None,
+            // A sign-up from a column page's short form met no statement
+            // before it was sent: it is one click away before confirming.
+            link: Some((
+                "./#privacy",
+                bi(
+                    "個人資料收集聲明：我們如何使用你的資料",
+                    "Personal Information Collection Statement: how we use your data",
+                ),
+            )),
         },
     ))
 }

@@ -84,6 +84,29 @@ fn a_privacy_url_that_is_no_url_and_an_overlong_notice_are_refused_naming_the_ke
     site.run(&["check"]).expect_code(0);
 }
 
+#[test]
+fn the_confirmation_button_page_links_the_privacy_notice() {
+    // A column page's short form carries no statement of its own.
+    let site = Site::new();
+    let service = site.serve();
+    let r = service.post(
+        "/subscribe",
+        &form(&[("email", "reader@example.com"), ("columns", "ai")]),
+    );
+    assert_page(&r, 200, "Check your inbox");
+    let token = site
+        .wait_for_email_to("reader@example.com")
+        .token(&site.url(), "confirm");
+    let page = service.get(&format!("/confirm?token={token}"));
+    assert_page(
+        &page,
+        200,
+        r##"<a href="./#privacy">個人資料收集聲明：我們如何使用你的資料 Personal Information Collection Statement: how we use your data</a>"##,
+    );
+    // Where it leads: the statement on the sign-up page.
+    assert_page(&service.get("/"), 200, r#"id="privacy""#);
+}
+
 /// Signs `email` up for `columns` and presses the confirmation button;
 /// returns the page it answers.
 fn sign_up_and_confirm(site: &Site, service: &Http, email: &str, columns: &[&str]) -> Response {
