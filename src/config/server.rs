@@ -234,3 +234,53 @@ impl Config {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(extra: &str) -> Config {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[site]\ntitle = \"論壇\"\nbase_url = \"https://news.example.com\"\n\n\
+                 [[columns]]\nslug = \"ai\"\ntitle = \"AI\"\n\n{extra}"
+            ),
+        )
+        .unwrap();
+        Config::load_with_env(&path, &Default::default()).unwrap()
+    }
+
+    #[test]
+    fn the_built_in_privacy_notice_names_the_publication_and_whom_to_write_to() {
+        let c = load("[digest]\nfrom = \"論壇 <digest@news.example.com>\"\nreply_to = \"editor@news.example.com\"\n");
+        assert!(c.server.welcome_email);
+        assert_eq!(c.server.privacy_url, None);
+        let text = c.privacy_notice();
+        assert!(text.contains("只用於寄送論壇的每週摘要"), "{text}");
+        // The Reply-To is where answers go, so it is named, not the From.
+        assert!(text.contains("請電郵至 editor@news.example.com"), "{text}");
+        assert!(text.contains("email editor@news.example.com."), "{text}");
+        assert!(!text.contains("digest@"), "{text}");
+        assert_eq!(text.matches("\n\n").count(), 1, "{text}");
+
+        let c = load("");
+        assert!(c.privacy_notice().contains("請回覆我們任何一封電郵"));
+    }
+
+    #[test]
+    fn a_privacy_notice_of_ones_own_replaces_the_built_in_one() {
+        let c = load(
+            "[server]\nprivacy_notice = \"  本報只用你的地址寄摘要。  \"\n\
+             privacy_url = \"https://news.example.com/privacy\"\nwelcome_email = false\n",
+        );
+        assert_eq!(c.privacy_notice(), "本報只用你的地址寄摘要。");
+        assert_eq!(
+            c.server.privacy_url.as_deref(),
+            Some("https://news.example.com/privacy")
+        );
+        assert!(!c.server.welcome_email);
+    }
+}

@@ -180,13 +180,31 @@ pub(super) fn site_data(config: &Config) -> Value {
 /// [`Config::privacy_notice`] (split at blank lines) and the `url` of the
 /// whole policy, or null.
 pub(super) fn privacy_data(config: &Config) -> Value {
-    let text = config.privacy_notice();
-    let paragraphs: Vec<&str> = text
-        .split("\n\n")
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect();
-    json!({ "paragraphs": paragraphs, "url": config.server.privacy_url })
+    json!({
+        "paragraphs": paragraphs(&config.privacy_notice()),
+        "url": config.server.privacy_url,
+    })
+}
+
+/// The paragraphs of a plain text: runs of lines that are not blank (with
+/// `\n` or `\r\n` endings), each trimmed.
+fn paragraphs(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut current: Vec<&str> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() {
+            if !current.is_empty() {
+                out.push(current.join("\n"));
+                current.clear();
+            }
+        } else {
+            current.push(line);
+        }
+    }
+    if !current.is_empty() {
+        out.push(current.join("\n"));
+    }
+    out
 }
 
 /// Compiles the templates and renders each against data of the shape the
@@ -246,4 +264,18 @@ pub fn check(config: &Config) -> Result<(), TemplateError> {
     pages.html("email-welcome", &site, welcome.clone())?;
     pages.text("email-welcome", &site, welcome)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notice_is_cut_into_paragraphs_at_blank_lines_whatever_the_line_ends() {
+        assert_eq!(
+            paragraphs("  一段\r\n同一段\r\n\r\n \r\nSecond\n\n\nthird  \n"),
+            ["一段\n同一段", "Second", "third"]
+        );
+        assert!(paragraphs("\n \n").is_empty());
+    }
 }
