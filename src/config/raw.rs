@@ -169,6 +169,9 @@ pub(super) struct RawServer {
     pub emails_per_client_per_hour: i64,
     pub trust_forwarded_for: bool,
     pub shutdown_email_seconds: i64,
+    pub privacy_notice: String,
+    pub privacy_url: String,
+    pub welcome_email: bool,
 }
 
 impl Default for RawServer {
@@ -181,6 +184,9 @@ impl Default for RawServer {
             emails_per_client_per_hour: 20,
             trust_forwarded_for: false,
             shutdown_email_seconds: 30,
+            privacy_notice: String::new(),
+            privacy_url: String::new(),
+            welcome_email: true,
         }
     }
 }

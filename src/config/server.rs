@@ -13,6 +13,11 @@ use url::Url;
 /// guessed, and every link signed with it forged.
 const SECRET_MIN_CHARS: usize = 16;
 
+/// The longest `server.privacy_notice`, in characters: a statement a
+/// reader can take in beside a form, not a whole policy (link that with
+/// `server.privacy_url`).
+const PRIVACY_NOTICE_MAX_CHARS: usize = 2_000;
+
 /// `[server]`.
 #[derive(Debug, Clone)]
 pub struct Server {
@@ -33,6 +38,14 @@ pub struct Server {
     /// How long, at shutdown, queued emails get to leave; what is left
     /// stays queued in the state for the next start.
     pub shutdown_email_seconds: u64,
+    /// The personal information collection statement shown on the
+    /// sign-up form; `None`: the built-in one ([`Config::privacy_notice`]).
+    pub privacy_notice: Option<String>,
+    /// The full privacy policy the statement links to: an absolute
+    /// http(s) URL.
+    pub privacy_url: Option<String>,
+    /// Send a welcome email once a sign-up is confirmed.
+    pub welcome_email: bool,
 }
 
 /// `[server]`.
@@ -70,6 +83,26 @@ pub(super) fn validate(raw: RawServer, issues: &mut Issues) -> Server {
             );
         }
     }
+    let notice = raw.privacy_notice.trim();
+    let notice_chars = notice.chars().count();
+    if notice_chars > PRIVACY_NOTICE_MAX_CHARS {
+        issues.add(
+            "server.privacy_notice",
+            format!(
+                "expected at most {PRIVACY_NOTICE_MAX_CHARS} characters, found {notice_chars}: \
+                 keep the statement short and link the whole policy with server.privacy_url"
+            ),
+        );
+    }
+    let privacy_url = raw.privacy_url.trim();
+    if !privacy_url.is_empty()
+        && !matches!(Url::parse(privacy_url), Ok(p) if matches!(p.scheme(), "http" | "https"))
+    {
+        issues.add(
+            "server.privacy_url",
+            format!("expected an absolute http(s) URL, found {privacy_url:?}"),
+        );
+    }
     // Unset is fine here (a build signs nothing); set, it must be usable.
     if !raw.secret.is_empty() && raw.secret.chars().count() < SECRET_MIN_CHARS {
         issues.add(
@@ -85,6 +118,55 @@ pub(super) fn validate(raw: RawServer, issues: &mut Issues) -> Server {
         emails_per_client_per_hour,
         trust_forwarded_for: raw.trust_forwarded_for,
         shutdown_email_seconds,
+        privacy_notice: (!notice.is_empty()).then(|| notice.to_owned()),
+        privacy_url: (!privacy_url.is_empty()).then(|| privacy_url.to_owned()),
+        welcome_email: raw.welcome_email,
+    }
+}
+
+impl Config {
+    /// The statement the sign-up form shows before anyone gives an
+    /// address, as Hong Kong's Personal Data (Privacy) Ordinance expects
+    /// (data protection principle 1(3)): `server.privacy_notice`, or a
+    /// built-in one in Chinese and English saying what is collected and
+    /// why, that nothing is passed on for marketing, how to leave, the
+    /// right to see and correct one's data, and whom to write to (the
+    /// digest's Reply-To, else its From). Paragraphs are separated by a
+    /// blank line.
+    pub fn privacy_notice(&self) -> String {
+        if let Some(text) = &self.server.privacy_notice {
+            return text.clone();
+        }
+        let title = &self.site.title;
+        let contact = self
+            .digest
+            .reply_to
+            .as_ref()
+            .or(self.digest.from.as_ref())
+            .map(|m| m.email.to_string());
+        let (zh_contact, en_contact) = match &contact {
+            Some(a) => (format!("請電郵至 {a}"), format!("email {a}")),
+            None => (
+                "請回覆我們任何一封電郵".to_owned(),
+                "reply to any of our emails".to_owned(),
+            ),
+        };
+        format!(
+            "我們收集你的電郵地址，以及你選擇提供的稱呼和欄目，只用於寄送{title}的每週摘要及管理你的訂閱。\
+             電郵地址必須提供，否則無法寄送；稱呼可不填。\
+             我們不會出售你的資料，也不會交給他人作直接促銷，只有代我們寄出電郵的服務商會經手。\
+             每封電郵都附有取消訂閱的連結，你亦可隨時在「管理訂閱」更改設定或取消訂閱。\
+             根據《個人資料（私隱）條例》，你有權查閱及改正你的資料；如有查詢，{zh_contact}。\n\n\
+             We collect your email address, and the name and columns you choose to give, only to send you \
+             the weekly digest of {title} and to manage your subscription. \
+             The address is needed to send it; the name is optional. \
+             We do not sell your data or pass it to anyone for direct marketing; only the service that \
+             delivers our email handles it on our behalf. \
+             Every email carries a link to unsubscribe, and under “Manage your subscription” you can change \
+             your settings or leave at any time. \
+             Under Hong Kong’s Personal Data (Privacy) Ordinance you may see and correct your data; \
+             for that or any question, {en_contact}."
+        )
     }
 }
 
@@ -150,5 +232,55 @@ impl Config {
             public_url: self.server.public_url.clone().unwrap_or_default(),
             secret: self.server.secret.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(extra: &str) -> Config {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[site]\ntitle = \"論壇\"\nbase_url = \"https://news.example.com\"\n\n\
+                 [[columns]]\nslug = \"ai\"\ntitle = \"AI\"\n\n{extra}"
+            ),
+        )
+        .unwrap();
+        Config::load_with_env(&path, &Default::default()).unwrap()
+    }
+
+    #[test]
+    fn the_built_in_privacy_notice_names_the_publication_and_whom_to_write_to() {
+        let c = load("[digest]\nfrom = \"論壇 <digest@news.example.com>\"\nreply_to = \"editor@news.example.com\"\n");
+        assert!(c.server.welcome_email);
+        assert_eq!(c.server.privacy_url, None);
+        let text = c.privacy_notice();
+        assert!(text.contains("只用於寄送論壇的每週摘要"), "{text}");
+        // The Reply-To is where answers go, so it is named, not the From.
+        assert!(text.contains("請電郵至 editor@news.example.com"), "{text}");
+        assert!(text.contains("email editor@news.example.com."), "{text}");
+        assert!(!text.contains("digest@"), "{text}");
+        assert_eq!(text.matches("\n\n").count(), 1, "{text}");
+
+        let c = load("");
+        assert!(c.privacy_notice().contains("請回覆我們任何一封電郵"));
+    }
+
+    #[test]
+    fn a_privacy_notice_of_ones_own_replaces_the_built_in_one() {
+        let c = load(
+            "[server]\nprivacy_notice = \"  本報只用你的地址寄摘要。  \"\n\
+             privacy_url = \"https://news.example.com/privacy\"\nwelcome_email = false\n",
+        );
+        assert_eq!(c.privacy_notice(), "本報只用你的地址寄摘要。");
+        assert_eq!(
+            c.server.privacy_url.as_deref(),
+            Some("https://news.example.com/privacy")
+        );
+        assert!(!c.server.welcome_email);
     }
 }

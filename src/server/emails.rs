@@ -5,14 +5,14 @@
 use super::links::{self, CONFIRM_HOURS, MANAGE_DAYS};
 use super::refusal::{Reason, Refusal};
 use super::state::db;
-use super::{mailer, Shared};
+use super::{mailer, when, Shared};
 use crate::address::Email;
 use crate::mail::message::{self, Letter};
 use crate::mail::{Outgoing, Sender};
 use crate::text::one_line;
 use chrono::{DateTime, Duration, FixedOffset};
 use lettre::message::Mailbox;
-use serde_json::json;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::str::FromStr;
 
@@ -23,6 +23,9 @@ pub(crate) enum EmailKind {
     Confirm,
     /// A preferences link, sent on request.
     Manage,
+    /// After a sign-up is confirmed: what comes and when, with the links
+    /// to change or stop it (`server.welcome_email`).
+    Welcome,
 }
 
 impl EmailKind {
@@ -31,6 +34,7 @@ impl EmailKind {
         match self {
             EmailKind::Confirm => "confirm",
             EmailKind::Manage => "manage",
+            EmailKind::Welcome => "welcome",
         }
     }
 
@@ -39,6 +43,7 @@ impl EmailKind {
         match self {
             EmailKind::Confirm => "email-confirm",
             EmailKind::Manage => "email-manage",
+            EmailKind::Welcome => "email-welcome",
         }
     }
 
@@ -47,6 +52,7 @@ impl EmailKind {
         match self {
             EmailKind::Confirm => format!("請確認訂閱 Confirm your subscription · {title}"),
             EmailKind::Manage => format!("你的訂閱設定 Your subscription · {title}"),
+            EmailKind::Welcome => format!("歡迎訂閱 Welcome · {title}"),
         }
     }
 
@@ -55,7 +61,9 @@ impl EmailKind {
     fn link_lifetime(self) -> Duration {
         match self {
             EmailKind::Confirm => Duration::hours(CONFIRM_HOURS),
-            EmailKind::Manage => Duration::days(MANAGE_DAYS),
+            // A welcome a week late is no use either (its own links work
+            // far longer).
+            EmailKind::Manage | EmailKind::Welcome => Duration::days(MANAGE_DAYS),
         }
     }
 }
@@ -70,7 +78,20 @@ pub(crate) async fn queue(
     kind: EmailKind,
     url: &str,
 ) -> Result<(), Refusal> {
-    let Some(m) = build(state, id, email, kind, url) else {
+    queue_with(state, id, email, kind, url, json!({ "link": url })).await
+}
+
+/// [`queue`] with the templates given `data`; `url` is the link that
+/// makes this email differ from another of its kind.
+async fn queue_with(
+    state: &Shared,
+    id: i64,
+    email: &Email,
+    kind: EmailKind,
+    url: &str,
+    data: Value,
+) -> Result<(), Refusal> {
+    let Some(m) = build(state, id, email, kind, url, data) else {
         return Err(state.refuse(Reason::Unavailable));
     };
     let row = mailer::queued(&m, kind.name(), kind.link_lifetime());
@@ -78,6 +99,34 @@ pub(crate) async fn queue(
     db(state, move |s| mailer::store_email(s, &row, now)).await?;
     state.mailer.wake();
     Ok(())
+}
+
+/// Queues the welcome email to subscriber `id`, who has just confirmed
+/// and follows `columns` (none: every column): what they will get, when
+/// the first issue comes, and the links to change or stop it, which work
+/// as long as a digest's do.
+pub(crate) async fn queue_welcome(
+    state: &Shared,
+    id: i64,
+    email: &Email,
+    columns: &[String],
+) -> Result<(), Refusal> {
+    let (preferences, unsubscribe) = links::welcome_links(state, id, email);
+    let now = state.clock.now();
+    let first = when::date_time(when::first_issue(&state.config, now), now);
+    let titles: Vec<&str> = columns
+        .iter()
+        .filter_map(|c| state.config.column(c).map(|c| c.title.as_str()))
+        .collect();
+    let data = json!({
+        "every_column": columns.is_empty(),
+        "columns": titles,
+        "schedule": when::weekly(&state.config.digest.schedule).json(),
+        "first_issue": first.json(),
+        "preferences": preferences,
+        "unsubscribe": unsubscribe,
+    });
+    queue_with(state, id, email, EmailKind::Welcome, &preferences, data).await
 }
 
 /// Queues the confirmation email of sign-up request `request`, made by
@@ -110,7 +159,7 @@ pub(crate) async fn queue_preferences(
 pub(crate) async fn build_for_nobody(state: &Shared, email: &Email, kind: EmailKind) {
     let token = links::preferences_token(state, 0, email);
     let url = links::link(state, "preferences", &token);
-    if let Some(m) = build(state, 0, email, kind, &url) {
+    if let Some(m) = build(state, 0, email, kind, &url, json!({ "link": url })) {
         let row = mailer::queued(&m, kind.name(), kind.link_lifetime());
         let now = state.clock.now();
         // A failure is logged where it happens; nothing waits on this.
@@ -144,11 +193,18 @@ fn message_id(
     ])
 }
 
-/// The `kind` email to `email` (subscriber `id`) with its link `url`,
-/// dated by the service's clock; `None`, logged, when it cannot be made.
-fn build(state: &Shared, id: i64, email: &Email, kind: EmailKind, url: &str) -> Option<Outgoing> {
+/// The `kind` email to `email` (subscriber `id`) rendered with `data`,
+/// `url` its link, dated by the service's clock; `None`, logged, when it
+/// cannot be made.
+fn build(
+    state: &Shared,
+    id: i64,
+    email: &Email,
+    kind: EmailKind,
+    url: &str,
+    data: Value,
+) -> Option<Outgoing> {
     let subject = one_line(&kind.subject(&state.config.site.title));
-    let data = json!({ "link": url });
     let text = state.pages.text(kind.template(), &state.site, data.clone());
     let html = state.pages.html(kind.template(), &state.site, data);
     let (text, html) = match (text, html) {
@@ -221,6 +277,20 @@ mod tests {
                 "manage",
                 "email-manage",
                 "你的訂閱設定 Your subscription · 論壇".to_owned(),
+                Duration::days(7),
+            )
+        );
+        assert_eq!(
+            (
+                EmailKind::Welcome.name(),
+                EmailKind::Welcome.template(),
+                EmailKind::Welcome.subject("論壇"),
+                EmailKind::Welcome.link_lifetime(),
+            ),
+            (
+                "welcome",
+                "email-welcome",
+                "歡迎訂閱 Welcome · 論壇".to_owned(),
                 Duration::days(7),
             )
         );

@@ -14,6 +14,12 @@ pub(crate) const CONFIRM_HOURS: i64 = 48;
 /// How long a preferences link sent on request works.
 pub(crate) const MANAGE_DAYS: i64 = 7;
 
+/// How long the preferences link in a welcome email works: as long as a
+/// digest's, since it is kept like one.
+const WELCOME_PREFERENCES_DAYS: i64 = 30;
+/// How long its unsubscribe link works: as long as a digest's.
+const WELCOME_UNSUBSCRIBE_DAYS: i64 = 365;
+
 /// `{public_url}/{page}?token={token}`.
 pub(crate) fn link(state: &Shared, page: &str, token: &str) -> String {
     format!("{}/{page}?token={token}", state.public_url)
@@ -27,6 +33,28 @@ pub(crate) fn preferences_token(state: &Shared, id: i64, email: &Email) -> Strin
         email.key(),
         Purpose::Preferences,
         state.clock.now() + Duration::days(MANAGE_DAYS),
+    )
+}
+
+/// The preferences and unsubscribe links of subscriber `id`'s welcome
+/// email.
+pub(crate) fn welcome_links(state: &Shared, id: i64, email: &Email) -> (String, String) {
+    let now = state.clock.now();
+    let preferences = state.signer.sign(
+        id,
+        email.key(),
+        Purpose::Preferences,
+        now + Duration::days(WELCOME_PREFERENCES_DAYS),
+    );
+    let unsubscribe = state.signer.sign(
+        id,
+        email.key(),
+        Purpose::Unsubscribe,
+        now + Duration::days(WELCOME_UNSUBSCRIBE_DAYS),
+    );
+    (
+        link(state, "preferences", &preferences),
+        link(state, "unsubscribe", &unsubscribe),
     )
 }
 

@@ -25,6 +25,7 @@ mod pages;
 mod refusal;
 mod routes;
 mod state;
+mod when;
 
 use crate::config::{Config, ConfigError, ServiceUse};
 use crate::mail::Sender;

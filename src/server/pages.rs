@@ -15,8 +15,13 @@ const HTML: &[&str] = &[
     "page-preferences.html.hbs",
     "email-confirm.html.hbs",
     "email-manage.html.hbs",
+    "email-welcome.html.hbs",
 ];
-const TEXT: &[&str] = &["email-confirm.txt.hbs", "email-manage.txt.hbs"];
+const TEXT: &[&str] = &[
+    "email-confirm.txt.hbs",
+    "email-manage.txt.hbs",
+    "email-welcome.txt.hbs",
+];
 
 /// The key a template is rendered by: its file name without `.html.hbs`
 /// or `.txt.hbs`.
@@ -171,6 +176,37 @@ pub(super) fn site_data(config: &Config) -> Value {
     })
 }
 
+/// The sign-up form's privacy notice: `paragraphs` of
+/// [`Config::privacy_notice`] (split at blank lines) and the `url` of the
+/// whole policy, or null.
+pub(super) fn privacy_data(config: &Config) -> Value {
+    json!({
+        "paragraphs": paragraphs(&config.privacy_notice()),
+        "url": config.server.privacy_url,
+    })
+}
+
+/// The paragraphs of a plain text: runs of lines that are not blank (with
+/// `\n` or `\r\n` endings), each trimmed.
+fn paragraphs(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut current: Vec<&str> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() {
+            if !current.is_empty() {
+                out.push(current.join("\n"));
+                current.clear();
+            }
+        } else {
+            current.push(line);
+        }
+    }
+    if !current.is_empty() {
+        out.push(current.join("\n"));
+    }
+    out
+}
+
 /// Compiles the templates and renders each against data of the shape the
 /// service gives it, so `check` finds a broken override (strict mode makes
 /// a misspelt field an error) before a reader does.
@@ -186,7 +222,7 @@ pub fn check(config: &Config) -> Result<(), TemplateError> {
     pages.html(
         "page-subscribe",
         &site,
-        json!({ "title": "t", "error": error, "form": { "email": "", "name": "" }, "columns": columns }),
+        json!({ "title": "t", "error": error, "form": { "email": "", "name": "" }, "every_column": true, "columns": columns, "privacy": privacy_data(config) }),
     )?;
     pages.html(
         "page-manage",
@@ -196,7 +232,7 @@ pub fn check(config: &Config) -> Result<(), TemplateError> {
     pages.html(
         "page-preferences",
         &site,
-        json!({ "title": "t", "saved": true, "error": error, "unsubscribed": false, "token": "t", "form": { "name": "" }, "columns": columns }),
+        json!({ "title": "t", "saved": true, "error": error, "unsubscribed": false, "token": "t", "email": "reader@example.com", "form": { "name": "" }, "every_column": true, "columns": columns }),
     )?;
     pages.notice(
         &site,
@@ -216,5 +252,30 @@ pub fn check(config: &Config) -> Result<(), TemplateError> {
         pages.html(name, &site, json!({ "link": "https://example.com/" }))?;
         pages.text(name, &site, json!({ "link": "https://example.com/" }))?;
     }
+    let when = bi("日期", "Date").json();
+    let welcome = json!({
+        "every_column": false,
+        "columns": ["t"],
+        "schedule": when,
+        "first_issue": when,
+        "preferences": "https://example.com/",
+        "unsubscribe": "https://example.com/",
+    });
+    pages.html("email-welcome", &site, welcome.clone())?;
+    pages.text("email-welcome", &site, welcome)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notice_is_cut_into_paragraphs_at_blank_lines_whatever_the_line_ends() {
+        assert_eq!(
+            paragraphs("  一段\r\n同一段\r\n\r\n \r\nSecond\n\n\nthird  \n"),
+            ["一段\n同一段", "Second", "third"]
+        );
+        assert!(paragraphs("\n \n").is_empty());
+    }
 }

@@ -41,6 +41,8 @@ pub(crate) struct Parts {
 pub(crate) struct AppState {
     pub(crate) config: Config,
     pub(crate) site: serde_json::Value,
+    /// The sign-up form's privacy notice, for its template.
+    pub(crate) privacy: serde_json::Value,
     pub(crate) pages: Pages,
     pub(crate) signer: Signer,
     /// The one connection that writes.
@@ -92,6 +94,7 @@ impl Parts {
         let signer = Signer::new(config.server.secret.expose());
         let state = Arc::new(AppState {
             site: super::pages::site_data(&config),
+            privacy: super::pages::privacy_data(&config),
             feed_files: files::Published::new(&config.site.output_dir),
             per_address: limits::Limiter::new(config.server.emails_per_address_per_day, 86_400),
             per_client: limits::Limiter::new(config.server.emails_per_client_per_hour, 3_600),

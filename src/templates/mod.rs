@@ -57,6 +57,14 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "email-manage.txt.hbs",
         include_str!("builtin/email-manage.txt.hbs"),
     ),
+    (
+        "email-welcome.html.hbs",
+        include_str!("builtin/email-welcome.html.hbs"),
+    ),
+    (
+        "email-welcome.txt.hbs",
+        include_str!("builtin/email-welcome.txt.hbs"),
+    ),
 ];
 
 /// The built-in text of `file_name`.

@@ -1,6 +1,7 @@
 // A reader's whole round trip through `broadsheet serve`, in headless
-// Chromium: subscribe on the form, confirm from the emailed link, receive a
-// digest, unsubscribe from its List-Unsubscribe link; then the pages beside
+// Chromium: subscribe on the form for one column, confirm from the emailed
+// link, choose every column on the preferences page, receive a digest,
+// unsubscribe from its List-Unsubscribe link; then the pages beside
 // the feeds, and a second sign-up from a column's page. Run by run.sh, which
 // starts the server and sets:
 //
@@ -238,9 +239,21 @@ try {
   expect(slugs.includes(COLUMN), `expected a checkbox input[name=columns][value=${COLUMN}]; the form offers ${JSON.stringify(slugs)}`);
   ok(`the form has email, name, a honeypot (hidden: ${hiddenBy}) and the columns ${slugs.join(', ')}`);
 
-  step(`subscribe ${EMAIL} as ${NAME}, following ${COLUMN}`);
+  // "Every column" is a choice of its own, chosen at first; the boxes
+  // count only with "only these", and are out of sight until it is chosen.
+  const everyColumn = form.locator('input[type=radio][name=scope][value=all]');
+  const onlyThese = form.locator('input[type=radio][name=scope][value=some]');
+  expect(await everyColumn.count() === 1 && await onlyThese.count() === 1,
+    'expected the radio pair input[name=scope] "all" / "some" in form#subscribe');
+  expect(await everyColumn.isChecked(), 'expected "every column" (scope=all) to be chosen when the form opens');
+  expect(!(await boxes.first().isVisible()), 'expected the column boxes out of sight while "every column" is chosen');
+  ok('"every column" is chosen at first, and the boxes are out of sight');
+
+  step(`subscribe ${EMAIL} as ${NAME}, following only ${COLUMN}`);
   await form.locator('input[name=email]').fill(EMAIL);
   await form.locator('input[name=name]').fill(NAME);
+  await onlyThese.check();
+  expect(await boxes.first().isVisible(), 'expected the column boxes to show once "only these" is chosen');
   for (const s of slugs) {
     const box = form.locator(`input[type=checkbox][name=columns][value="${s}"]`);
     if (s === COLUMN) await box.check(); else await box.uncheck();
@@ -288,6 +301,28 @@ try {
   expect(confirmed.columns === COLUMN, `expected the stored columns ${JSON.stringify(COLUMN)}, found ${JSON.stringify(confirmed.columns)}`);
   ok(`confirming applied the name ${confirmed.name} and the column ${confirmed.columns}`);
 
+  // 3b. The preferences page, from the confirmed page's link: it names the
+  // address, shows the one column, and "every column" can be chosen.
+  step('open the preferences from the confirmed page, and choose every column');
+  const prefsHref = await page.locator('a[href^="preferences?token="]').first().getAttribute('href');
+  expect(prefsHref, 'expected a link to preferences?token=... on the page after confirming');
+  await open(new URL(prefsHref, page.url()).href, 'preferences page');
+  const prefs = page.locator('form#preferences');
+  expect((await page.locator('body').innerText()).includes(EMAIL), `expected the preferences page to name ${EMAIL}`);
+  const prefsEvery = prefs.locator('input[type=radio][name=scope][value=all]');
+  expect(await prefs.locator('input[type=radio][name=scope][value=some]').isChecked(),
+    `expected "only these" to be chosen for a reader of ${COLUMN} alone`);
+  expect(await prefs.locator(`input[type=checkbox][name=columns][value="${COLUMN}"]`).isChecked(),
+    `expected the box of ${COLUMN} ticked`);
+  await prefsEvery.check();
+  await shot('preferences-every-column');
+  await submit('form#preferences', 'save every column');
+  const every = expectStatus('active', 'after choosing every column');
+  expect(every.columns === '', `expected every column to be stored as no columns, found ${JSON.stringify(every.columns)}`);
+  expect(await page.locator('form#preferences input[type=radio][name=scope][value=all]').isChecked(),
+    'expected the saved page to show "every column" chosen');
+  ok('every column is stored as all columns, and the page shows it chosen');
+
   // 4. A digest.
   step(`send a digest: broadsheet --now ${NOW} digest send --force`);
   const send = spawnSync(BIN, ['--config', CONFIG, '--now', NOW, 'digest', 'send', '--force'],
@@ -320,6 +355,9 @@ try {
   step('open the unsubscribe link');
   await open(unsubscribeUrl, 'unsubscribe page');
   expect(await page.locator('form#unsubscribe').count() === 1, `expected <form id="unsubscribe"> on ${unsubscribeUrl}`);
+  expect((await page.locator('body').innerText()).includes(EMAIL), `expected the unsubscribe page to name ${EMAIL}`);
+  expect(await page.locator('a[href^="preferences?token="]').count() === 1,
+    'expected the unsubscribe page to offer fewer columns instead (a preferences?token=... link)');
   await shot('unsubscribe-page');
   expectStatus('active', 'after GET /unsubscribe (only the POST may unsubscribe)');
 

@@ -1,12 +1,13 @@
 //! `/confirm`: the page a confirmation link opens, and its button.
 
+use crate::server::emails;
 use crate::server::extract::{FromForm, PostedForm, TokenQuery};
 use crate::server::forms::Form;
 use crate::server::links::{preferences_token, resolve_with_request};
 use crate::server::pages::{bi, Action, Bilingual, Notice};
 use crate::server::refusal::Refusal;
 use crate::server::state::db;
-use crate::server::Shared;
+use crate::server::{when, Shared};
 use crate::store::{ConfirmOutcome, SignupRequest, SubscriberStatus};
 use crate::token::Purpose;
 use axum::extract::State;
@@ -89,7 +90,15 @@ pub(crate) async fn page(State(state): State<Shared>, q: TokenQuery) -> Result<R
                 fields: &[("token", token.trim())],
                 button: bi("確認訂閱", "Confirm"),
             }),
-            link: None,
+            // A sign-up from a column page's short form met no statement
+            // before it was sent: it is one click away before confirming.
+            link: Some((
+                "./#privacy",
+                bi(
+                    "個人資料收集聲明：我們如何使用你的資料",
+                    "Personal Information Collection Statement: how we use your data",
+                ),
+            )),
         },
     ))
 }
@@ -105,27 +114,58 @@ pub(crate) async fn post(
         resolve_with_request(&state, token.as_deref(), Purpose::Confirm).await?;
     let now = state.clock.now();
     let id = subscriber.id;
+    // What the subscriber follows once confirmed: what this sign-up chose
+    // (a link of the first format confirms the record as it stands).
+    let columns = request
+        .as_ref()
+        .map_or_else(|| subscriber.columns.clone(), |r| r.columns.clone());
     let request = request.map(|r| r.id);
     let outcome = db(&state, move |s| match request {
         Some(r) => s.confirm_request(r, now),
         None => s.confirm_subscriber(id, now),
     })
     .await?;
+    let welcome = outcome == ConfirmOutcome::Activated && state.config.server.welcome_email;
     if outcome == ConfirmOutcome::Activated {
         tracing::info!(subscriber = id, "subscription confirmed");
+    }
+    if welcome {
+        emails::queue_welcome(&state, id, &email, &columns).await?;
     }
     let manage = format!(
         "preferences?token={}",
         preferences_token(&state, subscriber.id, &email)
     );
+    let first = when::date_time(when::first_issue(&state.config, now), now);
+    let mut paragraphs = vec![bi(
+        "多謝訂閱。每週摘要會寄到你的電郵地址；每一封都附有取消訂閱的連結。",
+        "Thank you. The weekly digest will come to your inbox; every issue carries a link to unsubscribe.",
+    )];
+    if outcome == ConfirmOutcome::Activated {
+        // Only for a reader who starts now: to one who pressed again, the
+        // "first" issue may have come weeks ago.
+        paragraphs.push(Bilingual::owned(
+            format!(
+                "第一期預計在{}寄出（如你關注的欄目那一週有新文章）。",
+                first.zh
+            ),
+            format!(
+                "The first issue is due on {} (if the columns you follow have new articles that week).",
+                first.en
+            ),
+        ));
+    }
+    if welcome {
+        paragraphs.push(bi(
+            "我們亦已寄出一封歡迎電郵，附有更改設定及取消訂閱的連結。",
+            "We have also sent you a welcome email with links to change your settings or unsubscribe.",
+        ));
+    }
     Ok(state.notice(
         StatusCode::OK,
         &Notice {
             heading: bi("訂閱成功", "You are subscribed"),
-            paragraphs: &[bi(
-                "多謝訂閱。每週摘要會寄到你的電郵地址；每一封都附有取消訂閱的連結。",
-                "Thank you. The weekly digest will come to your inbox; every issue carries a link to unsubscribe.",
-            )],
+            paragraphs: &paragraphs,
             action: None,
             link: Some((&manage, bi("更改訂閱設定", "Change your settings"))),
         },

@@ -106,7 +106,9 @@ async fn access_log(request: Request, next: Next) -> Response {
 
 // ------------------------------------------------- shared by the forms
 
-/// The columns for a form's checkboxes, `ticked` ones checked.
+/// The columns for a form's checkboxes, `ticked` ones checked. The form
+/// is also given `every_column`: whether "every column" is chosen rather
+/// than "only these".
 fn columns_data(state: &Shared, ticked: &[String]) -> Value {
     state
         .config
@@ -123,12 +125,63 @@ fn columns_data(state: &Shared, ticked: &[String]) -> Value {
         .collect()
 }
 
+/// The form's `scope` field: `all` for every column, `some` for the boxes
+/// ticked. Forms without it (a column page's, which names its column in a
+/// hidden field, or an older override) keep the first rule: the boxes
+/// ticked, none meaning every column.
+fn read_scope(scope: Option<&str>, ticked: &[String]) -> Result<Option<&'static str>, Bilingual> {
+    match scope {
+        Some("all") => Ok(Some("all")),
+        Some("some") if ticked.is_empty() => Err(bi(
+            "請至少選一個欄目，或選「全部欄目」。",
+            "Tick at least one column, or choose every column.",
+        )),
+        Some("some") => Ok(Some("some")),
+        None => Ok(None),
+        Some(_) => Err(bi(
+            "請選「全部欄目」或「只收以下欄目」。",
+            "Choose every column, or only the columns ticked.",
+        )),
+    }
+}
+
+/// The form as a subscriber's `columns` are: `every_column` and the
+/// boxes ticked. A reader of every column (stored as none) sees "every
+/// column" chosen and every box ticked, as things are, rather than
+/// nothing; anyone else "only these" with theirs.
+fn columns_of(state: &Shared, columns: &[String]) -> (bool, Vec<String>) {
+    if columns.is_empty() {
+        let all = state
+            .config
+            .columns
+            .iter()
+            .map(|c| c.slug.as_str().to_owned())
+            .collect();
+        (true, all)
+    } else {
+        (false, columns.to_vec())
+    }
+}
+
+/// Whether a form posted with `scope` and `ticked` is shown again with
+/// "every column" chosen.
+fn shows_every(scope: Option<&str>, ticked: &[String]) -> bool {
+    match scope {
+        Some("all") => true,
+        Some(_) => false,
+        None => ticked.is_empty(),
+    }
+}
+
 /// The name and columns a form chose, checked: the name cleaned and at
-/// most [`NAME_CHARS`] long, every column one the site has, repeats
-/// dropped, every column ticked kept as none (follow all, new ones too).
+/// most [`NAME_CHARS`] long; "every column" (`scope = all`) kept as no
+/// columns (follow all, new ones too), whatever boxes are ticked with it;
+/// otherwise every column one the site has, repeats dropped, and every
+/// column ticked kept as none too.
 fn read_choices(
     state: &Shared,
     name: &str,
+    scope: Option<&str>,
     ticked: &[String],
 ) -> Result<(String, Vec<String>), Bilingual> {
     let name = crate::address::display_name(name);
@@ -137,6 +190,9 @@ fn read_choices(
             "稱呼太長（最多 100 字）。",
             "The name is too long (100 characters at most).",
         ));
+    }
+    if read_scope(scope, ticked)? == Some("all") {
+        return Ok((name, Vec::new()));
     }
     let mut columns: Vec<String> = Vec::new();
     for c in ticked {

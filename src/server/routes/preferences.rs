@@ -1,7 +1,7 @@
 //! `/preferences`: a subscriber's name and columns, unsubscribing, and
 //! for one who left, asking for a fresh confirmation.
 
-use super::{columns_data, read_choices, within_limits};
+use super::{columns_data, columns_of, read_choices, shows_every, within_limits};
 use crate::server::emails;
 use crate::server::extract::{Client, FromForm, PostedForm, TokenQuery};
 use crate::server::forms::Form;
@@ -24,6 +24,8 @@ pub(crate) struct Choices {
     /// saves (or, for a reader who left, asks for a confirmation).
     action: String,
     name: String,
+    /// `all` (every column) or `some` (the boxes ticked).
+    scope: Option<String>,
     columns: Vec<String>,
 }
 
@@ -33,6 +35,7 @@ impl FromForm for Choices {
             token: form.get("token").map(str::to_owned),
             action: form.get("action").unwrap_or("").to_owned(),
             name: form.get("name").unwrap_or("").to_owned(),
+            scope: form.get("scope").map(str::to_owned),
             columns: form.all("columns").map(str::to_owned).collect(),
         }
     }
@@ -45,7 +48,13 @@ fn form_page(
     token: &str,
     saved: bool,
     error: Option<Bilingual>,
+    shown: Option<(bool, &[String])>,
 ) -> Response {
+    // The boxes as stored, unless a refused form is shown again as sent.
+    let (every_column, ticked) = match shown {
+        Some((every, ticked)) => (every, ticked.to_vec()),
+        None => columns_of(state, &subscriber.columns),
+    };
     state.page(
         status,
         state.pages.html(
@@ -59,8 +68,12 @@ fn form_page(
                 // confirmation instead of a save that would bring them back.
                 "unsubscribed": subscriber.status != SubscriberStatus::Active,
                 "token": token,
+                // The address these settings are for: the link is theirs,
+                // so it is shown whole (escaped like every value).
+                "email": subscriber.email,
                 "form": { "name": subscriber.name },
-                "columns": columns_data(state, &subscriber.columns),
+                "every_column": every_column,
+                "columns": columns_data(state, &ticked),
             }),
         ),
     )
@@ -76,6 +89,7 @@ pub(crate) async fn page(State(state): State<Shared>, q: TokenQuery) -> Result<R
         &subscriber,
         token.trim(),
         false,
+        None,
         None,
     ))
 }
@@ -98,13 +112,14 @@ pub(crate) async fn post(
         return Ok(state.simple(
             StatusCode::OK,
             bi("已取消訂閱", "You are unsubscribed"),
-            bi(
-                "這個地址不會再收到摘要。",
-                "This address will receive no more digests.",
+            Bilingual::owned(
+                format!("{} 不會再收到摘要。", subscriber.email),
+                format!("{} will receive no more digests.", subscriber.email),
             ),
         ));
     }
-    let (name, columns) = match read_choices(&state, &form.name, &form.columns) {
+    let scope = form.scope.as_deref();
+    let (name, columns) = match read_choices(&state, &form.name, scope, &form.columns) {
         Ok(c) => c,
         Err(msg) => {
             return Ok(form_page(
@@ -114,6 +129,7 @@ pub(crate) async fn post(
                 &token,
                 false,
                 Some(msg),
+                Some((shows_every(scope, &form.columns), &form.columns)),
             ))
         }
     };
@@ -149,6 +165,7 @@ pub(crate) async fn post(
         &subscriber,
         &token,
         true,
+        None,
         None,
     ))
 }

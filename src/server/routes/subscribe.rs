@@ -1,6 +1,8 @@
 //! `/` and `/subscribe`: the sign-up form, and what posting it does.
 
-use super::{columns_data, neutral_check_inbox, read_choices, web_email, within_limits};
+use super::{
+    columns_data, neutral_check_inbox, read_choices, shows_every, web_email, within_limits,
+};
 use crate::server::emails::{self, EmailKind};
 use crate::server::extract::{Client, FromForm, PostedForm};
 use crate::server::forms::Form;
@@ -19,6 +21,9 @@ use serde_json::json;
 pub(crate) struct SignUp {
     email: String,
     name: String,
+    /// `all` (every column) or `some` (the boxes ticked); absent on a
+    /// column page's form.
+    scope: Option<String>,
     columns: Vec<String>,
     /// The field people cannot see: a robot fills it.
     website: String,
@@ -29,6 +34,7 @@ impl FromForm for SignUp {
         SignUp {
             email: form.get("email").unwrap_or("").to_owned(),
             name: form.get("name").unwrap_or("").to_owned(),
+            scope: form.get("scope").map(str::to_owned),
             columns: form.all("columns").map(str::to_owned).collect(),
             website: form.get("website").unwrap_or("").to_owned(),
         }
@@ -41,6 +47,7 @@ fn form_page(
     error: Option<Bilingual>,
     email: &str,
     name: &str,
+    every_column: bool,
     ticked: &[String],
 ) -> Response {
     state.page(
@@ -52,7 +59,9 @@ fn form_page(
                 "title": "訂閱 Subscribe",
                 "error": error.as_ref().map(Bilingual::json),
                 "form": { "email": email, "name": name },
+                "every_column": every_column,
                 "columns": columns_data(state, ticked),
+                "privacy": state.privacy,
             }),
         ),
     )
@@ -60,7 +69,7 @@ fn form_page(
 
 /// `GET /`: the sign-up form.
 pub(crate) async fn page(State(state): State<Shared>) -> Response {
-    form_page(&state, StatusCode::OK, None, "", "", &[])
+    form_page(&state, StatusCode::OK, None, "", "", true, &[])
 }
 
 /// `POST /subscribe`.
@@ -76,7 +85,9 @@ pub(crate) async fn post(
         return Ok(neutral_check_inbox(&state));
     }
     let shown_email = one_line(&form.email);
-    let (name, columns) = match read_choices(&state, &form.name, &form.columns) {
+    let scope = form.scope.as_deref();
+    let every = shows_every(scope, &form.columns);
+    let (name, columns) = match read_choices(&state, &form.name, scope, &form.columns) {
         Ok(c) => c,
         Err(msg) => {
             return Ok(form_page(
@@ -85,6 +96,7 @@ pub(crate) async fn post(
                 Some(msg),
                 &shown_email,
                 "",
+                every,
                 &form.columns,
             ));
         }
@@ -98,7 +110,8 @@ pub(crate) async fn post(
                 Some(msg),
                 &shown_email,
                 &name,
-                &columns,
+                every,
+                &form.columns,
             ))
         }
     };

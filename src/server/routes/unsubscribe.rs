@@ -3,7 +3,7 @@
 
 use crate::server::extract::{OneClick, TokenQuery};
 use crate::server::links::{preferences_token, resolve};
-use crate::server::pages::{bi, Action, Notice};
+use crate::server::pages::{bi, Action, Bilingual, Notice};
 use crate::server::refusal::Refusal;
 use crate::server::state::unsubscribe_grouped;
 use crate::server::Shared;
@@ -16,7 +16,10 @@ use axum::response::Response;
 /// `GET /unsubscribe?token=…`: only a page with a button. Mail scanners
 /// and link previews fetch every link; a GET never changes anything.
 pub(crate) async fn page(State(state): State<Shared>, q: TokenQuery) -> Result<Response, Refusal> {
-    let (subscriber, _) = resolve(&state, q.token.as_deref(), Purpose::Unsubscribe).await?;
+    let (subscriber, email) = resolve(&state, q.token.as_deref(), Purpose::Unsubscribe).await?;
+    // The address is shown whole: the link was mailed to it, and a reader
+    // with several must know which one this is.
+    let address = &subscriber.email;
     if !matches!(
         subscriber.status,
         SubscriberStatus::Active | SubscriberStatus::Pending
@@ -24,21 +27,27 @@ pub(crate) async fn page(State(state): State<Shared>, q: TokenQuery) -> Result<R
         return Ok(state.simple(
             StatusCode::OK,
             bi("已取消訂閱", "You are unsubscribed"),
-            bi(
-                "這個地址不會再收到摘要。",
-                "This address receives no more digests.",
+            Bilingual::owned(
+                format!("{address} 不會再收到摘要。"),
+                format!("{address} receives no more digests."),
             ),
         ));
     }
     let token = q.token.unwrap_or_default();
     let url = format!("unsubscribe?token={}", token.trim());
+    // A reader who gets too much may want fewer columns rather than none:
+    // their preferences page, on a link of its own purpose.
+    let fewer = format!(
+        "preferences?token={}",
+        preferences_token(&state, subscriber.id, &email)
+    );
     Ok(state.notice(
         StatusCode::OK,
         &Notice {
             heading: bi("取消訂閱", "Unsubscribe"),
-            paragraphs: &[bi(
-                "按下按鈕，即不會再收到每週摘要。",
-                "Press the button and you will receive no more weekly digests.",
+            paragraphs: &[Bilingual::owned(
+                format!("按下按鈕，{address} 即不會再收到每週摘要。"),
+                format!("Press the button and {address} will receive no more weekly digests."),
             )],
             action: Some(Action {
                 id: "unsubscribe",
@@ -46,7 +55,13 @@ pub(crate) async fn page(State(state): State<Shared>, q: TokenQuery) -> Result<R
                 fields: &[("List-Unsubscribe", "One-Click")],
                 button: bi("取消訂閱", "Unsubscribe"),
             }),
-            link: None,
+            link: Some((
+                &fewer,
+                bi(
+                    "不想全部取消？改為只收部分欄目",
+                    "Rather get fewer columns instead?",
+                ),
+            )),
         },
     ))
 }
@@ -73,9 +88,9 @@ pub(crate) async fn post(
         StatusCode::OK,
         &Notice {
             heading: bi("已取消訂閱", "You are unsubscribed"),
-            paragraphs: &[bi(
-                "這個地址不會再收到摘要。",
-                "This address will receive no more digests.",
+            paragraphs: &[Bilingual::owned(
+                format!("{} 不會再收到摘要。", subscriber.email),
+                format!("{} will receive no more digests.", subscriber.email),
             )],
             action: None,
             link: Some((

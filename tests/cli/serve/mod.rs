@@ -23,10 +23,12 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 mod attacks;
+mod choices;
 mod feeds;
 mod links;
 mod process;
 mod signup;
+mod welcome;
 
 /// The service's clock unless a test says otherwise.
 const CLOCK: &str = "2026-06-15T08:00:00+08:00";

@@ -74,7 +74,15 @@ fn a_sign_up_is_stored_as_pending_and_mailed_one_confirmation_link() {
         &["ai".to_owned()],
     );
     service.stop();
-    assert_eq!(site.emails().len(), 1);
+    // The confirmation, then the welcome.
+    let subjects: Vec<String> = site.emails().into_iter().map(|m| m.subject).collect();
+    assert_eq!(
+        subjects,
+        [
+            "請確認訂閱 Confirm your subscription · 論壇",
+            "歡迎訂閱 Welcome · 論壇"
+        ]
+    );
 }
 
 #[test]

@@ -1,0 +1,164 @@
+//! When the digest comes, in words a reader reads: the first issue a
+//! reader confirming now will get, and the weekly slot, in the site's time
+//! zone, in Chinese and English. Never the ISO week, which is for URLs.
+
+use super::pages::Bilingual;
+use crate::config::{Config, Schedule};
+use crate::digest::schedule::next_slot_after;
+use chrono::{DateTime, Datelike, FixedOffset, Timelike, Weekday};
+use chrono_tz::Tz;
+
+/// The time of the first issue a reader who becomes active at `now` is
+/// sent: the next slot strictly after `now` (an issue due at `now` itself
+/// may already have chosen its readers), in `site.timezone`.
+pub(super) fn first_issue(config: &Config, now: DateTime<FixedOffset>) -> DateTime<Tz> {
+    let tz = config.site.timezone;
+    next_slot_after(&config.digest.schedule, tz, now)
+        .cutoff
+        .with_timezone(&tz)
+}
+
+/// `t` for a reader: `6月22日（星期一）上午8:00` and `Monday 22 June,
+/// 8:00 am`; the year is added when it is not `now`'s.
+pub(super) fn date_time(t: DateTime<Tz>, now: DateTime<FixedOffset>) -> Bilingual {
+    let other_year = t.year() != now.with_timezone(&t.timezone()).year();
+    let zh_year = if other_year {
+        format!("{}年", t.year())
+    } else {
+        String::new()
+    };
+    let en_year = if other_year {
+        format!(" {}", t.year())
+    } else {
+        String::new()
+    };
+    let zh = format!(
+        "{zh_year}{}月{}日（{}）{}",
+        t.month(),
+        t.day(),
+        zh_weekday(t.weekday()),
+        zh_time(t.hour(), t.minute())
+    );
+    let en = format!(
+        "{} {} {}{en_year}, {}",
+        en_weekday(t.weekday()),
+        t.day(),
+        EN_MONTHS[t.month0() as usize],
+        en_time(t.hour(), t.minute())
+    );
+    Bilingual::owned(zh, en)
+}
+
+/// The weekly slot: `每星期一上午8:00` and `every Monday at 8:00 am`.
+pub(super) fn weekly(schedule: &Schedule) -> Bilingual {
+    let (h, m) = (schedule.time.hour(), schedule.time.minute());
+    Bilingual::owned(
+        format!("每{}{}", zh_weekday(schedule.weekday), zh_time(h, m)),
+        format!(
+            "every {} at {}",
+            en_weekday(schedule.weekday),
+            en_time(h, m)
+        ),
+    )
+}
+
+const EN_MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+fn zh_weekday(d: Weekday) -> &'static str {
+    match d {
+        Weekday::Mon => "星期一",
+        Weekday::Tue => "星期二",
+        Weekday::Wed => "星期三",
+        Weekday::Thu => "星期四",
+        Weekday::Fri => "星期五",
+        Weekday::Sat => "星期六",
+        Weekday::Sun => "星期日",
+    }
+}
+
+fn en_weekday(d: Weekday) -> &'static str {
+    match d {
+        Weekday::Mon => "Monday",
+        Weekday::Tue => "Tuesday",
+        Weekday::Wed => "Wednesday",
+        Weekday::Thu => "Thursday",
+        Weekday::Fri => "Friday",
+        Weekday::Sat => "Saturday",
+        Weekday::Sun => "Sunday",
+    }
+}
+
+/// The 12-hour clock as Hong Kong writes it, with the part of the day
+/// before it: 凌晨 before 6, 上午 to noon, 中午 in the hour of noon, 下午
+/// to 6, 晚上 after.
+fn zh_time(h: u32, m: u32) -> String {
+    let part = match h {
+        0..=5 => "凌晨",
+        6..=11 => "上午",
+        12 => "中午",
+        13..=17 => "下午",
+        _ => "晚上",
+    };
+    format!("{part}{}:{m:02}", twelve(h))
+}
+
+fn en_time(h: u32, m: u32) -> String {
+    let part = if h < 12 { "am" } else { "pm" };
+    format!("{}:{m:02} {part}", twelve(h))
+}
+
+fn twelve(h: u32) -> u32 {
+    match h % 12 {
+        0 => 12,
+        n => n,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(s: &str) -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339(s).unwrap()
+    }
+
+    #[test]
+    fn a_time_reads_as_people_write_it_in_each_language() {
+        let hk = Tz::Asia__Hong_Kong;
+        let now = at("2026-06-15T08:00:00+08:00");
+        let t = hk.with_ymd_and_hms(2026, 6, 22, 8, 0, 0).unwrap();
+        let d = date_time(t, now);
+        assert_eq!(d.zh, "6月22日（星期一）上午8:00");
+        assert_eq!(d.en, "Monday 22 June, 8:00 am");
+        let t = hk.with_ymd_and_hms(2027, 1, 3, 0, 30, 0).unwrap();
+        let d = date_time(t, now);
+        assert_eq!(d.zh, "2027年1月3日（星期日）凌晨12:30");
+        assert_eq!(d.en, "Sunday 3 January 2027, 12:30 am");
+        let t = hk.with_ymd_and_hms(2026, 6, 20, 12, 5, 0).unwrap();
+        assert_eq!(date_time(t, now).zh, "6月20日（星期六）中午12:05");
+        let t = hk.with_ymd_and_hms(2026, 6, 20, 19, 0, 0).unwrap();
+        assert_eq!(date_time(t, now).en, "Saturday 20 June, 7:00 pm");
+    }
+
+    #[test]
+    fn the_weekly_slot_names_its_day_and_time() {
+        let s = Schedule::parse("Fri 17:30").unwrap();
+        let w = weekly(&s);
+        assert_eq!(w.zh, "每星期五下午5:30");
+        assert_eq!(w.en, "every Friday at 5:30 pm");
+    }
+}
