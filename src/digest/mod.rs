@@ -1,8 +1,10 @@
 //! The weekly digest, pure: [`schedule`] finds the slot now due,
-//! [`select`] the articles an issue carries, [`render`] fills the
-//! templates once per set of followed columns, and [`personalise`] fills in
-//! each reader's own parts. Making the MIME message, sending and state
-//! live elsewhere: this module hands out subject, HTML and text only.
+//! [`select`] the articles an issue carries, [`words`] says it in the
+//! site's language, [`render`] fills the templates once per set of
+//! followed columns, and [`personalise`] fills in each reader's own parts;
+//! [`archive`] lists past issues for `digests/index.html`. Making the MIME
+//! message, sending and state live elsewhere: this module hands out
+//! subject, HTML and text only.
 
 pub mod render;
 pub mod schedule;

@@ -361,10 +361,10 @@ fn the_archive_lists_past_issues_newest_first_with_their_dates_and_counts() {
     p.run_at(NEXT_WEEK, &["digest", "send"]).expect_code(0);
     let archive = p.read("feeds/digests/index.html");
     let w50 = archive
-        .find("<li><a href=\"https://news.example.com/feeds/digests/2026-W50/\"><time datetime=\"2026-12-07\">2026年12月7日（星期一）</time></a> <span class=\"soft\">· 1 篇新文章</span></li>")
+        .find("<li><a href=\"https://news.example.com/feeds/digests/2026-W50/\"><time datetime=\"2026-12-07\">2026年12月7日（星期一）</time></a> <span class=\"soft count\">· 1 篇新文章</span></li>")
         .unwrap_or_else(|| panic!("{archive}"));
     let w49 = archive
-        .find("<li><a href=\"https://news.example.com/feeds/digests/2026-W49/\"><time datetime=\"2026-11-30\">2026年11月30日（星期一）</time></a> <span class=\"soft\">· 3 篇新文章</span></li>")
+        .find("<li><a href=\"https://news.example.com/feeds/digests/2026-W49/\"><time datetime=\"2026-11-30\">2026年11月30日（星期一）</time></a> <span class=\"soft count\">· 3 篇新文章</span></li>")
         .unwrap_or_else(|| panic!("{archive}"));
     assert!(w50 < w49, "newest first: {archive}");
     assert!(archive.contains("<h1>往期精選</h1>"), "{archive}");
@@ -395,7 +395,7 @@ fn an_english_archive_counts_in_english() {
     p.run_at(AFTER_SLOT, &["digest", "send"]).expect_code(0);
     let archive = p.read("feeds/digests/index.html");
     assert!(
-        archive.contains("<time datetime=\"2026-11-30\">Monday 30 November 2026</time></a> <span class=\"soft\">· 3 new articles</span>"),
+        archive.contains("<time datetime=\"2026-11-30\">Monday 30 November 2026</time></a> <span class=\"soft count\">· 3 new articles</span>"),
         "{archive}"
     );
     assert!(archive.contains("<h1>Past issues</h1>"), "{archive}");
