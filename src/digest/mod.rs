@@ -379,3 +379,32 @@ pub fn personalise(shared: &RenderedDigest, p: &Personal<'_>) -> RenderedDigest 
         text,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_with_a_readers_address_is_wrapped_once_with_the_address_in() {
+        let line = |email: &str| {
+            format!("You receive this because {email} subscribed to the weekly picks of The Forum, which comes every Monday.")
+        };
+        let shared = RenderedDigest {
+            subject: String::new(),
+            html: String::new(),
+            text: render::wrap_text(&line(EMAIL)),
+        };
+        let email = "a.rather.long.address@newsroom.example.com";
+        let mine = personalise(
+            &shared,
+            &Personal {
+                name: "",
+                email,
+                unsubscribe_url: "",
+                preferences_url: "",
+            },
+        );
+        assert_eq!(mine.text, render::wrap_text(&line(email)));
+        assert_eq!(mine.text.lines().count(), 2, "{}", mine.text);
+    }
+}

@@ -307,7 +307,10 @@ fn with_full(data: &DigestData, full: usize) -> DigestData {
 /// Wraps every line of `text` at [`TEXT_WIDTH`] columns, counting East
 /// Asian wide characters as two and breaking between Chinese characters
 /// where the Unicode line-breaking rules allow (never before 。 or ，).
-/// Lines that are a bare link are left whole, so they stay clickable.
+/// Lines that are a bare link are left whole, so they stay clickable, and
+/// so are lines holding a stand-in for a reader's own value (a private-use
+/// character): `personalise` wraps them once the value is in, and a line
+/// wrapped twice would break early.
 pub fn wrap_text(text: &str) -> String {
     let options = textwrap::Options::new(TEXT_WIDTH)
         .word_separator(textwrap::WordSeparator::UnicodeBreakProperties)
@@ -317,6 +320,7 @@ pub fn wrap_text(text: &str) -> String {
         let trimmed = line.trim_start();
         if trimmed.starts_with("http://")
             || trimmed.starts_with("https://")
+            || line.contains('\u{e000}')
             || textwrap::core::display_width(line) <= TEXT_WIDTH
         {
             out.push_str(line.trim_end());

@@ -280,15 +280,15 @@ impl Words {
                 more: "More this week",
                 read_online: "Read the whole issue online →",
                 why: format!(
-                    "You receive this because {email} subscribed to the {site_title} weekly picks."
+                    "You receive this because {email} subscribed to the weekly picks of {site_title}."
                 ),
-                web_copy_note: format!("This is the web copy of the {site_title} weekly picks."),
+                web_copy_note: format!("This is the web copy of the weekly picks of {site_title}."),
                 join: "One email a week with the new articles of every column; leave whenever you like.",
                 subscribe: "Subscribe to the weekly picks",
                 preferences: "Preferences",
                 unsubscribe: "Unsubscribe",
                 archive: "Past issues",
-                archive_intro: format!("Past issues of the {site_title} weekly picks, newest first."),
+                archive_intro: format!("Past issues of the weekly picks of {site_title}, newest first."),
                 archive_empty: "No issues yet.",
             },
         }
