@@ -234,9 +234,9 @@ impl Words {
                 hello: "",
                 hello_end: "，你好：",
                 intro: match (public, counts.articles) {
-                    (true, 0) => format!("本週各欄目有{fixes}。"),
+                    (true, 0) => format!("本週各欄目有 {fixes}。"),
                     (true, _) => format!("本週各欄目共有 {news}。"),
-                    (false, 0) => format!("本週你關注的欄目有{fixes}。"),
+                    (false, 0) => format!("本週你關注的欄目有 {fixes}。"),
                     (false, _) => format!("本週你關注的欄目有 {news}。"),
                 },
                 preheader: match counts.articles {
@@ -336,6 +336,37 @@ mod tests {
         assert_eq!(Lang::En.corrections(1), "1 correction");
         assert_eq!(Lang::ZhHant.articles(3), "3 篇新文章");
         assert_eq!(Lang::ZhHant.corrections(1), "1 項更正");
+    }
+
+    #[test]
+    fn the_opening_line_says_what_the_issue_holds_and_for_whom() {
+        let intro = |lang, articles, corrections, public| {
+            let counts = Counts {
+                articles,
+                corrections,
+            };
+            Words::new(lang, "論壇", "", &counts, public).intro
+        };
+        assert_eq!(
+            intro(Lang::ZhHant, 3, 0, false),
+            "本週你關注的欄目有 3 篇新文章。"
+        );
+        assert_eq!(
+            intro(Lang::ZhHant, 0, 1, false),
+            "本週你關注的欄目有 1 項更正。"
+        );
+        assert_eq!(
+            intro(Lang::ZhHant, 2, 0, true),
+            "本週各欄目共有 2 篇新文章。"
+        );
+        assert_eq!(
+            intro(Lang::En, 1, 0, false),
+            "This week in the columns you follow: 1 new article."
+        );
+        assert_eq!(
+            intro(Lang::En, 0, 2, true),
+            "This week in the columns: 2 corrections."
+        );
     }
 
     #[test]
