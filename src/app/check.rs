@@ -84,7 +84,26 @@ fn check_templates(
     let composer = Composer::new(config, &templates, &content);
     composer.shared(&[], true)?;
     composer.shared(&[], false)?;
-    composer.web_copy(&format!("{}/newsletter", config.site.base_url))?;
+    let public_url = format!("{}/newsletter", config.site.base_url);
+    composer.web_copy(&public_url)?;
+    let past = crate::digest::PastIssue {
+        label: content.slot.label.clone(),
+        cutoff: content.slot.cutoff,
+        articles: content.articles.len(),
+        corrections: content.corrections.len(),
+    };
+    crate::digest::archive(config, &templates, vec![past], &public_url)?;
+    // Mail that goes through a relay reaches people: their law wants the
+    // sender named with a postal address (an outbox alone reaches no one).
+    if config.digest.from.is_some()
+        && config.smtp.host.is_some()
+        && config.digest.sender_address.is_none()
+    {
+        tracing::warn!(
+            "{}: digest.sender_address is not set: CAN-SPAM and Hong Kong's Unsolicited Electronic Messages Ordinance expect a sender's postal address in every digest; the footer shows only the site's title",
+            config.display_path(&config.path)
+        );
+    }
     crate::server::check_pages(config)?;
     crate::feeds::pages::check(config, catalog)?;
     Ok(())

@@ -314,6 +314,7 @@ pub(super) struct Builder<'a> {
     shared: SharedCache,
     cutoff: DateTime<FixedOffset>,
     now: DateTime<FixedOffset>,
+    tz: chrono_tz::Tz,
 }
 
 impl<'a> Builder<'a> {
@@ -337,6 +338,7 @@ impl<'a> Builder<'a> {
             shared: Mutex::new(HashMap::new()),
             cutoff,
             now,
+            tz: config.site.timezone,
         }
     }
 
@@ -413,7 +415,8 @@ impl<'a> Builder<'a> {
                 subject: &body.subject,
                 html: &body.html,
                 text: &body.text,
-                date: self.now,
+                // In the site's zone: the reader's client may show it as is.
+                date: self.now.with_timezone(&self.tz).fixed_offset(),
                 message_id: &d.message_id,
                 list_unsubscribe: Some(unsubscribe_url),
             },

@@ -6,7 +6,7 @@ use super::digest::{message_id, Prepared, SendSummary};
 use crate::config::Config;
 use crate::content::{markdown, Article, Catalog, ContentErrors};
 use crate::digest::schedule::Slot;
-use crate::digest::{select, web_copy_path, Composer, IssueContent};
+use crate::digest::{select, web_copy_path, Composer, IssueContent, PastIssue, ARCHIVE_PATH};
 use crate::store::{IssueRow, NewIssue, Store, Subscriber, SubscriberStatus};
 use crate::Error;
 use chrono::{DateTime, FixedOffset};
@@ -119,6 +119,19 @@ pub(super) fn create_issue(
             Composer::new(config, &prepared.templates, &content).web_copy(&prepared.public_url)?;
         let path = config.site.output_dir.join(web_copy_path(&slot.label));
         crate::fsio::write_if_changed(&path, html.as_bytes())?;
+        // Before the issue is stored, like the web copy: a failed write
+        // leaves the issue due, and the next run writes both.
+        write_archive(
+            config,
+            store,
+            prepared,
+            PastIssue {
+                label: slot.label.clone(),
+                cutoff: slot.cutoff,
+                articles: articles.len(),
+                corrections: corrections.len(),
+            },
+        )?;
     }
     let rows: Vec<(String, String, DateTime<FixedOffset>)> = articles
         .iter()
@@ -148,4 +161,45 @@ pub(super) fn create_issue(
         "issue written"
     );
     Ok(issue)
+}
+
+/// Writes `digests/index.html`: `new` and every stored issue whose web copy
+/// is in `output_dir` (an issue that carried nothing has none), newest
+/// first. Read from the state each time, so it is the same bytes for the
+/// same issues whichever run writes it.
+fn write_archive(
+    config: &Config,
+    store: &Store,
+    prepared: &Prepared,
+    new: PastIssue,
+) -> Result<(), Error> {
+    let out = &config.site.output_dir;
+    let mut issues = vec![];
+    for row in store.all_issues()? {
+        if row.label == new.label || !out.join(web_copy_path(&row.label)).is_file() {
+            continue;
+        }
+        let carried: BTreeSet<String> = store
+            .issue_articles(row.id)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        // An article carried with its correction is recorded as corrected
+        // too, but it went out as an article.
+        let corrections = store
+            .issue_corrections(row.id)?
+            .iter()
+            .filter(|id| !carried.contains(*id))
+            .count();
+        issues.push(PastIssue {
+            label: row.label,
+            cutoff: row.cutoff,
+            articles: carried.len(),
+            corrections,
+        });
+    }
+    issues.push(new);
+    let html = crate::digest::archive(config, &prepared.templates, issues, &prepared.public_url)?;
+    crate::fsio::write_if_changed(&out.join(ARCHIVE_PATH), html.as_bytes())?;
+    Ok(())
 }

@@ -24,8 +24,13 @@ pub struct Digest {
     pub schedule: Schedule,
     /// Articles older than this at the cutoff are never mailed.
     pub max_age_days: u32,
-    /// The subject, a Handlebars template.
-    pub subject: String,
+    /// The subject, a Handlebars template; `None` for the built-in one in
+    /// the site's language.
+    pub subject: Option<String>,
+    /// The sender's identity and postal address, shown in every digest's
+    /// footer, one entry a line; `None` when not set (the footer then
+    /// names the site alone).
+    pub sender_address: Option<Vec<String>>,
     /// DKIM signing, when a selector, domain and key file are set.
     pub dkim: Option<Dkim>,
     /// A send still holding the run lock after this long is reported by
@@ -121,15 +126,50 @@ pub(super) fn validate(raw: RawDigest, root: &Path, issues: &mut Issues) -> Dige
             format!("expected a mailbox, found {r:?}"),
         )
     });
+    let sender_address = raw
+        .sender_address
+        .as_deref()
+        .and_then(|text| sender_address(text, issues));
     Digest {
         from,
         reply_to,
         schedule,
         max_age_days,
         subject: raw.subject,
+        sender_address,
         dkim,
         max_send_minutes,
     }
+}
+
+/// The most characters `digest.sender_address` may hold: a company's name
+/// and a postal address, not a letter.
+const SENDER_ADDRESS_CHARS: usize = 500;
+/// The most lines it may have.
+const SENDER_ADDRESS_LINES: usize = 8;
+
+/// `digest.sender_address` as its lines, each on one line with no
+/// control or hidden characters, blank ones dropped; `None` when nothing
+/// is left. Longer than the bounds is an issue: a footer is no place for a
+/// letter, and the text goes into every email.
+fn sender_address(text: &str, issues: &mut Issues) -> Option<Vec<String>> {
+    let chars = text.chars().count();
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| crate::address::display_name(l).trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect();
+    if chars > SENDER_ADDRESS_CHARS || lines.len() > SENDER_ADDRESS_LINES {
+        issues.add(
+            "digest.sender_address",
+            format!(
+                "expected at most {SENDER_ADDRESS_CHARS} characters in at most {SENDER_ADDRESS_LINES} lines, found {chars} characters in {} lines",
+                lines.len()
+            ),
+        );
+        return None;
+    }
+    (!lines.is_empty()).then_some(lines)
 }
 
 /// `text` as a mailbox, or `why` reported at `key`.

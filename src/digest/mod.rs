@@ -1,21 +1,26 @@
 //! The weekly digest, pure: [`schedule`] finds the slot now due,
-//! [`select`] the articles an issue carries, [`render`] fills the
-//! templates once per set of followed columns, and [`personalise`] fills in
-//! each reader's own parts. Making the MIME message, sending and state
-//! live elsewhere: this module hands out subject, HTML and text only.
+//! [`select`] the articles an issue carries, [`words`] says it in the
+//! site's language, [`render`] fills the templates once per set of
+//! followed columns, and [`personalise`] fills in each reader's own parts;
+//! [`archive`] lists past issues for `digests/index.html`. Making the MIME
+//! message, sending and state live elsewhere: this module hands out
+//! subject, HTML and text only.
 
 pub mod render;
 pub mod schedule;
 pub mod select;
+pub mod words;
 
 use crate::config::Config;
 use crate::content::Article;
 use crate::templates::TemplateError;
+use chrono::{DateTime, FixedOffset};
 use render::{
-    ArticleData, ColumnData, CorrectionData, DigestData, IssueData, LinksData, RenderedDigest,
-    SiteData, SubscriberData, Templates,
+    ArchiveData, ArchiveIssue, ArticleData, ColumnData, CorrectionData, DigestData, IssueData,
+    LinksData, RenderedDigest, SiteData, SubscriberData, Templates,
 };
 use schedule::Slot;
+use words::{Counts, Lang, Words};
 
 // Stand-ins for what differs between readers of the same columns: the
 // templates are filled once per set of columns with these, then each is
@@ -53,6 +58,108 @@ pub fn web_copy_path(label: &str) -> String {
     format!("digests/{label}/index.html")
 }
 
+/// Where the archive of past issues is published (under `feeds.url`).
+pub const ARCHIVE_PATH: &str = "digests/index.html";
+
+/// The web address of `rel` under `feeds.url`, a folder's without its
+/// `index.html`, as emails link it.
+fn feeds_url(config: &Config, rel: &str) -> String {
+    format!("{}/{}", config.feeds.url, rel)
+        .trim_end_matches("index.html")
+        .to_owned()
+}
+
+/// The footer's sender lines: `digest.sender_address`, or the site's title.
+fn sender(config: &Config) -> Vec<String> {
+    config
+        .digest
+        .sender_address
+        .clone()
+        .unwrap_or_else(|| vec![config.site.title.clone()])
+}
+
+fn site_data(config: &Config) -> SiteData {
+    SiteData {
+        title: config.site.title.clone(),
+        url: format!("{}/", config.site.base_url),
+        language: config.site.language.clone(),
+    }
+}
+
+/// A past issue, as the archive lists it.
+pub struct PastIssue {
+    /// Its ISO week label.
+    pub label: String,
+    /// Its cutoff.
+    pub cutoff: DateTime<FixedOffset>,
+    /// Articles it carried.
+    pub articles: usize,
+    /// Corrections it listed.
+    pub corrections: usize,
+}
+
+/// The archive page: `issues` (those with a web copy), newest first by
+/// cutoff then label, so the same issues give the same bytes.
+pub fn archive(
+    config: &Config,
+    templates: &Templates,
+    mut issues: Vec<PastIssue>,
+    public_url: &str,
+) -> Result<String, TemplateError> {
+    let lang = Lang::of(&config.site.language);
+    let tz = config.site.timezone;
+    issues.sort_by(|a, b| b.cutoff.cmp(&a.cutoff).then_with(|| b.label.cmp(&a.label)));
+    let data = ArchiveData {
+        site: site_data(config),
+        issues: issues
+            .iter()
+            .map(|i| {
+                let day = i.cutoff.with_timezone(&tz).date_naive();
+                let count = match (i.articles, i.corrections) {
+                    (_, 0) => lang.articles(i.articles),
+                    (0, c) => lang.corrections(c),
+                    (a, c) => match lang {
+                        Lang::ZhHant => format!("{}、{}", lang.articles(a), lang.corrections(c)),
+                        Lang::En => format!("{}, {}", lang.articles(a), lang.corrections(c)),
+                    },
+                };
+                ArchiveIssue {
+                    label: i.label.clone(),
+                    url: feeds_url(config, &web_copy_path(&i.label)),
+                    full_day: lang.full_day(day),
+                    datetime: day.format("%Y-%m-%d").to_string(),
+                    articles: i.articles,
+                    count,
+                }
+            })
+            .collect(),
+        links: public_links(config, public_url, String::new()),
+        words: Words::new(
+            lang,
+            &config.site.title,
+            "",
+            &Counts {
+                articles: 0,
+                corrections: 0,
+            },
+            true,
+        ),
+        sender: sender(config),
+    };
+    templates.archive(&data)
+}
+
+/// The links of a page anyone may read: sign-up, not unsubscribe.
+fn public_links(config: &Config, public_url: &str, web_copy: String) -> LinksData {
+    LinksData {
+        unsubscribe: format!("{public_url}/manage"),
+        preferences: format!("{public_url}/"),
+        web_copy,
+        subscribe: format!("{public_url}/"),
+        archive: feeds_url(config, ARCHIVE_PATH),
+    }
+}
+
 /// Fills the templates for an issue.
 pub struct Composer<'a> {
     config: &'a Config,
@@ -75,13 +182,7 @@ impl<'a> Composer<'a> {
     }
 
     fn web_url(&self) -> String {
-        format!(
-            "{}/{}",
-            self.config.feeds.url,
-            web_copy_path(&self.content.slot.label)
-        )
-        .trim_end_matches("index.html")
-        .to_owned()
+        feeds_url(self.config, &web_copy_path(&self.content.slot.label))
     }
 
     fn data(
@@ -92,6 +193,7 @@ impl<'a> Composer<'a> {
         web_copy: bool,
     ) -> DigestData {
         let tz = self.config.site.timezone;
+        let lang = Lang::of(&self.config.site.language);
         let follows = |c: &str| followed.is_empty() || followed.iter().any(|f| f == c);
         let columns: Vec<ColumnData> = self
             .config
@@ -112,7 +214,8 @@ impl<'a> Composer<'a> {
                         title: a.title.clone(),
                         url: a.url.clone(),
                         summary: summary.clone(),
-                        date: a
+                        date: lang.unbroken_date(a.published.with_timezone(&tz).date_naive()),
+                        datetime: a
                             .published
                             .with_timezone(&tz)
                             .format("%Y-%m-%d")
@@ -139,11 +242,7 @@ impl<'a> Composer<'a> {
                 title: a.title.clone(),
                 url: a.url.clone(),
                 correction: a.correction.clone().unwrap_or_default(),
-                date: a
-                    .last_changed()
-                    .with_timezone(&tz)
-                    .format("%Y-%m-%d")
-                    .to_string(),
+                date: lang.unbroken_date(a.last_changed().with_timezone(&tz).date_naive()),
                 column: self
                     .config
                     .column(a.column.as_str())
@@ -151,22 +250,26 @@ impl<'a> Composer<'a> {
                     .unwrap_or_default(),
             })
             .collect();
-        DigestData {
-            site: SiteData {
-                title: self.config.site.title.clone(),
-                url: format!("{}/", self.config.site.base_url),
-                language: self.config.site.language.clone(),
+        let day = self.content.slot.cutoff.with_timezone(&tz).date_naive();
+        let words = Words::new(
+            lang,
+            &self.config.site.title,
+            &subscriber.email,
+            &Counts {
+                articles: count,
+                corrections: corrections.len(),
             },
+            web_copy,
+        );
+        DigestData {
+            site: site_data(self.config),
             issue: IssueData {
                 label: self.content.slot.label.clone(),
-                date: self
-                    .content
-                    .slot
-                    .cutoff
-                    .with_timezone(&tz)
-                    .format("%Y-%m-%d")
-                    .to_string(),
+                date: day.format("%Y-%m-%d").to_string(),
+                day: lang.day(day),
+                full_day: lang.full_day(day),
                 articles: count,
+                count: lang.articles(count),
             },
             subscriber,
             columns,
@@ -174,6 +277,8 @@ impl<'a> Composer<'a> {
             headlines: Vec::new(),
             links,
             web_copy,
+            words,
+            sender: sender(self.config),
         }
     }
 
@@ -195,6 +300,16 @@ impl<'a> Composer<'a> {
                 unsubscribe: UNSUBSCRIBE.into(),
                 preferences: PREFERENCES.into(),
                 web_copy: self.web_url(),
+                // A reader's own email is sent with the service's address
+                // checked; the preview may have none.
+                subscribe: self
+                    .config
+                    .server
+                    .public_url
+                    .as_ref()
+                    .map(|u| format!("{u}/"))
+                    .unwrap_or_default(),
+                archive: feeds_url(self.config, ARCHIVE_PATH),
             },
             false,
         );
@@ -212,11 +327,7 @@ impl<'a> Composer<'a> {
                 name: String::new(),
                 email: String::new(),
             },
-            LinksData {
-                unsubscribe: format!("{public_url}/manage"),
-                preferences: format!("{public_url}/"),
-                web_copy: self.web_url(),
-            },
+            public_links(self.config, public_url, self.web_url()),
             true,
         );
         Ok(self.templates.render(&data)?.html)
@@ -266,5 +377,34 @@ pub fn personalise(shared: &RenderedDigest, p: &Personal<'_>) -> RenderedDigest 
         subject: crate::text::one_line(&fill(&shared.subject)),
         html,
         text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_with_a_readers_address_is_wrapped_once_with_the_address_in() {
+        let line = |email: &str| {
+            format!("You receive this because {email} subscribed to the weekly picks of The Forum, which comes every Monday.")
+        };
+        let shared = RenderedDigest {
+            subject: String::new(),
+            html: String::new(),
+            text: render::wrap_text(&line(EMAIL)),
+        };
+        let email = "a.rather.long.address@newsroom.example.com";
+        let mine = personalise(
+            &shared,
+            &Personal {
+                name: "",
+                email,
+                unsubscribe_url: "",
+                preferences_url: "",
+            },
+        );
+        assert_eq!(mine.text, render::wrap_text(&line(email)));
+        assert_eq!(mine.text.lines().count(), 2, "{}", mine.text);
     }
 }

@@ -2,6 +2,7 @@
 //! `templates/` replace, strict mode so a misspelt field fails at `check`,
 //! and the limits mail clients impose (Gmail clips HTML over 102 KB).
 
+use super::words::{Lang, Words};
 use crate::diagnostic::Location;
 use crate::templates::{Escape, TemplateError, TemplateSet};
 use serde::Serialize;
@@ -51,6 +52,11 @@ pub struct DigestData {
     pub links: LinksData,
     /// True for the web copy, which names no reader.
     pub web_copy: bool,
+    /// The sentences of the built-in templates, in the site's language.
+    pub words: Words,
+    /// The footer's sender: `digest.sender_address`, a line each, or the
+    /// site's title when it is not set.
+    pub sender: Vec<String>,
 }
 
 /// `site`.
@@ -71,8 +77,15 @@ pub struct IssueData {
     pub label: String,
     /// The cutoff's date in the site's zone, YYYY-MM-DD.
     pub date: String,
+    /// That day as people write it, without the year: `6月15日（星期一）`,
+    /// `Monday 15 June` (the default subject's).
+    pub day: String,
+    /// With the year: `2026年6月15日（星期一）`, `Monday 15 June 2026`.
+    pub full_day: String,
     /// Articles in this email.
     pub articles: usize,
+    /// That count in words: `3 篇新文章`, `1 new article`.
+    pub count: String,
 }
 
 /// `subscriber`.
@@ -108,8 +121,11 @@ pub struct ArticleData {
     pub url: String,
     /// Summary, plain text.
     pub summary: String,
-    /// Publication date, YYYY-MM-DD in the site's zone.
+    /// Publication date in the site's zone and language, with no place a
+    /// line may break inside it: `2026⁠年⁠6⁠月⁠12⁠日`, `12 June 2026`.
     pub date: String,
+    /// The same, YYYY-MM-DD, for `<time datetime>`.
+    pub datetime: String,
     /// Authors with roles, joined: "陳大文（院長）、李小明（教授）".
     pub byline: String,
     /// The column's title.
@@ -125,7 +141,7 @@ pub struct CorrectionData {
     pub url: String,
     /// What was corrected.
     pub correction: String,
-    /// When, YYYY-MM-DD in the site's zone.
+    /// When, in the site's zone and language, unbroken as an article's.
     pub date: String,
     /// The column's title.
     pub column: String,
@@ -151,10 +167,49 @@ pub struct LinksData {
     pub preferences: String,
     /// The web copy of the issue.
     pub web_copy: String,
+    /// The sign-up page of the subscriber service.
+    pub subscribe: String,
+    /// The archive of past issues' web copies.
+    pub archive: String,
+}
+
+/// What the archive page (`digests/index.html`) sees.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArchiveData {
+    /// The publication.
+    pub site: SiteData,
+    /// Past issues with a web copy, newest first.
+    pub issues: Vec<ArchiveIssue>,
+    /// `links.subscribe` and `links.archive` (the others as in a web copy).
+    pub links: LinksData,
+    /// The sentences of the built-in templates.
+    pub words: Words,
+    /// The sender, as in a digest's footer.
+    pub sender: Vec<String>,
+}
+
+/// One past issue in the archive.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArchiveIssue {
+    /// ISO week, as in its address.
+    pub label: String,
+    /// Its web copy.
+    pub url: String,
+    /// Its day with the year, in the site's language.
+    pub full_day: String,
+    /// Its cutoff's date, YYYY-MM-DD, for `<time datetime>`.
+    pub datetime: String,
+    /// How many articles it carried.
+    pub articles: usize,
+    /// That in words, with corrections when it listed some:
+    /// `3 篇新文章`, `1 new article, 2 corrections`.
+    pub count: String,
 }
 
 const HTML_NAME: &str = "digest.html.hbs";
 const TEXT_NAME: &str = "digest.txt.hbs";
+/// The archive of past issues, `digests/index.html`.
+pub const ARCHIVE_NAME: &str = "digest-archive.html.hbs";
 const SUBJECT_NAME: &str = "subject";
 
 impl Templates {
@@ -166,11 +221,26 @@ impl Templates {
         let dir = &config.site.templates_dir;
         let mut html = TemplateSet::new(Escape::Html);
         html.add(HTML_NAME, dir, HTML_NAME, &display)?;
+        html.add(ARCHIVE_NAME, dir, ARCHIVE_NAME, &display)?;
         let mut text = TemplateSet::new(Escape::Text);
         text.add(TEXT_NAME, dir, TEXT_NAME, &display)?;
-        let from = Location::file(display(&config.path)).field("digest.subject");
-        text.add_text(SUBJECT_NAME, &config.digest.subject, from)?;
+        match &config.digest.subject {
+            Some(subject) => {
+                let from = Location::file(display(&config.path)).field("digest.subject");
+                text.add_text(SUBJECT_NAME, subject, from)?;
+            }
+            None => {
+                let lang = Lang::of(&config.site.language);
+                let from = Location::file(format!("built-in subject ({})", lang.tag()));
+                text.add_text(SUBJECT_NAME, lang.default_subject(), from)?;
+            }
+        }
         Ok(Templates { html, text })
+    }
+
+    /// The archive page of past issues.
+    pub fn archive(&self, data: &ArchiveData) -> Result<String, TemplateError> {
+        self.html.render(ARCHIVE_NAME, data)
     }
 
     /// Renders every template against `data`; strict mode makes a field
@@ -237,7 +307,10 @@ fn with_full(data: &DigestData, full: usize) -> DigestData {
 /// Wraps every line of `text` at [`TEXT_WIDTH`] columns, counting East
 /// Asian wide characters as two and breaking between Chinese characters
 /// where the Unicode line-breaking rules allow (never before 。 or ，).
-/// Lines that are a bare link are left whole, so they stay clickable.
+/// Lines that are a bare link are left whole, so they stay clickable, and
+/// so are lines holding a stand-in for a reader's own value (a private-use
+/// character): `personalise` wraps them once the value is in, and a line
+/// wrapped twice would break early.
 pub fn wrap_text(text: &str) -> String {
     let options = textwrap::Options::new(TEXT_WIDTH)
         .word_separator(textwrap::WordSeparator::UnicodeBreakProperties)
@@ -247,6 +320,7 @@ pub fn wrap_text(text: &str) -> String {
         let trimmed = line.trim_start();
         if trimmed.starts_with("http://")
             || trimmed.starts_with("https://")
+            || line.contains('\u{e000}')
             || textwrap::core::display_width(line) <= TEXT_WIDTH
         {
             out.push_str(line.trim_end());

@@ -60,7 +60,8 @@ pub(crate) struct Letter<'a> {
     pub(crate) html: &'a str,
     /// The text part.
     pub(crate) text: &'a str,
-    /// The Date header.
+    /// The Date header, written with this time's own offset (so a digest
+    /// made with the time in `site.timezone` says `+0800` in Hong Kong).
     pub(crate) date: DateTime<FixedOffset>,
     /// Message-ID, with angle brackets (see [`Sender::message_id`]). The
     /// MIME boundary is drawn from it too.
@@ -121,6 +122,17 @@ pub(crate) fn build(sender: &Sender, letter: &Letter<'_>) -> Result<Message, let
             .singlepart(SinglePart::plain(base64_body(letter.text)))
             .singlepart(SinglePart::html(base64_body(letter.html))),
     )?;
+    // lettre writes every Date in UTC; readers' mail clients show the
+    // header as it is when they do not convert it, so it keeps the zone the
+    // letter was dated in. RFC 5322 §3.3 form, which chrono's RFC 2822 is.
+    let date = letter.date.to_rfc2822();
+    message
+        .headers_mut()
+        .insert_raw(HeaderValue::dangerous_new_pre_encoded(
+            HeaderName::new_from_ascii_str("Date"),
+            date.clone(),
+            date,
+        ));
     if let Some(dkim) = &sender.dkim {
         lettre::message::dkim::dkim_sign(&mut message, dkim);
     }
@@ -298,6 +310,16 @@ mod tests {
         };
         assert!(boundary(&first).starts_with("=_broadsheet_"));
         assert_ne!(boundary(&first), boundary(&second));
+    }
+
+    #[test]
+    fn the_date_header_keeps_the_letters_own_offset() {
+        let h = headers(&build(&sender(), &letter(None)).unwrap());
+        assert!(
+            h.contains("\r\nDate: Mon, 15 Jun 2026 08:00:00 +0800\r\n"),
+            "{h}"
+        );
+        assert_eq!(h.matches("\r\nDate: ").count(), 1, "{h}");
     }
 
     #[test]

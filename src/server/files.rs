@@ -5,7 +5,8 @@
 //!
 //! Only what broadsheet wrote is served: the files the last build listed in
 //! its manifest, and the web copies of digest issues
-//! (`digests/<week>/index.html`, written by the digest's sender). Anything
+//! (`digests/<week>/index.html`, and their archive `digests/index.html`,
+//! written by the digest's sender). Anything
 //! else that lands in `output_dir` (a backup, a database, a link someone
 //! made) stays private, and a listed file is served only where the build
 //! put it, never through a symbolic link.
@@ -77,8 +78,13 @@ fn relative(request: &str) -> Option<String> {
     Some(out)
 }
 
-/// Whether `path` is a digest issue's web copy, `digests/2026-W25/index.html`.
+/// Whether `path` is a digest issue's web copy, `digests/2026-W25/index.html`,
+/// or the archive that lists them, `digests/index.html` (both written by
+/// the digest's sender, not the build).
 fn is_web_copy(path: &str) -> bool {
+    if path == "digests/index.html" {
+        return true;
+    }
     let mut parts = path.split('/');
     let (Some("digests"), Some(week), Some("index.html"), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -342,7 +348,10 @@ mod tests {
         assert!(is_web_copy("digests/2026-W25/index.html"));
         assert!(!is_web_copy("digests/2026-W25/x.eml"));
         assert!(!is_web_copy("digests/../index.html"));
-        assert!(!is_web_copy("digests/index.html"));
+        // The archive of the web copies, and nothing else beside them.
+        assert!(is_web_copy("digests/index.html"));
+        assert!(!is_web_copy("digests/archive.html"));
+        assert!(!is_web_copy("index.html"));
     }
 
     /// A file in the folder is served only if the last build listed it (or

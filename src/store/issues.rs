@@ -47,6 +47,13 @@ impl Store {
         }
     }
 
+    /// Every issue, newest first (for the archive of web copies).
+    pub fn all_issues(&self) -> Result<Vec<IssueRow>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.all_issues(),
+        }
+    }
+
     /// Which of `ids` an earlier issue already carried.
     pub fn carried(&self, ids: &[&str]) -> Result<HashSet<String>, StoreError> {
         match &self.backend {

@@ -18,6 +18,10 @@ use std::path::{Path, PathBuf};
 pub const BUILTIN: &[(&str, &str)] = &[
     ("digest.html.hbs", include_str!("builtin/digest.html.hbs")),
     ("digest.txt.hbs", include_str!("builtin/digest.txt.hbs")),
+    (
+        "digest-archive.html.hbs",
+        include_str!("builtin/digest-archive.html.hbs"),
+    ),
     ("column.html.hbs", include_str!("builtin/column.html.hbs")),
     ("index.html.hbs", include_str!("builtin/index.html.hbs")),
     ("article.html.hbs", include_str!("builtin/article.html.hbs")),

@@ -233,14 +233,11 @@ fn a_correction_is_listed_once_in_the_next_digest_and_the_article_not_again() {
     assert_eq!(text.matches("算力擴容").count(), 1, "once: {text}");
     assert_eq!(text.matches("數字有誤，已更正。").count(), 1, "{text}");
     let header = text
-        .find("== 更正 Corrections since the last issue ==")
+        .find("== 自上期以來的更正 ==")
         .unwrap_or_else(|| panic!("{text}"));
     assert!(text.find("算力擴容").unwrap() > header, "{text}");
     assert!(text.find("渡輪的黃昏").unwrap() < header, "{text}");
-    assert!(
-        html.contains("更正 Corrections since the last issue"),
-        "{html}"
-    );
+    assert!(html.contains(">自上期以來的更正</h2>"), "{html}");
     assert_eq!(html.matches("算力擴容").count(), 1, "once: {html}");
     assert!(html.contains("數字有誤，已更正。"), "{html}");
     // A reader of the other column gets their news, not the correction.
@@ -248,7 +245,7 @@ fn a_correction_is_listed_once_in_the_next_digest_and_the_article_not_again() {
     assert!(text.contains("渡輪的黃昏"), "{text}");
     for part in [&text, &html] {
         assert!(!part.contains("算力擴容"), "{part}");
-        assert!(!part.contains("Corrections since the last issue"), "{part}");
+        assert!(!part.contains("自上期以來的更正"), "{part}");
     }
 
     // The week after: not again.
@@ -265,7 +262,7 @@ fn a_correction_is_listed_once_in_the_next_digest_and_the_article_not_again() {
     assert!(text.contains("巴士路線"), "{text}");
     for part in [&text, &html] {
         assert!(!part.contains("算力擴容"), "{part}");
-        assert!(!part.contains("Corrections since the last issue"), "{part}");
+        assert!(!part.contains("自上期以來的更正"), "{part}");
     }
 
     // A later correction, with a new `updated`, is listed again, alone.
@@ -341,7 +338,7 @@ fn an_article_mailed_with_its_correction_is_not_listed_again_as_corrected() {
     p.run_at(AFTER_SLOT, &["digest", "send"]).expect_code(0);
     let (text, _) = outbox_email(&p, "2026-W49", "a@example.com").unwrap();
     assert!(text.contains("算力擴容"), "{text}");
-    assert!(!text.contains("Corrections since the last issue"), "{text}");
+    assert!(!text.contains("自上期以來的更正"), "{text}");
 
     p.write(
         "content/ai/bus.md",
@@ -356,6 +353,6 @@ fn an_article_mailed_with_its_correction_is_not_listed_again_as_corrected() {
     assert!(text.contains("巴士路線"), "{text}");
     for part in [&text, &html] {
         assert!(!part.contains("算力擴容"), "{part}");
-        assert!(!part.contains("Corrections since the last issue"), "{part}");
+        assert!(!part.contains("自上期以來的更正"), "{part}");
     }
 }

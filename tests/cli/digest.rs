@@ -65,7 +65,7 @@ fn each_subscriber_gets_one_email_with_the_columns_they_follow() {
         .find(|r| r.to == ["chan@example.com"])
         .unwrap();
     let m = parse(&chan.data);
-    assert_eq!(m.subject(), Some("論壇 weekly digest 2026-W49"));
+    assert_eq!(m.subject(), Some("論壇每週精選｜11月30日（星期一）"));
     let from = m.from().unwrap().first().unwrap();
     assert_eq!(from.name(), Some("論壇"));
     assert_eq!(from.address(), Some("digest@news.example.com"));
@@ -799,7 +799,7 @@ fn a_long_week_stays_under_gmails_clipping_limit() {
     let html = m.body_html(0).unwrap();
     assert!(html.len() < 100 * 1024, "{} bytes", html.len());
     assert!(
-        html.contains("還有 More this week"),
+        html.contains(">本週還有</h2>"),
         "the rest are listed as headlines"
     );
     assert!(html.contains("https://news.example.com/feeds/digests/2026-W49/"));
@@ -972,7 +972,7 @@ fn a_digest_email_is_the_same_to_the_byte_for_the_same_inputs() {
     insta::assert_snapshot!("digest_email", golden_text(&bytes));
 
     let m = parse(&bytes);
-    assert_eq!(m.subject(), Some("論壇 weekly digest 2026-W49"));
+    assert_eq!(m.subject(), Some("論壇每週精選｜11月30日（星期一）"));
     assert_eq!(
         m.to().unwrap().first().unwrap().address(),
         Some("chan@example.com")
@@ -984,7 +984,7 @@ fn a_digest_email_is_the_same_to_the_byte_for_the_same_inputs() {
     );
     assert_eq!(
         m.date().map(|d| d.to_rfc3339()).as_deref(),
-        Some("2026-11-30T01:00:00Z")
+        Some("2026-11-30T09:00:00+08:00")
     );
     // Unfolded: lettre folds the long value onto a second line.
     let unsubscribe = m

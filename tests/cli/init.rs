@@ -250,6 +250,7 @@ fn the_generated_config_shows_every_key_as_its_first_line_promises() {
                 "schedule",
                 "max_age_days",
                 "subject",
+                "sender_address",
                 "dkim_selector",
                 "dkim_domain",
                 "dkim_key_file",

@@ -7,6 +7,7 @@ mod build; // the feeds a build writes, and what a second build leaves alone
 mod conveniences; // shell completions, the manual page, JSON logs
 mod corrections; // corrections in the feeds and, once, in the next digest
 mod digest; // the weekly digest: who gets what, retries, resuming, preview, DKIM
+mod digest_readers; // the digest's words per language, its sender, web copy and archive
 mod exit_codes; // the exit code follows what failed: 1 for a failed write, 2 for a bad input
 mod hostile; // markup, scripts and odd characters in articles never reach a feed as such
 mod init; // `init` and `templates export`

@@ -20,6 +20,10 @@ impl Sqlite {
             .pop())
     }
 
+    pub(crate) fn all_issues(&self) -> Result<Vec<IssueRow>, StoreError> {
+        self.issues("SELECT id, label, cutoff, status FROM issues ORDER BY cutoff DESC, id DESC")
+    }
+
     fn issues(&self, query: &str) -> Result<Vec<IssueRow>, StoreError> {
         let mut stmt = self.conn.prepare(query).map_err(|e| self.err(e))?;
         let rows = stmt

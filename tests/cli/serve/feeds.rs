@@ -260,3 +260,26 @@ fn a_folder_without_its_slash_is_redirected_and_never_listed() {
     // Nor is a file the build did not write.
     assert_eq!(service.get("/feeds/unlisted/rss.xml").status, 404);
 }
+
+/// The archive of past issues is served beside their web copies, as the
+/// digest's sender wrote it, and like them only where it was written.
+#[cfg(unix)]
+#[test]
+fn the_archive_of_digests_is_served_beside_their_web_copies() {
+    let (site, service) = feeds_site();
+    site.write("feeds/digests/2026-W25/index.html", "<html>issue</html>");
+    site.write("feeds/digests/index.html", "<html>past issues</html>");
+    for target in ["/feeds/digests/", "/feeds/digests/index.html"] {
+        let r = service.get(target);
+        assert_eq!(r.status, 200, "{target}");
+        assert_eq!(
+            r.header("content-type"),
+            Some("text/html; charset=utf-8"),
+            "{target}"
+        );
+        assert_eq!(String::from_utf8_lossy(&r.body), "<html>past issues</html>");
+    }
+    assert_eq!(service.get("/feeds/digests").status, 301);
+    site.write("feeds/digests/other.html", "<html>not ours</html>");
+    assert_eq!(service.get("/feeds/digests/other.html").status, 404);
+}

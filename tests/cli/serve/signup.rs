@@ -289,7 +289,7 @@ fn assert_service_email(bytes: &[u8], kind: &str, to: &str, subject: &str) {
     assert_eq!(m.to().unwrap().iter().count(), 1);
     assert_eq!(
         m.date().map(|d| d.to_rfc3339()).as_deref(),
-        Some("2026-06-15T00:00:00Z")
+        Some("2026-06-15T08:00:00+08:00")
     );
     let seconds = chrono::DateTime::parse_from_rfc3339(CLOCK)
         .unwrap()
