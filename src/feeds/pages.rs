@@ -92,7 +92,12 @@ pub(super) fn column(
         },
         "feeds": feed_links(config, spec),
         "articles": articles,
-        "subscribe": config.server.public_url.as_ref().map(|u| json!({ "action": format!("{u}/subscribe") })),
+        // The collection statement the PDPO expects before an address is
+        // given: the service's sign-up page carries it in full.
+        "subscribe": config.server.public_url.as_ref().map(|u| json!({
+            "action": format!("{u}/subscribe"),
+            "privacy": format!("{u}/#privacy"),
+        })),
         "links": { "index": format!("{}/", config.feeds.url) },
     });
     Ok(templates.render(0, &data)?)
