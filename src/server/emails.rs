@@ -232,7 +232,11 @@ fn build(
             subject: &subject,
             html: &html,
             text: &text,
-            date: now,
+            // In the site's zone, as a digest's: a reader in Hong Kong
+            // sees +0800 whatever zone the server's clock is in.
+            date: now
+                .with_timezone(&state.config.site.timezone)
+                .fixed_offset(),
             message_id: &message_id,
             list_unsubscribe: None,
         },

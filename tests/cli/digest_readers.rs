@@ -431,7 +431,8 @@ fn a_column_pages_sign_up_form_comes_right_after_its_note_before_the_articles() 
     // service's own sign-up page.
     let button = page[form..].find("<button").unwrap() + form;
     assert!(
-        page[form..button].contains("href=\"https://news.example.com/newsletter/#privacy\">個人資料收集聲明</a>"),
+        page[form..button]
+            .contains("href=\"https://news.example.com/newsletter/#privacy\">個人資料收集聲明</a>"),
         "{}",
         &page[form..button]
     );

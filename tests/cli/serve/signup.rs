@@ -401,3 +401,19 @@ fn two_confirmation_emails_differ_only_when_they_are_different_emails() {
         .collect();
     assert_ne!(ids[0], ids[1]);
 }
+
+#[test]
+fn a_service_email_is_dated_in_the_sites_zone_whatever_the_servers_clock_says() {
+    let site = Site::new();
+    // A server's clock in UTC, as most are.
+    let service = site.serve_with(SECRET, "2026-06-15T00:30:00Z");
+    let r = service.post("/subscribe", &sign_up_form("reader@example.com", "", &[]));
+    assert_page(&r, 200, "Check your inbox");
+    let mail = site.wait_for_email_to("reader@example.com");
+    let date = mail
+        .raw
+        .lines()
+        .find_map(|l| l.strip_prefix("Date: "))
+        .expect("a Date header");
+    assert!(date.ends_with(" 08:30:00 +0800"), "{date}");
+}
