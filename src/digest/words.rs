@@ -5,7 +5,8 @@
 //! are written out; every other language gets English, so a reader is
 //! never shown an ISO week or "1 new articles".
 
-use chrono::{Datelike, NaiveDate, Weekday};
+use crate::calendar::{en_month, en_weekday, zh_weekday};
+use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
 /// U+2060 WORD JOINER: no line break here, and nothing shown. Between the
@@ -71,7 +72,7 @@ impl Lang {
                 "{} {} {}",
                 en_weekday(d.weekday()),
                 d.day(),
-                EN_MONTHS[d.month0() as usize]
+                en_month(d.month0())
             ),
         }
     }
@@ -98,7 +99,7 @@ impl Lang {
             Lang::En => format!(
                 "{}{NBSP}{}{NBSP}{}",
                 d.day(),
-                EN_MONTHS[d.month0() as usize],
+                en_month(d.month0()),
                 d.year()
             ),
         }
@@ -120,45 +121,6 @@ impl Lang {
             (Lang::En, 1) => "1 correction".to_owned(),
             (Lang::En, n) => format!("{n} corrections"),
         }
-    }
-}
-
-const EN_MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-
-fn zh_weekday(w: Weekday) -> &'static str {
-    match w {
-        Weekday::Mon => "星期一",
-        Weekday::Tue => "星期二",
-        Weekday::Wed => "星期三",
-        Weekday::Thu => "星期四",
-        Weekday::Fri => "星期五",
-        Weekday::Sat => "星期六",
-        Weekday::Sun => "星期日",
-    }
-}
-
-fn en_weekday(w: Weekday) -> &'static str {
-    match w {
-        Weekday::Mon => "Monday",
-        Weekday::Tue => "Tuesday",
-        Weekday::Wed => "Wednesday",
-        Weekday::Thu => "Thursday",
-        Weekday::Fri => "Friday",
-        Weekday::Sat => "Saturday",
-        Weekday::Sun => "Sunday",
     }
 }
 

@@ -108,15 +108,12 @@ pub(crate) async fn accept_loop(
 }
 
 /// Completes on SIGTERM or SIGINT. The handlers are installed here, before
-/// the service listens, so a signal that comes early still stops it
-/// gracefully; must be called on the runtime.
-pub(crate) fn shutdown_signal() -> Result<impl Future<Output = ()>, super::ServerError> {
+/// the service (or the preview) listens, so a signal that comes early
+/// still stops it gracefully; must be called on the runtime. The error is
+/// that SIGTERM cannot be listened for.
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|source| super::ServerError::Runtime {
-            what: "cannot listen for SIGTERM",
-            source,
-        })?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     Ok(async move {
         let interrupt = tokio::signal::ctrl_c();
         #[cfg(unix)]

@@ -256,47 +256,32 @@ mod tests {
 
     #[test]
     fn each_kind_of_email_keeps_its_name_template_subject_and_lifetime() {
-        assert_eq!(
+        let facts = |k: EmailKind| (k.name(), k.template(), k.subject("論壇"), k.link_lifetime());
+        let expected = [
             (
-                EmailKind::Confirm.name(),
-                EmailKind::Confirm.template(),
-                EmailKind::Confirm.subject("論壇"),
-                EmailKind::Confirm.link_lifetime(),
-            ),
-            (
+                EmailKind::Confirm,
                 "confirm",
                 "email-confirm",
-                "請確認訂閱 Confirm your subscription · 論壇".to_owned(),
+                "請確認訂閱 Confirm your subscription · 論壇",
                 Duration::hours(48),
-            )
-        );
-        assert_eq!(
-            (
-                EmailKind::Manage.name(),
-                EmailKind::Manage.template(),
-                EmailKind::Manage.subject("論壇"),
-                EmailKind::Manage.link_lifetime(),
             ),
             (
+                EmailKind::Manage,
                 "manage",
                 "email-manage",
-                "你的訂閱設定 Your subscription · 論壇".to_owned(),
+                "你的訂閱設定 Your subscription · 論壇",
                 Duration::days(7),
-            )
-        );
-        assert_eq!(
-            (
-                EmailKind::Welcome.name(),
-                EmailKind::Welcome.template(),
-                EmailKind::Welcome.subject("論壇"),
-                EmailKind::Welcome.link_lifetime(),
             ),
             (
+                EmailKind::Welcome,
                 "welcome",
                 "email-welcome",
-                "歡迎訂閱 Welcome · 論壇".to_owned(),
+                "歡迎訂閱 Welcome · 論壇",
                 Duration::days(7),
-            )
-        );
+            ),
+        ];
+        for (kind, name, template, subject, lifetime) in expected {
+            assert_eq!(facts(kind), (name, template, subject.to_owned(), lifetime));
+        }
     }
 }

@@ -13,6 +13,7 @@
 //! sends with them and does not read them from the configuration itself.
 
 mod accept;
+pub use accept::shutdown_signal;
 mod conn;
 mod emails;
 mod extract;
@@ -226,7 +227,10 @@ pub fn serve(
             source,
         })?;
     runtime.block_on(async move {
-        let signal = accept::shutdown_signal()?;
+        let signal = accept::shutdown_signal().map_err(|source| ServerError::Runtime {
+            what: "cannot listen for SIGTERM",
+            source,
+        })?;
         let bound = bind(config, clock, sender, transport).await?;
         tracing::info!("listening on http://{}", bound.addr);
         bound.serve_until(signal).await

@@ -3,9 +3,10 @@
 //! zone, in Chinese and English. Never the ISO week, which is for URLs.
 
 use super::pages::Bilingual;
+use crate::calendar::{en_month, en_time, en_weekday, zh_time, zh_weekday};
 use crate::config::{Config, Schedule};
 use crate::digest::schedule::next_slot_after;
-use chrono::{DateTime, Datelike, FixedOffset, Timelike, Weekday};
+use chrono::{DateTime, Datelike, FixedOffset, Timelike};
 use chrono_tz::Tz;
 
 /// The time of the first issue a reader who becomes active at `now` is
@@ -43,7 +44,7 @@ pub(super) fn date_time(t: DateTime<Tz>, now: DateTime<FixedOffset>) -> Bilingua
         "{} {} {}{en_year}, {}",
         en_weekday(t.weekday()),
         t.day(),
-        EN_MONTHS[t.month0() as usize],
+        en_month(t.month0()),
         en_time(t.hour(), t.minute())
     );
     Bilingual::owned(zh, en)
@@ -60,71 +61,6 @@ pub(super) fn weekly(schedule: &Schedule) -> Bilingual {
             en_time(h, m)
         ),
     )
-}
-
-const EN_MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-
-fn zh_weekday(d: Weekday) -> &'static str {
-    match d {
-        Weekday::Mon => "星期一",
-        Weekday::Tue => "星期二",
-        Weekday::Wed => "星期三",
-        Weekday::Thu => "星期四",
-        Weekday::Fri => "星期五",
-        Weekday::Sat => "星期六",
-        Weekday::Sun => "星期日",
-    }
-}
-
-fn en_weekday(d: Weekday) -> &'static str {
-    match d {
-        Weekday::Mon => "Monday",
-        Weekday::Tue => "Tuesday",
-        Weekday::Wed => "Wednesday",
-        Weekday::Thu => "Thursday",
-        Weekday::Fri => "Friday",
-        Weekday::Sat => "Saturday",
-        Weekday::Sun => "Sunday",
-    }
-}
-
-/// The 12-hour clock as Hong Kong writes it, with the part of the day
-/// before it: 凌晨 before 6, 上午 to noon, 中午 in the hour of noon, 下午
-/// to 6, 晚上 after.
-fn zh_time(h: u32, m: u32) -> String {
-    let part = match h {
-        0..=5 => "凌晨",
-        6..=11 => "上午",
-        12 => "中午",
-        13..=17 => "下午",
-        _ => "晚上",
-    };
-    format!("{part}{}:{m:02}", twelve(h))
-}
-
-fn en_time(h: u32, m: u32) -> String {
-    let part = if h < 12 { "am" } else { "pm" };
-    format!("{}:{m:02} {part}", twelve(h))
-}
-
-fn twelve(h: u32) -> u32 {
-    match h % 12 {
-        0 => 12,
-        n => n,
-    }
 }
 
 #[cfg(test)]

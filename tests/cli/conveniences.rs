@@ -124,6 +124,11 @@ fn serve_bind_listens_on_the_address_given_instead_of_server_bind() {
         "{}",
         run.stderr
     );
+    assert!(
+        run.stderr.contains("(the address given with --bind)"),
+        "where the address came from: {}",
+        run.stderr
+    );
     drop(taken);
 
     // An address that is not one is refused before anything starts.

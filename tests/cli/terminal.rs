@@ -132,27 +132,3 @@ fn subscribers_list_has_a_header_on_a_terminal_and_plain_lines_when_piped() {
         screen.stdout
     );
 }
-
-#[test]
-fn an_address_given_with_bind_that_cannot_be_listened_on_is_named_as_such() {
-    let p = Publication::new();
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = taken.local_addr().unwrap().to_string();
-    let env = [
-        ("BROADSHEET_SERVER__SECRET", "a secret of at least sixteen"),
-        (
-            "BROADSHEET_SERVER__PUBLIC_URL",
-            "https://news.example.com/newsletter",
-        ),
-        ("BROADSHEET_DIGEST__FROM", "論壇 <digest@news.example.com>"),
-    ];
-    let run = p
-        .run_with_env(NOW, &["serve", "--bind", &addr], &env)
-        .expect_code(1);
-    assert!(
-        run.stderr.contains(&format!("cannot listen on {addr}: "))
-            && run.stderr.contains("(the address given with --bind)"),
-        "{}",
-        run.stderr
-    );
-}

@@ -176,7 +176,10 @@ pub fn preview(
             source,
         })?;
     runtime.block_on(async move {
-        let signal = shutdown_signal()?;
+        let signal = crate::server::shutdown_signal().map_err(|source| PreviewError::Runtime {
+            what: "cannot listen for SIGTERM",
+            source,
+        })?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| PreviewError::Bind { addr, source })?;
@@ -383,29 +386,6 @@ fn look(paths: &[PathBuf]) -> (u64, Duration) {
 /// (vim's `.x.swp`, emacs's `.#x`), backups (`x~`) and autosaves (`#x#`).
 fn is_scratch(name: &str) -> bool {
     name.starts_with('.') || name.starts_with('#') || name.ends_with('~')
-}
-
-/// Completes on SIGTERM or SIGINT; installed before the preview listens,
-/// so an early signal still stops it cleanly.
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, PreviewError> {
-    #[cfg(unix)]
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|source| PreviewError::Runtime {
-            what: "cannot listen for SIGTERM",
-            source,
-        })?;
-    Ok(async move {
-        let interrupt = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        tokio::select! {
-            _ = interrupt => {},
-            _ = term.recv() => {},
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = interrupt.await;
-        }
-    })
 }
 
 #[cfg(test)]
