@@ -83,7 +83,7 @@ pub(crate) enum Command {
     /// one-click unsubscribe, preferences, and the feeds over HTTP.
     Serve {
         /// Listen on ADDR (such as 127.0.0.1:8081) instead of server.bind.
-        #[arg(long, value_name = "ADDR")]
+        #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
         bind: Option<std::net::SocketAddr>,
     },
     /// Write a new article: content/COLUMN/SLUG.md with its front matter
@@ -106,7 +106,7 @@ pub(crate) enum Command {
     /// state.
     Preview {
         /// Listen on ADDR, a loopback address.
-        #[arg(long, value_name = "ADDR", default_value = broadsheet::app::live::DEFAULT_BIND)]
+        #[arg(long, value_name = "ADDR", default_value = broadsheet::app::live::DEFAULT_BIND, value_parser = parse_bind)]
         bind: std::net::SocketAddr,
         /// Show drafts and articles scheduled for later, as if published.
         #[arg(long)]
@@ -220,6 +220,41 @@ pub(crate) enum DigestCommand {
         #[arg(long)]
         retry_unknown: bool,
     },
+}
+
+impl Command {
+    /// Whether the command may write the feeds, the state or files it
+    /// was asked for; one that never does must not say "nothing was
+    /// written".
+    pub(crate) fn writes(&self) -> bool {
+        !matches!(
+            self,
+            Command::Check
+                | Command::Status { .. }
+                | Command::Preview { .. }
+                | Command::Completions { .. }
+                | Command::Man
+                | Command::Subscribers(
+                    SubscribersCommand::List { .. } | SubscribersCommand::Export
+                )
+        )
+    }
+}
+
+/// Reads `--bind`: an IP address and port, or `localhost:PORT` (taken as
+/// 127.0.0.1, never looked up: a resolver could answer anything).
+fn parse_bind(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Some(port) = s.strip_prefix("localhost:") {
+        return port
+            .parse::<u16>()
+            .map(|port| std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+            .map_err(|_| format!("expected a port after localhost:, found {port:?}"));
+    }
+    s.parse().map_err(|_| {
+        format!(
+            "expected an address and port such as 127.0.0.1:8081 or localhost:8081, found {s:?}"
+        )
+    })
 }
 
 /// Reads `--now` as an RFC 3339 time; the error shows one.

@@ -29,9 +29,9 @@ fn main() -> ExitCode {
             for line in text.lines() {
                 cli.say_error(line);
             }
-            // `check` writes nothing whatever it finds, so saying so there
-            // would only suggest that it might have.
-            if !matches!(cli.command, Command::Check)
+            // Said only by the commands that write: `check`, `status` and
+            // the rest never do, and saying so would suggest they might.
+            if cli.command.writes()
                 && matches!(
                     e,
                     Error::Content(_)
@@ -132,6 +132,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
             let options = app::SendOptions {
                 force: *force,
                 retry_unknown: *retry_unknown,
+                keep_going: false,
             };
             let summary = app::send(&config, now, options, &progress)?;
             progress.finish_and_clear();
@@ -192,13 +193,18 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 Err(e) => Err(Error::AfterBuild(Box::new(e))),
             };
             // Both failures are cron's to hear of: the articles left out
-            // are listed even when the digest step failed too.
+            // are listed even when the digest step failed too, and the
+            // exit code is the graver one's (a config to fix is 2).
             match (sent, left_out(&done.built)) {
                 (Err(sent), Err(left)) => {
-                    for line in sent.to_string().lines() {
+                    let (first, last) = match sent.exit_code() > left.exit_code() {
+                        true => (left, sent),
+                        false => (sent, left),
+                    };
+                    for line in first.to_string().lines() {
                         cli.say_error(line);
                     }
-                    return Err(left);
+                    return Err(last);
                 }
                 (sent, left) => sent.and(left)?,
             }

@@ -86,6 +86,12 @@ pub fn build_with(
     let compare = previous.inputs.is_some();
     let (files, walk_errors) = discover_content(config, compare);
     let progress = &options.progress;
+    // A spinner is for a build long enough to wonder about; drawn for a
+    // small one it only flickers.
+    const LONG_BUILD_FILES: usize = 20_000;
+    if files.len() < LONG_BUILD_FILES {
+        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
     let found = count(files.len(), "content file", "content files");
     phase(progress, started, format!("found {found}"));
     let listed_fingerprint = compare.then(|| {
@@ -149,7 +155,14 @@ pub fn build_with(
         match kept_files {
             None => return Err(ContentErrors::sorted(read.errors).into()),
             Some(files) => {
-                (read, left_out) = leave_out_invalid(config, files, read.errors, now)?;
+                let first = std::mem::take(&mut read.errors);
+                let read_files = |files| {
+                    let mut r = read_all(config, files, Vec::new(), now);
+                    let errors = std::mem::take(&mut r.errors);
+                    (r, errors)
+                };
+                (read, left_out) =
+                    leave_out_invalid(config, files, first, read_files, |r: &Read| &r.catalog)?;
             }
         }
     }
@@ -194,10 +207,16 @@ pub fn build_with(
             report.removed
         ),
     );
-    if options.keep_going {
-        let copied = super::last_good::keep(config, catalog.articles())?;
-        tracing::debug!(copied, elapsed = ?started.elapsed(), "last good versions kept");
-    }
+    // Every build keeps the version it published of each article an
+    // output carries, so that a later `run` finding it broken has it;
+    // articles no output carries need none, their absence changes nothing.
+    let carried: BTreeSet<usize> = specs.iter().flat_map(|s| s.items.iter().copied()).collect();
+    let carried: Vec<&crate::content::Article> = carried
+        .into_iter()
+        .map(|i| &catalog.articles()[i])
+        .collect();
+    let copied = super::last_good::keep(config, &carried)?;
+    tracing::debug!(copied, elapsed = ?started.elapsed(), "last good versions kept");
     let hub = config.feeds.websub_hub.as_deref().map(|hub| {
         let changed: Vec<String> = report
             .changed
@@ -255,13 +274,15 @@ fn read_all(
 /// is one. A kept version that is itself refused now (a column since
 /// removed from the config, say) is left out too, in a last read with no
 /// kept versions at all: that one has nothing left to refuse but problems
-/// no file is to blame for, which fail the build.
-fn leave_out_invalid(
+/// no file is to blame for, which fail the build. `read` is what a build
+/// or a digest reads the files into, with the errors found.
+fn leave_out_invalid<R>(
     config: &Config,
     files: Vec<SourceFile>,
     errors: Vec<ContentError>,
-    now: DateTime<FixedOffset>,
-) -> Result<(Read, LeftOut), Error> {
+    read: impl Fn(Vec<SourceFile>) -> (R, Vec<ContentError>),
+    catalog_of: impl Fn(&R) -> &Catalog,
+) -> Result<(R, LeftOut), Error> {
     let bad: BTreeSet<String> = errors.iter().map(|e| e.location.path.clone()).collect();
     let problems = crate::diagnostic::sorted(errors);
     let (good, invalid): (Vec<SourceFile>, Vec<SourceFile>) =
@@ -273,21 +294,21 @@ fn leave_out_invalid(
     let mut kept_earlier: Vec<String> = earlier.iter().map(|f| f.display.clone()).collect();
     let mut with_earlier = good.clone();
     with_earlier.extend(earlier);
-    let mut read = read_all(config, with_earlier, Vec::new(), now);
-    if !read.errors.is_empty() {
+    let (mut out, errors) = read(with_earlier);
+    if !errors.is_empty() {
         tracing::warn!(
-            "{} problem(s) in the versions published before; leaving those articles out",
-            read.errors.len()
+            "{} in the versions published before; leaving those articles out",
+            count(errors.len(), "problem", "problems")
         );
         kept_earlier.clear();
-        read = read_all(config, good, Vec::new(), now);
-        if !read.errors.is_empty() {
-            return Err(ContentErrors::sorted(read.errors).into());
+        let (again, errors) = read(good);
+        if !errors.is_empty() {
+            return Err(ContentErrors::sorted(errors).into());
         }
+        out = again;
     }
     // A kept version counts only if it was published again.
-    let published: BTreeSet<&str> = read
-        .catalog
+    let published: BTreeSet<&str> = catalog_of(&out)
         .articles()
         .iter()
         .map(|a| a.source.as_str())
@@ -295,12 +316,35 @@ fn leave_out_invalid(
     kept_earlier.retain(|f| published.contains(f.as_str()));
     kept_earlier.sort();
     Ok((
-        read,
+        out,
         LeftOut {
             problems,
             kept_earlier,
         },
     ))
+}
+
+/// The articles as `run` publishes them: every valid one, and in the
+/// place of an invalid one the version an earlier build published, with
+/// what was left out. For the digest step of `run`, and `status`, which
+/// must see what the feeds carry.
+pub(crate) fn published_catalog(
+    config: &Config,
+    now: DateTime<FixedOffset>,
+) -> Result<(Catalog, LeftOut), Error> {
+    let (files, walk_errors) = discover_content(config, false);
+    let kept_files = files.clone();
+    let (catalog, errors) = Catalog::from_files(config, files, walk_errors, now);
+    if errors.is_empty() {
+        return Ok((catalog, LeftOut::default()));
+    }
+    leave_out_invalid(
+        config,
+        kept_files,
+        errors,
+        |files| Catalog::from_files(config, files, Vec::new(), now),
+        |c| c,
+    )
 }
 
 /// Whether the last build was made from these very inputs and `now` falls

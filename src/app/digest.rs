@@ -37,6 +37,10 @@ pub struct SendOptions {
     pub force: bool,
     /// Send again the deliveries whose outcome is unknown.
     pub retry_unknown: bool,
+    /// Carry what `run`'s build published when an article is invalid:
+    /// every valid article, and an invalid one's earlier version; by hand
+    /// (`digest send`) an invalid article stops the send.
+    pub keep_going: bool,
 }
 
 /// What a send did.
@@ -178,7 +182,10 @@ pub fn send_locked(
     let runtime = deliver::runtime()?;
     let _entered = runtime.enter();
     let transport = Transport::from_config(config)?;
-    let catalog = Catalog::load(config, now)?;
+    let catalog = match options.keep_going {
+        true => super::build::published_catalog(config, now)?.0,
+        false => Catalog::load(config, now)?,
+    };
     let mut store = Store::open(&config.site.state_path)?;
     let mut summary = SendSummary {
         unknown_found: deliver::recover(&mut store, now)?,

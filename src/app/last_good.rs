@@ -7,10 +7,10 @@
 //! file on disk is now the broken one; it is kept as a copy of the source,
 //! beside the state (`<state_path>.last-good/`, mirroring `content_dir`),
 //! never in `output_dir`, which is served and often synced to a web server
-//! whole. Copies are made only of articles a build validated and
-//! published, after its feeds were written, and only when the source's
-//! size or mtime differ from the copy's: a build where nothing changed
-//! copies nothing.
+//! whole. Every build that writes copies the articles some output carries
+//! (one no output carries is not missed when it is left out), after the
+//! feeds were written, and only when the source's size or mtime differ
+//! from the copy's: a build where nothing changed copies nothing.
 
 use crate::config::Config;
 use crate::content::{Article, FileStat, SourceFile};
@@ -48,10 +48,10 @@ pub(super) fn version_of(config: &Config, file: &SourceFile) -> Option<SourceFil
     })
 }
 
-/// Copies every published article read from its own file (not from a
-/// copy) whose copy is missing or differs in size or mtime. Returns how
-/// many were copied.
-pub(super) fn keep(config: &Config, articles: &[Article]) -> Result<usize, FsError> {
+/// Copies each of `articles` read from its own file (not from a copy)
+/// whose copy is missing or differs in size or mtime. Returns how many
+/// were copied.
+pub(super) fn keep(config: &Config, articles: &[&Article]) -> Result<usize, FsError> {
     let base = dir(config);
     let copied: Result<Vec<bool>, FsError> = articles
         .par_iter()

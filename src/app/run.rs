@@ -118,6 +118,12 @@ fn send_step(
 ) -> Result<SendStep, Error> {
     match take_run_lock(config)? {
         Err(holder) => Ok(SendStep::Busy(holder)),
-        Ok(_lock) => send_locked(config, now, SendOptions::default(), progress).map(SendStep::Done),
+        Ok(_lock) => {
+            let options = SendOptions {
+                keep_going: true,
+                ..SendOptions::default()
+            };
+            send_locked(config, now, options, progress).map(SendStep::Done)
+        }
     }
 }

@@ -8,6 +8,7 @@ use crate::digest::schedule::{latest_slot, next_slot_after};
 use crate::digest::select::articles_for_issue;
 use crate::feeds::output::MANIFEST;
 use crate::store::{Store, SubscriberStatus};
+use crate::text::count;
 use crate::Error;
 use chrono::{DateTime, Duration, FixedOffset, SecondsFormat};
 use serde::Serialize;
@@ -142,15 +143,47 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
         true => Some(Store::open_snapshot(&config.site.state_path)?),
         false => None,
     };
-    let (catalog, errors) = Catalog::load_lenient(config, now);
+    // What `run` publishes: an invalid article's earlier version counts.
+    let (catalog, left) = match super::build::published_catalog(config, now) {
+        Ok(read) => read,
+        Err(_) => {
+            let (catalog, errors) = Catalog::load_lenient(config, now);
+            let left = crate::feeds::output::LeftOut {
+                problems: errors,
+                kept_earlier: Vec::new(),
+            };
+            (catalog, left)
+        }
+    };
+    let errors = &left.problems;
     let tz = config.site.timezone;
     let mut problems = Vec::new();
     let mut healthy = true;
-    if !errors.is_empty() {
+    if !left.is_empty() {
+        // Published around, but an operator must fix them: unhealthy, and
+        // each named, until they are valid.
+        healthy = false;
+        let kept = match left.kept_earlier.len() {
+            0 => String::new(),
+            n => format!(" ({n} kept in the version published before)"),
+        };
         problems.push(format!(
-            "{} content error(s): `broadsheet check` lists them",
-            errors.len()
+            "{} left out of the feeds{kept}; fix and run again",
+            count(left.files(), "invalid article", "invalid articles")
         ));
+        const SHOWN: usize = 20;
+        problems.extend(
+            left.problems
+                .iter()
+                .take(SHOWN)
+                .map(|p| format!("invalid: {p}")),
+        );
+        if left.problems.len() > SHOWN {
+            problems.push(format!(
+                "… and {} more: `broadsheet check` lists them all",
+                left.problems.len() - SHOWN
+            ));
+        }
     }
     let columns = config
         .columns
@@ -189,24 +222,6 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
             .to_rfc3339_opts(SecondsFormat::Secs, true),
             files: manifest.files.len(),
         });
-
-    if let Some(left) = manifest.inputs.as_ref().map(|i| &i.left_out) {
-        if !left.is_empty() {
-            // Published around, but an operator must fix them: unhealthy,
-            // and each named, until a build finds them valid.
-            healthy = false;
-            problems.push(format!(
-                "the last build left out {} invalid article(s) ({} kept the version published before):",
-                left.files(),
-                left.kept_earlier.len()
-            ));
-            const SHOWN: usize = 20;
-            problems.extend(left.problems.iter().take(SHOWN).map(|p| format!("  {p}")));
-            if left.problems.len() > SHOWN {
-                problems.push(format!("  … and {} more", left.problems.len() - SHOWN));
-            }
-        }
-    }
 
     let last = match &store {
         Some(store) => store.latest_issue_counts()?,

@@ -221,19 +221,22 @@ pub fn list(config: &Config, status: Option<&str>) -> Result<Vec<Subscriber>, Er
             ))
         })?),
     };
-    let store = Store::open(&config.site.state_path)?;
+    // Listing makes no state: with none yet, there is no one.
+    if !config.site.state_path.exists() {
+        return Ok(Vec::new());
+    }
+    let store = Store::open_snapshot(&config.site.state_path)?;
     Ok(store.subscribers(status)?)
 }
 
 /// Active subscribers as CSV in the import format.
 pub fn export(config: &Config) -> Result<Vec<u8>, Error> {
-    let store = Store::open(&config.site.state_path)?;
     let mut w = csv::Writer::from_writer(Vec::new());
     // Into memory: nothing here can fail but a bug.
     const IN_MEMORY: &str = "a CSV record of strings is written into memory";
     w.write_record(["email", "name", "columns"])
         .expect(IN_MEMORY);
-    for s in store.subscribers(Some(SubscriberStatus::Active))? {
+    for s in list(config, Some("active"))? {
         w.write_record([s.email.as_str(), s.name.as_str(), s.columns_text().as_str()])
             .expect(IN_MEMORY);
     }

@@ -82,7 +82,7 @@ fn run_publishes_past_an_invalid_article_keeping_the_version_published_before() 
     assert!(
         status
             .stdout
-            .contains("the last build left out 1 invalid article(s)")
+            .contains("problem: 1 invalid article left out of the feeds (1 kept in the version published before)")
             && status.stdout.contains("content/city/two.md:3: published: "),
         "{}",
         status.stdout
@@ -175,4 +175,94 @@ fn build_and_run_print_one_summary_line_of_one_shape() {
         shape(&run.stdout),
         "built # columns, # articles (# drafts, # scheduled)"
     );
+}
+
+#[test]
+fn the_digest_of_a_run_goes_out_past_an_invalid_article_with_what_the_feeds_carry() {
+    let p = Publication::with_config(&crate::status::outbox_config());
+    crate::status::subscribe(&p, "chan@example.com", &[]);
+    p.write(
+        "content/ai/one.md",
+        piece("第一篇", "2026-11-26T07:00:00+08:00"),
+    );
+    p.write(
+        "content/city/two.md",
+        piece("第二篇", "2026-11-27T07:00:00+08:00"),
+    );
+    // Published by a plain build, as the README starts; broken afterwards.
+    p.run_at("2026-11-28T09:00:00+08:00", &["build"])
+        .expect_code(0);
+    p.write(
+        "content/city/two.md",
+        piece("第二篇（改）", "\"next week\""),
+    );
+    p.write("content/ai/bad.md", "+++\ntitle = 3\n+++\n");
+
+    let run = p.run_at(crate::status::AFTER_SLOT, &["run"]).expect_code(1);
+    assert!(
+        run.stdout.contains("digest 2026-W49"),
+        "the digest step ran:\n{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("content/ai/bad.md:2: title: "),
+        "{}",
+        run.stderr
+    );
+    let outbox: Vec<_> = std::fs::read_dir(p.path("outbox")).unwrap().collect();
+    assert_eq!(outbox.len(), 1, "one digest in the outbox");
+    let eml = std::fs::read(outbox[0].as_ref().unwrap().path()).unwrap();
+    let mail = mail_parser::MessageParser::default()
+        .parse(&eml[..])
+        .unwrap();
+    let text = mail.body_text(0).unwrap();
+    assert!(text.contains("第一篇") && text.contains("第二篇"), "{text}");
+    assert!(
+        !text.contains("（改）"),
+        "the version the feeds carry: {text}"
+    );
+    assert_eq!(
+        titles(&p),
+        ["第一篇", "第二篇"],
+        "kept from the plain build"
+    );
+
+    let status = p
+        .run_at(crate::status::AFTER_SLOT, &["status"])
+        .expect_code(1);
+    let lines: Vec<&str> = status
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("problem: "))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "problem: 2 invalid articles left out of the feeds (1 kept in the version published before); fix and run again",
+            "problem: invalid: content/ai/bad.md:2: title: invalid type: integer `3`, expected a string",
+            "problem: invalid: content/city/two.md:3: published: expected an RFC 3339 date such as 2026-06-12T07:00:00+08:00, a local date-time or a date, found \"next week\"",
+        ],
+        "{}",
+        status.stdout
+    );
+}
+
+#[test]
+fn a_config_to_fix_outranks_an_article_left_out_in_the_exit_code() {
+    // Someone is subscribed, and the digest settings lack a secret.
+    let p = Publication::new();
+    p.run(&["subscribers", "add", "chan@example.com"])
+        .expect_code(0);
+    p.write(
+        "content/ai/one.md",
+        piece("第一篇", "2026-11-20T07:00:00+08:00"),
+    );
+    p.write("content/ai/bad.md", "+++\ntitle = 3\n+++\n");
+    let run = p.run(&["--quiet", "run"]).expect_code(2);
+    assert!(
+        run.stderr.contains("content/ai/bad.md:2: title: "),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("server.secret"), "{}", run.stderr);
 }

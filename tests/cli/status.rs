@@ -204,20 +204,23 @@ fn status_last_build_is_when_a_build_last_changed_the_feeds() {
 }
 
 #[test]
-fn status_names_content_errors_as_a_problem_but_stays_healthy() {
+fn status_names_each_content_error_and_is_unhealthy_as_run_fails_until_it_is_fixed() {
     let p = after_one_issue();
     p.write(
         "content/ai/broken.md",
         article("title = \"壞\"", "沒有日期。"),
     );
-    let run = p.run_at(WEDNESDAY, &["status", "--json"]).expect_code(0);
+    let run = p.run_at(WEDNESDAY, &["status", "--json"]).expect_code(1);
     let json = json_of(&run.stdout);
-    assert_eq!(json["healthy"], true);
+    assert_eq!(json["healthy"], false);
     assert_eq!(json["articles"]["invalid"], 1);
     assert_eq!(json["articles"]["published"], 3);
     assert_eq!(
         json["problems"],
-        json!(["1 content error(s): `broadsheet check` lists them"])
+        json!([
+            "1 invalid article left out of the feeds; fix and run again",
+            "invalid: content/ai/broken.md:2: published: expected a published in the front matter, found none"
+        ])
     );
 }
 

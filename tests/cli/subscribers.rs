@@ -200,7 +200,10 @@ fn a_large_import_goes_in_one_transaction() {
     p.write("big.csv", csv);
     // The database refuses the last row, as a full disk would: rows
     // committed one by one would leave the 99,999 before it behind.
-    p.run(&["subscribers", "list"]).expect_code(0);
+    p.run(&["subscribers", "add", "seed@example.com"])
+        .expect_code(0);
+    p.run(&["subscribers", "remove", "seed@example.com"])
+        .expect_code(0);
     let db = rusqlite::Connection::open(p.path("broadsheet.db")).unwrap();
     db.execute_batch(
         "CREATE TRIGGER refuse_the_last BEFORE INSERT ON subscribers
