@@ -7,10 +7,11 @@
 //! of a cold build. Front matter is nearly always a handful of `key = value`
 //! lines, so for that shape the events of `toml_parser` (the parser inside
 //! `toml`) are mapped to [`FrontMatter`] directly. Anything else (a table
-//! header, a dotted key, `extra`, an unknown or repeated key, a value of an
-//! unexpected type, any parse error) gives `None`, and the caller goes the
-//! `toml::from_str` way, which gives the same result for what is read here
-//! and the same messages for everything that is not.
+//! header, a dotted key, `extra`, an unknown or repeated key, another
+//! tool's name for a field, a value of an unexpected type, any parse error)
+//! gives `None`, and the caller goes the `toml` deserializer's way, which
+//! gives the same result for what is read here and the same messages for
+//! everything that is not.
 
 use super::FrontMatter;
 use std::borrow::Cow;
@@ -96,21 +97,7 @@ impl<'i> Reader<'_, 'i> {
     }
 
     fn document(mut self) -> Option<FrontMatter> {
-        let mut fm = FrontMatter {
-            title: Spanned::new(0..0, String::new()),
-            column: None,
-            published: Spanned::new(0..0, toml::Value::Boolean(false)),
-            updated: None,
-            authors: None,
-            summary: None,
-            correction: None,
-            tags: Vec::new(),
-            slug: None,
-            id: None,
-            url: None,
-            draft: false,
-            _extra: None,
-        };
+        let mut fm = FrontMatter::blank();
         let mut seen = 0u32;
         while let Some(event) = self.next_significant() {
             if event.kind() != EventKind::SimpleKey {
@@ -251,7 +238,7 @@ fn assign(fm: &mut FrontMatter, key: &str, value: Spanned<Value>) -> Option<()> 
     match key {
         "title" => fm.title = string(value)?,
         "column" => fm.column = Some(string(value)?),
-        "published" => fm.published = date(value)?,
+        "published" => fm.published = Some(date(value)?),
         "updated" => fm.updated = Some(date(value)?),
         "authors" => fm.authors = Some(authors(value)?),
         "summary" => fm.summary = Some(string(value)?.into_inner()),
@@ -335,11 +322,11 @@ mod tests {
         let o = |v: &Option<Spanned<String>>| v.as_ref().map(s);
         let val = |v: &Spanned<toml::Value>| format!("{:?}@{:?}", v.get_ref(), v.span());
         format!(
-            "title={} column={:?} published={} updated={:?} authors={:?} summary={:?} \
+            "title={} column={:?} published={:?} updated={:?} authors={:?} summary={:?} \
              correction={:?} tags={:?} slug={:?} id={:?} url={:?} draft={} extra={:?}",
             s(&fm.title),
             o(&fm.column),
-            val(&fm.published),
+            fm.published.as_ref().map(val),
             fm.updated.as_ref().map(val),
             fm.authors.as_ref().map(val),
             fm.summary,
