@@ -639,6 +639,82 @@ pub(super) fn read_body(
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_date_at_the_start_of_a_name_is_read_with_the_rest() {
+        let d = |y, m, day| chrono::NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        assert_eq!(
+            name_date("2013-05-06-title"),
+            Some((d(2013, 5, 6), "title".into()))
+        );
+        assert_eq!(
+            name_date("2016-10-08_第一篇"),
+            Some((d(2016, 10, 8), "第一篇".into()))
+        );
+        for not in [
+            "2013-05-06",
+            "2013-05-06-",
+            "2013-13-06-x",
+            "2013-05-06x",
+            "title",
+            "算力擴容與新型工業化",
+        ] {
+            assert_eq!(name_date(not), None, "{not}");
+        }
+    }
+
+    #[test]
+    fn markdown_by_either_extension_is_an_article_but_a_section_file_is_not() {
+        for yes in [
+            "a.md",
+            "content/ai/a.markdown",
+            "index.md",
+            "x/_posts/2013-05-06-a.md",
+        ] {
+            assert!(is_article_name(yes), "{yes}");
+        }
+        for no in [
+            "_index.md",
+            "content/ai/_index.markdown",
+            "a.html",
+            "a.md.bak",
+            "a.mdx",
+        ] {
+            assert!(!is_article_name(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn yaml_and_toml_front_matter_are_told_by_the_opening_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let head = |text: &str| {
+            let path = dir.path().join("x.md");
+            std::fs::write(&path, text).unwrap();
+            read_head(&SourceFile {
+                path,
+                display: "x.md".into(),
+                column_dir: None,
+                default_slug: "x".into(),
+                name_date: None,
+                stat: None,
+            })
+        };
+        let yaml = head("\u{feff}---\r\ntitle: t\r\n---\r\nbody\n").unwrap();
+        assert_eq!(
+            (yaml.format, yaml.front_matter.as_str(), yaml.body_line),
+            (Format::Yaml, "title: t\r\n", 4)
+        );
+        let toml = head("+++\ntitle = \"t\"\n+++\nbody\n").unwrap();
+        assert_eq!(toml.format, Format::Toml);
+        let open = head("---\ntitle: t\n").unwrap_err();
+        assert_eq!(
+            (open.location.to_string(), open.message.as_str()),
+            (
+                "x.md:1".into(),
+                "the front matter opened on line 1 is never closed with a --- line"
+            )
+        );
+    }
+
     /// Folders whose names prefix one another, files beside folders of
     /// nearly the same name, and nesting: the list comes out sorted by the
     /// relative path as text, whatever order the walks finish in.

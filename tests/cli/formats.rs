@@ -484,3 +484,24 @@ fn a_toml_key_far_from_ours_is_a_warning_not_an_error() {
     assert_eq!(feed.entries.len(), 1);
     assert!(!p.read("feeds/ai/atom.xml").contains("/old/"));
 }
+
+#[test]
+fn hugo_keys_in_any_case_are_ours_and_one_key_twice_is_refused() {
+    let p = Publication::with_config(CONFIG_HK);
+    p.write(
+        "content/city/caps.md",
+        "---\nTitle: Capitals\nPublishDate: 2026-11-20\nTags: [a]\n---\n\nBody.\n",
+    );
+    p.build();
+    let feed = parse_feed(p.read("feeds/city/atom.xml").as_bytes());
+    let e = &feed.entries[0];
+    assert_eq!(e.title.as_ref().unwrap().content, "Capitals");
+    assert_eq!(e.published, Some(instant("2026-11-20T00:00:00+08:00")));
+    assert_eq!(e.categories[0].term, "a");
+
+    let lines = refused("---\ntitle: One\nTitle: Two\ndate: 2026-11-01\n---\n\nBody.\n");
+    assert_eq!(
+        lines[0],
+        "content/ai/x.md:3: Title: `Title` is `title` again, first on line 2; expected each key once"
+    );
+}

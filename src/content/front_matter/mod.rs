@@ -114,10 +114,10 @@ const KNOWN_KEYS: [&str; 22] = [
     "taxonomies",
 ];
 
-/// Keys Hugo, Zola and Jekyll give meanings of their own that lie one or
-/// two edits from one of ours (`path` and `date`, `math` and `date`,
-/// `name` and `date`): they are not typos, only keys we do not use.
-const OTHER_TOOLS_KEYS: [&str; 6] = ["path", "math", "name", "type", "image", "lang"];
+/// Keys Hugo, Zola, Jekyll or their themes give meanings of their own that
+/// lie one or two edits from one of ours (`path` and `date`, `math` and
+/// `date`, `img` and `id`): they are not typos, only keys we do not use.
+const OTHER_TOOLS_KEYS: [&str; 7] = ["path", "math", "name", "type", "image", "lang", "img"];
 
 /// Front-matter keys no field takes, counted across a build and reported
 /// once each, as a warning: a site moved from another tool carries many
@@ -640,10 +640,30 @@ fn yaml_front_matter(
     let mut unpublished = false;
     let mut errors = Vec::new();
     let mut unused = Vec::new();
-    for (key, line, node) in entries {
+    let mut seen: Vec<(&str, usize)> = Vec::new();
+    for (written, line, node) in entries {
         if node.is_null() {
             continue;
         }
+        // Hugo reads keys in any case (`Title`, `PublishDate`, as some
+        // editors write them): ours are matched so too, in YAML.
+        let key = match KNOWN_KEYS.iter().find(|k| k.eq_ignore_ascii_case(&written)) {
+            Some(k) => {
+                if let Some((_, first)) = seen.iter().find(|(s, _)| s == k) {
+                    errors.push(
+                        err(format!(
+                            "`{written}` is `{k}` again, first on line {first}; expected each key once"
+                        ))
+                        .at(file_line(line))
+                        .field(written.as_str()),
+                    );
+                    continue;
+                }
+                seen.push((k, file_line(line)));
+                (*k).to_owned()
+            }
+            None => written,
+        };
         let at = line_starts.get(line - 1).copied().unwrap_or(text.len());
         let mut wrong = |expected: &str| {
             errors.push(
@@ -682,8 +702,7 @@ fn yaml_front_matter(
             "published" if node.as_bool().is_some() => {
                 unpublished |= node.as_bool() == Some(false);
             }
-            "published" | "date" | "publishDate" | "publishdate" | "updated" | "lastmod"
-            | "expiryDate" | "expirydate" => {
+            "published" | "date" | "publishDate" | "updated" | "lastmod" | "expiryDate" => {
                 if !matches!(node, yaml::Node::Scalar { .. }) {
                     wrong("a date");
                     continue;
@@ -692,7 +711,7 @@ fn yaml_front_matter(
                 match key.as_str() {
                     "published" => fm.published = v,
                     "date" => fm.date = v,
-                    "publishDate" | "publishdate" => fm.publish_date = v,
+                    "publishDate" => fm.publish_date = v,
                     "updated" => fm.updated = v,
                     "lastmod" => fm.lastmod = v,
                     _ => fm.expiry_date = v,
