@@ -90,7 +90,7 @@ impl FileStat {
 
 /// Walks `content_dir`: every `.md` or `.markdown` file but a section's
 /// `_index.md`, sorted by path. Hidden files and
-/// folders (a leading `.`) are skipped; symlinks are followed and loops
+/// folders (a leading `.`) and Jekyll's `_drafts` are skipped; symlinks are followed and loops
 /// reported. A symlink that leads outside `content_dir` is reported and not
 /// followed unless `follow_external` is set (`site.follow_external_symlinks`):
 /// whoever can write the content folder must not be able to publish any
@@ -160,8 +160,13 @@ pub(super) fn discover(
 }
 
 fn hidden(p: &Path) -> bool {
-    p.file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+    p.file_name().is_some_and(|n| skipped(&n.to_string_lossy()))
+}
+
+/// Names the walk passes over: hidden ones (a leading `.`), and Jekyll's
+/// `_drafts` folder, whose posts Jekyll never publishes either.
+fn skipped(name: &str) -> bool {
+    name.starts_with('.') || name == "_drafts"
 }
 
 /// A folder on the way down, for finding symlink loops.
@@ -290,7 +295,7 @@ impl Walker<'_> {
             };
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with('.') {
+            if skipped(&name) {
                 continue;
             }
             let Ok(kind) = entry.file_type() else {

@@ -110,10 +110,15 @@ fn a_jekyll_posts_folder_is_read_with_its_file_name_dates() {
         "content/ai/_posts/2026-11-22-not-yet.markdown",
         "---\ntitle: Held back\npublished: false\n---\n\nNot out.\n",
     );
-    // Neither Markdown nor an article: left alone.
+    // Neither Markdown nor an article: left alone; nor is a draft, which
+    // has no date to read.
     p.write(
         "content/ai/_layouts/post.html",
         "<html>{{ content }}</html>",
+    );
+    p.write(
+        "content/ai/_drafts/undated.md",
+        "---\ntitle: Draft\n---\n\nSoon.\n",
     );
     let run = p.build();
     assert_items(

@@ -122,9 +122,20 @@ impl<'i> Reader<'_, 'i> {
             seen |= bit;
             assign(&mut fm, &key, value)?;
         }
-        // `title` and `published` are required: without them, `toml` says so.
-        let required = 1 << field_index("title")? | 1 << field_index("published")?;
-        (seen & required == required).then_some(fm)
+        // A title and a date are required: without them, the slow way
+        // says so (or finds the date in the file name). Two names for one
+        // date are for it to report too.
+        let bit = |k| field_index(k).map(|i| 1u32 << i);
+        let title = bit("title")?;
+        let dates = [bit("published")?, bit("date")?]
+            .into_iter()
+            .filter(|b| seen & b != 0)
+            .count();
+        let updates = [bit("updated")?, bit("lastmod")?]
+            .into_iter()
+            .filter(|b| seen & b != 0)
+            .count();
+        (seen & title != 0 && dates == 1 && updates <= 1).then_some(fm)
     }
 
     fn key(&self, event: Event) -> Option<Cow<'i, str>> {
@@ -213,7 +224,7 @@ fn span(first: Event, last: Event) -> std::ops::Range<usize> {
 
 /// The fields read here, as [`FrontMatter`] names them (`extra` is left to
 /// `toml`).
-const FIELDS: [&str; 12] = [
+const FIELDS: [&str; 15] = [
     "title",
     "column",
     "published",
@@ -226,6 +237,10 @@ const FIELDS: [&str; 12] = [
     "id",
     "url",
     "draft",
+    // Zola's and Hugo's names, as common in their TOML as ours are here.
+    "date",
+    "lastmod",
+    "description",
 ];
 
 fn field_index(key: &str) -> Option<usize> {
@@ -247,6 +262,9 @@ fn assign(fm: &mut FrontMatter, key: &str, value: Spanned<Value>) -> Option<()> 
         "slug" => fm.slug = Some(string(value)?),
         "id" => fm.id = Some(string(value)?),
         "url" => fm.url = Some(string(value)?),
+        "date" => fm.date = Some(date(value)?),
+        "lastmod" => fm.lastmod = Some(date(value)?),
+        "description" => fm.description = Some(string(value)?.into_inner()),
         "draft" => match value.into_inner() {
             Value::Boolean(b) => fm.draft = b,
             _ => return None,
@@ -323,7 +341,8 @@ mod tests {
         let val = |v: &Spanned<toml::Value>| format!("{:?}@{:?}", v.get_ref(), v.span());
         format!(
             "title={} column={:?} published={:?} updated={:?} authors={:?} summary={:?} \
-             correction={:?} tags={:?} slug={:?} id={:?} url={:?} draft={} extra={:?}",
+             correction={:?} tags={:?} slug={:?} id={:?} url={:?} draft={} extra={:?} \
+             date={:?} lastmod={:?} description={:?}",
             s(&fm.title),
             o(&fm.column),
             fm.published.as_ref().map(val),
@@ -337,6 +356,9 @@ mod tests {
             o(&fm.url),
             fm.draft,
             fm._extra,
+            fm.date.as_ref().map(val),
+            fm.lastmod.as_ref().map(val),
+            fm.description,
         )
     }
 
@@ -352,6 +374,8 @@ mod tests {
         "title = \"esc \\u00e9 \\t \\\"q\\\"\"\npublished = 2026-06-12\nauthors = [\"A\", { name = \"B\" }, { name = \"C\", role = \"D\", slug = \"c\" }]\n",
         "title = \"t\"\npublished = 2026-06-12\ncorrection = \"fixed\"\nupdated = 2026-06-13\nid = \"urn:x\"\nurl = \"https://e.com/\"\ntags = []\n",
         "title=\"tight\"\npublished=2026-06-12\ndraft=false\n",
+        "title = \"Zola\"\ndate = 2016-10-08\nupdated = 2016-10-09\ndescription = \"d\"\n",
+        "title = \"Hugo\"\ndate = 2026-06-12T07:00:00+08:00\nlastmod = 2026-06-13\n",
     ];
 
     /// Front matter this reader hands to `toml`: valid or not, unusual.
@@ -373,6 +397,9 @@ mod tests {
         "title = \"t\" x\npublished = 2026-06-12\n",
         "title = \"t\"\n",
         "published = 2026-06-12\n",
+        "title = \"t\"\npublished = 2026-06-12\ndate = 2026-06-12\n",
+        "title = \"t\"\ndate = 2026-06-12\nupdated = 2026-06-13\nlastmod = 2026-06-13\n",
+        "title = \"t\"\ndate = 2026-06-12\npublishDate = 2026-06-13\n",
         "title = \"ctrl \u{1}\"\npublished = 2026-06-12\n",
         "",
     ];
