@@ -510,3 +510,43 @@ fn hugo_keys_in_any_case_are_ours_and_one_key_twice_is_refused() {
         "content/ai/x.md:3: Title: `Title` is `title` again, first on line 2; expected each key once"
     );
 }
+
+#[test]
+fn a_build_after_an_expiry_drops_the_article_though_no_file_changed() {
+    let p = Publication::with_config(CONFIG_HK);
+    p.write(
+        "content/city/stays.md",
+        "---\ntitle: Stays\ndate: 2026-11-01\n---\n\nStays.\n",
+    );
+    p.write(
+        "content/city/offer.md",
+        "---\ntitle: Offer\ndate: 2026-11-02\nexpiryDate: 2026-11-28T09:00:00+08:00\n---\n\nUntil Saturday.\n",
+    );
+    p.build();
+    let ids = |p: &Publication| -> Vec<String> {
+        parse_feed(p.read("feeds/city/atom.xml").as_bytes())
+            .entries
+            .into_iter()
+            .map(|e| e.id)
+            .collect()
+    };
+    let offer = "tag:news.example.com,2026-11-02:city/offer";
+    let stays = "tag:news.example.com,2026-11-01:city/stays";
+    assert_eq!(ids(&p), [offer, stays]);
+    // Nothing changed on disk; the clock passed the expiry.
+    p.run_at("2026-11-28T09:00:00+08:00", &["build"])
+        .expect_code(0);
+    assert_eq!(ids(&p), [stays]);
+}
+
+#[test]
+fn a_yaml_value_of_the_wrong_type_names_its_key_and_line() {
+    let lines = refused("---\ntitle: [a, b]\ndate: 2026-11-01\ndraft: yes\n---\n\nBody.\n");
+    assert_eq!(
+        lines[..2],
+        [
+            "content/ai/x.md:2: title: expected a string, found a list",
+            "content/ai/x.md:4: draft: expected true or false, found a string",
+        ]
+    );
+}

@@ -665,6 +665,8 @@ fn yaml_front_matter(
             None => written,
         };
         let at = line_starts.get(line - 1).copied().unwrap_or(text.len());
+        // Given, if perhaps of the wrong type: not also "found none".
+        has_title |= key == "title";
         let mut wrong = |expected: &str| {
             errors.push(
                 err(format!("expected {expected}, found {}", node.kind()))
@@ -684,10 +686,7 @@ fn yaml_front_matter(
                     continue;
                 };
                 match key.as_str() {
-                    "title" => {
-                        fm.title = Spanned::new(at..at, s);
-                        has_title = true;
-                    }
+                    "title" => fm.title = Spanned::new(at..at, s),
                     "column" => fm.column = Some(Spanned::new(at..at, s)),
                     "correction" => fm.correction = Some(Spanned::new(at..at, s)),
                     "slug" => fm.slug = Some(Spanned::new(at..at, s)),
