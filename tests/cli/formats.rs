@@ -550,3 +550,56 @@ fn a_yaml_value_of_the_wrong_type_names_its_key_and_line() {
         ]
     );
 }
+
+#[test]
+fn a_section_index_names_a_column_the_config_leaves_untitled() {
+    let p = Publication::with_config(&CONFIG_HK.replace(
+        "title = \"鑰匙與未來\"\ndescription = \"編者按：人工智能與創科的路向。\"\n",
+        "",
+    ));
+    p.write(
+        "content/ai/_index.md",
+        "+++\ntitle = \"科技前沿\"\ndescription = \"編者按：從 Zola 來的欄目。\"\nsort_by = \"date\"\n+++\n",
+    );
+    p.write(
+        "content/city/_index.md",
+        "---\ntitle: Not used\ndescription: The config's own title wins\n---\n",
+    );
+    p.write(
+        "content/ai/a.md",
+        "---\ntitle: A\ndate: 2026-11-01\n---\n\nA.\n",
+    );
+    p.build();
+    for format in FORMATS {
+        let feed = parse_feed(p.read(&format!("feeds/ai/{format}")).as_bytes());
+        assert_eq!(feed.title.unwrap().content, "科技前沿 | 論壇", "{format}");
+        assert_eq!(
+            feed.description.unwrap().content,
+            "編者按：從 Zola 來的欄目。",
+            "{format}"
+        );
+        let city = parse_feed(p.read(&format!("feeds/city/{format}")).as_bytes());
+        assert_eq!(city.title.unwrap().content, "城市筆記 | 論壇", "{format}");
+        assert_eq!(
+            city.description.unwrap().content,
+            "編者按：城市生活。",
+            "{format}"
+        );
+    }
+    // A new title in the section file alone reaches the feeds.
+    p.write(
+        "content/ai/_index.md",
+        "+++\ntitle = \"科技新篇\"\ndescription = \"編者按：從 Zola 來的欄目。\"\n+++\n",
+    );
+    p.build();
+    let feed = parse_feed(p.read("feeds/ai/atom.xml").as_bytes());
+    assert_eq!(feed.title.unwrap().content, "科技新篇 | 論壇");
+    // Without either, the config's check names the key.
+    std::fs::remove_file(p.path("content/ai/_index.md")).unwrap();
+    let run = p.run(&["build"]).expect_code(2);
+    assert!(
+        run.stderr.contains("columns[0].title: expected the column's title, found nothing (here, or as the `title` of the column's _index.md)"),
+        "{}",
+        run.stderr
+    );
+}

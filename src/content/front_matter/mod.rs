@@ -572,6 +572,44 @@ pub(super) fn parse_article(
     })
 }
 
+/// The `title` and `description` of a Hugo or Zola section file
+/// (`content/<column>/_index.md`), for a column whose config gives none.
+/// `None` when there is no such file or it cannot be read: the config's
+/// own check then says what is missing.
+pub(crate) fn section_text(path: &std::path::Path) -> Option<(Option<String>, Option<String>)> {
+    let file = SourceFile {
+        path: path.to_owned(),
+        display: String::new(),
+        column_dir: None,
+        default_slug: String::new(),
+        name_date: None,
+        stat: None,
+    };
+    let head = super::source::read_head(&file).ok()?;
+    let text = &head.front_matter;
+    let (title, description) = match head.format {
+        Format::Toml => {
+            let table: toml::Table = toml::from_str(text).ok()?;
+            let get = |k: &str| table.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+            (get("title"), get("description"))
+        }
+        Format::Yaml => {
+            let entries = yaml::read(text, head.first_line).ok()?;
+            let get = |k: &str| {
+                entries.iter().find_map(|(key, _, node)| match node {
+                    yaml::Node::Scalar { text, .. } if key.eq_ignore_ascii_case(k) => {
+                        Some(text.clone())
+                    }
+                    _ => None,
+                })
+            };
+            (get("title"), get("description"))
+        }
+    };
+    let clean = |s: Option<String>| s.map(|s| one_line(&s)).filter(|s| !s.is_empty());
+    Some((clean(title), clean(description)))
+}
+
 /// Names as a list of strings, or Jekyll's one string of names separated
 /// by spaces; each given to `add`.
 fn each_name(v: &toml::Value, add: &mut dyn FnMut(&str)) -> Result<(), String> {
