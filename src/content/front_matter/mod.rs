@@ -574,8 +574,8 @@ pub(super) fn parse_article(
 
 /// The `title` and `description` of a Hugo or Zola section file
 /// (`content/<column>/_index.md`), for a column whose config gives none.
-/// `None` when there is no such file or it cannot be read: the config's
-/// own check then says what is missing.
+/// `None` when there is no such file, it is a symlink, or it cannot be
+/// read: the config's own check then says what is missing.
 pub(crate) fn section_text(path: &std::path::Path) -> Option<(Option<String>, Option<String>)> {
     let file = SourceFile {
         path: path.to_owned(),
@@ -585,6 +585,14 @@ pub(crate) fn section_text(path: &std::path::Path) -> Option<(Option<String>, Op
         name_date: None,
         stat: None,
     };
+    // Not through a symlink, which could lead outside the content folder.
+    if std::fs::symlink_metadata(path)
+        .ok()?
+        .file_type()
+        .is_symlink()
+    {
+        return None;
+    }
     let head = super::source::read_head(&file).ok()?;
     let text = &head.front_matter;
     let (title, description) = match head.format {
@@ -641,7 +649,10 @@ fn each_name(v: &toml::Value, add: &mut dyn FnMut(&str)) -> Result<(), String> {
 /// The "did you mean" error for an unknown key one or two edits from one
 /// of ours; `None` for a key that is only unused.
 fn typo_of(key: &str) -> Option<String> {
-    if OTHER_TOOLS_KEYS.contains(&key) {
+    // Most unknown keys are far from all of ours: the message is only
+    // written for the few that are not.
+    let near = KNOWN_KEYS.iter().any(|k| strsim::levenshtein(key, k) <= 2);
+    if !near || OTHER_TOOLS_KEYS.contains(&key) {
         return None;
     }
     let expected = KNOWN_KEYS
