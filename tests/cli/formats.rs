@@ -603,3 +603,24 @@ fn a_section_index_names_a_column_the_config_leaves_untitled() {
         run.stderr
     );
 }
+
+#[test]
+fn a_file_name_date_whose_midnight_the_zone_skips_is_an_error_not_a_crash() {
+    // Chile moves its clocks from midnight to one on the first Sunday of
+    // September: 2026-09-06 has no midnight in Santiago.
+    let p = Publication::with_config(&CONFIG_HK.replace("Asia/Hong_Kong", "America/Santiago"));
+    p.write(
+        "content/ai/2026-09-06-spring.md",
+        "---\ntitle: Spring\n---\n\nBody.\n",
+    );
+    let run = p
+        .run_at("2026-11-27T12:00:00-03:00", &["build"])
+        .expect_code(2);
+    assert!(
+        run.stderr.contains(
+            "content/ai/2026-09-06-spring.md:2: published: the date in the file name, 2026-09-06, has no midnight in America/Santiago; expected a `published` date-time in the front matter"
+        ),
+        "{}",
+        run.stderr
+    );
+}

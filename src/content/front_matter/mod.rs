@@ -288,9 +288,21 @@ pub(super) fn parse_article(
         // site's zone, as they read it.
         (None, Some((date, _))) => {
             dated_by_name = true;
-            date.and_hms_opt(0, 0, 0)
+            let midnight = date
+                .and_hms_opt(0, 0, 0)
                 .and_then(|n| tz.from_local_datetime(&n).earliest())
-                .map(|d| d.fixed_offset())
+                .map(|d| d.fixed_offset());
+            if midnight.is_none() {
+                // Midnight skipped by a daylight-saving change.
+                errors.push(
+                    err(format!(
+                        "the date in the file name, {date}, has no midnight in {tz}; expected a `published` date-time in the front matter"
+                    ))
+                    .at(head.first_line)
+                    .field("published"),
+                );
+            }
+            midnight
         }
         (None, None) => {
             errors.push(
