@@ -25,7 +25,12 @@ pub struct Column {
 
 /// The columns, in the order written; a column whose slug is unusable is
 /// left out (and reported), the others are still checked.
-pub(super) fn validate(raw: &[RawColumn], base_url: &str, issues: &mut Issues) -> Vec<Column> {
+pub(super) fn validate(
+    raw: &[RawColumn],
+    base_url: &str,
+    content_dir: &std::path::Path,
+    issues: &mut Issues,
+) -> Vec<Column> {
     let mut seen = HashSet::new();
     let mut columns = Vec::new();
     if raw.is_empty() {
@@ -54,10 +59,23 @@ pub(super) fn validate(raw: &[RawColumn], base_url: &str, issues: &mut Issues) -
                         ),
                     );
                 }
-                if c.title.trim().is_empty() {
+                // A Hugo or Zola section file may name the column instead.
+                let (mut title, mut description) = (c.title.clone(), c.description.clone());
+                if title.trim().is_empty() || description.trim().is_empty() {
+                    let section = content_dir.join(slug.as_str()).join("_index.md");
+                    if let Some((t, d)) = crate::content::section_text(&section) {
+                        if title.trim().is_empty() {
+                            title = t.unwrap_or_default();
+                        }
+                        if description.trim().is_empty() {
+                            description = d.unwrap_or_default();
+                        }
+                    }
+                }
+                if title.trim().is_empty() {
                     issues.add(
                         format!("{key}.title"),
-                        "expected the column's title, found nothing",
+                        "expected the column's title, found nothing (here, or as the `title` of the column's _index.md)",
                     );
                 }
                 let url = match &c.url {
@@ -74,8 +92,8 @@ pub(super) fn validate(raw: &[RawColumn], base_url: &str, issues: &mut Issues) -
                 };
                 columns.push(Column {
                     slug,
-                    title: crate::text::one_line(&c.title),
-                    description: crate::text::strip_control_chars(c.description.trim()),
+                    title: crate::text::one_line(&title),
+                    description: crate::text::strip_control_chars(description.trim()),
                     url,
                 });
             }

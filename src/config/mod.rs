@@ -226,7 +226,21 @@ impl Config {
             _ => PathBuf::from("."),
         };
         let mut config = validate(raw, path, &root, unknown_keys)?;
-        config.digest_of_sources = digest_of_sources;
+        // A column's title may come from its `_index.md`, which no
+        // fingerprint of content files covers: what the titles came to is
+        // part of the sources.
+        config.digest_of_sources = {
+            use sha2::{Digest as _, Sha256};
+            let mut h = Sha256::new();
+            h.update(digest_of_sources.as_bytes());
+            for c in &config.columns {
+                for part in [&c.title, &c.description] {
+                    h.update([0]);
+                    h.update(part.as_bytes());
+                }
+            }
+            hex(&h.finalize())
+        };
         Ok(config)
     }
 
@@ -255,7 +269,7 @@ fn validate(
     let mut issues = Issues::new(path);
     paths::check_output_dir(&mut issues, path, root, &raw);
     let site = site::validate(raw.site, root, &mut issues);
-    let columns = columns::validate(&raw.columns, &site.base_url, &mut issues);
+    let columns = columns::validate(&raw.columns, &site.base_url, &site.content_dir, &mut issues);
     let feeds = feeds::validate(raw.feeds, &site.base_url, &mut issues);
     let author_slugs = feeds::author_slugs(&raw.authors, &mut issues);
     let digest = digest::validate(raw.digest, root, &mut issues);

@@ -55,6 +55,9 @@ pub struct Article {
     pub url: String,
     /// Drafts are never published.
     pub draft: bool,
+    /// Hugo's `expiryDate`: from then on the article is no longer
+    /// published (left out of every feed, as a draft is).
+    pub expires: Option<DateTime<FixedOffset>>,
 }
 
 impl Article {

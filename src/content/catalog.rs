@@ -21,7 +21,10 @@ pub struct ContentStats {
     pub drafts: usize,
     /// Articles dated after `now`, left out for now.
     pub scheduled: usize,
-    /// When the next scheduled article falls due.
+    /// Articles whose `expiryDate` has passed at `now`, left out.
+    pub expired: usize,
+    /// When the next scheduled article falls due (or a published one
+    /// expires).
     pub next_release: Option<DateTime<FixedOffset>>,
     /// The newest publication time at or before `now`.
     pub last_release: Option<DateTime<FixedOffset>>,
@@ -84,13 +87,15 @@ impl Catalog {
     ) -> (Catalog, Vec<ContentError>) {
         let started = std::time::Instant::now();
         let file_count = files.len();
+        let unused_keys = front_matter::UnusedKeys::default();
         let parsed: Vec<Result<Article, Vec<ContentError>>> = files
             .into_par_iter()
             .map(|f: SourceFile| {
                 let head = read_head(&f).map_err(|e| vec![e])?;
-                front_matter::parse_article(f, &head, config)
+                front_matter::parse_article(f, &head, config, &unused_keys)
             })
             .collect();
+        unused_keys.warn();
         tracing::debug!(elapsed = ?started.elapsed(), "front matter read and parsed");
         // The valid articles, in file order, in the buffer they were read
         // into: a second array of 100,000 articles is memory to fault in.
@@ -191,7 +196,16 @@ fn feed_order(
             stats.scheduled += 1;
             set_aside.push(i);
             stats.next_release = Some(stats.next_release.map_or(t, |n| n.min(t)));
+        } else if a.expires.is_some_and(|e| e <= now) {
+            // Expired (`expiryDate`): left out as a draft is.
+            stats.expired += 1;
+            set_aside.push(i);
         } else {
+            // An expiry still to come changes the output then, as a
+            // scheduled article does.
+            if let Some(e) = a.expires {
+                stats.next_release = Some(stats.next_release.map_or(e, |n| n.min(e)));
+            }
             stats.last_release = Some(stats.last_release.map_or(t, |n| n.max(t)));
             keys.push((
                 std::cmp::Reverse((t.timestamp(), t.timestamp_subsec_nanos())),

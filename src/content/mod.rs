@@ -15,6 +15,7 @@ mod source;
 
 pub use article::{Article, Author};
 pub use catalog::{discover_content, Catalog, ContentStats};
+pub(crate) use front_matter::section_text;
 pub use markdown::RenderedBody;
 pub use source::{FileStat, SourceFile, MAX_ARTICLE_BYTES};
 

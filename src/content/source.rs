@@ -22,9 +22,13 @@ pub struct SourceFile {
     pub display: String,
     /// The first folder under `content_dir`, when the file sits in one.
     pub column_dir: Option<String>,
-    /// The default slug: the file name without `.md`, or the folder's name
-    /// for an `index.md`.
+    /// The default slug: the file name without `.md` (or `.markdown`), or
+    /// the folder's name for an `index.md`.
     pub default_slug: String,
+    /// A date the name starts with, as Jekyll and Zola name posts
+    /// (`2013-05-06-title.md`, `2016-10-08_title.md`), with the rest of the
+    /// name: the article's date and slug when its front matter has none.
+    pub name_date: Option<(chrono::NaiveDate, String)>,
     /// Its size and mtime, when the walk asked for them (see [`discover`]);
     /// otherwise they are read from the open file.
     pub stat: Option<FileStat>,
@@ -84,8 +88,9 @@ impl FileStat {
     }
 }
 
-/// Walks `content_dir`: every `.md` file, sorted by path. Hidden files and
-/// folders (a leading `.`) are skipped; symlinks are followed and loops
+/// Walks `content_dir`: every `.md` or `.markdown` file but a section's
+/// `_index.md`, sorted by path. Hidden files and
+/// folders (a leading `.`) and Jekyll's `_drafts` are skipped; symlinks are followed and loops
 /// reported. A symlink that leads outside `content_dir` is reported and not
 /// followed unless `follow_external` is set (`site.follow_external_symlinks`):
 /// whoever can write the content folder must not be able to publish any
@@ -155,8 +160,13 @@ pub(super) fn discover(
 }
 
 fn hidden(p: &Path) -> bool {
-    p.file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+    p.file_name().is_some_and(|n| skipped(&n.to_string_lossy()))
+}
+
+/// Names the walk passes over: hidden ones (a leading `.`), and Jekyll's
+/// `_drafts` folder, whose posts Jekyll never publishes either.
+fn skipped(name: &str) -> bool {
+    name.starts_with('.') || name == "_drafts"
 }
 
 /// A folder on the way down, for finding symlink loops.
@@ -285,14 +295,14 @@ impl Walker<'_> {
             };
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with('.') {
+            if skipped(&name) {
                 continue;
             }
             let Ok(kind) = entry.file_type() else {
                 continue;
             };
             // Files need their size and mtime; only Markdown files are looked at.
-            if kind.is_file() && !name.ends_with(".md") {
+            if kind.is_file() && !is_article_name(&name) {
                 continue;
             }
             let child = entry.path();
@@ -321,7 +331,7 @@ impl Walker<'_> {
     /// must not be followed because it leads outside `content_dir`; if so,
     /// says so in an error. Only links pay for the lookup.
     fn leads_out(&mut self, path: &Path, shown: &str, meta: &std::fs::Metadata) -> bool {
-        if self.follow_external || (meta.is_file() && !shown.ends_with(".md")) {
+        if self.follow_external || (meta.is_file() && !is_article_name(shown)) {
             return false;
         }
         match path.canonicalize() {
@@ -344,7 +354,13 @@ impl Walker<'_> {
 
     /// Lists a file if it is Markdown.
     fn file(&mut self, path: &Path, shown: String, column: Option<&str>, stat: Option<FileStat>) {
-        let Some(stem) = shown.strip_suffix(".md") else {
+        if !is_article_name(&shown) {
+            return;
+        }
+        let Some(stem) = shown
+            .strip_suffix(".md")
+            .or_else(|| shown.strip_suffix(".markdown"))
+        else {
             return;
         };
         let name = stem.rsplit('/').next().unwrap_or(stem);
@@ -364,21 +380,71 @@ impl Walker<'_> {
         } else {
             name.to_owned()
         };
+        let name_date = name_date(&default_slug);
         self.files.push(SourceFile {
             path: path.to_owned(),
             display: shown,
             column_dir: column.map(str::to_owned),
             default_slug,
+            name_date,
             stat,
         });
+    }
+}
+
+/// Whether a file name (or a path ending in one) is an article's: Markdown
+/// by either extension Hugo, Zola and Jekyll use, and not `_index.md`,
+/// which in Hugo and Zola describes a section (a column), not an article.
+fn is_article_name(name: &str) -> bool {
+    let file = name.rsplit('/').next().unwrap_or(name);
+    let Some(stem) = file
+        .strip_suffix(".md")
+        .or_else(|| file.strip_suffix(".markdown"))
+    else {
+        return false;
+    };
+    stem != "_index"
+}
+
+/// The date a name starts with (`2013-05-06-` or `2016-10-08_`, as Jekyll
+/// and Zola write them) and the rest of the name, which must not be empty.
+fn name_date(name: &str) -> Option<(chrono::NaiveDate, String)> {
+    // Ten ASCII characters: safe to cut by bytes once they are checked.
+    let head = name.get(..10)?;
+    let sep = name.get(10..11)?;
+    let rest = name.get(11..)?;
+    if !matches!(sep, "-" | "_") || rest.is_empty() || !head.is_ascii() {
+        return None;
+    }
+    let date = chrono::NaiveDate::parse_from_str(head, "%Y-%m-%d").ok()?;
+    Some((date, rest.to_owned()))
+}
+
+/// How the front matter is written, told by its opening line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Format {
+    /// TOML between `+++` lines (Zola, Hugo, broadsheet).
+    Toml,
+    /// YAML between `---` lines (Jekyll, Hugo).
+    Yaml,
+}
+
+impl Format {
+    fn delimiter(self) -> &'static str {
+        match self {
+            Format::Toml => "+++",
+            Format::Yaml => "---",
+        }
     }
 }
 
 /// The front matter of a file, and where its body starts.
 #[derive(Debug)]
 pub(super) struct Head {
-    /// The TOML between the `+++` lines.
+    /// The text between the `+++` (or `---`) lines.
     pub front_matter: String,
+    /// TOML or YAML.
+    pub format: Format,
     /// The 1-based line of the file the TOML starts on.
     pub first_line: usize,
     /// The byte offset of the body.
@@ -391,8 +457,9 @@ pub(super) struct Head {
 
 const BOM: &[u8] = "\u{feff}".as_bytes();
 
-/// Reads the front matter of `file`: a `+++` line, TOML, a `+++` line. A
-/// UTF-8 byte order mark and CRLF line ends are accepted.
+/// Reads the front matter of `file`: a `+++` line, TOML, a `+++` line, or
+/// a `---` line, YAML, a `---` line. A UTF-8 byte order mark and CRLF line
+/// ends are accepted.
 pub(super) fn read_head(file: &SourceFile) -> Result<Head, ContentError> {
     let err = |m: String| ContentError::new(&file.display, m);
     let mut f = File::open(&file.path).map_err(|e| err(format!("cannot read: {e}")))?;
@@ -435,7 +502,10 @@ fn scan_head(
     let mut chunk = [0u8; 1024];
     let mut scanned_lines = 0usize; // complete lines looked at so far
     let mut line_start = 0usize; // byte offset of the next line to look at
-    let mut opened_at: Option<usize> = None; // byte offset just after the opening +++ line
+    let mut opened_at: Option<(usize, Format)> = None; // byte offset just after the opening line
+                                                       // The first line in TOML front matter that reads `---`: named if the
+                                                       // front matter is never closed, as a file begun in TOML, ended in YAML.
+    let mut yaml_line_in_toml: Option<usize> = None;
     loop {
         let n = f
             .read(&mut chunk)
@@ -453,10 +523,16 @@ fn scan_head(
             if scanned_lines == 0 && line.starts_with(BOM) {
                 line = &line[BOM.len()..];
             }
-            let is_delimiter = line.trim_ascii() == b"+++";
+            let delimiter = match line.trim_ascii() {
+                b"+++" => Some(Format::Toml),
+                b"---" => Some(Format::Yaml),
+                _ => None,
+            };
             scanned_lines += 1;
             match opened_at {
-                None if is_delimiter => opened_at = Some(end),
+                None if delimiter.is_some() => {
+                    opened_at = delimiter.map(|d| (end, d));
+                }
                 None => {
                     return Err(err(
                         "expected the file to open with a +++ line starting the TOML front matter"
@@ -464,7 +540,15 @@ fn scan_head(
                     )
                     .at(scanned_lines))
                 }
-                Some(start) if is_delimiter => {
+                // A `+++` line in YAML front matter: a file that mixes the two.
+                // (A `---` line in TOML may sit in a multi-line string.)
+                Some((_, Format::Yaml)) if delimiter == Some(Format::Toml) => {
+                    return Err(err(mixed_message(Format::Yaml, scanned_lines)).at(scanned_lines));
+                }
+                Some((_, Format::Toml)) if delimiter == Some(Format::Yaml) => {
+                    yaml_line_in_toml.get_or_insert(scanned_lines);
+                }
+                Some((start, format)) if delimiter == Some(format) => {
                     let toml = &buf[start..line_start];
                     let front_matter = match std::str::from_utf8(toml) {
                         Ok(s) => s.to_owned(),
@@ -484,6 +568,7 @@ fn scan_head(
                     };
                     return Ok(Head {
                         front_matter,
+                        format,
                         first_line: 2,
                         body_offset: end as u64,
                         body_line: scanned_lines + 1,
@@ -495,12 +580,29 @@ fn scan_head(
             line_start = end;
         }
         if eof {
-            return Err(err(
-                "the front matter opened on line 1 is never closed with a +++ line".into(),
-            )
+            if let Some(line) = yaml_line_in_toml {
+                return Err(err(mixed_message(Format::Toml, line)).at(line));
+            }
+            let delimiter = opened_at.map_or("+++", |(_, f)| f.delimiter());
+            return Err(err(format!(
+                "the front matter opened on line 1 is never closed with a {delimiter} line"
+            ))
             .at(1));
         }
     }
+}
+
+/// A file whose front matter opens as `opened` and has the other kind's
+/// delimiter on `line`.
+fn mixed_message(opened: Format, line: usize) -> String {
+    let (this, other) = match opened {
+        Format::Toml => ("+++ (TOML)", "---"),
+        Format::Yaml => ("--- (YAML)", "+++"),
+    };
+    format!(
+        "the front matter opened with {this} on line 1 meets a {other} line on line {line}; \
+         expected it closed as it was opened: --- lines around YAML, +++ lines around TOML"
+    )
 }
 
 fn count_lines(bytes: &[u8]) -> usize {
@@ -541,6 +643,82 @@ pub(super) fn read_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_date_at_the_start_of_a_name_is_read_with_the_rest() {
+        let d = |y, m, day| chrono::NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        assert_eq!(
+            name_date("2013-05-06-title"),
+            Some((d(2013, 5, 6), "title".into()))
+        );
+        assert_eq!(
+            name_date("2016-10-08_第一篇"),
+            Some((d(2016, 10, 8), "第一篇".into()))
+        );
+        for not in [
+            "2013-05-06",
+            "2013-05-06-",
+            "2013-13-06-x",
+            "2013-05-06x",
+            "title",
+            "算力擴容與新型工業化",
+        ] {
+            assert_eq!(name_date(not), None, "{not}");
+        }
+    }
+
+    #[test]
+    fn markdown_by_either_extension_is_an_article_but_a_section_file_is_not() {
+        for yes in [
+            "a.md",
+            "content/ai/a.markdown",
+            "index.md",
+            "x/_posts/2013-05-06-a.md",
+        ] {
+            assert!(is_article_name(yes), "{yes}");
+        }
+        for no in [
+            "_index.md",
+            "content/ai/_index.markdown",
+            "a.html",
+            "a.md.bak",
+            "a.mdx",
+        ] {
+            assert!(!is_article_name(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn yaml_and_toml_front_matter_are_told_by_the_opening_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let head = |text: &str| {
+            let path = dir.path().join("x.md");
+            std::fs::write(&path, text).unwrap();
+            read_head(&SourceFile {
+                path,
+                display: "x.md".into(),
+                column_dir: None,
+                default_slug: "x".into(),
+                name_date: None,
+                stat: None,
+            })
+        };
+        let yaml = head("\u{feff}---\r\ntitle: t\r\n---\r\nbody\n").unwrap();
+        assert_eq!(
+            (yaml.format, yaml.front_matter.as_str(), yaml.body_line),
+            (Format::Yaml, "title: t\r\n", 4)
+        );
+        let toml = head("+++\ntitle = \"t\"\n+++\nbody\n").unwrap();
+        assert_eq!(toml.format, Format::Toml);
+        let open = head("---\ntitle: t\n").unwrap_err();
+        assert_eq!(
+            (open.location.to_string(), open.message.as_str()),
+            (
+                "x.md:1".into(),
+                "the front matter opened on line 1 is never closed with a --- line"
+            )
+        );
+    }
 
     /// Folders whose names prefix one another, files beside folders of
     /// nearly the same name, and nesting: the list comes out sorted by the

@@ -9,6 +9,7 @@ mod corrections; // corrections in the feeds and, once, in the next digest
 mod digest; // the weekly digest: who gets what, retries, resuming, preview, DKIM
 mod digest_readers; // the digest's words per language, its sender, web copy and archive
 mod exit_codes; // the exit code follows what failed: 1 for a failed write, 2 for a bad input
+mod formats; // Hugo, Zola and Jekyll content as it is: YAML, their keys, dated names, sections
 mod hostile; // markup, scripts and odd characters in articles never reach a feed as such
 mod init; // `init` and `templates export`
 mod keep_going; // run and build --keep-going publish past an invalid article

@@ -7,10 +7,11 @@
 //! of a cold build. Front matter is nearly always a handful of `key = value`
 //! lines, so for that shape the events of `toml_parser` (the parser inside
 //! `toml`) are mapped to [`FrontMatter`] directly. Anything else (a table
-//! header, a dotted key, `extra`, an unknown or repeated key, a value of an
-//! unexpected type, any parse error) gives `None`, and the caller goes the
-//! `toml::from_str` way, which gives the same result for what is read here
-//! and the same messages for everything that is not.
+//! header, a dotted key, `extra`, an unknown or repeated key, another
+//! tool's name for a field, a value of an unexpected type, any parse error)
+//! gives `None`, and the caller goes the `toml` deserializer's way, which
+//! gives the same result for what is read here and the same messages for
+//! everything that is not.
 
 use super::FrontMatter;
 use std::borrow::Cow;
@@ -96,21 +97,7 @@ impl<'i> Reader<'_, 'i> {
     }
 
     fn document(mut self) -> Option<FrontMatter> {
-        let mut fm = FrontMatter {
-            title: Spanned::new(0..0, String::new()),
-            column: None,
-            published: Spanned::new(0..0, toml::Value::Boolean(false)),
-            updated: None,
-            authors: None,
-            summary: None,
-            correction: None,
-            tags: Vec::new(),
-            slug: None,
-            id: None,
-            url: None,
-            draft: false,
-            _extra: None,
-        };
+        let mut fm = FrontMatter::blank();
         let mut seen = 0u32;
         while let Some(event) = self.next_significant() {
             if event.kind() != EventKind::SimpleKey {
@@ -135,9 +122,20 @@ impl<'i> Reader<'_, 'i> {
             seen |= bit;
             assign(&mut fm, &key, value)?;
         }
-        // `title` and `published` are required: without them, `toml` says so.
-        let required = 1 << field_index("title")? | 1 << field_index("published")?;
-        (seen & required == required).then_some(fm)
+        // A title and a date are required: without them, the slow way
+        // says so (or finds the date in the file name). Two names for one
+        // date are for it to report too.
+        let bit = |k| field_index(k).map(|i| 1u32 << i);
+        let title = bit("title")?;
+        let dates = [bit("published")?, bit("date")?]
+            .into_iter()
+            .filter(|b| seen & b != 0)
+            .count();
+        let updates = [bit("updated")?, bit("lastmod")?]
+            .into_iter()
+            .filter(|b| seen & b != 0)
+            .count();
+        (seen & title != 0 && dates == 1 && updates <= 1).then_some(fm)
     }
 
     fn key(&self, event: Event) -> Option<Cow<'i, str>> {
@@ -226,7 +224,7 @@ fn span(first: Event, last: Event) -> std::ops::Range<usize> {
 
 /// The fields read here, as [`FrontMatter`] names them (`extra` is left to
 /// `toml`).
-const FIELDS: [&str; 12] = [
+const FIELDS: [&str; 15] = [
     "title",
     "column",
     "published",
@@ -239,6 +237,10 @@ const FIELDS: [&str; 12] = [
     "id",
     "url",
     "draft",
+    // Zola's and Hugo's names, as common in their TOML as ours are here.
+    "date",
+    "lastmod",
+    "description",
 ];
 
 fn field_index(key: &str) -> Option<usize> {
@@ -251,7 +253,7 @@ fn assign(fm: &mut FrontMatter, key: &str, value: Spanned<Value>) -> Option<()> 
     match key {
         "title" => fm.title = string(value)?,
         "column" => fm.column = Some(string(value)?),
-        "published" => fm.published = date(value)?,
+        "published" => fm.published = Some(date(value)?),
         "updated" => fm.updated = Some(date(value)?),
         "authors" => fm.authors = Some(authors(value)?),
         "summary" => fm.summary = Some(string(value)?.into_inner()),
@@ -260,6 +262,9 @@ fn assign(fm: &mut FrontMatter, key: &str, value: Spanned<Value>) -> Option<()> 
         "slug" => fm.slug = Some(string(value)?),
         "id" => fm.id = Some(string(value)?),
         "url" => fm.url = Some(string(value)?),
+        "date" => fm.date = Some(date(value)?),
+        "lastmod" => fm.lastmod = Some(date(value)?),
+        "description" => fm.description = Some(string(value)?.into_inner()),
         "draft" => match value.into_inner() {
             Value::Boolean(b) => fm.draft = b,
             _ => return None,
@@ -335,11 +340,12 @@ mod tests {
         let o = |v: &Option<Spanned<String>>| v.as_ref().map(s);
         let val = |v: &Spanned<toml::Value>| format!("{:?}@{:?}", v.get_ref(), v.span());
         format!(
-            "title={} column={:?} published={} updated={:?} authors={:?} summary={:?} \
-             correction={:?} tags={:?} slug={:?} id={:?} url={:?} draft={} extra={:?}",
+            "title={} column={:?} published={:?} updated={:?} authors={:?} summary={:?} \
+             correction={:?} tags={:?} slug={:?} id={:?} url={:?} draft={} extra={:?} \
+             date={:?} lastmod={:?} description={:?}",
             s(&fm.title),
             o(&fm.column),
-            val(&fm.published),
+            fm.published.as_ref().map(val),
             fm.updated.as_ref().map(val),
             fm.authors.as_ref().map(val),
             fm.summary,
@@ -350,6 +356,9 @@ mod tests {
             o(&fm.url),
             fm.draft,
             fm._extra,
+            fm.date.as_ref().map(val),
+            fm.lastmod.as_ref().map(val),
+            fm.description,
         )
     }
 
@@ -365,6 +374,8 @@ mod tests {
         "title = \"esc \\u00e9 \\t \\\"q\\\"\"\npublished = 2026-06-12\nauthors = [\"A\", { name = \"B\" }, { name = \"C\", role = \"D\", slug = \"c\" }]\n",
         "title = \"t\"\npublished = 2026-06-12\ncorrection = \"fixed\"\nupdated = 2026-06-13\nid = \"urn:x\"\nurl = \"https://e.com/\"\ntags = []\n",
         "title=\"tight\"\npublished=2026-06-12\ndraft=false\n",
+        "title = \"Zola\"\ndate = 2016-10-08\nupdated = 2016-10-09\ndescription = \"d\"\n",
+        "title = \"Hugo\"\ndate = 2026-06-12T07:00:00+08:00\nlastmod = 2026-06-13\n",
     ];
 
     /// Front matter this reader hands to `toml`: valid or not, unusual.
@@ -386,6 +397,9 @@ mod tests {
         "title = \"t\" x\npublished = 2026-06-12\n",
         "title = \"t\"\n",
         "published = 2026-06-12\n",
+        "title = \"t\"\npublished = 2026-06-12\ndate = 2026-06-12\n",
+        "title = \"t\"\ndate = 2026-06-12\nupdated = 2026-06-13\nlastmod = 2026-06-13\n",
+        "title = \"t\"\ndate = 2026-06-12\npublishDate = 2026-06-13\n",
         "title = \"ctrl \u{1}\"\npublished = 2026-06-12\n",
         "",
     ];

@@ -1,9 +1,13 @@
-//! Front matter: the TOML between the `+++` lines, as written
-//! ([`FrontMatter`]), then checked and turned into an [`Article`].
+//! Front matter: the TOML between the `+++` lines or the YAML between the
+//! `---` lines, as written ([`FrontMatter`]), then checked and turned into
+//! an [`Article`]. The names Hugo, Zola and Jekyll give our fields (`date`,
+//! `lastmod`, `description`, `categories`, …) are read as ours; keys no
+//! field takes are left out and counted in [`UnusedKeys`].
 
 mod events;
+mod yaml;
 
-use super::source::{Head, SourceFile};
+use super::source::{Format, Head, SourceFile};
 use super::{Article, Author, ContentError};
 use crate::config::{Config, PermalinkParts};
 use crate::text::{one_line, URL_PATH_SEGMENT as PATH_SEGMENT};
@@ -13,15 +17,16 @@ use percent_encoding::utf8_percent_encode;
 use serde::Deserialize;
 use toml::Spanned;
 
-/// The fields the README documents, as written. Unknown fields are refused so a
-/// typo (`publised`) is caught rather than silently ignored; `extra` holds
-/// whatever a newsroom wants to keep beside them.
+/// The fields the README documents, as written, under our names and the
+/// other tools'. A key none of them takes is left out, and refused when it
+/// is one or two edits from one of them, so a typo (`publised`) is caught
+/// rather than silently ignored; `extra` holds whatever a newsroom wants to
+/// keep beside them.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FrontMatter {
     title: Spanned<String>,
     column: Option<Spanned<String>>,
-    published: Spanned<toml::Value>,
+    published: Option<Spanned<toml::Value>>,
     updated: Option<Spanned<toml::Value>>,
     authors: Option<Spanned<toml::Value>>,
     summary: Option<String>,
@@ -35,6 +40,122 @@ struct FrontMatter {
     draft: bool,
     #[serde(default, rename = "extra")]
     _extra: Option<toml::Table>,
+    // The other tools' names (see the README's table).
+    date: Option<Spanned<toml::Value>>,
+    #[serde(rename = "publishDate", alias = "publishdate")]
+    publish_date: Option<Spanned<toml::Value>>,
+    lastmod: Option<Spanned<toml::Value>>,
+    #[serde(rename = "expiryDate", alias = "expirydate")]
+    expiry_date: Option<Spanned<toml::Value>>,
+    description: Option<String>,
+    author: Option<Spanned<toml::Value>>,
+    categories: Option<Spanned<toml::Value>>,
+    category: Option<Spanned<String>>,
+    taxonomies: Option<Spanned<toml::Table>>,
+}
+
+impl FrontMatter {
+    /// Nothing given yet: filled in key by key.
+    fn blank() -> FrontMatter {
+        FrontMatter {
+            title: Spanned::new(0..0, String::new()),
+            column: None,
+            published: None,
+            updated: None,
+            authors: None,
+            summary: None,
+            correction: None,
+            tags: Vec::new(),
+            slug: None,
+            id: None,
+            url: None,
+            draft: false,
+            _extra: None,
+            date: None,
+            publish_date: None,
+            lastmod: None,
+            expiry_date: None,
+            description: None,
+            author: None,
+            categories: None,
+            category: None,
+            taxonomies: None,
+        }
+    }
+}
+
+/// Front matter as read, with the keys no field took and their lines.
+type Read = (FrontMatter, Vec<(String, usize)>);
+
+/// Every key a field takes, in the order of [`FrontMatter`]: what an
+/// unknown key is compared with.
+const KNOWN_KEYS: [&str; 22] = [
+    "title",
+    "column",
+    "published",
+    "updated",
+    "authors",
+    "summary",
+    "correction",
+    "tags",
+    "slug",
+    "id",
+    "url",
+    "draft",
+    "extra",
+    "date",
+    "publishDate",
+    "lastmod",
+    "expiryDate",
+    "description",
+    "author",
+    "categories",
+    "category",
+    "taxonomies",
+];
+
+/// Keys Hugo, Zola, Jekyll or their themes give meanings of their own that
+/// lie one or two edits from one of ours (`path` and `date`, `math` and
+/// `date`, `img` and `id`): they are not typos, only keys we do not use.
+const OTHER_TOOLS_KEYS: [&str; 7] = ["path", "math", "name", "type", "image", "lang", "img"];
+
+/// Front-matter keys no field takes, counted across a build and reported
+/// once each, as a warning: a site moved from another tool carries many
+/// (`weight`, `layout`, `aliases`), and none of them belongs in a feed.
+#[derive(Debug, Default)]
+pub(super) struct UnusedKeys(std::sync::Mutex<std::collections::BTreeMap<String, usize>>);
+
+/// The most unused keys named one by one; the rest are counted in one
+/// line, so a hostile archive of a million made-up keys prints a page.
+const MAX_UNUSED_KEYS_NAMED: usize = 50;
+
+impl UnusedKeys {
+    fn add(&self, keys: Vec<String>) {
+        if keys.is_empty() {
+            return;
+        }
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for k in keys {
+            *map.entry(k).or_default() += 1;
+        }
+    }
+
+    /// Warns once per key, with the number of files that have it.
+    pub(super) fn warn(self) {
+        let map = self.0.into_inner().unwrap_or_else(|e| e.into_inner());
+        for (key, files) in map.iter().take(MAX_UNUSED_KEYS_NAMED) {
+            let files_word = if *files == 1 { "file" } else { "files" };
+            tracing::warn!(
+                "front-matter key `{key}` is not used and is left out of the feeds ({files} {files_word})"
+            );
+        }
+        if map.len() > MAX_UNUSED_KEYS_NAMED {
+            tracing::warn!(
+                "{} more front-matter keys are not used and are left out of the feeds",
+                map.len() - MAX_UNUSED_KEYS_NAMED
+            );
+        }
+    }
 }
 
 /// Reads one file's front matter into an [`Article`], collecting every
@@ -43,18 +164,28 @@ pub(super) fn parse_article(
     mut file: SourceFile,
     head: &Head,
     config: &Config,
+    unused: &UnusedKeys,
 ) -> Result<Article, Vec<ContentError>> {
     let text = &head.front_matter;
     let line_of =
         |offset: usize| head.first_line + text[..offset.min(text.len())].matches('\n').count();
     let err = |m: String| ContentError::new(&file.display, m);
 
-    let fm = match events::read(text) {
-        Some(fm) => fm,
-        None => toml_front_matter(text, &line_of, &err)?,
+    let (fm, unused_here) = match head.format {
+        Format::Yaml => yaml_front_matter(text, head.first_line, &err)?,
+        Format::Toml => match events::read(text) {
+            Some(fm) => (fm, Vec::new()),
+            None => toml_front_matter(text, &line_of, &err)?,
+        },
     };
-
     let mut errors = Vec::new();
+    let mut unused_keys = Vec::new();
+    for (key, line) in unused_here {
+        match typo_of(&key) {
+            Some(message) => errors.push(err(message).at(line).field(key)),
+            None => unused_keys.push(key),
+        }
+    }
     let tz = config.site.timezone;
 
     let title = one_line(fm.title.get_ref());
@@ -100,26 +231,99 @@ pub(super) fn parse_article(
         },
     };
 
-    let published = match date_value(fm.published.get_ref(), tz) {
-        Ok(d) => Some(d),
-        Err(found) => {
-            errors.push(date_error(
-                &file.display,
-                "published",
-                &found,
-                line_of(fm.published.span().start),
-            ));
-            None
-        }
-    };
-    let updated = match &fm.updated {
-        None => None,
-        Some(v) => match date_value(v.get_ref(), tz) {
+    // One date under two names cannot be told apart: which is meant?
+    let mut both =
+        |ours: (&str, bool), theirs: (&str, &Option<Spanned<toml::Value>>), what: &str| {
+            if let (true, Some(v)) = (ours.1, theirs.1) {
+                errors.push(
+                    err(format!(
+                        "both `{}` and `{}` give {what}; expected one of them",
+                        ours.0, theirs.0
+                    ))
+                    .at(line_of(v.span().start))
+                    .field(theirs.0),
+                );
+            }
+        };
+    let publication = "the publication date";
+    both(
+        ("published", fm.published.is_some()),
+        ("date", &fm.date),
+        publication,
+    );
+    both(
+        ("published", fm.published.is_some()),
+        ("publishDate", &fm.publish_date),
+        publication,
+    );
+    both(
+        ("updated", fm.updated.is_some()),
+        ("lastmod", &fm.lastmod),
+        "the date of the last change",
+    );
+    // Hugo's `publishDate` is when an article goes out, its `date` the
+    // date it bears: the first decides, as in Hugo.
+    let published_key = [
+        ("published", &fm.published),
+        ("publishDate", &fm.publish_date),
+        ("date", &fm.date),
+    ]
+    .into_iter()
+    .find_map(|(k, v)| v.as_ref().map(|v| (k, v)));
+    let mut dated_by_name = false;
+    let published = match (published_key, &file.name_date) {
+        (Some((key, v)), _) => match date_value(v.get_ref(), tz) {
             Ok(d) => Some(d),
             Err(found) => {
                 errors.push(date_error(
                     &file.display,
-                    "updated",
+                    key,
+                    &found,
+                    line_of(v.span().start),
+                ));
+                None
+            }
+        },
+        // Jekyll's and Zola's date in the file name, at midnight in the
+        // site's zone, as they read it.
+        (None, Some((date, _))) => {
+            dated_by_name = true;
+            let midnight = date
+                .and_hms_opt(0, 0, 0)
+                .and_then(|n| tz.from_local_datetime(&n).earliest())
+                .map(|d| d.fixed_offset());
+            if midnight.is_none() {
+                // Midnight skipped by a daylight-saving change.
+                errors.push(
+                    err(format!(
+                        "the date in the file name, {date}, has no midnight in {tz}; expected a `published` date-time in the front matter"
+                    ))
+                    .at(head.first_line)
+                    .field("published"),
+                );
+            }
+            midnight
+        }
+        (None, None) => {
+            errors.push(
+                err("expected a published in the front matter, found none".into())
+                    .at(head.first_line)
+                    .field("published"),
+            );
+            None
+        }
+    };
+    let updated_key = [("updated", &fm.updated), ("lastmod", &fm.lastmod)]
+        .into_iter()
+        .find_map(|(k, v)| v.as_ref().map(|v| (k, v)));
+    let updated = match updated_key {
+        None => None,
+        Some((key, v)) => match date_value(v.get_ref(), tz) {
+            Ok(d) => Some(d),
+            Err(found) => {
+                errors.push(date_error(
+                    &file.display,
+                    key,
                     &found,
                     line_of(v.span().start),
                 ));
@@ -127,8 +331,23 @@ pub(super) fn parse_article(
             }
         },
     };
-    if let (Some(p), Some(u), Some(span)) =
-        (published, updated, fm.updated.as_ref().map(|u| u.span()))
+    let expires = match &fm.expiry_date {
+        None => None,
+        Some(v) => match date_value(v.get_ref(), tz) {
+            Ok(d) => Some(d),
+            Err(found) => {
+                errors.push(date_error(
+                    &file.display,
+                    "expiryDate",
+                    &found,
+                    line_of(v.span().start),
+                ));
+                None
+            }
+        },
+    };
+    if let (Some(p), Some(u), Some((updated_key, span))) =
+        (published, updated, updated_key.map(|(k, u)| (k, u.span())))
     {
         if u < p {
             errors.push(
@@ -138,25 +357,57 @@ pub(super) fn parse_article(
                     u.to_rfc3339()
                 ))
                 .at(line_of(span.start))
-                .field("updated"),
+                .field(updated_key),
             );
         }
     }
 
-    let authors = match &fm.authors {
-        None => Vec::new(),
-        Some(v) => match authors(v.get_ref(), config) {
+    if let (Some(_), Some(a)) = (&fm.authors, &fm.author) {
+        errors.push(
+            err("both `authors` and `author` name the authors; expected one of them".into())
+                .at(line_of(a.span().start))
+                .field("author"),
+        );
+    }
+    let authors = match (&fm.authors, &fm.author) {
+        (Some(v), _) => match authors(v.get_ref(), config) {
             Ok(a) => a,
             Err(m) => {
                 errors.push(err(m).at(line_of(v.span().start)).field("authors"));
                 Vec::new()
             }
         },
+        // Jekyll's and Hugo's `author`: one name, or a list as `authors`.
+        (None, Some(v)) => {
+            let list = match v.get_ref() {
+                toml::Value::Array(_) => v.get_ref().clone(),
+                other => toml::Value::Array(vec![other.clone()]),
+            };
+            match authors(&list, config) {
+                Ok(a) => a,
+                Err(m) => {
+                    errors.push(err(m).at(line_of(v.span().start)).field("author"));
+                    Vec::new()
+                }
+            }
+        }
+        (None, None) => Vec::new(),
     };
 
-    let (slug, slug_line) = match &fm.slug {
-        Some(s) => (s.get_ref().clone(), Some(line_of(s.span().start))),
-        None => (std::mem::take(&mut file.default_slug), None),
+    // A date in the file name is not part of the slug when it gives the
+    // date, or when the file is YAML (Jekyll's posts, never broadsheet's
+    // own): TOML files named so before keep the slugs they were published
+    // under.
+    let name_slug = match &mut file.name_date {
+        Some((_, rest)) if dated_by_name || head.format == Format::Yaml => {
+            Some(std::mem::take(rest))
+        }
+        _ => None,
+    };
+    let (slug, slug_line) = match (&fm.slug, name_slug) {
+        (Some(s), _) => (s.get_ref().clone(), Some(line_of(s.span().start))),
+        (None, Some(rest)) => (rest, None),
+        (None, None) => (std::mem::take(&mut file.default_slug), None),
     };
     if let Err(m) = check_slug(&slug) {
         let mut e = err(m).field("slug");
@@ -203,7 +454,7 @@ pub(super) fn parse_article(
                         .at(line_of(c.span().start))
                         .field("correction"),
                 );
-            } else if fm.updated.is_none() {
+            } else if updated_key.is_none() {
                 errors.push(
                     err(
                         "a correction needs `updated`: the date it was corrected, found none"
@@ -232,6 +483,47 @@ pub(super) fn parse_article(
         }
         None => None,
     };
+
+    let mut tags: Vec<String> = Vec::new();
+    let mut add_tag = |t: &str| {
+        let t = one_line(t);
+        if !t.is_empty() && !tags.contains(&t) {
+            tags.push(t);
+        }
+    };
+    for t in &fm.tags {
+        add_tag(t);
+    }
+    if let Some(c) = &fm.categories {
+        if let Err(m) = each_name(c.get_ref(), &mut add_tag) {
+            errors.push(err(m).at(line_of(c.span().start)).field("categories"));
+        }
+    }
+    if let Some(c) = &fm.category {
+        add_tag(c.get_ref());
+    }
+    // Zola's `[taxonomies]`: tags and categories are tags; other
+    // taxonomies are keys we do not use.
+    if let Some(t) = &fm.taxonomies {
+        // Tags first, then categories, as the other fields go.
+        for name in ["tags", "categories"] {
+            if let Some(v) = t.get_ref().get(name) {
+                if let Err(m) = each_name(v, &mut add_tag) {
+                    errors.push(
+                        err(m)
+                            .at(line_of(t.span().start))
+                            .field(format!("taxonomies.{name}")),
+                    );
+                }
+            }
+        }
+        for name in t.get_ref().keys() {
+            if !matches!(name.as_str(), "tags" | "categories") {
+                unused_keys.push(format!("taxonomies.{name}"));
+            }
+        }
+    }
+    unused.add(unused_keys);
 
     if !errors.is_empty() {
         return Err(errors);
@@ -262,12 +554,6 @@ pub(super) fn parse_article(
             encoded_slug
         )
     });
-    let mut tags: Vec<String> = Vec::new();
-    for t in fm.tags.iter().map(|t| one_line(t)) {
-        if !t.is_empty() && !tags.contains(&t) {
-            tags.push(t);
-        }
-    }
     Ok(Article {
         source: file.display,
         path: file.path,
@@ -284,13 +570,248 @@ pub(super) fn parse_article(
         published,
         updated,
         authors,
-        summary: fm.summary.map(|s| one_line(&s)).filter(|s| !s.is_empty()),
+        summary: fm
+            .summary
+            .or(fm.description)
+            .map(|s| one_line(&s))
+            .filter(|s| !s.is_empty()),
         correction,
         tags,
         id,
         url,
         draft: fm.draft,
+        expires,
     })
+}
+
+/// The `title` and `description` of a Hugo or Zola section file
+/// (`content/<column>/_index.md`), for a column whose config gives none.
+/// `None` when there is no such file, it is a symlink, or it cannot be
+/// read: the config's own check then says what is missing.
+pub(crate) fn section_text(path: &std::path::Path) -> Option<(Option<String>, Option<String>)> {
+    let file = SourceFile {
+        path: path.to_owned(),
+        display: String::new(),
+        column_dir: None,
+        default_slug: String::new(),
+        name_date: None,
+        stat: None,
+    };
+    // Not through a symlink, which could lead outside the content folder.
+    if std::fs::symlink_metadata(path)
+        .ok()?
+        .file_type()
+        .is_symlink()
+    {
+        return None;
+    }
+    let head = super::source::read_head(&file).ok()?;
+    let text = &head.front_matter;
+    let (title, description) = match head.format {
+        Format::Toml => {
+            let table: toml::Table = toml::from_str(text).ok()?;
+            let get = |k: &str| table.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+            (get("title"), get("description"))
+        }
+        Format::Yaml => {
+            let entries = yaml::read(text, head.first_line).ok()?;
+            let get = |k: &str| {
+                entries.iter().find_map(|(key, _, node)| match node {
+                    yaml::Node::Scalar { text, .. } if key.eq_ignore_ascii_case(k) => {
+                        Some(text.clone())
+                    }
+                    _ => None,
+                })
+            };
+            (get("title"), get("description"))
+        }
+    };
+    let clean = |s: Option<String>| s.map(|s| one_line(&s)).filter(|s| !s.is_empty());
+    Some((clean(title), clean(description)))
+}
+
+/// Names as a list of strings, or Jekyll's one string of names separated
+/// by spaces; each given to `add`.
+fn each_name(v: &toml::Value, add: &mut dyn FnMut(&str)) -> Result<(), String> {
+    match v {
+        toml::Value::String(s) => s.split_whitespace().for_each(add),
+        toml::Value::Array(items) => {
+            for item in items {
+                match item {
+                    toml::Value::String(s) => add(s),
+                    other => {
+                        return Err(format!(
+                            "expected a list of names, found a {} in it",
+                            other.type_str()
+                        ))
+                    }
+                }
+            }
+        }
+        other => {
+            return Err(format!(
+                "expected a list of names, found a {}",
+                other.type_str()
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// The "did you mean" error for an unknown key one or two edits from one
+/// of ours; `None` for a key that is only unused.
+fn typo_of(key: &str) -> Option<String> {
+    // Most unknown keys are far from all of ours: the message is only
+    // written for the few that are not.
+    let near = KNOWN_KEYS.iter().any(|k| strsim::levenshtein(key, k) <= 2);
+    if !near || OTHER_TOOLS_KEYS.contains(&key) {
+        return None;
+    }
+    let expected = KNOWN_KEYS
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    did_you_mean(&format!(
+        "unknown field `{key}`, expected one of {expected}"
+    ))
+}
+
+/// YAML front matter as a [`FrontMatter`], with the keys no field takes
+/// and their lines. Each value's span is the start of its key's line, all
+/// that messages need of it.
+fn yaml_front_matter(
+    text: &str,
+    first_line: usize,
+    err: &dyn Fn(String) -> ContentError,
+) -> Result<Read, Vec<ContentError>> {
+    let file_line = |l: usize| first_line + l - 1;
+    let entries = yaml::read(text, first_line).map_err(|e| {
+        let mut error = err(e.message).at(file_line(e.line));
+        if let Some(f) = e.field {
+            error = error.field(f);
+        }
+        vec![error]
+    })?;
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let mut fm = FrontMatter::blank();
+    let mut has_title = false;
+    let mut unpublished = false;
+    let mut errors = Vec::new();
+    let mut unused = Vec::new();
+    let mut seen: Vec<(&str, usize)> = Vec::new();
+    for (written, line, node) in entries {
+        if node.is_null() {
+            continue;
+        }
+        // Hugo reads keys in any case (`Title`, `PublishDate`, as some
+        // editors write them): ours are matched so too, in YAML.
+        let key = match KNOWN_KEYS.iter().find(|k| k.eq_ignore_ascii_case(&written)) {
+            Some(k) => {
+                if let Some((_, first)) = seen.iter().find(|(s, _)| s == k) {
+                    errors.push(
+                        err(format!(
+                            "`{written}` is `{k}` again, first on line {first}; expected each key once"
+                        ))
+                        .at(file_line(line))
+                        .field(written.as_str()),
+                    );
+                    continue;
+                }
+                seen.push((k, file_line(line)));
+                (*k).to_owned()
+            }
+            None => written,
+        };
+        let at = line_starts.get(line - 1).copied().unwrap_or(text.len());
+        // Given, if perhaps of the wrong type: not also "found none".
+        has_title |= key == "title";
+        let mut wrong = |expected: &str| {
+            errors.push(
+                err(format!("expected {expected}, found {}", node.kind()))
+                    .at(file_line(line))
+                    .field(key.as_str()),
+            )
+        };
+        let text_of = |n: &yaml::Node| match n {
+            yaml::Node::Scalar { text, .. } => Some(text.clone()),
+            _ => None,
+        };
+        match key.as_str() {
+            "title" | "column" | "correction" | "slug" | "id" | "url" | "category" | "summary"
+            | "description" => {
+                let Some(s) = text_of(&node) else {
+                    wrong("a string");
+                    continue;
+                };
+                match key.as_str() {
+                    "title" => fm.title = Spanned::new(at..at, s),
+                    "column" => fm.column = Some(Spanned::new(at..at, s)),
+                    "correction" => fm.correction = Some(Spanned::new(at..at, s)),
+                    "slug" => fm.slug = Some(Spanned::new(at..at, s)),
+                    "id" => fm.id = Some(Spanned::new(at..at, s)),
+                    "url" => fm.url = Some(Spanned::new(at..at, s)),
+                    "category" => fm.category = Some(Spanned::new(at..at, s)),
+                    "summary" => fm.summary = Some(s),
+                    _ => fm.description = Some(s),
+                }
+            }
+            // Jekyll's `published: false` keeps a post unpublished.
+            "published" if node.as_bool().is_some() => {
+                unpublished |= node.as_bool() == Some(false);
+            }
+            "published" | "date" | "publishDate" | "updated" | "lastmod" | "expiryDate" => {
+                if !matches!(node, yaml::Node::Scalar { .. }) {
+                    wrong("a date");
+                    continue;
+                }
+                let v = Some(Spanned::new(at..at, node.to_toml()));
+                match key.as_str() {
+                    "published" => fm.published = v,
+                    "date" => fm.date = v,
+                    "publishDate" => fm.publish_date = v,
+                    "updated" => fm.updated = v,
+                    "lastmod" => fm.lastmod = v,
+                    _ => fm.expiry_date = v,
+                }
+            }
+            "authors" => fm.authors = Some(Spanned::new(at..at, node.to_toml())),
+            "author" => fm.author = Some(Spanned::new(at..at, node.to_toml())),
+            "categories" => fm.categories = Some(Spanned::new(at..at, node.to_toml())),
+            "tags" => {
+                let mut tags = Vec::new();
+                match each_name(&node.to_toml(), &mut |t| tags.push(t.to_owned())) {
+                    Ok(()) => fm.tags = tags,
+                    Err(m) => errors.push(err(m).at(file_line(line)).field("tags")),
+                }
+            }
+            "draft" => match node.as_bool() {
+                Some(b) => fm.draft = b,
+                None => wrong("true or false"),
+            },
+            "taxonomies" => match node.to_toml() {
+                toml::Value::Table(t) => fm.taxonomies = Some(Spanned::new(at..at, t)),
+                _ => wrong("a mapping of taxonomy names to lists"),
+            },
+            "extra" => {}
+            _ => unused.push((key, file_line(line))),
+        }
+    }
+    if !has_title {
+        errors.push(
+            err("expected a title in the front matter, found none".into())
+                .at(first_line)
+                .field("title"),
+        );
+    }
+    fm.draft |= unpublished;
+    if errors.is_empty() {
+        Ok((fm, unused))
+    } else {
+        Err(errors)
+    }
 }
 
 /// The front matter by way of `toml`'s whole document model: what
@@ -299,8 +820,11 @@ fn toml_front_matter(
     text: &str,
     line_of: &dyn Fn(usize) -> usize,
     err: &dyn Fn(String) -> ContentError,
-) -> Result<FrontMatter, Vec<ContentError>> {
-    toml::from_str(text).map_err(|e| {
+) -> Result<Read, Vec<ContentError>> {
+    let mut ignored = Vec::new();
+    let parsed: Result<FrontMatter, toml::de::Error> = toml::Deserializer::parse(text)
+        .and_then(|d| serde_ignored::deserialize(d, |path| ignored.push(path.to_string())));
+    let fm = parsed.map_err(|e| {
         let message = e.message().trim().to_owned();
         let mut error = err(message);
         if let Some(span) = e.span() {
@@ -320,7 +844,31 @@ fn toml_front_matter(
             error.location.field = Some(field);
         }
         vec![error]
-    })
+    })?;
+    let unused = ignored
+        .into_iter()
+        .map(|key| {
+            let line = toml_key_line(text, &key).map_or(line_of(0), line_of);
+            (key, line)
+        })
+        .collect();
+    Ok((fm, unused))
+}
+
+/// The offset of the line that sets the top-level `key` (before any table
+/// header), for a message about a key that was ignored.
+fn toml_key_line(text: &str, key: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim_start().starts_with('[') {
+            return None;
+        }
+        if key_on_line(text, offset).as_deref() == Some(key) {
+            return Some(offset);
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// serde's "unknown field `publised`, expected one of `title`, …" with
@@ -396,7 +944,22 @@ fn date_value(v: &toml::Value, tz: Tz) -> Result<DateTime<FixedOffset>, String> 
         toml::Value::String(s) => s.trim().to_owned(),
         other => return Err(format!("{} {other}", other.type_str())),
     };
-    parse_date(&text, tz).ok_or_else(|| format!("{text:?}"))
+    parse_date(&text, tz)
+        .or_else(|| jekyll_date(&text, tz))
+        .ok_or_else(|| format!("{text:?}"))
+}
+
+/// Jekyll's date-times: a space before the offset, written without a
+/// colon (`2013-05-06 02:12:52 +0200`), as Jekyll's own files have them.
+fn jekyll_date(s: &str, tz: Tz) -> Option<DateTime<FixedOffset>> {
+    [
+        "%Y-%m-%d %H:%M:%S %z",
+        "%Y-%m-%d %H:%M %z",
+        "%Y-%m-%d %H:%M:%S%z",
+    ]
+    .into_iter()
+    .find_map(|form| DateTime::parse_from_str(s, form).ok())
+    .map(|d| d.with_timezone(&tz).fixed_offset())
 }
 
 /// A TOML date-time without a trip through text: this runs once per
