@@ -265,7 +265,30 @@ fn an_article_outside_any_column_folder_needs_a_column() {
     );
     assert_line(
         &lines,
-        "content/x.md:2: column: expected a column: set `column` or put the file in content/<column>/ (one of ai, city)",
+        "content/x.md: column: expected a column: the file must sit in a column folder content/<column>/ or have `column = \"…\"` (one of ai, city)",
+    );
+}
+
+#[test]
+fn a_misspelt_column_in_front_matter_or_folder_names_the_column_meant() {
+    let lines = one_bad_file(
+        "content/x.md",
+        article(
+            "title = \"t\"\npublished = 2026-11-01\ncolumn = \"ctiy\"",
+            "Body.",
+        ),
+    );
+    assert_line(
+        &lines,
+        "content/x.md:4: column: unknown column \"ctiy\"; did you mean `city`? (expected one of ai, city)",
+    );
+    let lines = one_bad_file(
+        "content/cty/x.md",
+        article("title = \"t\"\npublished = 2026-11-01", "Body."),
+    );
+    assert_line(
+        &lines,
+        "content/cty/x.md: column: unknown column \"cty\"; did you mean `city`? (expected one of ai, city)",
     );
 }
 
