@@ -184,7 +184,14 @@ fn author_specs(config: &Config, catalog: &Catalog) -> Vec<FeedSpec> {
             dir: format!("{AUTHORS}/{slug}"),
             title: format!("{name} | {}", config.site.title),
             description: if chinese {
-                format!("{name}在《{}》的文章", config.site.title)
+                // A space between a Latin name and the Chinese after it,
+                // as Chinese typesetting does; none after a Chinese name.
+                let gap = if name.chars().next_back().is_some_and(crate::text::is_cjk) {
+                    ""
+                } else {
+                    " "
+                };
+                format!("{name}{gap}在《{}》的文章", config.site.title)
             } else {
                 format!("Articles by {name} in {}", config.site.title)
             },
