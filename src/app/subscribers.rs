@@ -24,10 +24,20 @@ pub fn parse_columns(config: &Config, list: &str) -> Result<Vec<String>, String>
     {
         if config.column(c).is_none() {
             let known: Vec<&str> = config.columns.iter().map(|c| c.slug.as_str()).collect();
-            return Err(format!(
-                "unknown column {c:?}; expected one of {}",
-                known.join(", ")
-            ));
+            // The column one or two edits away, as content errors name it;
+            // never one the edits would rewrite whole (`zz` is not `ai`).
+            let closest = known
+                .iter()
+                .map(|k| (strsim::levenshtein(c, k), *k))
+                .filter(|(d, k)| *d <= 2 && *d < k.chars().count())
+                .min();
+            return Err(match closest {
+                Some((_, k)) => format!(
+                    "unknown column {c:?}; did you mean `{k}`? (expected one of {})",
+                    known.join(", ")
+                ),
+                None => format!("unknown column {c:?}; expected one of {}", known.join(", ")),
+            });
         }
         if !out.iter().any(|o| o == c) {
             out.push(c.to_owned());

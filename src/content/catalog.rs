@@ -108,7 +108,7 @@ impl Catalog {
             ..ContentStats::default()
         };
         // Duplicates are checked in file order, so the later file of a pair
-        // is the one named; meanwhile the other core puts the published
+        // is the one named unless only the earlier sets the key; meanwhile the other core puts the published
         // articles in feed order.
         let (duplicate_errors, (mut order, set_aside)) = rayon::join(
             || duplicates(&all),
@@ -252,7 +252,8 @@ fn permute<T>(v: &mut [T], order: &mut [usize]) {
 
 /// Two articles with one slug in a column would share a permalink; two with
 /// one id would be one item to every feed reader. Both files are named, the
-/// later one (in file order) as the one in error.
+/// one in error being the one whose front matter sets the key (see
+/// [`culprit`]).
 fn duplicates(all: &[Article]) -> Vec<ContentError> {
     let (mut slugs, ids) = rayon::join(|| duplicate_slugs(all), || duplicate_ids(all));
     slugs.extend(ids);
@@ -269,15 +270,16 @@ fn duplicate_slugs(all: &[Article]) -> Vec<ContentError> {
         FxHashMap::with_capacity_and_hasher(all.len(), Default::default());
     for a in all {
         if let Some(first) = slugs.insert((&a.column, a.slug.as_str()), a) {
+            let (blamed, other) = culprit(first, a, |x| x.key_lines.slug);
             errors.push(
                 ContentError::new(
-                    &a.source,
+                    &blamed.source,
                     format!(
                         "{:?} is also the slug of {} in column {}; slugs must be unique in a column",
-                        a.slug, first.source, a.column
+                        a.slug, other.source, a.column
                     ),
                 )
-                .at_line(a.key_lines.slug)
+                .at_line(blamed.key_lines.slug)
                 .field("slug"),
             );
             slugs.insert((&a.column, a.slug.as_str()), first);
@@ -292,21 +294,38 @@ fn duplicate_ids(all: &[Article]) -> Vec<ContentError> {
         FxHashMap::with_capacity_and_hasher(all.len(), Default::default());
     for a in all {
         if let Some(first) = ids.insert(a.id.as_str(), a) {
+            let (blamed, other) = culprit(first, a, |x| x.key_lines.id);
             errors.push(
                 ContentError::new(
-                    &a.source,
+                    &blamed.source,
                     format!(
                         "{:?} is also the id of {}; ids must be unique",
-                        a.id, first.source
+                        a.id, other.source
                     ),
                 )
-                .at_line(a.key_lines.id)
+                .at_line(blamed.key_lines.id)
                 .field("id"),
             );
             ids.insert(a.id.as_str(), first);
         }
     }
     errors
+}
+
+/// Which of two clashing articles is in error, and the other. The one that
+/// sets the key in its front matter when only one does: the other's value
+/// comes from its file name (or its permalink), so the key written by hand
+/// is the one to change, and its line can be named. Otherwise the later one
+/// in file order, as a file added to a column is the usual cause.
+fn culprit<'a>(
+    first: &'a Article,
+    later: &'a Article,
+    key_line: impl Fn(&Article) -> Option<usize>,
+) -> (&'a Article, &'a Article) {
+    match (key_line(first), key_line(later)) {
+        (Some(_), None) => (first, later),
+        _ => (later, first),
+    }
 }
 
 #[cfg(test)]

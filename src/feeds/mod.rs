@@ -92,13 +92,32 @@ pub(crate) struct Entry<'a> {
 
 impl Entry<'_> {
     /// The summary as feeds carry it: the correction note first, where a
-    /// reader who saw the first version will look.
+    /// reader who saw the first version will look. After a `。` or any
+    /// full-width mark the lead follows at once, as Chinese puts no space
+    /// between sentences; after anything else (Latin text, or a note that
+    /// stops on a character with no mark) one space keeps the two apart.
     pub(crate) fn summary(&self) -> std::borrow::Cow<'_, str> {
         match &self.body.correction {
+            Some(note) if note.chars().next_back().is_some_and(is_full_width_mark) => {
+                format!("{note}{}", self.body.summary).into()
+            }
             Some(note) => format!("{note} {}", self.body.summary).into(),
             None => self.body.summary.as_str().into(),
         }
     }
+}
+
+/// Whether `c` is CJK or full-width punctuation (`。`, `，`, `」`, `）`, …),
+/// which carries its own space.
+fn is_full_width_mark(c: char) -> bool {
+    matches!(c as u32,
+        0x3000..=0x303F      // CJK symbols and punctuation
+        | 0xFE10..=0xFE1F    // vertical forms
+        | 0xFE30..=0xFE6F    // compatibility and small forms
+        | 0xFF01..=0xFF0F    // full-width ！＂＃＄％＆＇（）＊＋，－．／
+        | 0xFF1A..=0xFF20    // ：；＜＝＞？＠
+        | 0xFF3B..=0xFF40
+        | 0xFF5B..=0xFF65) // ｛｜｝～, white brackets, half-width 。「」、・
 }
 
 /// The feeds to write: one per column, then the one over every column, each
@@ -165,7 +184,14 @@ fn author_specs(config: &Config, catalog: &Catalog) -> Vec<FeedSpec> {
             dir: format!("{AUTHORS}/{slug}"),
             title: format!("{name} | {}", config.site.title),
             description: if chinese {
-                format!("{name}在《{}》的文章", config.site.title)
+                // A space between a Latin name and the Chinese after it,
+                // as Chinese typesetting does; none after a Chinese name.
+                let gap = if name.chars().next_back().is_some_and(crate::text::is_cjk) {
+                    ""
+                } else {
+                    " "
+                };
+                format!("{name}{gap}在《{}》的文章", config.site.title)
             } else {
                 format!("Articles by {name} in {}", config.site.title)
             },

@@ -76,10 +76,22 @@ fn html_attr(s: &str) -> String {
 }
 
 fn outline(out: &mut String, config: &Config, spec: &FeedSpec) {
+    // The feed over every column is titled the site's name, which is also
+    // the list's own title; in a reader's sidebar it needs to say what it
+    // holds.
+    let title = if spec.dir == ALL {
+        if config.site.language.starts_with("zh") {
+            format!("{}・全部欄目", spec.title)
+        } else {
+            format!("{} — all columns", spec.title)
+        }
+    } else {
+        spec.title.clone()
+    };
     let _ = writeln!(
         out,
         "    <outline type=\"rss\" version=\"RSS2\" text=\"{t}\" title=\"{t}\" description=\"{d}\" xmlUrl=\"{x}\" htmlUrl=\"{h}\" language=\"{l}\"/>",
-        t = html_attr(&spec.title),
+        t = html_attr(&title),
         d = html_attr(&spec.description),
         x = escape_xml(&spec.file_url(config, "rss.xml")),
         h = escape_xml(&spec.home_url),

@@ -398,6 +398,43 @@ fn index_opml_lists_all_and_the_columns_and_authors_opml_the_authors() {
     }
 }
 
+/// Each outline's `(title, description)`, in order.
+fn outline_texts(opml: &str) -> Vec<(String, String)> {
+    start_tags(opml, "outline")
+        .into_iter()
+        .map(|o| (o["title"].clone(), o["description"].clone()))
+        .collect()
+}
+
+#[test]
+fn the_all_feed_is_titled_apart_from_the_list_and_a_latin_name_is_spaced_from_chinese() {
+    let p = with_authors("");
+    p.build();
+    let index = outline_texts(&p.read("feeds/index.opml"));
+    assert_eq!(index[0].0, "論壇・全部欄目", "{index:?}");
+    assert!(p.read("feeds/index.opml").contains("<title>論壇</title>"));
+    let authors = outline_texts(&p.read("feeds/authors.opml"));
+    assert_eq!(
+        authors.iter().map(|a| a.1.as_str()).collect::<Vec<_>>(),
+        [
+            "Daniel Whitcombe 在《論壇》的文章",
+            "陳大文在《論壇》的文章"
+        ]
+    );
+
+    let en = Publication::with_config(&CONFIG.replace(
+        "base_url = \"https://news.example.com\"",
+        "base_url = \"https://news.example.com\"\nlanguage = \"en\"",
+    ));
+    en.write(
+        "content/ai/a.md",
+        article("title = \"A\"\npublished = 2026-11-20", "Body."),
+    );
+    en.build();
+    let index = outline_texts(&en.read("feeds/index.opml"));
+    assert_eq!(index[0].0, "論壇 — all columns", "{index:?}");
+}
+
 /// gofeed's name rule (mmcdole/gofeed, `internal/shared/parseutils.go`,
 /// `ParseNameAddress`), which its RSS translator applies to `dc:creator`
 /// and its JSON translator to `authors[].name`: the four regular

@@ -265,7 +265,30 @@ fn an_article_outside_any_column_folder_needs_a_column() {
     );
     assert_line(
         &lines,
-        "content/x.md:2: column: expected a column: set `column` or put the file in content/<column>/ (one of ai, city)",
+        "content/x.md: column: expected a column: the file must sit in a column folder content/<column>/ or have `column = \"…\"` (one of ai, city)",
+    );
+}
+
+#[test]
+fn a_misspelt_column_in_front_matter_or_folder_names_the_column_meant() {
+    let lines = one_bad_file(
+        "content/x.md",
+        article(
+            "title = \"t\"\npublished = 2026-11-01\ncolumn = \"ctiy\"",
+            "Body.",
+        ),
+    );
+    assert_line(
+        &lines,
+        "content/x.md:4: column: unknown column \"ctiy\"; did you mean `city`? (expected one of ai, city)",
+    );
+    let lines = one_bad_file(
+        "content/cty/x.md",
+        article("title = \"t\"\npublished = 2026-11-01", "Body."),
+    );
+    assert_line(
+        &lines,
+        "content/cty/x.md: column: unknown column \"cty\"; did you mean `city`? (expected one of ai, city)",
     );
 }
 
@@ -283,6 +306,30 @@ fn a_duplicate_slug_in_a_column_names_both_files_and_the_line_of_the_slug() {
         &lines,
         "content/ai/zz-copy.md:4: slug: \"good\" is also the slug of content/ai/good.md in column ai; slugs must be unique in a column",
     );
+}
+
+#[test]
+fn a_duplicate_slug_blames_the_file_that_sets_it_not_the_one_named_so() {
+    // dup.md sorts first and sets the slug; welcome.md's comes from its
+    // file name, so the key to change is dup.md's.
+    let p = built();
+    p.write(
+        "content/ai/dup.md",
+        article(
+            "title = \"Dup\"\npublished = 2026-11-03\nsummary = \"Dup.\"\nslug = \"welcome\"",
+            "Body.",
+        ),
+    );
+    p.write(
+        "content/ai/welcome.md",
+        article("title = \"Welcome\"\npublished = 2026-11-04", "Body."),
+    );
+    let lines = build_refused(&p);
+    assert_line(
+        &lines,
+        "content/ai/dup.md:5: slug: \"welcome\" is also the slug of content/ai/welcome.md in column ai; slugs must be unique in a column",
+    );
+    assert_line(&lines, "1 content error");
 }
 
 #[test]
@@ -320,6 +367,29 @@ fn a_duplicate_id_names_both_files_and_the_line_of_the_id() {
     assert_line(
         &lines,
         &format!("content/city/second.md:4: id: \"{id}\" is also the id of content/ai/first.md; ids must be unique"),
+    );
+    assert_line(&lines, "1 content error");
+}
+
+#[test]
+fn an_id_set_by_hand_that_another_article_gets_by_default_is_the_one_named() {
+    let p = built();
+    let id = "tag:news.example.com,2026-11-04:ai/zz-later";
+    p.write(
+        "content/ai/a-first.md",
+        article(
+            &format!("title = \"One\"\npublished = 2026-11-03\nid = \"{id}\""),
+            "Body.",
+        ),
+    );
+    p.write(
+        "content/ai/zz-later.md",
+        article("title = \"Two\"\npublished = 2026-11-04", "Body."),
+    );
+    let lines = build_refused(&p);
+    assert_line(
+        &lines,
+        &format!("content/ai/a-first.md:4: id: \"{id}\" is also the id of content/ai/zz-later.md; ids must be unique"),
     );
     assert_line(&lines, "1 content error");
 }

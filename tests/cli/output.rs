@@ -159,3 +159,49 @@ pub(crate) fn files_counted(stdout: &str) -> Files {
         removed: next(),
     }
 }
+
+#[test]
+fn a_correction_note_meets_the_lead_with_no_space_after_chinese_and_one_after_latin() {
+    let p = Publication::new();
+    p.write(
+        "content/ai/fund.md",
+        article(
+            "title = \"基金\"\npublished = 2026-11-20\nupdated = 2026-11-25\ncorrection = \"數字應為五千萬元。\"",
+            "首段。",
+        ),
+    );
+    p.write(
+        "content/city/tram.md",
+        article(
+            "title = \"電車\"\npublished = 2026-11-19\nupdated = 2026-11-25\ncorrection = \"The fare is HK$3\"",
+            "電車是城市的節奏。",
+        ),
+    );
+    // A note that stops on a character with no mark keeps its space.
+    p.write(
+        "content/ai/older.md",
+        article(
+            "title = \"舊文\"\npublished = 2026-11-18\nupdated = 2026-11-25\ncorrection = \"單位應為億元\"",
+            "次段。",
+        ),
+    );
+    p.build();
+    assert_eq!(
+        json_of(&p.read("feeds/ai/feed.json"))["items"][1]["summary"],
+        "更正（2026年11月25日）：單位應為億元 次段。"
+    );
+    let summary = |folder: &str| {
+        json_of(&p.read(&format!("feeds/{folder}/feed.json")))["items"][0]["summary"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        summary("ai"),
+        "更正（2026年11月25日）：數字應為五千萬元。首段。"
+    );
+    assert_eq!(
+        summary("city"),
+        "更正（2026年11月25日）：The fare is HK$3 電車是城市的節奏。"
+    );
+}

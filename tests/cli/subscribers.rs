@@ -68,6 +68,37 @@ fn a_bad_address_or_column_is_refused_by_name() {
 }
 
 #[test]
+fn a_misspelt_column_given_to_add_names_the_column_meant() {
+    let p = Publication::new();
+    let run = p
+        .run(&[
+            "subscribers",
+            "add",
+            "a@example.com",
+            "--columns",
+            "ai,ctiy",
+        ])
+        .expect_code(2);
+    assert!(
+        run.stderr.contains(
+            "--columns: unknown column \"ctiy\"; did you mean `city`? (expected one of ai, city)"
+        ),
+        "{}",
+        run.stderr
+    );
+    // Two letters two edits from `ai` are not a slip of the hand for it.
+    let run = p
+        .run(&["subscribers", "add", "a@example.com", "--columns", "zz"])
+        .expect_code(2);
+    assert!(
+        run.stderr
+            .contains("--columns: unknown column \"zz\"; expected one of ai, city"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn an_address_no_message_could_be_sent_to_is_refused_by_name() {
     let p = publication();
     let run = p

@@ -205,11 +205,11 @@ pub(super) fn parse_article(
     let column = match column_name {
         None => {
             errors.push(
+                // No line: there is no `column` key to point at.
                 err(format!(
-                "expected a column: set `column` or put the file in content/<column>/ (one of {})",
+                "expected a column: the file must sit in a column folder content/<column>/ or have `column = \"…\"` (one of {})",
                 column_list(config)
             ))
-                .at(head.first_line)
                 .field("column"),
             );
             None
@@ -217,10 +217,16 @@ pub(super) fn parse_article(
         Some((name, line)) => match config.column(&name) {
             Some(c) => Some(c.slug.clone()),
             None => {
-                let mut e = err(format!(
-                    "unknown column {name:?}; expected one of {}",
-                    column_list(config)
-                ))
+                let mut e = err(match closest_column(config, &name) {
+                    Some(c) => format!(
+                        "unknown column {name:?}; did you mean `{c}`? (expected one of {})",
+                        column_list(config)
+                    ),
+                    None => format!(
+                        "unknown column {name:?}; expected one of {}",
+                        column_list(config)
+                    ),
+                })
                 .field("column");
                 if let Some(line) = line {
                     e = e.at(line);
@@ -887,6 +893,18 @@ fn did_you_mean(message: &str) -> Option<String> {
         "unknown field `{unknown}`; did you mean `{}`? (expected one of {expected})",
         closest.1
     ))
+}
+
+/// The column one or two edits from `name`, as [`did_you_mean`] finds a
+/// field; never one the edits would rewrite whole (`zz` is not `ai`).
+fn closest_column<'a>(config: &'a Config, name: &str) -> Option<&'a str> {
+    config
+        .columns
+        .iter()
+        .map(|c| (strsim::levenshtein(name, c.slug.as_str()), c.slug.as_str()))
+        .filter(|(d, c)| *d <= 2 && *d < c.chars().count())
+        .min()
+        .map(|(_, c)| c)
 }
 
 fn column_list(config: &Config) -> String {
