@@ -242,6 +242,18 @@ pub fn escape_xml(s: &str) -> String {
     out
 }
 
+/// The candidate one or two edits from `word` ("did you mean
+/// `published`?"), the nearest first and, at a tie, the first in order;
+/// never one the edits would rewrite whole (`zz` is not `ai`).
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::levenshtein(word, c), c))
+        .filter(|(d, c)| *d <= 2 && *d < c.chars().count())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
 /// `1 draft`, `2 drafts`: English copy counts with the right noun.
 pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })

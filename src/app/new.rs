@@ -92,12 +92,8 @@ pub fn new_article(
             .iter()
             .map(|c| c.slug.as_str().to_owned())
             .collect();
-        let suggestion = known
-            .iter()
-            .map(|k| (strsim::levenshtein(k, column), k))
-            .filter(|(d, _)| *d <= 2)
-            .min()
-            .map(|(_, k)| k.clone());
+        let suggestion =
+            crate::text::closest(column, known.iter().map(String::as_str)).map(str::to_owned);
         return Err(NewError::UnknownColumn {
             column: column.to_owned(),
             config: config.display_path(&config.path).into_owned(),

@@ -24,15 +24,9 @@ pub fn parse_columns(config: &Config, list: &str) -> Result<Vec<String>, String>
     {
         if config.column(c).is_none() {
             let known: Vec<&str> = config.columns.iter().map(|c| c.slug.as_str()).collect();
-            // The column one or two edits away, as content errors name it;
-            // never one the edits would rewrite whole (`zz` is not `ai`).
-            let closest = known
-                .iter()
-                .map(|k| (strsim::levenshtein(c, k), *k))
-                .filter(|(d, k)| *d <= 2 && *d < k.chars().count())
-                .min();
-            return Err(match closest {
-                Some((_, k)) => format!(
+            // The column one or two edits away, as content errors name it.
+            return Err(match crate::text::closest(c, known.iter().copied()) {
+                Some(k) => format!(
                     "unknown column {c:?}; did you mean `{k}`? (expected one of {})",
                     known.join(", ")
                 ),

@@ -30,12 +30,7 @@ pub fn closest_key(unknown: &str) -> Option<String> {
         }
         _ => return None,
     };
-    known
-        .iter()
-        .map(|k| (strsim::levenshtein(key, k), *k))
-        .filter(|(d, _)| *d <= 2)
-        .min()
-        .map(|(_, k)| format!("{prefix}{k}"))
+    crate::text::closest(key, known.iter().copied()).map(|k| format!("{prefix}{k}"))
 }
 
 /// The field names serde's derive gives a struct: it hands them to

@@ -883,28 +883,16 @@ fn did_you_mean(message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `")?;
     let (unknown, rest) = rest.split_once('`')?;
     let expected = rest.strip_prefix(", expected one of ")?;
-    let closest = expected
-        .split(", ")
-        .map(|f| f.trim_matches('`'))
-        .map(|f| (strsim::levenshtein(unknown, f), f))
-        .filter(|(d, _)| *d <= 2)
-        .min()?;
+    let closest = crate::text::closest(unknown, expected.split(", ").map(|f| f.trim_matches('`')))?;
     Some(format!(
-        "unknown field `{unknown}`; did you mean `{}`? (expected one of {expected})",
-        closest.1
+        "unknown field `{unknown}`; did you mean `{closest}`? (expected one of {expected})"
     ))
 }
 
 /// The column one or two edits from `name`, as [`did_you_mean`] finds a
-/// field; never one the edits would rewrite whole (`zz` is not `ai`).
+/// field.
 fn closest_column<'a>(config: &'a Config, name: &str) -> Option<&'a str> {
-    config
-        .columns
-        .iter()
-        .map(|c| (strsim::levenshtein(name, c.slug.as_str()), c.slug.as_str()))
-        .filter(|(d, c)| *d <= 2 && *d < c.chars().count())
-        .min()
-        .map(|(_, c)| c)
+    crate::text::closest(name, config.columns.iter().map(|c| c.slug.as_str()))
 }
 
 fn column_list(config: &Config) -> String {
