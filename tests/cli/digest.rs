@@ -215,7 +215,7 @@ fn a_forced_send_sends_at_once_even_when_the_last_issue_has_the_same_time() {
     );
     let again = p.run_at(AT, &["digest", "send", "--force"]).expect_code(0);
     assert!(
-        again.stdout.contains("digest 2026-W49: 1 sent"),
+        again.stdout.contains("digest 2026-W49-2: 1 sent"),
         "{}",
         again.stdout
     );

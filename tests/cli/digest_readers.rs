@@ -437,3 +437,56 @@ fn a_column_pages_sign_up_form_comes_right_after_its_note_before_the_articles() 
         &page[form..button]
     );
 }
+
+#[test]
+fn a_second_issue_in_the_same_week_gets_its_own_web_copy_and_the_archive_lists_both() {
+    let p = publication("zh-Hant-HK", "");
+    p.run(&["subscribers", "add", "a@example.com"])
+        .expect_code(0);
+    p.run_at(AFTER_SLOT, &["digest", "send"]).expect_code(0);
+    let first = p.read("feeds/digests/2026-W49/index.html");
+    p.write(
+        "content/city/ferry.md",
+        article(
+            "title = \"渡輪的黃昏\"\npublished = 2026-12-01T07:00:00+08:00",
+            "渡輪。",
+        ),
+    );
+    // The Tuesday of the same ISO week.
+    let run = p
+        .run_at("2026-12-01T10:00:00+08:00", &["digest", "send", "--force"])
+        .expect_code(0);
+    assert!(
+        run.stdout.contains("digest 2026-W49-2: 1 sent"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        p.read("feeds/digests/2026-W49/index.html"),
+        first,
+        "an earlier web copy never changes"
+    );
+    let second = p.read("feeds/digests/2026-W49-2/index.html");
+    assert!(second.contains("渡輪的黃昏"), "{second}");
+    assert!(!second.contains("電車慢活"), "{second}");
+    let archive = p.read("feeds/digests/index.html");
+    let w49_2 = archive
+        .find("href=\"https://news.example.com/feeds/digests/2026-W49-2/\"")
+        .unwrap_or_else(|| panic!("{archive}"));
+    let w49 = archive
+        .find("href=\"https://news.example.com/feeds/digests/2026-W49/\"")
+        .unwrap_or_else(|| panic!("{archive}"));
+    assert!(w49_2 < w49, "newest first: {archive}");
+    // The second email links its own web copy.
+    let emails = outbox(&p);
+    assert_eq!(emails.len(), 2);
+    let newest = emails
+        .iter()
+        .map(|(b, _)| {
+            let m = MessageParser::default().parse(b).unwrap();
+            m.body_text(0).unwrap().into_owned()
+        })
+        .find(|e| e.contains("2026-W49-2"))
+        .unwrap_or_else(|| panic!("no email links the second web copy"));
+    assert!(!newest.contains("feeds/digests/2026-W49/"), "{newest}");
+}
