@@ -1029,3 +1029,46 @@ fn preview_without_to_is_for_the_first_subscriber_added_not_the_first_by_address
     assert_eq!(to.address(), Some("zoe@example.com"));
     assert!(message.body_text(0).unwrap().contains("最早的讀者"));
 }
+
+#[test]
+fn preview_for_a_reader_whose_columns_have_nothing_new_writes_nothing_as_send_skips_them() {
+    let p = Publication::with_config(&config("outbox_dir = \"outbox\""));
+    p.write(
+        "content/ai/x.md",
+        article(
+            "title = \"只在人工智能欄\"\npublished = 2026-11-27",
+            "內文。",
+        ),
+    );
+    subscribe(
+        &p,
+        "city@example.com",
+        &["--name", "城市讀者", "--columns", "city"],
+    );
+    let run = p
+        .run_at(
+            AFTER_SLOT,
+            &[
+                "digest",
+                "preview",
+                "--to",
+                "city@example.com",
+                "--out",
+                "pv",
+            ],
+        )
+        .expect_code(0);
+    assert!(
+        run.stdout.contains("nothing new for city@example.com"),
+        "{}",
+        run.stdout
+    );
+    assert!(!p.path("pv").exists(), "nothing written");
+    let send = p.run_at(AFTER_SLOT, &["digest", "send"]).expect_code(0);
+    assert!(
+        send.stdout
+            .contains("0 sent, 0 deferred, 0 failed, 1 skipped"),
+        "{}",
+        send.stdout
+    );
+}
