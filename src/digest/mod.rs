@@ -387,7 +387,7 @@ mod tests {
     #[test]
     fn a_line_with_a_readers_address_is_wrapped_once_with_the_address_in() {
         let line = |email: &str| {
-            format!("You receive this because {email} subscribed to the weekly picks of The Forum, which comes every Monday.")
+            format!("You receive this because {email} subscribed to the weekly digest of The Forum, which comes every Monday.")
         };
         let shared = RenderedDigest {
             subject: String::new(),

@@ -102,6 +102,10 @@ fn a_chinese_digest_speaks_to_readers_in_chinese_with_no_iso_week() {
     let bytes = email_to(&p, "chan@example.com");
     let m = MessageParser::default().parse(&bytes).unwrap();
     assert_eq!(m.subject(), Some("論壇每週精選｜11月30日（星期一）"));
+    // The list is named as the subject names the digest.
+    let list = format!("{:?}", m.list_id());
+    assert!(list.contains("\"論壇每週精選\""), "{list}");
+    assert!(list.contains("digest.news.example.com"), "{list}");
     let text = m.body_text(0).unwrap();
     let html = m.body_html(0).unwrap();
     for part in [&text, &html] {
@@ -167,7 +171,9 @@ fn an_english_digest_counts_with_plurals_and_names_the_day() {
     p.run_at(AFTER_SLOT, &["digest", "send"]).expect_code(0);
     let all = email_to(&p, "all@example.com");
     let m = MessageParser::default().parse(&all).unwrap();
-    assert_eq!(m.subject(), Some("論壇 weekly picks | Monday 30 November"));
+    assert_eq!(m.subject(), Some("論壇 weekly digest | Monday 30 November"));
+    let list = format!("{:?}", m.list_id());
+    assert!(list.contains("\"論壇 weekly digest\""), "{list}");
     for part in [m.body_text(0).unwrap(), m.body_html(0).unwrap()] {
         assert!(
             part.contains("This week in the columns you follow: 3 new articles."),
@@ -198,7 +204,7 @@ fn a_language_without_its_own_words_gets_english() {
     p.run_at(AFTER_SLOT, &["digest", "send"]).expect_code(0);
     let m_bytes = email_to(&p, "a@example.com");
     let m = MessageParser::default().parse(&m_bytes).unwrap();
-    assert_eq!(m.subject(), Some("論壇 weekly picks | Monday 30 November"));
+    assert_eq!(m.subject(), Some("論壇 weekly digest | Monday 30 November"));
 }
 
 #[test]
@@ -338,7 +344,7 @@ fn the_web_copy_speaks_to_the_public_and_asks_them_to_sign_up() {
     );
     assert!(!web.contains("you follow"), "{web}");
     assert!(
-        web.contains(">Subscribe to the weekly picks →</a>"),
+        web.contains(">Subscribe to the weekly digest →</a>"),
         "{web}"
     );
 }

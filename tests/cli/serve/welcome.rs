@@ -15,7 +15,7 @@ fn the_sign_up_form_carries_a_bilingual_privacy_notice_by_default() {
     for words in [
         "個人資料收集聲明",
         "Personal Information Collection Statement",
-        "只用於寄送論壇的每週摘要",
+        "只用於寄送論壇的每週精選",
         "only to send you the weekly digest of 論壇",
         "《個人資料（私隱）條例》",
         "Personal Data (Privacy) Ordinance",
