@@ -220,12 +220,9 @@ impl<'a> Composer<'a> {
                             .with_timezone(&tz)
                             .format("%Y-%m-%d")
                             .to_string(),
-                        byline: a
-                            .authors
-                            .iter()
-                            .map(|au| au.byline())
-                            .collect::<Vec<_>>()
-                            .join("、"),
+                        byline: lang.join_names(
+                            &a.authors.iter().map(|au| au.byline()).collect::<Vec<_>>(),
+                        ),
                         column: c.title.clone(),
                     })
                     .collect(),

@@ -123,6 +123,25 @@ impl Lang {
         }
     }
 
+    /// Names joined as the language lists them: `陳大文、李小明`;
+    /// `Jane Doe, John Roe`.
+    pub fn join_names(self, names: &[String]) -> String {
+        names.join(match self {
+            Lang::ZhHant => "、",
+            Lang::En => ", ",
+        })
+    }
+
+    /// How many articles a column has: `3 篇文章`; `1 article`,
+    /// `3 articles`.
+    pub fn article_total(self, n: usize) -> String {
+        match (self, n) {
+            (Lang::ZhHant, n) => format!("{n} 篇文章"),
+            (Lang::En, 1) => "1 article".to_owned(),
+            (Lang::En, n) => format!("{n} articles"),
+        }
+    }
+
     /// `1 項更正`; `1 correction`, `2 corrections`.
     pub fn corrections(self, n: usize) -> String {
         match (self, n) {

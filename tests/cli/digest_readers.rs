@@ -496,3 +496,28 @@ fn a_second_issue_in_the_same_week_gets_its_own_web_copy_and_the_archive_lists_b
         .unwrap_or_else(|| panic!("no email links the second web copy"));
     assert!(!newest.contains("feeds/digests/2026-W49/"), "{newest}");
 }
+
+#[test]
+fn bylines_of_several_authors_are_joined_as_the_sites_language_joins_names() {
+    for (language, joined) in [
+        ("en", "Jane Doe, 李小明"),
+        ("zh-Hant-HK", "Jane Doe、李小明"),
+    ] {
+        let p = publication(language, "");
+        p.write(
+            "content/city/pair.md",
+            article(
+                "title = \"二人合寫\"\npublished = 2026-11-28T07:00:00+08:00\nauthors = [{ name = \"Jane Doe\" }, { name = \"李小明\" }]",
+                "合寫。",
+            ),
+        );
+        p.run(&["subscribers", "add", "a@example.com"])
+            .expect_code(0);
+        p.run_at(AFTER_SLOT, &["digest", "send"]).expect_code(0);
+        let bytes = email_to(&p, "a@example.com");
+        let m = MessageParser::default().parse(&bytes).unwrap();
+        for part in [m.body_text(0).unwrap(), m.body_html(0).unwrap()] {
+            assert!(part.contains(joined), "{language}: {part}");
+        }
+    }
+}
