@@ -70,7 +70,8 @@ fn feeds_url(config: &Config, rel: &str) -> String {
 }
 
 /// The footer's sender lines: `digest.sender_address`, or the site's title.
-fn sender(config: &Config) -> Vec<String> {
+/// The service's emails end with them too.
+pub(crate) fn sender(config: &Config) -> Vec<String> {
     config
         .digest
         .sender_address
