@@ -1072,3 +1072,24 @@ fn preview_for_a_reader_whose_columns_have_nothing_new_writes_nothing_as_send_sk
         send.stdout
     );
 }
+
+#[test]
+fn a_send_with_no_digest_due_says_when_the_next_is_and_counts_nothing() {
+    let p = with_articles(&config("outbox_dir = \"outbox\""));
+    subscribe(&p, "a@example.com", &[]);
+    p.run_at(AFTER_SLOT, &["digest", "send"]).expect_code(0);
+    let again = p.run_at(AFTER_SLOT, &["digest", "send"]).expect_code(0);
+    let line = again
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("no digest due"))
+        .unwrap_or_else(|| panic!("{}", again.stdout));
+    assert!(
+        line.starts_with("no digest due; the next is at 2026-12-07T08:00:00+08:00"),
+        "{line}"
+    );
+    assert!(
+        !line.contains("sent") && !line.contains("skipped"),
+        "{line}"
+    );
+}
