@@ -159,6 +159,12 @@ impl fmt::Display for Sent<'_> {
                 Some(next) => write!(f, "no digest due; the next is at {}", next.to_rfc3339())?,
                 None => f.write_str("no digest due")?,
             }
+            // Nothing was attempted, so there is nothing to count but
+            // deliveries of earlier issues left unknown.
+            if s.unknown > 0 {
+                write!(f, "; {} unknown from earlier issues", s.unknown)?;
+            }
+            return writeln!(f, " ({:.2} s)", elapsed.as_secs_f64());
         } else {
             write!(f, "digest {}", s.issues.join(", "))?;
         }
@@ -300,11 +306,16 @@ impl fmt::Display for StatusText<'_> {
             None => writeln!(f, "last issue: none")?,
         }
         let n = &s.next_issue;
+        // A slot that has passed is not "next": the next run sends it.
+        let when = match chrono::DateTime::parse_from_rfc3339(&n.at) {
+            Ok(at) if n.due_now => {
+                format!("due now (its slot was {})", at.format("%Y-%m-%d %H:%M %:z"))
+            }
+            _ => format!("{} at {}", n.label, n.at),
+        };
         writeln!(
             f,
-            "next issue: {} at {}: {} for {} as things stand",
-            n.label,
-            n.at,
+            "next issue: {when}: {} for {} as things stand",
             Count(n.articles, "article"),
             Count(n.subscribers, "subscriber")
         )?;
@@ -514,7 +525,7 @@ mod tests {
         };
         assert_eq!(
             Sent(&none_due, elapsed).to_string(),
-            "no digest due; the next is at 2026-12-07T08:00:00+08:00: 0 sent, 0 deferred, 0 failed, 0 skipped (nothing new), 0 unknown in 0.05 s\n"
+            "no digest due; the next is at 2026-12-07T08:00:00+08:00 (0.05 s)\n"
         );
         let two = SendSummary {
             issues: vec!["2026-W48".into(), "2026-W49".into()],

@@ -357,6 +357,12 @@ impl<'a> Builder<'a> {
         email: &crate::address::Email,
     ) -> Result<Option<(RenderedDigest, String)>, Error> {
         let key = (group_key(s, &self.columns_with_news), !s.name.is_empty());
+        // No followed column has news: a send skips this reader, and the
+        // preview must not show them every column instead (to the
+        // renderer, no columns means all of them).
+        if key.0.is_empty() {
+            return Ok(None);
+        }
         let cached = self.shared.lock().expect("cache lock").get(&key).cloned();
         let shared = match cached {
             Some(r) => r,

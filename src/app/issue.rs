@@ -93,6 +93,10 @@ pub(super) fn create_issue(
     now: DateTime<FixedOffset>,
     summary: &mut SendSummary,
 ) -> Result<IssueRow, Error> {
+    let slot = Slot {
+        label: unused_label(store, &slot.label)?,
+        ..slot
+    };
     let articles = uncarried(
         store,
         select::articles_for_issue(config, catalog, &slot, last_cutoff),
@@ -161,6 +165,18 @@ pub(super) fn create_issue(
         "issue written"
     );
     Ok(issue)
+}
+
+/// `week` (an ISO week label), or `week-2`, `week-3`… when an issue of
+/// that week exists already (a forced send after the week's issue): the
+/// label names the issue's web copy, which emails already sent link to,
+/// so no two issues may share one.
+fn unused_label(store: &Store, week: &str) -> Result<String, Error> {
+    let taken: BTreeSet<String> = store.all_issues()?.into_iter().map(|i| i.label).collect();
+    Ok(std::iter::once(week.to_owned())
+        .chain((2..).map(|n| format!("{week}-{n}")))
+        .find(|l| !taken.contains(l))
+        .expect("an unbounded sequence has a free label"))
 }
 
 /// Writes `digests/index.html`: `new` and every stored issue whose web copy

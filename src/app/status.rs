@@ -125,6 +125,9 @@ pub struct NextIssue {
     /// When it is due (RFC 3339); at or before `now` means the next `run`
     /// sends it.
     pub at: String,
+    /// Its slot has passed (at or before `now`): the next `run` or
+    /// `digest send` sends it.
+    pub due_now: bool,
     /// Articles it would carry if it went now.
     pub articles: usize,
     /// Active subscribers following a column it has news in.
@@ -319,6 +322,7 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
         next_issue: NextIssue {
             label: next.label.clone(),
             at: rfc3339(next.cutoff.with_timezone(&tz).fixed_offset()),
+            due_now: next.cutoff <= now,
             articles: news.len(),
             subscribers: reach,
         },

@@ -152,7 +152,7 @@ impl Config {
             ),
         };
         format!(
-            "我們收集你的電郵地址，以及你選擇提供的稱呼和欄目，只用於寄送{title}的每週摘要及管理你的訂閱。\
+            "我們收集你的電郵地址，以及你選擇提供的稱呼和欄目，只用於寄送{title}的每週精選及管理你的訂閱。\
              電郵地址必須提供，否則無法寄送；稱呼可不填。\
              我們不會出售你的資料，也不會交給他人作直接促銷，只有代我們寄出電郵的服務商會經手。\
              每封電郵都附有取消訂閱的連結，你亦可隨時在「管理訂閱」更改設定或取消訂閱。\
@@ -259,7 +259,7 @@ mod tests {
         assert!(c.server.welcome_email);
         assert_eq!(c.server.privacy_url, None);
         let text = c.privacy_notice();
-        assert!(text.contains("只用於寄送論壇的每週摘要"), "{text}");
+        assert!(text.contains("只用於寄送論壇的每週精選"), "{text}");
         // The Reply-To is where answers go, so it is named, not the From.
         assert!(text.contains("請電郵至 editor@news.example.com"), "{text}");
         assert!(text.contains("email editor@news.example.com."), "{text}");

@@ -70,7 +70,8 @@ fn feeds_url(config: &Config, rel: &str) -> String {
 }
 
 /// The footer's sender lines: `digest.sender_address`, or the site's title.
-fn sender(config: &Config) -> Vec<String> {
+/// The service's emails end with them too.
+pub(crate) fn sender(config: &Config) -> Vec<String> {
     config
         .digest
         .sender_address
@@ -220,12 +221,9 @@ impl<'a> Composer<'a> {
                             .with_timezone(&tz)
                             .format("%Y-%m-%d")
                             .to_string(),
-                        byline: a
-                            .authors
-                            .iter()
-                            .map(|au| au.byline())
-                            .collect::<Vec<_>>()
-                            .join("、"),
+                        byline: lang.join_names(
+                            &a.authors.iter().map(|au| au.byline()).collect::<Vec<_>>(),
+                        ),
                         column: c.title.clone(),
                     })
                     .collect(),
@@ -387,7 +385,7 @@ mod tests {
     #[test]
     fn a_line_with_a_readers_address_is_wrapped_once_with_the_address_in() {
         let line = |email: &str| {
-            format!("You receive this because {email} subscribed to the weekly picks of The Forum, which comes every Monday.")
+            format!("You receive this because {email} subscribed to the weekly digest of The Forum, which comes every Monday.")
         };
         let shared = RenderedDigest {
             subject: String::new(),

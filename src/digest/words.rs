@@ -50,11 +50,20 @@ impl Lang {
         }
     }
 
+    /// The digest's name, one everywhere (subject, footer, List-Id,
+    /// service pages): `論壇每週精選`, `論壇 weekly digest`.
+    pub fn digest_name(self, site_title: &str) -> String {
+        match self {
+            Lang::ZhHant => format!("{site_title}每週精選"),
+            Lang::En => format!("{site_title} weekly digest"),
+        }
+    }
+
     /// The built-in subject template, used when `digest.subject` is not set.
     pub fn default_subject(self) -> &'static str {
         match self {
             Lang::ZhHant => "{{site.title}}每週精選｜{{issue.day}}",
-            Lang::En => "{{site.title}} weekly picks | {{issue.day}}",
+            Lang::En => "{{site.title}} weekly digest | {{issue.day}}",
         }
     }
 
@@ -111,6 +120,25 @@ impl Lang {
             (Lang::ZhHant, n) => format!("{n} 篇新文章"),
             (Lang::En, 1) => "1 new article".to_owned(),
             (Lang::En, n) => format!("{n} new articles"),
+        }
+    }
+
+    /// Names joined as the language lists them: `陳大文、李小明`;
+    /// `Jane Doe, John Roe`.
+    pub fn join_names(self, names: &[String]) -> String {
+        names.join(match self {
+            Lang::ZhHant => "、",
+            Lang::En => ", ",
+        })
+    }
+
+    /// How many articles a column has: `3 篇文章`; `1 article`,
+    /// `3 articles`.
+    pub fn article_total(self, n: usize) -> String {
+        match (self, n) {
+            (Lang::ZhHant, n) => format!("{n} 篇文章"),
+            (Lang::En, 1) => "1 article".to_owned(),
+            (Lang::En, n) => format!("{n} articles"),
         }
     }
 
@@ -242,15 +270,15 @@ impl Words {
                 more: "More this week",
                 read_online: "Read the whole issue online →",
                 why: format!(
-                    "You receive this because {email} subscribed to the weekly picks of {site_title}."
+                    "You receive this because {email} subscribed to the weekly digest of {site_title}."
                 ),
-                web_copy_note: format!("This is the web copy of the weekly picks of {site_title}."),
+                web_copy_note: format!("This is the web copy of the weekly digest of {site_title}."),
                 join: "One email a week with the new articles of every column; leave whenever you like.",
-                subscribe: "Subscribe to the weekly picks",
+                subscribe: "Subscribe to the weekly digest",
                 preferences: "Preferences",
                 unsubscribe: "Unsubscribe",
                 archive: "Past issues",
-                archive_intro: format!("Past issues of the weekly picks of {site_title}, newest first."),
+                archive_intro: format!("Past issues of the weekly digest of {site_title}, newest first."),
                 archive_empty: "No issues yet.",
             },
         }

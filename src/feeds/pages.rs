@@ -7,6 +7,7 @@ use super::FeedError;
 use super::{Entry, FeedSpec, ALL};
 use crate::config::Config;
 use crate::content::Catalog;
+use crate::digest::words::Lang;
 use crate::templates::{Escape, TemplateError, TemplateSet};
 use serde_json::{json, Value};
 
@@ -126,6 +127,9 @@ pub(super) fn index(
                 "description": c.description,
                 "page": format!("{}/{}/", config.feeds.url, c.slug),
                 "articles": catalog.column_indices(&c.slug).len(),
+                // Counted in the site's language, with its plural.
+                "count": Lang::of(&config.site.language)
+                    .article_total(catalog.column_indices(&c.slug).len()),
                 "feeds": feed_links(config, spec),
             })
         })

@@ -202,12 +202,11 @@ pub(crate) fn encode_phrase(phrase: &str) -> String {
         .join(" ")
 }
 
-/// The List-Id value: `<phrase> <digest.<domain>>`.
-pub(crate) fn list_id(site_title: &str, domain: &str) -> String {
-    format!(
-        "{} <digest.{domain}>",
-        encode_phrase(&format!("{site_title} digest"))
-    )
+/// The List-Id value: `<phrase> <digest.<domain>>`, the phrase the
+/// digest's name in the site's language (`論壇每週精選`), as readers see it
+/// in the subject.
+pub(crate) fn list_id(name: &str, domain: &str) -> String {
+    format!("{} <digest.{domain}>", encode_phrase(name))
 }
 
 /// The headers a DKIM signature covers: the usual ones, plus
@@ -241,7 +240,7 @@ mod tests {
         Sender {
             from: "論壇 <digest@news.example.com>".parse().unwrap(),
             reply_to: None,
-            list_id: list_id("論壇", "news.example.com"),
+            list_id: list_id("論壇每週精選", "news.example.com"),
             dkim: None,
         }
     }

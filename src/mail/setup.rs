@@ -36,7 +36,11 @@ impl Sender {
             ))
         });
         Ok(Sender {
-            list_id: message::list_id(&config.site.title, from.email.domain()),
+            list_id: message::list_id(
+                &crate::digest::words::Lang::of(&config.site.language)
+                    .digest_name(&config.site.title),
+                from.email.domain(),
+            ),
             from,
             reply_to: d.reply_to.clone(),
             dkim,

@@ -202,8 +202,15 @@ fn build(
     email: &Email,
     kind: EmailKind,
     url: &str,
-    data: Value,
+    mut data: Value,
 ) -> Option<Outgoing> {
+    // Every email ends with who sends it and from where, as a digest does.
+    if let Value::Object(fields) = &mut data {
+        fields.insert(
+            "sender".to_owned(),
+            json!(crate::digest::sender(&state.config)),
+        );
+    }
     let subject = one_line(&kind.subject(&state.config.site.title));
     let text = state.pages.text(kind.template(), &state.site, data.clone());
     let html = state.pages.html(kind.template(), &state.site, data);

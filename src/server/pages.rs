@@ -248,9 +248,12 @@ pub fn check(config: &Config) -> Result<(), TemplateError> {
             link: Some(("a", bi("連結", "Link"))),
         },
     )?;
+    // Every email is given the sender's lines (see `server::emails`).
+    let sender = json!(["s"]);
     for name in ["email-confirm", "email-manage"] {
-        pages.html(name, &site, json!({ "link": "https://example.com/" }))?;
-        pages.text(name, &site, json!({ "link": "https://example.com/" }))?;
+        let data = json!({ "link": "https://example.com/", "sender": sender });
+        pages.html(name, &site, data.clone())?;
+        pages.text(name, &site, data)?;
     }
     let when = bi("日期", "Date").json();
     let welcome = json!({
@@ -260,6 +263,7 @@ pub fn check(config: &Config) -> Result<(), TemplateError> {
         "first_issue": when,
         "preferences": "https://example.com/",
         "unsubscribe": "https://example.com/",
+        "sender": sender,
     });
     pages.html("email-welcome", &site, welcome.clone())?;
     pages.text("email-welcome", &site, welcome)?;

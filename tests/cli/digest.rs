@@ -215,7 +215,7 @@ fn a_forced_send_sends_at_once_even_when_the_last_issue_has_the_same_time() {
     );
     let again = p.run_at(AT, &["digest", "send", "--force"]).expect_code(0);
     assert!(
-        again.stdout.contains("digest 2026-W49: 1 sent"),
+        again.stdout.contains("digest 2026-W49-2: 1 sent"),
         "{}",
         again.stdout
     );
@@ -1028,4 +1028,68 @@ fn preview_without_to_is_for_the_first_subscriber_added_not_the_first_by_address
     let to = message.to().and_then(|a| a.first()).unwrap();
     assert_eq!(to.address(), Some("zoe@example.com"));
     assert!(message.body_text(0).unwrap().contains("最早的讀者"));
+}
+
+#[test]
+fn preview_for_a_reader_whose_columns_have_nothing_new_writes_nothing_as_send_skips_them() {
+    let p = Publication::with_config(&config("outbox_dir = \"outbox\""));
+    p.write(
+        "content/ai/x.md",
+        article(
+            "title = \"只在人工智能欄\"\npublished = 2026-11-27",
+            "內文。",
+        ),
+    );
+    subscribe(
+        &p,
+        "city@example.com",
+        &["--name", "城市讀者", "--columns", "city"],
+    );
+    let run = p
+        .run_at(
+            AFTER_SLOT,
+            &[
+                "digest",
+                "preview",
+                "--to",
+                "city@example.com",
+                "--out",
+                "pv",
+            ],
+        )
+        .expect_code(0);
+    assert!(
+        run.stdout.contains("nothing new for city@example.com"),
+        "{}",
+        run.stdout
+    );
+    assert!(!p.path("pv").exists(), "nothing written");
+    let send = p.run_at(AFTER_SLOT, &["digest", "send"]).expect_code(0);
+    assert!(
+        send.stdout
+            .contains("0 sent, 0 deferred, 0 failed, 1 skipped"),
+        "{}",
+        send.stdout
+    );
+}
+
+#[test]
+fn a_send_with_no_digest_due_says_when_the_next_is_and_counts_nothing() {
+    let p = with_articles(&config("outbox_dir = \"outbox\""));
+    subscribe(&p, "a@example.com", &[]);
+    p.run_at(AFTER_SLOT, &["digest", "send"]).expect_code(0);
+    let again = p.run_at(AFTER_SLOT, &["digest", "send"]).expect_code(0);
+    let line = again
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("no digest due"))
+        .unwrap_or_else(|| panic!("{}", again.stdout));
+    assert!(
+        line.starts_with("no digest due; the next is at 2026-12-07T08:00:00+08:00"),
+        "{line}"
+    );
+    assert!(
+        !line.contains("sent") && !line.contains("skipped"),
+        "{line}"
+    );
 }

@@ -102,6 +102,10 @@ fn a_chinese_digest_speaks_to_readers_in_chinese_with_no_iso_week() {
     let bytes = email_to(&p, "chan@example.com");
     let m = MessageParser::default().parse(&bytes).unwrap();
     assert_eq!(m.subject(), Some("論壇每週精選｜11月30日（星期一）"));
+    // The list is named as the subject names the digest.
+    let list = format!("{:?}", m.list_id());
+    assert!(list.contains("\"論壇每週精選\""), "{list}");
+    assert!(list.contains("digest.news.example.com"), "{list}");
     let text = m.body_text(0).unwrap();
     let html = m.body_html(0).unwrap();
     for part in [&text, &html] {
@@ -167,7 +171,9 @@ fn an_english_digest_counts_with_plurals_and_names_the_day() {
     p.run_at(AFTER_SLOT, &["digest", "send"]).expect_code(0);
     let all = email_to(&p, "all@example.com");
     let m = MessageParser::default().parse(&all).unwrap();
-    assert_eq!(m.subject(), Some("論壇 weekly picks | Monday 30 November"));
+    assert_eq!(m.subject(), Some("論壇 weekly digest | Monday 30 November"));
+    let list = format!("{:?}", m.list_id());
+    assert!(list.contains("\"論壇 weekly digest\""), "{list}");
     for part in [m.body_text(0).unwrap(), m.body_html(0).unwrap()] {
         assert!(
             part.contains("This week in the columns you follow: 3 new articles."),
@@ -198,7 +204,7 @@ fn a_language_without_its_own_words_gets_english() {
     p.run_at(AFTER_SLOT, &["digest", "send"]).expect_code(0);
     let m_bytes = email_to(&p, "a@example.com");
     let m = MessageParser::default().parse(&m_bytes).unwrap();
-    assert_eq!(m.subject(), Some("論壇 weekly picks | Monday 30 November"));
+    assert_eq!(m.subject(), Some("論壇 weekly digest | Monday 30 November"));
 }
 
 #[test]
@@ -338,7 +344,7 @@ fn the_web_copy_speaks_to_the_public_and_asks_them_to_sign_up() {
     );
     assert!(!web.contains("you follow"), "{web}");
     assert!(
-        web.contains(">Subscribe to the weekly picks →</a>"),
+        web.contains(">Subscribe to the weekly digest →</a>"),
         "{web}"
     );
 }
@@ -436,4 +442,82 @@ fn a_column_pages_sign_up_form_comes_right_after_its_note_before_the_articles() 
         "{}",
         &page[form..button]
     );
+}
+
+#[test]
+fn a_second_issue_in_the_same_week_gets_its_own_web_copy_and_the_archive_lists_both() {
+    let p = publication("zh-Hant-HK", "");
+    p.run(&["subscribers", "add", "a@example.com"])
+        .expect_code(0);
+    p.run_at(AFTER_SLOT, &["digest", "send"]).expect_code(0);
+    let first = p.read("feeds/digests/2026-W49/index.html");
+    p.write(
+        "content/city/ferry.md",
+        article(
+            "title = \"渡輪的黃昏\"\npublished = 2026-12-01T07:00:00+08:00",
+            "渡輪。",
+        ),
+    );
+    // The Tuesday of the same ISO week.
+    let run = p
+        .run_at("2026-12-01T10:00:00+08:00", &["digest", "send", "--force"])
+        .expect_code(0);
+    assert!(
+        run.stdout.contains("digest 2026-W49-2: 1 sent"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        p.read("feeds/digests/2026-W49/index.html"),
+        first,
+        "an earlier web copy never changes"
+    );
+    let second = p.read("feeds/digests/2026-W49-2/index.html");
+    assert!(second.contains("渡輪的黃昏"), "{second}");
+    assert!(!second.contains("電車慢活"), "{second}");
+    let archive = p.read("feeds/digests/index.html");
+    let w49_2 = archive
+        .find("href=\"https://news.example.com/feeds/digests/2026-W49-2/\"")
+        .unwrap_or_else(|| panic!("{archive}"));
+    let w49 = archive
+        .find("href=\"https://news.example.com/feeds/digests/2026-W49/\"")
+        .unwrap_or_else(|| panic!("{archive}"));
+    assert!(w49_2 < w49, "newest first: {archive}");
+    // The second email links its own web copy.
+    let emails = outbox(&p);
+    assert_eq!(emails.len(), 2);
+    let newest = emails
+        .iter()
+        .map(|(b, _)| {
+            let m = MessageParser::default().parse(b).unwrap();
+            m.body_text(0).unwrap().into_owned()
+        })
+        .find(|e| e.contains("2026-W49-2"))
+        .unwrap_or_else(|| panic!("no email links the second web copy"));
+    assert!(!newest.contains("feeds/digests/2026-W49/"), "{newest}");
+}
+
+#[test]
+fn bylines_of_several_authors_are_joined_as_the_sites_language_joins_names() {
+    for (language, joined) in [
+        ("en", "Jane Doe, 李小明"),
+        ("zh-Hant-HK", "Jane Doe、李小明"),
+    ] {
+        let p = publication(language, "");
+        p.write(
+            "content/city/pair.md",
+            article(
+                "title = \"二人合寫\"\npublished = 2026-11-28T07:00:00+08:00\nauthors = [{ name = \"Jane Doe\" }, { name = \"李小明\" }]",
+                "合寫。",
+            ),
+        );
+        p.run(&["subscribers", "add", "a@example.com"])
+            .expect_code(0);
+        p.run_at(AFTER_SLOT, &["digest", "send"]).expect_code(0);
+        let bytes = email_to(&p, "a@example.com");
+        let m = MessageParser::default().parse(&bytes).unwrap();
+        for part in [m.body_text(0).unwrap(), m.body_html(0).unwrap()] {
+            assert!(part.contains(joined), "{language}: {part}");
+        }
+    }
 }

@@ -232,3 +232,35 @@ fn the_index_page_links_every_column_page_and_the_opml() {
     assert!(index.contains("鑰匙&lt;b&gt;&amp;未來"), "{index}");
     assert!(!index.contains("<b>"), "{index}");
 }
+
+#[test]
+fn the_index_page_counts_articles_in_the_sites_language() {
+    let p = with_pages(false);
+    p.run(&["build"]).expect_code(0);
+    let zh = p.read("feeds/index.html");
+    assert!(
+        zh.contains("<span class=\"soft\">· 3 篇文章</span>"),
+        "{zh}"
+    );
+    assert!(
+        zh.contains("<span class=\"soft\">· 1 篇文章</span>"),
+        "{zh}"
+    );
+    assert!(!zh.contains("articles</span>"), "{zh}");
+    let config = p.read("config.toml").replace(
+        "base_url = \"https://news.example.com\"",
+        "base_url = \"https://news.example.com\"\nlanguage = \"en\"",
+    );
+    p.write("config.toml", &config);
+    p.run(&["build"]).expect_code(0);
+    let en = p.read("feeds/index.html");
+    assert!(
+        en.contains("<span class=\"soft\">· 3 articles</span>"),
+        "{en}"
+    );
+    assert!(
+        en.contains("<span class=\"soft\">· 1 article</span>"),
+        "{en}"
+    );
+    assert!(!en.contains("篇"), "{en}");
+}

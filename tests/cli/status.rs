@@ -363,3 +363,42 @@ fn status_refuses_a_database_from_a_newer_broadsheet_and_leaves_it_byte_for_byte
     }
     assert_same_tree(&before, &p.tree(""));
 }
+
+#[test]
+fn an_issue_whose_slot_has_passed_is_said_to_be_due_now_not_next() {
+    let p = with_a_week_of_articles(&outbox_config());
+    subscribe(&p, "a@example.com", &[]);
+    // The Tuesday after the Monday slot, with no issue sent yet.
+    let run = p
+        .run_at("2026-12-01T12:00:00+08:00", &["status"])
+        .expect_code(0);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("next issue:"))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(
+        line.starts_with("next issue: due now (its slot was 2026-11-30 08:00 +08:00): "),
+        "{line}"
+    );
+    assert!(!line.contains("W49"), "{line}");
+    let json = json_of(
+        &p.run_at("2026-12-01T12:00:00+08:00", &["status", "--json"])
+            .expect_code(0)
+            .stdout,
+    );
+    assert_eq!(json["next_issue"]["due_now"], true, "{json}");
+    // After it went out, the next is next week's, not due yet.
+    p.run_at("2026-12-01T12:00:00+08:00", &["digest", "send"])
+        .expect_code(0);
+    let after = p
+        .run_at("2026-12-01T12:00:00+08:00", &["status"])
+        .expect_code(0);
+    assert!(
+        after
+            .stdout
+            .contains("next issue: 2026-W50 at 2026-12-07T08:00:00+08:00: "),
+        "{}",
+        after.stdout
+    );
+}

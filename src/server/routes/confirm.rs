@@ -138,7 +138,7 @@ pub(crate) async fn post(
     );
     let first = when::date_time(when::first_issue(&state.config, now), now);
     let mut paragraphs = vec![bi(
-        "多謝訂閱。每週摘要會寄到你的電郵地址；每一封都附有取消訂閱的連結。",
+        "多謝訂閱。每週精選會寄到你的電郵地址；每一封都附有取消訂閱的連結。",
         "Thank you. The weekly digest will come to your inbox; every issue carries a link to unsubscribe.",
     )];
     if outcome == ConfirmOutcome::Activated {

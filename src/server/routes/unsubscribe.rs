@@ -46,7 +46,7 @@ pub(crate) async fn page(State(state): State<Shared>, q: TokenQuery) -> Result<R
         &Notice {
             heading: bi("取消訂閱", "Unsubscribe"),
             paragraphs: &[Bilingual::owned(
-                format!("按下按鈕，{address} 即不會再收到每週摘要。"),
+                format!("按下按鈕，{address} 即不會再收到每週精選。"),
                 format!("Press the button and {address} will receive no more weekly digests."),
             )],
             action: Some(Action {

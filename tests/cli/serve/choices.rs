@@ -200,7 +200,7 @@ fn the_unsubscribe_page_names_the_address_and_offers_fewer_columns_instead() {
     assert_page(&r, 200, r#"<form id="unsubscribe""#);
     let body = r.text();
     assert!(
-        body.contains("按下按鈕，reader@example.com 即不會再收到每週摘要。"),
+        body.contains("按下按鈕，reader@example.com 即不會再收到每週精選。"),
         "{body}"
     );
     assert!(

@@ -15,7 +15,7 @@ fn the_sign_up_form_carries_a_bilingual_privacy_notice_by_default() {
     for words in [
         "個人資料收集聲明",
         "Personal Information Collection Statement",
-        "只用於寄送論壇的每週摘要",
+        "只用於寄送論壇的每週精選",
         "only to send you the weekly digest of 論壇",
         "《個人資料（私隱）條例》",
         "Personal Data (Privacy) Ordinance",
@@ -264,4 +264,39 @@ fn with_welcome_email_off_confirming_sends_nothing_more() {
     let mails = site.emails();
     assert_eq!(mails.len(), 1, "{mails:#?}");
     assert!(mails[0].subject.starts_with("請確認訂閱"));
+}
+
+#[test]
+fn the_welcome_and_confirmation_emails_end_with_the_sender_address_in_both_parts() {
+    let site = Site::new();
+    site.write(
+        "config.toml",
+        site.read("config.toml").replace(
+            "from = \"論壇 <digest@news.example.com>\"",
+            "from = \"論壇 <digest@news.example.com>\"\nsender_address = \"\"\"\n論壇出版有限公司\n香港<灣仔>告士打道 1 號\"\"\"",
+        ),
+    );
+    let service = site.serve();
+    sign_up_and_confirm(&site, &service, "reader@example.com", &["ai"]);
+    let mails = site.wait_for_emails_to("reader@example.com", 2);
+    service.stop();
+    for prefix in ["歡迎", "請確認訂閱"] {
+        let m = mails
+            .iter()
+            .find(|m| m.subject.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} email among {mails:#?}"));
+        assert!(
+            m.text
+                .replace("\r\n", "\n")
+                .ends_with("\n\n論壇出版有限公司\n香港<灣仔>告士打道 1 號\n"),
+            "{}",
+            m.text
+        );
+        assert!(
+            m.html
+                .contains("論壇出版有限公司<br>香港&lt;灣仔&gt;告士打道 1 號"),
+            "{}",
+            m.html
+        );
+    }
 }
