@@ -122,8 +122,10 @@ impl fmt::Display for Previewed<'_> {
         if p.files.is_empty() {
             return writeln!(
                 f,
-                "digest {}: nothing new for {} ({} articles in the issue); nothing written",
-                p.label, p.to, p.articles
+                "digest {}: nothing new for {} ({} in the issue); nothing written",
+                p.label,
+                p.to,
+                Count(p.articles, "article")
             );
         }
         for file in &p.files {

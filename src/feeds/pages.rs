@@ -65,6 +65,11 @@ pub(super) fn column(
 ) -> Result<Vec<u8>, FeedError> {
     let tz = config.site.timezone;
     let column = config.column(&spec.dir);
+    // Names as the page's language lists them.
+    let names_joined_by = match config.site.language.starts_with("zh") {
+        true => "、",
+        false => ", ",
+    };
     let articles: Vec<Value> = entries
         .iter()
         .take(PAGE_ARTICLES)
@@ -79,7 +84,7 @@ pub(super) fn column(
                 "correction": e.body.correction,
                 "date": published.format("%Y-%m-%d").to_string(),
                 "datetime": published.to_rfc3339(),
-                "byline": a.authors.iter().map(|au| au.byline()).collect::<Vec<_>>().join("、"),
+                "byline": a.authors.iter().map(|au| au.byline()).collect::<Vec<_>>().join(names_joined_by),
             })
         })
         .collect();

@@ -69,7 +69,7 @@ pub(crate) async fn page(State(state): State<Shared>, q: TokenQuery) -> Result<R
     }
     let token = q.token.unwrap_or_default();
     let mut paragraphs = vec![bi(
-        "按下按鈕，即開始每週收到摘要。",
+        "按下按鈕，即開始每週收到精選。",
         "Press the button to start receiving the weekly digest.",
     )];
     if let Some(r) = &request {

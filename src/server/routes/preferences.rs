@@ -113,7 +113,7 @@ pub(crate) async fn post(
             StatusCode::OK,
             bi("已取消訂閱", "You are unsubscribed"),
             Bilingual::owned(
-                format!("{} 不會再收到摘要。", subscriber.email),
+                format!("{} 不會再收到每週精選。", subscriber.email),
                 format!("{} will receive no more digests.", subscriber.email),
             ),
         ));

@@ -28,7 +28,7 @@ pub(crate) async fn page(State(state): State<Shared>, q: TokenQuery) -> Result<R
             StatusCode::OK,
             bi("已取消訂閱", "You are unsubscribed"),
             Bilingual::owned(
-                format!("{address} 不會再收到摘要。"),
+                format!("{address} 不會再收到每週精選。"),
                 format!("{address} receives no more digests."),
             ),
         ));
@@ -89,7 +89,7 @@ pub(crate) async fn post(
         &Notice {
             heading: bi("已取消訂閱", "You are unsubscribed"),
             paragraphs: &[Bilingual::owned(
-                format!("{} 不會再收到摘要。", subscriber.email),
+                format!("{} 不會再收到每週精選。", subscriber.email),
                 format!("{} will receive no more digests.", subscriber.email),
             )],
             action: None,
