@@ -51,8 +51,10 @@ impl fmt::Display for Built<'_> {
         }
         write!(
             f,
-            "): {} files written, {} unchanged, {} removed",
-            s.files.written, s.files.unchanged, s.files.removed,
+            "): {} written, {} unchanged, {} removed",
+            Count(s.files.written, "file"),
+            s.files.unchanged,
+            s.files.removed,
         )?;
         match &s.hub {
             Some(h) if h.failed > 0 => write!(

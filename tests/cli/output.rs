@@ -144,7 +144,10 @@ pub(crate) fn files_counted(stdout: &str) -> Files {
         .zip(["files written", "unchanged", "removed"])
         .map(|(part, word)| {
             match part.split_once(' ') {
-                Some((n, w)) if w == word => n.parse::<usize>().ok(),
+                // "1 file written", "2 files written"
+                Some((n, w)) if w == word || (n == "1" && w == "file written") => {
+                    n.parse::<usize>().ok()
+                }
                 _ => None,
             }
             .unwrap_or_else(|| panic!("no count of {word:?} in {line:?}"))
