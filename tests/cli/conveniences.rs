@@ -129,6 +129,21 @@ fn serve_bind_listens_on_the_address_given_instead_of_server_bind() {
         "where the address came from: {}",
         run.stderr
     );
+    // localhost is the loopback address, never looked up.
+    let port = addr.rsplit_once(':').unwrap().1;
+    let run = p
+        .run_with_env(
+            NOW,
+            &["serve", "--bind", &format!("localhost:{port}")],
+            &env,
+        )
+        .expect_code(1);
+    assert!(
+        run.stderr
+            .contains(&format!("cannot listen on 127.0.0.1:{port}: ")),
+        "{}",
+        run.stderr
+    );
     drop(taken);
 
     // An address that is not one is refused before anything starts.
@@ -136,4 +151,10 @@ fn serve_bind_listens_on_the_address_given_instead_of_server_bind() {
         .run_with_env(NOW, &["serve", "--bind", "localhost"], &env)
         .expect_code(2);
     assert!(run.stderr.contains("--bind"), "{}", run.stderr);
+    let run = p.run(&["preview", "--bind", "localhost:x"]).expect_code(2);
+    assert!(
+        run.stderr.contains("expected a port after localhost:"),
+        "{}",
+        run.stderr
+    );
 }

@@ -150,37 +150,3 @@ fn read_only_commands_never_speak_of_writing_nor_make_a_state() {
     p.run(&["subscribers", "export"]).expect_code(0);
     assert!(!p.path("broadsheet.db").exists(), "listing made a state");
 }
-
-#[test]
-fn bind_takes_localhost_as_the_loopback_address() {
-    let p = Publication::new();
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port();
-    let env = [
-        ("BROADSHEET_SERVER__SECRET", "a secret of at least sixteen"),
-        (
-            "BROADSHEET_SERVER__PUBLIC_URL",
-            "https://news.example.com/newsletter",
-        ),
-        ("BROADSHEET_DIGEST__FROM", "論壇 <digest@news.example.com>"),
-    ];
-    let run = p
-        .run_with_env(
-            NOW,
-            &["serve", "--bind", &format!("localhost:{port}")],
-            &env,
-        )
-        .expect_code(1);
-    assert!(
-        run.stderr
-            .contains(&format!("cannot listen on 127.0.0.1:{port}: ")),
-        "{}",
-        run.stderr
-    );
-    let run = p.run(&["preview", "--bind", "localhost:x"]).expect_code(2);
-    assert!(
-        run.stderr.contains("expected a port after localhost:"),
-        "{}",
-        run.stderr
-    );
-}
