@@ -261,7 +261,8 @@ if [ "$HUGO_ONLY" != 1 ]; then
     log "broadsheet, nothing changed ($RUNS runs, on the last default output) ..."
     measure NOCHANGE no_prep "${BS[@]}"
     FILES_NOCHANGE="$(newer_in "$OUT")"
-    EDITED="$(grep -H -m 1 '^published = ' "$PUB"/content/col-00/*.md | sort -t= -k2 | tail -n 1 | cut -d: -f1)"
+    EDITED="$(find "$PUB/content/col-00" -maxdepth 1 -name 'a*.md' -exec grep -H -m 1 '^published = ' {} + \
+        | sort -t= -k2 | tail -n 1 | cut -d: -f1)"
     [ -f "$EDITED" ] || die "found no article in $PUB/content/col-00 to edit"
     cp -p "$EDITED" "$WORK/edited.orig"
     log "broadsheet, one article added ($RUNS runs, each adding one more) ..."
