@@ -37,6 +37,9 @@ pub struct Feeds {
     pub author_content: FeedContent,
     /// Articles in each author's feeds.
     pub author_max_items: usize,
+    /// Published articles an author needs before they get feeds: a guest
+    /// who wrote once on an op-ed page gets none until they write again.
+    pub author_min_articles: usize,
 }
 
 /// `[feeds]`, with `{base_url}` filled into `feeds.url`.
@@ -73,6 +76,8 @@ pub(super) fn validate(raw: RawFeeds, base_url: &str, issues: &mut Issues) -> Fe
     }
     let author_max_items =
         issues.whole("feeds.author_max_items", raw.author_max_items, 10) as usize;
+    let author_min_articles =
+        issues.whole("feeds.author_min_articles", raw.author_min_articles, 2) as usize;
     Feeds {
         max_items,
         content,
@@ -83,6 +88,7 @@ pub(super) fn validate(raw: RawFeeds, base_url: &str, issues: &mut Issues) -> Fe
         author_feeds: raw.author_feeds,
         author_content,
         author_max_items,
+        author_min_articles,
     }
 }
 

@@ -303,6 +303,7 @@ pub const BOUNDS: &[(&str, i64, i64)] = &[
     ("feeds.max_items", 1, 10_000),
     ("feeds.summary_chars", 1, 10_000),
     ("feeds.author_max_items", 1, 1_000),
+    ("feeds.author_min_articles", 1, 1_000),
     ("digest.max_age_days", 1, 3_650),
     ("smtp.port", 1, 65_535),
     ("smtp.max_connections", 1, 100),
@@ -438,6 +439,7 @@ schedule = "someday"
 max_items = 1e23
 summary_chars = 0
 author_max_items = 5000
+author_min_articles = 0
 
 [digest]
 max_age_days = 100000
@@ -464,6 +466,7 @@ emails_per_client_per_hour = 4294967296
             "feeds.max_items: expected a whole number from 1 to 10000, found ",
             "feeds.summary_chars: expected a whole number from 1 to 10000, found 0",
             "feeds.author_max_items: expected a whole number from 1 to 1000, found 5000",
+            "feeds.author_min_articles: expected a whole number from 1 to 1000, found 0",
             "digest.max_age_days: expected a whole number from 1 to 3650, found 100000",
             "smtp.port: expected a whole number from 1 to 65535, found 0",
             "smtp.max_connections: expected a whole number from 1 to 100, found 100000000",
@@ -477,7 +480,7 @@ emails_per_client_per_hour = 4294967296
         ] {
             assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
         }
-        assert_eq!(text.lines().count(), 13, "{text}");
+        assert_eq!(text.lines().count(), 14, "{text}");
     }
 
     /// The bounds a user meets are the ones README's table gives.

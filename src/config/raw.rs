@@ -69,6 +69,7 @@ pub(super) struct RawFeeds {
     pub author_feeds: bool,
     pub author_content: String,
     pub author_max_items: i64,
+    pub author_min_articles: i64,
 }
 
 impl Default for RawFeeds {
@@ -83,6 +84,7 @@ impl Default for RawFeeds {
             author_feeds: true,
             author_content: "summary".into(),
             author_max_items: 10,
+            author_min_articles: 2,
         }
     }
 }

@@ -159,28 +159,45 @@ pub fn plan(config: &Config, catalog: &Catalog) -> Vec<FeedSpec> {
     specs
 }
 
-/// One feed per author (by slug), holding their newest
-/// `feeds.author_max_items` articles and named as their newest article
-/// names them.
+/// One feed per author (by slug) with at least
+/// `feeds.author_min_articles` published articles, holding their newest
+/// `feeds.author_max_items` and named as their newest article names them.
 fn author_specs(config: &Config, catalog: &Catalog) -> Vec<FeedSpec> {
     let max = config.feeds.author_max_items;
+    let min = config.feeds.author_min_articles;
     let chinese = config.site.language.starts_with("zh");
     // Articles are newest first, so the first article seen for a slug
-    // gives the name, and filling stops at `max`.
-    let mut by_slug: std::collections::BTreeMap<&str, (&str, Vec<usize>)> = Default::default();
+    // gives the name, and filling stops at `max`. The count of articles
+    // goes on past it, for the threshold; `last` keeps an article that
+    // names the same author twice from counting twice.
+    struct Seen<'a> {
+        name: &'a str,
+        items: Vec<usize>,
+        count: usize,
+        last: usize,
+    }
+    let mut by_slug: std::collections::BTreeMap<&str, Seen<'_>> = Default::default();
     for (i, a) in catalog.articles().iter().enumerate() {
         for au in &a.authors {
-            let (_, items) = by_slug
-                .entry(au.slug.as_str())
-                .or_insert((au.name.as_str(), Vec::new()));
-            if items.len() < max && items.last() != Some(&i) {
-                items.push(i);
+            let seen = by_slug.entry(au.slug.as_str()).or_insert(Seen {
+                name: au.name.as_str(),
+                items: Vec::new(),
+                count: 0,
+                last: usize::MAX,
+            });
+            if seen.last != i {
+                seen.last = i;
+                seen.count += 1;
+                if seen.items.len() < max {
+                    seen.items.push(i);
+                }
             }
         }
     }
     by_slug
         .into_iter()
-        .map(|(slug, (name, items))| FeedSpec {
+        .filter(|(_, seen)| seen.count >= min)
+        .map(|(slug, Seen { name, items, .. })| FeedSpec {
             dir: format!("{AUTHORS}/{slug}"),
             title: format!("{name} | {}", config.site.title),
             description: if chinese {

@@ -10,9 +10,20 @@ pub(crate) const CHAN_FOLDER: &str = "authors/陳大文";
 const CHAN_URL: &str = "https://news.example.com/feeds/authors/%E9%99%B3%E5%A4%A7%E6%96%87";
 
 /// Five articles: 陳大文 wrote three (one with Daniel Whitcombe), Daniel
-/// two, and one has no byline.
+/// two, and one has no byline. The test config gives every author feeds.
 fn with_authors(extra_config: &str) -> Publication {
-    let p = Publication::with_config(&format!("{CONFIG}{extra_config}"));
+    authors_on(&format!("{CONFIG}{extra_config}"))
+}
+
+/// The same articles on the default `feeds.author_min_articles`.
+fn with_authors_by_default(extra_config: &str) -> Publication {
+    let config = CONFIG.replace("author_min_articles = 1\n", "");
+    assert_ne!(config, CONFIG, "the test config sets author_min_articles");
+    authors_on(&format!("{config}{extra_config}"))
+}
+
+fn authors_on(config: &str) -> Publication {
+    let p = Publication::with_config(config);
     for (path, title, day, authors) in [
         (
             "ai/a1",
@@ -561,4 +572,112 @@ fn author_feeds_off_writes_none_and_removes_those_written() {
     assert_eq!(files_counted(&run.stdout).removed, 7, "{}", run.stdout);
     assert!(!p.path("feeds/authors").exists());
     assert!(!p.path("feeds/authors.opml").exists());
+}
+
+/// A guest's op-ed by 客座作者, who has written nothing else.
+fn guest_article(p: &Publication, path: &str, title: &str, day: &str) {
+    p.write(
+        &format!("content/{path}.md"),
+        article(
+            &format!(
+                "title = \"{title}\"\npublished = {day}T07:00:00+08:00\nauthors = [{{ name = \"客座作者\", role = \"某大學講師\" }}]"
+            ),
+            "客座文章。",
+        ),
+    );
+}
+
+#[test]
+fn a_guest_who_wrote_once_gets_no_feed_until_they_write_again() {
+    let p = with_authors_by_default("");
+    guest_article(&p, "ai/guest1", "客座一", "2026-11-23");
+    p.build();
+    // The regulars (three and two articles) have feeds; the guest has none,
+    // and is not in the list of authors' feeds, though the article is in
+    // its column's feed.
+    assert_eq!(
+        author_folders(&p),
+        BTreeSet::from(["daniel-whitcombe".to_owned(), "陳大文".to_owned()])
+    );
+    assert!(!p.path("feeds/authors/客座作者").exists());
+    let opml = p.read("feeds/authors.opml");
+    assert!(!opml.contains("客座作者"), "{opml}");
+    assert_eq!(xml_urls(&opml).len(), 2, "{opml}");
+    assert!(titles(&parse_feed(p.read("feeds/ai/rss.xml").as_bytes())).contains(&"客座一".into()));
+
+    // A second op-ed reaches the threshold: both articles are in the feed.
+    guest_article(&p, "city/guest2", "客座二", "2026-11-26");
+    p.build();
+    assert!(author_folders(&p).contains("客座作者"));
+    for format in ["rss.xml", "atom.xml", "feed.json"] {
+        let guest = parse_feed(
+            p.read(&format!("feeds/authors/客座作者/{format}"))
+                .as_bytes(),
+        );
+        assert_eq!(titles(&guest), ["客座二", "客座一"], "{format}");
+    }
+    let opml = p.read("feeds/authors.opml");
+    assert!(
+        opml.contains("xmlUrl=\"https://news.example.com/feeds/authors/%E5%AE%A2%E5%BA%A7%E4%BD%9C%E8%80%85/rss.xml\""),
+        "{opml}"
+    );
+    assert_opml_validates("authors.opml", &opml);
+}
+
+#[test]
+fn author_min_articles_1_gives_every_author_feeds() {
+    let p = with_authors_by_default("author_min_articles = 1\n");
+    guest_article(&p, "ai/guest1", "客座一", "2026-11-23");
+    p.build();
+    assert_eq!(
+        author_folders(&p),
+        BTreeSet::from([
+            "daniel-whitcombe".to_owned(),
+            "客座作者".to_owned(),
+            "陳大文".to_owned()
+        ])
+    );
+    let guest = parse_feed(p.read("feeds/authors/客座作者/atom.xml").as_bytes());
+    assert_eq!(titles(&guest), ["客座一"]);
+    assert_eq!(xml_urls(&p.read("feeds/authors.opml")).len(), 3);
+}
+
+#[test]
+fn raising_author_min_articles_removes_the_feeds_of_those_below_it() {
+    let p = with_authors_by_default("");
+    p.build();
+    assert_eq!(author_folders(&p).len(), 2);
+    // 陳大文 wrote three articles, Daniel Whitcombe two; an article with
+    // both counts for each.
+    let config = CONFIG.replace("author_min_articles = 1\n", "");
+    p.write("config.toml", format!("{config}author_min_articles = 3\n"));
+    let run = p.build();
+    assert_eq!(files_counted(&run.stdout).removed, 3, "{}", run.stdout);
+    assert_eq!(author_folders(&p), BTreeSet::from(["陳大文".to_owned()]));
+    assert_eq!(
+        xml_urls(&p.read("feeds/authors.opml")),
+        [format!("{CHAN_URL}/rss.xml")]
+    );
+    // With nobody at the threshold there is no list at all, as with author
+    // feeds off.
+    p.write("config.toml", format!("{config}author_min_articles = 4\n"));
+    p.build();
+    assert!(!p.path("feeds/authors").exists());
+    assert!(!p.path("feeds/authors.opml").exists());
+}
+
+#[test]
+fn an_author_min_articles_out_of_its_range_exits_2_naming_the_key() {
+    for value in ["0", "1001", "-1"] {
+        let p = with_authors_by_default(&format!("author_min_articles = {value}\n"));
+        let run = p.run(&["build"]).expect_code(2);
+        assert!(
+            run.stderr.contains(&format!(
+                "feeds.author_min_articles: expected a whole number from 1 to 1000, found {value}"
+            )),
+            "{}",
+            run.stderr
+        );
+        assert!(!p.path("feeds").exists());
+    }
 }

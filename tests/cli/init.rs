@@ -240,6 +240,7 @@ fn the_generated_config_shows_every_key_as_its_first_line_promises() {
                 "author_feeds",
                 "author_content",
                 "author_max_items",
+                "author_min_articles",
             ],
         ),
         (

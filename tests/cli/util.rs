@@ -26,6 +26,8 @@ description = "編者按：城市生活。"
 
 [feeds]
 id_authority = "news.example.com"
+# A page of regular columnists: each author's first article gives them feeds.
+author_min_articles = 1
 "#;
 
 /// A publication on disk: `config.toml`, `content/`, and `feeds/` once built.
