@@ -11,19 +11,10 @@ use crate::app::subscribers::ImportSummary;
 use crate::app::{BuildSummary, CheckSummary, InitSummary, PreviewSummary, SendSummary};
 use crate::config::Config;
 use crate::store::{LockHolder, Subscriber, UpsertOutcome};
+use crate::text::count;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// `n word` or `n words`.
-struct Count<'a>(usize, &'a str);
-
-impl fmt::Display for Count<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Count(n, word) = *self;
-        write!(f, "{n} {word}{}", if n == 1 { "" } else { "s" })
-    }
-}
 
 /// `build`, and the build step of `run`: what was read, what the files
 /// became, and what a WebSub hub was told. One line of one shape for both,
@@ -41,9 +32,9 @@ impl fmt::Display for Built<'_> {
         write!(
             f,
             "built {}, {} ({}, {} scheduled",
-            Count(s.columns, "column"),
-            Count(s.articles, "article"),
-            Count(s.drafts, "draft"),
+            count(s.columns, "column", "columns"),
+            count(s.articles, "article", "articles"),
+            count(s.drafts, "draft", "drafts"),
             s.scheduled,
         )?;
         if !s.left_out.is_empty() {
@@ -52,7 +43,7 @@ impl fmt::Display for Built<'_> {
         write!(
             f,
             "): {} written, {} unchanged, {} removed",
-            Count(s.files.written, "file"),
+            count(s.files.written, "file", "files"),
             s.files.unchanged,
             s.files.removed,
         )?;
@@ -83,9 +74,9 @@ impl fmt::Display for Checked<'_> {
         writeln!(
             f,
             "ok: {}, {} ({}, {} scheduled) checked in {:.2} s; nothing written",
-            Count(s.columns, "column"),
-            Count(s.articles, "article"),
-            Count(s.drafts, "draft"),
+            count(s.columns, "column", "columns"),
+            count(s.articles, "article", "articles"),
+            count(s.drafts, "draft", "drafts"),
             s.scheduled,
             elapsed.as_secs_f64()
         )
@@ -127,7 +118,7 @@ impl fmt::Display for Previewed<'_> {
                 "digest {}: nothing new for {} ({} in the issue); nothing written",
                 p.label,
                 p.to,
-                Count(p.articles, "article")
+                count(p.articles, "article", "articles")
             );
         }
         for file in &p.files {
@@ -258,7 +249,7 @@ impl fmt::Display for StatusText<'_> {
             f,
             "articles: {} published, {}, {} scheduled, {} invalid",
             a.published,
-            Count(a.drafts, "draft"),
+            count(a.drafts, "draft", "drafts"),
             a.scheduled,
             a.invalid
         )?;
@@ -270,7 +261,7 @@ impl fmt::Display for StatusText<'_> {
                 f,
                 "  {:<16} {}: {}",
                 c.slug,
-                Count(c.articles, "article"),
+                count(c.articles, "article", "articles"),
                 newest
             )?;
         }
@@ -299,7 +290,7 @@ impl fmt::Display for StatusText<'_> {
                     "last issue: {} ({}), {}: {} sent, {} deferred, {} failed, {} unknown, {} queued",
                     i.label,
                     i.scheduled,
-                    Count(i.articles, "article"),
+                    count(i.articles, "article", "articles"),
                     d("sent"),
                     d("deferred"),
                     d("failed"),
@@ -320,8 +311,8 @@ impl fmt::Display for StatusText<'_> {
         writeln!(
             f,
             "next issue: {when}: {} for {} as things stand",
-            Count(n.articles, "article"),
-            Count(n.subscribers, "subscriber")
+            count(n.articles, "article", "articles"),
+            count(n.subscribers, "subscriber", "subscribers")
         )?;
         for p in &s.problems {
             writeln!(f, "problem: {p}")?;
@@ -443,7 +434,7 @@ impl fmt::Display for SubscriberTable<'_> {
             }
             writeln!(f, "{}", row[3])?;
         }
-        writeln!(f, "{}", Count(rows.len(), "subscriber"))
+        writeln!(f, "{}", count(rows.len(), "subscriber", "subscribers"))
     }
 }
 

@@ -269,6 +269,19 @@ pub(super) fn parse_article(
     );
     // Hugo's `publishDate` is when an article goes out, its `date` the
     // date it bears: the first decides, as in Hugo.
+    // A date key, read in the site's zone; a bad one is an error at its line.
+    let read_date = |key: &str, v: &Spanned<toml::Value>, errors: &mut Vec<ContentError>| {
+        date_value(v.get_ref(), tz)
+            .map_err(|found| {
+                errors.push(date_error(
+                    &file.display,
+                    key,
+                    &found,
+                    line_of(v.span().start),
+                ))
+            })
+            .ok()
+    };
     let published_key = [
         ("published", &fm.published),
         ("publishDate", &fm.publish_date),
@@ -278,18 +291,7 @@ pub(super) fn parse_article(
     .find_map(|(k, v)| v.as_ref().map(|v| (k, v)));
     let mut dated_by_name = false;
     let published = match (published_key, &file.name_date) {
-        (Some((key, v)), _) => match date_value(v.get_ref(), tz) {
-            Ok(d) => Some(d),
-            Err(found) => {
-                errors.push(date_error(
-                    &file.display,
-                    key,
-                    &found,
-                    line_of(v.span().start),
-                ));
-                None
-            }
-        },
+        (Some((key, v)), _) => read_date(key, v, &mut errors),
         // Jekyll's and Zola's date in the file name, at midnight in the
         // site's zone, as they read it.
         (None, Some((date, _))) => {
@@ -322,36 +324,11 @@ pub(super) fn parse_article(
     let updated_key = [("updated", &fm.updated), ("lastmod", &fm.lastmod)]
         .into_iter()
         .find_map(|(k, v)| v.as_ref().map(|v| (k, v)));
-    let updated = match updated_key {
-        None => None,
-        Some((key, v)) => match date_value(v.get_ref(), tz) {
-            Ok(d) => Some(d),
-            Err(found) => {
-                errors.push(date_error(
-                    &file.display,
-                    key,
-                    &found,
-                    line_of(v.span().start),
-                ));
-                None
-            }
-        },
-    };
-    let expires = match &fm.expiry_date {
-        None => None,
-        Some(v) => match date_value(v.get_ref(), tz) {
-            Ok(d) => Some(d),
-            Err(found) => {
-                errors.push(date_error(
-                    &file.display,
-                    "expiryDate",
-                    &found,
-                    line_of(v.span().start),
-                ));
-                None
-            }
-        },
-    };
+    let updated = updated_key.and_then(|(key, v)| read_date(key, v, &mut errors));
+    let expires = fm
+        .expiry_date
+        .as_ref()
+        .and_then(|v| read_date("expiryDate", v, &mut errors));
     if let (Some(p), Some(u), Some((updated_key, span))) =
         (published, updated, updated_key.map(|(k, u)| (k, u.span())))
     {
