@@ -33,6 +33,7 @@ pub use site::Site;
 pub use smtp::{CaFile, Security, Smtp};
 pub use state::State;
 pub use suggest::closest_key;
+pub(crate) use suggest::fields as struct_fields;
 
 use crate::diagnostic::{Diagnostic, Location};
 use crate::names::hex;

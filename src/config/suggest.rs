@@ -33,10 +33,11 @@ pub fn closest_key(unknown: &str) -> Option<String> {
     crate::text::closest(key, known.iter().copied()).map(|k| format!("{prefix}{k}"))
 }
 
-/// The field names serde's derive gives a struct: it hands them to
-/// `deserialize_struct`, which this deserializer answers with them as its
-/// error, reading nothing.
-fn fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+/// The field names serde's derive gives a struct (renamed as written,
+/// without aliases): it hands them to `deserialize_struct`, which this
+/// deserializer answers with them as its error, reading nothing. For the
+/// config's sections here, and for the front matter's keys.
+pub(crate) fn fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
     match T::deserialize(FieldProbe) {
         Err(Probed::Fields(fields)) => fields,
         _ => &[],

@@ -87,32 +87,19 @@ impl FrontMatter {
 /// Front matter as read, with the keys no field took and their lines.
 type Read = (FrontMatter, Vec<(String, usize)>);
 
-/// Every key a field takes, in the order of [`FrontMatter`]: what an
-/// unknown key is compared with.
-const KNOWN_KEYS: [&str; 22] = [
-    "title",
-    "column",
-    "published",
-    "updated",
-    "authors",
-    "summary",
-    "correction",
-    "tags",
-    "slug",
-    "id",
-    "url",
-    "draft",
-    "extra",
-    "date",
-    "publishDate",
-    "lastmod",
-    "expiryDate",
-    "description",
-    "author",
-    "categories",
-    "category",
-    "taxonomies",
-];
+/// Every key a field takes, in the order of [`FrontMatter`] and as serde
+/// names them there: what an unknown key is compared with. The aliases
+/// (`publishdate`) differ from their field's name only in case, which the
+/// comparison ignores anyway, so they are left out.
+static KNOWN_KEYS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    let mut keys: Vec<&'static str> = Vec::new();
+    for &k in crate::config::struct_fields::<FrontMatter>() {
+        if !keys.iter().any(|known| known.eq_ignore_ascii_case(k)) {
+            keys.push(k);
+        }
+    }
+    keys
+});
 
 /// Keys Hugo, Zola, Jekyll or their themes give meanings of their own that
 /// lie one or two edits from one of ours (`path` and `date`, `math` and
@@ -1131,6 +1118,37 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn the_known_keys_are_the_front_matters_fields_as_serde_names_them() {
+        assert_eq!(
+            *KNOWN_KEYS,
+            [
+                "title",
+                "column",
+                "published",
+                "updated",
+                "authors",
+                "summary",
+                "correction",
+                "tags",
+                "slug",
+                "id",
+                "url",
+                "draft",
+                "extra",
+                "date",
+                "publishDate",
+                "lastmod",
+                "expiryDate",
+                "description",
+                "author",
+                "categories",
+                "category",
+                "taxonomies",
+            ]
+        );
+    }
 
     #[test]
     fn every_date_form_is_read_in_the_site_zone() {
