@@ -1,18 +1,18 @@
 //! `broadsheet build`: read content, write feeds.
 
 use crate::config::Config;
-use crate::content::RenderedBody;
+use crate::content::index::ReadOptions;
 use crate::content::{
-    discover_content, Catalog, ContentError, ContentErrors, FileStat, SourceFile,
+    discover_content, Catalog, ContentError, ContentErrors, FileStat, Index, SourceFile,
 };
-use crate::feeds::output::{self, InputStamp, LeftOut, Manifest, WriteReport};
+use crate::feeds::output::{self, InputStamp, LeftOut, Manifest, OutputFile, WriteReport};
 use crate::feeds::FeedSpec;
 use crate::text::count;
 use crate::{feeds, Error};
 use chrono::{DateTime, FixedOffset};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 /// What a build did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,58 +133,46 @@ pub fn build_with(
     let pages = feeds::PageTemplates::load(config)?;
     progress.set_message(format!("reading {found}"));
     let kept_files = options.keep_going.then(|| files.clone());
-    let mut read = read_all(config, files, walk_errors, now);
-    {
-        let stats = &read.catalog.stats;
-        phase(
-            progress,
-            started,
-            format!(
-                "read {} ({} published, {}, {} scheduled), rendered {} for {}",
-                count(stats.files, "article", "articles"),
-                stats.published,
-                count(stats.drafts, "draft", "drafts"),
-                stats.scheduled,
-                count(read.bodies.len(), "body", "bodies"),
-                count(read.specs.len(), "feed", "feeds"),
-            ),
-        );
-    }
+    let attempt = |files: Vec<SourceFile>, walk_errors: Vec<ContentError>| {
+        let made = make(config, files, walk_errors, now, &pages, &previous, progress, started);
+        match made {
+            Ok((made, errors)) => (Ok(made), errors),
+            Err(e) => (Err(e), Vec::new()),
+        }
+    };
+    let (mut made, errors) = attempt(files, walk_errors);
     let mut left_out = LeftOut::default();
-    if !read.errors.is_empty() {
+    if !errors.is_empty() {
         match kept_files {
-            None => return Err(ContentErrors::sorted(read.errors).into()),
+            None => return Err(ContentErrors::sorted(errors).into()),
             Some(files) => {
-                let first = std::mem::take(&mut read.errors);
-                let read_files = |files| {
-                    let mut r = read_all(config, files, Vec::new(), now);
-                    let errors = std::mem::take(&mut r.errors);
-                    (r, errors)
-                };
-                (read, left_out) =
-                    leave_out_invalid(config, files, first, read_files, |r: &Read| &r.catalog)?;
+                drop(made);
+                let read_files = |files| attempt(files, Vec::new());
+                (made, left_out) = leave_out_invalid(config, files, errors, read_files, |m| {
+                    m.as_ref().ok().map(|m| &m.index)
+                })?;
             }
         }
     }
-    let Read {
-        catalog,
+    let Made {
+        index,
         specs,
-        bodies,
-        ..
-    } = read;
-    let outputs = feeds::generate(config, &catalog, &specs, &bodies, &pages)?;
-    let made = count(outputs.len(), "file", "files");
-    phase(progress, started, format!("made {made}"));
-    let stats = &catalog.stats;
+        sink,
+        generated,
+    } = made?;
+    let stats = &index.stats;
     let fingerprint = listed_fingerprint.unwrap_or_else(|| {
         // Every file became an article (or the build stopped above), each
         // with the size and mtime it was read with; in path order, as the
         // walk lists them, they give what a later walk's stats will.
-        let mut stats: Vec<(&str, FileStat)> = catalog
-            .articles()
+        let mut stats: Vec<(&str, FileStat)> = index
+            .published()
             .iter()
-            .chain(catalog.unpublished())
-            .map(|a| (a.source.as_str(), a.stat))
+            .chain(index.unpublished())
+            .map(|k| {
+                let f = index.file(k);
+                (&*f.display, f.stat)
+            })
             .collect();
         stats.par_sort_unstable_by(|a, b| a.0.cmp(b.0));
         fingerprint(config, stats.into_iter())
@@ -196,7 +184,9 @@ pub fn build_with(
         counts: [stats.published, stats.drafts, stats.scheduled],
         left_out: left_out.clone(),
     };
+    let outputs = sink.files.into_inner().unwrap_or_else(|e| e.into_inner());
     let report = output::write_all(&config.site.output_dir, &outputs, stamp, &previous)?;
+    drop(outputs);
     phase(
         progress,
         started,
@@ -208,12 +198,21 @@ pub fn build_with(
         ),
     );
     // Every build keeps the version it published of each article an
-    // output carries, so that a later `run` finding it broken has it;
-    // articles no output carries need none, their absence changes nothing.
-    let carried: BTreeSet<usize> = specs.iter().flat_map(|s| s.items.iter().copied()).collect();
-    let carried: Vec<&crate::content::Article> = carried
+    // output it made carries, so that a later `run` finding it broken has
+    // it; articles no output carries need none, their absence changes
+    // nothing, and the articles of a feed kept as it was were kept when
+    // it was made.
+    let carried: BTreeSet<usize> = generated
+        .made_feeds
+        .iter()
+        .flat_map(|&f| specs[f].items.iter().copied())
+        .collect();
+    let carried: Vec<(std::path::PathBuf, FileStat)> = carried
         .into_iter()
-        .map(|i| &catalog.articles()[i])
+        .filter_map(|i| {
+            let k = &index.published()[i];
+            Some((index.path(config, k)?, index.file(k).stat))
+        })
         .collect();
     let copied = super::last_good::keep(config, &carried)?;
     tracing::debug!(copied, elapsed = ?started.elapsed(), "last good versions kept");
@@ -236,36 +235,106 @@ pub fn build_with(
         hub,
         left_out,
     };
-    // Freeing a catalog of 100,000 articles takes longer than writing the
-    // feeds; let a thread of its own do it while the caller goes on.
-    std::thread::spawn(move || drop((catalog, bodies, outputs)));
     Ok(summary)
 }
 
-/// The articles of a build, the feeds they make, the bodies those carry,
-/// and every problem found on the way.
-struct Read {
-    catalog: Catalog,
+/// What one pass of a build made: the index of the articles, the feeds
+/// planned from it, the files made, and which feeds were made again.
+struct Made<'a> {
+    index: Index,
     specs: Vec<FeedSpec>,
-    bodies: HashMap<usize, RenderedBody>,
-    errors: Vec<ContentError>,
+    sink: BuildSink<'a>,
+    generated: feeds::Generated,
 }
 
-fn read_all(
+/// Reads the front matter of `files`, plans the feeds and makes those
+/// whose inputs changed, with every problem found in the articles read
+/// (nothing made is written then).
+#[allow(clippy::too_many_arguments)]
+fn make<'a>(
     config: &Config,
     files: Vec<SourceFile>,
     walk_errors: Vec<ContentError>,
     now: DateTime<FixedOffset>,
-) -> Read {
-    let (catalog, mut errors) = Catalog::from_files(config, files, walk_errors, now);
-    let specs = feeds::plan(config, &catalog);
-    let (bodies, body_errors) = feeds::render_bodies(config, &catalog, &specs);
-    errors.extend(body_errors);
-    Read {
-        catalog,
+    pages: &feeds::PageTemplates,
+    previous: &'a Manifest,
+    progress: &indicatif::ProgressBar,
+    started: std::time::Instant,
+) -> Result<(Made<'a>, Vec<ContentError>), Error> {
+    let (index, _, errors) =
+        Index::read(config, files, walk_errors, now, ReadOptions::default(), |_| ());
+    let specs = feeds::plan(config, &index);
+    {
+        let stats = &index.stats;
+        phase(
+            progress,
+            started,
+            format!(
+                "read {} ({} published, {}, {} scheduled) for {}",
+                count(stats.files, "article", "articles"),
+                stats.published,
+                count(stats.drafts, "draft", "drafts"),
+                stats.scheduled,
+                count(specs.len(), "feed", "feeds"),
+            ),
+        );
+    }
+    let sink = BuildSink {
+        previous,
+        files: Default::default(),
+    };
+    if !errors.is_empty() {
+        // The feeds are not made: nothing of them would be written.
+        let generated = feeds::Generated::default();
+        let made = Made {
+            index,
+            specs,
+            sink,
+            generated,
+        };
+        return Ok((made, errors));
+    }
+    let generated = feeds::generate(config, &index, &specs, pages, &sink)?;
+    phase(
+        progress,
+        started,
+        format!(
+            "made {}, kept {}",
+            count(generated.made_feeds.len(), "feed", "feeds"),
+            generated.kept
+        ),
+    );
+    let errors = generated.errors.clone();
+    let made = Made {
+        index,
         specs,
-        bodies,
-        errors,
+        sink,
+        generated,
+    };
+    Ok((made, errors))
+}
+
+/// Where a build's files go until they are written.
+struct BuildSink<'a> {
+    previous: &'a Manifest,
+    files: std::sync::Mutex<Vec<OutputFile>>,
+}
+
+impl feeds::Sink for BuildSink<'_> {
+    fn is_current(&self, _spec: &FeedSpec, _files: &[String]) -> bool {
+        let _ = self.previous;
+        false
+    }
+
+    fn keep(&self, _path: &str) {}
+
+    fn put(&self, path: &str, bytes: &[u8]) -> Result<(), Error> {
+        let file = OutputFile::new(path.to_owned(), bytes.to_vec());
+        self.files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(file);
+        Ok(())
     }
 }
 
@@ -281,7 +350,7 @@ fn leave_out_invalid<R>(
     files: Vec<SourceFile>,
     errors: Vec<ContentError>,
     read: impl Fn(Vec<SourceFile>) -> (R, Vec<ContentError>),
-    catalog_of: impl Fn(&R) -> &Catalog,
+    index_of: impl Fn(&R) -> Option<&Index>,
 ) -> Result<(R, LeftOut), Error> {
     let bad: BTreeSet<String> = errors.iter().map(|e| e.location.path.clone()).collect();
     let problems = crate::diagnostic::sorted(errors);
@@ -308,11 +377,15 @@ fn leave_out_invalid<R>(
         out = again;
     }
     // A kept version counts only if it was published again.
-    let published: BTreeSet<&str> = catalog_of(&out)
-        .articles()
-        .iter()
-        .map(|a| a.source.as_str())
-        .collect();
+    let published: BTreeSet<&str> = index_of(&out)
+        .map(|index| {
+            index
+                .published()
+                .iter()
+                .map(|k| &*index.file(k).display)
+                .collect()
+        })
+        .unwrap_or_default();
     kept_earlier.retain(|f| published.contains(f.as_str()));
     kept_earlier.sort();
     Ok((
@@ -343,7 +416,7 @@ pub(crate) fn published_catalog(
         kept_files,
         errors,
         |files| Catalog::from_files(config, files, Vec::new(), now),
-        |c| c,
+        |c| Some(c.index()),
     )
 }
 

@@ -13,7 +13,7 @@
 //! from the copy's: a build where nothing changed copies nothing.
 
 use crate::config::Config;
-use crate::content::{Article, FileStat, SourceFile};
+use crate::content::{FileStat, SourceFile};
 use crate::fsio::{FsAction, FsError};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -51,22 +51,21 @@ pub(super) fn version_of(config: &Config, file: &SourceFile) -> Option<SourceFil
 /// Copies each of `articles` read from its own file (not from a copy)
 /// whose copy is missing or differs in size or mtime. Returns how many
 /// were copied.
-pub(super) fn keep(config: &Config, articles: &[&Article]) -> Result<usize, FsError> {
+pub(super) fn keep(config: &Config, articles: &[(PathBuf, FileStat)]) -> Result<usize, FsError> {
     let base = dir(config);
     let copied: Result<Vec<bool>, FsError> = articles
         .par_iter()
-        .filter(|a| !a.path.starts_with(&base))
-        .filter_map(|a| copy_of(config, &a.path).map(|copy| (a, copy)))
-        .map(|(a, copy)| keep_one(a, &copy))
+        .filter(|(path, _)| !path.starts_with(&base))
+        .filter_map(|(path, stat)| copy_of(config, path).map(|copy| (path, stat, copy)))
+        .map(|(path, stat, copy)| keep_one(path, *stat, &copy))
         .collect();
     Ok(copied?.into_iter().filter(|&c| c).count())
 }
 
-fn keep_one(article: &Article, copy: &Path) -> Result<bool, FsError> {
-    let mtime =
-        UNIX_EPOCH + Duration::from_nanos(u64::try_from(article.stat.mtime_ns).unwrap_or(0));
+fn keep_one(source: &Path, stat: FileStat, copy: &Path) -> Result<bool, FsError> {
+    let mtime = UNIX_EPOCH + Duration::from_nanos(u64::try_from(stat.mtime_ns).unwrap_or(0));
     if let Ok(meta) = std::fs::metadata(copy) {
-        if meta.len() == article.stat.len && meta.modified().ok() == Some(mtime) {
+        if meta.len() == stat.len && meta.modified().ok() == Some(mtime) {
             return Ok(false);
         }
     }
@@ -84,7 +83,7 @@ fn keep_one(article: &Article, copy: &Path) -> Result<bool, FsError> {
     let mut tmp = copy.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    std::fs::copy(&article.path, &tmp).map_err(fail(FsAction::Write, &tmp))?;
+    std::fs::copy(source, &tmp).map_err(fail(FsAction::Write, &tmp))?;
     let file = std::fs::File::options()
         .write(true)
         .open(&tmp)
@@ -94,8 +93,8 @@ fn keep_one(article: &Article, copy: &Path) -> Result<bool, FsError> {
     drop(file);
     // The source may have changed since the build read it: a copy is only
     // kept of the very version that was validated.
-    let now = std::fs::metadata(&article.path).map(|m| FileStat::of(&m));
-    if now.ok() != Some(article.stat) {
+    let now = std::fs::metadata(source).map(|m| FileStat::of(&m));
+    if now.ok() != Some(stat) {
         let _ = std::fs::remove_file(&tmp);
         return Ok(false);
     }

@@ -10,11 +10,13 @@ mod article;
 mod catalog;
 mod front_matter;
 mod html_depth;
+pub mod index;
 pub mod markdown;
 mod source;
 
 pub use article::{Article, Author};
 pub use catalog::{discover_content, Catalog, ContentStats};
+pub use index::Index;
 pub(crate) use front_matter::section_text;
 pub use markdown::RenderedBody;
 pub use source::{FileStat, SourceFile, MAX_ARTICLE_BYTES};

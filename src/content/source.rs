@@ -357,12 +357,27 @@ impl Walker<'_> {
         if !is_article_name(&shown) {
             return;
         }
-        let Some(stem) = shown
+        let in_folder = path.parent().is_some_and(|p| p != self.content_dir);
+        if let Some(file) = SourceFile::named(path.to_owned(), shown, column, in_folder, stat) {
+            self.files.push(file);
+        }
+    }
+}
+
+impl SourceFile {
+    /// The file at `path`, shown as `shown`, in the column folder `column`
+    /// (when it sits in one); `in_folder` when it is not directly in
+    /// `content_dir`. `None` unless the name ends `.md` or `.markdown`.
+    fn named(
+        path: PathBuf,
+        shown: String,
+        column: Option<&str>,
+        in_folder: bool,
+        stat: Option<FileStat>,
+    ) -> Option<SourceFile> {
+        let stem = shown
             .strip_suffix(".md")
-            .or_else(|| shown.strip_suffix(".markdown"))
-        else {
-            return;
-        };
+            .or_else(|| shown.strip_suffix(".markdown"))?;
         let name = stem.rsplit('/').next().unwrap_or(stem);
         let default_slug = if name == "index" {
             // A page bundle: the folder names the article.
@@ -372,7 +387,7 @@ impl Walker<'_> {
                 .rsplit('/')
                 .next()
                 .unwrap_or("");
-            if path.parent().is_some_and(|p| p != self.content_dir) && !folder.is_empty() {
+            if in_folder && !folder.is_empty() {
                 folder.to_owned()
             } else {
                 name.to_owned()
@@ -381,14 +396,41 @@ impl Walker<'_> {
             name.to_owned()
         };
         let name_date = name_date(&default_slug);
-        self.files.push(SourceFile {
-            path: path.to_owned(),
+        Some(SourceFile {
+            path,
             display: shown,
             column_dir: column.map(str::to_owned),
             default_slug,
             name_date,
             stat,
-        });
+        })
+    }
+
+    /// The file a walk listed as `display`, found again from that name
+    /// alone: `content_dir` is the folder the walk started from and
+    /// `content_shown` how it was shown. What an index keeps of a file is
+    /// its name and stat, a tenth of a `SourceFile`; the few files a feed
+    /// carries are found again this way.
+    pub(crate) fn again(
+        content_dir: &Path,
+        content_shown: &str,
+        display: &str,
+        stat: FileStat,
+    ) -> Option<SourceFile> {
+        let rel = display
+            .strip_prefix(content_shown)
+            .and_then(|r| r.strip_prefix('/'))?;
+        let (column, in_folder) = match rel.split_once('/') {
+            Some((column, _)) => (Some(column), true),
+            None => (None, false),
+        };
+        SourceFile::named(
+            content_dir.join(rel),
+            display.to_owned(),
+            column,
+            in_folder,
+            Some(stat),
+        )
     }
 }
 

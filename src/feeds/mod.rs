@@ -1,6 +1,6 @@
-//! Feeds: the catalog turned into output files. Pure: [`plan`] decides which
-//! articles each feed carries, [`render_bodies`] renders only those bodies,
-//! and [`generate`] serialises RSS 2.0, Atom 1.0, JSON Feed 1.1 and OPML.
+//! Feeds: the index turned into output files. [`plan`] decides which
+//! articles each feed carries, and [`generate`] reads those again, a feed
+//! at a time, and serialises RSS 2.0, Atom 1.0, JSON Feed 1.1 and OPML.
 //! [`output`] is the I/O edge that writes the files.
 
 mod atom;
@@ -11,10 +11,9 @@ pub mod pages;
 mod rss;
 
 use crate::config::{Config, FeedContent};
-use crate::content::{Article, Catalog, ContentError, RenderedBody};
+use crate::content::{Article, ContentError, Index, RenderedBody};
 use chrono::{DateTime, FixedOffset};
 use rayon::prelude::*;
-use std::collections::{BTreeSet, HashMap};
 
 pub use output::OutputFile;
 pub use pages::PageTemplates;
@@ -71,7 +70,7 @@ pub struct FeedSpec {
     pub description: String,
     /// The page on the site it stands for.
     pub home_url: String,
-    /// Positions in [`Catalog::articles`], newest first.
+    /// Positions in [`Index::published`], newest first.
     pub items: Vec<usize>,
     /// Whether items carry the whole article, or only its summary.
     pub full: bool,
@@ -122,12 +121,13 @@ fn is_full_width_mark(c: char) -> bool {
 
 /// The feeds to write: one per column, then the one over every column, each
 /// holding its newest `feeds.max_items` articles.
-pub fn plan(config: &Config, catalog: &Catalog) -> Vec<FeedSpec> {
+pub fn plan(config: &Config, index: &Index) -> Vec<FeedSpec> {
     let max = config.feeds.max_items;
     let mut specs: Vec<FeedSpec> = config
         .columns
         .iter()
-        .map(|c| FeedSpec {
+        .enumerate()
+        .map(|(at, c)| FeedSpec {
             dir: c.slug.to_string(),
             title: format!("{} | {}", c.title, config.site.title),
             description: if c.description.is_empty() {
@@ -137,11 +137,11 @@ pub fn plan(config: &Config, catalog: &Catalog) -> Vec<FeedSpec> {
             },
             home_url: c.url.clone(),
             full: config.feeds.content == FeedContent::Full,
-            items: catalog
-                .column_indices(&c.slug)
+            items: index
+                .column_positions(at)
                 .iter()
                 .take(max)
-                .copied()
+                .map(|&p| p as usize)
                 .collect(),
         })
         .collect();
@@ -150,11 +150,11 @@ pub fn plan(config: &Config, catalog: &Catalog) -> Vec<FeedSpec> {
         title: config.site.title.clone(),
         description: config.site.title.clone(),
         home_url: format!("{}/", config.site.base_url),
-        items: (0..catalog.articles().len().min(max)).collect(),
+        items: (0..index.published().len().min(max)).collect(),
         full: config.feeds.content == FeedContent::Full,
     });
     if config.feeds.author_feeds {
-        specs.extend(author_specs(config, catalog));
+        specs.extend(author_specs(config, index));
     }
     specs
 }
@@ -162,7 +162,7 @@ pub fn plan(config: &Config, catalog: &Catalog) -> Vec<FeedSpec> {
 /// One feed per author (by slug) with at least
 /// `feeds.author_min_articles` published articles, holding their newest
 /// `feeds.author_max_items` and named as their newest article names them.
-fn author_specs(config: &Config, catalog: &Catalog) -> Vec<FeedSpec> {
+fn author_specs(config: &Config, index: &Index) -> Vec<FeedSpec> {
     let max = config.feeds.author_max_items;
     let min = config.feeds.author_min_articles;
     let chinese = config.site.language.starts_with("zh");
@@ -176,11 +176,12 @@ fn author_specs(config: &Config, catalog: &Catalog) -> Vec<FeedSpec> {
         count: usize,
         last: usize,
     }
-    let mut by_slug: std::collections::BTreeMap<&str, Seen<'_>> = Default::default();
-    for (i, a) in catalog.articles().iter().enumerate() {
-        for au in &a.authors {
-            let seen = by_slug.entry(au.slug.as_str()).or_insert(Seen {
-                name: au.name.as_str(),
+    let mut by_slug: rustc_hash::FxHashMap<&str, Seen<'_>> = Default::default();
+    for (i, k) in index.published().iter().enumerate() {
+        for &b in k.authors.iter() {
+            let byline = index.byline(b);
+            let seen = by_slug.entry(&byline.slug).or_insert(Seen {
+                name: &byline.name,
                 items: Vec::new(),
                 count: 0,
                 last: usize::MAX,
@@ -194,9 +195,13 @@ fn author_specs(config: &Config, catalog: &Catalog) -> Vec<FeedSpec> {
             }
         }
     }
-    by_slug
+    let mut chosen: Vec<(&str, Seen<'_>)> = by_slug
         .into_iter()
         .filter(|(_, seen)| seen.count >= min)
+        .collect();
+    chosen.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    chosen
+        .into_iter()
         .map(|(slug, Seen { name, items, .. })| FeedSpec {
             dir: format!("{AUTHORS}/{slug}"),
             title: format!("{name} | {}", config.site.title),
@@ -219,124 +224,166 @@ fn author_specs(config: &Config, catalog: &Catalog) -> Vec<FeedSpec> {
         .collect()
 }
 
-/// Renders the body of every article some feed carries, and no other.
-pub fn render_bodies(
-    config: &Config,
-    catalog: &Catalog,
-    specs: &[FeedSpec],
-) -> (HashMap<usize, RenderedBody>, Vec<ContentError>) {
-    let needed: BTreeSet<usize> = specs.iter().flat_map(|s| s.items.iter().copied()).collect();
-    let needed: Vec<usize> = needed.into_iter().collect();
-    // Articles only summary feeds carry get their summary alone: across a
-    // thousand author feeds their HTML would be most of the memory, and
-    // writing it time spent on nothing.
-    let full: std::collections::HashSet<usize> = specs
-        .iter()
-        .filter(|s| s.full)
-        .flat_map(|s| s.items.iter().copied())
-        .collect();
-    let results: Vec<(usize, Result<RenderedBody, ContentError>)> = needed
-        .par_iter()
-        .map(|&i| {
-            let a = &catalog.articles()[i];
-            let full = full.contains(&i);
-            let render = if full {
-                crate::content::markdown::render
-            } else {
-                crate::content::markdown::render_summary
-            };
-            let rendered = render(a, config.feeds.summary_chars).map(|mut body| {
-                // A correction goes at the top of the item, where a
-                // reader who saw the first version will look.
-                if let Some((html, text)) =
-                    a.correction_note(&config.site.language, config.site.timezone)
-                {
-                    if full {
-                        body.html.insert_str(0, &html);
-                    }
-                    body.correction = Some(text);
-                }
-                body
-            });
-            (i, rendered)
-        })
-        .collect();
-    let mut bodies = HashMap::with_capacity(results.len());
-    let mut errors = Vec::new();
-    for (i, r) in results {
-        match r {
-            Ok(b) => {
-                bodies.insert(i, b);
+/// Reads and renders one article as a feed carries it: the whole body for
+/// a feed of whole articles, the summary alone otherwise (across a
+/// thousand author feeds the HTML would be time spent on nothing).
+pub fn render_entry(config: &Config, a: &Article, full: bool) -> Result<RenderedBody, ContentError> {
+    let render = if full {
+        crate::content::markdown::render
+    } else {
+        crate::content::markdown::render_summary
+    };
+    render(a, config.feeds.summary_chars).map(|mut body| {
+        // A correction goes at the top of the item, where a reader who
+        // saw the first version will look.
+        if let Some((html, text)) = a.correction_note(&config.site.language, config.site.timezone) {
+            if full {
+                body.html.insert_str(0, &html);
             }
-            Err(e) => errors.push(e),
+            body.correction = Some(text);
         }
-    }
-    (bodies, errors)
+        body
+    })
 }
 
-/// Serialises every feed, and the pages for people beside them. Bodies
-/// must hold every article the specs carry.
+/// The files a feed is written as, under `output_dir`: its three feeds,
+/// and a page for a column.
+pub fn feed_files(config: &Config, spec: &FeedSpec) -> Vec<String> {
+    let mut files = Vec::with_capacity(4);
+    if config.column(&spec.dir).is_some() {
+        files.push(format!("{}/index.html", spec.dir));
+    }
+    for name in ["rss.xml", "atom.xml", "feed.json"] {
+        files.push(format!("{}/{name}", spec.dir));
+    }
+    files
+}
+
+/// What [`generate`] did.
+#[derive(Debug, Default)]
+pub struct Generated {
+    /// Feeds made again, as positions in the specs.
+    pub made_feeds: Vec<usize>,
+    /// Feeds whose inputs had not changed, left as they were.
+    pub kept: usize,
+    /// Problems in the articles the feeds made carry (a body that cannot be
+    /// read or rendered, a file changed while the build ran).
+    pub errors: Vec<ContentError>,
+}
+
+/// Where [`generate`] puts what it makes.
+pub trait Sink: Sync {
+    /// Whether the files of `spec` are still those its inputs would make
+    /// (then they are kept, not made again).
+    fn is_current(&self, spec: &FeedSpec, files: &[String]) -> bool;
+    /// Keeps a file as it is.
+    fn keep(&self, path: &str);
+    /// Takes one file made, as soon as it is made.
+    fn put(&self, path: &str, bytes: &[u8]) -> Result<(), crate::Error>;
+}
+
+/// A sink that keeps every file in memory: for a preview, which serves
+/// them from there.
+#[derive(Default)]
+pub struct InMemory(std::sync::Mutex<Vec<OutputFile>>);
+
+impl InMemory {
+    /// The files made, in no particular order.
+    pub fn into_files(self) -> Vec<OutputFile> {
+        self.0.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Sink for InMemory {
+    fn is_current(&self, _: &FeedSpec, _: &[String]) -> bool {
+        false
+    }
+
+    fn keep(&self, _: &str) {}
+
+    fn put(&self, path: &str, bytes: &[u8]) -> Result<(), crate::Error> {
+        let file = OutputFile::new(path.to_owned(), bytes.to_vec());
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(file);
+        Ok(())
+    }
+}
+
+/// Makes every feed whose inputs changed, a feed at a time, reading again
+/// the articles it carries and giving each file to `sink` as soon as it is
+/// made: what is held at once is a few feeds' articles, however many
+/// feeds there are. Then the lists of feeds, and the index page.
 pub fn generate(
     config: &Config,
-    catalog: &Catalog,
+    index: &Index,
     specs: &[FeedSpec],
-    bodies: &HashMap<usize, RenderedBody>,
     pages: &PageTemplates,
-) -> Result<Vec<OutputFile>, FeedError> {
-    let per_feed: Vec<Result<Vec<OutputFile>, FeedError>> = specs
+    sink: &dyn Sink,
+) -> Result<Generated, crate::Error> {
+    let outcomes: Vec<Result<Result<bool, Vec<ContentError>>, crate::Error>> = specs
         .par_iter()
         .map(|spec| {
-            let entries: Vec<Entry<'_>> = spec
-                .items
+            let files = feed_files(config, spec);
+            if sink.is_current(spec, &files) {
+                files.iter().for_each(|f| sink.keep(f));
+                return Ok(Ok(false));
+            }
+            let mut errors = Vec::new();
+            let mut articles = Vec::with_capacity(spec.items.len());
+            let mut bodies = Vec::with_capacity(spec.items.len());
+            for &i in &spec.items {
+                let loaded = index
+                    .load(config, &index.published()[i])
+                    .and_then(|a| match render_entry(config, &a, spec.full) {
+                        Ok(body) => Ok((a, body)),
+                        Err(e) => Err(vec![e]),
+                    });
+                match loaded {
+                    Ok((a, body)) => {
+                        articles.push(a);
+                        bodies.push(body);
+                    }
+                    Err(e) => errors.extend(e),
+                }
+            }
+            if !errors.is_empty() {
+                return Ok(Err(errors));
+            }
+            let entries: Vec<Entry<'_>> = articles
                 .iter()
-                .map(|&i| Entry {
-                    article: &catalog.articles()[i],
-                    body: &bodies[&i],
-                })
+                .zip(&bodies)
+                .map(|(article, body)| Entry { article, body })
                 .collect();
             let updated = newest(&entries);
-            let mut files = Vec::with_capacity(4);
-            if config.column(&spec.dir).is_some() {
-                files.push(OutputFile::new(
-                    format!("{}/index.html", spec.dir),
-                    pages::column(config, pages, spec, &entries)?,
-                ));
+            for file in &files {
+                let bytes = match file.rsplit('/').next() {
+                    Some("index.html") => pages::column(config, pages, spec, &entries)?,
+                    Some("rss.xml") => rss::write(config, spec, &entries, updated)?,
+                    Some("atom.xml") => atom::write(config, spec, &entries, updated)?,
+                    _ => json::write(config, spec, &entries)?,
+                };
+                sink.put(file, &bytes)?;
             }
-            files.extend([
-                OutputFile::new(
-                    format!("{}/rss.xml", spec.dir),
-                    rss::write(config, spec, &entries, updated)?,
-                ),
-                OutputFile::new(
-                    format!("{}/atom.xml", spec.dir),
-                    atom::write(config, spec, &entries, updated)?,
-                ),
-                OutputFile::new(
-                    format!("{}/feed.json", spec.dir),
-                    json::write(config, spec, &entries)?,
-                ),
-            ]);
-            Ok(files)
+            Ok(Ok(true))
         })
         .collect();
-    let mut files = Vec::new();
-    for f in per_feed {
-        files.extend(f?);
+    let mut generated = Generated::default();
+    for (at, o) in outcomes.into_iter().enumerate() {
+        match o? {
+            Ok(true) => generated.made_feeds.push(at),
+            Ok(false) => generated.kept += 1,
+            Err(e) => generated.errors.extend(e),
+        }
     }
-    files.push(OutputFile::new(
-        opml::COLUMNS.to_owned(),
-        opml::columns(config, specs),
-    ));
+    // An article two feeds carry is named once.
+    generated.errors.sort_by(|a, b| a.location.cmp(&b.location).then_with(|| a.message.cmp(&b.message)));
+    generated.errors.dedup();
+    sink.put(opml::COLUMNS, &opml::columns(config, specs))?;
     if let Some(authors) = opml::authors(config, specs) {
-        files.push(OutputFile::new(opml::AUTHOR_LIST.to_owned(), authors));
+        sink.put(opml::AUTHOR_LIST, &authors)?;
     }
-    files.push(OutputFile::new(
-        "index.html".to_owned(),
-        pages::index(config, pages, catalog, specs)?,
-    ));
-    Ok(files)
+    sink.put("index.html", &pages::index(config, pages, index, specs)?)?;
+    Ok(generated)
 }
-
 /// The newest change among a feed's items. An empty feed has no date of
 /// its own, and output dates never come from the clock, so it says the Unix
 /// epoch.

@@ -6,7 +6,7 @@
 use super::FeedError;
 use super::{Entry, FeedSpec, ALL};
 use crate::config::Config;
-use crate::content::Catalog;
+use crate::content::{Catalog, Index};
 use crate::digest::words::Lang;
 use crate::templates::{Escape, TemplateError, TemplateSet};
 use serde_json::{json, Value};
@@ -113,28 +113,28 @@ pub(super) fn column(
 pub(super) fn index(
     config: &Config,
     templates: &PageTemplates,
-    catalog: &Catalog,
+    index: &Index,
     specs: &[FeedSpec],
 ) -> Result<Vec<u8>, FeedError> {
     let columns: Vec<Value> = config
         .columns
         .iter()
-        .filter_map(|c| {
+        .enumerate()
+        .filter_map(|(at, c)| {
             specs
                 .iter()
                 .find(|s| s.dir == c.slug.as_str())
-                .map(|s| (c, s))
+                .map(|s| (c, s, index.column_positions(at).len()))
         })
-        .map(|(c, spec)| {
+        .map(|(c, spec, articles)| {
             json!({
                 "slug": c.slug.as_str(),
                 "title": c.title,
                 "description": c.description,
                 "page": format!("{}/{}/", config.feeds.url, c.slug),
-                "articles": catalog.column_indices(&c.slug).len(),
+                "articles": articles,
                 // Counted in the site's language, with its plural.
-                "count": Lang::of(&config.site.language)
-                    .article_total(catalog.column_indices(&c.slug).len()),
+                "count": Lang::of(&config.site.language).article_total(articles),
                 "feeds": feed_links(config, spec),
             })
         })
@@ -158,10 +158,10 @@ pub(super) fn index(
 /// broken override before `build` does.
 pub fn check(config: &Config, catalog: &Catalog) -> Result<(), FeedError> {
     let templates = PageTemplates::load(config)?;
-    let specs = super::plan(config, catalog);
+    let specs = super::plan(config, catalog.index());
     for spec in specs.iter().filter(|s| config.column(&s.dir).is_some()) {
         column(config, &templates, spec, &[])?;
     }
-    index(config, &templates, catalog, &specs)?;
+    index(config, &templates, catalog.index(), &specs)?;
     Ok(())
 }

@@ -83,9 +83,12 @@ pub(super) fn build(
     let (files, walk_errors) = discover_content(config, false);
     let (catalog, mut errors) =
         Catalog::from_files_with(config, files, walk_errors, now, unpublished);
-    let specs = feeds::plan(config, &catalog);
-    let (bodies, body_errors) = feeds::render_bodies(config, &catalog, &specs);
-    errors.extend(body_errors);
+    let specs = feeds::plan(config, catalog.index());
+    let sink = feeds::InMemory::default();
+    if errors.is_empty() {
+        let generated = feeds::generate(config, catalog.index(), &specs, &templates, &sink)?;
+        errors.extend(generated.errors);
+    }
     let mut pages = HashMap::new();
     for a in catalog.articles() {
         match article_page(config, &article_template, a, now) {
@@ -103,8 +106,7 @@ pub(super) fn build(
         errors.dedup_by_key(|e| e.to_string());
         return Err(ContentErrors::sorted(errors).into());
     }
-    let outputs = feeds::generate(config, &catalog, &specs, &bodies, &templates)?;
-    for f in outputs {
+    for f in sink.into_files() {
         pages.insert(format!("{FEEDS_PREFIX}{}", f.path), f.bytes);
     }
     Ok(Pages {

@@ -117,7 +117,7 @@ pub(super) struct UnusedKeys(std::sync::Mutex<std::collections::BTreeMap<String,
 const MAX_UNUSED_KEYS_NAMED: usize = 50;
 
 impl UnusedKeys {
-    fn add(&self, keys: Vec<String>) {
+    pub(super) fn add(&self, keys: Vec<String>) {
         if keys.is_empty() {
             return;
         }
@@ -146,12 +146,14 @@ impl UnusedKeys {
 }
 
 /// Reads one file's front matter into an [`Article`], collecting every
-/// problem found in it. The article takes over the file's path and names.
+/// problem found in it, and putting in `unused` the keys it does not use
+/// (also when it has problems). The article takes over the file's path and
+/// names.
 pub(super) fn parse_article(
     mut file: SourceFile,
     head: &Head,
     config: &Config,
-    unused: &UnusedKeys,
+    unused: &mut Vec<String>,
 ) -> Result<Article, Vec<ContentError>> {
     let text = &head.front_matter;
     let line_of =
@@ -166,7 +168,7 @@ pub(super) fn parse_article(
         },
     };
     let mut errors = Vec::new();
-    let mut unused_keys = Vec::new();
+    let unused_keys = unused;
     for (key, line) in unused_here {
         match typo_of(&key) {
             Some(message) => errors.push(err(message).at(line).field(key)),
@@ -493,8 +495,6 @@ pub(super) fn parse_article(
             }
         }
     }
-    unused.add(unused_keys);
-
     if !errors.is_empty() {
         return Err(errors);
     }

@@ -1,0 +1,593 @@
+//! The index: what a build keeps of every article between reading its
+//! front matter and writing the feeds that carry it. That is its place in
+//! feed order, its column and authors, and what the duplicate checks
+//! compare, in about two hundred bytes where the whole article takes
+//! kilobytes: an archive of a million articles fits in a few hundred
+//! megabytes. The few thousand articles the feeds carry are read again,
+//! a feed at a time ([`Index::load`]), and dropped once it is written.
+//!
+//! What one file gives the index is a [`Record`]; a build keeps the
+//! records beside its output, so that the next one reads again only the
+//! files that changed (see `content::cache`).
+
+use super::source::{read_head, SourceFile};
+use super::{front_matter, Article, ContentError, ContentStats, FileStat};
+use crate::config::Config;
+use chrono::{DateTime, FixedOffset};
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use std::hash::{Hash, Hasher};
+
+/// A time to the nanosecond, as seconds and nanoseconds since the epoch:
+/// it orders as the time does, and takes 12 bytes where a
+/// `DateTime<FixedOffset>` takes 16.
+pub type Instant = (i64, u32);
+
+fn instant(t: DateTime<FixedOffset>) -> Instant {
+    (t.timestamp(), t.timestamp_subsec_nanos())
+}
+
+fn datetime(i: Instant, tz: chrono_tz::Tz) -> DateTime<FixedOffset> {
+    DateTime::from_timestamp(i.0, i.1)
+        .unwrap_or_default()
+        .with_timezone(&tz)
+        .fixed_offset()
+}
+
+/// What the index needs of one article, as read from its file: all a
+/// later build needs to skip reading the file again while its size and
+/// times stay the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// When it is (or will be) published.
+    pub published: Instant,
+    /// When it stops being published (`expiryDate`).
+    pub expires: Option<Instant>,
+    /// Whether it is a draft.
+    pub draft: bool,
+    /// Its column, as a position in the configuration's columns (a record
+    /// is never trusted across a change of configuration).
+    pub column: u16,
+    /// A hash of its slug: the duplicate check compares these, and reads
+    /// both files again when two are equal.
+    pub slug: u64,
+    /// Its feed id, whole: ties in publication time are ordered by it.
+    pub id: String,
+    /// Each author's feed slug and name, in byline order.
+    pub authors: Vec<(String, String)>,
+    /// The front-matter keys it has that broadsheet does not use, warned
+    /// about in every build as if the file had been read.
+    pub unused: Vec<String>,
+}
+
+impl Record {
+    fn of(a: &Article, config: &Config, unused: Vec<String>) -> Record {
+        Record {
+            published: instant(a.published),
+            expires: a.expires.map(instant),
+            draft: a.draft,
+            column: config
+                .columns
+                .iter()
+                .position(|c| c.slug == a.column)
+                .and_then(|p| u16::try_from(p).ok())
+                .unwrap_or(u16::MAX),
+            slug: slug_hash(&a.slug),
+            id: a.id.clone(),
+            authors: a
+                .authors
+                .iter()
+                .map(|au| (au.slug.clone(), au.name.clone()))
+                .collect(),
+            unused,
+        }
+    }
+}
+
+fn slug_hash(slug: &str) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    slug.hash(&mut h);
+    h.finish()
+}
+
+/// One article in the index.
+#[derive(Debug, Clone)]
+pub struct Key {
+    /// Its file, a position in the index's files.
+    pub file: u32,
+    /// When it is published.
+    pub published: Instant,
+    expires: Option<Instant>,
+    draft: bool,
+    /// Its column, a position in the configuration's columns.
+    pub column: u16,
+    slug: u64,
+    id: Box<str>,
+    /// Its authors, positions in the index's bylines.
+    pub authors: Box<[u32]>,
+}
+
+/// A file the index holds an article of: its name, as messages show it,
+/// and its size and times when it was read.
+#[derive(Debug, Clone)]
+pub struct IndexedFile {
+    /// The path relative to the configuration's folder.
+    pub display: Box<str>,
+    /// Its size and times when it was read.
+    pub stat: FileStat,
+    /// Where it was read from, when that is not the file `display` names
+    /// under `content_dir` (the last good version of an invalid article).
+    elsewhere: Option<Box<std::path::Path>>,
+}
+
+/// An author as one article names them: a feed slug and a name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Byline {
+    /// The author's feed folder under `authors/`.
+    pub slug: Box<str>,
+    /// The name.
+    pub name: Box<str>,
+}
+
+/// Every valid article of a build: the published ones in feed order
+/// (newest first, ties broken by id so the order never depends on the
+/// file system), then drafts and scheduled ones in file order.
+#[derive(Debug, Default)]
+pub struct Index {
+    files: Vec<IndexedFile>,
+    published: Vec<Key>,
+    unpublished: Vec<Key>,
+    by_column: Vec<Vec<u32>>,
+    bylines: Vec<Byline>,
+    unused: Vec<(u32, Vec<String>)>,
+    /// What was read and left out.
+    pub stats: ContentStats,
+}
+
+/// How an index reads its files.
+pub struct ReadOptions<'a> {
+    /// Count drafts and articles scheduled after `now` as published: what
+    /// `preview --drafts` shows a writer, and never a build.
+    pub unpublished: bool,
+    /// A record kept from an earlier build for a file of this name and
+    /// stat, which then is not read again.
+    pub earlier: &'a (dyn Fn(&str, &FileStat) -> Option<Record> + Sync),
+}
+
+impl Default for ReadOptions<'_> {
+    fn default() -> Self {
+        ReadOptions {
+            unpublished: false,
+            earlier: &|_, _| None,
+        }
+    }
+}
+
+impl Index {
+    /// Reads the front matter of `files` (those of a walk; `errors` are
+    /// the walk's) into an index, with every problem found, and gives each
+    /// valid article's file and `Article` to `keep`, whose results come
+    /// back in file order: a catalog keeps every article, a build none.
+    pub fn read<T: Send>(
+        config: &Config,
+        files: Vec<SourceFile>,
+        mut errors: Vec<ContentError>,
+        now: DateTime<FixedOffset>,
+        options: ReadOptions<'_>,
+        keep: impl Fn(Article) -> T + Sync,
+    ) -> (Index, Vec<T>, Vec<ContentError>) {
+        let started = std::time::Instant::now();
+        let file_count = files.len();
+        let unused_keys = front_matter::UnusedKeys::default();
+        let parsed: Vec<Result<(IndexedFile, Record, Option<T>), Vec<ContentError>>> = files
+            .into_par_iter()
+            .map(|f: SourceFile| {
+                let elsewhere = (!f.path.starts_with(&config.site.content_dir))
+                    .then(|| f.path.clone().into_boxed_path());
+                if let Some(stat) = f.stat.filter(|_| elsewhere.is_none()) {
+                    if let Some(r) = (options.earlier)(&f.display, &stat) {
+                        let file = IndexedFile {
+                            display: f.display.into_boxed_str(),
+                            stat,
+                            elsewhere,
+                        };
+                        return Ok((file, r, None));
+                    }
+                }
+                let head = read_head(&f).map_err(|e| vec![e])?;
+                let display = f.display.clone().into_boxed_str();
+                let mut unused = Vec::new();
+                let parsed = front_matter::parse_article(f, &head, config, &mut unused);
+                match parsed {
+                    Ok(a) => {
+                        let record = Record::of(&a, config, unused);
+                        let file = IndexedFile {
+                            display,
+                            stat: head.stat,
+                            elsewhere,
+                        };
+                        Ok((file, record, Some(keep(a))))
+                    }
+                    Err(e) => {
+                        unused_keys.add(unused);
+                        Err(e)
+                    }
+                }
+            })
+            .collect();
+        tracing::debug!(elapsed = ?started.elapsed(), "front matter read and parsed");
+        let mut index = Index {
+            files: Vec::with_capacity(parsed.len()),
+            stats: ContentStats {
+                files: file_count,
+                ..ContentStats::default()
+            },
+            ..Index::default()
+        };
+        let mut kept = Vec::new();
+        let mut keys = Vec::with_capacity(parsed.len());
+        let mut bylines: FxHashMap<Byline, u32> = FxHashMap::default();
+        for p in parsed {
+            let (file, record, t) = match p {
+                Ok(ok) => ok,
+                Err(e) => {
+                    errors.extend(e);
+                    continue;
+                }
+            };
+            let at = u32::try_from(index.files.len()).expect("fewer than 4 billion files");
+            index.files.push(file);
+            if let Some(t) = t {
+                kept.push(t);
+            }
+            let Record {
+                published,
+                expires,
+                draft,
+                column,
+                slug,
+                id,
+                authors,
+                unused,
+            } = record;
+            let authors = authors
+                .into_iter()
+                .map(|(slug, name)| {
+                    let b = Byline {
+                        slug: slug.into_boxed_str(),
+                        name: name.into_boxed_str(),
+                    };
+                    let next = u32::try_from(bylines.len()).expect("fewer than 4 billion bylines");
+                    *bylines.entry(b).or_insert(next)
+                })
+                .collect();
+            if !unused.is_empty() {
+                unused_keys.add(unused.clone());
+                index.unused.push((at, unused));
+            }
+            keys.push(Key {
+                file: at,
+                published,
+                expires,
+                draft,
+                column,
+                slug,
+                id: id.into_boxed_str(),
+                authors,
+            });
+        }
+        unused_keys.warn();
+        index.bylines = vec![
+            Byline {
+                slug: "".into(),
+                name: "".into()
+            };
+            bylines.len()
+        ];
+        for (b, i) in bylines {
+            index.bylines[i as usize] = b;
+        }
+        // Duplicates are checked in file order, so the later file of a
+        // pair is the one named unless only the earlier sets the key.
+        errors.extend(index.duplicates(config, &keys));
+        let tz = config.site.timezone;
+        let (published, unpublished) =
+            feed_order(keys, now, options.unpublished, tz, &mut index.stats);
+        index.published = published;
+        index.unpublished = unpublished;
+        index.stats.published = index.published.len();
+        let mut by_column = vec![Vec::new(); config.columns.len()];
+        for (i, k) in index.published.iter().enumerate() {
+            if let Some(c) = by_column.get_mut(usize::from(k.column)) {
+                c.push(u32::try_from(i).expect("fewer than 4 billion articles"));
+            }
+        }
+        index.by_column = by_column;
+        tracing::debug!(elapsed = ?started.elapsed(), "duplicates checked, articles ordered");
+        (index, kept, errors)
+    }
+
+    /// Every published article, newest first.
+    pub fn published(&self) -> &[Key] {
+        &self.published
+    }
+
+    /// Drafts and articles scheduled after `now`: validated, not published.
+    pub fn unpublished(&self) -> &[Key] {
+        &self.unpublished
+    }
+
+    /// Positions (in [`Index::published`]) of the articles of the
+    /// configuration's column at position `column`.
+    pub fn column_positions(&self, column: usize) -> &[u32] {
+        self.by_column.get(column).map_or(&[], |v| v.as_slice())
+    }
+
+    /// An author as some article names them.
+    pub fn byline(&self, at: u32) -> &Byline {
+        &self.bylines[at as usize]
+    }
+
+    /// The file of an article.
+    pub fn file(&self, key: &Key) -> &IndexedFile {
+        &self.files[key.file as usize]
+    }
+
+    /// Reads the article of `key` again, whole. Its file must still have
+    /// the size and times it was indexed with: one changed since (by an
+    /// editor saving while the build runs) is an error, not an article
+    /// that disagrees with the index.
+    pub fn load(&self, config: &Config, key: &Key) -> Result<Article, Vec<ContentError>> {
+        load_file(config, self.file(key))
+    }
+
+    /// Where the file of `key` is on disk.
+    pub fn path(&self, config: &Config, key: &Key) -> Option<std::path::PathBuf> {
+        source_of(config, self.file(key)).map(|s| s.path)
+    }
+
+    /// Every article's record, with its file's name and stat: what the
+    /// next build may take instead of reading the file. A last good
+    /// version read in place of an invalid file gives none: the file
+    /// itself is read again next time.
+    pub fn records(&self) -> impl Iterator<Item = (&str, FileStat, Record)> + '_ {
+        let mut unused: FxHashMap<u32, &Vec<String>> =
+            self.unused.iter().map(|(f, u)| (*f, u)).collect();
+        let mut keys: Vec<&Key> = self.published.iter().chain(&self.unpublished).collect();
+        keys.sort_unstable_by_key(|k| k.file);
+        keys.retain(|k| self.file(k).elsewhere.is_none());
+        keys.into_iter().map(move |k| {
+            let file = self.file(k);
+            let record = Record {
+                published: k.published,
+                expires: k.expires,
+                draft: k.draft,
+                column: k.column,
+                slug: k.slug,
+                id: k.id.to_string(),
+                authors: k
+                    .authors
+                    .iter()
+                    .map(|&b| {
+                        let b = self.byline(b);
+                        (b.slug.to_string(), b.name.to_string())
+                    })
+                    .collect(),
+                unused: unused.remove(&k.file).cloned().unwrap_or_default(),
+            };
+            (&*file.display, file.stat, record)
+        })
+    }
+
+    /// Two articles with one slug in a column would share a permalink; two
+    /// with one id would be one item to every feed reader. Keys in file
+    /// order are compared by slug hash and id; each pair found is read
+    /// again to name both files, the one in error being the one whose
+    /// front matter sets the key (see [`culprit`]), and to tell a true
+    /// duplicate slug from two slugs with one hash.
+    fn duplicates(&self, config: &Config, keys: &[Key]) -> Vec<ContentError> {
+        // Fx hashing: the keys are our own slugs and ids, not hostile input
+        // from the network, and SipHash costs more than the check itself.
+        // Both maps are sized up front: growing one 100,000 keys long
+        // rehashes it many times.
+        let (slugs, ids) = rayon::join(
+            || {
+                let mut seen: FxHashMap<(u16, u64), usize> =
+                    FxHashMap::with_capacity_and_hasher(keys.len(), Default::default());
+                let mut pairs = Vec::new();
+                for (i, k) in keys.iter().enumerate() {
+                    if let Some(&first) = seen.get(&(k.column, k.slug)) {
+                        pairs.push((first, i));
+                    } else {
+                        seen.insert((k.column, k.slug), i);
+                    }
+                }
+                pairs
+            },
+            || {
+                let mut seen: FxHashMap<&str, usize> =
+                    FxHashMap::with_capacity_and_hasher(keys.len(), Default::default());
+                let mut pairs = Vec::new();
+                for (i, k) in keys.iter().enumerate() {
+                    if let Some(&first) = seen.get(&*k.id) {
+                        pairs.push((first, i));
+                    } else {
+                        seen.insert(&k.id, i);
+                    }
+                }
+                pairs
+            },
+        );
+        let mut errors = Vec::new();
+        let mut both = |first: usize, later: usize, check: Clash| {
+            let loaded = (
+                load_file(config, &self.files[keys[first].file as usize]),
+                load_file(config, &self.files[keys[later].file as usize]),
+            );
+            match loaded {
+                (Ok(a), Ok(b)) => errors.extend(check.error(&a, &b)),
+                (a, b) => {
+                    errors.extend(a.err().into_iter().flatten());
+                    errors.extend(b.err().into_iter().flatten());
+                }
+            }
+        };
+        for (first, later) in slugs {
+            both(first, later, Clash::Slug);
+        }
+        for (first, later) in ids {
+            both(first, later, Clash::Id);
+        }
+        errors
+    }
+}
+
+/// Reads `file` again, whole, if it still has the size and times it was
+/// indexed with.
+fn load_file(config: &Config, file: &IndexedFile) -> Result<Article, Vec<ContentError>> {
+    let source = source_of(config, file).ok_or_else(|| {
+        vec![ContentError::new(
+            &file.display,
+            "is no longer a content file of this build",
+        )]
+    })?;
+    let head = read_head(&source).map_err(|e| vec![e])?;
+    // `read_head` took the stat recorded; the file's own now says whether
+    // it changed.
+    let now = std::fs::metadata(&source.path)
+        .map(|m| FileStat::of(&m))
+        .map_err(|e| vec![ContentError::new(&file.display, format!("cannot read: {e}"))])?;
+    if now != file.stat {
+        return Err(vec![ContentError::new(
+            &file.display,
+            "changed while the build was running; run it again",
+        )]);
+    }
+    front_matter::parse_article(source, &head, config, &mut Vec::new())
+}
+
+/// The file `file` was read from, found again.
+fn source_of(config: &Config, file: &IndexedFile) -> Option<SourceFile> {
+    let shown = config.display_path(&config.site.content_dir);
+    let mut source =
+        SourceFile::again(&config.site.content_dir, &shown, &file.display, file.stat)?;
+    if let Some(path) = &file.elsewhere {
+        source.path = path.to_path_buf();
+    }
+    Some(source)
+}
+
+/// Which key two articles share.
+#[derive(Clone, Copy)]
+enum Clash {
+    Slug,
+    Id,
+}
+
+impl Clash {
+    /// The error for two articles (`first` before `later` in file order)
+    /// sharing this key, if they really do: two slugs may share a hash.
+    fn error(self, first: &Article, later: &Article) -> Option<ContentError> {
+        match self {
+            Clash::Slug => {
+                if first.column != later.column || first.slug != later.slug {
+                    return None;
+                }
+                let (blamed, other) = culprit(first, later, |x| x.key_lines.slug);
+                Some(
+                    ContentError::new(
+                        &blamed.source,
+                        format!(
+                            "{:?} is also the slug of {} in column {}; slugs must be unique in a column",
+                            later.slug, other.source, later.column
+                        ),
+                    )
+                    .at_line(blamed.key_lines.slug)
+                    .field("slug"),
+                )
+            }
+            Clash::Id => {
+                if first.id != later.id {
+                    return None;
+                }
+                let (blamed, other) = culprit(first, later, |x| x.key_lines.id);
+                Some(
+                    ContentError::new(
+                        &blamed.source,
+                        format!(
+                            "{:?} is also the id of {}; ids must be unique",
+                            later.id, other.source
+                        ),
+                    )
+                    .at_line(blamed.key_lines.id)
+                    .field("id"),
+                )
+            }
+        }
+    }
+}
+
+/// Which of two clashing articles is in error, and the other. The one that
+/// sets the key in its front matter when only one does: the other's value
+/// comes from its file name (or its permalink), so the key written by hand
+/// is the one to change, and its line can be named. Otherwise the later one
+/// in file order, as a file added to a column is the usual cause.
+fn culprit<'a>(
+    first: &'a Article,
+    later: &'a Article,
+    key_line: impl Fn(&Article) -> Option<usize>,
+) -> (&'a Article, &'a Article) {
+    match (key_line(first), key_line(later)) {
+        (Some(_), None) => (first, later),
+        _ => (later, first),
+    }
+}
+
+/// The keys published at `now`, newest first, ties broken by id; then the
+/// drafts and scheduled ones, in file order (unless `unpublished` counts
+/// them as published). Counts them in `stats`.
+fn feed_order(
+    keys: Vec<Key>,
+    now: DateTime<FixedOffset>,
+    unpublished: bool,
+    tz: chrono_tz::Tz,
+    stats: &mut ContentStats,
+) -> (Vec<Key>, Vec<Key>) {
+    let now = instant(now);
+    let mut next: Option<Instant> = None;
+    let mut last: Option<Instant> = None;
+    let mut published = Vec::with_capacity(keys.len());
+    let mut set_aside = Vec::new();
+    for k in keys {
+        let t = k.published;
+        if k.draft && !unpublished {
+            stats.drafts += 1;
+            set_aside.push(k);
+        } else if t > now && !unpublished {
+            stats.scheduled += 1;
+            next = Some(next.map_or(t, |n| n.min(t)));
+            set_aside.push(k);
+        } else if k.expires.is_some_and(|e| e <= now) {
+            // Expired (`expiryDate`): left out as a draft is.
+            stats.expired += 1;
+            set_aside.push(k);
+        } else {
+            // An expiry still to come changes the output then, as a
+            // scheduled article does.
+            if let Some(e) = k.expires {
+                next = Some(next.map_or(e, |n| n.min(e)));
+            }
+            last = Some(last.map_or(t, |n| n.max(t)));
+            published.push(k);
+        }
+    }
+    published.par_sort_unstable_by(|x, y| {
+        y.published
+            .cmp(&x.published)
+            .then_with(|| x.id.cmp(&y.id))
+    });
+    stats.next_release = next.map(|i| datetime(i, tz));
+    stats.last_release = last.map(|i| datetime(i, tz));
+    (published, set_aside)
+}
