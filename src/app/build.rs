@@ -134,7 +134,16 @@ pub fn build_with(
     progress.set_message(format!("reading {found}"));
     let kept_files = options.keep_going.then(|| files.clone());
     let attempt = |files: Vec<SourceFile>, walk_errors: Vec<ContentError>| {
-        let made = make(config, files, walk_errors, now, &pages, &previous, progress, started);
+        let made = make(
+            config,
+            files,
+            walk_errors,
+            now,
+            &pages,
+            &previous,
+            progress,
+            started,
+        );
         match made {
             Ok((made, errors)) => (Ok(made), errors),
             Err(e) => (Err(e), Vec::new()),
@@ -169,10 +178,7 @@ pub fn build_with(
             .published()
             .iter()
             .chain(index.unpublished())
-            .map(|k| {
-                let f = index.file(k);
-                (&*f.display, f.stat)
-            })
+            .map(|k| (index.file(k).display.as_str(), index.stat(k)))
             .collect();
         stats.par_sort_unstable_by(|a, b| a.0.cmp(b.0));
         fingerprint(config, stats.into_iter())
@@ -209,9 +215,9 @@ pub fn build_with(
         .collect();
     let carried: Vec<(std::path::PathBuf, FileStat)> = carried
         .into_iter()
-        .filter_map(|i| {
+        .map(|i| {
             let k = &index.published()[i];
-            Some((index.path(config, k)?, index.file(k).stat))
+            (index.file(k).path(), index.stat(k))
         })
         .collect();
     let copied = super::last_good::keep(config, &carried)?;
@@ -261,8 +267,14 @@ fn make<'a>(
     progress: &indicatif::ProgressBar,
     started: std::time::Instant,
 ) -> Result<(Made<'a>, Vec<ContentError>), Error> {
-    let (index, _, errors) =
-        Index::read(config, files, walk_errors, now, ReadOptions::default(), |_| ());
+    let (index, _, errors) = Index::read(
+        config,
+        files,
+        walk_errors,
+        now,
+        ReadOptions::default(),
+        |_| (),
+    );
     let specs = feeds::plan(config, &index);
     {
         let stats = &index.stats;
@@ -382,7 +394,7 @@ fn leave_out_invalid<R>(
             index
                 .published()
                 .iter()
-                .map(|k| &*index.file(k).display)
+                .map(|k| index.file(k).display.as_str())
                 .collect()
         })
         .unwrap_or_default();

@@ -40,12 +40,8 @@ fn copy_of(config: &Config, path: &Path) -> Option<PathBuf> {
 /// same name, slug and column, read from the copy. None when no build
 /// published it.
 pub(super) fn version_of(config: &Config, file: &SourceFile) -> Option<SourceFile> {
-    let copy = copy_of(config, &file.path)?;
-    copy.is_file().then(|| SourceFile {
-        path: copy,
-        stat: None,
-        ..file.clone()
-    })
+    let copy = copy_of(config, &file.path())?;
+    copy.is_file().then(|| file.read_from(copy))
 }
 
 /// Copies each of `articles` read from its own file (not from a copy)

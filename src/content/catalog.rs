@@ -155,4 +155,3 @@ pub fn discover_content(config: &Config, stat_files: bool) -> (Vec<SourceFile>, 
         config.site.follow_external_symlinks,
     )
 }
-

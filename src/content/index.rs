@@ -108,19 +108,6 @@ pub struct Key {
     pub authors: Box<[u32]>,
 }
 
-/// A file the index holds an article of: its name, as messages show it,
-/// and its size and times when it was read.
-#[derive(Debug, Clone)]
-pub struct IndexedFile {
-    /// The path relative to the configuration's folder.
-    pub display: Box<str>,
-    /// Its size and times when it was read.
-    pub stat: FileStat,
-    /// Where it was read from, when that is not the file `display` names
-    /// under `content_dir` (the last good version of an invalid article).
-    elsewhere: Option<Box<std::path::Path>>,
-}
-
 /// An author as one article names them: a feed slug and a name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Byline {
@@ -135,7 +122,8 @@ pub struct Byline {
 /// file system), then drafts and scheduled ones in file order.
 #[derive(Debug, Default)]
 pub struct Index {
-    files: Vec<IndexedFile>,
+    /// Each article's file, its stat always known.
+    files: Vec<SourceFile>,
     published: Vec<Key>,
     unpublished: Vec<Key>,
     by_column: Vec<Vec<u32>>,
@@ -180,45 +168,32 @@ impl Index {
         let started = std::time::Instant::now();
         let file_count = files.len();
         let unused_keys = front_matter::UnusedKeys::default();
-        let parsed: Vec<Result<(IndexedFile, Record, Option<T>), Vec<ContentError>>> = files
-            .into_par_iter()
-            .map(|f: SourceFile| {
-                let elsewhere = (!f.path.starts_with(&config.site.content_dir))
-                    .then(|| f.path.clone().into_boxed_path());
-                if let Some(stat) = f.stat.filter(|_| elsewhere.is_none()) {
+        let read_one =
+            |mut f: SourceFile| -> Result<(SourceFile, Record, Option<T>), Vec<ContentError>> {
+                // A last good version kept elsewhere is always read: the record
+                // of a file is of the file itself.
+                if let Some(stat) = f.stat.filter(|_| !f.is_elsewhere()) {
                     if let Some(r) = (options.earlier)(&f.display, &stat) {
-                        let file = IndexedFile {
-                            display: f.display.into_boxed_str(),
-                            stat,
-                            elsewhere,
-                        };
-                        return Ok((file, r, None));
+                        return Ok((f, r, None));
                     }
                 }
                 let head = read_head(&f).map_err(|e| vec![e])?;
-                let display = f.display.clone().into_boxed_str();
+                f.stat = Some(head.stat);
                 let mut unused = Vec::new();
-                let parsed = front_matter::parse_article(f, &head, config, &mut unused);
+                let parsed = front_matter::parse_article(f.clone(), &head, config, &mut unused);
                 match parsed {
                     Ok(a) => {
                         let record = Record::of(&a, config, unused);
-                        let file = IndexedFile {
-                            display,
-                            stat: head.stat,
-                            elsewhere,
-                        };
-                        Ok((file, record, Some(keep(a))))
+                        Ok((f, record, Some(keep(a))))
                     }
                     Err(e) => {
                         unused_keys.add(unused);
                         Err(e)
                     }
                 }
-            })
-            .collect();
-        tracing::debug!(elapsed = ?started.elapsed(), "front matter read and parsed");
+            };
         let mut index = Index {
-            files: Vec::with_capacity(parsed.len()),
+            files: Vec::with_capacity(file_count),
             stats: ContentStats {
                 files: file_count,
                 ..ContentStats::default()
@@ -226,57 +201,71 @@ impl Index {
             ..Index::default()
         };
         let mut kept = Vec::new();
-        let mut keys = Vec::with_capacity(parsed.len());
+        let mut keys = Vec::with_capacity(file_count);
         let mut bylines: FxHashMap<Byline, u32> = FxHashMap::default();
-        for p in parsed {
-            let (file, record, t) = match p {
-                Ok(ok) => ok,
-                Err(e) => {
-                    errors.extend(e);
-                    continue;
+        // Read in batches, each turned into keys before the next is read:
+        // what a file gives before it is a key (its record, the strings of
+        // its names) is then held for one batch, not for the archive.
+        const BATCH: usize = 16_384;
+        let mut files = files.into_iter();
+        loop {
+            let batch: Vec<SourceFile> = files.by_ref().take(BATCH).collect();
+            if batch.is_empty() {
+                break;
+            }
+            let parsed: Vec<_> = batch.into_par_iter().map(read_one).collect();
+            for p in parsed {
+                let (file, record, t) = match p {
+                    Ok(ok) => ok,
+                    Err(e) => {
+                        errors.extend(e);
+                        continue;
+                    }
+                };
+                let at = u32::try_from(index.files.len()).expect("fewer than 4 billion files");
+                index.files.push(file);
+                if let Some(t) = t {
+                    kept.push(t);
                 }
-            };
-            let at = u32::try_from(index.files.len()).expect("fewer than 4 billion files");
-            index.files.push(file);
-            if let Some(t) = t {
-                kept.push(t);
+                let Record {
+                    published,
+                    expires,
+                    draft,
+                    column,
+                    slug,
+                    id,
+                    authors,
+                    unused,
+                } = record;
+                let authors = authors
+                    .into_iter()
+                    .map(|(slug, name)| {
+                        let b = Byline {
+                            slug: slug.into_boxed_str(),
+                            name: name.into_boxed_str(),
+                        };
+                        let next =
+                            u32::try_from(bylines.len()).expect("fewer than 4 billion bylines");
+                        *bylines.entry(b).or_insert(next)
+                    })
+                    .collect();
+                if !unused.is_empty() {
+                    unused_keys.add(unused.clone());
+                    index.unused.push((at, unused));
+                }
+                keys.push(Key {
+                    file: at,
+                    published,
+                    expires,
+                    draft,
+                    column,
+                    slug,
+                    id: id.into_boxed_str(),
+                    authors,
+                });
             }
-            let Record {
-                published,
-                expires,
-                draft,
-                column,
-                slug,
-                id,
-                authors,
-                unused,
-            } = record;
-            let authors = authors
-                .into_iter()
-                .map(|(slug, name)| {
-                    let b = Byline {
-                        slug: slug.into_boxed_str(),
-                        name: name.into_boxed_str(),
-                    };
-                    let next = u32::try_from(bylines.len()).expect("fewer than 4 billion bylines");
-                    *bylines.entry(b).or_insert(next)
-                })
-                .collect();
-            if !unused.is_empty() {
-                unused_keys.add(unused.clone());
-                index.unused.push((at, unused));
-            }
-            keys.push(Key {
-                file: at,
-                published,
-                expires,
-                draft,
-                column,
-                slug,
-                id: id.into_boxed_str(),
-                authors,
-            });
         }
+        tracing::debug!(elapsed = ?started.elapsed(), "front matter read and parsed");
         unused_keys.warn();
         index.bylines = vec![
             Byline {
@@ -330,8 +319,13 @@ impl Index {
     }
 
     /// The file of an article.
-    pub fn file(&self, key: &Key) -> &IndexedFile {
+    pub fn file(&self, key: &Key) -> &SourceFile {
         &self.files[key.file as usize]
+    }
+
+    /// The size and times of an article's file when it was read.
+    pub fn stat(&self, key: &Key) -> FileStat {
+        self.file(key).stat.unwrap_or_default()
     }
 
     /// Reads the article of `key` again, whole. Its file must still have
@@ -340,11 +334,6 @@ impl Index {
     /// that disagrees with the index.
     pub fn load(&self, config: &Config, key: &Key) -> Result<Article, Vec<ContentError>> {
         load_file(config, self.file(key))
-    }
-
-    /// Where the file of `key` is on disk.
-    pub fn path(&self, config: &Config, key: &Key) -> Option<std::path::PathBuf> {
-        source_of(config, self.file(key)).map(|s| s.path)
     }
 
     /// Every article's record, with its file's name and stat: what the
@@ -356,7 +345,7 @@ impl Index {
             self.unused.iter().map(|(f, u)| (*f, u)).collect();
         let mut keys: Vec<&Key> = self.published.iter().chain(&self.unpublished).collect();
         keys.sort_unstable_by_key(|k| k.file);
-        keys.retain(|k| self.file(k).elsewhere.is_none());
+        keys.retain(|k| !self.file(k).is_elsewhere());
         keys.into_iter().map(move |k| {
             let file = self.file(k);
             let record = Record {
@@ -376,7 +365,7 @@ impl Index {
                     .collect(),
                 unused: unused.remove(&k.file).cloned().unwrap_or_default(),
             };
-            (&*file.display, file.stat, record)
+            (file.display.as_str(), self.stat(k), record)
         })
     }
 
@@ -445,37 +434,25 @@ impl Index {
 
 /// Reads `file` again, whole, if it still has the size and times it was
 /// indexed with.
-fn load_file(config: &Config, file: &IndexedFile) -> Result<Article, Vec<ContentError>> {
-    let source = source_of(config, file).ok_or_else(|| {
-        vec![ContentError::new(
-            &file.display,
-            "is no longer a content file of this build",
-        )]
-    })?;
-    let head = read_head(&source).map_err(|e| vec![e])?;
+fn load_file(config: &Config, file: &SourceFile) -> Result<Article, Vec<ContentError>> {
+    let head = read_head(file).map_err(|e| vec![e])?;
     // `read_head` took the stat recorded; the file's own now says whether
     // it changed.
-    let now = std::fs::metadata(&source.path)
+    let now = std::fs::metadata(file.path())
         .map(|m| FileStat::of(&m))
-        .map_err(|e| vec![ContentError::new(&file.display, format!("cannot read: {e}"))])?;
-    if now != file.stat {
+        .map_err(|e| {
+            vec![ContentError::new(
+                &file.display,
+                format!("cannot read: {e}"),
+            )]
+        })?;
+    if Some(now) != file.stat {
         return Err(vec![ContentError::new(
             &file.display,
             "changed while the build was running; run it again",
         )]);
     }
-    front_matter::parse_article(source, &head, config, &mut Vec::new())
-}
-
-/// The file `file` was read from, found again.
-fn source_of(config: &Config, file: &IndexedFile) -> Option<SourceFile> {
-    let shown = config.display_path(&config.site.content_dir);
-    let mut source =
-        SourceFile::again(&config.site.content_dir, &shown, &file.display, file.stat)?;
-    if let Some(path) = &file.elsewhere {
-        source.path = path.to_path_buf();
-    }
-    Some(source)
+    front_matter::parse_article(file.clone(), &head, config, &mut Vec::new())
 }
 
 /// Which key two articles share.
@@ -582,11 +559,8 @@ fn feed_order(
             published.push(k);
         }
     }
-    published.par_sort_unstable_by(|x, y| {
-        y.published
-            .cmp(&x.published)
-            .then_with(|| x.id.cmp(&y.id))
-    });
+    published
+        .par_sort_unstable_by(|x, y| y.published.cmp(&x.published).then_with(|| x.id.cmp(&y.id)));
     stats.next_release = next.map(|i| datetime(i, tz));
     stats.last_release = last.map(|i| datetime(i, tz));
     (published, set_aside)

@@ -16,8 +16,8 @@ mod source;
 
 pub use article::{Article, Author};
 pub use catalog::{discover_content, Catalog, ContentStats};
-pub use index::Index;
 pub(crate) use front_matter::section_text;
+pub use index::Index;
 pub use markdown::RenderedBody;
 pub use source::{FileStat, SourceFile, MAX_ARTICLE_BYTES};
 

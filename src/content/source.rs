@@ -8,30 +8,103 @@ use super::ContentError;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Articles larger than this are refused: no opinion piece comes near it,
 /// and a runaway file must not exhaust memory.
 pub const MAX_ARTICLE_BYTES: u64 = 4 * 1024 * 1024;
 
-/// A Markdown file found under `content_dir`.
+/// A Markdown file found under `content_dir`. Small, as an archive of a
+/// million files holds a million of these: its name once, as messages show
+/// it; the rest (where it is on disk, its column folder, its default slug)
+/// is worked out from that name when it is asked for.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
-    /// The file on disk.
-    pub path: PathBuf,
     /// The path relative to the configuration's folder, for messages.
     pub display: String,
-    /// The first folder under `content_dir`, when the file sits in one.
-    pub column_dir: Option<String>,
-    /// The default slug: the file name without `.md` (or `.markdown`), or
-    /// the folder's name for an `index.md`.
-    pub default_slug: String,
-    /// A date the name starts with, as Jekyll and Zola name posts
-    /// (`2013-05-06-title.md`, `2016-10-08_title.md`), with the rest of the
-    /// name: the article's date and slug when its front matter has none.
-    pub name_date: Option<(chrono::NaiveDate, String)>,
+    /// Where, in `display`, the path under `content_dir` starts.
+    relative_at: u32,
+    /// `content_dir`, shared by every file of a walk.
+    root: Arc<Path>,
+    /// The file to read instead of the one `display` names under `root`
+    /// (the last good version of an invalid article, kept elsewhere).
+    elsewhere: Option<Box<Path>>,
     /// Its size and mtime, when the walk asked for them (see [`discover`]);
     /// otherwise they are read from the open file.
     pub stat: Option<FileStat>,
+}
+
+impl SourceFile {
+    /// The file at `path`, by itself (no walk found it, so it has no column
+    /// folder).
+    pub(crate) fn alone(path: &Path) -> SourceFile {
+        SourceFile {
+            display: path.to_string_lossy().into_owned(),
+            relative_at: 0,
+            root: Arc::from(Path::new("")),
+            elsewhere: Some(path.into()),
+            stat: None,
+        }
+    }
+
+    /// This file, read from `path` instead, with its stat read from there.
+    pub(crate) fn read_from(&self, path: PathBuf) -> SourceFile {
+        SourceFile {
+            elsewhere: Some(path.into_boxed_path()),
+            stat: None,
+            ..self.clone()
+        }
+    }
+
+    /// Whether it is read from somewhere other than `content_dir`.
+    pub(crate) fn is_elsewhere(&self) -> bool {
+        self.elsewhere.is_some()
+    }
+
+    /// The file on disk.
+    pub fn path(&self) -> PathBuf {
+        match &self.elsewhere {
+            Some(p) => p.to_path_buf(),
+            None => self.root.join(self.relative()),
+        }
+    }
+
+    /// The path under `content_dir`, with `/` separators.
+    fn relative(&self) -> &str {
+        self.display.get(self.relative_at as usize..).unwrap_or("")
+    }
+
+    /// The first folder under `content_dir`, when the file sits in one.
+    pub fn column_dir(&self) -> Option<&str> {
+        self.relative().split_once('/').map(|(column, _)| column)
+    }
+
+    /// The default slug: the file name without `.md` (or `.markdown`), or
+    /// the folder's name for an `index.md`.
+    pub fn default_slug(&self) -> &str {
+        let shown = self.relative();
+        let stem = shown
+            .strip_suffix(".md")
+            .or_else(|| shown.strip_suffix(".markdown"))
+            .unwrap_or(shown);
+        let name = stem.rsplit('/').next().unwrap_or(stem);
+        if name != "index" {
+            return name;
+        }
+        // A page bundle: the folder names the article.
+        let parent = &stem[..stem.len() - name.len()];
+        match parent.trim_end_matches('/').rsplit('/').next() {
+            Some(folder) if !folder.is_empty() => folder,
+            _ => name,
+        }
+    }
+
+    /// A date the name starts with, as Jekyll and Zola name posts
+    /// (`2013-05-06-title.md`, `2016-10-08_title.md`), with the rest of the
+    /// name: the article's date and slug when its front matter has none.
+    pub fn name_date(&self) -> Option<(chrono::NaiveDate, &str)> {
+        name_date(self.default_slug())
+    }
 }
 
 /// A file's size, modification and change times and inode number: what a
@@ -129,6 +202,7 @@ pub(super) fn discover(
     let root = content_dir
         .canonicalize()
         .unwrap_or_else(|_| content_dir.to_owned());
+    let shared_root: Arc<Path> = Arc::from(content_dir);
     // Each walk sorts what it found, by the relative path as text (comparing
     // `Path`s component by component costs more than the walk itself on a
     // large archive). Two walks' paths differ within the name of the entry
@@ -138,6 +212,7 @@ pub(super) fn discover(
         .par_iter()
         .map(|(start, link)| {
             let options = WalkOptions {
+                shared_root: shared_root.clone(),
                 stat_files,
                 follow_external,
             };
@@ -195,6 +270,7 @@ fn walk(
     use std::os::unix::fs::MetadataExt;
     let mut walker = Walker {
         content_dir,
+        shared_root: options.shared_root.clone(),
         root,
         display,
         stat_files: options.stat_files,
@@ -213,14 +289,8 @@ fn walk(
     let shown = display(start);
     match std::fs::metadata(start) {
         Ok(meta) => {
-            let name = start
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            // A folder directly under content_dir names the column.
-            let column = meta.is_dir().then_some(name);
             if !(start_is_link && walker.leads_out(start, &shown, &meta)) {
-                walker.visit(start, shown, column.as_deref(), meta);
+                walker.visit(start, shown, meta);
             }
         }
         Err(e) => walker
@@ -231,14 +301,17 @@ fn walk(
 }
 
 /// What a walk is asked to do, besides where.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct WalkOptions {
+    shared_root: Arc<Path>,
     stat_files: bool,
     follow_external: bool,
 }
 
 struct Walker<'a> {
     content_dir: &'a Path,
+    /// `content_dir`, for each file found to share.
+    shared_root: Arc<Path>,
     /// `content_dir` with every link resolved.
     root: &'a Path,
     display: &'a (dyn Fn(&Path) -> String + Sync),
@@ -250,10 +323,10 @@ struct Walker<'a> {
 }
 
 impl Walker<'_> {
-    fn visit(&mut self, path: &Path, shown: String, column: Option<&str>, meta: std::fs::Metadata) {
+    fn visit(&mut self, path: &Path, shown: String, meta: std::fs::Metadata) {
         use std::os::unix::fs::MetadataExt;
         if meta.is_file() {
-            self.file(path, shown, column, Some(FileStat::of(&meta)));
+            self.file(path, shown, Some(FileStat::of(&meta)));
             return;
         }
         if !meta.is_dir() {
@@ -308,7 +381,7 @@ impl Walker<'_> {
             let child = entry.path();
             let child_shown = format!("{shown}/{name}");
             if kind.is_file() && !self.stat_files {
-                self.file(&child, child_shown, column, None);
+                self.file(&child, child_shown, None);
                 continue;
             }
             let meta = if kind.is_symlink() {
@@ -318,7 +391,7 @@ impl Walker<'_> {
             };
             match meta {
                 Ok(m) if kind.is_symlink() && self.leads_out(&child, &child_shown, &m) => {}
-                Ok(m) => self.visit(&child, child_shown, column, m),
+                Ok(m) => self.visit(&child, child_shown, m),
                 Err(e) => self
                     .errors
                     .push(ContentError::new(&child_shown, format!("cannot read: {e}"))),
@@ -353,84 +426,29 @@ impl Walker<'_> {
     }
 
     /// Lists a file if it is Markdown.
-    fn file(&mut self, path: &Path, shown: String, column: Option<&str>, stat: Option<FileStat>) {
+    fn file(&mut self, path: &Path, shown: String, stat: Option<FileStat>) {
         if !is_article_name(&shown) {
             return;
         }
-        let in_folder = path.parent().is_some_and(|p| p != self.content_dir);
-        if let Some(file) = SourceFile::named(path.to_owned(), shown, column, in_folder, stat) {
-            self.files.push(file);
-        }
-    }
-}
-
-impl SourceFile {
-    /// The file at `path`, shown as `shown`, in the column folder `column`
-    /// (when it sits in one); `in_folder` when it is not directly in
-    /// `content_dir`. `None` unless the name ends `.md` or `.markdown`.
-    fn named(
-        path: PathBuf,
-        shown: String,
-        column: Option<&str>,
-        in_folder: bool,
-        stat: Option<FileStat>,
-    ) -> Option<SourceFile> {
-        let stem = shown
-            .strip_suffix(".md")
-            .or_else(|| shown.strip_suffix(".markdown"))?;
-        let name = stem.rsplit('/').next().unwrap_or(stem);
-        let default_slug = if name == "index" {
-            // A page bundle: the folder names the article.
-            let parent = &stem[..stem.len() - name.len()];
-            let folder = parent
-                .trim_end_matches('/')
-                .rsplit('/')
-                .next()
-                .unwrap_or("");
-            if in_folder && !folder.is_empty() {
-                folder.to_owned()
-            } else {
-                name.to_owned()
+        // The path under content_dir ends the name shown; where it starts
+        // is all a file needs to find itself again.
+        let relative = path
+            .strip_prefix(self.content_dir)
+            .ok()
+            .map(|r| r.to_string_lossy());
+        let (relative_at, elsewhere) = match relative {
+            Some(r) if shown.ends_with(&*r) && !r.is_empty() => {
+                (u32::try_from(shown.len() - r.len()).unwrap_or(0), None)
             }
-        } else {
-            name.to_owned()
+            _ => (0, Some(path.into())),
         };
-        let name_date = name_date(&default_slug);
-        Some(SourceFile {
-            path,
+        self.files.push(SourceFile {
             display: shown,
-            column_dir: column.map(str::to_owned),
-            default_slug,
-            name_date,
+            relative_at,
+            root: self.shared_root.clone(),
+            elsewhere,
             stat,
-        })
-    }
-
-    /// The file a walk listed as `display`, found again from that name
-    /// alone: `content_dir` is the folder the walk started from and
-    /// `content_shown` how it was shown. What an index keeps of a file is
-    /// its name and stat, a tenth of a `SourceFile`; the few files a feed
-    /// carries are found again this way.
-    pub(crate) fn again(
-        content_dir: &Path,
-        content_shown: &str,
-        display: &str,
-        stat: FileStat,
-    ) -> Option<SourceFile> {
-        let rel = display
-            .strip_prefix(content_shown)
-            .and_then(|r| r.strip_prefix('/'))?;
-        let (column, in_folder) = match rel.split_once('/') {
-            Some((column, _)) => (Some(column), true),
-            None => (None, false),
-        };
-        SourceFile::named(
-            content_dir.join(rel),
-            display.to_owned(),
-            column,
-            in_folder,
-            Some(stat),
-        )
+        });
     }
 }
 
@@ -450,7 +468,7 @@ fn is_article_name(name: &str) -> bool {
 
 /// The date a name starts with (`2013-05-06-` or `2016-10-08_`, as Jekyll
 /// and Zola write them) and the rest of the name, which must not be empty.
-fn name_date(name: &str) -> Option<(chrono::NaiveDate, String)> {
+fn name_date(name: &str) -> Option<(chrono::NaiveDate, &str)> {
     // Ten ASCII characters: safe to cut by bytes once they are checked.
     let head = name.get(..10)?;
     let sep = name.get(10..11)?;
@@ -459,7 +477,7 @@ fn name_date(name: &str) -> Option<(chrono::NaiveDate, String)> {
         return None;
     }
     let date = chrono::NaiveDate::parse_from_str(head, "%Y-%m-%d").ok()?;
-    Some((date, rest.to_owned()))
+    Some((date, rest))
 }
 
 /// How the front matter is written, told by its opening line.
@@ -504,7 +522,7 @@ const BOM: &[u8] = "\u{feff}".as_bytes();
 /// ends are accepted.
 pub(super) fn read_head(file: &SourceFile) -> Result<Head, ContentError> {
     let err = |m: String| ContentError::new(&file.display, m);
-    let mut f = File::open(&file.path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let mut f = File::open(file.path()).map_err(|e| err(format!("cannot read: {e}")))?;
     let stat = match file.stat {
         Some(stat) => stat,
         None => FileStat::of(&f.metadata().map_err(|e| err(format!("cannot read: {e}")))?),
@@ -691,11 +709,11 @@ mod tests {
         let d = |y, m, day| chrono::NaiveDate::from_ymd_opt(y, m, day).unwrap();
         assert_eq!(
             name_date("2013-05-06-title"),
-            Some((d(2013, 5, 6), "title".into()))
+            Some((d(2013, 5, 6), "title"))
         );
         assert_eq!(
             name_date("2016-10-08_第一篇"),
-            Some((d(2016, 10, 8), "第一篇".into()))
+            Some((d(2016, 10, 8), "第一篇"))
         );
         for not in [
             "2013-05-06",
@@ -736,14 +754,9 @@ mod tests {
         let head = |text: &str| {
             let path = dir.path().join("x.md");
             std::fs::write(&path, text).unwrap();
-            read_head(&SourceFile {
-                path,
-                display: "x.md".into(),
-                column_dir: None,
-                default_slug: "x".into(),
-                name_date: None,
-                stat: None,
-            })
+            let mut file = SourceFile::alone(&path);
+            file.display = "x.md".into();
+            read_head(&file)
         };
         let yaml = head("\u{feff}---\r\ntitle: t\r\n---\r\nbody\n").unwrap();
         assert_eq!(

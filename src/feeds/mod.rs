@@ -227,7 +227,11 @@ fn author_specs(config: &Config, index: &Index) -> Vec<FeedSpec> {
 /// Reads and renders one article as a feed carries it: the whole body for
 /// a feed of whole articles, the summary alone otherwise (across a
 /// thousand author feeds the HTML would be time spent on nothing).
-pub fn render_entry(config: &Config, a: &Article, full: bool) -> Result<RenderedBody, ContentError> {
+pub fn render_entry(
+    config: &Config,
+    a: &Article,
+    full: bool,
+) -> Result<RenderedBody, ContentError> {
     let render = if full {
         crate::content::markdown::render
     } else {
@@ -331,12 +335,12 @@ pub fn generate(
             let mut articles = Vec::with_capacity(spec.items.len());
             let mut bodies = Vec::with_capacity(spec.items.len());
             for &i in &spec.items {
-                let loaded = index
-                    .load(config, &index.published()[i])
-                    .and_then(|a| match render_entry(config, &a, spec.full) {
+                let loaded = index.load(config, &index.published()[i]).and_then(|a| {
+                    match render_entry(config, &a, spec.full) {
                         Ok(body) => Ok((a, body)),
                         Err(e) => Err(vec![e]),
-                    });
+                    }
+                });
                 match loaded {
                     Ok((a, body)) => {
                         articles.push(a);
@@ -375,7 +379,11 @@ pub fn generate(
         }
     }
     // An article two feeds carry is named once.
-    generated.errors.sort_by(|a, b| a.location.cmp(&b.location).then_with(|| a.message.cmp(&b.message)));
+    generated.errors.sort_by(|a, b| {
+        a.location
+            .cmp(&b.location)
+            .then_with(|| a.message.cmp(&b.message))
+    });
     generated.errors.dedup();
     sink.put(opml::COLUMNS, &opml::columns(config, specs))?;
     if let Some(authors) = opml::authors(config, specs) {

@@ -150,7 +150,7 @@ impl UnusedKeys {
 /// (also when it has problems). The article takes over the file's path and
 /// names.
 pub(super) fn parse_article(
-    mut file: SourceFile,
+    file: SourceFile,
     head: &Head,
     config: &Config,
     unused: &mut Vec<String>,
@@ -186,9 +186,9 @@ pub(super) fn parse_article(
         );
     }
 
-    let column_name = match (&fm.column, &file.column_dir) {
+    let column_name = match (&fm.column, file.column_dir()) {
         (Some(c), _) => Some((c.get_ref().clone(), Some(line_of(c.span().start)))),
-        (None, Some(dir)) => Some((dir.clone(), None)),
+        (None, Some(dir)) => Some((dir.to_owned(), None)),
         (None, None) => None,
     };
     let column = match column_name {
@@ -279,7 +279,7 @@ pub(super) fn parse_article(
     .into_iter()
     .find_map(|(k, v)| v.as_ref().map(|v| (k, v)));
     let mut dated_by_name = false;
-    let published = match (published_key, &file.name_date) {
+    let published = match (published_key, file.name_date()) {
         (Some((key, v)), _) => read_date(key, v, &mut errors),
         // Jekyll's and Zola's date in the file name, at midnight in the
         // site's zone, as they read it.
@@ -370,16 +370,14 @@ pub(super) fn parse_article(
     // date, or when the file is YAML (Jekyll's posts, never broadsheet's
     // own): TOML files named so before keep the slugs they were published
     // under.
-    let name_slug = match &mut file.name_date {
-        Some((_, rest)) if dated_by_name || head.format == Format::Yaml => {
-            Some(std::mem::take(rest))
-        }
+    let name_slug = match file.name_date() {
+        Some((_, rest)) if dated_by_name || head.format == Format::Yaml => Some(rest),
         _ => None,
     };
     let (slug, slug_line) = match (&fm.slug, name_slug) {
         (Some(s), _) => (s.get_ref().clone(), Some(line_of(s.span().start))),
-        (None, Some(rest)) => (rest, None),
-        (None, None) => (std::mem::take(&mut file.default_slug), None),
+        (None, Some(rest)) => (rest.to_owned(), None),
+        (None, None) => (file.default_slug().to_owned(), None),
     };
     if let Err(m) = check_slug(&slug) {
         let mut e = err(m).field("slug");
@@ -525,8 +523,8 @@ pub(super) fn parse_article(
         )
     });
     Ok(Article {
+        path: file.path(),
         source: file.display,
-        path: file.path,
         body_offset: head.body_offset,
         body_line: head.body_line,
         stat: head.stat,
@@ -559,14 +557,7 @@ pub(super) fn parse_article(
 /// `None` when there is no such file, it is a symlink, or it cannot be
 /// read: the config's own check then says what is missing.
 pub(crate) fn section_text(path: &std::path::Path) -> Option<(Option<String>, Option<String>)> {
-    let file = SourceFile {
-        path: path.to_owned(),
-        display: String::new(),
-        column_dir: None,
-        default_slug: String::new(),
-        name_date: None,
-        stat: None,
-    };
+    let file = SourceFile::alone(path);
     // Not through a symlink, which could lead outside the content folder.
     if std::fs::symlink_metadata(path)
         .ok()?
