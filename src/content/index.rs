@@ -91,14 +91,15 @@ fn slug_hash(slug: &str) -> u64 {
     h.finish()
 }
 
-/// One article in the index.
+/// One article in the index: 64 bytes, and its id and authors.
 #[derive(Debug, Clone)]
 pub struct Key {
     /// Its file, a position in the index's files.
     pub file: u32,
-    /// When it is published.
-    pub published: Instant,
-    expires: Option<Instant>,
+    // When it is published, as an `Instant` in two fields, which pack with
+    // the small ones below where a tuple would be padded on its own.
+    secs: i64,
+    nanos: u32,
     draft: bool,
     /// Its column, a position in the configuration's columns.
     pub column: u16,
@@ -106,6 +107,13 @@ pub struct Key {
     id: Box<str>,
     /// Its authors, positions in the index's bylines.
     pub authors: Box<[u32]>,
+}
+
+impl Key {
+    /// When it is published.
+    pub fn published(&self) -> Instant {
+        (self.secs, self.nanos)
+    }
 }
 
 /// An author as one article names them: a feed slug and a name.
@@ -129,6 +137,9 @@ pub struct Index {
     by_column: Vec<Vec<u32>>,
     bylines: Vec<Byline>,
     unused: Vec<(u32, Vec<String>)>,
+    /// When the articles that expire do, by file: few articles do, so
+    /// their keys do not carry the room for it.
+    expiring: FxHashMap<u32, Instant>,
     /// What was read and left out.
     pub stats: ContentStats,
 }
@@ -253,10 +264,13 @@ impl Index {
                     unused_keys.add(unused.clone());
                     index.unused.push((at, unused));
                 }
+                if let Some(e) = expires {
+                    index.expiring.insert(at, e);
+                }
                 keys.push(Key {
                     file: at,
-                    published,
-                    expires,
+                    secs: published.0,
+                    nanos: published.1,
                     draft,
                     column,
                     slug,
@@ -281,8 +295,13 @@ impl Index {
         // pair is the one named unless only the earlier sets the key.
         errors.extend(index.duplicates(config, &keys));
         let tz = config.site.timezone;
-        let (published, unpublished) =
-            feed_order(keys, now, options.unpublished, tz, &mut index.stats);
+        let order = Order {
+            now,
+            unpublished: options.unpublished,
+            tz,
+            expiring: &index.expiring,
+        };
+        let (published, unpublished) = order.sort(keys, &mut index.stats);
         index.published = published;
         index.unpublished = unpublished;
         index.stats.published = index.published.len();
@@ -349,8 +368,8 @@ impl Index {
         keys.into_iter().map(move |k| {
             let file = self.file(k);
             let record = Record {
-                published: k.published,
-                expires: k.expires,
+                published: k.published(),
+                expires: self.expiring.get(&k.file).copied(),
                 draft: k.draft,
                 column: k.column,
                 slug: k.slug,
@@ -521,47 +540,55 @@ fn culprit<'a>(
     }
 }
 
-/// The keys published at `now`, newest first, ties broken by id; then the
-/// drafts and scheduled ones, in file order (unless `unpublished` counts
-/// them as published). Counts them in `stats`.
-fn feed_order(
-    keys: Vec<Key>,
+/// What decides which articles are published, and in what order.
+struct Order<'a> {
     now: DateTime<FixedOffset>,
+    /// Count drafts and scheduled articles as published.
     unpublished: bool,
     tz: chrono_tz::Tz,
-    stats: &mut ContentStats,
-) -> (Vec<Key>, Vec<Key>) {
-    let now = instant(now);
-    let mut next: Option<Instant> = None;
-    let mut last: Option<Instant> = None;
-    let mut published = Vec::with_capacity(keys.len());
-    let mut set_aside = Vec::new();
-    for k in keys {
-        let t = k.published;
-        if k.draft && !unpublished {
-            stats.drafts += 1;
-            set_aside.push(k);
-        } else if t > now && !unpublished {
-            stats.scheduled += 1;
-            next = Some(next.map_or(t, |n| n.min(t)));
-            set_aside.push(k);
-        } else if k.expires.is_some_and(|e| e <= now) {
-            // Expired (`expiryDate`): left out as a draft is.
-            stats.expired += 1;
-            set_aside.push(k);
-        } else {
-            // An expiry still to come changes the output then, as a
-            // scheduled article does.
-            if let Some(e) = k.expires {
-                next = Some(next.map_or(e, |n| n.min(e)));
+    expiring: &'a FxHashMap<u32, Instant>,
+}
+
+impl Order<'_> {
+    /// The keys published at `now`, newest first, ties broken by id; then
+    /// the drafts and scheduled ones, in file order (unless `unpublished`
+    /// counts them as published). Counts them in `stats`. The published
+    /// keys stay in the vector they came in, sorted there.
+    fn sort(&self, mut keys: Vec<Key>, stats: &mut ContentStats) -> (Vec<Key>, Vec<Key>) {
+        let now = instant(self.now);
+        let mut next: Option<Instant> = None;
+        let mut last: Option<Instant> = None;
+        let mut set_aside = Vec::new();
+        keys.retain(|k| {
+            let t = k.published();
+            let expires = self.expiring.get(&k.file).copied();
+            if k.draft && !self.unpublished {
+                stats.drafts += 1;
+            } else if t > now && !self.unpublished {
+                stats.scheduled += 1;
+                next = Some(next.map_or(t, |n| n.min(t)));
+            } else if expires.is_some_and(|e| e <= now) {
+                // Expired (`expiryDate`): left out as a draft is.
+                stats.expired += 1;
+            } else {
+                // An expiry still to come changes the output then, as a
+                // scheduled article does.
+                if let Some(e) = expires {
+                    next = Some(next.map_or(e, |n| n.min(e)));
+                }
+                last = Some(last.map_or(t, |n| n.max(t)));
+                return true;
             }
-            last = Some(last.map_or(t, |n| n.max(t)));
-            published.push(k);
-        }
+            set_aside.push(k.clone());
+            false
+        });
+        keys.par_sort_unstable_by(|x, y| {
+            y.published()
+                .cmp(&x.published())
+                .then_with(|| x.id.cmp(&y.id))
+        });
+        stats.next_release = next.map(|i| datetime(i, self.tz));
+        stats.last_release = last.map(|i| datetime(i, self.tz));
+        (keys, set_aside)
     }
-    published
-        .par_sort_unstable_by(|x, y| y.published.cmp(&x.published).then_with(|| x.id.cmp(&y.id)));
-    stats.next_release = next.map(|i| datetime(i, tz));
-    stats.last_release = last.map(|i| datetime(i, tz));
-    (published, set_aside)
 }
