@@ -111,21 +111,39 @@ pub fn persist(tmp: tempfile::TempPath, path: &Path) -> Result<(), FsError> {
 /// closed (a build writes thousands, more than a process may hold open)
 /// and removed again if the returned path is dropped.
 pub fn stage(path: &Path, bytes: &[u8]) -> Result<Option<tempfile::TempPath>, FsError> {
-    let err = FsError::at(path, FsAction::Write);
-    if let Ok(meta) = std::fs::metadata(path) {
-        if meta.is_dir() {
-            // Found now, before anything is renamed, rather than by a
-            // rename that fails with half the new set in place.
-            return Err(err(std::io::Error::other(
-                "a folder is where this file goes",
-            )));
-        }
-        if meta.len() == bytes.len() as u64 && std::fs::read(path).is_ok_and(|old| old == bytes) {
-            return Ok(None);
-        }
+    if holds(path, bytes)?.is_some() {
+        return Ok(None);
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(FsError::at(path, FsAction::Write))?;
+    stage_beside(path, bytes).map(Some)
+}
+
+/// The metadata of `path` when it already holds exactly `bytes`; `None`
+/// when it is missing or holds anything else; an error when a folder is
+/// where it goes, found now, before anything is renamed, rather than by a
+/// rename that fails with half the new set in place.
+pub fn holds(path: &Path, bytes: &[u8]) -> Result<Option<std::fs::Metadata>, FsError> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(None);
+    };
+    if meta.is_dir() {
+        return Err(FsError::new(
+            path,
+            FsAction::Write,
+            std::io::Error::other("a folder is where this file goes"),
+        ));
+    }
+    let same =
+        meta.len() == bytes.len() as u64 && std::fs::read(path).is_ok_and(|old| old == bytes);
+    Ok(same.then_some(meta))
+}
+
+/// Writes `bytes` to a temporary file in the folder of `path`, which must
+/// exist, to be renamed onto `path`; the file is removed again if the
+/// returned path is dropped.
+pub fn stage_beside(path: &Path, bytes: &[u8]) -> Result<tempfile::TempPath, FsError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".broadsheet-")
         .suffix(".tmp")
@@ -142,7 +160,41 @@ pub fn stage(path: &Path, bytes: &[u8]) -> Result<Option<tempfile::TempPath>, Fs
             .set_permissions(std::fs::Permissions::from_mode(0o644))
             .map_err(FsError::at(path, FsAction::Write))?;
     }
-    Ok(Some(tmp.into_temp_path()))
+    Ok(tmp.into_temp_path())
+}
+
+/// Writes `bytes` to `path`, which must not exist yet, with the
+/// permissions of a published file, and returns its metadata once written.
+/// For a folder made by the same build, in which nothing else can be:
+/// no temporary name, no rename, no second look at the file.
+pub fn create_written(path: &Path, bytes: &[u8]) -> Result<std::fs::Metadata, FsError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
+    let mut f = options.open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => FsError::new(
+            path,
+            FsAction::Write,
+            std::io::Error::other("this build already put a file or folder where this file goes"),
+        ),
+        _ => FsError::new(path, FsAction::Write, e),
+    })?;
+    f.write_all(bytes)
+        .map_err(FsError::at(path, FsAction::Write))?;
+    let meta = f.metadata().map_err(FsError::at(path, FsAction::Write))?;
+    // The mode asked for at open is narrowed by the umask; only then is a
+    // second call needed, as it is for every temporary file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o777 != 0o644 {
+            f.set_permissions(std::fs::Permissions::from_mode(0o644))
+                .map_err(FsError::at(path, FsAction::Write))?;
+            return f.metadata().map_err(FsError::at(path, FsAction::Write));
+        }
+    }
+    Ok(meta)
 }
 
 #[cfg(test)]

@@ -1,14 +1,20 @@
 //! Writing output: every file atomically (a temporary file in the same
-//! folder, then a rename), the whole set only once every file of it is
-//! written, a file whose bytes are unchanged left alone with its mtime, and
-//! files broadsheet wrote before but no longer produces removed. A manifest in `output_dir` remembers what broadsheet wrote, so
-//! nothing else in that folder is ever touched.
+//! folder, then a rename; a new folder whole, under a temporary name), the
+//! whole set only once every file of it is written, a file whose bytes are
+//! unchanged left alone with its mtime, and files broadsheet wrote before
+//! but no longer produces removed. A manifest in `output_dir` remembers
+//! what broadsheet wrote, so nothing else in that folder is ever touched.
+//!
+//! Files are handed to a [`Staging`] one at a time, from any thread, as
+//! soon as each is made, and only the name of its temporary file is kept:
+//! a build holds one file's bytes per thread, not the whole output.
 
 use crate::content::FileStat;
 use crate::fsio::{self, FsAction, FsError};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 /// The manifest's file name in `output_dir`.
 pub const MANIFEST: &str = ".broadsheet-manifest.json";
@@ -50,6 +56,12 @@ pub struct Manifest {
     /// What the build was made from; a build from the same inputs, inside
     /// the same window of time, would write the same bytes.
     pub inputs: Option<InputStamp>,
+    /// For each feed's folder (`all`, a column slug, `authors/{slug}`), a
+    /// digest of what its files were made from, as the build computed it: a
+    /// feed whose digest is the same, and whose files are still as written,
+    /// need not be made again (see [`Manifest::feed_is_current`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub feeds: BTreeMap<String, String>,
 }
 
 /// The inputs of a build.
@@ -146,7 +158,36 @@ impl Manifest {
             }
             ok
         });
+        manifest.feeds.retain(|dir, _| {
+            let ok = is_feed_dir(dir);
+            if !ok {
+                tracing::warn!(
+                    "{}: the feed {dir:?} is not a folder broadsheet writes; it is ignored",
+                    output_dir.join(MANIFEST).display()
+                );
+            }
+            ok
+        });
         manifest
+    }
+
+    /// Whether the feed in `dir` was last made from inputs with this
+    /// `digest` and each of its `files` (paths under `output_dir`) is still
+    /// on disk as that build wrote it: a feed file edited or removed by hand
+    /// makes the feed be made again.
+    pub fn feed_is_current(
+        &self,
+        dir: &str,
+        digest: &str,
+        files: &[&str],
+        output_dir: &Path,
+    ) -> bool {
+        self.feeds.get(dir).is_some_and(|d| d == digest)
+            && files.iter().all(|f| {
+                self.files
+                    .get(*f)
+                    .is_some_and(|stamp| stamp_of(&output_dir.join(f)).is_some_and(|s| s == *stamp))
+            })
     }
 
     /// Whether every file listed is still on disk as it was written.
@@ -184,6 +225,12 @@ pub fn is_output_path(path: &str) -> bool {
     }
 }
 
+/// Whether `dir` has the shape of a feed's folder: `all`, a column slug or
+/// `authors/{slug}`.
+fn is_feed_dir(dir: &str) -> bool {
+    is_output_path(&format!("{dir}/rss.xml"))
+}
+
 /// Whether a folder between `output_dir` and `path` is a symbolic link:
 /// removing through one would remove a file outside `output_dir`.
 fn through_a_link(output_dir: &Path, path: &Path) -> bool {
@@ -201,6 +248,343 @@ fn stamp_of(path: &Path) -> Option<FileStat> {
     std::fs::metadata(path).ok().map(|m| FileStat::of(&m))
 }
 
+/// The error for a folder that is a symbolic link.
+fn link_error(folder: &Path) -> FsError {
+    FsError::new(
+        folder,
+        FsAction::Write,
+        std::io::Error::other(
+            "a folder on the way is a symbolic link; broadsheet writes nothing outside output_dir through one (remove the link)",
+        ),
+    )
+}
+
+/// A lock whose holder panicked still guards consistent data here: each
+/// change under it is a single insert.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Where the files of one folder under `output_dir` go while staging.
+#[derive(Debug, Clone)]
+struct Folder {
+    /// The folder itself, or, for a folder this build makes, where it is
+    /// until the commit.
+    at: PathBuf,
+    /// Made by this build: nothing else can be in it, so a file is written
+    /// under its own name, without a look for what is there.
+    fresh: bool,
+}
+
+/// What staging did with one file.
+#[derive(Debug)]
+enum Staged {
+    /// Its bytes were already on disk; its stamp then.
+    Unchanged(FileStat),
+    /// Written to a temporary file beside it, to be renamed into place.
+    Replaced(tempfile::TempPath),
+    /// Written in a folder this build makes; its stamp once written.
+    Fresh(FileStat),
+    /// Not made again, its inputs being unchanged; its stamp then.
+    Kept(FileStat),
+}
+
+/// The first step of a write: files staged one at a time, from any
+/// thread, none of them visible until [`Staging::commit`]. Dropped without
+/// a commit (an error part way), it removes every temporary file and
+/// folder it made, and the previous files are exactly as they were.
+#[derive(Debug)]
+pub struct Staging {
+    output_dir: PathBuf,
+    /// The files the previous build wrote: those not produced again are
+    /// removed at the commit.
+    previous: Vec<String>,
+    /// Each folder looked at (under `output_dir`, `/`-separated; `""` is
+    /// `output_dir`): a folder is checked for a link, or made, once however
+    /// many files go in it.
+    folders: Mutex<HashMap<String, Folder>>,
+    /// The folders this build makes whose parent was already there, each
+    /// under a temporary name, with where it goes. Dropped, a temporary
+    /// folder is removed with all it holds.
+    new_folders: Mutex<Vec<(tempfile::TempDir, PathBuf)>>,
+    /// Every file of the build, by path: what the manifest lists.
+    files: Mutex<BTreeMap<String, Staged>>,
+    /// The first mistake in a call of [`Staging::keep`], reported by the
+    /// commit.
+    mistake: Mutex<Option<FsError>>,
+}
+
+impl Staging {
+    /// Starts writing into `output_dir` (made if missing), over what the
+    /// `previous` build wrote (its manifest, read at the start of the build).
+    pub fn begin(output_dir: &Path, previous: &Manifest) -> Result<Staging, FsError> {
+        fsio::create_dir(output_dir)?;
+        Ok(Staging {
+            output_dir: output_dir.to_owned(),
+            previous: previous.files.keys().cloned().collect(),
+            folders: Mutex::new(HashMap::new()),
+            new_folders: Mutex::new(Vec::new()),
+            files: Mutex::new(BTreeMap::new()),
+            mistake: Mutex::new(None),
+        })
+    }
+
+    /// Stages the file at `path` (under `output_dir`, `/`-separated) with
+    /// `bytes`: nothing when the file already holds them, else a temporary
+    /// file beside it (or the file itself, in a folder this build makes).
+    /// The bytes are not kept. Safe to call from many threads at once.
+    pub fn stage(&self, path: &str, bytes: &[u8]) -> Result<(), FsError> {
+        let target = self.output_dir.join(path);
+        if !is_output_path(path) {
+            return Err(not_an_output(&target));
+        }
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let folder = self.folder(&mut lock(&self.folders), dir, &target)?;
+        let staged = if folder.fresh {
+            let meta = fsio::create_written(&folder.at.join(name), bytes).map_err(|e| FsError {
+                path: target.clone(),
+                ..e
+            })?;
+            Staged::Fresh(FileStat::of(&meta))
+        } else {
+            match fsio::holds(&target, bytes)? {
+                Some(meta) => Staged::Unchanged(FileStat::of(&meta)),
+                None => Staged::Replaced(fsio::stage_beside(&target, bytes)?),
+            }
+        };
+        match lock(&self.files).entry(path.to_owned()) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(staged);
+                Ok(())
+            }
+            std::collections::btree_map::Entry::Occupied(_) => Err(twice(&target)),
+        }
+    }
+
+    /// Records the file at `path` as produced by this build but not made
+    /// again, its inputs being unchanged (the caller checked, with
+    /// [`Manifest::feed_is_current`]): it stays as it is, is listed in the
+    /// new manifest with its stamp now, and counts as unchanged.
+    pub fn keep(&self, path: &str) {
+        let target = self.output_dir.join(path);
+        let mistake = if !is_output_path(path) {
+            Some(not_an_output(&target))
+        } else {
+            let stamp = stamp_of(&target).unwrap_or_default();
+            match lock(&self.files).entry(path.to_owned()) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(Staged::Kept(stamp));
+                    None
+                }
+                std::collections::btree_map::Entry::Occupied(_) => Some(twice(&target)),
+            }
+        };
+        if let Some(m) = mistake {
+            lock(&self.mistake).get_or_insert(m);
+        }
+    }
+
+    /// Where the files of `dir` go: checked (never through a link, never
+    /// where a file is) and, when missing, made, once per folder. A folder
+    /// whose parent is there is made under a temporary name beside it, and
+    /// any folder under that one inside it, so that nothing of it is seen
+    /// before the commit and all of it goes if the build fails. `file` is
+    /// the file on whose way the folder is, for the error.
+    fn folder(
+        &self,
+        known: &mut HashMap<String, Folder>,
+        dir: &str,
+        file: &Path,
+    ) -> Result<Folder, FsError> {
+        if dir.is_empty() {
+            return Ok(Folder {
+                at: self.output_dir.clone(),
+                fresh: false,
+            });
+        }
+        if let Some(f) = known.get(dir) {
+            return Ok(f.clone());
+        }
+        let (parent, name) = dir.rsplit_once('/').unwrap_or(("", dir));
+        let up = self.folder(known, parent, file)?;
+        let place = self.output_dir.join(dir);
+        let a_file_is_there = || {
+            FsError::new(
+                file,
+                FsAction::Write,
+                std::io::Error::other(format!(
+                    "a file stands where its folder {} goes",
+                    place.display()
+                )),
+            )
+        };
+        let folder = if up.fresh {
+            let at = up.at.join(name);
+            std::fs::create_dir(&at).map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => a_file_is_there(),
+                _ => FsError::new(&place, FsAction::Create, e),
+            })?;
+            Folder { at, fresh: true }
+        } else {
+            match std::fs::symlink_metadata(&place) {
+                Ok(m) if m.file_type().is_symlink() => return Err(link_error(&place)),
+                Ok(m) if m.is_dir() => Folder {
+                    at: place,
+                    fresh: false,
+                },
+                Ok(_) => return Err(a_file_is_there()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let mut builder = tempfile::Builder::new();
+                    builder.prefix(".broadsheet-").suffix(".tmp");
+                    // A published folder's usual permissions (as
+                    // `create_dir_all` gives), not the 0700 of a temporary one.
+                    #[cfg(unix)]
+                    {
+                        use std::os::unix::fs::PermissionsExt;
+                        builder.permissions(std::fs::Permissions::from_mode(0o777));
+                    }
+                    let tmp = builder
+                        .tempdir_in(&up.at)
+                        .map_err(FsError::at(&place, FsAction::Create))?;
+                    let at = tmp.path().to_owned();
+                    lock(&self.new_folders).push((tmp, place));
+                    Folder { at, fresh: true }
+                }
+                Err(e) => return Err(FsError::new(&place, FsAction::Create, e)),
+            }
+        };
+        known.insert(dir.to_owned(), folder.clone());
+        Ok(folder)
+    }
+
+    /// The second step: every staged file and new folder renamed into
+    /// place, the previous build's files this one did not produce removed,
+    /// and the manifest written with `inputs` and each feed's digest
+    /// (`feeds`, by folder). `changed` in the report is sorted.
+    pub fn commit(
+        self,
+        inputs: InputStamp,
+        feeds: BTreeMap<String, String>,
+    ) -> Result<WriteReport, FsError> {
+        use rayon::prelude::*;
+        let Staging {
+            output_dir,
+            previous,
+            folders: _,
+            new_folders,
+            files,
+            mistake,
+        } = self;
+        if let Some(m) = mistake
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            return Err(m);
+        }
+        let files = files
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let new_folders = new_folders
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A rename needs no space and replaces its target atomically. On an
+        // error the temporary files and folders not yet renamed are
+        // dropped, and each removes itself.
+        let stamped: Vec<(String, bool, FileStat)> = files
+            .into_iter()
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|(path, staged)| {
+                Ok(match staged {
+                    Staged::Replaced(tmp) => {
+                        let place = output_dir.join(&path);
+                        fsio::persist(tmp, &place)?;
+                        // A rename changes the file's ctime: looked at after.
+                        let stamp = stamp_of(&place).unwrap_or_default();
+                        (path, true, stamp)
+                    }
+                    Staged::Fresh(stamp) => (path, true, stamp),
+                    Staged::Unchanged(stamp) | Staged::Kept(stamp) => (path, false, stamp),
+                })
+            })
+            .collect::<Result<_, FsError>>()?;
+        // A file's stamp does not change when a folder above it is renamed.
+        new_folders
+            .into_par_iter()
+            .try_for_each(|(mut tmp, place)| {
+                std::fs::rename(tmp.path(), &place)
+                    .map_err(FsError::at(&place, FsAction::Create))?;
+                // Renamed: nothing left to remove.
+                tmp.disable_cleanup(true);
+                Ok::<(), FsError>(())
+            })?;
+        let mut report = WriteReport::default();
+        let mut manifest = Manifest {
+            files: BTreeMap::new(),
+            inputs: Some(inputs),
+            feeds,
+        };
+        for (path, written, stamp) in stamped {
+            if written {
+                report.written += 1;
+                report.changed.push(path.clone());
+            } else {
+                report.unchanged += 1;
+            }
+            manifest.files.insert(path, stamp);
+        }
+        for old in &previous {
+            if manifest.files.contains_key(old) {
+                continue;
+            }
+            let path = output_dir.join(old);
+            if through_a_link(&output_dir, &path) {
+                tracing::warn!(
+                    "{}: not removed, since a folder on the way is a symbolic link",
+                    path.display()
+                );
+                continue;
+            }
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    report.removed += 1;
+                    // Folders left empty go too; one holding anything else stays.
+                    let mut dir = path.parent();
+                    while let Some(d) = dir.filter(|d| *d != output_dir) {
+                        if std::fs::remove_dir(d).is_err() {
+                            break;
+                        }
+                        dir = d.parent();
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(FsError::new(&path, FsAction::Remove, e)),
+            }
+        }
+        let bytes = serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
+        fsio::write_if_changed(&output_dir.join(MANIFEST), &bytes)?;
+        Ok(report)
+    }
+}
+
+/// The error for a path that is not one a build writes.
+fn not_an_output(path: &Path) -> FsError {
+    FsError::new(
+        path,
+        FsAction::Write,
+        std::io::Error::other("not the path of a file broadsheet writes"),
+    )
+}
+
+/// The error for a file a build produces twice.
+fn twice(path: &Path) -> FsError {
+    FsError::new(
+        path,
+        FsAction::Write,
+        std::io::Error::other("the build produced this file twice"),
+    )
+}
+
 /// Writes `files` under `output_dir`, skipping unchanged ones, removing
 /// what the previous build wrote (`previous`, read at its start) and this
 /// one did not, and records the result with `inputs` in the manifest.
@@ -210,101 +594,12 @@ pub fn write_all(
     inputs: InputStamp,
     previous: &Manifest,
 ) -> Result<WriteReport, FsError> {
-    fsio::create_dir(output_dir)?;
-    let mut report = WriteReport::default();
-    let mut manifest = Manifest {
-        files: BTreeMap::new(),
-        inputs: Some(inputs),
-    };
-    // Two steps, so that a failure part way (a full disk, a file in the way
-    // of a folder) leaves the previous set exactly as it was, rather than a
-    // mix of old and new feeds: first every changed file is written to a
-    // temporary file beside its target; only when all of them are, each is
-    // renamed into place. A rename needs no space and replaces the target
-    // atomically. Files are independent: both steps run on every core.
     use rayon::prelude::*;
-    // Nothing is written through a folder that is a symbolic link: whoever
-    // can write the web root could point one anywhere. Each folder is
-    // looked at once, however many files go in it.
-    let folders: std::collections::BTreeSet<&Path> = files
-        .iter()
-        .filter_map(|f| Path::new(&f.path).parent())
-        .collect();
-    for folder in folders {
-        let inside = output_dir.join(folder).join("_");
-        if through_a_link(output_dir, &inside) {
-            return Err(FsError::new(
-                &output_dir.join(folder),
-                FsAction::Write,
-                std::io::Error::other(
-                    "a folder on the way is a symbolic link; broadsheet writes nothing outside output_dir through one (remove the link)",
-                ),
-            ));
-        }
-    }
-    let staged: Vec<Result<Option<tempfile::TempPath>, FsError>> = files
+    let staging = Staging::begin(output_dir, previous)?;
+    files
         .par_iter()
-        .map(|file| fsio::stage(&output_dir.join(&file.path), &file.bytes))
-        .collect();
-    // On an error the temporary files written so far are dropped, and a
-    // dropped `TempPath` removes its file.
-    let staged: Vec<Option<tempfile::TempPath>> = staged.into_iter().collect::<Result<_, _>>()?;
-    let results: Vec<Result<(bool, FileStat), FsError>> = files
-        .par_iter()
-        .zip(staged.into_par_iter())
-        .map(|(file, tmp)| {
-            let path = output_dir.join(&file.path);
-            let written = match tmp {
-                Some(tmp) => {
-                    fsio::persist(tmp, &path)?;
-                    true
-                }
-                None => false,
-            };
-            Ok((written, stamp_of(&path).unwrap_or_default()))
-        })
-        .collect();
-    for (file, result) in files.iter().zip(results) {
-        let (written, stamp) = result?;
-        if written {
-            report.written += 1;
-            report.changed.push(file.path.clone());
-        } else {
-            report.unchanged += 1;
-        }
-        manifest.files.insert(file.path.clone(), stamp);
-    }
-    for old in previous.files.keys() {
-        if manifest.files.contains_key(old) {
-            continue;
-        }
-        let path = output_dir.join(old);
-        if through_a_link(output_dir, &path) {
-            tracing::warn!(
-                "{}: not removed, since a folder on the way is a symbolic link",
-                path.display()
-            );
-            continue;
-        }
-        match std::fs::remove_file(&path) {
-            Ok(()) => {
-                report.removed += 1;
-                // Folders left empty go too; one holding anything else stays.
-                let mut dir = path.parent();
-                while let Some(d) = dir.filter(|d| *d != output_dir) {
-                    if std::fs::remove_dir(d).is_err() {
-                        break;
-                    }
-                    dir = d.parent();
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(FsError::new(&path, FsAction::Remove, e)),
-        }
-    }
-    let bytes = serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
-    fsio::write_if_changed(&output_dir.join(MANIFEST), &bytes)?;
-    Ok(report)
+        .try_for_each(|f| staging.stage(&f.path, &f.bytes))?;
+    staging.commit(inputs, BTreeMap::new())
 }
 
 #[cfg(test)]
@@ -343,5 +638,286 @@ mod tests {
         ] {
             assert!(!is_output_path(bad), "{bad}");
         }
+    }
+
+    /// Every entry under `dir`, hidden ones too, with a file's bytes.
+    fn tree(dir: &Path) -> BTreeMap<String, Option<String>> {
+        let mut out = BTreeMap::new();
+        let mut todo = vec![dir.to_owned()];
+        while let Some(d) = todo.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                if p.is_dir() {
+                    todo.push(p);
+                    out.insert(rel, None);
+                } else {
+                    out.insert(
+                        rel,
+                        Some(String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned()),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    fn file(path: &str, text: &str) -> OutputFile {
+        OutputFile::new(path.to_owned(), text.as_bytes().to_vec())
+    }
+
+    fn stamp(inputs: &str) -> InputStamp {
+        InputStamp {
+            fingerprint: inputs.to_owned(),
+            ..InputStamp::default()
+        }
+    }
+
+    #[test]
+    fn staging_from_many_threads_gives_what_staging_one_at_a_time_gives() {
+        use rayon::prelude::*;
+        let before = vec![
+            file("index.html", "<html>1</html>"),
+            file("ai/rss.xml", "<rss>1</rss>"),
+            file("ai/atom.xml", "<feed/>"),
+            file("gone/rss.xml", "<rss>old</rss>"),
+        ];
+        let mut after = vec![
+            file("index.html", "<html>2</html>"),
+            file("ai/rss.xml", "<rss>1</rss>"),
+            file("ai/atom.xml", "<feed>2</feed>"),
+            file("all/rss.xml", "<rss>all</rss>"),
+        ];
+        for i in 0..200 {
+            for f in ["rss.xml", "atom.xml", "feed.json"] {
+                after.push(file(
+                    &format!("authors/作者{i:03}/{f}"),
+                    &format!("{i} {f}"),
+                ));
+            }
+        }
+        // Given in an order that is not the sorted one.
+        after.reverse();
+        let mut results = Vec::new();
+        for parallel in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let out = dir.path().join("feeds");
+            write_all(&out, &before, stamp("1"), &Manifest::default()).unwrap();
+            let previous = Manifest::read(&out);
+            let staging = Staging::begin(&out, &previous).unwrap();
+            if parallel {
+                after
+                    .par_iter()
+                    .try_for_each(|f| staging.stage(&f.path, &f.bytes))
+                    .unwrap();
+            } else {
+                for f in &after {
+                    staging.stage(&f.path, &f.bytes).unwrap();
+                }
+            }
+            let report = staging.commit(stamp("2"), BTreeMap::new()).unwrap();
+            let manifest = Manifest::read(&out);
+            assert!(manifest.files_intact(&out));
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = |p: &str| std::fs::metadata(out.join(p)).unwrap().permissions().mode();
+                assert_eq!(mode("authors/作者007/rss.xml") & 0o777, 0o644);
+                assert_eq!(mode("index.html") & 0o777, 0o644);
+                assert_eq!(mode("authors") & 0o700, 0o700);
+            }
+            let files: Vec<String> = manifest.files.keys().cloned().collect();
+            // The manifest holds each file's inode and times: not compared.
+            let mut tree = tree(&out);
+            assert!(tree.remove(MANIFEST).is_some());
+            results.push((report, files, tree, dir));
+        }
+        let (par, seq) = (&results[0], &results[1]);
+        assert_eq!(par.0, seq.0);
+        assert_eq!(par.1, seq.1);
+        assert_eq!(par.2, seq.2);
+        let mut changed: Vec<String> = after
+            .iter()
+            .filter(|f| f.path != "ai/rss.xml")
+            .map(|f| f.path.clone())
+            .collect();
+        changed.sort();
+        assert_eq!(par.0.changed, changed, "sorted, whatever the order given");
+        assert_eq!((par.0.written, par.0.unchanged, par.0.removed), (603, 1, 1));
+        assert!(
+            !par.2.keys().any(|p| p.contains(".broadsheet-")),
+            "{:?}",
+            par.2.keys()
+        );
+        assert!(!par.2.contains_key("gone"), "an emptied folder goes");
+    }
+
+    #[test]
+    fn an_error_part_way_leaves_no_temporary_file_and_the_previous_files_as_they_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("feeds");
+        let before = [
+            file("ai/rss.xml", "<rss>1</rss>"),
+            file("ai/atom.xml", "<feed>1</feed>"),
+            file("all/rss.xml", "<rss>all</rss>"),
+        ];
+        write_all(&out, &before, stamp("1"), &Manifest::default()).unwrap();
+        std::fs::remove_file(out.join("ai/atom.xml")).unwrap();
+        std::fs::create_dir_all(out.join("ai/atom.xml/x")).unwrap();
+        let previous = Manifest::read(&out);
+        let was = tree(&out);
+        {
+            let staging = Staging::begin(&out, &previous).unwrap();
+            staging.stage("ai/rss.xml", b"<rss>2</rss>").unwrap();
+            staging.stage("authors/a/rss.xml", b"<rss>a</rss>").unwrap();
+            staging.stage("city/rss.xml", b"<rss>city</rss>").unwrap();
+            let e = staging.stage("ai/atom.xml", b"<feed>2</feed>").unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "{}: cannot write: a folder is where this file goes",
+                    out.join("ai/atom.xml").display()
+                )
+            );
+            assert_ne!(tree(&out), was, "staged files are on disk until dropped");
+        }
+        assert_eq!(tree(&out), was);
+    }
+
+    #[test]
+    fn a_file_where_a_new_folder_goes_fails_and_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("feeds");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("city"), "not a folder").unwrap();
+        let was = tree(&out);
+        let staging = Staging::begin(&out, &Manifest::default()).unwrap();
+        staging.stage("authors/a/rss.xml", b"<rss/>").unwrap();
+        let e = staging.stage("city/rss.xml", b"<rss/>").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: cannot write: a file stands where its folder {} goes",
+                out.join("city/rss.xml").display(),
+                out.join("city").display()
+            )
+        );
+        drop(staging);
+        assert_eq!(tree(&out), was);
+    }
+
+    #[test]
+    fn a_kept_file_stays_as_it_is_with_its_stamp_in_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("feeds");
+        let before = [
+            file("ai/rss.xml", "<rss>1</rss>"),
+            file("ai/atom.xml", "<feed>1</feed>"),
+        ];
+        write_all(&out, &before, stamp("1"), &Manifest::default()).unwrap();
+        let previous = Manifest::read(&out);
+        let staging = Staging::begin(&out, &previous).unwrap();
+        staging.keep("ai/rss.xml");
+        staging.stage("ai/atom.xml", b"<feed>2</feed>").unwrap();
+        let report = staging.commit(stamp("2"), BTreeMap::new()).unwrap();
+        assert_eq!(
+            (report.written, report.unchanged, report.removed),
+            (1, 1, 0)
+        );
+        assert_eq!(report.changed, ["ai/atom.xml"]);
+        assert_eq!(
+            std::fs::read(out.join("ai/rss.xml")).unwrap(),
+            b"<rss>1</rss>"
+        );
+        let manifest = Manifest::read(&out);
+        assert_eq!(
+            manifest.files.get("ai/rss.xml"),
+            stamp_of(&out.join("ai/rss.xml")).as_ref()
+        );
+        assert_eq!(
+            manifest.files.get("ai/rss.xml"),
+            previous.files.get("ai/rss.xml")
+        );
+    }
+
+    #[test]
+    fn keeping_a_path_no_build_writes_fails_the_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("feeds");
+        let staging = Staging::begin(&out, &Manifest::default()).unwrap();
+        staging.keep("../broadsheet.db");
+        let e = staging.commit(stamp("1"), BTreeMap::new()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: cannot write: not the path of a file broadsheet writes",
+                out.join("../broadsheet.db").display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_feed_is_current_only_from_the_same_digest_with_its_files_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("feeds");
+        let staging = Staging::begin(&out, &Manifest::default()).unwrap();
+        staging.stage("ai/rss.xml", b"<rss/>").unwrap();
+        staging.stage("ai/atom.xml", b"<feed/>").unwrap();
+        let feeds = BTreeMap::from([("ai".to_owned(), "d1".to_owned())]);
+        staging.commit(stamp("1"), feeds).unwrap();
+        let m = Manifest::read(&out);
+        let files = ["ai/rss.xml", "ai/atom.xml"];
+        assert!(m.feed_is_current("ai", "d1", &files, &out));
+        assert!(
+            !m.feed_is_current("ai", "d2", &files, &out),
+            "another digest"
+        );
+        assert!(
+            !m.feed_is_current("city", "d1", &files, &out),
+            "another feed"
+        );
+        assert!(
+            !m.feed_is_current("ai", "d1", &["ai/rss.xml", "ai/feed.json"], &out),
+            "a file the build did not write"
+        );
+        std::fs::write(out.join("ai/atom.xml"), "<feed>edited by hand</feed>").unwrap();
+        assert!(
+            !m.feed_is_current("ai", "d1", &files, &out),
+            "a file edited by hand"
+        );
+        assert!(m.feed_is_current("ai", "d1", &["ai/rss.xml"], &out));
+        std::fs::remove_file(out.join("ai/rss.xml")).unwrap();
+        assert!(
+            !m.feed_is_current("ai", "d1", &["ai/rss.xml"], &out),
+            "a file removed"
+        );
+    }
+
+    #[test]
+    fn a_manifest_feed_outside_the_feed_folders_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let feeds: BTreeMap<String, String> = [
+            "../x",
+            "ai",
+            "all",
+            "authors",
+            "authors/陳大文",
+            "authors/../../x",
+            ".hidden",
+            "/etc",
+            "digests",
+            "",
+        ]
+        .iter()
+        .map(|k| ((*k).to_owned(), "d".to_owned()))
+        .collect();
+        let m = Manifest {
+            feeds,
+            ..Manifest::default()
+        };
+        std::fs::write(dir.path().join(MANIFEST), serde_json::to_vec(&m).unwrap()).unwrap();
+        let read = Manifest::read(dir.path());
+        let kept: Vec<&str> = read.feeds.keys().map(String::as_str).collect();
+        assert_eq!(kept, ["ai", "all", "authors/陳大文"]);
     }
 }
