@@ -431,8 +431,8 @@ fn config_with(columns: usize, author_min_articles: u32) -> String {
 
 #[test]
 fn any_sequence_of_edits_builds_the_same_bytes_as_a_cold_build() {
-    const SEEDS: u64 = 8;
-    const STEPS: usize = 12;
+    const SEEDS: u64 = 16;
+    const STEPS: usize = 16;
     for seed in 1..=SEEDS {
         // Two or three columns; author feeds for every author, or only
         // from a second article, so that feeds appear and go.
