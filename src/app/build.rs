@@ -5,12 +5,11 @@ use crate::content::index::ReadOptions;
 use crate::content::{
     discover_content, Catalog, ContentError, ContentErrors, FileStat, Index, SourceFile,
 };
-use crate::feeds::output::{self, InputStamp, LeftOut, Manifest, OutputFile, WriteReport};
+use crate::feeds::output::{self, InputStamp, LeftOut, Manifest, WriteReport};
 use crate::feeds::FeedSpec;
 use crate::text::count;
 use crate::{feeds, Error};
 use chrono::{DateTime, FixedOffset};
-use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 
@@ -172,16 +171,13 @@ pub fn build_with(
     let stats = &index.stats;
     let fingerprint = listed_fingerprint.unwrap_or_else(|| {
         // Every file became an article (or the build stopped above), each
-        // with the size and mtime it was read with; in path order, as the
-        // walk lists them, they give what a later walk's stats will.
-        let mut stats: Vec<(&str, FileStat)> = index
-            .published()
-            .iter()
-            .chain(index.unpublished())
-            .map(|k| (index.file(k).display.as_str(), index.stat(k)))
-            .collect();
-        stats.par_sort_unstable_by(|a, b| a.0.cmp(b.0));
-        fingerprint(config, stats.into_iter())
+        // with the size and mtime it was read with, in path order as the
+        // walk lists them: what a later walk's stats will give.
+        let files = index.files().iter();
+        fingerprint(
+            config,
+            files.map(|f| (f.display.as_str(), f.stat.unwrap_or_default())),
+        )
     });
     let stamp = InputStamp {
         fingerprint,
@@ -190,9 +186,7 @@ pub fn build_with(
         counts: [stats.published, stats.drafts, stats.scheduled],
         left_out: left_out.clone(),
     };
-    let outputs = sink.files.into_inner().unwrap_or_else(|e| e.into_inner());
-    let report = output::write_all(&config.site.output_dir, &outputs, stamp, &previous)?;
-    drop(outputs);
+    let report = sink.commit(stamp)?;
     phase(
         progress,
         started,
@@ -258,7 +252,7 @@ struct Made<'a> {
 /// (nothing made is written then).
 #[allow(clippy::too_many_arguments)]
 fn make<'a>(
-    config: &Config,
+    config: &'a Config,
     files: Vec<SourceFile>,
     walk_errors: Vec<ContentError>,
     now: DateTime<FixedOffset>,
@@ -292,8 +286,11 @@ fn make<'a>(
         );
     }
     let sink = BuildSink {
+        output_dir: &config.site.output_dir,
         previous,
-        files: Default::default(),
+        staging: output::Staging::begin(&config.site.output_dir, previous)?,
+        base: inputs_digest(config),
+        digests: Default::default(),
     };
     if !errors.is_empty() {
         // The feeds are not made: nothing of them would be written.
@@ -326,28 +323,66 @@ fn make<'a>(
     Ok((made, errors))
 }
 
-/// Where a build's files go until they are written.
+/// Where a build's files go: staged beside their places as they are made,
+/// put in place all at once when every one of them is made.
 struct BuildSink<'a> {
+    output_dir: &'a std::path::Path,
     previous: &'a Manifest,
-    files: std::sync::Mutex<Vec<OutputFile>>,
+    staging: output::Staging,
+    /// The digest of what every feed depends on (see [`inputs_digest`]).
+    base: Sha256,
+    /// Each feed's inputs, as [`feed_digest`] gives them: the next build
+    /// makes again only the feeds whose digest changed.
+    digests: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+}
+
+impl BuildSink<'_> {
+    fn commit(self, stamp: InputStamp) -> Result<WriteReport, Error> {
+        let digests = self.digests.into_inner().unwrap_or_else(|e| e.into_inner());
+        Ok(self.staging.commit(stamp, digests)?)
+    }
 }
 
 impl feeds::Sink for BuildSink<'_> {
-    fn is_current(&self, _spec: &FeedSpec, _files: &[String]) -> bool {
-        let _ = self.previous;
-        false
-    }
-
-    fn keep(&self, _path: &str) {}
-
-    fn put(&self, path: &str, bytes: &[u8]) -> Result<(), Error> {
-        let file = OutputFile::new(path.to_owned(), bytes.to_vec());
-        self.files
+    fn is_current(&self, index: &Index, spec: &FeedSpec, files: &[String]) -> bool {
+        let digest = feed_digest(self.base.clone(), index, spec);
+        let files: Vec<&str> = files.iter().map(String::as_str).collect();
+        let current = self
+            .previous
+            .feed_is_current(&spec.dir, &digest, &files, self.output_dir);
+        self.digests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(file);
-        Ok(())
+            .insert(spec.dir.clone(), digest);
+        current
     }
+
+    fn keep(&self, path: &str) {
+        self.staging.keep(path);
+    }
+
+    fn put(&self, path: &str, bytes: &[u8]) -> Result<(), Error> {
+        Ok(self.staging.stage(path, bytes)?)
+    }
+}
+
+/// What a feed's bytes depend on: everything every output depends on
+/// (`base`), the feed's own titles, and each article it carries, by file
+/// name and [`FileStat`] in feed order. Two builds giving one feed the same
+/// digest give it the same bytes.
+fn feed_digest(mut h: Sha256, index: &Index, spec: &FeedSpec) -> String {
+    for part in [&spec.dir, &spec.title, &spec.description, &spec.home_url] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.update([u8::from(spec.full)]);
+    for &i in &spec.items {
+        let k = &index.published()[i];
+        h.update(index.file(k).display.as_bytes());
+        h.update([0]);
+        h.update(index.stat(k).to_bytes());
+    }
+    crate::names::hex(&h.finalize())
 }
 
 /// Reads everything again without the files `errors` name, putting in
@@ -466,6 +501,20 @@ fn is_current(
 /// configuration (file and environment), the page templates, and each
 /// content file's path and [`FileStat`] (size, mtime, ctime, inode).
 fn fingerprint<'a>(config: &Config, files: impl Iterator<Item = (&'a str, FileStat)>) -> String {
+    let mut h = inputs_digest(config);
+    for (display, stat) in files {
+        h.update([0]);
+        h.update(display.as_bytes());
+        h.update([0]);
+        h.update(stat.to_bytes());
+    }
+    crate::names::hex(&h.finalize())
+}
+
+/// A digest of what every output depends on besides the articles: the
+/// program's version, the configuration (file and environment) and the
+/// page templates.
+fn inputs_digest(config: &Config) -> Sha256 {
     let mut h = Sha256::new();
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
     h.update([0]);
@@ -479,11 +528,5 @@ fn fingerprint<'a>(config: &Config, files: impl Iterator<Item = (&'a str, FileSt
             h.update(FileStat::of(&m).to_bytes());
         }
     }
-    for (display, stat) in files {
-        h.update([0]);
-        h.update(display.as_bytes());
-        h.update([0]);
-        h.update(stat.to_bytes());
-    }
-    crate::names::hex(&h.finalize())
+    h
 }

@@ -337,6 +337,11 @@ impl Index {
         &self.bylines[at as usize]
     }
 
+    /// The file of every article, in the order the walk found them.
+    pub fn files(&self) -> &[SourceFile] {
+        &self.files
+    }
+
     /// The file of an article.
     pub fn file(&self, key: &Key) -> &SourceFile {
         &self.files[key.file as usize]

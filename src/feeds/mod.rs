@@ -279,7 +279,7 @@ pub struct Generated {
 pub trait Sink: Sync {
     /// Whether the files of `spec` are still those its inputs would make
     /// (then they are kept, not made again).
-    fn is_current(&self, spec: &FeedSpec, files: &[String]) -> bool;
+    fn is_current(&self, index: &Index, spec: &FeedSpec, files: &[String]) -> bool;
     /// Keeps a file as it is.
     fn keep(&self, path: &str);
     /// Takes one file made, as soon as it is made.
@@ -299,7 +299,7 @@ impl InMemory {
 }
 
 impl Sink for InMemory {
-    fn is_current(&self, _: &FeedSpec, _: &[String]) -> bool {
+    fn is_current(&self, _: &Index, _: &FeedSpec, _: &[String]) -> bool {
         false
     }
 
@@ -327,7 +327,7 @@ pub fn generate(
         .par_iter()
         .map(|spec| {
             let files = feed_files(config, spec);
-            if sink.is_current(spec, &files) {
+            if sink.is_current(index, spec, &files) {
                 files.iter().for_each(|f| sink.keep(f));
                 return Ok(Ok(false));
             }
