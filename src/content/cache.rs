@@ -28,7 +28,7 @@
 //! does not; a cheaper length and count check would leave a flipped bit in
 //! a number or a name undetected.
 
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::path::Path;
 
 use rustc_hash::FxHashMap;
@@ -415,7 +415,10 @@ fn index(
 /// Writes a new cache at `path` through a temporary file and a rename,
 /// with exactly `entries` (given in any order; of two with the same path,
 /// the later). A file that already holds these entries, written after
-/// every one of them last changed, is left as it is.
+/// every one of them last changed, is left as it is; but a build that
+/// found every file in the cache (each `get` a hit, and as many files as
+/// [`FileCache::len`]) has nothing to save and need not call this, which
+/// costs about as much as a load.
 ///
 /// The file is readable by its owner alone: it names every content file,
 /// drafts and articles not yet published among them, and it sits in the
@@ -442,22 +445,33 @@ pub fn save<'a, T: Serialize + 'a>(
             same
         });
     }
-    // Encoded twice, rather than held whole (100 MB at 1,000,000
-    // entries): once for the digest, which may show the file on disk is
-    // already this one, and once into the file.
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fsio::create_dir(dir)?;
+    // As fsio::stage does, but streamed rather than held whole (100 MB at
+    // 1,000,000 entries); tempfile creates it 0600 and removes it if it is
+    // dropped.
+    let tmp = tempfile::Builder::new()
+        .prefix(".broadsheet-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, tmp);
+    out.write_all(&[0u8; HEADER_BYTES]).map_err(err)?;
+    // Hashed on the way, so that the digest can tell whether the file on
+    // disk already holds these entries; the header goes in last.
     let mut body_digest = Sha256::new();
     let mut body_len = 0u64;
     encode(stamp, &entries, |bytes| {
         body_digest.update(bytes);
         body_len += bytes.len() as u64;
-        Ok(())
+        if body_len > MAX_CACHE_BYTES - HEADER_BYTES as u64 {
+            return Err(std::io::Error::other(format!(
+                "the cache would be more than the {MAX_CACHE_BYTES} bytes a cache may be"
+            )));
+        }
+        out.write_all(bytes)
     })
     .map_err(err)?;
-    if body_len > MAX_CACHE_BYTES - HEADER_BYTES as u64 {
-        return Err(err(std::io::Error::other(format!(
-            "the cache would be {body_len} bytes, more than the {MAX_CACHE_BYTES} a cache may be"
-        ))));
-    }
     let mut header = [0u8; HEADER_BYTES];
     header[..8].copy_from_slice(&MAGIC);
     header[8..12].copy_from_slice(&FORMAT.to_le_bytes());
@@ -468,19 +482,9 @@ pub fn save<'a, T: Serialize + 'a>(
     if is_current(path, &header, body_len, &entries) {
         return Ok(());
     }
-
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fsio::create_dir(dir)?;
-    // As fsio::stage does, but streamed; tempfile creates it 0600.
-    let tmp = tempfile::Builder::new()
-        .prefix(".broadsheet-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(err)?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, tmp);
-    out.write_all(&header).map_err(err)?;
-    encode(stamp, &entries, |bytes| out.write_all(bytes)).map_err(err)?;
-    let tmp = out.into_inner().map_err(|e| err(e.into_error()))?;
+    let mut tmp = out.into_inner().map_err(|e| err(e.into_error()))?;
+    tmp.seek(std::io::SeekFrom::Start(0)).map_err(err)?;
+    tmp.write_all(&header).map_err(err)?;
     fsio::persist(tmp.into_temp_path(), path)
 }
 
@@ -825,6 +829,12 @@ mod tests {
         let before = std::fs::metadata(&path).unwrap().ino();
         save_all(&path, &stamp(), &sample(10));
         assert_eq!(std::fs::metadata(&path).unwrap().ino(), before);
+        // Nor is the new one left beside it.
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [CACHE_FILE]);
         save_all(&path, &stamp(), &sample(11));
         assert_ne!(std::fs::metadata(&path).unwrap().ino(), before);
     }
