@@ -7,6 +7,7 @@
 //! content files; the clock comes in as `now`.
 
 mod article;
+pub mod cache;
 mod catalog;
 mod front_matter;
 mod html_depth;
