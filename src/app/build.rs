@@ -1,7 +1,8 @@
 //! `broadsheet build`: read content, write feeds.
 
 use crate::config::Config;
-use crate::content::index::ReadOptions;
+use crate::content::cache;
+use crate::content::index::{ReadOptions, Record};
 use crate::content::{
     discover_content, Catalog, ContentError, ContentErrors, FileStat, Index, SourceFile,
 };
@@ -132,17 +133,32 @@ pub fn build_with(
     let pages = feeds::PageTemplates::load(config)?;
     progress.set_message(format!("reading {found}"));
     let kept_files = options.keep_going.then(|| files.clone());
+    // What the last build read of each file, for those whose size and
+    // times are the same: with no earlier output the walk asked for no
+    // stats, and nothing could be matched.
+    let cache_path = cache_path(config);
+    let cache_stamp = cache::CacheStamp::new(format!(
+        "{}:{}",
+        crate::content::index::RECORD_FORMAT,
+        config.digest_of_sources
+    ));
+    let cache: cache::FileCache<Record> = match compare {
+        true => cache::FileCache::load(&cache_path, &cache_stamp),
+        false => cache::FileCache::default(),
+    };
+    let earlier = |display: &str, stat: &FileStat| cache.get(display, stat);
+    let read = ReadOptions {
+        unpublished: false,
+        earlier: &earlier,
+    };
     let attempt = |files: Vec<SourceFile>, walk_errors: Vec<ContentError>| {
-        let made = make(
-            config,
+        let inputs = Inputs {
             files,
             walk_errors,
             now,
-            &pages,
-            &previous,
-            progress,
-            started,
-        );
+            read: &read,
+        };
+        let made = make(config, inputs, &pages, &previous, progress, started);
         match made {
             Ok((made, errors)) => (Ok(made), errors),
             Err(e) => (Err(e), Vec::new()),
@@ -187,6 +203,13 @@ pub fn build_with(
         left_out: left_out.clone(),
     };
     let report = sink.commit(stamp)?;
+    // Written only once the feeds are: a cache must never hold what no
+    // output was made from. Nothing new read, nothing to write.
+    if index.read_again > 0 || cache.len() != index.files().len() {
+        if let Err(e) = cache::save_in_order(&cache_path, &cache_stamp, index.records()) {
+            tracing::warn!("{e}; the next build reads every file again");
+        }
+    }
     phase(
         progress,
         started,
@@ -238,6 +261,20 @@ pub fn build_with(
     Ok(summary)
 }
 
+/// Where a build keeps what it read of each file for the next: beside the
+/// state, as the last good versions are, and never in `output_dir`, which
+/// is served and often copied to a web server whole (at a million
+/// articles the cache is a hundred megabytes, and it names drafts).
+fn cache_path(config: &Config) -> std::path::PathBuf {
+    let state = &config.site.state_path;
+    let mut name = state
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "broadsheet".into());
+    name.push(cache::CACHE_SUFFIX);
+    state.with_file_name(name)
+}
+
 /// What one pass of a build made: the index of the articles, the feeds
 /// planned from it, the files made, and which feeds were made again.
 struct Made<'a> {
@@ -247,28 +284,37 @@ struct Made<'a> {
     generated: feeds::Generated,
 }
 
-/// Reads the front matter of `files`, plans the feeds and makes those
-/// whose inputs changed, with every problem found in the articles read
-/// (nothing made is written then).
-#[allow(clippy::too_many_arguments)]
-fn make<'a>(
-    config: &'a Config,
+/// What one pass of a build reads: the files (and the walk's errors),
+/// the time, and how.
+struct Inputs<'r> {
     files: Vec<SourceFile>,
     walk_errors: Vec<ContentError>,
     now: DateTime<FixedOffset>,
+    read: &'r ReadOptions<'r>,
+}
+
+/// Reads the front matter of the files, plans the feeds and makes those
+/// whose inputs changed, with every problem found in the articles read
+/// (nothing made is written then).
+fn make<'a>(
+    config: &'a Config,
+    inputs: Inputs<'_>,
     pages: &feeds::PageTemplates,
     previous: &'a Manifest,
     progress: &indicatif::ProgressBar,
     started: std::time::Instant,
 ) -> Result<(Made<'a>, Vec<ContentError>), Error> {
-    let (index, _, errors) = Index::read(
-        config,
+    let Inputs {
         files,
         walk_errors,
         now,
-        ReadOptions::default(),
-        |_| (),
-    );
+        read,
+    } = inputs;
+    let options = ReadOptions {
+        unpublished: read.unpublished,
+        earlier: read.earlier,
+    };
+    let (index, _, errors) = Index::read(config, files, walk_errors, now, options, |_| ());
     let specs = feeds::plan(config, &index);
     {
         let stats = &index.stats;

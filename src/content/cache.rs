@@ -39,9 +39,8 @@ use sha2::{Digest, Sha256};
 use crate::content::FileStat;
 use crate::fsio::{self, FsAction, FsError};
 
-/// The cache's file name; the build keeps it beside its manifest in
-/// `output_dir`.
-pub const CACHE_FILE: &str = ".broadsheet-cache";
+/// What a build's cache is called beside the state: `<state_path>` and this.
+pub const CACHE_SUFFIX: &str = ".build-cache";
 
 /// How a cache file begins: not text, so that no other file broadsheet
 /// writes is taken for one.
@@ -431,8 +430,7 @@ pub fn save<'a, T: Serialize + 'a>(
     stamp: &CacheStamp,
     entries: impl Iterator<Item = (&'a str, FileStat, &'a T)>,
 ) -> Result<(), FsError> {
-    let err = |e: std::io::Error| FsError::new(path, FsAction::Write, e);
-    let mut entries: Vec<(&str, FileStat, &T)> = entries.collect();
+    let mut entries: Vec<(&'a str, FileStat, &'a T)> = entries.collect();
     // Sorted, so that the same entries make the same bytes whatever order
     // the walk found them in.
     if !entries.is_sorted_by(|a, b| a.0 < b.0) {
@@ -445,6 +443,27 @@ pub fn save<'a, T: Serialize + 'a>(
             same
         });
     }
+    write_entries(path, stamp, entries.into_iter())
+}
+
+/// [`save`] for entries that come in path order, each path once, as a
+/// walk lists files: written as they come, never held all at once (a
+/// million records would be a hundred megabytes). An entry out of order
+/// is a bug of the caller's, and writes nothing.
+pub fn save_in_order<'a, T: Serialize>(
+    path: &Path,
+    stamp: &CacheStamp,
+    entries: impl Iterator<Item = (&'a str, FileStat, T)>,
+) -> Result<(), FsError> {
+    write_entries(path, stamp, entries)
+}
+
+fn write_entries<'a, T: Serialize>(
+    path: &Path,
+    stamp: &CacheStamp,
+    entries: impl Iterator<Item = (&'a str, FileStat, T)>,
+) -> Result<(), FsError> {
+    let err = |e: std::io::Error| FsError::new(path, FsAction::Write, e);
     let dir = path.parent().unwrap_or(Path::new("."));
     fsio::create_dir(dir)?;
     // As fsio::stage does, but streamed rather than held whole (100 MB at
@@ -461,7 +480,7 @@ pub fn save<'a, T: Serialize + 'a>(
     // disk already holds these entries; the header goes in last.
     let mut body_digest = Sha256::new();
     let mut body_len = 0u64;
-    encode(stamp, &entries, |bytes| {
+    let written = encode(stamp, entries, |bytes| {
         body_digest.update(bytes);
         body_len += bytes.len() as u64;
         if body_len > MAX_CACHE_BYTES - HEADER_BYTES as u64 {
@@ -476,10 +495,10 @@ pub fn save<'a, T: Serialize + 'a>(
     header[..8].copy_from_slice(&MAGIC);
     header[8..12].copy_from_slice(&FORMAT.to_le_bytes());
     header[12..20].copy_from_slice(&body_len.to_le_bytes());
-    header[20..28].copy_from_slice(&(entries.len() as u64).to_le_bytes());
+    header[20..28].copy_from_slice(&written.count.to_le_bytes());
     let sum = checksum(&header, body_digest.finalize().into());
     header[28..].copy_from_slice(&sum);
-    if is_current(path, &header, body_len, &entries) {
+    if is_current(path, &header, body_len, written.newest_ns) {
         return Ok(());
     }
     let mut tmp = out.into_inner().map_err(|e| err(e.into_error()))?;
@@ -500,12 +519,7 @@ fn checksum(header: &[u8], body_digest: [u8; 32]) -> [u8; 32] {
 /// Whether the file at `path` already holds what `header` describes (the
 /// digest in it stands for the body) and is newer than every entry: see
 /// [`FileCache::get`] for why the time matters.
-fn is_current<T>(
-    path: &Path,
-    header: &[u8; HEADER_BYTES],
-    body_len: u64,
-    entries: &[(&str, FileStat, &T)],
-) -> bool {
+fn is_current(path: &Path, header: &[u8; HEADER_BYTES], body_len: u64, newest_ns: u128) -> bool {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return false;
     };
@@ -513,10 +527,7 @@ fn is_current<T>(
         return false;
     }
     let written_ns = FileStat::of(&meta).mtime_ns;
-    if entries
-        .iter()
-        .any(|(_, stat, _)| stat.mtime_ns.max(stat.ctime_ns) >= written_ns)
-    {
+    if newest_ns >= written_ns {
         return false;
     }
     let mut old = [0u8; HEADER_BYTES];
@@ -549,20 +560,39 @@ impl postcard::ser_flavors::Flavor for Append<'_> {
 }
 
 /// Feeds the body of a cache, piece by piece, to `sink`.
-fn encode<T: Serialize>(
+/// How many entries [`encode`] wrote, and the newest of their times.
+struct Written {
+    count: u64,
+    newest_ns: u128,
+}
+
+fn encode<'a, T: Serialize>(
     stamp: &CacheStamp,
-    entries: &[(&str, FileStat, &T)],
+    entries: impl Iterator<Item = (&'a str, FileStat, T)>,
     mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
-) -> std::io::Result<()> {
+) -> std::io::Result<Written> {
     let cannot =
         |e: postcard::Error| std::io::Error::other(format!("cannot encode the cache: {e}"));
     let mut buf = Vec::with_capacity(1 << 16);
     let stamp = (stamp.version.as_str(), stamp.config_digest.as_str());
     postcard::serialize_with_flavor(&stamp, Append(&mut buf)).map_err(cannot)?;
     let mut record = Vec::with_capacity(256);
+    let mut written = Written {
+        count: 0,
+        newest_ns: 0,
+    };
+    let mut last: Option<&str> = None;
     for (display, stat, value) in entries {
+        if last.is_some_and(|l| l >= display) {
+            return Err(std::io::Error::other(format!(
+                "cache entries out of path order at {display:?}"
+            )));
+        }
+        last = Some(display);
+        written.count += 1;
+        written.newest_ns = written.newest_ns.max(stat.mtime_ns.max(stat.ctime_ns));
         record.clear();
-        postcard::serialize_with_flavor(value, Append(&mut record)).map_err(cannot)?;
+        postcard::serialize_with_flavor(&value, Append(&mut record)).map_err(cannot)?;
         postcard::serialize_with_flavor(&(display, stat, Bytes(&record)), Append(&mut buf))
             .map_err(cannot)?;
         if buf.len() >= 1 << 15 {
@@ -570,12 +600,15 @@ fn encode<T: Serialize>(
             buf.clear();
         }
     }
-    sink(&buf)
+    sink(&buf)?;
+    Ok(written)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const CACHE_FILE: &str = "broadsheet.db.build-cache";
     use serde::Deserialize;
 
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -35,6 +35,10 @@ fn datetime(i: Instant, tz: chrono_tz::Tz) -> DateTime<FixedOffset> {
         .fixed_offset()
 }
 
+/// The shape of a [`Record`], part of what a cache of records is trusted
+/// for: a change to the struct below changes this.
+pub const RECORD_FORMAT: u32 = 1;
+
 /// What the index needs of one article, as read from its file: all a
 /// later build needs to skip reading the file again while its size and
 /// times stay the same.
@@ -142,6 +146,9 @@ pub struct Index {
     expiring: FxHashMap<u32, Instant>,
     /// What was read and left out.
     pub stats: ContentStats,
+    /// Files whose front matter was read, rather than taken from an
+    /// earlier build's record.
+    pub read_again: usize,
 }
 
 /// How an index reads its files.
@@ -225,6 +232,10 @@ impl Index {
                 break;
             }
             let parsed: Vec<_> = batch.into_par_iter().map(read_one).collect();
+            index.read_again += parsed
+                .iter()
+                .filter(|p| p.as_ref().map_or(true, |(_, _, t)| t.is_some()))
+                .count();
             for p in parsed {
                 let (file, record, t) = match p {
                     Ok(ok) => ok,

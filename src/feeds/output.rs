@@ -312,12 +312,37 @@ pub struct Staging {
     /// The first mistake in a call of [`Staging::keep`], reported by the
     /// commit.
     mistake: Mutex<Option<FsError>>,
+    /// `output_dir`, when this build made it: removed again, if still
+    /// empty, unless the build commits. Last, so that the temporary
+    /// folders above are gone when it goes.
+    made_output_dir: MadeFolder,
+}
+
+/// A folder made for a build that may fail: removed when dropped, if it
+/// is empty, unless [`MadeFolder::keep`] was called.
+#[derive(Debug)]
+struct MadeFolder(Option<PathBuf>);
+
+impl MadeFolder {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for MadeFolder {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            // Fails, as it should, if anything is in it.
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
 }
 
 impl Staging {
     /// Starts writing into `output_dir` (made if missing), over what the
     /// `previous` build wrote (its manifest, read at the start of the build).
     pub fn begin(output_dir: &Path, previous: &Manifest) -> Result<Staging, FsError> {
+        let made = !output_dir.exists();
         fsio::create_dir(output_dir)?;
         Ok(Staging {
             output_dir: output_dir.to_owned(),
@@ -326,6 +351,7 @@ impl Staging {
             new_folders: Mutex::new(Vec::new()),
             files: Mutex::new(BTreeMap::new()),
             mistake: Mutex::new(None),
+            made_output_dir: MadeFolder(made.then(|| output_dir.to_owned())),
         })
     }
 
@@ -474,7 +500,9 @@ impl Staging {
             new_folders,
             files,
             mistake,
+            made_output_dir,
         } = self;
+        made_output_dir.keep();
         if let Some(m) = mistake
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

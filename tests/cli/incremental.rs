@@ -509,7 +509,7 @@ fn a_cache_that_is_garbage_cut_short_or_empty_is_ignored() {
     ];
     for (what, damage) in damaged {
         let p = built_four();
-        let cache = p.path("feeds/.broadsheet-cache");
+        let cache = p.path("broadsheet.db.build-cache");
         let bytes = std::fs::read(&cache).unwrap_or_default();
         std::fs::write(&cache, damage(bytes)).unwrap();
         // One article changed, so the build has something to do.
