@@ -489,7 +489,8 @@ fn built_four() -> Publication {
 
 #[test]
 fn a_cache_that_is_garbage_cut_short_or_empty_is_ignored() {
-    let damaged: [(&str, fn(Vec<u8>) -> Vec<u8>); 4] = [
+    type Damage = fn(Vec<u8>) -> Vec<u8>;
+    let damaged: [(&str, Damage); 4] = [
         ("garbage", |_| {
             b"\x00\xffnot a cache at all\x89PNG\r\n".repeat(50)
         }),
