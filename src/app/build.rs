@@ -322,11 +322,13 @@ fn make<'a>(
             progress,
             started,
             format!(
-                "read {} ({} published, {}, {} scheduled) for {}",
+                "read {} ({} published, {}, {} scheduled; {} read again, {} as the last build read them) for {}",
                 count(stats.files, "article", "articles"),
                 stats.published,
                 count(stats.drafts, "draft", "drafts"),
                 stats.scheduled,
+                index.read_again,
+                stats.files.saturating_sub(index.read_again),
                 count(specs.len(), "feed", "feeds"),
             ),
         );
@@ -404,7 +406,10 @@ impl feeds::Sink for BuildSink<'_> {
     }
 
     fn keep(&self, path: &str) {
-        self.staging.keep(path);
+        // Kept only once `is_current` found it on disk as the manifest
+        // says.
+        self.staging
+            .keep_as(path, self.previous.files.get(path).copied());
     }
 
     fn put(&self, path: &str, bytes: &[u8]) -> Result<(), Error> {

@@ -192,9 +192,12 @@ impl Manifest {
 
     /// Whether every file listed is still on disk as it was written.
     pub fn files_intact(&self, output_dir: &Path) -> bool {
-        self.files
-            .iter()
-            .all(|(p, stamp)| stamp_of(&output_dir.join(p)).is_some_and(|s| s == *stamp))
+        use rayon::prelude::*;
+        // Tens of thousands of lookups, on every core.
+        let files: Vec<(&String, &FileStat)> = self.files.iter().collect();
+        files
+            .par_iter()
+            .all(|(p, stamp)| stamp_of(&output_dir.join(p)).is_some_and(|s| s == **stamp))
     }
 }
 
@@ -392,11 +395,18 @@ impl Staging {
     /// [`Manifest::feed_is_current`]): it stays as it is, is listed in the
     /// new manifest with its stamp now, and counts as unchanged.
     pub fn keep(&self, path: &str) {
+        self.keep_as(path, None)
+    }
+
+    /// [`Staging::keep`] for a file the caller has just found on disk with
+    /// the stamp `known` (as [`Manifest::feed_is_current`] does): it is
+    /// not looked up again.
+    pub fn keep_as(&self, path: &str, known: Option<FileStat>) {
         let target = self.output_dir.join(path);
         let mistake = if !is_output_path(path) {
             Some(not_an_output(&target))
         } else {
-            let stamp = stamp_of(&target).unwrap_or_default();
+            let stamp = known.unwrap_or_else(|| stamp_of(&target).unwrap_or_default());
             match lock(&self.files).entry(path.to_owned()) {
                 std::collections::btree_map::Entry::Vacant(v) => {
                     v.insert(Staged::Kept(stamp));
@@ -589,7 +599,9 @@ impl Staging {
                 Err(e) => return Err(FsError::new(&path, FsAction::Remove, e)),
             }
         }
-        let bytes = serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
+        // Not pretty-printed: with tens of thousands of files it is
+        // megabytes, read and written by every build.
+        let bytes = serde_json::to_vec(&manifest).expect("a manifest always serialises");
         fsio::write_if_changed(&output_dir.join(MANIFEST), &bytes)?;
         Ok(report)
     }

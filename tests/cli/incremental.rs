@@ -683,3 +683,51 @@ fn ten_thousand_author_feeds_are_not_held_in_memory_whole() {
          of output: the output is held whole"
     );
 }
+
+/// One article added to one column: the build reads that one file (the
+/// others as the last build read them) and makes again only the feeds
+/// that carry it, its column's, `all` and its author's, keeping every other
+/// feed without reading its articles; the files of those it keeps are the
+/// files it wrote before, to the nanosecond.
+#[test]
+fn an_added_article_makes_again_only_the_feeds_that_carry_it() {
+    let p = Publication::with_config(&config_with(2, 1));
+    let byline = |name: &str| format!("[[authors]]\nname = \"{name}\"");
+    let write = |file: &str, title: &str, day: u32, name: &str| {
+        p.write(
+            file,
+            article(
+                &format!(
+                    "title = \"{title}\"\npublished = 2026-11-{day:02}T08:00:00+08:00\n{}",
+                    byline(name)
+                ),
+                "正文。",
+            ),
+        );
+    };
+    write("content/ai/one.md", "一", 1, "陳大文");
+    write("content/ai/two.md", "二", 2, "李小明");
+    write("content/city/three.md", "三", 3, "鄺嘉欣");
+    p.run(&["build"]).expect_code(0);
+    let before = p.tree("feeds");
+    write("content/ai/four.md", "四", 4, "陳大文");
+    let run = p.run(&["-v", "build"]).expect_code(0);
+    for phase in [
+        "; 1 read again, 3 as the last build read them) for 6 feeds (",
+        "made 3 feeds, kept 3 (",
+    ] {
+        assert!(run.stderr.contains(phase), "{phase:?} in:\n{}", run.stderr);
+    }
+    let after = p.tree("feeds");
+    for (path, (bytes, mtime)) in &before {
+        let carried = path.starts_with("ai/")
+            || path.starts_with("all/")
+            || path.starts_with("authors/陳大文/")
+            || !path.contains('/')
+            || path.starts_with('.');
+        if !carried {
+            assert_eq!(after.get(path), Some(&(bytes.clone(), *mtime)), "{path}");
+        }
+    }
+    assert_build_equals_cold(&p, "one article added");
+}

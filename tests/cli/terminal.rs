@@ -87,7 +87,7 @@ fn verbose_builds_say_each_phase_with_its_counts() {
     let run = p.run(&["-v", "build"]).expect_code(0);
     for phase in [
         "found 2 content files (",
-        "read 2 articles (1 published, 1 draft, 0 scheduled) for 3 feeds (",
+        "read 2 articles (1 published, 1 draft, 0 scheduled; 2 read again, 0 as the last build read them) for 3 feeds (",
         "made 3 feeds, kept 0 (",
         "wrote ",
     ] {
