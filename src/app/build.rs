@@ -184,6 +184,10 @@ pub fn build_with(
         sink,
         generated,
     } = made?;
+    // What the last build read is no longer needed, and at a million
+    // articles it is a hundred megabytes.
+    let cached = cache.len();
+    drop(cache);
     let stats = &index.stats;
     let fingerprint = listed_fingerprint.unwrap_or_else(|| {
         // Every file became an article (or the build stopped above), each
@@ -205,7 +209,7 @@ pub fn build_with(
     let report = sink.commit(stamp)?;
     // Written only once the feeds are: a cache must never hold what no
     // output was made from. Nothing new read, nothing to write.
-    if index.read_again > 0 || cache.len() != index.files().len() {
+    if index.read_again > 0 || cached != index.files().len() {
         if let Err(e) = cache::save_in_order(&cache_path, &cache_stamp, index.records()) {
             tracing::warn!("{e}; the next build reads every file again");
         }

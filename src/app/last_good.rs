@@ -59,7 +59,7 @@ pub(super) fn keep(config: &Config, articles: &[(PathBuf, FileStat)]) -> Result<
 }
 
 fn keep_one(source: &Path, stat: FileStat, copy: &Path) -> Result<bool, FsError> {
-    let mtime = UNIX_EPOCH + Duration::from_nanos(u64::try_from(stat.mtime_ns).unwrap_or(0));
+    let mtime = UNIX_EPOCH + Duration::from_nanos(stat.mtime_ns);
     if let Ok(meta) = std::fs::metadata(copy) {
         if meta.len() == stat.len && meta.modified().ok() == Some(mtime) {
             return Ok(false);

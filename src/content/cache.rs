@@ -117,7 +117,7 @@ pub struct FileCache<T> {
     count: usize,
     /// When the cache file was last written, in nanoseconds since the
     /// epoch; see [`FileCache::get`].
-    written_ns: u128,
+    written_ns: u64,
     record: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -519,7 +519,7 @@ fn checksum(header: &[u8], body_digest: [u8; 32]) -> [u8; 32] {
 /// Whether the file at `path` already holds what `header` describes (the
 /// digest in it stands for the body) and is newer than every entry: see
 /// [`FileCache::get`] for why the time matters.
-fn is_current(path: &Path, header: &[u8; HEADER_BYTES], body_len: u64, newest_ns: u128) -> bool {
+fn is_current(path: &Path, header: &[u8; HEADER_BYTES], body_len: u64, newest_ns: u64) -> bool {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return false;
     };
@@ -563,7 +563,7 @@ impl postcard::ser_flavors::Flavor for Append<'_> {
 /// How many entries [`encode`] wrote, and the newest of their times.
 struct Written {
     count: u64,
-    newest_ns: u128,
+    newest_ns: u64,
 }
 
 fn encode<'a, T: Serialize>(
@@ -644,8 +644,8 @@ mod tests {
     fn stat(n: u64) -> FileStat {
         FileStat {
             len: 1_000 + n,
-            mtime_ns: 1_600_000_000_000_000_000 + u128::from(n),
-            ctime_ns: 1_600_000_000_000_000_000 + u128::from(n),
+            mtime_ns: 1_600_000_000_000_000_000 + n,
+            ctime_ns: 1_600_000_000_000_000_000 + n,
             ino: 10_000 + n,
         }
     }

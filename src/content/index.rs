@@ -37,7 +37,7 @@ fn datetime(i: Instant, tz: chrono_tz::Tz) -> DateTime<FixedOffset> {
 
 /// The shape of a [`Record`], part of what a cache of records is trusted
 /// for: a change to the struct below changes this.
-pub const RECORD_FORMAT: u32 = 1;
+pub const RECORD_FORMAT: u32 = 2;
 
 /// What the index needs of one article, as read from its file: all a
 /// later build needs to skip reading the file again while its size and
@@ -186,32 +186,32 @@ impl Index {
         let started = std::time::Instant::now();
         let file_count = files.len();
         let unused_keys = front_matter::UnusedKeys::default();
-        let read_one =
-            |mut f: SourceFile| -> Result<(SourceFile, Record, Option<T>), Vec<ContentError>> {
-                // A last good version kept elsewhere is always read: the record
-                // of a file is of the file itself.
-                if let Some(stat) = f.stat.filter(|_| !f.is_elsewhere()) {
-                    if let Some(r) = (options.earlier)(&f.display, &stat) {
-                        return Ok((f, r, None));
-                    }
+        // Each file's stat is filled in where it lies: the list of files
+        // becomes the index's, with no second one.
+        let read_one = |f: &mut SourceFile| -> Result<(Record, Option<T>), Vec<ContentError>> {
+            // A last good version kept elsewhere is always read: the record
+            // of a file is of the file itself.
+            if let Some(stat) = f.stat.filter(|_| !f.is_elsewhere()) {
+                if let Some(r) = (options.earlier)(&f.display, &stat) {
+                    return Ok((r, None));
                 }
-                let head = read_head(&f).map_err(|e| vec![e])?;
-                f.stat = Some(head.stat);
-                let mut unused = Vec::new();
-                let parsed = front_matter::parse_article(f.clone(), &head, config, &mut unused);
-                match parsed {
-                    Ok(a) => {
-                        let record = Record::of(&a, config, unused);
-                        Ok((f, record, Some(keep(a))))
-                    }
-                    Err(e) => {
-                        unused_keys.add(unused);
-                        Err(e)
-                    }
+            }
+            let head = read_head(f).map_err(|e| vec![e])?;
+            f.stat = Some(head.stat);
+            let mut unused = Vec::new();
+            let parsed = front_matter::parse_article(f.clone(), &head, config, &mut unused);
+            match parsed {
+                Ok(a) => {
+                    let record = Record::of(&a, config, unused);
+                    Ok((record, Some(keep(a))))
                 }
-            };
+                Err(e) => {
+                    unused_keys.add(unused);
+                    Err(e)
+                }
+            }
+        };
         let mut index = Index {
-            files: Vec::with_capacity(file_count),
             stats: ContentStats {
                 files: file_count,
                 ..ContentStats::default()
@@ -225,27 +225,28 @@ impl Index {
         // what a file gives before it is a key (its record, the strings of
         // its names) is then held for one batch, not for the archive.
         const BATCH: usize = 16_384;
-        let mut files = files.into_iter();
-        loop {
-            let batch: Vec<SourceFile> = files.by_ref().take(BATCH).collect();
-            if batch.is_empty() {
-                break;
-            }
-            let parsed: Vec<_> = batch.into_par_iter().map(read_one).collect();
+        let mut files = files;
+        let mut valid = Vec::with_capacity(files.len());
+        let mut at = 0u32;
+        for batch in files.chunks_mut(BATCH) {
+            let parsed: Vec<_> = batch.par_iter_mut().map(read_one).collect();
             index.read_again += parsed
                 .iter()
-                .filter(|p| p.as_ref().map_or(true, |(_, _, t)| t.is_some()))
+                .filter(|p| p.as_ref().map_or(true, |(_, t)| t.is_some()))
                 .count();
             for p in parsed {
-                let (file, record, t) = match p {
+                valid.push(p.is_ok());
+                let (record, t) = match p {
                     Ok(ok) => ok,
                     Err(e) => {
                         errors.extend(e);
                         continue;
                     }
                 };
-                let at = u32::try_from(index.files.len()).expect("fewer than 4 billion files");
-                index.files.push(file);
+                // Its place once the invalid files are taken out.
+                let this = at;
+                at = at.checked_add(1).expect("fewer than 4 billion files");
+                let at = this;
                 if let Some(t) = t {
                     kept.push(t);
                 }
@@ -290,6 +291,9 @@ impl Index {
                 });
             }
         }
+        let mut valid = valid.into_iter();
+        files.retain(|_| valid.next().unwrap_or(false));
+        index.files = files;
         tracing::debug!(elapsed = ?started.elapsed(), "front matter read and parsed");
         unused_keys.warn();
         index.bylines = vec![
@@ -490,6 +494,11 @@ fn load_file(config: &Config, file: &SourceFile) -> Result<Article, Vec<ContentE
     front_matter::parse_article(file.clone(), &head, config, &mut Vec::new())
 }
 
+/// The line of the key two articles share, in one of them.
+type KeyLine = fn(&Article) -> Option<usize>;
+/// What is wrong, said of the article in error and the other.
+type Message = fn(&Article, &Article) -> String;
+
 /// Which key two articles share.
 #[derive(Clone, Copy)]
 enum Clash {
@@ -501,42 +510,36 @@ impl Clash {
     /// The error for two articles (`first` before `later` in file order)
     /// sharing this key, if they really do: two slugs may share a hash.
     fn error(self, first: &Article, later: &Article) -> Option<ContentError> {
-        match self {
-            Clash::Slug => {
-                if first.column != later.column || first.slug != later.slug {
-                    return None;
-                }
-                let (blamed, other) = culprit(first, later, |x| x.key_lines.slug);
-                Some(
-                    ContentError::new(
-                        &blamed.source,
-                        format!(
-                            "{:?} is also the slug of {} in column {}; slugs must be unique in a column",
-                            later.slug, other.source, later.column
-                        ),
+        let (same, line, field, message): (bool, KeyLine, &str, Message) = match self {
+            Clash::Slug => (
+                first.column == later.column && first.slug == later.slug,
+                |x| x.key_lines.slug,
+                "slug",
+                |a: &Article, other: &Article| {
+                    format!(
+                        "{:?} is also the slug of {} in column {}; slugs must be unique in a column",
+                        a.slug, other.source, a.column
                     )
-                    .at_line(blamed.key_lines.slug)
-                    .field("slug"),
-                )
-            }
-            Clash::Id => {
-                if first.id != later.id {
-                    return None;
-                }
-                let (blamed, other) = culprit(first, later, |x| x.key_lines.id);
-                Some(
-                    ContentError::new(
-                        &blamed.source,
-                        format!(
-                            "{:?} is also the id of {}; ids must be unique",
-                            later.id, other.source
-                        ),
+                },
+            ),
+            Clash::Id => (
+                first.id == later.id,
+                |x| x.key_lines.id,
+                "id",
+                |a: &Article, other: &Article| {
+                    format!(
+                        "{:?} is also the id of {}; ids must be unique",
+                        a.id, other.source
                     )
-                    .at_line(blamed.key_lines.id)
-                    .field("id"),
-                )
-            }
+                },
+            ),
+        };
+        if !same {
+            return None;
         }
+        let (blamed, other) = culprit(first, later, line);
+        let error = ContentError::new(&blamed.source, message(later, other));
+        Some(error.at_line(line(blamed)).field(field))
     }
 }
 
