@@ -323,6 +323,31 @@ pub fn generate(
     pages: &PageTemplates,
     sink: &dyn Sink,
 ) -> Result<Generated, crate::Error> {
+    generate_from(config, index, None, specs, pages, sink)
+}
+
+/// [`generate`] from a catalog, whose articles are read already: they
+/// are taken from it rather than read again, so a preview shows the
+/// version it read even when a writer saves again meanwhile.
+pub fn generate_catalog(
+    config: &Config,
+    catalog: &crate::content::Catalog,
+    specs: &[FeedSpec],
+    pages: &PageTemplates,
+    sink: &dyn Sink,
+) -> Result<Generated, crate::Error> {
+    let read = Some(catalog.articles());
+    generate_from(config, catalog.index(), read, specs, pages, sink)
+}
+
+fn generate_from(
+    config: &Config,
+    index: &Index,
+    read: Option<&[Article]>,
+    specs: &[FeedSpec],
+    pages: &PageTemplates,
+    sink: &dyn Sink,
+) -> Result<Generated, crate::Error> {
     let outcomes: Vec<Result<Result<bool, Vec<ContentError>>, crate::Error>> = specs
         .par_iter()
         .map(|spec| {
@@ -335,11 +360,13 @@ pub fn generate(
             let mut articles = Vec::with_capacity(spec.items.len());
             let mut bodies = Vec::with_capacity(spec.items.len());
             for &i in &spec.items {
-                let loaded = index.load(config, &index.published()[i]).and_then(|a| {
-                    match render_entry(config, &a, spec.full) {
-                        Ok(body) => Ok((a, body)),
-                        Err(e) => Err(vec![e]),
-                    }
+                let article = match read.and_then(|r| r.get(i)) {
+                    Some(a) => Ok(a.clone()),
+                    None => index.load(config, &index.published()[i]),
+                };
+                let loaded = article.and_then(|a| match render_entry(config, &a, spec.full) {
+                    Ok(body) => Ok((a, body)),
+                    Err(e) => Err(vec![e]),
                 });
                 match loaded {
                     Ok((a, body)) => {

@@ -86,7 +86,7 @@ pub(super) fn build(
     let specs = feeds::plan(config, catalog.index());
     let sink = feeds::InMemory::default();
     if errors.is_empty() {
-        let generated = feeds::generate(config, catalog.index(), &specs, &templates, &sink)?;
+        let generated = feeds::generate_catalog(config, &catalog, &specs, &templates, &sink)?;
         errors.extend(generated.errors);
     }
     let mut pages = HashMap::new();
