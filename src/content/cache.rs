@@ -425,6 +425,7 @@ fn index(
 ///
 /// A cache is a cache: a failure here is worth a warning, not a failed
 /// build.
+#[cfg(test)]
 pub fn save<'a, T: Serialize + 'a>(
     path: &Path,
     stamp: &CacheStamp,
@@ -1056,49 +1057,5 @@ mod tests {
         );
         let none = dir.path().join("none");
         assert_eq!(log_line(&none, &reason(&none, &stamp())), None);
-    }
-
-    /// The cost at 1,000,000 entries: `cargo test --release --lib
-    /// cache::tests::a_million -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn a_million_entries_load_and_save() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(CACHE_FILE);
-        let mut entries = sample(1_000_000);
-        let t = std::time::Instant::now();
-        save_all(&path, &stamp(), &entries);
-        let shuffled = t.elapsed();
-        // As the build gives them: sorted by path.
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        std::fs::remove_file(&path).unwrap();
-        let t = std::time::Instant::now();
-        save_all(&path, &stamp(), &entries);
-        let saved = t.elapsed();
-        let t = std::time::Instant::now();
-        save_all(&path, &stamp(), &entries);
-        let unchanged = t.elapsed();
-        let size = std::fs::metadata(&path).unwrap().len();
-        let t = std::time::Instant::now();
-        let cache = FileCache::<Record>::load(&path, &stamp());
-        let loaded = t.elapsed();
-        assert_eq!(cache.len(), 1_000_000);
-        let t = std::time::Instant::now();
-        let hits = entries
-            .iter()
-            .filter(|(d, s, _)| cache.get(d, s).is_some())
-            .count();
-        let looked = t.elapsed();
-        assert_eq!(hits, 1_000_000);
-        let bytes = std::fs::read(&path).unwrap();
-        let t = std::time::Instant::now();
-        let digest = checksum(&bytes, Sha256::digest(&bytes[HEADER_BYTES..]).into());
-        let hashed = t.elapsed();
-        assert_eq!(digest[..], bytes[28..HEADER_BYTES]);
-        println!(
-            "1,000,000 entries, {size} bytes: save {saved:?} (in no order: {shuffled:?}), \
-             save unchanged {unchanged:?}, \
-             load {loaded:?} (of which SHA-256 {hashed:?}), 1,000,000 gets {looked:?}"
-        );
     }
 }
