@@ -46,9 +46,9 @@ pub fn check(config: &Config, now: DateTime<FixedOffset>) -> Result<CheckSummary
     check_templates(config, &catalog, now)?;
     Ok(CheckSummary {
         columns: config.columns.len(),
-        articles: catalog.stats.published,
-        drafts: catalog.stats.drafts,
-        scheduled: catalog.stats.scheduled,
+        articles: catalog.stats().published,
+        drafts: catalog.stats().drafts,
+        scheduled: catalog.stats().scheduled,
     })
 }
 

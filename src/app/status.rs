@@ -208,7 +208,7 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
             }
         })
         .collect();
-    let stats = &catalog.stats;
+    let stats = catalog.stats();
     // The newest file a build wrote: the manifest itself is rewritten by
     // builds whose inputs changed even when no feed did.
     let manifest = crate::feeds::output::Manifest::read(&config.site.output_dir);

@@ -39,8 +39,6 @@ pub struct Catalog {
     unpublished: Vec<Article>,
     by_column: BTreeMap<ColumnSlug, Vec<usize>>,
     index: Index,
-    /// What was read and left out.
-    pub stats: ContentStats,
 }
 
 impl Catalog {
@@ -116,11 +114,15 @@ impl Catalog {
                 articles,
                 unpublished,
                 by_column,
-                stats: index.stats.clone(),
                 index,
             },
             errors,
         )
+    }
+
+    /// What was read and left out.
+    pub fn stats(&self) -> &ContentStats {
+        &self.index.stats
     }
 
     /// The index of the articles: what a feed's plan is made from.

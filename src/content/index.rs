@@ -206,7 +206,7 @@ impl Index {
                     Ok((record, Some(keep(a))))
                 }
                 Err(e) => {
-                    unused_keys.add(unused);
+                    unused_keys.add(&unused);
                     Err(e)
                 }
             }
@@ -273,7 +273,7 @@ impl Index {
                     })
                     .collect();
                 if !unused.is_empty() {
-                    unused_keys.add(unused.clone());
+                    unused_keys.add(&unused);
                     index.unused.push((at, unused));
                 }
                 if let Some(e) = expires {

@@ -625,26 +625,26 @@ fn twice(path: &Path) -> FsError {
     )
 }
 
-/// Writes `files` under `output_dir`, skipping unchanged ones, removing
-/// what the previous build wrote (`previous`, read at its start) and this
-/// one did not, and records the result with `inputs` in the manifest.
-pub fn write_all(
-    output_dir: &Path,
-    files: &[OutputFile],
-    inputs: InputStamp,
-    previous: &Manifest,
-) -> Result<WriteReport, FsError> {
-    use rayon::prelude::*;
-    let staging = Staging::begin(output_dir, previous)?;
-    files
-        .par_iter()
-        .try_for_each(|f| staging.stage(&f.path, &f.bytes))?;
-    staging.commit(inputs, BTreeMap::new())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Writes `files` under `output_dir` through a [`Staging`], as a build does, skipping unchanged ones, removing
+    /// what the previous build wrote (`previous`, read at its start) and this
+    /// one did not, and records the result with `inputs` in the manifest.
+    fn write_all(
+        output_dir: &Path,
+        files: &[OutputFile],
+        inputs: InputStamp,
+        previous: &Manifest,
+    ) -> Result<WriteReport, FsError> {
+        use rayon::prelude::*;
+        let staging = Staging::begin(output_dir, previous)?;
+        files
+            .par_iter()
+            .try_for_each(|f| staging.stage(&f.path, &f.bytes))?;
+        staging.commit(inputs, BTreeMap::new())
+    }
 
     #[test]
     fn only_paths_a_build_writes_are_taken_from_a_manifest() {

@@ -117,13 +117,18 @@ pub(super) struct UnusedKeys(std::sync::Mutex<std::collections::BTreeMap<String,
 const MAX_UNUSED_KEYS_NAMED: usize = 50;
 
 impl UnusedKeys {
-    pub(super) fn add(&self, keys: Vec<String>) {
+    pub(super) fn add(&self, keys: &[String]) {
         if keys.is_empty() {
             return;
         }
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         for k in keys {
-            *map.entry(k).or_default() += 1;
+            match map.get_mut(k) {
+                Some(files) => *files += 1,
+                None => {
+                    map.insert(k.clone(), 1);
+                }
+            }
         }
     }
 
