@@ -4,7 +4,7 @@ use crate::config::Config;
 use crate::content::cache;
 use crate::content::index::{ReadOptions, Record};
 use crate::content::{
-    discover_content, Catalog, ContentError, ContentErrors, FileStat, Index, SourceFile,
+    discover_content, Catalog, ContentError, ContentErrors, FileStat, Index, Selection, SourceFile,
 };
 use crate::feeds::output::{self, InputStamp, LeftOut, Manifest, WriteReport};
 use crate::feeds::FeedSpec;
@@ -137,11 +137,7 @@ pub fn build_with(
     // times are the same: with no earlier output the walk asked for no
     // stats, and nothing could be matched.
     let cache_path = cache_path(config);
-    let cache_stamp = cache::CacheStamp::new(format!(
-        "{}:{}",
-        crate::content::index::RECORD_FORMAT,
-        config.digest_of_sources
-    ));
+    let cache_stamp = cache_stamp(config);
     let cache: cache::FileCache<Record> = match compare {
         true => cache::FileCache::load(&cache_path, &cache_stamp),
         false => cache::FileCache::default(),
@@ -502,14 +498,17 @@ fn leave_out_invalid<R>(
 /// The articles as `run` publishes them: every valid one, and in the
 /// place of an invalid one the version an earlier build published, with
 /// what was left out. For the digest step of `run`, and `status`, which
-/// must see what the feeds carry.
+/// must see what the feeds carry. Only the articles `selection` wants are
+/// read whole; the others are indexed, from what the last build read of
+/// them where their files have not changed since.
 pub(crate) fn published_catalog(
     config: &Config,
     now: DateTime<FixedOffset>,
+    selection: &Selection,
 ) -> Result<(Catalog, LeftOut), Error> {
-    let (files, walk_errors) = discover_content(config, false);
+    let (files, walk_errors) = discover_content(config, true);
     let kept_files = files.clone();
-    let (catalog, errors) = Catalog::from_files(config, files, walk_errors, now);
+    let (catalog, errors) = selected_catalog(config, files, walk_errors, now, selection);
     if errors.is_empty() {
         return Ok((catalog, LeftOut::default()));
     }
@@ -517,9 +516,39 @@ pub(crate) fn published_catalog(
         config,
         kept_files,
         errors,
-        |files| Catalog::from_files(config, files, Vec::new(), now),
+        |files| selected_catalog(config, files, Vec::new(), now, selection),
         |c| Some(c.index()),
     )
+}
+
+/// The articles `selection` wants, read whole, and every other one
+/// indexed (see [`Catalog::select`]), with every problem found. A strict
+/// command fails on any.
+pub(crate) fn selected_catalog(
+    config: &Config,
+    files: Vec<SourceFile>,
+    walk_errors: Vec<ContentError>,
+    now: DateTime<FixedOffset>,
+    selection: &Selection,
+) -> (Catalog, Vec<ContentError>) {
+    let cache: cache::FileCache<Record> =
+        cache::FileCache::load(&cache_path(config), &cache_stamp(config));
+    let earlier = |display: &str, stat: &FileStat| cache.get(display, stat);
+    let read = ReadOptions {
+        unpublished: false,
+        earlier: &earlier,
+    };
+    Catalog::select(config, files, walk_errors, now, read, selection)
+}
+
+/// What a cache of records is trusted for: their shape and the
+/// configuration they were read with.
+fn cache_stamp(config: &Config) -> cache::CacheStamp {
+    cache::CacheStamp::new(format!(
+        "{}:{}",
+        crate::content::index::RECORD_FORMAT,
+        config.digest_of_sources
+    ))
 }
 
 /// Whether the last build was made from these very inputs and `now` falls

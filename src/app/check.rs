@@ -5,14 +5,16 @@
 //! and templates.
 
 use crate::config::Config;
-use crate::content::{markdown, Catalog, ContentErrors};
+use crate::content::index::ReadOptions;
+use crate::content::{
+    discover_content, markdown, Article, Catalog, ContentErrors, Index, Selection,
+};
 use crate::digest::render::Templates;
 use crate::digest::schedule::latest_slot;
 use crate::digest::{Composer, IssueContent};
 use crate::mail::Transport;
 use crate::Error;
 use chrono::{DateTime, FixedOffset};
-use rayon::prelude::*;
 
 /// What a check looked at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,14 +34,25 @@ pub struct CheckSummary {
 pub fn check(config: &Config, now: DateTime<FixedOffset>) -> Result<CheckSummary, Error> {
     // Made and dropped: nothing connects until a message is sent.
     Transport::from_config(config)?;
-    let (catalog, mut errors) = Catalog::load_lenient(config, now);
-    let body_errors: Vec<_> = catalog
-        .articles()
-        .par_iter()
-        .chain(catalog.unpublished().par_iter())
-        .filter_map(|a| markdown::render(a, config.feeds.summary_chars).err())
-        .collect();
-    errors.extend(body_errors);
+    // Each body is rendered as its file is read, and only its problems
+    // are kept: at a million articles, holding every article until all
+    // were read would take gigabytes.
+    let (files, walk_errors) = discover_content(config, false);
+    let render = |a: Article| markdown::render(&a, config.feeds.summary_chars).err();
+    let read = ReadOptions::default();
+    let (index, body_errors, mut errors) =
+        Index::read(config, files, walk_errors, now, read, render);
+    errors.extend(body_errors.into_iter().flatten());
+    if !errors.is_empty() {
+        return Err(ContentErrors::sorted(errors).into());
+    }
+    // The templates are tried on the newest articles and a corrected one.
+    let selection = Selection {
+        corrected: true,
+        newest: 3,
+        ..Selection::default()
+    };
+    let (catalog, errors) = Catalog::from_index(config, index, Vec::new(), &selection);
     if !errors.is_empty() {
         return Err(ContentErrors::sorted(errors).into());
     }

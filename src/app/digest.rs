@@ -4,9 +4,10 @@
 
 use super::issue::{content, create_issue, group_key};
 use crate::config::{Config, ServiceUse};
-use crate::content::{Article, Catalog};
+use crate::content::{Article, Selection};
 use crate::digest::render::{RenderedDigest, Templates};
 use crate::digest::schedule::{latest_slot, next_slot_after, Slot};
+use crate::digest::select;
 use crate::digest::{personalise, Composer, IssueContent, Personal};
 use crate::error::DeliveryFailed;
 use crate::mail::deliver::{self, Built, Messages, Policy, Setup};
@@ -170,6 +171,62 @@ pub fn send(
     send_locked(config, now, options, progress)
 }
 
+/// The slot an issue made now would have: the scheduled one, or with
+/// `--force` this very second.
+fn slot_now(
+    config: &Config,
+    latest: Option<&IssueRow>,
+    options: &SendOptions,
+    now: DateTime<FixedOffset>,
+) -> Slot {
+    let tz = config.site.timezone;
+    if options.force {
+        // `--force` ignores the schedule: an issue now, whatever the time
+        // of the last one. Times are kept to the second and no two issues
+        // share one, so when the last issue has this second or a later
+        // one (a second forced send, or `--now` no later than it), the new
+        // one takes the second after it: it is the newest, and carries
+        // what no issue has.
+        let at = now.trunc_subsecs(0);
+        match latest {
+            Some(l) if l.cutoff >= at => Slot::at(l.cutoff + Duration::seconds(1), tz),
+            _ => Slot::at(at, tz),
+        }
+    } else {
+        latest_slot(&config.digest.schedule, tz, now)
+    }
+}
+
+/// The articles a send may need whole: those an issue due now could
+/// carry, every corrected one, and those of the issues still being sent.
+/// The rest of the archive is only indexed.
+fn wanted(
+    config: &Config,
+    store: &Store,
+    options: &SendOptions,
+    now: DateTime<FixedOffset>,
+) -> Result<Selection, Error> {
+    let latest = store.latest_issue()?;
+    let slot = slot_now(config, latest.as_ref(), options, now);
+    let last_cutoff = latest.as_ref().map(|l| l.cutoff);
+    let mut ids = std::collections::HashSet::new();
+    for issue in store.unfinished_issues()? {
+        ids.extend(
+            store
+                .issue_articles(issue.id)?
+                .into_iter()
+                .map(|(id, _)| id),
+        );
+        ids.extend(store.issue_corrections(issue.id)?);
+    }
+    Ok(Selection {
+        since: Some(select::oldest_for_issue(config, &slot, last_cutoff)),
+        corrected: true,
+        ids,
+        ..Selection::default()
+    })
+}
+
 /// [`send`] for a caller that holds the run lock already.
 pub fn send_locked(
     config: &Config,
@@ -182,11 +239,20 @@ pub fn send_locked(
     let runtime = deliver::runtime()?;
     let _entered = runtime.enter();
     let transport = Transport::from_config(config)?;
-    let catalog = match options.keep_going {
-        true => super::build::published_catalog(config, now)?.0,
-        false => Catalog::load(config, now)?,
-    };
     let mut store = Store::open(&config.site.state_path)?;
+    let selection = wanted(config, &store, &options, now)?;
+    let catalog = match options.keep_going {
+        true => super::build::published_catalog(config, now, &selection)?.0,
+        false => {
+            let (files, walk_errors) = crate::content::discover_content(config, true);
+            let (catalog, errors) =
+                super::build::selected_catalog(config, files, walk_errors, now, &selection);
+            if !errors.is_empty() {
+                return Err(crate::content::ContentErrors::sorted(errors).into());
+            }
+            catalog
+        }
+    };
     let mut summary = SendSummary {
         unknown_found: deliver::recover(&mut store, now)?,
         ..SendSummary::default()
@@ -204,21 +270,7 @@ pub fn send_locked(
     // A new issue, if one is due.
     let tz = config.site.timezone;
     let latest = store.latest_issue()?;
-    let slot = if options.force {
-        // `--force` ignores the schedule: an issue now, whatever the time
-        // of the last one. Times are kept to the second and no two issues
-        // share one, so when the last issue has this second or a later
-        // one (a second forced send, or `--now` no later than it), the new
-        // one takes the second after it: it is the newest, and carries
-        // what no issue has.
-        let at = now.trunc_subsecs(0);
-        match &latest {
-            Some(l) if l.cutoff >= at => Slot::at(l.cutoff + Duration::seconds(1), tz),
-            _ => Slot::at(at, tz),
-        }
-    } else {
-        latest_slot(&config.digest.schedule, tz, now)
-    };
+    let slot = slot_now(config, latest.as_ref(), &options, now);
     let due = latest.as_ref().is_none_or(|l| l.cutoff < slot.cutoff);
     if due {
         if let Some(l) = &latest {

@@ -3,9 +3,9 @@
 //! (README, "status --json"); fields are only ever added.
 
 use crate::config::Config;
-use crate::content::Catalog;
+use crate::content::Selection;
 use crate::digest::schedule::{latest_slot, next_slot_after};
-use crate::digest::select::articles_for_issue;
+use crate::digest::select::{articles_for_issue, oldest_for_issue};
 use crate::feeds::output::MANIFEST;
 use crate::store::{Store, SubscriberStatus};
 use crate::text::count;
@@ -146,11 +146,31 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
         true => Some(Store::open_snapshot(&config.site.state_path)?),
         false => None,
     };
+    let tz = config.site.timezone;
+    let last = match &store {
+        Some(store) => store.latest_issue_counts()?,
+        None => None,
+    };
+    let latest = latest_slot(&config.digest.schedule, tz, now);
+    let next = match &last {
+        Some(i) if i.cutoff >= latest.cutoff => next_slot_after(&config.digest.schedule, tz, now),
+        _ => latest,
+    };
+    let last_cutoff = last.as_ref().map(|i| i.cutoff);
+    // Whole, only what the next issue could carry and the corrections it
+    // could list.
+    let selection = Selection {
+        since: Some(oldest_for_issue(config, &next, last_cutoff)),
+        corrected: true,
+        ..Selection::default()
+    };
     // What `run` publishes: an invalid article's earlier version counts.
-    let (catalog, left) = match super::build::published_catalog(config, now) {
+    let (catalog, left) = match super::build::published_catalog(config, now, &selection) {
         Ok(read) => read,
         Err(_) => {
-            let (catalog, errors) = Catalog::load_lenient(config, now);
+            let (files, walk_errors) = crate::content::discover_content(config, true);
+            let (catalog, errors) =
+                super::build::selected_catalog(config, files, walk_errors, now, &selection);
             let left = crate::feeds::output::LeftOut {
                 problems: errors,
                 kept_earlier: Vec::new(),
@@ -159,7 +179,6 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
         }
     };
     let errors = &left.problems;
-    let tz = config.site.timezone;
     let mut problems = Vec::new();
     let mut healthy = true;
     if !left.is_empty() {
@@ -192,11 +211,12 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
         .columns
         .iter()
         .map(|c| {
+            // A catalog holds every column's newest article.
             let indices = catalog.column_indices(&c.slug);
             ColumnStatus {
                 slug: c.slug.to_string(),
                 title: c.title.clone(),
-                articles: indices.len(),
+                articles: catalog.column_count(&c.slug),
                 newest: indices.first().map(|&i| {
                     let a = &catalog.articles()[i];
                     ArticleRef {
@@ -226,16 +246,7 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
             files: manifest.files.len(),
         });
 
-    let last = match &store {
-        Some(store) => store.latest_issue_counts()?,
-        None => None,
-    };
-    let latest = latest_slot(&config.digest.schedule, tz, now);
-    let next = match &last {
-        Some(i) if i.cutoff >= latest.cutoff => next_slot_after(&config.digest.schedule, tz, now),
-        _ => latest,
-    };
-    let articles = articles_for_issue(config, &catalog, &next, last.as_ref().map(|i| i.cutoff));
+    let articles = articles_for_issue(config, &catalog, &next, last_cutoff);
     let ids: Vec<&str> = articles.iter().map(|a| a.id.as_str()).collect();
     let carried = match &store {
         Some(store) => store.carried(&ids)?,

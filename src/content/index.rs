@@ -24,7 +24,8 @@ use std::hash::{Hash, Hasher};
 /// `DateTime<FixedOffset>` takes 16.
 pub type Instant = (i64, u32);
 
-fn instant(t: DateTime<FixedOffset>) -> Instant {
+/// `t` as an [`Instant`].
+pub fn instant(t: DateTime<FixedOffset>) -> Instant {
     (t.timestamp(), t.timestamp_subsec_nanos())
 }
 
@@ -37,7 +38,7 @@ fn datetime(i: Instant, tz: chrono_tz::Tz) -> DateTime<FixedOffset> {
 
 /// The shape of a [`Record`], part of what a cache of records is trusted
 /// for: a change to the struct below changes this.
-pub const RECORD_FORMAT: u32 = 2;
+pub const RECORD_FORMAT: u32 = 3;
 
 /// What the index needs of one article, as read from its file: all a
 /// later build needs to skip reading the file again while its size and
@@ -48,6 +49,10 @@ pub struct Record {
     pub published: Instant,
     /// When it stops being published (`expiryDate`).
     pub expires: Option<Instant>,
+    /// When its correction was made (its `updated`), if it carries one: a
+    /// digest lists corrections to articles of any age, and finds them
+    /// on the index without reading every article.
+    pub corrected: Option<Instant>,
     /// Whether it is a draft.
     pub draft: bool,
     /// Its column, as a position in the configuration's columns (a record
@@ -70,6 +75,7 @@ impl Record {
         Record {
             published: instant(a.published),
             expires: a.expires.map(instant),
+            corrected: a.correction.as_ref().and(a.updated).map(instant),
             draft: a.draft,
             column: config
                 .columns
@@ -118,6 +124,11 @@ impl Key {
     pub fn published(&self) -> Instant {
         (self.secs, self.nanos)
     }
+
+    /// Its feed id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
 }
 
 /// An author as one article names them: a feed slug and a name.
@@ -144,6 +155,9 @@ pub struct Index {
     /// When the articles that expire do, by file: few articles do, so
     /// their keys do not carry the room for it.
     expiring: FxHashMap<u32, Instant>,
+    /// When the corrected articles' corrections were made, by file: few
+    /// articles carry one.
+    corrected: FxHashMap<u32, Instant>,
     /// What was read and left out.
     pub stats: ContentStats,
     /// Files whose front matter was read, rather than taken from an
@@ -253,6 +267,7 @@ impl Index {
                 let Record {
                     published,
                     expires,
+                    corrected,
                     draft,
                     column,
                     slug,
@@ -278,6 +293,9 @@ impl Index {
                 }
                 if let Some(e) = expires {
                     index.expiring.insert(at, e);
+                }
+                if let Some(c) = corrected {
+                    index.corrected.insert(at, c);
                 }
                 keys.push(Key {
                     file: at,
@@ -362,6 +380,11 @@ impl Index {
         &self.files[key.file as usize]
     }
 
+    /// When an article's correction was made, if it carries one.
+    pub fn corrected(&self, key: &Key) -> Option<Instant> {
+        self.corrected.get(&key.file).copied()
+    }
+
     /// The size and times of an article's file when it was read.
     pub fn stat(&self, key: &Key) -> FileStat {
         self.file(key).stat.unwrap_or_default()
@@ -390,6 +413,7 @@ impl Index {
             let record = Record {
                 published: k.published(),
                 expires: self.expiring.get(&k.file).copied(),
+                corrected: self.corrected.get(&k.file).copied(),
                 draft: k.draft,
                 column: k.column,
                 slug: k.slug,

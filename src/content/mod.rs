@@ -16,7 +16,7 @@ pub mod markdown;
 mod source;
 
 pub use article::{Article, Author};
-pub use catalog::{discover_content, Catalog, ContentStats};
+pub use catalog::{discover_content, Catalog, ContentStats, Selection};
 pub(crate) use front_matter::section_text;
 pub use index::Index;
 pub use markdown::RenderedBody;

@@ -21,10 +21,7 @@ pub fn articles_for_issue<'a>(
     let tz = config.site.timezone;
     let schedule = &config.digest.schedule;
     let max_age = Duration::days(i64::from(config.digest.max_age_days));
-    let first = match last_cutoff {
-        Some(last) => next_slot_after(schedule, tz, last).cutoff.min(slot.cutoff),
-        None => slot.cutoff,
-    };
+    let first = first_slot(config, slot, last_cutoff);
     let oldest = first - max_age;
     catalog
         .articles()
@@ -40,6 +37,32 @@ pub fn articles_for_issue<'a>(
             due - a.published <= max_age
         })
         .collect()
+}
+
+/// The cutoff of the first slot an issue at `slot` stands for: after
+/// missed weeks, the first one after the last issue.
+fn first_slot(
+    config: &Config,
+    slot: &Slot,
+    last_cutoff: Option<DateTime<FixedOffset>>,
+) -> DateTime<FixedOffset> {
+    let tz = config.site.timezone;
+    match last_cutoff {
+        Some(last) => next_slot_after(&config.digest.schedule, tz, last)
+            .cutoff
+            .min(slot.cutoff),
+        None => slot.cutoff,
+    }
+}
+
+/// The oldest publication time [`articles_for_issue`] may carry: an
+/// index can pick out the articles a digest needs from this bound alone.
+pub fn oldest_for_issue(
+    config: &Config,
+    slot: &Slot,
+    last_cutoff: Option<DateTime<FixedOffset>>,
+) -> DateTime<FixedOffset> {
+    first_slot(config, slot, last_cutoff) - Duration::days(i64::from(config.digest.max_age_days))
 }
 
 /// Published articles carrying a correction made by the issue's cutoff,

@@ -176,7 +176,13 @@ impl Publication {
         }
     }
 
-    fn command(&self, rel: &str, now: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
+    pub(crate) fn command(
+        &self,
+        rel: &str,
+        now: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Command {
         let dir = self.path(rel);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_broadsheet"));
         // As from cron: `cd` to the publication, then run.
