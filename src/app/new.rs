@@ -10,11 +10,12 @@
 //! (`2026-06-15-1`), the form a newsroom's own file names take.
 
 use crate::config::Config;
-use crate::content::Catalog;
+use crate::content::index::ReadOptions;
+use crate::content::{discover_content, Article, Index};
 use crate::fsio::{FsAction, FsError};
 use crate::Error;
 use chrono::{DateTime, FixedOffset};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 /// The longest slug made from a title, in characters: a URL path segment
@@ -115,14 +116,14 @@ pub fn new_article(
     let dir = config.site.content_dir.join(column.slug.as_str());
     // Slugs the column's articles already use, wherever their files sit
     // (a nested folder, a `slug` key): a second one would fail the build.
-    let (catalog, _) = Catalog::load_lenient(config, now);
-    let used: BTreeSet<&str> = catalog
-        .articles()
-        .iter()
-        .chain(catalog.unpublished())
-        .filter(|a| a.column == column.slug)
-        .map(|a| a.slug.as_str())
-        .collect();
+    // Only the column's slugs are kept, each with its file: at a million
+    // articles, the articles whole would take gigabytes.
+    let (files, walk_errors) = discover_content(config, false);
+    let options = ReadOptions::default();
+    let of_column = |a: Article| (a.column == column.slug).then_some((a.slug, a.source));
+    let (_, taken, _) = Index::read(config, files, walk_errors, now, options, of_column);
+    let taken: BTreeMap<String, String> = taken.into_iter().flatten().collect();
+    let used: BTreeSet<&str> = taken.keys().map(String::as_str).collect();
     let free = |slug: &str| -> Result<PathBuf, NewError> {
         let path = dir.join(format!("{slug}.md"));
         let file = config.display_path(&path).into_owned();
@@ -132,15 +133,10 @@ pub fn new_article(
                 why: "already exists".into(),
             });
         }
-        if let Some(a) = catalog
-            .articles()
-            .iter()
-            .chain(catalog.unpublished())
-            .find(|a| a.column == column.slug && a.slug == slug)
-        {
+        if let Some(source) = taken.get(slug) {
             return Err(NewError::Taken {
                 file,
-                why: format!("the slug {slug:?} is already {}'s", a.source),
+                why: format!("the slug {slug:?} is already {source}'s"),
             });
         }
         Ok(path)

@@ -103,6 +103,43 @@ fn new_never_replaces_a_file_and_names_it() {
 }
 
 #[test]
+fn a_slug_another_file_of_the_column_takes_is_refused_by_name() {
+    let p = Publication::new();
+    p.write(
+        "content/city/2025/ferry.md",
+        article(
+            "title = \"渡輪\"\nslug = \"harbour\"\npublished = 2025-06-01",
+            "正文。",
+        ),
+    );
+    p.write(
+        "content/ai/harbour-ai.md",
+        article(
+            "title = \"港口數據\"\nslug = \"harbour-ai\"\npublished = 2025-06-01",
+            "正文。",
+        ),
+    );
+    let r = p
+        .run_at(WRITING_AT, &["new", "city", "Harbour", "--slug", "harbour"])
+        .expect_code(2);
+    assert!(
+        r.stderr.contains(
+            "content/city/harbour.md: the slug \"harbour\" is already content/city/2025/ferry.md's"
+        ),
+        "{}",
+        r.stderr
+    );
+    // Another column's slug is no obstacle.
+    let r = p
+        .run_at(
+            WRITING_AT,
+            &["new", "city", "Harbour", "--slug", "harbour-ai"],
+        )
+        .expect_code(0);
+    assert_eq!(r.stdout, "content/city/harbour-ai.md\n");
+}
+
+#[test]
 fn new_in_an_unknown_column_lists_the_columns_and_the_one_meant() {
     let p = Publication::new();
     let r = p.run_at(WRITING_AT, &["new", "cty", "Tram"]).expect_code(2);
