@@ -12,7 +12,7 @@
 use crate::content::FileStat;
 use crate::fsio::{self, FsAction, FsError};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -62,6 +62,11 @@ pub struct Manifest {
     /// need not be made again (see [`Manifest::feed_is_current`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub feeds: BTreeMap<String, String>,
+    /// Once [`Manifest::check_files`] ran: the files listed that were no
+    /// longer on disk as written (edited, replaced or removed since).
+    /// Never stored: it is what this build found.
+    #[serde(skip)]
+    pub not_as_written: Option<BTreeSet<String>>,
 }
 
 /// The inputs of a build.
@@ -174,7 +179,8 @@ impl Manifest {
     /// Whether the feed in `dir` was last made from inputs with this
     /// `digest` and each of its `files` (paths under `output_dir`) is still
     /// on disk as that build wrote it: a feed file edited or removed by hand
-    /// makes the feed be made again.
+    /// makes the feed be made again. After [`Manifest::check_files`], what
+    /// that check found is the answer, and nothing is looked up again.
     pub fn feed_is_current(
         &self,
         dir: &str,
@@ -186,18 +192,44 @@ impl Manifest {
             && files.iter().all(|f| {
                 self.files
                     .get(*f)
-                    .is_some_and(|stamp| stamp_of(&output_dir.join(f)).is_some_and(|s| s == *stamp))
+                    .is_some_and(|stamp| match &self.not_as_written {
+                        Some(changed) => !changed.contains(*f),
+                        None => stamp_of(&output_dir.join(f)).is_some_and(|s| s == *stamp),
+                    })
             })
     }
 
-    /// Whether every file listed is still on disk as it was written.
+    /// Whether every file listed is still on disk as it was written (as
+    /// [`Manifest::check_files`] found, once it ran).
     pub fn files_intact(&self, output_dir: &Path) -> bool {
+        match &self.not_as_written {
+            Some(changed) => changed.is_empty(),
+            None => self.changed_files(output_dir).is_empty(),
+        }
+    }
+
+    /// Looks at every file listed, once, on every core, and keeps which of
+    /// them are no longer as written: [`Manifest::files_intact`] and
+    /// [`Manifest::feed_is_current`] answer from that. A build runs it
+    /// while it lists the content files, rather than looking each output
+    /// file up as it comes to its feed: the same lookups, but beside work
+    /// that leaves a core waiting, and done once for both questions.
+    pub fn check_files(&mut self, output_dir: &Path) {
+        self.not_as_written = Some(self.changed_files(output_dir));
+    }
+
+    /// The files listed that are not on disk as written.
+    fn changed_files(&self, output_dir: &Path) -> BTreeSet<String> {
         use rayon::prelude::*;
         // Tens of thousands of lookups, on every core.
         let files: Vec<(&String, &FileStat)> = self.files.iter().collect();
         files
             .par_iter()
-            .all(|(p, stamp)| stamp_of(&output_dir.join(p)).is_some_and(|s| s == **stamp))
+            .filter(|(p, stamp)| stamp_of(&output_dir.join(p)).is_none_or(|s| s != **stamp))
+            .map(|(p, _)| (*p).clone())
+            .collect::<Vec<String>>()
+            .into_iter()
+            .collect()
     }
 }
 
@@ -561,6 +593,7 @@ impl Staging {
             files: BTreeMap::new(),
             inputs: Some(inputs),
             feeds,
+            not_as_written: None,
         };
         for (path, written, stamp) in stamped {
             if written {
@@ -931,6 +964,45 @@ mod tests {
             !m.feed_is_current("ai", "d1", &["ai/rss.xml"], &out),
             "a file removed"
         );
+    }
+
+    #[test]
+    fn a_check_of_the_files_finds_those_edited_or_removed_and_answers_for_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("feeds");
+        let staging = Staging::begin(&out, &Manifest::default()).unwrap();
+        for f in ["ai/rss.xml", "ai/atom.xml", "city/rss.xml", "all/rss.xml"] {
+            staging.stage(f, b"<rss/>").unwrap();
+        }
+        let feeds = BTreeMap::from([
+            ("ai".to_owned(), "d1".to_owned()),
+            ("city".to_owned(), "d2".to_owned()),
+            ("all".to_owned(), "d3".to_owned()),
+        ]);
+        staging.commit(stamp("1"), feeds).unwrap();
+        let mut m = Manifest::read(&out);
+        m.check_files(&out);
+        assert!(m.files_intact(&out));
+        assert_eq!(m.not_as_written, Some(BTreeSet::new()));
+        std::fs::write(out.join("ai/atom.xml"), "<feed>edited by hand</feed>").unwrap();
+        std::fs::remove_file(out.join("city/rss.xml")).unwrap();
+        let mut m = Manifest::read(&out);
+        m.check_files(&out);
+        assert!(!m.files_intact(&out));
+        let changed: Vec<&str> = m
+            .not_as_written
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(changed, ["ai/atom.xml", "city/rss.xml"]);
+        assert!(!m.feed_is_current("ai", "d1", &["ai/rss.xml", "ai/atom.xml"], &out));
+        assert!(!m.feed_is_current("city", "d2", &["city/rss.xml"], &out));
+        assert!(m.feed_is_current("all", "d3", &["all/rss.xml"], &out));
+        // What the check found is the answer: a file put right after it
+        // is still one the build makes again.
+        std::fs::write(out.join("city/rss.xml"), "<rss/>").unwrap();
+        assert!(!m.feed_is_current("city", "d2", &["city/rss.xml"], &out));
     }
 
     #[test]
