@@ -361,6 +361,10 @@ impl Walker<'_> {
             ino: meta.ino(),
             path: path.to_owned(),
         });
+        // Where the path under content_dir starts in the names shown of
+        // this folder's files, found once for all of them: their names
+        // add the same `/{name}` to the folder's path and to its name shown.
+        let files_at = self.relative_at(path, &shown);
         for entry in entries {
             let entry = match entry {
                 Ok(e) => e,
@@ -382,12 +386,34 @@ impl Walker<'_> {
             if kind.is_file() && !is_article_name(&name) {
                 continue;
             }
-            let child = entry.path();
             let child_shown = format!("{shown}/{name}");
-            if kind.is_file() && !self.stat_files {
-                self.file(&child, child_shown, None);
+            if kind.is_file() {
+                // The common case, a hundred thousand times on an archive:
+                // no path made, the stat asked of the open folder.
+                let stat = match self.stat_files {
+                    false => None,
+                    true => match entry.metadata() {
+                        Ok(m) => Some(FileStat::of(&m)),
+                        Err(e) => {
+                            let e = ContentError::new(&child_shown, format!("cannot read: {e}"));
+                            self.errors.push(e);
+                            continue;
+                        }
+                    },
+                };
+                match files_at {
+                    Some(relative_at) => self.files.push(SourceFile {
+                        display: child_shown,
+                        relative_at,
+                        root: self.shared_root.clone(),
+                        elsewhere: None,
+                        stat,
+                    }),
+                    None => self.file(&entry.path(), child_shown, stat),
+                }
                 continue;
             }
+            let child = entry.path();
             let meta = if kind.is_symlink() {
                 std::fs::metadata(&child)
             } else {
@@ -429,22 +455,23 @@ impl Walker<'_> {
         }
     }
 
+    /// Where the path of `path` under content_dir starts in `shown`, which
+    /// it ends: all a file needs to find itself again. `None` when it does
+    /// not end it (or `path` is content_dir itself).
+    fn relative_at(&self, path: &Path, shown: &str) -> Option<u32> {
+        let r = path.strip_prefix(self.content_dir).ok()?.to_string_lossy();
+        (shown.ends_with(&*r) && !r.is_empty())
+            .then(|| u32::try_from(shown.len() - r.len()).unwrap_or(0))
+    }
+
     /// Lists a file if it is Markdown.
     fn file(&mut self, path: &Path, shown: String, stat: Option<FileStat>) {
         if !is_article_name(&shown) {
             return;
         }
-        // The path under content_dir ends the name shown; where it starts
-        // is all a file needs to find itself again.
-        let relative = path
-            .strip_prefix(self.content_dir)
-            .ok()
-            .map(|r| r.to_string_lossy());
-        let (relative_at, elsewhere) = match relative {
-            Some(r) if shown.ends_with(&*r) && !r.is_empty() => {
-                (u32::try_from(shown.len() - r.len()).unwrap_or(0), None)
-            }
-            _ => (0, Some(path.into())),
+        let (relative_at, elsewhere) = match self.relative_at(path, &shown) {
+            Some(at) => (at, None),
+            None => (0, Some(path.into())),
         };
         self.files.push(SourceFile {
             display: shown,

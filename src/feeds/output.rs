@@ -12,12 +12,33 @@
 use crate::content::FileStat;
 use crate::fsio::{self, FsAction, FsError};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 /// The manifest's file name in `output_dir`.
-pub const MANIFEST: &str = ".broadsheet-manifest.json";
+pub const MANIFEST: &str = ".broadsheet-manifest";
+
+/// What the manifest was called while it was JSON, as earlier versions
+/// wrote it: read when
+/// there is no [`MANIFEST`] (the first build after an upgrade must still
+/// know what the last one wrote, or it would never remove what it no
+/// longer makes, and `serve` would serve nothing), and removed once a
+/// build wrote the new one.
+pub const OLD_MANIFEST: &str = ".broadsheet-manifest.json";
+
+/// How a manifest begins: not text, so that nothing else is taken for one.
+const MANIFEST_MAGIC: [u8; 8] = *b"\x89BSMANI\n";
+
+/// The layout after the magic; raised whenever it changes. A manifest in
+/// another format is no manifest (the next build writes every file whose
+/// bytes differ, and removes nothing).
+const MANIFEST_FORMAT: u32 = 1;
+
+/// A manifest larger than this is not read: about 20 times that of a
+/// 1,000,000-article archive with every author's feed, and a bound on what
+/// a file found in the web root can make a build or `serve` take.
+const MAX_MANIFEST_BYTES: u64 = 1 << 30;
 
 /// One file to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +83,11 @@ pub struct Manifest {
     /// need not be made again (see [`Manifest::feed_is_current`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub feeds: BTreeMap<String, String>,
+    /// Once [`Manifest::check_files`] ran: the files listed that were no
+    /// longer on disk as written (edited, replaced or removed since).
+    /// Never stored: it is what this build found.
+    #[serde(skip)]
+    pub not_as_written: Option<BTreeSet<String>>,
 }
 
 /// The inputs of a build.
@@ -143,17 +169,25 @@ impl Manifest {
     /// that is not the path of a file broadsheet writes (see
     /// [`is_output_path`]) is dropped with a warning: otherwise a build
     /// would remove whatever `../broadsheet.db` or `/etc/…` names.
+    ///
+    /// With no manifest but one in the JSON of earlier versions
+    /// ([`OLD_MANIFEST`]), that one is read.
     pub fn read(output_dir: &Path) -> Manifest {
-        let mut manifest: Manifest = std::fs::read(output_dir.join(MANIFEST))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        manifest.files.retain(|path, _| {
-            let ok = is_output_path(path);
+        let (path, mut manifest) = match read_bounded(&output_dir.join(MANIFEST)) {
+            Some(bytes) => (MANIFEST, Manifest::from_bytes(&bytes).unwrap_or_default()),
+            None => {
+                let old = read_bounded(&output_dir.join(OLD_MANIFEST));
+                let manifest = old.and_then(|b| serde_json::from_slice(&b).ok());
+                (OLD_MANIFEST, manifest.unwrap_or_default())
+            }
+        };
+        let path = output_dir.join(path);
+        manifest.files.retain(|entry, _| {
+            let ok = is_output_path(entry);
             if !ok {
                 tracing::warn!(
-                    "{}: the entry {path:?} is not a file broadsheet writes; it is ignored",
-                    output_dir.join(MANIFEST).display()
+                    "{}: the entry {entry:?} is not a file broadsheet writes; it is ignored",
+                    path.display()
                 );
             }
             ok
@@ -163,7 +197,7 @@ impl Manifest {
             if !ok {
                 tracing::warn!(
                     "{}: the feed {dir:?} is not a folder broadsheet writes; it is ignored",
-                    output_dir.join(MANIFEST).display()
+                    path.display()
                 );
             }
             ok
@@ -171,10 +205,92 @@ impl Manifest {
         manifest
     }
 
+    /// The manifest as it is stored: [`MANIFEST_MAGIC`], the format (4
+    /// bytes, little-endian), then the manifest in postcard, its files in
+    /// path order. Binary, because every build reads it and writes it
+    /// again, and at tens of thousands of files JSON was megabytes of field
+    /// names to write and to parse (a third of the size, and several times
+    /// faster to read).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let stored = Stored {
+            files: self.files.iter().map(|(p, s)| (p.as_str(), *s)).collect(),
+            inputs: self.inputs.as_ref().map(|i| StoredInputs {
+                fingerprint: &i.fingerprint,
+                valid_from: i.valid_from.as_deref(),
+                valid_until: i.valid_until.as_deref(),
+                counts: i.counts.map(|n| n as u64),
+                // Rare and small, and shaped by the diagnostics: as JSON,
+                // which names its fields, it needs no postcard layout of
+                // its own.
+                left_out: match i.left_out.is_empty() {
+                    true => String::new(),
+                    false => {
+                        serde_json::to_string(&i.left_out).expect("a list of problems serialises")
+                    }
+                },
+            }),
+            feeds: self
+                .feeds
+                .iter()
+                .map(|(d, h)| (d.as_str(), h.as_str()))
+                .collect(),
+        };
+        let body = postcard::to_allocvec(&stored).expect("a manifest always serialises");
+        let mut bytes = Vec::with_capacity(MANIFEST_MAGIC.len() + 4 + body.len());
+        bytes.extend_from_slice(&MANIFEST_MAGIC);
+        bytes.extend_from_slice(&MANIFEST_FORMAT.to_le_bytes());
+        bytes.extend_from_slice(&body);
+        bytes
+    }
+
+    /// A manifest from what [`Manifest::to_bytes`] wrote; `None` for
+    /// anything else (another format, a truncated or damaged file). No
+    /// entry is checked here: [`Manifest::read`] does that.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Manifest> {
+        let body = bytes.strip_prefix(&MANIFEST_MAGIC)?;
+        let (format, body) = body.split_first_chunk::<4>()?;
+        if u32::from_le_bytes(*format) != MANIFEST_FORMAT {
+            return None;
+        }
+        let stored: Stored = match postcard::take_from_bytes(body) {
+            Ok((stored, [])) => stored,
+            _ => return None,
+        };
+        let inputs = match stored.inputs {
+            None => None,
+            Some(i) => Some(InputStamp {
+                fingerprint: i.fingerprint.to_owned(),
+                valid_from: i.valid_from.map(str::to_owned),
+                valid_until: i.valid_until.map(str::to_owned),
+                counts: i.counts.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+                left_out: match i.left_out.is_empty() {
+                    true => LeftOut::default(),
+                    false => serde_json::from_str(&i.left_out).ok()?,
+                },
+            }),
+        };
+        // Written in path order, so the maps are built in one pass.
+        Some(Manifest {
+            files: stored
+                .files
+                .into_iter()
+                .map(|(p, s)| (p.to_owned(), s))
+                .collect(),
+            inputs,
+            feeds: stored
+                .feeds
+                .into_iter()
+                .map(|(d, h)| (d.to_owned(), h.to_owned()))
+                .collect(),
+            not_as_written: None,
+        })
+    }
+
     /// Whether the feed in `dir` was last made from inputs with this
     /// `digest` and each of its `files` (paths under `output_dir`) is still
     /// on disk as that build wrote it: a feed file edited or removed by hand
-    /// makes the feed be made again.
+    /// makes the feed be made again. After [`Manifest::check_files`], what
+    /// that check found is the answer, and nothing is looked up again.
     pub fn feed_is_current(
         &self,
         dir: &str,
@@ -186,19 +302,86 @@ impl Manifest {
             && files.iter().all(|f| {
                 self.files
                     .get(*f)
-                    .is_some_and(|stamp| stamp_of(&output_dir.join(f)).is_some_and(|s| s == *stamp))
+                    .is_some_and(|stamp| match &self.not_as_written {
+                        Some(changed) => !changed.contains(*f),
+                        None => stamp_of(&output_dir.join(f)).is_some_and(|s| s == *stamp),
+                    })
             })
     }
 
-    /// Whether every file listed is still on disk as it was written.
+    /// Whether every file listed is still on disk as it was written (as
+    /// [`Manifest::check_files`] found, once it ran).
     pub fn files_intact(&self, output_dir: &Path) -> bool {
+        match &self.not_as_written {
+            Some(changed) => changed.is_empty(),
+            None => self.changed_files(output_dir).is_empty(),
+        }
+    }
+
+    /// Looks at every file listed, once, on every core, and keeps which of
+    /// them are no longer as written: [`Manifest::files_intact`] and
+    /// [`Manifest::feed_is_current`] answer from that. A build runs it
+    /// while it lists the content files, rather than looking each output
+    /// file up as it comes to its feed: the same lookups, but beside work
+    /// that leaves a core waiting, and done once for both questions.
+    pub fn check_files(&mut self, output_dir: &Path) {
+        self.not_as_written = Some(self.changed_files(output_dir));
+    }
+
+    /// The files listed that are not on disk as written.
+    fn changed_files(&self, output_dir: &Path) -> BTreeSet<String> {
         use rayon::prelude::*;
         // Tens of thousands of lookups, on every core.
         let files: Vec<(&String, &FileStat)> = self.files.iter().collect();
         files
             .par_iter()
-            .all(|(p, stamp)| stamp_of(&output_dir.join(p)).is_some_and(|s| s == **stamp))
+            .filter(|(p, stamp)| stamp_of(&output_dir.join(p)).is_none_or(|s| s != **stamp))
+            .map(|(p, _)| (*p).clone())
+            .collect::<Vec<String>>()
+            .into_iter()
+            .collect()
     }
+}
+
+/// The manifest as postcard stores it (postcard names no fields, so this
+/// layout is [`MANIFEST_FORMAT`]: any change to it raises that).
+#[derive(Serialize, Deserialize)]
+struct Stored<'a> {
+    #[serde(borrow)]
+    files: Vec<(&'a str, FileStat)>,
+    #[serde(borrow)]
+    inputs: Option<StoredInputs<'a>>,
+    #[serde(borrow)]
+    feeds: Vec<(&'a str, &'a str)>,
+}
+
+/// [`InputStamp`] as postcard stores it.
+#[derive(Serialize, Deserialize)]
+struct StoredInputs<'a> {
+    fingerprint: &'a str,
+    valid_from: Option<&'a str>,
+    valid_until: Option<&'a str>,
+    counts: [u64; 3],
+    /// [`LeftOut`] as JSON, empty when nothing was left out.
+    left_out: String,
+}
+
+/// The bytes of the file at `path`, if it is a regular file of at most
+/// [`MAX_MANIFEST_BYTES`]: a named pipe put there would make a read wait,
+/// and a device give bytes without end.
+fn read_bounded(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > MAX_MANIFEST_BYTES {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    std::fs::File::open(path)
+        .ok()?
+        .take(MAX_MANIFEST_BYTES)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    Some(bytes)
 }
 
 /// Whether `path` (relative to `output_dir`, `/`-separated) has the shape
@@ -561,6 +744,7 @@ impl Staging {
             files: BTreeMap::new(),
             inputs: Some(inputs),
             feeds,
+            not_as_written: None,
         };
         for (path, written, stamp) in stamped {
             if written {
@@ -599,10 +783,19 @@ impl Staging {
                 Err(e) => return Err(FsError::new(&path, FsAction::Remove, e)),
             }
         }
-        // Not pretty-printed: with tens of thousands of files it is
-        // megabytes, read and written by every build.
-        let bytes = serde_json::to_vec(&manifest).expect("a manifest always serialises");
-        fsio::write_if_changed(&output_dir.join(MANIFEST), &bytes)?;
+        fsio::write_if_changed(&output_dir.join(MANIFEST), &manifest.to_bytes())?;
+        // The JSON manifest of an earlier version, read at the start if
+        // there was no other: the one just written replaces it.
+        match std::fs::remove_file(output_dir.join(OLD_MANIFEST)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(FsError::new(
+                    &output_dir.join(OLD_MANIFEST),
+                    FsAction::Remove,
+                    e,
+                ))
+            }
+            _ => {}
+        }
         Ok(report)
     }
 }
@@ -934,6 +1127,123 @@ mod tests {
     }
 
     #[test]
+    fn a_check_of_the_files_finds_those_edited_or_removed_and_answers_for_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("feeds");
+        let staging = Staging::begin(&out, &Manifest::default()).unwrap();
+        for f in ["ai/rss.xml", "ai/atom.xml", "city/rss.xml", "all/rss.xml"] {
+            staging.stage(f, b"<rss/>").unwrap();
+        }
+        let feeds = BTreeMap::from([
+            ("ai".to_owned(), "d1".to_owned()),
+            ("city".to_owned(), "d2".to_owned()),
+            ("all".to_owned(), "d3".to_owned()),
+        ]);
+        staging.commit(stamp("1"), feeds).unwrap();
+        let mut m = Manifest::read(&out);
+        m.check_files(&out);
+        assert!(m.files_intact(&out));
+        assert_eq!(m.not_as_written, Some(BTreeSet::new()));
+        std::fs::write(out.join("ai/atom.xml"), "<feed>edited by hand</feed>").unwrap();
+        std::fs::remove_file(out.join("city/rss.xml")).unwrap();
+        let mut m = Manifest::read(&out);
+        m.check_files(&out);
+        assert!(!m.files_intact(&out));
+        let changed: Vec<&str> = m
+            .not_as_written
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(changed, ["ai/atom.xml", "city/rss.xml"]);
+        assert!(!m.feed_is_current("ai", "d1", &["ai/rss.xml", "ai/atom.xml"], &out));
+        assert!(!m.feed_is_current("city", "d2", &["city/rss.xml"], &out));
+        assert!(m.feed_is_current("all", "d3", &["all/rss.xml"], &out));
+        // What the check found is the answer: a file put right after it
+        // is still one the build makes again.
+        std::fs::write(out.join("city/rss.xml"), "<rss/>").unwrap();
+        assert!(!m.feed_is_current("city", "d2", &["city/rss.xml"], &out));
+    }
+
+    #[test]
+    fn a_manifest_reads_back_as_written_and_anything_else_reads_as_none() {
+        let stat = |n: u64| FileStat {
+            len: n,
+            mtime_ns: n << 40,
+            ctime_ns: (n << 40) + 7,
+            ino: n.wrapping_mul(3),
+        };
+        let problem = crate::diagnostic::Diagnostic::new("content/ai/x.md", "無效").at(3);
+        let m = Manifest {
+            files: BTreeMap::from([
+                ("ai/rss.xml".to_owned(), stat(1)),
+                ("authors/陳大文/atom.xml".to_owned(), stat(u64::MAX >> 1)),
+            ]),
+            inputs: Some(InputStamp {
+                fingerprint: "f".repeat(64),
+                valid_from: Some("2026-11-20T07:00:00+08:00".to_owned()),
+                valid_until: None,
+                counts: [5, 1, 0],
+                left_out: LeftOut {
+                    problems: vec![problem],
+                    kept_earlier: vec!["content/ai/x.md".to_owned()],
+                },
+            }),
+            feeds: BTreeMap::from([("ai".to_owned(), "d".repeat(64))]),
+            not_as_written: None,
+        };
+        let bytes = m.to_bytes();
+        assert_eq!(Manifest::from_bytes(&bytes), Some(m.clone()));
+        let bare = Manifest::default();
+        assert_eq!(Manifest::from_bytes(&bare.to_bytes()), Some(bare));
+        for cut in [0, 4, 12, bytes.len() / 2, bytes.len() - 1] {
+            assert_eq!(Manifest::from_bytes(&bytes[..cut]), None, "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(Manifest::from_bytes(&longer), None);
+        let mut other_format = bytes.clone();
+        other_format[8] += 1;
+        assert_eq!(Manifest::from_bytes(&other_format), None);
+        assert_eq!(Manifest::from_bytes(&serde_json::to_vec(&m).unwrap()), None);
+    }
+
+    #[test]
+    fn with_no_manifest_the_json_one_of_earlier_versions_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("feeds");
+        write_all(
+            &out,
+            &[file("ai/rss.xml", "<rss/>")],
+            stamp("1"),
+            &Manifest::default(),
+        )
+        .unwrap();
+        let m = Manifest::read(&out);
+        assert_eq!(m.files.len(), 1);
+        std::fs::write(out.join(OLD_MANIFEST), serde_json::to_vec(&m).unwrap()).unwrap();
+        std::fs::remove_file(out.join(MANIFEST)).unwrap();
+        assert_eq!(Manifest::read(&out), m);
+        // Once a build wrote its own, the JSON one is gone, and would not
+        // be read beside it anyway.
+        let previous = Manifest::read(&out);
+        write_all(
+            &out,
+            &[file("city/rss.xml", "<rss/>")],
+            stamp("2"),
+            &previous,
+        )
+        .unwrap();
+        assert!(!out.join(OLD_MANIFEST).exists());
+        let files: Vec<String> = Manifest::read(&out).files.into_keys().collect();
+        assert_eq!(files, ["city/rss.xml"]);
+        assert!(
+            !out.join("ai/rss.xml").exists(),
+            "removed, as the JSON one listed it"
+        );
+    }
+
+    #[test]
     fn a_manifest_feed_outside_the_feed_folders_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let feeds: BTreeMap<String, String> = [
@@ -955,7 +1265,7 @@ mod tests {
             feeds,
             ..Manifest::default()
         };
-        std::fs::write(dir.path().join(MANIFEST), serde_json::to_vec(&m).unwrap()).unwrap();
+        std::fs::write(dir.path().join(MANIFEST), m.to_bytes()).unwrap();
         let read = Manifest::read(dir.path());
         let kept: Vec<&str> = read.feeds.keys().map(String::as_str).collect();
         assert_eq!(kept, ["ai", "all", "authors/陳大文"]);

@@ -339,6 +339,7 @@ mod tests {
         for bad in [
             "a/../a/rss.xml",
             "../etc/passwd",
+            ".broadsheet-manifest",
             ".broadsheet-manifest.json",
             "a\\..\\..",
             "ai/rss.xml\0",
@@ -371,8 +372,7 @@ mod tests {
             for f in files {
                 m.files.insert((*f).to_owned(), FileStat::default());
             }
-            crate::fsio::write_if_changed(&root.join(MANIFEST), &serde_json::to_vec(&m).unwrap())
-                .unwrap();
+            crate::fsio::write_if_changed(&root.join(MANIFEST), &m.to_bytes()).unwrap();
         };
         write("ai/rss.xml", "<rss/>");
         write("ai/index.html", "<html></html>");

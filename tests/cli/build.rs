@@ -3,6 +3,7 @@
 
 use crate::output::{build_line, files_counted};
 use crate::util::*;
+use broadsheet::feeds::output::{Manifest, MANIFEST, OLD_MANIFEST};
 use chrono::{DateTime, Utc};
 
 fn two_articles() -> Publication {
@@ -523,20 +524,18 @@ fn a_manifest_entry_outside_output_dir_is_ignored_not_removed() {
     p.write("broadsheet.db", "the state");
     p.write("feeds/robots.txt", "User-agent: *");
     let outside = tempfile::NamedTempFile::new().unwrap();
-    let manifest_path = p.path("feeds/.broadsheet-manifest.json");
-    let mut manifest: serde_json::Value =
-        serde_json::from_str(&p.read("feeds/.broadsheet-manifest.json")).unwrap();
-    let files = manifest["files"].as_object_mut().unwrap();
-    let stamp = files["ai/rss.xml"].clone();
+    let manifest_path = p.path(&format!("feeds/{MANIFEST}"));
+    let mut manifest = Manifest::from_bytes(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let stamp = manifest.files["ai/rss.xml"];
     for entry in [
         "../broadsheet.db",
         outside.path().to_str().unwrap(),
         "robots.txt",
         "ai/../../broadsheet.db",
     ] {
-        files.insert(entry.to_owned(), stamp.clone());
+        manifest.files.insert(entry.to_owned(), stamp);
     }
-    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    std::fs::write(&manifest_path, manifest.to_bytes()).unwrap();
     // A change, so the build writes and removes what it no longer makes.
     p.write(
         "content/city/tram.md",
@@ -555,8 +554,84 @@ fn a_manifest_entry_outside_output_dir_is_ignored_not_removed() {
     );
     assert_eq!(files_counted(&run.stdout).removed, 0, "{}", run.stdout);
     // The next manifest lists only what the build wrote.
-    let manifest = p.read("feeds/.broadsheet-manifest.json");
-    assert!(!manifest.contains("broadsheet.db"), "{manifest}");
+    let manifest = Manifest::from_bytes(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let listed: Vec<&String> = manifest.files.keys().collect();
+    assert!(
+        !listed
+            .iter()
+            .any(|f| f.contains("broadsheet.db") || f.contains("robots")),
+        "{listed:?}"
+    );
+    assert!(listed.contains(&&"ai/rss.xml".to_owned()), "{listed:?}");
+}
+
+/// The first build after an upgrade finds the JSON manifest an earlier
+/// version wrote: it still knows what that build wrote (a stale file is
+/// removed, a kept one is not written again), and it replaces the JSON
+/// one with its own.
+#[test]
+fn a_manifest_in_the_json_of_earlier_versions_is_read_and_replaced() {
+    let p = two_articles();
+    p.build();
+    let new = p.path(&format!("feeds/{MANIFEST}"));
+    let old = p.path(&format!("feeds/{OLD_MANIFEST}"));
+    let mut manifest = Manifest::from_bytes(&std::fs::read(&new).unwrap()).unwrap();
+    // A file the earlier build wrote that no build makes any more.
+    p.write("feeds/gone/rss.xml", "<rss>old</rss>");
+    let stamp = manifest.files["ai/rss.xml"];
+    manifest.files.insert("gone/rss.xml".to_owned(), stamp);
+    std::fs::write(&old, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    std::fs::remove_file(&new).unwrap();
+    let first = p.tree("feeds");
+    p.write(
+        "content/city/tram.md",
+        p.read("content/city/tram.md").replace("節奏", "脈搏"),
+    );
+    let run = p.build();
+    let counted = files_counted(&run.stdout);
+    assert_eq!(counted.removed, 1, "{}", run.stdout);
+    assert!(!p.path("feeds/gone").exists());
+    // Only what the edit changed is written.
+    let changed: Vec<String> = p
+        .tree("feeds")
+        .into_iter()
+        .filter(|(path, bytes)| first.get(path) != Some(bytes))
+        .map(|(path, _)| path)
+        .filter(|path| !path.starts_with(".broadsheet-"))
+        .collect();
+    assert_eq!(changed.len(), counted.written, "{changed:?}");
+    assert!(
+        counted.written > 0 && counted.unchanged > 0,
+        "{}",
+        run.stdout
+    );
+    assert!(!old.exists(), "the JSON manifest is replaced");
+    let manifest = Manifest::from_bytes(&std::fs::read(&new).unwrap()).unwrap();
+    assert!(!manifest.files.contains_key("gone/rss.xml"));
+    assert!(manifest.files.contains_key("city/rss.xml"));
+}
+
+/// A build that finds nothing changed writes nothing, not even the
+/// manifest: its mtime is what `status` gives as the last build's.
+#[test]
+fn a_build_with_nothing_changed_leaves_the_manifest_as_it_was() {
+    use std::os::unix::fs::MetadataExt;
+    let p = two_articles();
+    p.build();
+    let path = p.path(&format!("feeds/{MANIFEST}"));
+    let before = std::fs::metadata(&path).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let run = p.run(&["-v", "build"]).expect_code(0);
+    assert!(
+        run.stderr.contains("nothing changed since the last build"),
+        "{}",
+        run.stderr
+    );
+    let after = std::fs::metadata(&path).unwrap();
+    assert_eq!(
+        (after.ino(), after.modified().unwrap()),
+        (before.ino(), before.modified().unwrap())
+    );
 }
 
 /// A build that cannot write one file (here a file stands where a new

@@ -24,7 +24,11 @@ const FORMATS: &[&str] = &["rss.xml", "atom.xml", "feed.json"];
 #[track_caller]
 fn safe_feeds(p: &Publication) -> BTreeMap<String, Feed> {
     let tree = p.tree("feeds");
-    for (path, (bytes, _)) in &tree {
+    // broadsheet's own manifest is binary, never served, and no feed.
+    let served = tree
+        .iter()
+        .filter(|(path, _)| !path.starts_with(".broadsheet-"));
+    for (path, (bytes, _)) in served {
         let text =
             std::str::from_utf8(bytes).unwrap_or_else(|e| panic!("feeds/{path} is not UTF-8: {e}"));
         if let Some(c) = text

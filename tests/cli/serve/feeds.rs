@@ -128,7 +128,7 @@ fn a_feed_is_gzipped_for_clients_that_ask() {
 fn nothing_outside_the_feeds_folder_or_hidden_in_it_is_served() {
     let (site, service) = feeds_site();
     assert!(site.read("config.toml").contains("[site]"));
-    assert!(site.path("feeds/.broadsheet-manifest.json").exists());
+    assert!(site.path("feeds/.broadsheet-manifest").exists());
     for target in [
         "/feeds/../config.toml",
         "/feeds/ai/../../config.toml",
@@ -140,8 +140,8 @@ fn nothing_outside_the_feeds_folder_or_hidden_in_it_is_served() {
         "/feeds/%2fetc%2fpasswd",
         "/feeds//etc/passwd",
         "/feeds/%2F..%2Fconfig.toml",
-        "/feeds/.broadsheet-manifest.json",
-        "/feeds/%2ebroadsheet-manifest.json",
+        "/feeds/.broadsheet-manifest",
+        "/feeds/%2ebroadsheet-manifest",
         "/feeds/ai/rss.xml%00",
         "/feeds/ai/rss.xml%00.txt",
     ] {
@@ -189,8 +189,7 @@ fn only_the_files_broadsheet_wrote_are_served() {
     );
     site.write("feeds/broadsheet.db", "SQLite format 3");
     site.write("feeds/ai/rss.xml.bak", "<rss/>");
-    std::os::unix::fs::symlink("../.broadsheet-manifest.json", site.path("feeds/ai/m.json"))
-        .unwrap();
+    std::os::unix::fs::symlink("../.broadsheet-manifest", site.path("feeds/ai/m.json")).unwrap();
     site.write("feeds/digests/2026-W25/index.html", "<html>issue</html>");
     for target in [
         "/feeds/outbox/1.eml",
@@ -210,11 +209,7 @@ fn only_the_files_broadsheet_wrote_are_served() {
     assert_eq!(service.get("/feeds/digests/2026-W25/").status, 200);
     // A listed file replaced by a link to the manifest is not followed.
     std::fs::remove_file(site.path("feeds/ai/atom.xml")).unwrap();
-    std::os::unix::fs::symlink(
-        "../.broadsheet-manifest.json",
-        site.path("feeds/ai/atom.xml"),
-    )
-    .unwrap();
+    std::os::unix::fs::symlink("../.broadsheet-manifest", site.path("feeds/ai/atom.xml")).unwrap();
     assert_eq!(service.get("/feeds/ai/atom.xml").status, 404);
     // Nor another name for a file broadsheet keeps, put where a listed
     // file was (a hard link is no link to follow: it is the file).
