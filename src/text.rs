@@ -49,11 +49,34 @@ fn all_xml_chars(s: &str) -> bool {
         t[0xef] = true;
         t
     };
-    passes(s, &SUSPECT, |b, at| match b[at] {
+    let refuses = |b: &[u8], at: usize| match b[at] {
         0xc2 => matches!(b.get(at + 1), Some(0x80..=0x9f)),
         0xef => b.get(at + 1) == Some(&0xbf) && matches!(b.get(at + 2), Some(0xbe | 0xbf)),
         _ => true,
-    })
+    };
+    // Eight bytes at a time: a word with no byte below 0x20 and no 7F, C2
+    // or EF has nothing to look at, and most words of a body are such.
+    // Those that have one are looked at byte by byte, as the rest is.
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let b = s.as_bytes();
+    let refused_at = |at: usize| SUSPECT[usize::from(b[at])] && refuses(b, at);
+    let mut words = b.chunks_exact(8);
+    let mut at = 0;
+    for word in words.by_ref() {
+        let v = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        let below_space = v.wrapping_sub(ONES * 0x20) & !v & HIGH != 0;
+        let flagged = below_space
+            || has_zero(v ^ (ONES * 0x7f))
+            || has_zero(v ^ (ONES * 0xc2))
+            || has_zero(v ^ (ONES * 0xef));
+        if flagged && (at..at + 8).any(refused_at) {
+            return false;
+        }
+        at += 8;
+    }
+    !(at..b.len()).any(refused_at)
 }
 
 /// Whether `refuses` (given the bytes and a position) turns away none of
@@ -70,6 +93,18 @@ fn passes(s: &str, suspect: &[bool; 256], refuses: impl Fn(&[u8], usize) -> bool
         from = at + 1;
     }
     true
+}
+
+/// `bytes` as text when they are UTF-8, else how many bytes from the start
+/// are: the error's place. Every body a feed carries is checked, tens of
+/// thousands in a build, and for Chinese text the standard library's check
+/// costs several times simdutf8's.
+pub fn utf8(bytes: &[u8]) -> Result<&str, usize> {
+    match simdutf8::basic::from_utf8(bytes) {
+        Ok(s) => Ok(s),
+        // Rare: the slower check says where.
+        Err(_) => std::str::from_utf8(bytes).map_err(|e| e.valid_up_to()),
+    }
 }
 
 /// Removes the characters XML 1.0 forbids (or validators reject) from `s`.
@@ -179,6 +214,27 @@ const ASCII_SENTENCE_ENDS: &[&str] = &[".", "!", "?"];
 /// Closing quotes and brackets that belong to the sentence they close.
 const CLOSERS: &[&str] = &["」", "』", "”", "’", "）", ")", "\"", "'", "》", "〉"];
 
+/// Whether `c` is a grapheme cluster by itself next to any other such
+/// character: the clusters of a text made only of them are its characters.
+/// These are the characters of Chinese and Latin prose whose cluster break
+/// property is "Other" (no combining marks, joiners, controls, Hangul
+/// jamo or regional indicators); anything else goes to the segmenter.
+fn alone(c: char) -> bool {
+    matches!(c as u32,
+        0x20..=0x7E          // printable ASCII
+        | 0xA0..=0xAC        // Latin-1, without the soft hyphen (a control)
+        | 0xAE..=0x2FF       // Latin-1 and Latin extended, before the combining marks
+        | 0x2010..=0x2027    // dashes, quotes, bullets, ellipsis
+        | 0x2030..=0x205E    // per mille, primes, more punctuation
+        | 0x3000..=0x3029    // CJK punctuation, before its tone marks
+        | 0x3030..=0x303F
+        | 0x3041..=0x3096    // hiragana, without the voicing marks
+        | 0x309B..=0x30FF    // katakana
+        | 0x3400..=0x4DBF    // extension A
+        | 0x4E00..=0x9FFF    // unified ideographs
+        | 0xFF01..=0xFF60) // full-width forms
+}
+
 /// Cuts `text` to at most `limit` grapheme clusters (plus an ellipsis).
 ///
 /// When a sentence ends in the last two thirds of the allowance the cut falls
@@ -188,7 +244,7 @@ const CLOSERS: &[&str] = &["」", "』", "”", "’", "）", ")", "\"", "'", "�
 pub fn cut_summary(text: &str, limit: usize) -> String {
     // Only the clusters up to the limit (and one past it, to see what
     // follows a full stop) are looked at: a lead runs to twice the limit.
-    let graphemes: Vec<(usize, &str)> = text.grapheme_indices(true).take(limit + 2).collect();
+    let graphemes = clusters(text, limit + 2);
     if graphemes.len() <= limit {
         return text.trim().to_owned();
     }
@@ -215,6 +271,21 @@ pub fn cut_summary(text: &str, limit: usize) -> String {
                 .trim_end_matches(|c: char| c.is_whitespace() || "，、；：,;:".contains(c));
             format!("{cut}…")
         }
+    }
+}
+
+/// The first `n` grapheme clusters of `text`, each with where it starts.
+fn clusters(text: &str, n: usize) -> Vec<(usize, &str)> {
+    if text.chars().take(n + 1).all(alone) {
+        // Each character is a cluster of its own (and so is the one after
+        // the last one taken): no need to ask the segmenter, which costs
+        // more than the rest of a summary.
+        text.char_indices()
+            .take(n)
+            .map(|(at, c)| (at, &text[at..at + c.len_utf8()]))
+            .collect()
+    } else {
+        text.grapheme_indices(true).take(n).collect()
     }
 }
 
@@ -291,6 +362,62 @@ mod tests {
     }
 
     #[test]
+    fn a_character_taken_as_a_cluster_of_its_own_is_one_beside_any_other() {
+        let ranges = [
+            0x20..=0x7E,
+            0xA0..=0x2FF,
+            0x2000..=0x206F,
+            0x3000..=0x30FF,
+            0x3400..=0x4DBF,
+            0x4E00..=0x9FFF,
+            0xFF00..=0xFFEF,
+        ];
+        let all: Vec<char> = ranges
+            .into_iter()
+            .flatten()
+            .filter_map(char::from_u32)
+            .collect();
+        let alone_ones: Vec<char> = all.iter().copied().filter(|&c| alone(c)).collect();
+        // Each kind of neighbour the set holds: ASCII, Latin, CJK, a
+        // pictograph (‼), punctuation.
+        let neighbours = ['a', 'é', '論', '\u{203c}', '“', '。'];
+        for &c in &alone_ones {
+            for n in neighbours.into_iter().chain([c]) {
+                for s in [format!("{n}{c}"), format!("{c}{n}"), format!("{n}{c}{n}")] {
+                    let clusters: Vec<&str> = s.graphemes(true).collect();
+                    let chars: Vec<String> = s.chars().map(String::from).collect();
+                    assert_eq!(clusters, chars, "U+{:04X} in {s:?}", c as u32);
+                }
+            }
+        }
+        // The marks that join the character before them are not taken.
+        for joins in [
+            '\u{301}', '\u{200d}', '\u{302a}', '\u{3099}', '\u{ff9e}', '\u{ad}',
+        ] {
+            assert!(!alone(joins), "U+{:04X}", joins as u32);
+        }
+    }
+
+    #[test]
+    fn clusters_are_the_segmenters_whether_or_not_it_is_asked() {
+        // Clusters of several characters before, at and after the count.
+        let texts = [
+            "第一句。第二句，「引文」……還有English words, 3.5%。",
+            "家庭👨\u{200d}👩\u{200d}👧很長很長很長。",
+            "很長很長很長e\u{301}很長。",
+            "很長很長很長很長\u{301}",
+            "CR\r\nLF 한국어 ﾊﾟ",
+            "",
+        ];
+        for text in texts {
+            for n in 0..=text.chars().count() + 1 {
+                let segmenter: Vec<(usize, &str)> = text.grapheme_indices(true).take(n).collect();
+                assert_eq!(clusters(text, n), segmenter, "{text:?}, {n} clusters");
+            }
+        }
+    }
+
+    #[test]
     fn the_byte_scan_agrees_with_the_character_test() {
         let edges = [
             '\0',
@@ -318,14 +445,30 @@ mod tests {
             '\u{200d}',
             '😀',
         ];
-        for a in edges {
-            for b in edges {
-                let s = format!("x{a}{b}論");
-                assert_eq!(all_xml_chars(&s), s.chars().all(is_xml_char), "{s:?}");
-                assert_eq!(
-                    strip_control_chars(&s),
-                    strip_control_chars_owned(s.clone())
-                );
+        // The scan goes eight bytes at a time: each pair is put at every
+        // place in a word, across two words, and in the bytes after the
+        // last whole word.
+        for pad in [
+            "",
+            "x",
+            "論",
+            "xx",
+            "論x",
+            "xxx",
+            "論論",
+            "xxxxxxx",
+            "論論論論論",
+        ] {
+            for a in edges {
+                for b in edges {
+                    for s in [format!("{pad}{a}{b}論"), format!("{pad}{a}{b}")] {
+                        assert_eq!(all_xml_chars(&s), s.chars().all(is_xml_char), "{s:?}");
+                        assert_eq!(
+                            strip_control_chars(&s),
+                            strip_control_chars_owned(s.clone())
+                        );
+                    }
+                }
             }
         }
     }

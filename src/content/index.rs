@@ -10,7 +10,7 @@
 //! records beside its output, so that the next one reads again only the
 //! files that changed (see `content::cache`).
 
-use super::source::{read_head, SourceFile};
+use super::source::{read_head, read_whole, SourceFile};
 use super::{front_matter, Article, ContentError, ContentStats, FileStat};
 use crate::config::Config;
 use chrono::{DateTime, FixedOffset};
@@ -398,6 +398,17 @@ impl Index {
         load_file(config, self.file(key))
     }
 
+    /// [`Index::load`] with the article's body, read with the same open
+    /// of its file: what a feed carrying it needs. The body comes checked
+    /// as UTF-8 and without the characters XML cannot carry.
+    pub fn load_with_body(
+        &self,
+        config: &Config,
+        key: &Key,
+    ) -> Result<(Article, String), Vec<ContentError>> {
+        load_whole(config, self.file(key))
+    }
+
     /// Every article's record, with its file's name and stat: what the
     /// next build may take instead of reading the file. A last good
     /// version read in place of an invalid file gives none: the file
@@ -495,8 +506,8 @@ impl Index {
     }
 }
 
-/// Reads `file` again, whole, if it still has the size and times it was
-/// indexed with.
+/// Reads the front matter of `file` again, if it still has the size and
+/// times it was indexed with: what the duplicate checks compare.
 fn load_file(config: &Config, file: &SourceFile) -> Result<Article, Vec<ContentError>> {
     let head = read_head(file).map_err(|e| vec![e])?;
     // `read_head` took the stat recorded; the file's own now says whether
@@ -516,6 +527,15 @@ fn load_file(config: &Config, file: &SourceFile) -> Result<Article, Vec<ContentE
         )]);
     }
     front_matter::parse_article(file.clone(), &head, config, &mut Vec::new())
+}
+
+/// Reads `file` again, whole and with one open, if it still has the size
+/// and times it was indexed with: the article and its body.
+fn load_whole(config: &Config, file: &SourceFile) -> Result<(Article, String), Vec<ContentError>> {
+    let whole = read_whole(file).map_err(|e| vec![e])?;
+    let article = front_matter::parse_article(file.clone(), &whole.head, config, &mut Vec::new())?;
+    let body = whole.body.map_err(|e| vec![e])?;
+    Ok((article, body))
 }
 
 /// The line of the key two articles share, in one of them.

@@ -45,6 +45,8 @@ fn sanitizer() -> &'static ammonia::Builder<'static> {
     })
 }
 
+/// Reads `article`'s body: checked as UTF-8, and without the characters
+/// XML cannot carry (they never reach a feed).
 fn read_body(article: &Article) -> Result<String, ContentError> {
     super::source::read_body(
         &article.path,
@@ -62,24 +64,37 @@ pub fn render_summary(
 ) -> Result<RenderedBody, ContentError> {
     // Read (and so checked) even when the editor wrote a summary, as every
     // body a feed carries is.
-    let raw = read_body(article)?;
-    let body = crate::text::strip_control_chars_owned(raw);
-    let summary = summary(article, || Parser::new_ext(&body, options()), summary_chars);
-    Ok(RenderedBody {
+    let body = read_body(article)?;
+    Ok(summary_of(article, &body, summary_chars))
+}
+
+/// [`render_summary`] of a body read already, as [`read_body`] gives it
+/// (what `Index::load_with_body` gives).
+pub fn summary_of(article: &Article, body: &str, summary_chars: usize) -> RenderedBody {
+    let summary = summary(article, || Parser::new_ext(body, options()), summary_chars);
+    RenderedBody {
         html: String::new(),
         summary,
         correction: None,
-    })
+    }
 }
 
 /// Reads and renders `article`'s body. `summary_chars` bounds a summary cut
 /// from the body.
 pub fn render(article: &Article, summary_chars: usize) -> Result<RenderedBody, ContentError> {
-    let raw = read_body(article)?;
-    // Characters XML cannot carry never reach a feed.
-    let body = crate::text::strip_control_chars_owned(raw);
+    let body = read_body(article)?;
+    render_text(article, &body, summary_chars)
+}
+
+/// [`render`] of a body read already, as [`read_body`] gives it (what
+/// `Index::load_with_body` gives).
+pub fn render_text(
+    article: &Article,
+    body: &str,
+    summary_chars: usize,
+) -> Result<RenderedBody, ContentError> {
     let base = url::Url::parse(&article.url).ok();
-    let events: Vec<Event<'_>> = Parser::new_ext(&body, options())
+    let events: Vec<Event<'_>> = Parser::new_ext(body, options())
         .map(|e| absolute_links(e, base.as_ref()))
         .collect();
     // pulldown-cmark escapes every text and attribute it writes, and

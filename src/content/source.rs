@@ -583,7 +583,7 @@ pub(super) fn read_head(file: &SourceFile) -> Result<Head, ContentError> {
 
 /// Reads `f` into `buf` up to the `+++` line closing the front matter.
 fn scan_head(
-    f: &mut File,
+    f: &mut impl Read,
     buf: &mut Vec<u8>,
     err: &dyn Fn(String) -> ContentError,
     stat: FileStat,
@@ -709,12 +709,31 @@ pub(super) fn read_body(
 ) -> Result<String, ContentError> {
     let err = |m: String| ContentError::new(display, m);
     let mut f = File::open(path).map_err(|e| err(format!("cannot read: {e}")))?;
-    let mut bytes = Vec::new();
+    WHOLE.with_borrow_mut(|bytes| {
+        read_all(&mut f, bytes, &err)?;
+        body_text(bytes, offset, first_line, &err)
+    })
+}
+
+thread_local! {
+    /// The whole of the last file read on this thread: reused, as feeds
+    /// read tens of thousands of files again, and growing a new buffer to
+    /// each one's size costs more than reading it.
+    static WHOLE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Reads all of `f` into `bytes` (emptied first), refusing a file over the
+/// limit.
+fn read_all(
+    f: &mut File,
+    bytes: &mut Vec<u8>,
+    err: &dyn Fn(String) -> ContentError,
+) -> Result<(), ContentError> {
+    bytes.clear();
     // At most one byte past the limit: the file may have grown since its
     // head was read, and must still not exhaust memory.
-    (&mut f)
-        .take(MAX_ARTICLE_BYTES + 1)
-        .read_to_end(&mut bytes)
+    f.take(MAX_ARTICLE_BYTES + 1)
+        .read_to_end(bytes)
         .map_err(|e| err(format!("cannot read: {e}")))?;
     if bytes.len() as u64 > MAX_ARTICLE_BYTES {
         let len = f.metadata().map_or(bytes.len() as u64, |m| m.len());
@@ -723,11 +742,67 @@ pub(super) fn read_body(
             MAX_ARTICLE_BYTES / (1024 * 1024)
         )));
     }
-    let body = bytes.get(offset as usize..).unwrap_or_default().to_vec();
-    String::from_utf8(body).map_err(|e| {
-        let valid = e.utf8_error().valid_up_to();
-        let line = first_line + count_lines(&e.as_bytes()[..valid]);
-        err("invalid UTF-8; expected UTF-8 text".into()).at(line)
+    Ok(())
+}
+
+/// The body of a file read whole into `bytes`, from `offset`, as text:
+/// checked as UTF-8 once, and with the characters XML cannot carry taken
+/// out (they never reach a feed).
+fn body_text(
+    bytes: &[u8],
+    offset: u64,
+    first_line: usize,
+    err: &dyn Fn(String) -> ContentError,
+) -> Result<String, ContentError> {
+    let body = bytes.get(offset as usize..).unwrap_or_default();
+    match crate::text::utf8(body) {
+        Ok(text) => Ok(crate::text::strip_control_chars(text)),
+        Err(valid) => {
+            let line = first_line + count_lines(&body[..valid]);
+            Err(err("invalid UTF-8; expected UTF-8 text".into()).at(line))
+        }
+    }
+}
+
+/// A file read again, whole, with one open: its front matter and its body.
+pub(super) struct Whole {
+    /// The front matter, as [`read_head`] gives it.
+    pub head: Head,
+    /// The body, or why it cannot be used; looked at after the front
+    /// matter, whose errors come first.
+    pub body: Result<String, ContentError>,
+}
+
+/// Reads `file` again, whole, if it still has the size and times it was
+/// indexed with (`file.stat`); one changed since (by an editor saving
+/// while the build runs) is an error. The stat is taken from the open file
+/// once it is read: an edit before the open shows in it (a file replaced
+/// by a rename has another inode), and so does one during the read.
+pub(super) fn read_whole(file: &SourceFile) -> Result<Whole, ContentError> {
+    let err = |m: String| ContentError::new(&file.display, m);
+    let mut f = File::open(file.path()).map_err(|e| err(format!("cannot read: {e}")))?;
+    WHOLE.with_borrow_mut(|bytes| {
+        read_all(&mut f, bytes, &err)?;
+        let now = FileStat::of(&f.metadata().map_err(|e| err(format!("cannot read: {e}")))?);
+        if Some(now) != file.stat {
+            return Err(err(
+                "changed while the build was running; run it again".into(),
+            ));
+        }
+        if now.len == 0 {
+            return Err(err(
+                "the file is empty; expected front matter between +++ lines".into(),
+            ));
+        }
+        thread_local! {
+            static HEAD: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let head = HEAD.with_borrow_mut(|buf| {
+            buf.clear();
+            scan_head(&mut &bytes[..], buf, &err, now)
+        })?;
+        let body = body_text(bytes, head.body_offset, head.body_line, &err);
+        Ok(Whole { head, body })
     })
 }
 
@@ -804,6 +879,42 @@ mod tests {
                 "the front matter opened on line 1 is never closed with a --- line"
             )
         );
+    }
+
+    #[test]
+    fn a_file_read_again_whole_must_be_as_it_was_indexed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.md");
+        let text = "+++\ntitle = \"t\"\n+++\n第一段。\n";
+        std::fs::write(&path, text).unwrap();
+        let mut file = SourceFile::alone(&path);
+        file.display = "x.md".into();
+        file.stat = Some(read_head(&file).unwrap().stat);
+        let whole = read_whole(&file).unwrap();
+        assert_eq!(
+            (
+                whole.head.front_matter.as_str(),
+                whole.body.unwrap().as_str()
+            ),
+            ("title = \"t\"\n", "第一段。\n")
+        );
+        let changed = |file: &SourceFile| {
+            let e = read_whole(file).err().expect("an error");
+            (e.location.to_string(), e.message)
+        };
+        let expected = (
+            "x.md".to_string(),
+            "changed while the build was running; run it again".to_string(),
+        );
+        // Saved again in place, or replaced by a rename with the same bytes.
+        std::fs::write(&path, format!("{text}第二段。\n")).unwrap();
+        assert_eq!(changed(&file), expected);
+        let other = dir.path().join("y.md");
+        std::fs::write(&other, text).unwrap();
+        file.stat = None;
+        file.stat = Some(read_head(&file).unwrap().stat);
+        std::fs::rename(&other, &path).unwrap();
+        assert_eq!(changed(&file), expected);
     }
 
     /// Folders whose names prefix one another, files beside folders of

@@ -232,22 +232,46 @@ pub fn render_entry(
     a: &Article,
     full: bool,
 ) -> Result<RenderedBody, ContentError> {
-    let render = if full {
-        crate::content::markdown::render
+    use crate::content::markdown;
+    let body = if full {
+        markdown::render(a, config.feeds.summary_chars)?
     } else {
-        crate::content::markdown::render_summary
+        markdown::render_summary(a, config.feeds.summary_chars)?
     };
-    render(a, config.feeds.summary_chars).map(|mut body| {
-        // A correction goes at the top of the item, where a reader who
-        // saw the first version will look.
-        if let Some((html, text)) = a.correction_note(&config.site.language, config.site.timezone) {
-            if full {
-                body.html.insert_str(0, &html);
-            }
-            body.correction = Some(text);
+    Ok(with_correction(config, a, full, body))
+}
+
+/// [`render_entry`] of a body read already (by `Index::load_with_body`).
+fn render_read(
+    config: &Config,
+    a: &Article,
+    text: &str,
+    full: bool,
+) -> Result<RenderedBody, ContentError> {
+    use crate::content::markdown;
+    let body = if full {
+        markdown::render_text(a, text, config.feeds.summary_chars)?
+    } else {
+        markdown::summary_of(a, text, config.feeds.summary_chars)
+    };
+    Ok(with_correction(config, a, full, body))
+}
+
+/// A correction goes at the top of the item, where a reader who saw the
+/// first version will look.
+fn with_correction(
+    config: &Config,
+    a: &Article,
+    full: bool,
+    mut body: RenderedBody,
+) -> RenderedBody {
+    if let Some((html, text)) = a.correction_note(&config.site.language, config.site.timezone) {
+        if full {
+            body.html.insert_str(0, &html);
         }
-        body
-    })
+        body.correction = Some(text);
+    }
+    body
 }
 
 /// The files a feed is written as, under `output_dir`: its three feeds,
@@ -360,14 +384,19 @@ fn generate_from(
             let mut articles = Vec::with_capacity(spec.items.len());
             let mut bodies = Vec::with_capacity(spec.items.len());
             for &i in &spec.items {
-                let article = match read.and_then(|r| r.get(i)) {
-                    Some(a) => Ok(a.clone()),
-                    None => index.load(config, &index.published()[i]),
+                let loaded = match read.and_then(|r| r.get(i)) {
+                    Some(a) => render_entry(config, a, spec.full)
+                        .map(|body| (a.clone(), body))
+                        .map_err(|e| vec![e]),
+                    None => index
+                        .load_with_body(config, &index.published()[i])
+                        .and_then(
+                            |(a, text)| match render_read(config, &a, &text, spec.full) {
+                                Ok(body) => Ok((a, body)),
+                                Err(e) => Err(vec![e]),
+                            },
+                        ),
                 };
-                let loaded = article.and_then(|a| match render_entry(config, &a, spec.full) {
-                    Ok(body) => Ok((a, body)),
-                    Err(e) => Err(vec![e]),
-                });
                 match loaded {
                     Ok((a, body)) => {
                         articles.push(a);
