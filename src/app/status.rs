@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::content::Selection;
 use crate::digest::schedule::{latest_slot, next_slot_after};
 use crate::digest::select::{articles_for_issue, oldest_for_issue};
-use crate::feeds::output::MANIFEST;
+use crate::feeds::output::{MANIFEST, OLD_MANIFEST};
 use crate::store::{Store, SubscriberStatus};
 use crate::text::count;
 use crate::Error;
@@ -237,7 +237,12 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
         .values()
         .map(|f| f.mtime_ns)
         .max()
-        .filter(|_| config.site.output_dir.join(MANIFEST).exists())
+        // The JSON manifest of an earlier version counts until a build
+        // replaces it.
+        .filter(|_| {
+            let out = &config.site.output_dir;
+            out.join(MANIFEST).exists() || out.join(OLD_MANIFEST).exists()
+        })
         .map(|ns| BuildStatus {
             at: chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(
                 i64::try_from(ns).unwrap_or(i64::MAX),

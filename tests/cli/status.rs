@@ -399,3 +399,29 @@ fn an_issue_whose_slot_has_passed_is_said_to_be_due_now_not_next() {
         after.stdout
     );
 }
+
+/// After an upgrade, the output keeps the JSON manifest of the version
+/// before until a build writes its own: `status` still tells when the
+/// last build was and what it keeps.
+#[test]
+fn status_reads_the_last_build_from_the_json_manifest_of_an_earlier_version() {
+    use broadsheet::feeds::output::{Manifest, MANIFEST, OLD_MANIFEST};
+    let p = with_a_week_of_articles(&outbox_config());
+    p.build();
+    let new = p.path(&format!("feeds/{MANIFEST}"));
+    let manifest = Manifest::from_bytes(&std::fs::read(&new).unwrap()).unwrap();
+    std::fs::write(
+        p.path(&format!("feeds/{OLD_MANIFEST}")),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
+    std::fs::remove_file(&new).unwrap();
+    let run = p.run_at(WEDNESDAY, &["status", "--json"]).expect_code(0);
+    let json = json_of(&run.stdout);
+    assert_eq!(
+        json["last_build"]["files"],
+        manifest.files.len(),
+        "{}",
+        run.stdout
+    );
+}
