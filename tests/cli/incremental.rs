@@ -746,7 +746,9 @@ fn an_added_article_makes_again_only_the_feeds_that_carry_it() {
 fn check_status_and_a_digest_hold_whole_only_the_articles_an_issue_can_carry() {
     const OLD: usize = 2_000;
     const SUMMARY: usize = 32 * 1024;
-    let p = Publication::with_config(&crate::status::outbox_config());
+    // The two articles of issue 2026-W49 (and a later one, a draft and a
+    // scheduled one), and the old ones.
+    let p = crate::status::with_a_week_of_articles(&crate::status::outbox_config());
     let summary = "舊".repeat(SUMMARY / "舊".len());
     for (i, folder) in (0..OLD).zip(["ai", "city"].iter().cycle()) {
         let text = article(
@@ -762,20 +764,6 @@ fn check_status_and_a_digest_hold_whole_only_the_articles_an_issue_can_carry() {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("old-{i}.md")), text).unwrap();
     }
-    p.write(
-        "content/ai/compute.md",
-        article(
-            "title = \"算力擴容\"\npublished = 2026-11-27T07:00:00+08:00",
-            "算力是新時代的基建。",
-        ),
-    );
-    p.write(
-        "content/city/tram.md",
-        article(
-            "title = \"電車慢活\"\npublished = 2026-11-26T07:00:00+08:00",
-            "電車是城市的節奏。",
-        ),
-    );
     crate::status::subscribe(&p, "reader@example.com", &[]);
     let summaries_kb = (OLD * SUMMARY / 1024) as u64;
     let peak = |args: &[&str]| {

@@ -35,7 +35,7 @@ pub(crate) fn subscribe(p: &Publication, email: &str, args: &[&str]) {
 }
 
 /// Two articles for issue 2026-W49, one for W50, a draft and one not due.
-fn with_a_week_of_articles(config: &str) -> Publication {
+pub(crate) fn with_a_week_of_articles(config: &str) -> Publication {
     let p = Publication::with_config(config);
     p.write(
         "content/ai/compute.md",
