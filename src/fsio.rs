@@ -59,6 +59,15 @@ impl FsError {
     }
 }
 
+/// `path` with `suffix` added to its name (`broadsheet.db` and
+/// `.build-cache` give `broadsheet.db.build-cache`): where what belongs
+/// to a file is kept beside it.
+pub fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 /// Creates `dir` and every folder above it that is missing.
 pub fn create_dir(dir: &Path) -> Result<(), FsError> {
     std::fs::create_dir_all(dir).map_err(|e| {

@@ -306,13 +306,7 @@ fn drop_later<T: Send + 'static>(what: T) {
 /// is served and often copied to a web server whole (at a million
 /// articles the cache is a hundred megabytes, and it names drafts).
 fn cache_path(config: &Config) -> std::path::PathBuf {
-    let state = &config.site.state_path;
-    let mut name = state
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_else(|| "broadsheet".into());
-    name.push(cache::CACHE_SUFFIX);
-    state.with_file_name(name)
+    crate::fsio::beside(&config.site.state_path, cache::CACHE_SUFFIX)
 }
 
 /// What one pass of a build made: the index of the articles, the feeds

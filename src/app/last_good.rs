@@ -21,13 +21,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 /// Where the copies are kept.
 pub(super) fn dir(config: &Config) -> PathBuf {
-    let state = &config.site.state_path;
-    let mut name = state
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_else(|| "broadsheet".into());
-    name.push(".last-good");
-    state.with_file_name(name)
+    crate::fsio::beside(&config.site.state_path, ".last-good")
 }
 
 /// The copy of `path` (a file under `content_dir`), when it lies under it.

@@ -65,10 +65,7 @@ fn human_duration(d: Duration) -> String {
 
 /// `<state_path>.<suffix>`.
 fn lock_path(state_path: &Path, suffix: &str) -> PathBuf {
-    let mut name = state_path.as_os_str().to_owned();
-    name.push(".");
-    name.push(suffix);
-    PathBuf::from(name)
+    crate::fsio::beside(state_path, &format!(".{suffix}"))
 }
 
 /// Takes the lock at `path`, writing who holds it into the file.
