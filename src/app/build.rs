@@ -542,7 +542,7 @@ pub(crate) fn published_catalog(
 ) -> Result<(Catalog, LeftOut), Error> {
     let (files, walk_errors) = discover_content(config, true);
     let kept_files = files.clone();
-    let (catalog, errors) = selected_catalog(config, files, walk_errors, now, selection);
+    let (catalog, errors) = select_from(config, files, walk_errors, now, selection);
     if errors.is_empty() {
         return Ok((catalog, LeftOut::default()));
     }
@@ -550,7 +550,7 @@ pub(crate) fn published_catalog(
         config,
         kept_files,
         errors,
-        |files| selected_catalog(config, files, Vec::new(), now, selection),
+        |files| select_from(config, files, Vec::new(), now, selection),
         |c| Some(c.index()),
     )
 }
@@ -559,6 +559,16 @@ pub(crate) fn published_catalog(
 /// indexed (see [`Catalog::select`]), with every problem found. A strict
 /// command fails on any.
 pub(crate) fn selected_catalog(
+    config: &Config,
+    now: DateTime<FixedOffset>,
+    selection: &Selection,
+) -> (Catalog, Vec<ContentError>) {
+    let (files, walk_errors) = discover_content(config, true);
+    select_from(config, files, walk_errors, now, selection)
+}
+
+/// [`selected_catalog`] of the files a walk found.
+fn select_from(
     config: &Config,
     files: Vec<SourceFile>,
     walk_errors: Vec<ContentError>,

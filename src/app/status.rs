@@ -168,9 +168,7 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
     let (catalog, left) = match super::build::published_catalog(config, now, &selection) {
         Ok(read) => read,
         Err(_) => {
-            let (files, walk_errors) = crate::content::discover_content(config, true);
-            let (catalog, errors) =
-                super::build::selected_catalog(config, files, walk_errors, now, &selection);
+            let (catalog, errors) = super::build::selected_catalog(config, now, &selection);
             let left = crate::feeds::output::LeftOut {
                 problems: errors,
                 kept_earlier: Vec::new(),
