@@ -203,12 +203,9 @@ fn slot_now(
 fn wanted(
     config: &Config,
     store: &Store,
-    options: &SendOptions,
-    now: DateTime<FixedOffset>,
+    slot: &Slot,
+    last_cutoff: Option<DateTime<FixedOffset>>,
 ) -> Result<Selection, Error> {
-    let latest = store.latest_issue()?;
-    let slot = slot_now(config, latest.as_ref(), options, now);
-    let last_cutoff = latest.as_ref().map(|l| l.cutoff);
     let mut ids = std::collections::HashSet::new();
     for issue in store.unfinished_issues()? {
         ids.extend(
@@ -220,7 +217,7 @@ fn wanted(
         ids.extend(store.issue_corrections(issue.id)?);
     }
     Ok(Selection {
-        since: Some(select::oldest_for_issue(config, &slot, last_cutoff)),
+        since: Some(select::oldest_for_issue(config, slot, last_cutoff)),
         corrected: true,
         ids,
         ..Selection::default()
@@ -240,13 +237,16 @@ pub fn send_locked(
     let _entered = runtime.enter();
     let transport = Transport::from_config(config)?;
     let mut store = Store::open(&config.site.state_path)?;
-    let selection = wanted(config, &store, &options, now)?;
+    // The issue due now, if one is: what it could carry is what is read
+    // whole. Recovering and requeueing deliveries below leave issues as
+    // they are.
+    let latest = store.latest_issue()?;
+    let slot = slot_now(config, latest.as_ref(), &options, now);
+    let selection = wanted(config, &store, &slot, latest.as_ref().map(|l| l.cutoff))?;
     let catalog = match options.keep_going {
         true => super::build::published_catalog(config, now, &selection)?.0,
         false => {
-            let (files, walk_errors) = crate::content::discover_content(config, true);
-            let (catalog, errors) =
-                super::build::selected_catalog(config, files, walk_errors, now, &selection);
+            let (catalog, errors) = super::build::selected_catalog(config, now, &selection);
             if !errors.is_empty() {
                 return Err(crate::content::ContentErrors::sorted(errors).into());
             }
@@ -269,8 +269,6 @@ pub fn send_locked(
 
     // A new issue, if one is due.
     let tz = config.site.timezone;
-    let latest = store.latest_issue()?;
-    let slot = slot_now(config, latest.as_ref(), &options, now);
     let due = latest.as_ref().is_none_or(|l| l.cutoff < slot.cutoff);
     if due {
         if let Some(l) = &latest {
