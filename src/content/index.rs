@@ -10,7 +10,7 @@
 //! records beside its output, so that the next one reads again only the
 //! files that changed (see `content::cache`).
 
-use super::source::{read_head, read_whole, SourceFile};
+use super::source::{read_head, read_head_again, read_whole, SourceFile};
 use super::{front_matter, Article, ContentError, ContentStats, FileStat};
 use crate::config::Config;
 use chrono::{DateTime, FixedOffset};
@@ -509,23 +509,7 @@ impl Index {
 /// Reads the front matter of `file` again, if it still has the size and
 /// times it was indexed with: what the duplicate checks compare.
 fn load_file(config: &Config, file: &SourceFile) -> Result<Article, Vec<ContentError>> {
-    let head = read_head(file).map_err(|e| vec![e])?;
-    // `read_head` took the stat recorded; the file's own now says whether
-    // it changed.
-    let now = std::fs::metadata(file.path())
-        .map(|m| FileStat::of(&m))
-        .map_err(|e| {
-            vec![ContentError::new(
-                &file.display,
-                format!("cannot read: {e}"),
-            )]
-        })?;
-    if Some(now) != file.stat {
-        return Err(vec![ContentError::new(
-            &file.display,
-            "changed while the build was running; run it again",
-        )]);
-    }
+    let head = read_head_again(file).map_err(|e| vec![e])?;
     front_matter::parse_article(file.clone(), &head, config, &mut Vec::new())
 }
 

@@ -548,6 +548,12 @@ pub(super) struct Head {
 
 const BOM: &[u8] = "\u{feff}".as_bytes();
 
+thread_local! {
+    /// What was read of the head of the last file on this thread: reused,
+    /// not allocated per article.
+    static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Reads the front matter of `file`: a `+++` line, TOML, a `+++` line, or
 /// a `---` line, YAML, a `---` line. A UTF-8 byte order mark and CRLF line
 /// ends are accepted.
@@ -570,15 +576,38 @@ pub(super) fn read_head(file: &SourceFile) -> Result<Head, ContentError> {
             "the file is empty; expected front matter between +++ lines".into(),
         ));
     }
-    thread_local! {
-        /// What was read of the last file on this thread: reused, not
-        /// allocated per article.
-        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
     BUF.with_borrow_mut(|buf| {
         buf.clear();
         scan_head(&mut f, buf, &err, stat)
     })
+}
+
+/// The head of `file` read again, if the file still has the size and
+/// times it was indexed with: the stat is asked of the open file, after
+/// the read, so an edit during it is seen.
+pub(super) fn read_head_again(file: &SourceFile) -> Result<Head, ContentError> {
+    let err = |m: String| ContentError::new(&file.display, m);
+    let mut f = File::open(file.path()).map_err(|e| err(format!("cannot read: {e}")))?;
+    let stat = file.stat.unwrap_or_default();
+    let head = BUF.with_borrow_mut(|buf| {
+        buf.clear();
+        scan_head(&mut f, buf, &err, stat)
+    })?;
+    unchanged(file, &f)?;
+    Ok(head)
+}
+
+/// The stat of `f`, the open `file`, if it is the one `file` was indexed
+/// with; otherwise the error that says the file changed.
+fn unchanged(file: &SourceFile, f: &File) -> Result<FileStat, ContentError> {
+    let err = |m: String| ContentError::new(&file.display, m);
+    let now = FileStat::of(&f.metadata().map_err(|e| err(format!("cannot read: {e}")))?);
+    if Some(now) != file.stat {
+        return Err(err(
+            "changed while the build was running; run it again".into()
+        ));
+    }
+    Ok(now)
 }
 
 /// Reads `f` into `buf` up to the `+++` line closing the front matter.
@@ -783,12 +812,7 @@ pub(super) fn read_whole(file: &SourceFile) -> Result<Whole, ContentError> {
     let mut f = File::open(file.path()).map_err(|e| err(format!("cannot read: {e}")))?;
     WHOLE.with_borrow_mut(|bytes| {
         read_all(&mut f, bytes, &err)?;
-        let now = FileStat::of(&f.metadata().map_err(|e| err(format!("cannot read: {e}")))?);
-        if Some(now) != file.stat {
-            return Err(err(
-                "changed while the build was running; run it again".into(),
-            ));
-        }
+        let now = unchanged(file, &f)?;
         if now.len == 0 {
             return Err(err(
                 "the file is empty; expected front matter between +++ lines".into(),
