@@ -77,6 +77,9 @@ pub(crate) enum Command {
     /// Preview or send the weekly digest.
     #[command(subcommand)]
     Digest(DigestCommand),
+    /// The state: its schema, and moving it to another backend.
+    #[command(subcommand)]
+    State(StateCommand),
     /// What cron calls: build, then send the digest when it is due.
     Run,
     /// The subscriber-facing web service: sign-up with double opt-in,
@@ -195,6 +198,25 @@ pub(crate) enum SubscribersCommand {
     Remove {
         /// Their email address.
         email: String,
+    },
+}
+
+/// `state …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum StateCommand {
+    /// Apply the state's schema migrations (every command applies them
+    /// when it opens the state; this does it now, and says what it did).
+    /// A state from a newer broadsheet is refused.
+    Migrate,
+    /// Copy the whole state (subscribers, issues, deliveries and their
+    /// states) into TARGET, one transaction per table, and print the
+    /// counts. TARGET is a postgres:// URL (its password from the URL,
+    /// PGPASSWORD or .pgpass) or the path of an SQLite file; it must hold
+    /// no rows.
+    Copy {
+        /// The database or file to copy into.
+        #[arg(long, value_name = "TARGET")]
+        to: String,
     },
 }
 

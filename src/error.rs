@@ -112,10 +112,16 @@ impl Error {
                 StoreError::Corrupt { .. }
                 | StoreError::Foreign { .. }
                 | StoreError::NewerSchema { .. }
-                | StoreError::Missing { .. } => 2,
+                | StoreError::Missing { .. }
+                | StoreError::Refused { .. }
+                | StoreError::ForeignDatabase { .. }
+                | StoreError::Unmigrated { .. }
+                | StoreError::NotEmpty { .. } => 2,
                 StoreError::Sql { .. }
                 | StoreError::Lock { .. }
                 | StoreError::Busy { .. }
+                | StoreError::Unreachable { .. }
+                | StoreError::Timeout { .. }
                 | StoreError::Io { .. } => 1,
             },
             Error::AfterBuild(inner) => inner.exit_code(),

@@ -11,7 +11,9 @@ use broadsheet::server::Clock;
 use broadsheet::{app, report, Error};
 use chrono::Utc;
 use clap::Parser;
-use cli::{print_all, Cli, Command, DigestCommand, SubscribersCommand, TemplatesCommand};
+use cli::{
+    print_all, Cli, Command, DigestCommand, StateCommand, SubscribersCommand, TemplatesCommand,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -115,6 +117,12 @@ fn run(cli: &Cli) -> Result<(), Error> {
         Command::Subscribers(SubscribersCommand::Remove { email }) => {
             let removed = subs::remove(&load(cli)?, email)?;
             say(&report::SubscriberRemoved(email, removed))?;
+        }
+        Command::State(StateCommand::Migrate) => {
+            say(&app::state::migrate(&load(cli)?)?)?;
+        }
+        Command::State(StateCommand::Copy { to }) => {
+            say(&app::state::copy(&load(cli)?, to)?)?;
         }
         Command::Digest(DigestCommand::Preview { to, out }) => {
             let config = load(cli)?;

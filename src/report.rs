@@ -270,6 +270,7 @@ impl fmt::Display for StatusText<'_> {
             None => writeln!(f, "last build: none")?,
         }
         let sub = |k: &str| s.subscribers.get(k).copied().unwrap_or(0);
+        writeln!(f, "state: {} ({})", s.state.location, s.state.backend)?;
         if s.subscribers.values().all(|&n| n == 0) {
             writeln!(f, "subscribers: no subscribers yet")?;
         } else {

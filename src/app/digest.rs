@@ -13,7 +13,7 @@ use crate::error::DeliveryFailed;
 use crate::mail::deliver::{self, Built, Messages, Policy, Setup};
 use crate::mail::message::{self, Letter};
 use crate::mail::{Outgoing, Sender, Transport};
-use crate::store::{DeliveryRow, IssueRow, Store, Subscriber};
+use crate::store::{Claimer, DeliveryRow, IssueRow, Store, Subscriber};
 use crate::token::{Purpose, Signer};
 use crate::Error;
 use chrono::{DateTime, Duration, FixedOffset, SubsecRound};
@@ -158,6 +158,12 @@ pub fn send(
     options: SendOptions,
     progress: &indicatif::ProgressBar,
 ) -> Result<SendSummary, Error> {
+    // On a shared state (PostgreSQL) senders cooperate through their
+    // claims, on this machine as on others: a second one joins the issue
+    // instead of standing down.
+    if config.state_location().is_shared() {
+        return send_locked(config, now, options, progress);
+    }
     let _lock = match super::run::take_run_lock(config)? {
         Ok(lock) => lock,
         Err(holder) => {
@@ -224,7 +230,8 @@ fn wanted(
     })
 }
 
-/// [`send`] for a caller that holds the run lock already.
+/// [`send`] for a caller that holds the run lock already, or needs none
+/// (a shared state).
 pub fn send_locked(
     config: &Config,
     now: DateTime<FixedOffset>,
@@ -236,7 +243,14 @@ pub fn send_locked(
     let runtime = deliver::runtime()?;
     let _entered = runtime.enter();
     let transport = Transport::from_config(config)?;
-    let mut store = Store::open(&config.site.state_path)?;
+    let location = config.state_location();
+    let mut store = Store::connect(&location)?;
+    // Without a shared state the run lock is held: no other sender is
+    // alive, and whatever claims an earlier one left are over.
+    let claimer = Claimer::new(
+        std::time::Duration::from_secs(config.state.lease_seconds.into()),
+        !location.is_shared(),
+    );
     // The issue due now, if one is: what it could carry is what is read
     // whole. Recovering and requeueing deliveries below leave issues as
     // they are.
@@ -254,7 +268,7 @@ pub fn send_locked(
         }
     };
     let mut summary = SendSummary {
-        unknown_found: deliver::recover(&mut store, now)?,
+        unknown_found: deliver::recover(&mut store, &claimer, now)?,
         ..SendSummary::default()
     };
     if summary.unknown_found > 0 {
@@ -348,6 +362,7 @@ pub fn send_locked(
             &content,
             &issue,
             now,
+            &claimer,
             progress,
             &mut summary,
         )?;
@@ -545,6 +560,7 @@ fn deliver_issue(
     content: &IssueContent<'_>,
     issue: &IssueRow,
     now: DateTime<FixedOffset>,
+    claimer: &Claimer,
     progress: &indicatif::ProgressBar,
     summary: &mut SendSummary,
 ) -> Result<(), Error> {
@@ -552,6 +568,7 @@ fn deliver_issue(
     let setup = Setup {
         store,
         transport,
+        claimer,
         policy: Policy::from_config(&config.smtp),
         now,
         progress,

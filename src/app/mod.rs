@@ -13,6 +13,7 @@ pub mod new;
 mod preview;
 mod run;
 mod serve;
+pub mod state;
 pub mod status;
 pub mod subscribers;
 
@@ -37,6 +38,10 @@ pub fn load_config(path: &Path) -> Result<Config, crate::Error> {
     crate::store::set_busy_timeout(std::time::Duration::from_secs(
         config.state.busy_timeout_seconds.into(),
     ));
+    crate::store::set_postgres_timeouts(
+        std::time::Duration::from_secs(config.state.statement_timeout_seconds.into()),
+        std::time::Duration::from_secs(config.state.busy_timeout_seconds.into()),
+    );
     for key in &config.unknown_keys {
         match crate::config::closest_key(key) {
             Some(meant) => tracing::warn!(

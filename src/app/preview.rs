@@ -40,10 +40,13 @@ pub fn preview(
     let tz = config.site.timezone;
     let slot = latest_slot(&config.digest.schedule, tz, now);
     // The state is read if there is one, and never created or changed.
-    let store = if config.site.state_path.exists() {
-        Some(Store::open(&config.site.state_path)?)
-    } else {
+    let location = config.state_location();
+    let store = if !location.exists() {
         None
+    } else if location.is_shared() {
+        Some(Store::connect_read_only(&location)?)
+    } else {
+        Some(Store::open(&config.site.state_path)?)
     };
     let (articles, reader) = {
         let latest = match &store {

@@ -102,11 +102,11 @@ pub fn run(
 /// Whether anyone is subscribed; a state not made yet holds no one, and
 /// is not made here.
 fn has_subscribers(config: &Config) -> Result<bool, Error> {
-    let path = &config.site.state_path;
-    if !path.exists() {
+    let location = config.state_location();
+    if !location.exists() {
         return Ok(false);
     }
-    let counts = Store::open(path)?.subscriber_counts()?;
+    let counts = Store::connect(&location)?.subscriber_counts()?;
     Ok(counts.get("active").copied().unwrap_or(0) > 0)
 }
 
@@ -116,6 +116,13 @@ fn send_step(
     now: DateTime<FixedOffset>,
     progress: &indicatif::ProgressBar,
 ) -> Result<SendStep, Error> {
+    if config.state_location().is_shared() {
+        let options = SendOptions {
+            keep_going: true,
+            ..SendOptions::default()
+        };
+        return send_locked(config, now, options, progress).map(SendStep::Done);
+    }
     match take_run_lock(config)? {
         Err(holder) => Ok(SendStep::Busy(holder)),
         Ok(_lock) => {

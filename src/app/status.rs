@@ -43,6 +43,18 @@ pub struct Status {
     pub next_issue: NextIssue,
     /// Deliveries deferred and not retried for over a day.
     pub stale_deferred: usize,
+    /// Where the state is.
+    pub state: StateStatus,
+}
+
+/// Where the state is kept.
+#[derive(Debug, Serialize)]
+pub struct StateStatus {
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+    /// The SQLite file, or the database as `postgres://user@host:port/db`
+    /// (never its password).
+    pub location: String,
 }
 
 impl Status {
@@ -142,8 +154,9 @@ fn rfc3339(t: DateTime<FixedOffset>) -> String {
 pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Error> {
     // A publication no one has subscribed to yet has no state: that is a
     // normal answer (nothing sent, no subscribers yet), not an error.
-    let store = match config.site.state_path.exists() {
-        true => Some(Store::open_snapshot(&config.site.state_path)?),
+    let location = config.state_location();
+    let store = match location.exists() {
+        true => Some(Store::connect_snapshot(&location)?),
         false => None,
     };
     let tz = config.site.timezone;
@@ -341,5 +354,12 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
             subscribers: reach,
         },
         stale_deferred,
+        state: StateStatus {
+            backend: location.backend(),
+            location: match &location {
+                crate::store::Location::Sqlite(p) => config.display_path(p).into_owned(),
+                crate::store::Location::Postgres(t) => t.shown().to_owned(),
+            },
+        },
     })
 }

@@ -61,7 +61,7 @@ pub fn add(
         name: name.map(crate::text::one_line),
         columns,
     };
-    let mut store = Store::open(&config.site.state_path)?;
+    let mut store = Store::connect(&config.state_location())?;
     Ok(store.add_or_update_subscriber(&subscriber, now, resubscribe)?)
 }
 
@@ -183,7 +183,7 @@ pub fn import(
             columns,
         });
     }
-    let mut store = Store::open(&config.site.state_path)?;
+    let mut store = Store::connect(&config.state_location())?;
     let report = store.import_subscribers(&rows, now, resubscribe)?;
     Ok(ImportSummary { report, refused })
 }
@@ -226,10 +226,10 @@ pub fn list(config: &Config, status: Option<&str>) -> Result<Vec<Subscriber>, Er
         })?),
     };
     // Listing makes no state: with none yet, there is no one.
-    if !config.site.state_path.exists() {
+    if !config.state_location().exists() {
         return Ok(Vec::new());
     }
-    let store = Store::open_snapshot(&config.site.state_path)?;
+    let store = Store::connect_snapshot(&config.state_location())?;
     Ok(store.subscribers(status)?)
 }
 
@@ -250,6 +250,6 @@ pub fn export(config: &Config) -> Result<Vec<u8>, Error> {
 /// Removes a subscriber and their history. Returns whether there was one.
 pub fn remove(config: &Config, email: &str) -> Result<bool, Error> {
     let email = Email::parse(email).map_err(UsageError::argument("EMAIL"))?;
-    let mut store = Store::open(&config.site.state_path)?;
+    let mut store = Store::connect(&config.state_location())?;
     Ok(store.remove_subscriber(&email)?)
 }

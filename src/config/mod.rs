@@ -250,6 +250,11 @@ impl Config {
         self.columns.iter().find(|c| c.slug.as_str() == slug)
     }
 
+    /// Where the state is: `[state] url`, or `site.state_path`.
+    pub fn state_location(&self) -> crate::store::Location {
+        self.state.location(&self.site.state_path)
+    }
+
     /// A path relative to the configuration's folder, for messages.
     pub fn display_path<'a>(&self, p: &'a Path) -> std::borrow::Cow<'a, str> {
         match p.strip_prefix(&self.root) {
@@ -313,6 +318,9 @@ pub const BOUNDS: &[(&str, i64, i64)] = &[
     ("smtp.final_reply_timeout_seconds", 1, 3_600),
     ("digest.max_send_minutes", 1, 10_080),
     ("state.busy_timeout_seconds", 1, 3_600),
+    ("state.statement_timeout_seconds", 1, 86_400),
+    ("state.lease_seconds", 5, 86_400),
+    ("state.pool_size", 1, 64),
     ("smtp.retries", 0, 10),
     ("smtp.retry_backoff_ms", 0, 30_000),
     ("server.emails_per_address_per_day", 1, 1_000),

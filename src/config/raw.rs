@@ -199,12 +199,20 @@ impl Default for RawServer {
 #[serde(default)]
 pub(super) struct RawState {
     pub busy_timeout_seconds: i64,
+    pub url: String,
+    pub statement_timeout_seconds: i64,
+    pub lease_seconds: i64,
+    pub pool_size: i64,
 }
 
 impl Default for RawState {
     fn default() -> Self {
         RawState {
             busy_timeout_seconds: 30,
+            url: String::new(),
+            statement_timeout_seconds: 60,
+            lease_seconds: 300,
+            pool_size: 4,
         }
     }
 }

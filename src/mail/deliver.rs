@@ -26,7 +26,7 @@ pub use error::DeliveryError;
 
 use super::{Answer, Outgoing, Transport};
 use crate::backoff::{self, Backoff};
-use crate::store::{DeliveryRow, DeliveryStatus, IssueRow, Outcome, Store};
+use crate::store::{Claimer, DeliveryRow, DeliveryStatus, IssueRow, Outcome, Store};
 use chrono::{DateTime, FixedOffset};
 use pace::RateLimit;
 use state::{StateStep, Tally};
@@ -129,6 +129,8 @@ pub(crate) struct Setup<'a> {
     pub transport: &'a Transport,
     /// Pacing and retries.
     pub policy: Policy,
+    /// This sender, on every row it claims.
+    pub claimer: &'a Claimer,
     /// The time written into the state.
     pub now: DateTime<FixedOffset>,
     /// Counts every outcome committed.
@@ -151,10 +153,102 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, DeliveryError> {
 /// became unknown. A run calls this once, before [`run`].
 pub(crate) fn recover(
     store: &mut Store,
+    claimer: &Claimer,
     now: DateTime<FixedOffset>,
 ) -> Result<usize, DeliveryError> {
     store.make_durable()?;
-    Ok(store.mark_in_flight_unknown(now)?)
+    Ok(store.mark_in_flight_unknown(claimer, now)?)
+}
+
+/// Deliveries are claimed this many at a time: few enough that a batch is
+/// sent long before its lease ends, and that the renderings its readers
+/// share stay in the cache; enough that claiming costs little.
+const CLAIM_BATCH: usize = 512;
+
+/// The next deliveries to build, claimed from the state a batch at a
+/// time, so a run holds one batch of its issue in memory, never all of
+/// it, and senders on other machines take other batches.
+struct Claims<'s> {
+    store: &'s Arc<Mutex<Store>>,
+    claimer: &'s Claimer,
+    issue: i64,
+    progress: &'s indicatif::ProgressBar,
+    state: Mutex<ClaimState>,
+}
+
+#[derive(Default)]
+struct ClaimState {
+    rows: std::collections::VecDeque<DeliveryRow>,
+    /// The highest id claimed: the next claim starts above it.
+    after: i64,
+    /// Whether the last claim from the start found nothing new.
+    rescanned: bool,
+    done: bool,
+}
+
+impl Claims<'_> {
+    /// The next delivery to build, or `None` when nothing is left that
+    /// this sender may take. When other senders hold claims, it waits for
+    /// them to end (each wait bounded by a lease): a sender that died
+    /// leaves its rows to the others.
+    fn next<M: Messages>(
+        &self,
+        engine: &Engine<'_>,
+        messages: &M,
+    ) -> Result<Option<DeliveryRow>, DeliveryError> {
+        let mut st = self.state.lock().expect("claims lock");
+        loop {
+            if engine.stopping() {
+                return Ok(None);
+            }
+            if let Some(d) = st.rows.pop_front() {
+                return Ok(Some(d));
+            }
+            if st.done {
+                return Ok(None);
+            }
+            let mut got = self.store.lock().expect("store lock").claim_deliveries(
+                self.issue,
+                self.claimer,
+                st.after,
+                CLAIM_BATCH,
+            )?;
+            if let Some(last) = got.last() {
+                st.after = last.id;
+                st.rescanned = false;
+                messages.arrange(&mut got);
+                st.rows.extend(got);
+                continue;
+            }
+            // Nothing above the last claim: rows below it may have come
+            // free since (a claim whose sender died).
+            if st.after > 0 && !st.rescanned {
+                st.after = 0;
+                st.rescanned = true;
+                continue;
+            }
+            let held = self
+                .store
+                .lock()
+                .expect("store lock")
+                .others_claims(self.issue, self.claimer)?;
+            match held {
+                Some(until) => {
+                    let left = (until - Claimer::clock_ms()).clamp(50, 1_000);
+                    if self.progress.is_hidden() {
+                        tracing::debug!("waiting for other senders' claims on this issue");
+                    }
+                    std::thread::sleep(Duration::from_millis(left as u64));
+                    st.after = 0;
+                    st.rescanned = true;
+                }
+                None => {
+                    st.done = true;
+                    return Ok(None);
+                }
+            }
+        }
+    }
 }
 
 /// One issue's sending: the state writer's thread and what the workers
@@ -177,9 +271,10 @@ impl<'a> Engine<'a> {
         let (state, steps) = std::sync::mpsc::channel();
         let store = Arc::clone(setup.store);
         let (now, progress) = (setup.now, setup.progress.clone());
+        let claimer = setup.claimer.clone();
         let writer = std::thread::Builder::new()
             .name("state writer".into())
-            .spawn(move || state::write_state(&store, steps, now, &progress))
+            .spawn(move || state::write_state(&store, &claimer, steps, now, &progress))
             .expect("a thread can be started");
         Engine {
             transport: setup.transport,
@@ -357,12 +452,12 @@ pub(crate) fn run<M: Messages>(
     issue: &IssueRow,
 ) -> Result<Report, M::Error> {
     let store = setup.store;
-    let mut pending = store
+    let pending = store
         .lock()
         .expect("store lock")
-        .pending_deliveries(issue.id)
+        .pending_count(issue.id)
         .map_err(DeliveryError::Store)?;
-    if pending.is_empty() {
+    if pending == 0 {
         store
             .lock()
             .expect("store lock")
@@ -371,12 +466,17 @@ pub(crate) fn run<M: Messages>(
         return Ok(Report::default());
     }
     let progress = setup.progress;
-    progress.set_length(progress.length().unwrap_or(0) + pending.len() as u64);
-    messages.arrange(&mut pending);
+    progress.set_length(progress.length().unwrap_or(0) + pending as u64);
+    let claims = Claims {
+        store,
+        claimer: setup.claimer,
+        issue: issue.id,
+        progress,
+        state: Mutex::new(ClaimState::default()),
+    };
 
     let engine = Engine::start(setup);
     let build_error: Mutex<Option<M::Error>> = Mutex::new(None);
-    let next = AtomicUsize::new(0);
     let workers = setup.transport.concurrency();
     let (tx, rx) = tokio::sync::mpsc::channel::<Outgoing>(workers * 4);
     let rx = tokio::sync::Mutex::new(rx);
@@ -388,13 +488,17 @@ pub(crate) fn run<M: Messages>(
     std::thread::scope(|scope| {
         for _ in 0..builders {
             let tx = tx.clone();
-            let (engine, pending, next, build_error) = (&engine, &pending, &next, &build_error);
+            let (engine, claims, build_error) = (&engine, &claims, &build_error);
             scope.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= pending.len() || engine.stopping() {
-                    break;
-                }
-                match messages.build(&pending[i]) {
+                let d = match claims.next(engine, messages) {
+                    Ok(Some(d)) => d,
+                    Ok(None) => break,
+                    Err(e) => {
+                        engine.stop(e);
+                        break;
+                    }
+                };
+                match messages.build(&d) {
                     Ok(Built::Message(m)) => {
                         // Fails once the workers have closed the channel.
                         if tx.blocking_send(m).is_err() {
@@ -404,12 +508,12 @@ pub(crate) fn run<M: Messages>(
                     Ok(Built::Nothing) => {}
                     Ok(Built::Unsendable(why)) => {
                         tracing::warn!(
-                            delivery = pending[i].id,
+                            delivery = d.id,
                             "no message can be addressed to one subscriber; that delivery failed"
                         );
                         engine.record(Outcome {
-                            delivery_id: pending[i].id,
-                            subscriber_id: pending[i].subscriber.id,
+                            delivery_id: d.id,
+                            subscriber_id: d.subscriber.id,
                             status: DeliveryStatus::Failed,
                             reply: Some(why),
                             hard_bounce: false,
@@ -450,6 +554,13 @@ pub(crate) fn run<M: Messages>(
     });
 
     let finished = engine.finish();
+    // What this sender claimed and never tried is free for others at
+    // once, not when its lease ends.
+    store
+        .lock()
+        .expect("store lock")
+        .release_claims(issue.id, setup.claimer)
+        .map_err(DeliveryError::Store)?;
     if let Some(e) = build_error.into_inner().expect("error lock") {
         return Err(e);
     }
@@ -551,10 +662,12 @@ mod tests {
             transport: &'a Transport,
             retries: u32,
             progress: &'a indicatif::ProgressBar,
+            claimer: &'a Claimer,
         ) -> Setup<'a> {
             Setup {
                 store: &self.store,
                 transport,
+                claimer,
                 policy: Policy {
                     retries,
                     // A jitter source of our own: the same waits every time.
@@ -569,7 +682,9 @@ mod tests {
         /// One run of the engine over `issue`.
         fn send(&self, transport: &Transport, issue: &IssueRow, retries: u32) -> Report {
             let progress = indicatif::ProgressBar::hidden();
-            let setup = self.setup(transport, retries, &progress);
+            // Each run is a sender of its own, as each process is.
+            let claimer = Claimer::new(Duration::from_secs(300), true);
+            let setup = self.setup(transport, retries, &progress, &claimer);
             run(&runtime().unwrap(), &setup, &Plain, issue).unwrap()
         }
     }
@@ -609,12 +724,12 @@ mod tests {
     }
 
     /// The one pending delivery of `issue`, as a message.
-    fn pending_message(state: &State, issue: &IssueRow) -> Outgoing {
+    fn pending_message(state: &State, issue: &IssueRow, claimer: &Claimer) -> Outgoing {
         let pending = state
             .store
             .lock()
             .unwrap()
-            .pending_deliveries(issue.id)
+            .claim_deliveries(issue.id, claimer, 0, 10)
             .unwrap();
         assert_eq!(pending.len(), 1);
         message(&pending[0])
@@ -729,9 +844,10 @@ mod tests {
                 .script("a@example.com", [Reply::Hang]),
         );
         let issue = s.issue(1);
-        let m = pending_message(&s, &issue);
+        let claimer = Claimer::new(Duration::from_secs(300), true);
+        let m = pending_message(&s, &issue, &claimer);
         let progress = indicatif::ProgressBar::hidden();
-        let setup = s.setup(&t, 3, &progress);
+        let setup = s.setup(&t, 3, &progress, &claimer);
         let engine = Engine::start(&setup);
         let step = runtime().unwrap().block_on(async {
             // A guard for the test itself: a hang must not hang it.
@@ -755,9 +871,10 @@ mod tests {
         let s = state(&["a@example.com"]);
         let t = stub(StubTransport::new());
         let issue = s.issue(1);
-        let m = pending_message(&s, &issue);
+        let claimer = Claimer::new(Duration::from_secs(300), true);
+        let m = pending_message(&s, &issue, &claimer);
         let progress = indicatif::ProgressBar::hidden();
-        let setup = s.setup(&t, 3, &progress);
+        let setup = s.setup(&t, 3, &progress, &claimer);
         let engine = Engine::start(&setup);
         let marked = runtime()
             .unwrap()
@@ -769,7 +886,12 @@ mod tests {
         assert_eq!(s.status(&issue, "a@example.com"), "sending");
 
         // The next run.
-        let found = recover(&mut s.store.lock().unwrap(), now()).unwrap();
+        let found = recover(
+            &mut s.store.lock().unwrap(),
+            &Claimer::new(Duration::from_secs(300), true),
+            now(),
+        )
+        .unwrap();
         assert_eq!(found, 1);
         let report = s.send(&t, &issue, 3);
         assert_eq!(report.sent, 0);
@@ -811,7 +933,8 @@ mod tests {
         let s = state(&["a@example.com"]);
         let t = stub(StubTransport::new());
         let issue = s.issue(1);
-        let m = pending_message(&s, &issue);
+        let claimer = Claimer::new(Duration::from_secs(300), true);
+        let m = pending_message(&s, &issue, &claimer);
         {
             let mut store = s.store.lock().unwrap();
             store
@@ -819,7 +942,7 @@ mod tests {
                 .unwrap();
         }
         let progress = indicatif::ProgressBar::hidden();
-        let setup = s.setup(&t, 3, &progress);
+        let setup = s.setup(&t, 3, &progress, &claimer);
         let engine = Engine::start(&setup);
         let step = runtime().unwrap().block_on(engine.step(0, &m));
         assert_eq!(step, Step::Unsubscribed);

@@ -31,12 +31,11 @@ mod when;
 use crate::config::{Config, ConfigError, ServiceUse};
 use crate::mail::Sender;
 use crate::mail::Transport;
-use crate::store::{Store, StoreError};
+use crate::store::{Location, Store, StoreError};
 use crate::templates::TemplateError;
 use chrono::{DateTime, FixedOffset, Utc};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -134,10 +133,14 @@ pub async fn bind(
 ) -> Result<Bound, ServerError> {
     let public_url = config.service(ServiceUse::Serve)?.public_url;
     let pages = pages::Pages::load(&config)?;
-    let state_path = config.site.state_path.clone();
+    let location = config.state_location();
+    let readers = match location.is_shared() {
+        true => config.state.pool_size as usize,
+        false => READERS,
+    };
     // Opening runs the migrations: blocking work, kept off the async
     // threads like every other use of the state.
-    let stores = tokio::task::spawn_blocking(move || open_stores(&state_path))
+    let stores = tokio::task::spawn_blocking(move || open_stores(&location, readers))
         .await
         .map_err(|e| ServerError::Runtime {
             what: "cannot open the state",
@@ -165,13 +168,17 @@ pub async fn bind(
     })
 }
 
-fn open_stores(path: &Path) -> Result<state::Stores, StoreError> {
-    let writer = Store::open(path)?;
+/// The service's connections: one for writes, one for the mailer, and
+/// `readers` for pages that only read (on PostgreSQL,
+/// `state.pool_size`). A connection the server closes (a restart, a
+/// failover) is made again on its next use.
+fn open_stores(location: &Location, readers: usize) -> Result<state::Stores, StoreError> {
+    let writer = Store::connect(location)?;
     // The mailer writes on a connection of its own, so sending never waits
     // behind a page's write nor a page behind the mailer's.
-    let mailer = Store::open(path)?;
-    let readers = (0..READERS)
-        .map(|_| Store::open_read_only(path).map(Mutex::new))
+    let mailer = Store::connect(location)?;
+    let readers = (0..readers)
+        .map(|_| Store::connect_read_only(location).map(Mutex::new))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(state::Stores {
         writer,

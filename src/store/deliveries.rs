@@ -7,6 +7,7 @@
 
 use super::{Backend, Store, StoreError, Subscriber};
 use chrono::{DateTime, FixedOffset};
+use std::time::Duration;
 
 /// Permanent failures in a row after which a subscriber is marked bounced.
 pub const BOUNCE_LIMIT: i64 = 3;
@@ -71,32 +72,167 @@ pub struct Outcome {
     pub hard_bounce: bool,
 }
 
+/// A process sending deliveries: who it is, when it began, and how long
+/// what it claims stays its own.
+///
+/// Leases run on the real clock (Unix milliseconds), not on `--now`: they
+/// measure whether a process is still alive, which the schedule's clock
+/// says nothing about. Hosts sharing a PostgreSQL state keep their clocks
+/// in step (NTP); a lease of minutes makes seconds of drift harmless.
+#[derive(Debug, Clone)]
+pub struct Claimer {
+    /// `host:pid:start`, recorded on every row it claims.
+    pub id: String,
+    /// This machine's name.
+    pub host: String,
+    /// This process.
+    pub pid: u32,
+    /// When this send began: a row it tried, or another sender tried
+    /// since then, is not taken again in it (a deferral waits for the next
+    /// run, as on one machine).
+    pub started_ms: i64,
+    /// How long a claim, or an attempt, keeps a row from other senders.
+    pub lease: Duration,
+    /// No other sender can be alive (SQLite, under the run lock): every
+    /// claim and every attempt left by an earlier one is over.
+    pub exclusive: bool,
+}
+
+impl Claimer {
+    /// This process, starting a send now.
+    pub fn new(lease: Duration, exclusive: bool) -> Claimer {
+        let host = hostname::get()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .filter(|h| !h.is_empty() && !h.contains(':'))
+            .unwrap_or_else(|| "localhost".into());
+        let pid = std::process::id();
+        let started_ms = Claimer::clock_ms();
+        Claimer {
+            id: format!("{host}:{pid}:{started_ms}"),
+            host,
+            pid,
+            started_ms,
+            lease,
+            exclusive,
+        }
+    }
+
+    /// The real clock, in Unix milliseconds.
+    pub fn clock_ms() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+
+    /// When a lease taken now ends.
+    pub fn lease_end(&self) -> i64 {
+        Claimer::clock_ms() + self.lease.as_millis() as i64
+    }
+
+    /// Whether `claimed_by` names a process of this machine that is no
+    /// longer running: its claims are over whatever their leases say.
+    fn is_dead_here(&self, claimed_by: &str) -> bool {
+        let mut parts = claimed_by.rsplitn(3, ':');
+        let (Some(_start), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return false;
+        };
+        host == self.host
+            && pid
+                .parse::<u32>()
+                .is_ok_and(|pid| pid != self.pid && !process_alive(pid))
+    }
+}
+
+/// Whether process `pid` exists on this machine.
+fn process_alive(pid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        // Without /proc nothing is known: the lease decides.
+        let _ = pid;
+        true
+    }
+}
+
 impl Store {
-    /// Deliveries left `sending` by a run that died become `unknown`.
-    /// Returns how many.
+    /// Ends the claims of senders that are gone: with
+    /// [`Claimer::exclusive`], every claim; otherwise those of processes
+    /// of this machine that no longer run. Then deliveries left `sending`
+    /// by a sender that is gone (its lease over) become `unknown`, since
+    /// nobody knows whether they arrived. Returns how many.
     pub fn mark_in_flight_unknown(
         &mut self,
+        claimer: &Claimer,
         now: DateTime<FixedOffset>,
     ) -> Result<usize, StoreError> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.mark_in_flight_unknown(now),
+        let clock = Claimer::clock_ms();
+        if claimer.exclusive {
+            on_backend_mut!(self, db => db.end_claims(None))?;
+        } else {
+            let dead: Vec<String> = on_backend!(self, db => db.live_claimers(clock))?
+                .into_iter()
+                .filter(|c| claimer.is_dead_here(c))
+                .collect();
+            if !dead.is_empty() {
+                on_backend_mut!(self, db => db.end_claims(Some(&dead)))?;
+            }
         }
+        on_backend_mut!(self, db => db.mark_in_flight_unknown(clock, now))
     }
 
     /// Queues the `unknown` deliveries of every issue again (the operator
     /// accepts that some recipients may get a second copy). Returns how many.
     pub fn requeue_unknown(&mut self, now: DateTime<FixedOffset>) -> Result<usize, StoreError> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.requeue_unknown(now),
-        }
+        on_backend_mut!(self, db => db.requeue_unknown(now))
     }
 
     /// Deliveries of an issue still to be tried (queued or deferred), in
     /// a stable order.
     pub fn pending_deliveries(&self, issue_id: i64) -> Result<Vec<DeliveryRow>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.pending_deliveries(issue_id),
-        }
+        on_backend!(self, db => db.pending_deliveries(issue_id))
+    }
+
+    /// How many deliveries of an issue are still to be tried.
+    pub fn pending_count(&self, issue_id: i64) -> Result<usize, StoreError> {
+        on_backend!(self, db => db.pending_count(issue_id))
+    }
+
+    /// Claims up to `limit` deliveries of an issue still to be tried, with
+    /// ids above `after`, in id order: each is this sender's until its
+    /// lease ends. Rows another sender holds are skipped (on PostgreSQL
+    /// without waiting for them: `FOR UPDATE SKIP LOCKED`), as are rows
+    /// this sender tried, or another tried since this send began.
+    pub fn claim_deliveries(
+        &mut self,
+        issue_id: i64,
+        claimer: &Claimer,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
+        on_backend_mut!(self, db => db.claim_deliveries(issue_id, claimer, after, limit))
+    }
+
+    /// Frees the deliveries of an issue this sender claimed and did not
+    /// try (its run stopped early, or is over).
+    pub fn release_claims(&mut self, issue_id: i64, claimer: &Claimer) -> Result<(), StoreError> {
+        on_backend_mut!(self, db => db.release_claims(issue_id, &claimer.id))
+    }
+
+    /// When the earliest lease of another sender on a delivery of this
+    /// issue still to be tried ends (Unix milliseconds), if any is held:
+    /// a sender with nothing left to claim waits for it, then takes what
+    /// a sender that died had claimed.
+    pub fn others_claims(
+        &self,
+        issue_id: i64,
+        claimer: &Claimer,
+    ) -> Result<Option<i64>, StoreError> {
+        on_backend!(self, db => db.others_claims(issue_id, &claimer.id, Claimer::clock_ms()))
     }
 
     /// Records `outcomes` and marks the deliveries `marks` as handed to
@@ -104,31 +240,32 @@ impl Store {
     /// workers have asked for since the last commit at once, so on a
     /// durable connection ([`Store::make_durable`]) one sync covers a whole
     /// group. Returns, for each of `marks`, whether it was marked: false
-    /// (and the delivery removed) when its subscriber is no longer active,
+    /// when its subscriber is no longer active (the delivery is removed,
     /// since someone who unsubscribes while an issue is going out gets
-    /// nothing more from it.
+    /// nothing more from it), or when the claim was lost (its lease ended
+    /// and another sender took it).
     ///
     /// A hard bounce counts against the subscriber, who is marked bounced
     /// after [`BOUNCE_LIMIT`] in a row, and a success clears the count.
     pub fn settle(
         &mut self,
+        claimer: &Claimer,
         marks: &[i64],
         outcomes: &[Outcome],
         now: DateTime<FixedOffset>,
     ) -> Result<Vec<bool>, StoreError> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.settle(marks, outcomes, now),
-        }
+        on_backend_mut!(self, db => db.settle(claimer, marks, outcomes, now))
     }
 
     /// Marks one delivery as handed to the transport; see [`Store::settle`].
     pub fn mark_sending(
         &mut self,
+        claimer: &Claimer,
         id: i64,
         now: DateTime<FixedOffset>,
     ) -> Result<bool, StoreError> {
         Ok(self
-            .settle(&[id], &[], now)?
+            .settle(claimer, &[id], &[], now)?
             .first()
             .copied()
             .unwrap_or(false))
@@ -137,10 +274,11 @@ impl Store {
     /// Records outcomes in one transaction; see [`Store::settle`].
     pub fn record_outcomes(
         &mut self,
+        claimer: &Claimer,
         outcomes: &[Outcome],
         now: DateTime<FixedOffset>,
     ) -> Result<(), StoreError> {
-        self.settle(&[], outcomes, now).map(|_| ())
+        self.settle(claimer, &[], outcomes, now).map(|_| ())
     }
 
     /// Closes an issue when none of its deliveries is left to try.
@@ -149,16 +287,12 @@ impl Store {
         issue_id: i64,
         now: DateTime<FixedOffset>,
     ) -> Result<bool, StoreError> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.finish_issue_if_complete(issue_id, now),
-        }
+        on_backend_mut!(self, db => db.finish_issue_if_complete(issue_id, now))
     }
 
     /// Deliveries, in every issue, whose outcome is unknown.
     pub fn unknown_deliveries(&self) -> Result<usize, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.unknown_deliveries(),
-        }
+        on_backend!(self, db => db.unknown_deliveries())
     }
 }
 
@@ -166,20 +300,32 @@ impl Store {
 mod tests {
     use super::*;
     use crate::address::Email;
+    use crate::store::testing::{fresh_stores, Fresh};
+    use crate::store::Location;
     use crate::store::{NewIssue, NewSubscriber, SubscriberStatus};
     use chrono::Duration;
-    use std::path::PathBuf;
 
     fn now() -> DateTime<FixedOffset> {
         DateTime::parse_from_rfc3339("2026-06-08T07:00:00+08:00").unwrap()
     }
 
-    /// A fresh state in a folder of its own, with one active subscriber
+    /// The sender of these tests: one run, with the state to itself.
+    fn claimer() -> Claimer {
+        Claimer {
+            id: "test:1:0".into(),
+            host: "test".into(),
+            pid: 1,
+            started_ms: i64::MAX,
+            lease: Duration::minutes(5).to_std().unwrap(),
+            exclusive: true,
+        }
+    }
+
+    /// A fresh state of the backend `fresh`, with one active subscriber
     /// per address; their ids in the same order.
-    fn state(addresses: &[&str]) -> (tempfile::TempDir, PathBuf, Store, Vec<i64>) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.db");
-        let mut store = Store::open(&path).unwrap();
+    fn state(fresh: &Fresh, addresses: &[&str]) -> ((), Location, Store, Vec<i64>) {
+        let path = fresh.location.clone();
+        let mut store = fresh.open();
         let ids = addresses
             .iter()
             .map(|a| {
@@ -193,7 +339,7 @@ mod tests {
                 store.subscriber(&email).unwrap().unwrap().id
             })
             .collect();
-        (dir, path, store, ids)
+        ((), path, store, ids)
     }
 
     /// Writes the issue of week `week` for `recipients`; returns its id.
@@ -228,7 +374,11 @@ mod tests {
     }
 
     /// The delivery of `issue_id` to subscriber `to`, if it is still to be tried.
-    fn pending_to(store: &Store, issue_id: i64, to: i64) -> Option<DeliveryRow> {
+    fn pending_to(store: &mut Store, issue_id: i64, to: i64) -> Option<DeliveryRow> {
+        // Claimed, as a sender claims what it sends.
+        store
+            .claim_deliveries(issue_id, &claimer(), 0, 10_000)
+            .unwrap();
         store
             .pending_deliveries(issue_id)
             .unwrap()
@@ -253,203 +403,252 @@ mod tests {
 
     #[test]
     fn a_queued_delivery_is_marked_sending_then_sent_and_closes_its_issue() {
-        let (_dir, _, mut store, ids) = state(&["a@example.com"]);
-        let id = issue(&mut store, 1, &ids);
-        assert_eq!(standing(&store), [("queued", 1)]);
-        let d = pending_to(&store, id, ids[0]).expect("queued is pending");
-        assert_eq!(d.message_id, format!("<1.{}@example.com>", ids[0]));
+        for fresh in fresh_stores() {
+            let (_dir, _, mut store, ids) = state(&fresh, &["a@example.com"]);
+            let id = issue(&mut store, 1, &ids);
+            assert_eq!(standing(&store), [("queued", 1)]);
+            let d = pending_to(&mut store, id, ids[0]).expect("queued is pending");
+            assert_eq!(d.message_id, format!("<1.{}@example.com>", ids[0]));
 
-        assert!(store.mark_sending(d.id, now()).unwrap());
-        assert_eq!(standing(&store), [("sending", 1)]);
-        assert!(store.pending_deliveries(id).unwrap().is_empty());
-        assert!(!store.finish_issue_if_complete(id, now()).unwrap());
+            assert!(store.mark_sending(&claimer(), d.id, now()).unwrap());
+            assert_eq!(standing(&store), [("sending", 1)]);
+            assert!(store.pending_deliveries(id).unwrap().is_empty());
+            assert!(!store.finish_issue_if_complete(id, now()).unwrap());
 
-        store
-            .record_outcomes(&[outcome(&d, DeliveryStatus::Sent, "250 ok")], now())
-            .unwrap();
-        assert_eq!(standing(&store), [("sent", 1)]);
-        assert!(store.finish_issue_if_complete(id, now()).unwrap());
-        assert!(store.unfinished_issues().unwrap().is_empty());
-        assert!(store.latest_issue().unwrap().unwrap().done);
-        assert!(
-            !store.finish_issue_if_complete(id, now()).unwrap(),
-            "closed once"
-        );
+            store
+                .record_outcomes(
+                    &claimer(),
+                    &[outcome(&d, DeliveryStatus::Sent, "250 ok")],
+                    now(),
+                )
+                .unwrap();
+            assert_eq!(standing(&store), [("sent", 1)]);
+            assert!(store.finish_issue_if_complete(id, now()).unwrap());
+            assert!(store.unfinished_issues().unwrap().is_empty());
+            assert!(store.latest_issue().unwrap().unwrap().done);
+            assert!(
+                !store.finish_issue_if_complete(id, now()).unwrap(),
+                "closed once"
+            );
+        }
     }
 
     #[test]
     fn a_deferred_delivery_is_tried_again_by_the_next_run() {
-        let (_dir, _, mut store, ids) = state(&["a@example.com"]);
-        let id = issue(&mut store, 1, &ids);
-        let d = pending_to(&store, id, ids[0]).unwrap();
-        assert!(store.mark_sending(d.id, now()).unwrap());
-        store
-            .record_outcomes(
-                &[outcome(&d, DeliveryStatus::Deferred, "451 try later")],
-                now(),
-            )
-            .unwrap();
-        assert_eq!(standing(&store), [("deferred", 1)]);
-        assert!(!store.finish_issue_if_complete(id, now()).unwrap());
-        assert_eq!(store.unfinished_issues().unwrap()[0].id, id);
-        assert_eq!(store.deferred_since(now() + Duration::hours(1)).unwrap(), 1);
+        for fresh in fresh_stores() {
+            let (_dir, _, mut store, ids) = state(&fresh, &["a@example.com"]);
+            let id = issue(&mut store, 1, &ids);
+            let d = pending_to(&mut store, id, ids[0]).unwrap();
+            assert!(store.mark_sending(&claimer(), d.id, now()).unwrap());
+            store
+                .record_outcomes(
+                    &claimer(),
+                    &[outcome(&d, DeliveryStatus::Deferred, "451 try later")],
+                    now(),
+                )
+                .unwrap();
+            assert_eq!(standing(&store), [("deferred", 1)]);
+            assert!(!store.finish_issue_if_complete(id, now()).unwrap());
+            assert_eq!(store.unfinished_issues().unwrap()[0].id, id);
+            assert_eq!(store.deferred_since(now() + Duration::hours(1)).unwrap(), 1);
 
-        let again = pending_to(&store, id, ids[0]).expect("deferred is pending");
-        assert_eq!(again.id, d.id);
-        assert!(store.mark_sending(again.id, now()).unwrap());
-        store
-            .record_outcomes(&[outcome(&again, DeliveryStatus::Sent, "250 ok")], now())
-            .unwrap();
-        assert_eq!(standing(&store), [("sent", 1)]);
-        assert!(store.finish_issue_if_complete(id, now()).unwrap());
+            let again = pending_to(&mut store, id, ids[0]).expect("deferred is pending");
+            assert_eq!(again.id, d.id);
+            assert!(store.mark_sending(&claimer(), again.id, now()).unwrap());
+            store
+                .record_outcomes(
+                    &claimer(),
+                    &[outcome(&again, DeliveryStatus::Sent, "250 ok")],
+                    now(),
+                )
+                .unwrap();
+            assert_eq!(standing(&store), [("sent", 1)]);
+            assert!(store.finish_issue_if_complete(id, now()).unwrap());
+        }
     }
 
     #[test]
     fn hard_refusals_in_a_row_mark_the_subscriber_bounced() {
-        let (_dir, _, mut store, ids) = state(&["a@example.com"]);
-        for week in 1..=BOUNCE_LIMIT {
-            assert_eq!(status_of(&store, "a@example.com"), SubscriberStatus::Active);
-            let id = issue(&mut store, week, &ids);
-            let d = pending_to(&store, id, ids[0]).unwrap();
-            assert!(store.mark_sending(d.id, now()).unwrap());
-            store
-                .record_outcomes(
-                    &[outcome(&d, DeliveryStatus::Failed, "550 no such user")],
-                    now(),
-                )
-                .unwrap();
-            assert_eq!(standing(&store), [("failed", 1)]);
+        for fresh in fresh_stores() {
+            let (_dir, _, mut store, ids) = state(&fresh, &["a@example.com"]);
+            for week in 1..=BOUNCE_LIMIT {
+                assert_eq!(status_of(&store, "a@example.com"), SubscriberStatus::Active);
+                let id = issue(&mut store, week, &ids);
+                let d = pending_to(&mut store, id, ids[0]).unwrap();
+                assert!(store.mark_sending(&claimer(), d.id, now()).unwrap());
+                store
+                    .record_outcomes(
+                        &claimer(),
+                        &[outcome(&d, DeliveryStatus::Failed, "550 no such user")],
+                        now(),
+                    )
+                    .unwrap();
+                assert_eq!(standing(&store), [("failed", 1)]);
+                assert!(store.finish_issue_if_complete(id, now()).unwrap());
+            }
+            assert_eq!(
+                status_of(&store, "a@example.com"),
+                SubscriberStatus::Bounced
+            );
+            // Nothing more is sent to them.
+            let id = issue(&mut store, BOUNCE_LIMIT + 1, &ids);
+            assert!(store.pending_deliveries(id).unwrap().is_empty());
             assert!(store.finish_issue_if_complete(id, now()).unwrap());
         }
-        assert_eq!(
-            status_of(&store, "a@example.com"),
-            SubscriberStatus::Bounced
-        );
-        // Nothing more is sent to them.
-        let id = issue(&mut store, BOUNCE_LIMIT + 1, &ids);
-        assert!(store.pending_deliveries(id).unwrap().is_empty());
-        assert!(store.finish_issue_if_complete(id, now()).unwrap());
     }
 
     #[test]
     fn a_delivery_that_arrives_clears_the_count_of_refusals() {
-        let (_dir, _, mut store, ids) = state(&["a@example.com"]);
-        let replies = ["550 no such user", "550 no such user", "250 ok"]
-            .into_iter()
-            .chain(std::iter::repeat_n(
-                "550 no such user",
-                BOUNCE_LIMIT as usize - 1,
-            ));
-        for (week, reply) in (1..).zip(replies) {
-            let id = issue(&mut store, week, &ids);
-            let d = pending_to(&store, id, ids[0]).unwrap();
-            assert!(store.mark_sending(d.id, now()).unwrap());
-            let status = if reply.starts_with('2') {
-                DeliveryStatus::Sent
-            } else {
-                DeliveryStatus::Failed
-            };
-            store
-                .record_outcomes(&[outcome(&d, status, reply)], now())
-                .unwrap();
+        for fresh in fresh_stores() {
+            let (_dir, _, mut store, ids) = state(&fresh, &["a@example.com"]);
+            let replies = ["550 no such user", "550 no such user", "250 ok"]
+                .into_iter()
+                .chain(std::iter::repeat_n(
+                    "550 no such user",
+                    BOUNCE_LIMIT as usize - 1,
+                ));
+            for (week, reply) in (1..).zip(replies) {
+                let id = issue(&mut store, week, &ids);
+                let d = pending_to(&mut store, id, ids[0]).unwrap();
+                assert!(store.mark_sending(&claimer(), d.id, now()).unwrap());
+                let status = if reply.starts_with('2') {
+                    DeliveryStatus::Sent
+                } else {
+                    DeliveryStatus::Failed
+                };
+                store
+                    .record_outcomes(&claimer(), &[outcome(&d, status, reply)], now())
+                    .unwrap();
+            }
+            assert_eq!(status_of(&store, "a@example.com"), SubscriberStatus::Active);
         }
-        assert_eq!(status_of(&store, "a@example.com"), SubscriberStatus::Active);
     }
 
     #[test]
     fn a_delivery_in_flight_when_the_run_died_is_unknown_until_the_operator_queues_it_again() {
-        let (_dir, path, mut store, ids) = state(&["a@example.com"]);
-        let id = issue(&mut store, 1, &ids);
-        let d = pending_to(&store, id, ids[0]).unwrap();
-        assert!(store.mark_sending(d.id, now()).unwrap());
-        // The run is killed between the mark and the outcome: its
-        // connection is never closed, and no outcome is recorded.
-        std::mem::forget(store);
+        for fresh in fresh_stores() {
+            let (_dir, path, mut store, ids) = state(&fresh, &["a@example.com"]);
+            let id = issue(&mut store, 1, &ids);
+            let d = pending_to(&mut store, id, ids[0]).unwrap();
+            assert!(store.mark_sending(&claimer(), d.id, now()).unwrap());
+            // The run is killed between the mark and the outcome: its
+            // connection is never closed, and no outcome is recorded.
+            std::mem::forget(store);
 
-        let mut store = Store::open(&path).unwrap();
-        assert_eq!(standing(&store), [("sending", 1)]);
-        assert_eq!(store.mark_in_flight_unknown(now()).unwrap(), 1);
-        assert_eq!(standing(&store), [("unknown", 1)]);
-        assert_eq!(store.unknown_deliveries().unwrap(), 1);
-        assert!(store.pending_deliveries(id).unwrap().is_empty());
-        // Nobody knows whether it arrived, so nothing is left to try.
-        assert!(store.finish_issue_if_complete(id, now()).unwrap());
-
-        // Later runs leave it as it is.
-        for _ in 0..2 {
-            let mut store = Store::open(&path).unwrap();
-            assert_eq!(store.mark_in_flight_unknown(now()).unwrap(), 0);
-            assert!(store.unfinished_issues().unwrap().is_empty());
+            let mut store = Store::connect(&path).unwrap();
+            assert_eq!(standing(&store), [("sending", 1)]);
+            assert_eq!(store.mark_in_flight_unknown(&claimer(), now()).unwrap(), 1);
+            assert_eq!(standing(&store), [("unknown", 1)]);
+            assert_eq!(store.unknown_deliveries().unwrap(), 1);
             assert!(store.pending_deliveries(id).unwrap().is_empty());
-        }
+            // Nobody knows whether it arrived, so nothing is left to try.
+            assert!(store.finish_issue_if_complete(id, now()).unwrap());
 
-        assert_eq!(store.requeue_unknown(now()).unwrap(), 1);
-        assert_eq!(standing(&store), [("queued", 1)]);
-        assert_eq!(store.unknown_deliveries().unwrap(), 0);
-        assert_eq!(store.unfinished_issues().unwrap()[0].id, id);
-        assert_eq!(pending_to(&store, id, ids[0]).unwrap().id, d.id);
+            // Later runs leave it as it is.
+            for _ in 0..2 {
+                let mut store = Store::connect(&path).unwrap();
+                assert_eq!(store.mark_in_flight_unknown(&claimer(), now()).unwrap(), 0);
+                assert!(store.unfinished_issues().unwrap().is_empty());
+                assert!(store.pending_deliveries(id).unwrap().is_empty());
+            }
+
+            assert_eq!(store.requeue_unknown(now()).unwrap(), 1);
+            assert_eq!(standing(&store), [("queued", 1)]);
+            assert_eq!(store.unknown_deliveries().unwrap(), 0);
+            assert_eq!(store.unfinished_issues().unwrap()[0].id, id);
+            assert_eq!(pending_to(&mut store, id, ids[0]).unwrap().id, d.id);
+        }
     }
 
     #[test]
     fn an_issue_is_finished_only_when_every_delivery_is_final() {
-        let (_dir, _, mut store, ids) = state(&["a@example.com", "b@example.com", "c@example.com"]);
-        let id = issue(&mut store, 1, &ids);
-        let [a, b, c] = [0, 1, 2].map(|i| pending_to(&store, id, ids[i]).unwrap());
+        for fresh in fresh_stores() {
+            let (_dir, _, mut store, ids) =
+                state(&fresh, &["a@example.com", "b@example.com", "c@example.com"]);
+            let id = issue(&mut store, 1, &ids);
+            let [a, b, c] = [0, 1, 2].map(|i| pending_to(&mut store, id, ids[i]).unwrap());
 
-        assert!(store.mark_sending(a.id, now()).unwrap());
-        assert!(
-            !store.finish_issue_if_complete(id, now()).unwrap(),
-            "sending"
-        );
-        store
-            .record_outcomes(&[outcome(&a, DeliveryStatus::Sent, "250 ok")], now())
-            .unwrap();
-        assert!(
-            !store.finish_issue_if_complete(id, now()).unwrap(),
-            "queued"
-        );
+            assert!(store.mark_sending(&claimer(), a.id, now()).unwrap());
+            assert!(
+                !store.finish_issue_if_complete(id, now()).unwrap(),
+                "sending"
+            );
+            store
+                .record_outcomes(
+                    &claimer(),
+                    &[outcome(&a, DeliveryStatus::Sent, "250 ok")],
+                    now(),
+                )
+                .unwrap();
+            assert!(
+                !store.finish_issue_if_complete(id, now()).unwrap(),
+                "queued"
+            );
 
-        assert!(store.mark_sending(b.id, now()).unwrap());
-        store
-            .record_outcomes(&[outcome(&b, DeliveryStatus::Deferred, "421 busy")], now())
-            .unwrap();
-        assert!(
-            !store.finish_issue_if_complete(id, now()).unwrap(),
-            "deferred"
-        );
-        assert!(store.mark_sending(b.id, now()).unwrap());
-        store
-            .record_outcomes(&[outcome(&b, DeliveryStatus::Failed, "554 refused")], now())
-            .unwrap();
-        assert!(
-            !store.finish_issue_if_complete(id, now()).unwrap(),
-            "c queued"
-        );
+            assert!(store.mark_sending(&claimer(), b.id, now()).unwrap());
+            store
+                .record_outcomes(
+                    &claimer(),
+                    &[outcome(&b, DeliveryStatus::Deferred, "421 busy")],
+                    now(),
+                )
+                .unwrap();
+            assert!(
+                !store.finish_issue_if_complete(id, now()).unwrap(),
+                "deferred"
+            );
+            assert!(store.mark_sending(&claimer(), b.id, now()).unwrap());
+            store
+                .record_outcomes(
+                    &claimer(),
+                    &[outcome(&b, DeliveryStatus::Failed, "554 refused")],
+                    now(),
+                )
+                .unwrap();
+            assert!(
+                !store.finish_issue_if_complete(id, now()).unwrap(),
+                "c queued"
+            );
 
-        // One transaction: c's mark and nothing else, then its outcome.
-        assert_eq!(store.settle(&[c.id], &[], now()).unwrap(), [true]);
-        store
-            .settle(&[], &[outcome(&c, DeliveryStatus::Sent, "250 ok")], now())
-            .unwrap();
-        assert_eq!(standing(&store), [("failed", 1), ("sent", 2)]);
-        assert!(store.finish_issue_if_complete(id, now()).unwrap());
+            // One transaction: c's mark and nothing else, then its outcome.
+            assert_eq!(
+                store.settle(&claimer(), &[c.id], &[], now()).unwrap(),
+                [true]
+            );
+            store
+                .settle(
+                    &claimer(),
+                    &[],
+                    &[outcome(&c, DeliveryStatus::Sent, "250 ok")],
+                    now(),
+                )
+                .unwrap();
+            assert_eq!(standing(&store), [("failed", 1), ("sent", 2)]);
+            assert!(store.finish_issue_if_complete(id, now()).unwrap());
+        }
     }
 
     #[test]
     fn a_reader_who_leaves_while_an_issue_goes_out_gets_nothing_more_from_it() {
-        let (_dir, _, mut store, ids) = state(&["a@example.com", "b@example.com"]);
-        let id = issue(&mut store, 1, &ids);
-        let [a, b] = [0, 1].map(|i| pending_to(&store, id, ids[i]).unwrap());
-        assert!(store.unsubscribe(ids[1], now()).unwrap());
-        assert_eq!(
-            store.settle(&[a.id, b.id], &[], now()).unwrap(),
-            [true, false]
-        );
-        // b's row is gone, so it cannot come back should b return.
-        assert_eq!(standing(&store), [("sending", 1)]);
-        store
-            .record_outcomes(&[outcome(&a, DeliveryStatus::Sent, "250 ok")], now())
-            .unwrap();
-        assert!(store.finish_issue_if_complete(id, now()).unwrap());
+        for fresh in fresh_stores() {
+            let (_dir, _, mut store, ids) = state(&fresh, &["a@example.com", "b@example.com"]);
+            let id = issue(&mut store, 1, &ids);
+            let [a, b] = [0, 1].map(|i| pending_to(&mut store, id, ids[i]).unwrap());
+            assert!(store.unsubscribe(ids[1], now()).unwrap());
+            assert_eq!(
+                store.settle(&claimer(), &[a.id, b.id], &[], now()).unwrap(),
+                [true, false]
+            );
+            // b's row is gone, so it cannot come back should b return.
+            assert_eq!(standing(&store), [("sending", 1)]);
+            store
+                .record_outcomes(
+                    &claimer(),
+                    &[outcome(&a, DeliveryStatus::Sent, "250 ok")],
+                    now(),
+                )
+                .unwrap();
+            assert!(store.finish_issue_if_complete(id, now()).unwrap());
+        }
     }
 }

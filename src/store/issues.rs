@@ -35,50 +35,40 @@ pub struct NewIssue<'a> {
 impl Store {
     /// Every issue not finished yet, oldest first.
     pub fn unfinished_issues(&self) -> Result<Vec<IssueRow>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.unfinished_issues(),
-        }
+        on_backend!(self, db => db.unfinished_issues())
     }
 
     /// The newest issue, finished or not.
     pub fn latest_issue(&self) -> Result<Option<IssueRow>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.latest_issue(),
-        }
+        on_backend!(self, db => db.latest_issue())
     }
 
     /// Every issue, newest first (for the archive of web copies).
     pub fn all_issues(&self) -> Result<Vec<IssueRow>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.all_issues(),
-        }
+        on_backend!(self, db => db.all_issues())
     }
 
     /// Which of `ids` an earlier issue already carried.
     pub fn carried(&self, ids: &[&str]) -> Result<HashSet<String>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.carried(ids),
-        }
+        on_backend!(self, db => db.carried(ids))
     }
 
     /// The articles an issue carried, as (id, column).
     pub fn issue_articles(&self, issue_id: i64) -> Result<Vec<(String, String)>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.issue_articles(issue_id),
-        }
+        on_backend!(self, db => db.issue_articles(issue_id))
     }
 
     /// Writes an issue, the articles it carries and one queued delivery
     /// per recipient in one transaction: before anything is sent, the whole
-    /// issue is on disk.
+    /// issue is on disk. An issue with this cutoff made already (by another
+    /// sender sharing the state, at the same moment) is returned instead,
+    /// and nothing is written: the caller joins it.
     pub fn create_issue(
         &mut self,
         issue: &NewIssue<'_>,
         now: DateTime<FixedOffset>,
     ) -> Result<IssueRow, StoreError> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.create_issue(issue, now),
-        }
+        on_backend_mut!(self, db => db.create_issue(issue, now))
     }
 
     /// Which of `corrections` (article id, updated) an issue has listed.
@@ -86,16 +76,12 @@ impl Store {
         &self,
         corrections: &[(&str, DateTime<FixedOffset>)],
     ) -> Result<HashSet<String>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.corrections_listed(corrections),
-        }
+        on_backend!(self, db => db.corrections_listed(corrections))
     }
 
     /// The article ids of the corrections an issue lists.
     pub fn issue_corrections(&self, issue_id: i64) -> Result<Vec<String>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.issue_corrections(issue_id),
-        }
+        on_backend!(self, db => db.issue_corrections(issue_id))
     }
 }
 
@@ -125,85 +111,87 @@ mod tests {
 
     #[test]
     fn an_article_is_carried_once_and_a_correction_listed_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("state.db")).unwrap();
-        let cutoff = at("2026-06-08T07:00:00+08:00");
-        let published = cutoff - Duration::days(2);
-        let updated = cutoff - Duration::days(1);
-        let articles = [("a1".to_owned(), "ai".to_owned(), published)];
-        let corrections = [("a0".to_owned(), updated)];
-        let row = store
-            .create_issue(
-                &new_issue("2026-W24", cutoff, &articles, &corrections),
-                cutoff,
-            )
-            .unwrap();
-        assert_eq!(row.label, "2026-W24");
-        assert_eq!(row.cutoff, cutoff);
+        for fresh in crate::store::testing::fresh_stores() {
+            let mut store = fresh.open();
+            let cutoff = at("2026-06-08T07:00:00+08:00");
+            let published = cutoff - Duration::days(2);
+            let updated = cutoff - Duration::days(1);
+            let articles = [("a1".to_owned(), "ai".to_owned(), published)];
+            let corrections = [("a0".to_owned(), updated)];
+            let row = store
+                .create_issue(
+                    &new_issue("2026-W24", cutoff, &articles, &corrections),
+                    cutoff,
+                )
+                .unwrap();
+            assert_eq!(row.label, "2026-W24");
+            assert_eq!(row.cutoff, cutoff);
 
-        assert_eq!(
-            store.carried(&["a1", "a2"]).unwrap(),
-            HashSet::from(["a1".to_owned()])
-        );
-        assert_eq!(
-            store.issue_articles(row.id).unwrap(),
-            [("a1".to_owned(), "ai".to_owned())]
-        );
-        assert_eq!(store.issue_corrections(row.id).unwrap(), ["a0"]);
-        assert_eq!(
-            store.corrections_listed(&[("a0", updated)]).unwrap(),
-            HashSet::from(["a0".to_owned()])
-        );
-        // The same article corrected again is a correction of its own.
-        assert!(store
-            .corrections_listed(&[("a0", updated + Duration::hours(1))])
-            .unwrap()
-            .is_empty());
+            assert_eq!(
+                store.carried(&["a1", "a2"]).unwrap(),
+                HashSet::from(["a1".to_owned()])
+            );
+            assert_eq!(
+                store.issue_articles(row.id).unwrap(),
+                [("a1".to_owned(), "ai".to_owned())]
+            );
+            assert_eq!(store.issue_corrections(row.id).unwrap(), ["a0"]);
+            assert_eq!(
+                store.corrections_listed(&[("a0", updated)]).unwrap(),
+                HashSet::from(["a0".to_owned()])
+            );
+            // The same article corrected again is a correction of its own.
+            assert!(store
+                .corrections_listed(&[("a0", updated + Duration::hours(1))])
+                .unwrap()
+                .is_empty());
+        }
     }
 
     #[test]
     fn an_issue_for_nobody_is_done_once_written_and_unfinished_ones_come_oldest_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("state.db")).unwrap();
-        let cutoff = at("2026-06-08T07:00:00+08:00");
-        let empty = store
-            .create_issue(&new_issue("2026-W24", cutoff, &[], &[]), cutoff)
-            .unwrap();
-        assert!(empty.done);
-        assert!(store.unfinished_issues().unwrap().is_empty());
-        assert_eq!(store.latest_issue().unwrap(), Some(empty));
-
-        let email = crate::address::Email::parse("a@example.com").unwrap();
-        let reader = crate::store::NewSubscriber {
-            email: email.clone(),
-            name: String::new(),
-            columns: Vec::new(),
-        };
-        store.add_subscriber(&reader, cutoff, false).unwrap();
-        let reader = store.subscriber(&email).unwrap().unwrap().id;
-        let (later, earlier) = (cutoff + Duration::weeks(2), cutoff + Duration::weeks(1));
-        for (label, cutoff) in [("2026-W26", later), ("2026-W25", earlier)] {
-            let row = store
-                .create_issue(
-                    &NewIssue {
-                        label,
-                        cutoff,
-                        articles: &[],
-                        deliveries: &[(reader, format!("<{label}@example.com>"))],
-                        corrections: &[],
-                    },
-                    cutoff,
-                )
+        for fresh in crate::store::testing::fresh_stores() {
+            let mut store = fresh.open();
+            let cutoff = at("2026-06-08T07:00:00+08:00");
+            let empty = store
+                .create_issue(&new_issue("2026-W24", cutoff, &[], &[]), cutoff)
                 .unwrap();
-            assert!(!row.done);
+            assert!(empty.done);
+            assert!(store.unfinished_issues().unwrap().is_empty());
+            assert_eq!(store.latest_issue().unwrap(), Some(empty));
+
+            let email = crate::address::Email::parse("a@example.com").unwrap();
+            let reader = crate::store::NewSubscriber {
+                email: email.clone(),
+                name: String::new(),
+                columns: Vec::new(),
+            };
+            store.add_subscriber(&reader, cutoff, false).unwrap();
+            let reader = store.subscriber(&email).unwrap().unwrap().id;
+            let (later, earlier) = (cutoff + Duration::weeks(2), cutoff + Duration::weeks(1));
+            for (label, cutoff) in [("2026-W26", later), ("2026-W25", earlier)] {
+                let row = store
+                    .create_issue(
+                        &NewIssue {
+                            label,
+                            cutoff,
+                            articles: &[],
+                            deliveries: &[(reader, format!("<{label}@example.com>"))],
+                            corrections: &[],
+                        },
+                        cutoff,
+                    )
+                    .unwrap();
+                assert!(!row.done);
+            }
+            let unfinished: Vec<String> = store
+                .unfinished_issues()
+                .unwrap()
+                .into_iter()
+                .map(|i| i.label)
+                .collect();
+            assert_eq!(unfinished, ["2026-W25", "2026-W26"]);
+            assert_eq!(store.latest_issue().unwrap().unwrap().label, "2026-W26");
         }
-        let unfinished: Vec<String> = store
-            .unfinished_issues()
-            .unwrap()
-            .into_iter()
-            .map(|i| i.label)
-            .collect();
-        assert_eq!(unfinished, ["2026-W25", "2026-W26"]);
-        assert_eq!(store.latest_issue().unwrap().unwrap().label, "2026-W26");
     }
 }

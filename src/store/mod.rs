@@ -41,17 +41,45 @@
 //! The tests of each table's file go through `Store`, so they are the
 //! tests a second backend has to pass.
 
+/// Hands a call of a `&self` method to the backend: `on_backend!(self,
+/// db => db.method(args))`. Both backends' methods have the facade's
+/// name and arguments, so one expression serves every variant.
+macro_rules! on_backend {
+    ($self:ident, $db:ident => $call:expr) => {
+        match &$self.backend {
+            Backend::Sqlite($db) => $call,
+            Backend::Postgres($db) => $call,
+        }
+    };
+}
+
+/// [`on_backend!`] for a `&mut self` method.
+macro_rules! on_backend_mut {
+    ($self:ident, $db:ident => $call:expr) => {
+        match &mut $self.backend {
+            Backend::Sqlite($db) => $call,
+            Backend::Postgres($db) => $call,
+        }
+    };
+}
+
+mod copy;
 mod deliveries;
 mod issues;
 mod lock;
+mod postgres;
 mod service_emails;
 mod sqlite;
 mod status;
 mod subscribers;
+#[cfg(test)]
+pub(crate) mod testing;
 
-pub use deliveries::{DeliveryRow, DeliveryStatus, Outcome, BOUNCE_LIMIT};
+pub use copy::CopyCounts;
+pub use deliveries::{Claimer, DeliveryRow, DeliveryStatus, Outcome, BOUNCE_LIMIT};
 pub use issues::{IssueRow, NewIssue};
 pub use lock::{LockHolder, RunLock};
+pub use postgres::target::{PasswordSources, Target as PostgresTarget};
 pub use service_emails::{NewServiceEmail, ServiceEmail};
 pub use status::{no_subscriber_counts, IssueCounts};
 pub use subscribers::{
@@ -59,6 +87,7 @@ pub use subscribers::{
     SubscriberStatus, SubscriberUpdate, UpsertOutcome,
 };
 
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -98,7 +127,8 @@ pub enum StoreError {
     /// A query failed.
     #[error("{}: {source}", path.display())]
     Sql {
-        /// The database file.
+        /// The database file, or the PostgreSQL database as
+        /// `postgres://user@host:port/db` (never with a password).
         path: PathBuf,
         /// What the database said. Boxed, so that this type names no
         /// backend's crate.
@@ -123,6 +153,55 @@ pub enum StoreError {
         /// Why.
         source: std::io::Error,
     },
+    /// The PostgreSQL server cannot be reached, or closed the connection.
+    #[error("{target}: cannot reach the database server: {message} (state.url)")]
+    Unreachable {
+        /// The database, without its password.
+        target: String,
+        /// What the driver or the server said.
+        message: String,
+    },
+    /// The server refused this user, password or database.
+    #[error("{target}: the server refused the connection: {message} (state.url; the password comes from the URL, PGPASSWORD or .pgpass)")]
+    Refused {
+        /// The database, without its password.
+        target: String,
+        /// What the server said.
+        message: String,
+    },
+    /// A statement ran past `state.statement_timeout_seconds`.
+    #[error(
+        "{target}: a statement ran longer than state.statement_timeout_seconds allows: {message}"
+    )]
+    Timeout {
+        /// The database, without its password.
+        target: String,
+        /// What the server said.
+        message: String,
+    },
+    /// The PostgreSQL database holds tables that are not broadsheet's.
+    #[error("{target}: this database holds tables that are not broadsheet's; it was left as it is (state.url: give broadsheet a database of its own)")]
+    ForeignDatabase {
+        /// The database, without its password.
+        target: String,
+    },
+    /// The PostgreSQL database has no broadsheet schema yet, or an older
+    /// one (for commands that only read it).
+    #[error("{target}: the database holds no up-to-date broadsheet state yet; `broadsheet state migrate` (or any command that writes, such as `run`) makes it")]
+    Unmigrated {
+        /// The database, without its password.
+        target: String,
+    },
+    /// A target of `state copy` already holds rows.
+    #[error("{target}: the target already holds {rows} {table}; `state copy` writes only into an empty state")]
+    NotEmpty {
+        /// The target.
+        target: String,
+        /// The first table found with rows.
+        table: &'static str,
+        /// How many.
+        rows: i64,
+    },
     /// A file or folder the state needs could not be made or read.
     #[error("{}: cannot {action}: {source}", path.display())]
     Io {
@@ -140,10 +219,78 @@ pub struct Store {
     backend: Backend,
 }
 
-/// The database behind a [`Store`]: one variant per kind.
+/// The database behind a [`Store`]: one variant per kind. A process holds
+/// a handful of stores, so the size of the larger variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Backend {
     /// A file, through rusqlite.
     Sqlite(sqlite::Sqlite),
+    /// A server, through the `postgres` crate.
+    Postgres(postgres::Postgres),
+}
+
+/// Where the state is: `site.state_path`, or `[state] url`. Made once per
+/// command, so the larger variant's size costs nothing.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
+pub enum Location {
+    /// An SQLite file (the embedded default).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database.
+    Postgres(PostgresTarget),
+}
+
+impl Location {
+    /// `"sqlite"` or `"postgres"`, as `status --json` names it.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Location::Sqlite(_) => "sqlite",
+            Location::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Whether there is a state to read: the file exists, or (a server
+    /// is asked only when connecting) a database is named.
+    pub fn exists(&self) -> bool {
+        match self {
+            Location::Sqlite(p) => p.exists(),
+            Location::Postgres(_) => true,
+        }
+    }
+
+    /// Whether more than one machine may share it: then senders cooperate
+    /// through leases instead of standing down behind the run lock.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Location::Postgres(_))
+    }
+}
+
+impl std::fmt::Display for Location {
+    /// The file's path, or the URL without its password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(p) => write!(f, "{}", p.display()),
+            Location::Postgres(t) => f.write_str(t.shown()),
+        }
+    }
+}
+
+/// Sets PostgreSQL's `statement_timeout` and `lock_timeout` for every
+/// later connection (`state.statement_timeout_seconds`,
+/// `state.busy_timeout_seconds`).
+pub fn set_postgres_timeouts(statement: Duration, lock: Duration) {
+    postgres::set_timeouts(statement, lock);
+}
+
+/// RFC 3339 in UTC, the form every time is stored in.
+pub(crate) fn stamp(t: DateTime<FixedOffset>) -> String {
+    t.with_timezone(&Utc)
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Reads a stored time back.
+pub(crate) fn parse_stamp(s: &str) -> Option<DateTime<FixedOffset>> {
+    DateTime::parse_from_rfc3339(s).ok()
 }
 
 /// Sets how long every connection waits for another process's write lock
@@ -160,6 +307,52 @@ impl Store {
         Ok(Store {
             backend: Backend::Sqlite(sqlite::Sqlite::open(path)?),
         })
+    }
+
+    /// [`Store::open`] at `location`, whichever backend it names.
+    pub fn connect(location: &Location) -> Result<Store, StoreError> {
+        match location {
+            Location::Sqlite(path) => Store::open(path),
+            Location::Postgres(t) => Ok(Store {
+                backend: Backend::Postgres(postgres::Postgres::open(t)?),
+            }),
+        }
+    }
+
+    /// [`Store::open_read_only`] at `location`.
+    pub fn connect_read_only(location: &Location) -> Result<Store, StoreError> {
+        match location {
+            Location::Sqlite(path) => Store::open_read_only(path),
+            Location::Postgres(t) => Ok(Store {
+                backend: Backend::Postgres(postgres::Postgres::open_reading(t)?),
+            }),
+        }
+    }
+
+    /// [`Store::open_snapshot`] at `location`.
+    pub fn connect_snapshot(location: &Location) -> Result<Store, StoreError> {
+        match location {
+            Location::Sqlite(path) => Store::open_snapshot(path),
+            Location::Postgres(_) => Store::connect_read_only(location),
+        }
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The schema version the database has now.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        on_backend!(self, db => db.schema_version())
+    }
+
+    /// Whether the database answers now (`/healthz`).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        on_backend!(self, db => db.ping())
     }
 
     /// Opens an existing database for reading only: nothing is created,
@@ -186,8 +379,6 @@ impl Store {
     /// `queued` and be sent again. Its marks are committed in groups, so
     /// this costs one sync per group, not one per message.
     pub fn make_durable(&self) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.make_durable(),
-        }
+        on_backend!(self, db => db.make_durable())
     }
 }

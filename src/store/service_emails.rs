@@ -48,9 +48,7 @@ impl Store {
         now: DateTime<FixedOffset>,
         unix_now: i64,
     ) -> Result<i64, StoreError> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.queue_service_email(e, now, unix_now),
-        }
+        on_backend_mut!(self, db => db.queue_service_email(e, now, unix_now))
     }
 
     /// Up to `limit` queued emails due at `unix_now`, oldest first.
@@ -59,17 +57,13 @@ impl Store {
         unix_now: i64,
         limit: usize,
     ) -> Result<Vec<ServiceEmail>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.due_service_emails(unix_now, limit),
-        }
+        on_backend!(self, db => db.due_service_emails(unix_now, limit))
     }
 
     /// Queued emails, and the earliest time (Unix seconds) one of them is
     /// due, if any is queued.
     pub fn queued_service_emails(&self) -> Result<(usize, Option<i64>), StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.queued_service_emails(),
-        }
+        on_backend!(self, db => db.queued_service_emails())
     }
 
     /// Records an attempt: `Some(true)` sent, `Some(false)` refused for
@@ -84,11 +78,7 @@ impl Store {
         now: DateTime<FixedOffset>,
         unix_now: i64,
     ) -> Result<(), StoreError> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => {
-                db.record_service_email(id, sent, reply, not_before, now, unix_now)
-            }
-        }
+        on_backend_mut!(self, db => db.record_service_email(id, sent, reply, not_before, now, unix_now))
     }
 
     /// The work of [`Store::queue_service_email`] with nothing kept: the
@@ -100,8 +90,6 @@ impl Store {
         e: &NewServiceEmail,
         now: DateTime<FixedOffset>,
     ) -> Result<(), StoreError> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.queue_nothing(e, now),
-        }
+        on_backend_mut!(self, db => db.queue_nothing(e, now))
     }
 }

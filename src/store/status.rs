@@ -36,23 +36,17 @@ pub fn no_subscriber_counts() -> BTreeMap<&'static str, usize> {
 impl Store {
     /// Subscribers by status; every status is present.
     pub fn subscriber_counts(&self) -> Result<BTreeMap<&'static str, usize>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.subscriber_counts(),
-        }
+        on_backend!(self, db => db.subscriber_counts())
     }
 
     /// The newest issue with its counts.
     pub fn latest_issue_counts(&self) -> Result<Option<IssueCounts>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.latest_issue_counts(),
-        }
+        on_backend!(self, db => db.latest_issue_counts())
     }
 
     /// Deliveries, in any issue, deferred and not tried again since
     /// `before`: mail that is stuck.
     pub fn deferred_since(&self, before: DateTime<FixedOffset>) -> Result<usize, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.deferred_since(before),
-        }
+        on_backend!(self, db => db.deferred_since(before))
     }
 }

@@ -167,6 +167,15 @@ pub struct ImportReport {
 /// stored: their links (48 hours) expired long ago.
 pub(crate) const REQUEST_KEEP_DAYS: i64 = 7;
 
+/// The `;`-separated slugs a row stores, as a list.
+pub(crate) fn split_columns(s: &str) -> Vec<String> {
+    s.split(';')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 impl Store {
     /// Adds an active subscriber, or sets every field of the one with this
     /// address. An address that unsubscribed stays unsubscribed unless `resubscribe`.
@@ -195,9 +204,7 @@ impl Store {
         now: DateTime<FixedOffset>,
         resubscribe: bool,
     ) -> Result<UpsertOutcome, StoreError> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.add_or_update_subscriber(s, now, resubscribe),
-        }
+        on_backend_mut!(self, db => db.add_or_update_subscriber(s, now, resubscribe))
     }
 
     /// Adds or updates every subscriber in one transaction: all or none.
@@ -207,9 +214,7 @@ impl Store {
         now: DateTime<FixedOffset>,
         resubscribe: bool,
     ) -> Result<ImportReport, StoreError> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.import_subscribers(rows, now, resubscribe),
-        }
+        on_backend_mut!(self, db => db.import_subscribers(rows, now, resubscribe))
     }
 
     /// Subscribers, by address; only those of `status` when given.
@@ -217,9 +222,7 @@ impl Store {
         &self,
         status: Option<SubscriberStatus>,
     ) -> Result<Vec<Subscriber>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.subscribers(status),
-        }
+        on_backend!(self, db => db.subscribers(status))
     }
 
     /// The earliest added subscriber of `status` (the lowest id): the one
@@ -229,16 +232,12 @@ impl Store {
         &self,
         status: SubscriberStatus,
     ) -> Result<Option<Subscriber>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.first_subscriber(status),
-        }
+        on_backend!(self, db => db.first_subscriber(status))
     }
 
     /// The subscriber with this address.
     pub fn subscriber(&self, email: &Email) -> Result<Option<Subscriber>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.subscriber(email),
-        }
+        on_backend!(self, db => db.subscriber(email))
     }
 
     /// Sets a subscriber's status.
@@ -248,24 +247,18 @@ impl Store {
         status: SubscriberStatus,
         now: DateTime<FixedOffset>,
     ) -> Result<bool, StoreError> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.set_subscriber_status(id, status, now),
-        }
+        on_backend_mut!(self, db => db.set_subscriber_status(id, status, now))
     }
 
     /// Removes a subscriber and their delivery history. Returns whether
     /// there was one.
     pub fn remove_subscriber(&mut self, email: &Email) -> Result<bool, StoreError> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.remove_subscriber(email),
-        }
+        on_backend_mut!(self, db => db.remove_subscriber(email))
     }
 
     /// The subscriber with this id.
     pub fn subscriber_by_id(&self, id: i64) -> Result<Option<Subscriber>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.subscriber_by_id(id),
-        }
+        on_backend!(self, db => db.subscriber_by_id(id))
     }
 
     /// Records a sign-up from the web. A new address becomes pending with
@@ -278,9 +271,7 @@ impl Store {
         s: &NewSubscriber,
         now: DateTime<FixedOffset>,
     ) -> Result<SignupOutcome, StoreError> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.request_signup(s, now),
-        }
+        on_backend_mut!(self, db => db.request_signup(s, now))
     }
 
     /// Records that subscriber `id`, who left or bounced, asked from their
@@ -293,16 +284,12 @@ impl Store {
         columns: &[String],
         now: DateTime<FixedOffset>,
     ) -> Result<i64, StoreError> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.request_resubscribe(id, name, columns, now),
-        }
+        on_backend_mut!(self, db => db.request_resubscribe(id, name, columns, now))
     }
 
     /// The sign-up request with this id.
     pub fn signup_request(&self, id: i64) -> Result<Option<SignupRequest>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.signup_request(id),
-        }
+        on_backend!(self, db => db.signup_request(id))
     }
 
     /// Confirms a sign-up request: its subscriber becomes active with
@@ -313,9 +300,7 @@ impl Store {
         request: i64,
         now: DateTime<FixedOffset>,
     ) -> Result<ConfirmOutcome, StoreError> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.confirm_request(request, now),
-        }
+        on_backend_mut!(self, db => db.confirm_request(request, now))
     }
 
     /// Activates a subscriber who followed a confirmation link of the
@@ -326,9 +311,7 @@ impl Store {
         id: i64,
         now: DateTime<FixedOffset>,
     ) -> Result<ConfirmOutcome, StoreError> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.confirm_subscriber(id, now),
-        }
+        on_backend_mut!(self, db => db.confirm_subscriber(id, now))
     }
 
     /// Unsubscribes a subscriber; returns whether anything changed, so a
@@ -345,9 +328,7 @@ impl Store {
         ids: &[i64],
         now: DateTime<FixedOffset>,
     ) -> Result<Vec<bool>, StoreError> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.unsubscribe_all(ids, now),
-        }
+        on_backend_mut!(self, db => db.unsubscribe_all(ids, now))
     }
 
     /// Sets a subscriber's name and columns from their preferences page.
@@ -361,9 +342,7 @@ impl Store {
         columns: &[String],
         now: DateTime<FixedOffset>,
     ) -> Result<(), StoreError> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.update_preferences(id, name, columns, now),
-        }
+        on_backend_mut!(self, db => db.update_preferences(id, name, columns, now))
     }
 }
 
@@ -385,141 +364,144 @@ mod tests {
 
     #[test]
     fn adding_an_address_again_changes_only_what_differs_and_one_who_left_stays_away() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("state.db")).unwrap();
-        let add = |store: &mut Store, s: &NewSubscriber, resubscribe| {
-            store.add_subscriber(s, now(), resubscribe).unwrap()
-        };
-        assert_eq!(
-            add(&mut store, &reader("", &[]), false),
-            UpsertOutcome::Added
-        );
-        assert_eq!(
-            add(&mut store, &reader("", &[]), false),
-            UpsertOutcome::Unchanged
-        );
-        assert_eq!(
-            add(&mut store, &reader("甲", &["ai"]), false),
-            UpsertOutcome::Updated
-        );
-        let found = store
-            .subscriber(&Email::parse("reader@example.com").unwrap())
-            .unwrap()
-            .expect("the domain is compared lower-cased");
-        assert_eq!(
-            (found.name.as_str(), found.columns_text(), found.status),
-            ("甲", "ai".to_owned(), SubscriberStatus::Active)
-        );
-        assert!(found.follows("ai") && !found.follows("law"));
+        for fresh in crate::store::testing::fresh_stores() {
+            let mut store = fresh.open();
+            let add = |store: &mut Store, s: &NewSubscriber, resubscribe| {
+                store.add_subscriber(s, now(), resubscribe).unwrap()
+            };
+            assert_eq!(
+                add(&mut store, &reader("", &[]), false),
+                UpsertOutcome::Added
+            );
+            assert_eq!(
+                add(&mut store, &reader("", &[]), false),
+                UpsertOutcome::Unchanged
+            );
+            assert_eq!(
+                add(&mut store, &reader("甲", &["ai"]), false),
+                UpsertOutcome::Updated
+            );
+            let found = store
+                .subscriber(&Email::parse("reader@example.com").unwrap())
+                .unwrap()
+                .expect("the domain is compared lower-cased");
+            assert_eq!(
+                (found.name.as_str(), found.columns_text(), found.status),
+                ("甲", "ai".to_owned(), SubscriberStatus::Active)
+            );
+            assert!(found.follows("ai") && !found.follows("law"));
 
-        assert!(store.unsubscribe(found.id, now()).unwrap());
-        assert!(!store.unsubscribe(found.id, now()).unwrap(), "once");
-        assert_eq!(
-            add(&mut store, &reader("甲", &["ai"]), false),
-            UpsertOutcome::KeptUnsubscribed
-        );
-        assert_eq!(
-            store.subscriber_by_id(found.id).unwrap().unwrap().status,
-            SubscriberStatus::Unsubscribed
-        );
-        assert_eq!(
-            add(&mut store, &reader("甲", &["ai"]), true),
-            UpsertOutcome::Updated
-        );
-        assert_eq!(
-            store.subscriber_by_id(found.id).unwrap().unwrap().status,
-            SubscriberStatus::Active
-        );
+            assert!(store.unsubscribe(found.id, now()).unwrap());
+            assert!(!store.unsubscribe(found.id, now()).unwrap(), "once");
+            assert_eq!(
+                add(&mut store, &reader("甲", &["ai"]), false),
+                UpsertOutcome::KeptUnsubscribed
+            );
+            assert_eq!(
+                store.subscriber_by_id(found.id).unwrap().unwrap().status,
+                SubscriberStatus::Unsubscribed
+            );
+            assert_eq!(
+                add(&mut store, &reader("甲", &["ai"]), true),
+                UpsertOutcome::Updated
+            );
+            assert_eq!(
+                store.subscriber_by_id(found.id).unwrap().unwrap().status,
+                SubscriberStatus::Active
+            );
+        }
     }
 
     #[test]
     fn an_update_changes_only_the_fields_it_gives_and_the_first_added_is_found() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("state.db")).unwrap();
-        let email = Email::parse("reader@example.com").unwrap();
-        let update = |name: Option<&str>, columns: Option<&[&str]>| SubscriberUpdate {
-            email: email.clone(),
-            name: name.map(str::to_owned),
-            columns: columns.map(|c| c.iter().map(|c| (*c).to_owned()).collect()),
-        };
-        let mut apply =
-            |u: SubscriberUpdate| store.add_or_update_subscriber(&u, now(), false).unwrap();
-        assert_eq!(
-            apply(update(Some("甲"), Some(&["ai"]))),
-            UpsertOutcome::Added
-        );
-        assert_eq!(apply(update(None, Some(&["city"]))), UpsertOutcome::Updated);
-        assert_eq!(apply(update(Some("乙"), None)), UpsertOutcome::Updated);
-        assert_eq!(apply(update(None, None)), UpsertOutcome::Unchanged);
-        let found = store.subscriber(&email).unwrap().unwrap();
-        assert_eq!(
-            (found.name.as_str(), found.columns_text()),
-            ("乙", "city".to_owned())
-        );
-        // Added later, though its address sorts first.
-        store
-            .add_subscriber(
-                &NewSubscriber {
-                    email: Email::parse("a@example.com").unwrap(),
-                    name: String::new(),
-                    columns: Vec::new(),
-                },
-                now(),
-                false,
-            )
-            .unwrap();
-        let first = store
-            .first_subscriber(SubscriberStatus::Active)
-            .unwrap()
-            .unwrap();
-        assert_eq!(first.email, "reader@example.com");
+        for fresh in crate::store::testing::fresh_stores() {
+            let mut store = fresh.open();
+            let email = Email::parse("reader@example.com").unwrap();
+            let update = |name: Option<&str>, columns: Option<&[&str]>| SubscriberUpdate {
+                email: email.clone(),
+                name: name.map(str::to_owned),
+                columns: columns.map(|c| c.iter().map(|c| (*c).to_owned()).collect()),
+            };
+            let mut apply =
+                |u: SubscriberUpdate| store.add_or_update_subscriber(&u, now(), false).unwrap();
+            assert_eq!(
+                apply(update(Some("甲"), Some(&["ai"]))),
+                UpsertOutcome::Added
+            );
+            assert_eq!(apply(update(None, Some(&["city"]))), UpsertOutcome::Updated);
+            assert_eq!(apply(update(Some("乙"), None)), UpsertOutcome::Updated);
+            assert_eq!(apply(update(None, None)), UpsertOutcome::Unchanged);
+            let found = store.subscriber(&email).unwrap().unwrap();
+            assert_eq!(
+                (found.name.as_str(), found.columns_text()),
+                ("乙", "city".to_owned())
+            );
+            // Added later, though its address sorts first.
+            store
+                .add_subscriber(
+                    &NewSubscriber {
+                        email: Email::parse("a@example.com").unwrap(),
+                        name: String::new(),
+                        columns: Vec::new(),
+                    },
+                    now(),
+                    false,
+                )
+                .unwrap();
+            let first = store
+                .first_subscriber(SubscriberStatus::Active)
+                .unwrap()
+                .unwrap();
+            assert_eq!(first.email, "reader@example.com");
+        }
     }
 
     #[test]
     fn a_sign_up_takes_its_choices_from_its_own_confirmed_request_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("state.db")).unwrap();
-        let SignupOutcome::Pending { id, request: owner } =
-            store.request_signup(&reader("甲", &["ai"]), now()).unwrap()
-        else {
-            panic!("a new address waits for its confirmation");
-        };
-        let pending = store.subscriber_by_id(id).unwrap().unwrap();
-        assert_eq!(pending.status, SubscriberStatus::Pending);
-        assert_eq!(pending.name, "", "nothing chosen is applied yet");
-        // Someone else fills the form for the same address.
-        let SignupOutcome::Pending {
-            id: same,
-            request: stranger,
-        } = store.request_signup(&reader("乙", &[]), now()).unwrap()
-        else {
-            panic!("still pending");
-        };
-        assert_eq!(same, id);
-        assert_ne!(stranger, owner);
+        for fresh in crate::store::testing::fresh_stores() {
+            let mut store = fresh.open();
+            let SignupOutcome::Pending { id, request: owner } =
+                store.request_signup(&reader("甲", &["ai"]), now()).unwrap()
+            else {
+                panic!("a new address waits for its confirmation");
+            };
+            let pending = store.subscriber_by_id(id).unwrap().unwrap();
+            assert_eq!(pending.status, SubscriberStatus::Pending);
+            assert_eq!(pending.name, "", "nothing chosen is applied yet");
+            // Someone else fills the form for the same address.
+            let SignupOutcome::Pending {
+                id: same,
+                request: stranger,
+            } = store.request_signup(&reader("乙", &[]), now()).unwrap()
+            else {
+                panic!("still pending");
+            };
+            assert_eq!(same, id);
+            assert_ne!(stranger, owner);
 
-        assert_eq!(
-            store.confirm_request(owner, now()).unwrap(),
-            ConfirmOutcome::Activated
-        );
-        let active = store.subscriber_by_id(id).unwrap().unwrap();
-        assert_eq!(
-            (
-                active.name.as_str(),
-                active.columns.as_slice(),
-                active.status
-            ),
-            ("甲", ["ai".to_owned()].as_slice(), SubscriberStatus::Active)
-        );
-        assert_eq!(
-            store.confirm_request(owner, now()).unwrap(),
-            ConfirmOutcome::AlreadyActive
-        );
-        assert!(store.signup_request(owner).unwrap().unwrap().confirmed);
-        assert!(!store.signup_request(stranger).unwrap().unwrap().confirmed);
-        assert_eq!(
-            store.request_signup(&reader("乙", &[]), now()).unwrap(),
-            SignupOutcome::AlreadyActive(id)
-        );
+            assert_eq!(
+                store.confirm_request(owner, now()).unwrap(),
+                ConfirmOutcome::Activated
+            );
+            let active = store.subscriber_by_id(id).unwrap().unwrap();
+            assert_eq!(
+                (
+                    active.name.as_str(),
+                    active.columns.as_slice(),
+                    active.status
+                ),
+                ("甲", ["ai".to_owned()].as_slice(), SubscriberStatus::Active)
+            );
+            assert_eq!(
+                store.confirm_request(owner, now()).unwrap(),
+                ConfirmOutcome::AlreadyActive
+            );
+            assert!(store.signup_request(owner).unwrap().unwrap().confirmed);
+            assert!(!store.signup_request(stranger).unwrap().unwrap().confirmed);
+            assert_eq!(
+                store.request_signup(&reader("乙", &[]), now()).unwrap(),
+                SignupOutcome::AlreadyActive(id)
+            );
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! on its answer, and hands outcomes over without waiting at all.
 
 use super::DeliveryError;
-use crate::store::{DeliveryStatus, Outcome, Store};
+use crate::store::{Claimer, DeliveryStatus, Outcome, Store};
 use chrono::{DateTime, FixedOffset};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Mutex;
@@ -57,6 +57,7 @@ fn without_addresses(reply: &str) -> String {
 /// `steps` is gone.
 pub(super) fn write_state(
     store: &Mutex<Store>,
+    claimer: &Claimer,
     steps: Receiver<StateStep>,
     now: DateTime<FixedOffset>,
     progress: &indicatif::ProgressBar,
@@ -103,7 +104,7 @@ pub(super) fn write_state(
             Ok(()) => match store
                 .lock()
                 .expect("store lock")
-                .settle(&ids, &outcomes, now)
+                .settle(claimer, &ids, &outcomes, now)
             {
                 Ok(marked) => Some(marked),
                 Err(e) => {

@@ -1,7 +1,7 @@
 //! The deliveries' statements.
 
 use super::{stamp, subscribers, Sqlite};
-use crate::store::{DeliveryRow, DeliveryStatus, Outcome, StoreError, BOUNCE_LIMIT};
+use crate::store::{Claimer, DeliveryRow, DeliveryStatus, Outcome, StoreError, BOUNCE_LIMIT};
 use chrono::{DateTime, FixedOffset};
 use rusqlite::{params, Transaction};
 
@@ -14,7 +14,7 @@ fn record_outcomes(
         return Ok(());
     }
     let mut delivery = tx.prepare_cached(
-        "UPDATE deliveries SET status = ?2, last_reply = ?3, updated_at = ?4,
+        "UPDATE deliveries SET status = ?2, last_reply = ?3, updated_at = ?4, lease_until = NULL,
                 sent_at = CASE WHEN ?2 = 'sent' THEN ?4 ELSE sent_at END
          WHERE id = ?1",
     )?;
@@ -38,16 +38,144 @@ fn record_outcomes(
 }
 
 impl Sqlite {
+    pub(crate) fn end_claims(&mut self, claimers: Option<&[String]>) -> Result<(), StoreError> {
+        self.write(|tx| {
+            match claimers {
+                None => {
+                    tx.execute(
+                        "UPDATE deliveries SET lease_until = NULL WHERE lease_until IS NOT NULL",
+                        [],
+                    )?;
+                }
+                Some(list) => {
+                    let mut stmt = tx.prepare_cached(
+                        "UPDATE deliveries SET lease_until = NULL WHERE claimed_by = ?1",
+                    )?;
+                    for c in list {
+                        stmt.execute([c])?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    pub(crate) fn live_claimers(&self, clock: i64) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT DISTINCT claimed_by FROM deliveries
+                 WHERE lease_until > ?1 AND claimed_by IS NOT NULL
+                   AND status IN ('queued', 'deferred', 'sending')",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([clock], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
     pub(crate) fn mark_in_flight_unknown(
         &mut self,
+        clock: i64,
         now: DateTime<FixedOffset>,
     ) -> Result<usize, StoreError> {
         self.conn
             .execute(
-                "UPDATE deliveries SET status = 'unknown', updated_at = ?1,
+                "UPDATE deliveries SET status = 'unknown', updated_at = ?1, lease_until = NULL,
                         last_reply = 'the run sending it stopped before its outcome was known'
-                 WHERE status = 'sending'",
-                [stamp(now)],
+                 WHERE status = 'sending' AND (lease_until IS NULL OR lease_until <= ?2)",
+                params![stamp(now), clock],
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    pub(crate) fn pending_count(&self, issue_id: i64) -> Result<usize, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+                 WHERE d.issue_id = ?1 AND d.status IN ('queued', 'deferred') AND s.status = 'active'",
+                [issue_id],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as usize)
+            .map_err(|e| self.err(e))
+    }
+
+    pub(crate) fn claim_deliveries(
+        &mut self,
+        issue_id: i64,
+        claimer: &Claimer,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
+        let clock = Claimer::clock_ms();
+        let until = claimer.lease_end();
+        self.write(|tx| {
+            let rows: Vec<DeliveryRow> = {
+                let mut stmt = tx.prepare_cached(&format!(
+                    "SELECT d.id, d.message_id, {}
+                     FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+                     WHERE d.issue_id = ?1 AND d.id > ?2 AND d.status IN ('queued', 'deferred')
+                       AND s.status = 'active'
+                       AND (d.lease_until IS NULL OR d.lease_until <= ?3)
+                       AND (d.tried_at IS NULL OR (d.tried_at <= ?4 AND d.claimed_by IS NOT ?6))
+                     ORDER BY d.id LIMIT ?5",
+                    subscribers::COLUMNS_AS_S
+                ))?;
+                let rows = stmt.query_map(
+                    params![
+                        issue_id,
+                        after,
+                        clock,
+                        claimer.started_ms,
+                        limit as i64,
+                        claimer.id
+                    ],
+                    |r| {
+                        Ok(DeliveryRow {
+                            id: r.get(0)?,
+                            message_id: r.get(1)?,
+                            subscriber: subscribers::from_row(r, 2)?,
+                        })
+                    },
+                )?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let mut claim = tx.prepare_cached(
+                "UPDATE deliveries SET claimed_by = ?2, lease_until = ?3 WHERE id = ?1",
+            )?;
+            for d in &rows {
+                claim.execute(params![d.id, claimer.id, until])?;
+            }
+            Ok(rows)
+        })
+    }
+
+    pub(crate) fn release_claims(&mut self, issue_id: i64, me: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE deliveries SET lease_until = NULL
+                 WHERE issue_id = ?1 AND claimed_by = ?2 AND status IN ('queued', 'deferred')",
+                params![issue_id, me],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    pub(crate) fn others_claims(
+        &self,
+        issue_id: i64,
+        me: &str,
+        clock: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT min(lease_until) FROM deliveries
+                 WHERE issue_id = ?1 AND status IN ('queued', 'deferred') AND lease_until > ?2
+                   AND claimed_by IS NOT ?3",
+                params![issue_id, clock, me],
+                |r| r.get(0),
             )
             .map_err(|e| self.err(e))
     }
@@ -58,7 +186,7 @@ impl Sqlite {
     ) -> Result<usize, StoreError> {
         self.write(|tx| {
             let n = tx.execute(
-                "UPDATE deliveries SET status = 'queued', updated_at = ?1 WHERE status = 'unknown'",
+                "UPDATE deliveries SET status = 'queued', updated_at = ?1, tried_at = NULL WHERE status = 'unknown'",
                 [stamp(now)],
             )?;
             tx.execute(
@@ -95,27 +223,36 @@ impl Sqlite {
 
     pub(crate) fn settle(
         &mut self,
+        claimer: &Claimer,
         marks: &[i64],
         outcomes: &[Outcome],
         now: DateTime<FixedOffset>,
     ) -> Result<Vec<bool>, StoreError> {
         let now_s = stamp(now);
+        let clock = Claimer::clock_ms();
+        let until = claimer.lease_end();
         self.write(|tx| {
             record_outcomes(tx, outcomes, &now_s)?;
-            // The check is a lookup by key: an `IN (SELECT …)` over the
-            // active subscribers would list all of them on every delivery.
+            // Only a claim still this sender's is marked: once its lease
+            // ended another sender may have taken the row. The check of
+            // the subscriber is a lookup by key: an `IN (SELECT …)` over
+            // the active subscribers would list all of them every time.
             let mut mark = tx.prepare_cached(
-                "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = ?2
-                 WHERE id = ?1 AND EXISTS (
+                "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = ?2,
+                        tried_at = ?3, lease_until = ?4
+                 WHERE id = ?1 AND claimed_by = ?5 AND status IN ('queued', 'deferred') AND EXISTS (
                      SELECT 1 FROM subscribers s
                      WHERE s.id = deliveries.subscriber_id AND s.status = 'active')",
             )?;
             let mut gone = tx.prepare_cached(
-                "DELETE FROM deliveries WHERE id = ?1 AND status IN ('queued', 'deferred')",
+                "DELETE FROM deliveries WHERE id = ?1 AND status IN ('queued', 'deferred')
+                 AND NOT EXISTS (
+                     SELECT 1 FROM subscribers s
+                     WHERE s.id = deliveries.subscriber_id AND s.status = 'active')",
             )?;
             let mut marked = Vec::with_capacity(marks.len());
             for id in marks {
-                let n = mark.execute(params![id, now_s])?;
+                let n = mark.execute(params![id, now_s, clock, until, claimer.id])?;
                 if n == 0 {
                     // Not theirs to get any more: no row is left to send
                     // later, should they come back.

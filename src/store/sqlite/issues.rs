@@ -76,10 +76,10 @@ impl Sqlite {
     ) -> Result<IssueRow, StoreError> {
         let now_s = stamp(now);
         let done = issue.deliveries.is_empty();
-        let id = self.write(|tx| {
-            tx.execute(
+        let made = self.write(|tx| {
+            let n = tx.execute(
                 "INSERT INTO issues (label, cutoff, status, created_at, finished_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (cutoff) DO NOTHING",
                 params![
                     issue.label,
                     stamp(issue.cutoff),
@@ -88,6 +88,24 @@ impl Sqlite {
                     done.then_some(&now_s)
                 ],
             )?;
+            if n == 0 {
+                // Made already, by a sender sharing this state: join it.
+                let existing = tx.query_row(
+                    "SELECT id, label, cutoff, status FROM issues WHERE cutoff = ?1",
+                    [stamp(issue.cutoff)],
+                    |r| {
+                        let cutoff: String = r.get(2)?;
+                        let status: String = r.get(3)?;
+                        Ok(IssueRow {
+                            id: r.get(0)?,
+                            label: r.get(1)?,
+                            cutoff: parse_stamp(&cutoff).unwrap_or_default(),
+                            done: status == "done",
+                        })
+                    },
+                )?;
+                return Ok(Err(existing));
+            }
             let issue_id = tx.last_insert_rowid();
             let mut carried = tx.prepare(
                 "INSERT INTO issue_articles (issue_id, article_id, column_slug) VALUES (?1, ?2, ?3)",
@@ -113,13 +131,16 @@ impl Sqlite {
             for (article_id, updated) in issue.corrections {
                 correction.execute(params![issue_id, article_id, stamp(*updated)])?;
             }
-            Ok(issue_id)
+            Ok(Ok(issue_id))
         })?;
-        Ok(IssueRow {
-            id,
-            label: issue.label.to_owned(),
-            cutoff: issue.cutoff,
-            done,
+        Ok(match made {
+            Ok(id) => IssueRow {
+                id,
+                label: issue.label.to_owned(),
+                cutoff: issue.cutoff,
+                done,
+            },
+            Err(existing) => existing,
         })
     }
 

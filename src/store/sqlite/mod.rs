@@ -11,6 +11,7 @@
 //! Each method of [`Sqlite`] does what the [`Store`] method of the same
 //! name documents; comments here say only how.
 
+mod copy;
 mod deliveries;
 mod issues;
 mod open;
@@ -19,7 +20,6 @@ mod status;
 mod subscribers;
 
 use super::{Store, StoreError};
-use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use rusqlite::{Connection, Transaction};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -102,16 +102,7 @@ fn sql_error(path: &Path, source: rusqlite::Error) -> StoreError {
     }
 }
 
-/// RFC 3339 in UTC, the form every time is stored in.
-fn stamp(t: DateTime<FixedOffset>) -> String {
-    t.with_timezone(&Utc)
-        .to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// Reads a stored time back.
-fn parse_stamp(s: &str) -> Option<DateTime<FixedOffset>> {
-    DateTime::parse_from_rfc3339(s).ok()
-}
+pub(super) use super::{parse_stamp, stamp};
 
 impl Sqlite {
     fn err(&self, source: rusqlite::Error) -> StoreError {
@@ -146,5 +137,21 @@ impl Sqlite {
             Ok(value)
         })()
         .map_err(sql)
+    }
+}
+
+impl Sqlite {
+    /// The schema version (`PRAGMA user_version`).
+    pub(crate) fn schema_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// A file is always there once open.
+    pub(crate) fn ping(&self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("SELECT 1", [], |_| Ok(()))
+            .map_err(|e| self.err(e))
     }
 }

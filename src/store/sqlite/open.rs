@@ -23,6 +23,10 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
         "0003_signup_requests_and_service_emails",
         include_str!("../migrations/0003_signup_requests_and_service_emails.sql"),
     ),
+    (
+        "0004_delivery_leases",
+        include_str!("../migrations/0004_delivery_leases.sql"),
+    ),
 ];
 
 /// The database's application id and schema version. Reading them is the

@@ -21,17 +21,9 @@ pub(super) fn from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<Subscriber> {
         // Cleaned again where it is read, for rows stored before names
         // were cleaned on the way in: a digest builds `To` from it.
         name: crate::address::display_name(&r.get::<_, String>(at + 2)?),
-        columns: split_columns(&columns),
+        columns: crate::store::subscribers::split_columns(&columns),
         status: SubscriberStatus::parse(&status).unwrap_or(SubscriberStatus::Unsubscribed),
     })
-}
-
-fn split_columns(s: &str) -> Vec<String> {
-    s.split(';')
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 /// Adds the subscriber, or sets the fields given (`Some`) of the one with
@@ -357,7 +349,7 @@ impl Sqlite {
                         id: r.get(0)?,
                         subscriber_id: r.get(1)?,
                         name: r.get(2)?,
-                        columns: split_columns(&r.get::<_, String>(3)?),
+                        columns: crate::store::subscribers::split_columns(&r.get::<_, String>(3)?),
                         confirmed: r.get(4)?,
                     })
                 },

@@ -1,0 +1,291 @@
+//! The deliveries' statements. Senders on several machines claim rows
+//! with `FOR UPDATE SKIP LOCKED`: each takes rows no other is taking at
+//! that moment, without waiting behind them.
+
+use super::{subscribers, Postgres};
+use crate::store::{
+    stamp, Claimer, DeliveryRow, DeliveryStatus, Outcome, StoreError, BOUNCE_LIMIT,
+};
+use chrono::{DateTime, FixedOffset};
+use postgres::Transaction;
+
+fn record_outcomes(
+    tx: &mut Transaction<'_>,
+    outcomes: &[Outcome],
+    now_s: &str,
+) -> Result<(), postgres::Error> {
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    let delivery = tx.prepare(
+        "UPDATE deliveries SET status = $2, last_reply = $3, updated_at = $4, lease_until = NULL,
+                sent_at = CASE WHEN $2 = 'sent' THEN $4 ELSE sent_at END
+         WHERE id = $1",
+    )?;
+    let cleared =
+        tx.prepare("UPDATE subscribers SET hard_bounces = 0 WHERE id = $1 AND hard_bounces > 0")?;
+    let bounced = tx.prepare(
+        "UPDATE subscribers SET hard_bounces = hard_bounces + 1, updated_at = $3,
+                status = CASE WHEN hard_bounces + 1 >= $2 THEN 'bounced' ELSE status END
+         WHERE id = $1",
+    )?;
+    for o in outcomes {
+        tx.execute(
+            &delivery,
+            &[&o.delivery_id, &o.status.as_str(), &o.reply, &now_s],
+        )?;
+        if o.status == DeliveryStatus::Sent {
+            tx.execute(&cleared, &[&o.subscriber_id])?;
+        } else if o.hard_bounce {
+            tx.execute(&bounced, &[&o.subscriber_id, &BOUNCE_LIMIT, &now_s])?;
+        }
+    }
+    Ok(())
+}
+
+fn delivery_from(r: &postgres::Row) -> DeliveryRow {
+    DeliveryRow {
+        id: r.get(0),
+        message_id: r.get(1),
+        subscriber: subscribers::from_row(r, 2),
+    }
+}
+
+impl Postgres {
+    pub(crate) fn end_claims(&self, claimers: Option<&[String]>) -> Result<(), StoreError> {
+        self.read(|c| match claimers {
+            None => c.execute(
+                "UPDATE deliveries SET lease_until = NULL WHERE lease_until IS NOT NULL",
+                &[],
+            ),
+            Some(list) => c.execute(
+                "UPDATE deliveries SET lease_until = NULL WHERE claimed_by = ANY($1)",
+                &[&list],
+            ),
+        })?;
+        Ok(())
+    }
+
+    pub(crate) fn live_claimers(&self, clock: i64) -> Result<Vec<String>, StoreError> {
+        self.read(|c| {
+            Ok(c.query(
+                "SELECT DISTINCT claimed_by FROM deliveries
+                 WHERE lease_until > $1 AND claimed_by IS NOT NULL
+                   AND status IN ('queued', 'deferred', 'sending')",
+                &[&clock],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+        })
+    }
+
+    pub(crate) fn mark_in_flight_unknown(
+        &self,
+        clock: i64,
+        now: DateTime<FixedOffset>,
+    ) -> Result<usize, StoreError> {
+        self.read(|c| {
+            c.execute(
+                "UPDATE deliveries SET status = 'unknown', updated_at = $1, lease_until = NULL,
+                        last_reply = 'the run sending it stopped before its outcome was known'
+                 WHERE status = 'sending' AND (lease_until IS NULL OR lease_until <= $2)",
+                &[&stamp(now), &clock],
+            )
+        })
+        .map(|n| n as usize)
+    }
+
+    pub(crate) fn requeue_unknown(&self, now: DateTime<FixedOffset>) -> Result<usize, StoreError> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE deliveries SET status = 'queued', updated_at = $1, tried_at = NULL
+                 WHERE status = 'unknown'",
+                &[&stamp(now)],
+            )?;
+            tx.execute(
+                "UPDATE issues SET status = 'sending', finished_at = NULL
+                 WHERE id IN (SELECT issue_id FROM deliveries WHERE status = 'queued')",
+                &[],
+            )?;
+            Ok(n as usize)
+        })
+    }
+
+    pub(crate) fn pending_deliveries(&self, issue_id: i64) -> Result<Vec<DeliveryRow>, StoreError> {
+        self.read(|c| {
+            Ok(c.query(
+                &format!(
+                    "SELECT d.id, d.message_id, {}
+                     FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+                     WHERE d.issue_id = $1 AND d.status IN ('queued', 'deferred') AND s.status = 'active'
+                     ORDER BY d.id",
+                    subscribers::COLUMNS_AS_S
+                ),
+                &[&issue_id],
+            )?
+            .iter()
+            .map(delivery_from)
+            .collect())
+        })
+    }
+
+    pub(crate) fn pending_count(&self, issue_id: i64) -> Result<usize, StoreError> {
+        self.read(|c| {
+            c.query_one(
+                "SELECT count(*) FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+                 WHERE d.issue_id = $1 AND d.status IN ('queued', 'deferred') AND s.status = 'active'",
+                &[&issue_id],
+            )
+        })
+        .map(|r| r.get::<_, i64>(0) as usize)
+    }
+
+    pub(crate) fn claim_deliveries(
+        &self,
+        issue_id: i64,
+        claimer: &Claimer,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
+        let clock = Claimer::clock_ms();
+        let until = claimer.lease_end();
+        self.write(|tx| {
+            let rows: Vec<DeliveryRow> = tx
+                .query(
+                    &format!(
+                        "SELECT d.id, d.message_id, {}
+                         FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+                         WHERE d.issue_id = $1 AND d.id > $2 AND d.status IN ('queued', 'deferred')
+                           AND s.status = 'active'
+                           AND (d.lease_until IS NULL OR d.lease_until <= $3)
+                           AND (d.tried_at IS NULL OR (d.tried_at <= $4 AND d.claimed_by IS DISTINCT FROM $6))
+                         ORDER BY d.id LIMIT $5
+                         FOR UPDATE OF d SKIP LOCKED",
+                        subscribers::COLUMNS_AS_S
+                    ),
+                    &[
+                        &issue_id,
+                        &after,
+                        &clock,
+                        &claimer.started_ms,
+                        &(limit as i64),
+                        &claimer.id,
+                    ],
+                )?
+                .iter()
+                .map(delivery_from)
+                .collect();
+            let ids: Vec<i64> = rows.iter().map(|d| d.id).collect();
+            tx.execute(
+                "UPDATE deliveries SET claimed_by = $2, lease_until = $3 WHERE id = ANY($1)",
+                &[&ids, &claimer.id, &until],
+            )?;
+            Ok(rows)
+        })
+    }
+
+    pub(crate) fn release_claims(&self, issue_id: i64, me: &str) -> Result<(), StoreError> {
+        self.read(|c| {
+            c.execute(
+                "UPDATE deliveries SET lease_until = NULL
+                 WHERE issue_id = $1 AND claimed_by = $2 AND status IN ('queued', 'deferred')",
+                &[&issue_id, &me],
+            )
+        })
+        .map(|_| ())
+    }
+
+    pub(crate) fn others_claims(
+        &self,
+        issue_id: i64,
+        me: &str,
+        clock: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.read(|c| {
+            c.query_one(
+                "SELECT min(lease_until) FROM deliveries
+                 WHERE issue_id = $1 AND status IN ('queued', 'deferred') AND lease_until > $2
+                   AND claimed_by IS DISTINCT FROM $3",
+                &[&issue_id, &clock, &me],
+            )
+        })
+        .map(|r| r.get(0))
+    }
+
+    pub(crate) fn settle(
+        &self,
+        claimer: &Claimer,
+        marks: &[i64],
+        outcomes: &[Outcome],
+        now: DateTime<FixedOffset>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let now_s = stamp(now);
+        let clock = Claimer::clock_ms();
+        let until = claimer.lease_end();
+        self.write(|tx| {
+            record_outcomes(tx, outcomes, &now_s)?;
+            if marks.is_empty() {
+                return Ok(Vec::new());
+            }
+            // One statement for the group: only rows whose claim is still
+            // this sender's, and whose reader is still subscribed.
+            let marked: std::collections::HashSet<i64> = tx
+                .query(
+                    "UPDATE deliveries d SET status = 'sending', attempts = attempts + 1,
+                            updated_at = $2, tried_at = $3, lease_until = $4
+                     FROM subscribers s
+                     WHERE d.id = ANY($1) AND d.claimed_by = $5
+                       AND d.status IN ('queued', 'deferred')
+                       AND s.id = d.subscriber_id AND s.status = 'active'
+                     RETURNING d.id",
+                    &[&marks, &now_s, &clock, &until, &claimer.id],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let gone: Vec<i64> = marks
+                .iter()
+                .copied()
+                .filter(|id| !marked.contains(id))
+                .collect();
+            if !gone.is_empty() {
+                tx.execute(
+                    "DELETE FROM deliveries d WHERE d.id = ANY($1) AND d.status IN ('queued', 'deferred')
+                     AND NOT EXISTS (SELECT 1 FROM subscribers s
+                                     WHERE s.id = d.subscriber_id AND s.status = 'active')",
+                    &[&gone],
+                )?;
+            }
+            Ok(marks.iter().map(|id| marked.contains(id)).collect())
+        })
+    }
+
+    pub(crate) fn finish_issue_if_complete(
+        &self,
+        issue_id: i64,
+        now: DateTime<FixedOffset>,
+    ) -> Result<bool, StoreError> {
+        let n = self.read(|c| {
+            c.execute(
+                "UPDATE issues SET status = 'done', finished_at = $2
+                 WHERE id = $1 AND status = 'sending' AND NOT EXISTS (
+                     SELECT 1 FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+                     WHERE d.issue_id = $1 AND d.status IN ('queued', 'deferred', 'sending')
+                       AND s.status = 'active')",
+                &[&issue_id, &stamp(now)],
+            )
+        })?;
+        Ok(n > 0)
+    }
+
+    pub(crate) fn unknown_deliveries(&self) -> Result<usize, StoreError> {
+        self.read(|c| {
+            c.query_one(
+                "SELECT count(*) FROM deliveries WHERE status = 'unknown'",
+                &[],
+            )
+        })
+        .map(|r| r.get::<_, i64>(0) as usize)
+    }
+}

@@ -1,0 +1,167 @@
+//! The statements of issues, the articles they carried and the
+//! corrections they listed.
+
+use super::Postgres;
+use crate::store::{parse_stamp, stamp, IssueRow, NewIssue, StoreError};
+use chrono::{DateTime, FixedOffset};
+use std::collections::HashSet;
+
+fn issue_from(r: &postgres::Row) -> IssueRow {
+    let cutoff: String = r.get(2);
+    let status: String = r.get(3);
+    IssueRow {
+        id: r.get(0),
+        label: r.get(1),
+        cutoff: parse_stamp(&cutoff).unwrap_or_default(),
+        done: status == "done",
+    }
+}
+
+impl Postgres {
+    pub(crate) fn unfinished_issues(&self) -> Result<Vec<IssueRow>, StoreError> {
+        self.issues(
+            "SELECT id, label, cutoff, status FROM issues WHERE status = 'sending' ORDER BY cutoff",
+        )
+    }
+
+    pub(crate) fn latest_issue(&self) -> Result<Option<IssueRow>, StoreError> {
+        Ok(self
+            .issues("SELECT id, label, cutoff, status FROM issues ORDER BY cutoff DESC LIMIT 1")?
+            .pop())
+    }
+
+    pub(crate) fn all_issues(&self) -> Result<Vec<IssueRow>, StoreError> {
+        self.issues("SELECT id, label, cutoff, status FROM issues ORDER BY cutoff DESC, id DESC")
+    }
+
+    fn issues(&self, query: &str) -> Result<Vec<IssueRow>, StoreError> {
+        self.read(|c| Ok(c.query(query, &[])?.iter().map(issue_from).collect()))
+    }
+
+    pub(crate) fn carried(&self, ids: &[&str]) -> Result<HashSet<String>, StoreError> {
+        let ids: Vec<&str> = ids.to_vec();
+        self.read(|c| {
+            Ok(c.query(
+                "SELECT article_id FROM issue_articles WHERE article_id = ANY($1)",
+                &[&ids],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+        })
+    }
+
+    pub(crate) fn issue_articles(
+        &self,
+        issue_id: i64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(|c| {
+            Ok(c.query(
+                "SELECT article_id, column_slug FROM issue_articles WHERE issue_id = $1 ORDER BY article_id",
+                &[&issue_id],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+        })
+    }
+
+    /// Two senders making the issue of one slot at once: the second's
+    /// insert waits on the unique `cutoff` until the first commits, then
+    /// finds it, and joins the issue the first made.
+    pub(crate) fn create_issue(
+        &self,
+        issue: &NewIssue<'_>,
+        now: DateTime<FixedOffset>,
+    ) -> Result<IssueRow, StoreError> {
+        let now_s = stamp(now);
+        let done = issue.deliveries.is_empty();
+        self.write(|tx| {
+            let made = tx.query_opt(
+                "INSERT INTO issues (label, cutoff, status, created_at, finished_at)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (cutoff) DO NOTHING RETURNING id",
+                &[
+                    &issue.label,
+                    &stamp(issue.cutoff),
+                    &if done { "done" } else { "sending" },
+                    &now_s,
+                    &done.then_some(&now_s),
+                ],
+            )?;
+            let Some(made) = made else {
+                let existing = tx.query_one(
+                    "SELECT id, label, cutoff, status FROM issues WHERE cutoff = $1",
+                    &[&stamp(issue.cutoff)],
+                )?;
+                return Ok(issue_from(&existing));
+            };
+            let issue_id: i64 = made.get(0);
+            let carried = tx.prepare(
+                "INSERT INTO issue_articles (issue_id, article_id, column_slug) VALUES ($1, $2, $3)",
+            )?;
+            let seen = tx.prepare(
+                "INSERT INTO articles_seen (id, column_slug, published, first_seen)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+            )?;
+            for (id, column, published) in issue.articles {
+                tx.execute(&carried, &[&issue_id, id, column])?;
+                tx.execute(&seen, &[id, column, &stamp(*published), &now_s])?;
+            }
+            // Deliveries go in a few large statements rather than one
+            // round trip each: an issue to a million readers is a million
+            // rows.
+            for chunk in issue.deliveries.chunks(10_000) {
+                let subscribers: Vec<i64> = chunk.iter().map(|(s, _)| *s).collect();
+                let message_ids: Vec<&str> = chunk.iter().map(|(_, m)| m.as_str()).collect();
+                tx.execute(
+                    "INSERT INTO deliveries (issue_id, subscriber_id, status, message_id, updated_at)
+                     SELECT $1, s, 'queued', m, $4 FROM unnest($2::bigint[], $3::text[]) AS t (s, m)",
+                    &[&issue_id, &subscribers, &message_ids, &now_s],
+                )?;
+            }
+            let correction = tx.prepare(
+                "INSERT INTO issue_corrections (issue_id, article_id, updated) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+            )?;
+            for (article_id, updated) in issue.corrections {
+                tx.execute(&correction, &[&issue_id, article_id, &stamp(*updated)])?;
+            }
+            Ok(IssueRow {
+                id: issue_id,
+                label: issue.label.to_owned(),
+                cutoff: issue.cutoff,
+                done,
+            })
+        })
+    }
+
+    pub(crate) fn corrections_listed(
+        &self,
+        corrections: &[(&str, DateTime<FixedOffset>)],
+    ) -> Result<HashSet<String>, StoreError> {
+        self.read(|c| {
+            let stmt = c.prepare(
+                "SELECT 1 FROM issue_corrections WHERE article_id = $1 AND updated = $2",
+            )?;
+            let mut listed = HashSet::new();
+            for (id, updated) in corrections {
+                if c.query_opt(&stmt, &[id, &stamp(*updated)])?.is_some() {
+                    listed.insert((*id).to_owned());
+                }
+            }
+            Ok(listed)
+        })
+    }
+
+    pub(crate) fn issue_corrections(&self, issue_id: i64) -> Result<Vec<String>, StoreError> {
+        self.read(|c| {
+            Ok(c.query(
+                "SELECT article_id FROM issue_corrections WHERE issue_id = $1 ORDER BY article_id",
+                &[&issue_id],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+        })
+    }
+}

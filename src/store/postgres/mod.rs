@@ -1,0 +1,270 @@
+//! The PostgreSQL backend, for a state shared by several machines.
+//! Everything that knows it is PostgreSQL is here or below: the
+//! connection and its TLS, the schema version table and the migrations
+//! (`open`), and the statements of each table, one file per table of the
+//! store, as for SQLite.
+//!
+//! # The driver: the `postgres` crate
+//!
+//! We use the blocking `postgres` client (tokio-postgres under a runtime
+//! of its own) rather than sqlx: the store's callers are plain threads
+//! (the sender's state writer, `serve`'s `spawn_blocking` tasks, the
+//! commands), exactly as for rusqlite, so a blocking client fits the
+//! enum seam in `store/mod.rs` with nothing async reaching them; sqlx
+//! would bring its own pool, macros and a second TLS stack, where
+//! `tokio-postgres-rustls` gives the rustls broadsheet already carries.
+//!
+//! Each method of [`Postgres`] does what the [`crate::store::Store`]
+//! method of the same name documents; comments here say only how.
+
+mod copy;
+mod deliveries;
+mod issues;
+mod open;
+mod service_emails;
+mod status;
+mod subscribers;
+pub(super) mod target;
+
+use super::StoreError;
+use postgres::error::SqlState;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use target::{Target, Tls};
+
+/// `statement_timeout` and `lock_timeout` of every connection, in
+/// milliseconds; set once from the config, as SQLite's busy timeout is.
+static STATEMENT_TIMEOUT_MS: AtomicU64 = AtomicU64::new(30_000);
+static LOCK_TIMEOUT_MS: AtomicU64 = AtomicU64::new(30_000);
+
+/// See [`crate::store::set_postgres_timeouts`].
+pub(crate) fn set_timeouts(statement: Duration, lock: Duration) {
+    let ms = |d: Duration| d.as_millis().min(u128::from(u64::MAX)) as u64;
+    STATEMENT_TIMEOUT_MS.store(ms(statement), Ordering::Relaxed);
+    LOCK_TIMEOUT_MS.store(ms(lock), Ordering::Relaxed);
+}
+
+/// An open connection to the state database.
+///
+/// The client sits in a `RefCell`: the driver takes `&mut` for every
+/// statement, reads included, while the store's reads take `&self`, as
+/// rusqlite's do. A `Store` is used by one thread at a time (callers keep
+/// it in a `Mutex`), so a borrow never meets another.
+pub(crate) struct Postgres {
+    client: std::cell::RefCell<postgres::Client>,
+    target: Target,
+    read_only: bool,
+}
+
+/// The error for a failed statement or connection, naming the database
+/// (never its password) and what the server said.
+pub(crate) fn pg_error(target: &Target, e: postgres::Error) -> StoreError {
+    let shown = target.shown().to_owned();
+    if let Some(db) = e.as_db_error() {
+        let code = db.code();
+        let message = db.message().to_owned();
+        if *code == SqlState::INVALID_PASSWORD
+            || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+            || *code == SqlState::INVALID_CATALOG_NAME
+            || *code == SqlState::INSUFFICIENT_PRIVILEGE
+        {
+            return StoreError::Refused {
+                target: shown,
+                message,
+            };
+        }
+        if *code == SqlState::QUERY_CANCELED {
+            return StoreError::Timeout {
+                target: shown,
+                message,
+            };
+        }
+        if *code == SqlState::LOCK_NOT_AVAILABLE {
+            return StoreError::Busy {
+                path: PathBuf::from(shown),
+                waited: 0,
+                holder: format!(
+                    "PostgreSQL said: {message} (state.busy_timeout_seconds is its lock_timeout)"
+                ),
+            };
+        }
+        if *code == SqlState::ADMIN_SHUTDOWN
+            || *code == SqlState::CRASH_SHUTDOWN
+            || *code == SqlState::CANNOT_CONNECT_NOW
+        {
+            return StoreError::Unreachable {
+                target: shown,
+                message,
+            };
+        }
+        // The driver's Display of a server error is only "db error": the
+        // server's own words are what an operator needs.
+        let mut said = format!("{}: {message}", db.severity());
+        if let Some(detail) = db.detail() {
+            said.push_str(&format!(" ({detail})"));
+        }
+        if let Some(hint) = db.hint() {
+            said.push_str(&format!("; {hint}"));
+        }
+        return StoreError::Sql {
+            path: PathBuf::from(shown),
+            source: said.into(),
+        };
+    }
+    if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) {
+        return StoreError::Unreachable {
+            target: shown,
+            message: e.to_string(),
+        };
+    }
+    StoreError::Sql {
+        path: PathBuf::from(shown),
+        source: Box::new(e),
+    }
+}
+
+/// The error for a failed connection: what the server refused is
+/// [`pg_error`]'s; anything else (no answer, a TLS refusal, a timeout) is
+/// a server out of reach, in the driver's own words, which carry no
+/// password.
+fn connect_error(target: &Target, e: postgres::Error) -> StoreError {
+    if e.as_db_error().is_some() {
+        return pg_error(target, e);
+    }
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        message = format!("{message}: {s}");
+        source = s.source();
+    }
+    StoreError::Unreachable {
+        target: target.shown().to_owned(),
+        message,
+    }
+}
+
+/// The rustls client configuration for [`Tls::Verify`].
+fn tls_config(
+    target: &Target,
+    roots: Option<&std::path::Path>,
+) -> Result<rustls::ClientConfig, StoreError> {
+    let mut store = rustls::RootCertStore::empty();
+    match roots {
+        None => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        Some(file) => {
+            let unreadable = |message: String| StoreError::Refused {
+                target: target.shown().to_owned(),
+                message: format!("{}: {message} (sslrootcert in state.url)", file.display()),
+            };
+            let pem = std::fs::read(file).map_err(|e| unreadable(e.to_string()))?;
+            use rustls::pki_types::pem::PemObject;
+            for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+                let cert = cert.map_err(|e| unreadable(format!("not a PEM certificate: {e}")))?;
+                store
+                    .add(cert)
+                    .map_err(|e| unreadable(format!("not a usable certificate: {e}")))?;
+            }
+            if store.is_empty() {
+                return Err(unreadable("holds no certificate".into()));
+            }
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::Refused {
+            target: target.shown().to_owned(),
+            message: e.to_string(),
+        })?
+        .with_root_certificates(store)
+        .with_no_client_auth())
+}
+
+impl Postgres {
+    /// Connects, with TLS as `sslmode` asks.
+    fn connect(target: &Target) -> Result<postgres::Client, StoreError> {
+        // Every statement and every wait for a row lock is bounded by the
+        // server itself, so no call of ours waits for ever.
+        let mut config = target.config.clone();
+        let bounds = format!(
+            "-c statement_timeout={} -c lock_timeout={}",
+            STATEMENT_TIMEOUT_MS.load(Ordering::Relaxed),
+            LOCK_TIMEOUT_MS.load(Ordering::Relaxed)
+        );
+        let options = match config.get_options() {
+            Some(given) => format!("{given} {bounds}"),
+            None => bounds,
+        };
+        config.options(&options);
+        let client = match &target.tls {
+            Tls::Disable => config.connect(postgres::NoTls),
+            Tls::Verify { roots } => {
+                let tls = tls_config(target, roots.as_deref())?;
+                config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
+            }
+        };
+        client.map_err(|e| connect_error(target, e))
+    }
+
+    fn err(&self, e: postgres::Error) -> StoreError {
+        pg_error(&self.target, e)
+    }
+
+    /// The connection, connected again first if the server closed it (a
+    /// restart, a failover): the statement that met the closed connection
+    /// failed, and the next one gets a new connection.
+    fn client(&self) -> Result<std::cell::RefMut<'_, postgres::Client>, StoreError> {
+        let mut client = self.client.borrow_mut();
+        if client.is_closed() {
+            *client = Postgres::connect(&self.target)?;
+            if self.read_only {
+                client
+                    .batch_execute("SET default_transaction_read_only = on")
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        Ok(client)
+    }
+
+    /// Runs `f` in one transaction, committed if it succeeds.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let mut client = self.client()?;
+        (|| {
+            let mut tx = client.transaction()?;
+            let value = f(&mut tx)?;
+            tx.commit()?;
+            Ok(value)
+        })()
+        .map_err(|e| self.err(e))
+    }
+
+    /// Runs `f` on the connection, outside any transaction of ours.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let mut client = self.client()?;
+        f(&mut client).map_err(|e| self.err(e))
+    }
+
+    /// Every commit is durable once it returns: the server's
+    /// `synchronous_commit`, asked for explicitly in case the database's
+    /// default was lowered.
+    pub(crate) fn make_durable(&self) -> Result<(), StoreError> {
+        self.read(|c| c.batch_execute("SET synchronous_commit = on"))
+    }
+
+    /// Whether the server answers (`/healthz`).
+    pub(crate) fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| c.simple_query("SELECT 1").map(|_| ()))
+    }
+
+    /// The database named in messages.
+    pub(crate) fn shown(&self) -> &str {
+        self.target.shown()
+    }
+}

@@ -1,0 +1,129 @@
+//! The service emails' statements.
+
+use super::Postgres;
+use crate::store::service_emails::KEEP_SECONDS;
+use crate::store::{stamp, NewServiceEmail, ServiceEmail, StoreError};
+use chrono::{DateTime, FixedOffset};
+use postgres::Transaction;
+
+impl Postgres {
+    pub(crate) fn queue_service_email(
+        &self,
+        e: &NewServiceEmail,
+        now: DateTime<FixedOffset>,
+        unix_now: i64,
+    ) -> Result<i64, StoreError> {
+        let now = stamp(now);
+        self.write(|tx| insert(tx, e, unix_now, e.give_up_at, &now))
+    }
+
+    pub(crate) fn due_service_emails(
+        &self,
+        unix_now: i64,
+        limit: usize,
+    ) -> Result<Vec<ServiceEmail>, StoreError> {
+        let rows = self.read(|c| {
+            c.query(
+                "SELECT id, subscriber_id, kind, envelope_from, envelope_to, message, file_name, give_up_at, attempts
+                 FROM service_emails WHERE status = 'queued' AND not_before <= $1 ORDER BY id LIMIT $2",
+                &[&unix_now, &(limit as i64)],
+            )
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| ServiceEmail {
+                id: r.get(0),
+                email: NewServiceEmail {
+                    subscriber_id: r.get(1),
+                    kind: r.get(2),
+                    envelope_from: r.get(3),
+                    envelope_to: r.get(4),
+                    message: r.get(5),
+                    file_name: r.get(6),
+                    give_up_at: r.get(7),
+                },
+                attempts: r.get(8),
+            })
+            .collect())
+    }
+
+    pub(crate) fn queued_service_emails(&self) -> Result<(usize, Option<i64>), StoreError> {
+        self.read(|c| {
+            c.query_one(
+                "SELECT count(*), min(not_before) FROM service_emails WHERE status = 'queued'",
+                &[],
+            )
+        })
+        .map(|r| (r.get::<_, i64>(0) as usize, r.get(1)))
+    }
+
+    pub(crate) fn record_service_email(
+        &self,
+        id: i64,
+        sent: Option<bool>,
+        reply: &str,
+        not_before: i64,
+        now: DateTime<FixedOffset>,
+        unix_now: i64,
+    ) -> Result<(), StoreError> {
+        let now = stamp(now);
+        let status = match sent {
+            Some(true) => "sent",
+            Some(false) => "failed",
+            None => "queued",
+        };
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE service_emails SET status = $2, attempts = attempts + 1, last_reply = $3,
+                     not_before = $4, updated_at = $5 WHERE id = $1",
+                &[&id, &status, &reply, &not_before, &now],
+            )?;
+            tx.execute(
+                "DELETE FROM service_emails WHERE status != 'queued' AND not_before < $1",
+                &[&(unix_now - KEEP_SECONDS)],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub(crate) fn queue_nothing(
+        &self,
+        e: &NewServiceEmail,
+        now: DateTime<FixedOffset>,
+    ) -> Result<(), StoreError> {
+        let now = stamp(now);
+        self.write(|tx| {
+            let id = insert(tx, e, 0, 0, &now)?;
+            tx.execute("DELETE FROM service_emails WHERE id = $1", &[&id])?;
+            Ok(())
+        })
+    }
+}
+
+/// Writes `e` as a queued row; returns its id.
+fn insert(
+    tx: &mut Transaction<'_>,
+    e: &NewServiceEmail,
+    not_before: i64,
+    give_up_at: i64,
+    now: &str,
+) -> Result<i64, postgres::Error> {
+    Ok(tx
+        .query_one(
+            "INSERT INTO service_emails (subscriber_id, kind, envelope_from, envelope_to, message, file_name,
+                 status, not_before, give_up_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9, $9) RETURNING id",
+            &[
+                &e.subscriber_id,
+                &e.kind,
+                &e.envelope_from,
+                &e.envelope_to,
+                &e.message,
+                &e.file_name,
+                &not_before,
+                &give_up_at,
+                &now,
+            ],
+        )?
+        .get(0))
+}

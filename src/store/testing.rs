@@ -1,0 +1,92 @@
+//! For tests: a fresh, empty store of every backend there is, so one
+//! test runs against SQLite and PostgreSQL alike.
+//!
+//! PostgreSQL is used when `BROADSHEET_TEST_POSTGRES_URL` names a server
+//! (`scripts/test-postgres.sh` starts a throwaway one); each store gets a
+//! schema of its own in that database, dropped when the test ends. Without
+//! it only SQLite runs, except under `CI=true`, where a missing server is
+//! a failure, never a skip.
+
+use super::{Location, PasswordSources, PostgresTarget, Store};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The variable naming the test server.
+pub(crate) const URL_VAR: &str = "BROADSHEET_TEST_POSTGRES_URL";
+
+/// A store for one test, and what to clean up after it.
+pub(crate) struct Fresh {
+    /// `sqlite` or `postgres`, for assertion messages.
+    pub(crate) backend: &'static str,
+    /// Where it is, to open it again (a second connection, a restart).
+    pub(crate) location: Location,
+    _dir: Option<tempfile::TempDir>,
+    schema: Option<(PostgresTarget, String)>,
+}
+
+impl Fresh {
+    /// Opens (again) the store.
+    pub(crate) fn open(&self) -> Store {
+        Store::connect(&self.location).unwrap_or_else(|e| panic!("{}: {e}", self.backend))
+    }
+}
+
+impl Drop for Fresh {
+    fn drop(&mut self) {
+        if let Some((server, schema)) = &self.schema {
+            if let Ok(mut c) = server.config.connect(postgres::NoTls) {
+                let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+            }
+        }
+    }
+}
+
+/// The test server, if one is named; under `CI=true` one must be.
+pub(crate) fn postgres_server() -> Option<PostgresTarget> {
+    match std::env::var(URL_VAR) {
+        Ok(url) if !url.is_empty() => Some(
+            PostgresTarget::parse(&url, &PasswordSources::from_env())
+                .unwrap_or_else(|e| panic!("{URL_VAR}: {e}")),
+        ),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true and {URL_VAR} is not set: the PostgreSQL suite must run in CI (scripts/test-postgres.sh starts a server)")
+        }
+        _ => None,
+    }
+}
+
+/// A new, empty store on every backend available.
+pub(crate) fn fresh_stores() -> Vec<Fresh> {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = tempfile::tempdir().unwrap();
+    let mut out = vec![Fresh {
+        backend: "sqlite",
+        location: Location::Sqlite(dir.path().join("state.db")),
+        _dir: Some(dir),
+        schema: None,
+    }];
+    if let Some(server) = postgres_server() {
+        let schema = format!(
+            "t_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut admin = server
+            .config
+            .connect(postgres::NoTls)
+            .unwrap_or_else(|e| panic!("{URL_VAR}: {e}"));
+        admin
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+            ))
+            .unwrap();
+        let mut target = server.clone();
+        target.config.options(&format!("-c search_path={schema}"));
+        out.push(Fresh {
+            backend: "postgres",
+            location: Location::Postgres(target),
+            _dir: None,
+            schema: Some((server, schema)),
+        });
+    }
+    out
+}
