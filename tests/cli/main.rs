@@ -17,6 +17,7 @@ mod keep_going; // run and build --keep-going publish past an invalid article
 mod new; // `new COLUMN TITLE`: the article file, its slug, files never replaced
 mod output; // (shared) reading back trees, JSON, self links, HTML tags, build counts
 mod pages; // the HTML pages beside the feeds: column pages and the index
+mod postgres; // the state in PostgreSQL: several senders, a killed sender, copy and migrate, bad URLs
 #[cfg(unix)]
 mod preview; // `preview`: rebuilt on change, drafts, errors on the page, output and state untouched
 mod relay; // SMTP relays that are slow, silent or dead, and the run lock
