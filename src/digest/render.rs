@@ -30,15 +30,17 @@ pub struct Templates {
 /// [`CUTS`], in the order they come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
-    /// Up to the loop over the columns; sees the whole data.
+    /// Up to the loop over the columns. It and the other parts outside
+    /// the loops see the data with no columns, corrections or headlines
+    /// in it, only their counts: they are rendered once per count.
     Head,
-    /// A column's heading; sees the column.
+    /// A column's heading; sees the column (with all its articles).
     ColumnOpen,
     /// One article in full; sees the article (and `@root.words`).
     Article,
     /// After a column's articles; sees the column.
     ColumnClose,
-    /// Between the columns and the corrections; sees the whole data.
+    /// Between the columns and the corrections.
     BeforeCorrections,
     /// The corrections' heading, when there are some.
     CorrectionsOpen,

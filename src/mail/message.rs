@@ -166,15 +166,18 @@ impl Outgoing {
 /// than the rest of the message, and first asks which encoding would do.
 fn base64_body(text: &str) -> Body {
     use base64::Engine;
+    let bytes = text.as_bytes();
     let mut crlf = Vec::with_capacity(text.len() + text.len() / 32);
-    let mut previous = 0u8;
-    for &b in text.as_bytes() {
-        if b == b'\n' && previous != b'\r' {
+    let mut start = 0;
+    for (at, _) in text.match_indices('\n') {
+        crlf.extend_from_slice(&bytes[start..at]);
+        if at == 0 || bytes[at - 1] != b'\r' {
             crlf.push(b'\r');
         }
-        crlf.push(b);
-        previous = b;
+        crlf.push(b'\n');
+        start = at + 1;
     }
+    crlf.extend_from_slice(&bytes[start..]);
     // 57 bytes of input make one line of 76.
     let mut out = Vec::with_capacity(crlf.len() / 57 * 78 + 80);
     let mut line = [0u8; 76];
