@@ -11,8 +11,12 @@
 #   BENCH_CONNECTIONS=N   SMTP connections for both clients (default 16)
 #   BROADSHEET_BIN=PATH   time this binary; skips cargo build
 #
-# Targets: broadsheet reaches at least 60% of smtp-source's rate, sends to
-# 100,000 subscribers in under 20 s, and peaks under 200 MB of memory.
+# The publication is a big paper's opinion pages: 20 columns, about 30
+# articles a day in all (an issue of about 210), readers following 1-5
+# columns at random (about 17,000 distinct sets per 100,000 readers).
+#
+# Targets: broadsheet reaches at least 80% of smtp-source's rate at 16
+# connections and peaks at no more than 200 MB of memory.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -85,21 +89,36 @@ secret = "bench-secret-for-loopback"
 ''')
     for c in cols:
         f.write(f'\n[[columns]]\nslug = "{c}"\ntitle = "{sentence(3, 6)[:-1]}"\ndescription = "{sentence(20, 40)}"\n')
-for c in cols:
-    os.makedirs(f"{work}/content/{c}", exist_ok=True)
-    for k in range(3):
-        day = 24 + k
+# A big paper's opinion pages: about 30 articles a day across the 20
+# columns, some columns busier than others, over the week the issue covers
+# (its cutoff is Monday 08:00), so the issue carries about 210 articles.
+weight = [rng.uniform(0.4, 1.6) for _ in cols]
+count = {c: 0 for c in cols}
+for day in range(7):
+    start = 23 + day
+    for k in range(rng.randint(26, 34)):
+        c = rng.choices(cols, weight)[0]
+        count[c] += 1
+        minute = rng.randint(8 * 60, 8 * 60 + 24 * 60 - 1)
+        when = f"2026-11-{start + minute // (24 * 60):02d}T{minute % (24 * 60) // 60:02d}:{minute % 60:02d}:00+08:00"
         body = "\n\n".join(sentence(30, 80) + sentence(30, 80) for _ in range(6))
-        with open(f"{work}/content/{c}/a{k}.md", "w") as f:
-            f.write(f'+++\ntitle = "{sentence(8, 16)[:-1]}"\npublished = 2026-11-{day}T07:00:00+08:00\n'
+        os.makedirs(f"{work}/content/{c}", exist_ok=True)
+        with open(f"{work}/content/{c}/d{day}-{k}.md", "w") as f:
+            f.write(f'+++\ntitle = "{sentence(8, 16)[:-1]}"\npublished = {when}\n'
                     f'authors = [{{ name = "{sentence(2, 3)[:-1]}", role = "{sentence(6, 10)[:-1]}" }}]\n+++\n\n{body}\n')
+sets = set()
 with open(f"{work}/subscribers.csv", "w") as f:
     f.write("email,name,columns\n")
     for i in range(n):
         follows = ";".join(sorted(rng.sample(cols, rng.randint(1, 5))))
+        sets.add(follows)
         name = sentence(2, 3)[:-1] if rng.random() < 0.7 else ""
         f.write(f"reader{i}@bench{i % 97}.example,{name},{follows}\n")
+with open(f"{work}/shape.txt", "w") as f:
+    f.write(f"{sum(count.values())} {len(sets)}\n")
 PY
+read -r ARTICLES SETS < "$WORK/shape.txt"
+log "$ARTICLES articles this week; $SUBSCRIBERS readers follow $SETS distinct sets of columns"
 
 "$BIN" --config "$WORK/config.toml" --now "$NOW" -q subscribers import "$WORK/subscribers.csv"
 
@@ -126,17 +145,20 @@ log "sending $SUBSCRIBERS messages of $SIZE bytes with smtp-source ..."
     -f digest@news.example.com -t reader@bench.example 127.0.0.1:$PORT
 S_WALL=$(wall "$WORK/time-src.txt")
 
-python3 - "$SUBSCRIBERS" "$SENT" "$B_WALL" "$B_RSS" "$S_WALL" "$SIZE" "$CONNECTIONS" <<'PY'
+python3 - "$SUBSCRIBERS" "$SENT" "$B_WALL" "$B_RSS" "$S_WALL" "$SIZE" "$CONNECTIONS" "$ARTICLES" "$SETS" <<'PY'
 import sys
 n, sent, bw, brss, sw, size, conns = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
+articles, sets = sys.argv[8], sys.argv[9]
 brate, srate = n / bw, n / sw
 ratio = brate / srate
 print(f"\ndigest delivery: {n} subscribers, {conns} connections, messages of about {size // 1024} KB")
+print(f"issue of {articles} articles in 20 columns; {sets} distinct sets of followed columns")
 print(f"{'':34}{'measured':>14}{'target':>14}")
-print(f"{'broadsheet wall time':34}{bw:>12.2f} s{'< 20 s':>14}  {'PASS' if bw < 20 else 'MISS'}")
+print(f"{'broadsheet wall time':34}{bw:>12.2f} s")
 print(f"{'broadsheet messages/s':34}{brate:>14,.0f}")
 print(f"{'broadsheet peak memory':34}{brss:>11.0f} MB{'<= 200 MB':>14}  {'PASS' if brss <= 200 else 'MISS'}")
 print(f"{'smtp-source messages/s (ceiling)':34}{srate:>14,.0f}")
-print(f"{'broadsheet / smtp-source':34}{ratio:>13.0%}{'>= 60%':>14}  {'PASS' if ratio >= 0.6 else 'MISS'}")
+print(f"{'smtp-source wall time':34}{sw:>12.2f} s")
+print(f"{'broadsheet / smtp-source':34}{ratio:>13.0%}{'>= 80%':>14}  {'PASS' if ratio >= 0.8 else 'MISS'}")
 print(f"{'delivered (state says sent)':34}{sent:>14}")
 PY

@@ -5,6 +5,7 @@
 use super::issue::{content, create_issue, group_key};
 use crate::config::{Config, ServiceUse};
 use crate::content::{Article, Selection};
+use crate::digest::assemble::Assembler;
 use crate::digest::render::{RenderedDigest, Templates};
 use crate::digest::schedule::{latest_slot, next_slot_after, Slot};
 use crate::digest::select;
@@ -27,8 +28,8 @@ const LINK_LIFETIME_DAYS: i64 = 365;
 /// How long a digest's preferences link works: digests get forwarded, and
 /// whoever holds one may change the reader's columns and name until then.
 const PREFERENCES_LINK_DAYS: i64 = 30;
-/// Renderings kept at once; deliveries come sorted by rendering, so only
-/// the last few are ever wanted again.
+/// Whole renderings kept at once, for templates of one's own; readers
+/// come sorted by rendering, so only the last few are wanted again.
 const SHARED_CACHE: usize = 64;
 
 /// Options of `digest send`.
@@ -379,9 +380,16 @@ pub fn send_locked(
 type SharedCache = Mutex<HashMap<(Vec<String>, bool), Arc<Option<RenderedDigest>>>>;
 
 /// Builds one delivery's message.
+///
+/// With the built-in digest templates each email is put together from
+/// parts rendered once per issue ([`Assembler`]): as cheap for the first
+/// reader of a set of columns as for the next, however the deliveries
+/// come. With templates of one's own each set of columns is rendered
+/// whole, and readers of the same set share it through a small cache.
 pub(super) struct Builder<'a> {
     prepared: &'a Prepared,
     composer: Composer<'a>,
+    assembler: Option<Assembler<'a>>,
     columns_with_news: BTreeSet<&'a str>,
     shared: SharedCache,
     cutoff: DateTime<FixedOffset>,
@@ -396,10 +404,12 @@ impl<'a> Builder<'a> {
         content: &'a IssueContent<'a>,
         cutoff: DateTime<FixedOffset>,
         now: DateTime<FixedOffset>,
-    ) -> Builder<'a> {
-        Builder {
+    ) -> Result<Builder<'a>, Error> {
+        let composer = Composer::new(config, &prepared.templates, content);
+        Ok(Builder {
             prepared,
-            composer: Composer::new(config, &prepared.templates, content),
+            composer,
+            assembler: Assembler::new(composer)?,
             columns_with_news: content
                 .articles
                 .iter()
@@ -411,7 +421,7 @@ impl<'a> Builder<'a> {
             cutoff,
             now,
             tz: config.site.timezone,
-        }
+        })
     }
 
     /// One reader's subject, HTML and text, with their signed links;
@@ -428,22 +438,6 @@ impl<'a> Builder<'a> {
         if key.0.is_empty() {
             return Ok(None);
         }
-        let cached = self.shared.lock().expect("cache lock").get(&key).cloned();
-        let shared = match cached {
-            Some(r) => r,
-            None => {
-                let r = Arc::new(self.composer.shared(&key.0, key.1)?);
-                let mut cache = self.shared.lock().expect("cache lock");
-                if cache.len() >= SHARED_CACHE {
-                    cache.clear();
-                }
-                cache.insert(key, r.clone());
-                r
-            }
-        };
-        let Some(shared) = shared.as_ref() else {
-            return Ok(None);
-        };
         let signer = &self.prepared.signer;
         let link = |page: &str, purpose: Purpose, days: i64| {
             format!(
@@ -459,16 +453,41 @@ impl<'a> Builder<'a> {
         };
         let unsubscribe_url = link("unsubscribe", Purpose::Unsubscribe, LINK_LIFETIME_DAYS);
         let preferences_url = link("preferences", Purpose::Preferences, PREFERENCES_LINK_DAYS);
-        let body = personalise(
-            shared,
-            &Personal {
-                name: &s.name,
-                email: &s.email,
-                unsubscribe_url: &unsubscribe_url,
-                preferences_url: &preferences_url,
-            },
-        );
+        let personal = Personal {
+            name: &s.name,
+            email: &s.email,
+            unsubscribe_url: &unsubscribe_url,
+            preferences_url: &preferences_url,
+        };
+        // A followed column has news, so there is an email to fill.
+        let body = match &self.assembler {
+            Some(assembler) => assembler.email(&key.0, key.1, &personal)?,
+            None => (*self.shared(&key)?)
+                .as_ref()
+                .map(|shared| personalise(shared, &personal)),
+        };
+        let Some(body) = body else {
+            return Ok(None);
+        };
         Ok(Some((body, unsubscribe_url)))
+    }
+
+    /// The whole rendering for readers of `key`, from the cache or
+    /// rendered now.
+    fn shared(&self, key: &(Vec<String>, bool)) -> Result<Arc<Option<RenderedDigest>>, Error> {
+        let cached = self.shared.lock().expect("cache lock").get(key).cloned();
+        Ok(match cached {
+            Some(r) => r,
+            None => {
+                let r = Arc::new(self.composer.shared(&key.0, key.1)?);
+                let mut cache = self.shared.lock().expect("cache lock");
+                if cache.len() >= SHARED_CACHE {
+                    cache.clear();
+                }
+                cache.insert(key.clone(), r.clone());
+                r
+            }
+        })
     }
 
     pub(super) fn message(
@@ -564,7 +583,7 @@ fn deliver_issue(
     progress: &indicatif::ProgressBar,
     summary: &mut SendSummary,
 ) -> Result<(), Error> {
-    let builder = Builder::new(config, prepared, content, issue.cutoff, now);
+    let builder = Builder::new(config, prepared, content, issue.cutoff, now)?;
     let setup = Setup {
         store,
         transport,

@@ -6,6 +6,7 @@
 //! message, sending and state live elsewhere: this module hands out
 //! subject, HTML and text only.
 
+pub mod assemble;
 pub mod render;
 pub mod schedule;
 pub mod select;
@@ -162,6 +163,7 @@ fn public_links(config: &Config, public_url: &str, web_copy: String) -> LinksDat
 }
 
 /// Fills the templates for an issue.
+#[derive(Clone, Copy)]
 pub struct Composer<'a> {
     config: &'a Config,
     templates: &'a Templates,
@@ -186,77 +188,74 @@ impl<'a> Composer<'a> {
         feeds_url(self.config, &web_copy_path(&self.content.slot.label))
     }
 
-    fn data(
+    /// A column's section with every one of its new articles.
+    fn column_data(&self, c: &crate::config::Column) -> ColumnData {
+        ColumnData {
+            slug: c.slug.to_string(),
+            title: c.title.clone(),
+            description: c.description.clone(),
+            url: c.url.clone(),
+            articles: self
+                .content
+                .articles
+                .iter()
+                .filter(|(a, _)| a.column == c.slug)
+                .map(|(a, summary)| self.article_data(a, summary, &c.title))
+                .collect(),
+        }
+    }
+
+    fn article_data(&self, a: &Article, summary: &str, column: &str) -> ArticleData {
+        let tz = self.config.site.timezone;
+        let lang = Lang::of(&self.config.site.language);
+        ArticleData {
+            title: a.title.clone(),
+            url: a.url.clone(),
+            summary: summary.to_owned(),
+            date: lang.unbroken_date(a.published.with_timezone(&tz).date_naive()),
+            datetime: a
+                .published
+                .with_timezone(&tz)
+                .format("%Y-%m-%d")
+                .to_string(),
+            byline: lang.join_names(&a.authors.iter().map(|au| au.byline()).collect::<Vec<_>>()),
+            column: column.to_owned(),
+        }
+    }
+
+    fn correction_data(&self, a: &Article) -> CorrectionData {
+        let tz = self.config.site.timezone;
+        let lang = Lang::of(&self.config.site.language);
+        CorrectionData {
+            title: a.title.clone(),
+            url: a.url.clone(),
+            correction: a.correction.clone().unwrap_or_default(),
+            date: lang.unbroken_date(a.last_changed().with_timezone(&tz).date_naive()),
+            column: self
+                .config
+                .column(a.column.as_str())
+                .map(|c| c.title.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// What the templates see, but with no columns, corrections or
+    /// headlines: `counts` says how many articles and corrections there are.
+    fn frame(
         &self,
-        followed: &[String],
         subscriber: SubscriberData,
         links: LinksData,
         web_copy: bool,
+        counts: &Counts,
     ) -> DigestData {
         let tz = self.config.site.timezone;
         let lang = Lang::of(&self.config.site.language);
-        let follows = |c: &str| followed.is_empty() || followed.iter().any(|f| f == c);
-        let columns: Vec<ColumnData> = self
-            .config
-            .columns
-            .iter()
-            .filter(|c| follows(c.slug.as_str()))
-            .map(|c| ColumnData {
-                slug: c.slug.to_string(),
-                title: c.title.clone(),
-                description: c.description.clone(),
-                url: c.url.clone(),
-                articles: self
-                    .content
-                    .articles
-                    .iter()
-                    .filter(|(a, _)| a.column == c.slug)
-                    .map(|(a, summary)| ArticleData {
-                        title: a.title.clone(),
-                        url: a.url.clone(),
-                        summary: summary.clone(),
-                        date: lang.unbroken_date(a.published.with_timezone(&tz).date_naive()),
-                        datetime: a
-                            .published
-                            .with_timezone(&tz)
-                            .format("%Y-%m-%d")
-                            .to_string(),
-                        byline: lang.join_names(
-                            &a.authors.iter().map(|au| au.byline()).collect::<Vec<_>>(),
-                        ),
-                        column: c.title.clone(),
-                    })
-                    .collect(),
-            })
-            .filter(|c| !c.articles.is_empty())
-            .collect();
-        let count = columns.iter().map(|c| c.articles.len()).sum();
-        let corrections: Vec<CorrectionData> = self
-            .content
-            .corrections
-            .iter()
-            .filter(|a| follows(a.column.as_str()))
-            .map(|a| CorrectionData {
-                title: a.title.clone(),
-                url: a.url.clone(),
-                correction: a.correction.clone().unwrap_or_default(),
-                date: lang.unbroken_date(a.last_changed().with_timezone(&tz).date_naive()),
-                column: self
-                    .config
-                    .column(a.column.as_str())
-                    .map(|c| c.title.clone())
-                    .unwrap_or_default(),
-            })
-            .collect();
         let day = self.content.slot.cutoff.with_timezone(&tz).date_naive();
         let words = Words::new(
             lang,
             &self.config.site.title,
             &subscriber.email,
-            &Counts {
-                articles: count,
-                corrections: corrections.len(),
-            },
+            counts,
             web_copy,
         );
         DigestData {
@@ -266,17 +265,96 @@ impl<'a> Composer<'a> {
                 date: day.format("%Y-%m-%d").to_string(),
                 day: lang.day(day),
                 full_day: lang.full_day(day),
-                articles: count,
-                count: lang.articles(count),
+                articles: counts.articles,
+                count: lang.articles(counts.articles),
             },
             subscriber,
-            columns,
-            corrections,
+            columns: Vec::new(),
+            corrections: Vec::new(),
             headlines: Vec::new(),
             links,
             web_copy,
             words,
             sender: sender(self.config),
+        }
+    }
+
+    fn data(
+        &self,
+        followed: &[String],
+        subscriber: SubscriberData,
+        links: LinksData,
+        web_copy: bool,
+    ) -> DigestData {
+        let follows = |c: &str| follows(followed, c);
+        let columns: Vec<ColumnData> = self
+            .config
+            .columns
+            .iter()
+            .filter(|c| follows(c.slug.as_str()))
+            .map(|c| self.column_data(c))
+            .filter(|c| !c.articles.is_empty())
+            .collect();
+        let corrections: Vec<CorrectionData> = self
+            .content
+            .corrections
+            .iter()
+            .filter(|a| follows(a.column.as_str()))
+            .map(|a| self.correction_data(a))
+            .collect();
+        let counts = Counts {
+            articles: columns.iter().map(|c| c.articles.len()).sum(),
+            corrections: corrections.len(),
+        };
+        DigestData {
+            columns,
+            corrections,
+            ..self.frame(subscriber, links, web_copy, &counts)
+        }
+    }
+
+    /// What the templates see for readers following `followed`, with
+    /// stand-ins for the personal parts.
+    fn email_data(&self, followed: &[String], has_name: bool) -> DigestData {
+        self.data(
+            followed,
+            SubscriberData {
+                name: if has_name { NAME.into() } else { String::new() },
+                email: EMAIL.into(),
+            },
+            self.email_links(),
+            false,
+        )
+    }
+
+    /// [`Composer::email_data`] with no columns, corrections or headlines.
+    fn email_frame(&self, has_name: bool, counts: &Counts) -> DigestData {
+        self.frame(
+            SubscriberData {
+                name: if has_name { NAME.into() } else { String::new() },
+                email: EMAIL.into(),
+            },
+            self.email_links(),
+            false,
+            counts,
+        )
+    }
+
+    fn email_links(&self) -> LinksData {
+        LinksData {
+            unsubscribe: UNSUBSCRIBE.into(),
+            preferences: PREFERENCES.into(),
+            web_copy: self.web_url(),
+            // A reader's own email is sent with the service's address
+            // checked; the preview may have none.
+            subscribe: self
+                .config
+                .server
+                .public_url
+                .as_ref()
+                .map(|u| format!("{u}/"))
+                .unwrap_or_default(),
+            archive: feeds_url(self.config, ARCHIVE_PATH),
         }
     }
 
@@ -288,29 +366,7 @@ impl<'a> Composer<'a> {
         followed: &[String],
         has_name: bool,
     ) -> Result<Option<RenderedDigest>, TemplateError> {
-        let data = self.data(
-            followed,
-            SubscriberData {
-                name: if has_name { NAME.into() } else { String::new() },
-                email: EMAIL.into(),
-            },
-            LinksData {
-                unsubscribe: UNSUBSCRIBE.into(),
-                preferences: PREFERENCES.into(),
-                web_copy: self.web_url(),
-                // A reader's own email is sent with the service's address
-                // checked; the preview may have none.
-                subscribe: self
-                    .config
-                    .server
-                    .public_url
-                    .as_ref()
-                    .map(|u| format!("{u}/"))
-                    .unwrap_or_default(),
-                archive: feeds_url(self.config, ARCHIVE_PATH),
-            },
-            false,
-        );
+        let data = self.email_data(followed, has_name);
         if data.columns.is_empty() && data.corrections.is_empty() {
             return Ok(None);
         }
@@ -332,49 +388,85 @@ impl<'a> Composer<'a> {
     }
 }
 
+/// Whether a reader following `followed` (empty: every column) gets the
+/// news of `column`.
+fn follows(followed: &[String], column: &str) -> bool {
+    followed.is_empty() || followed.iter().any(|f| f == column)
+}
+
 /// One reader's email from a shared rendering.
 pub fn personalise(shared: &RenderedDigest, p: &Personal<'_>) -> RenderedDigest {
-    let html_values = [
-        (NAME, crate::text::escape_xml(p.name)),
-        (EMAIL, crate::text::escape_xml(p.email)),
-        (UNSUBSCRIBE, crate::text::escape_xml(p.unsubscribe_url)),
-        (PREFERENCES, crate::text::escape_xml(p.preferences_url)),
-    ];
-    let text_values = [
-        (NAME, p.name),
-        (EMAIL, p.email),
-        (UNSUBSCRIBE, p.unsubscribe_url),
-        (PREFERENCES, p.preferences_url),
-    ];
-    let mut html = shared.html.clone();
-    for (k, v) in &html_values {
-        if html.contains(k) {
-            html = html.replace(k, v);
+    let values = Values::new(p);
+    RenderedDigest {
+        subject: values.subject(&shared.subject),
+        html: values.html(&shared.html),
+        text: values.text(&shared.text),
+    }
+}
+
+/// A reader's values, for the stand-ins they replace.
+struct Values<'p> {
+    html: [(&'static str, String); 4],
+    text: [(&'static str, &'p str); 4],
+}
+
+impl<'p> Values<'p> {
+    fn new(p: &Personal<'p>) -> Values<'p> {
+        Values {
+            html: [
+                (NAME, crate::text::escape_xml(p.name)),
+                (EMAIL, crate::text::escape_xml(p.email)),
+                (UNSUBSCRIBE, crate::text::escape_xml(p.unsubscribe_url)),
+                (PREFERENCES, crate::text::escape_xml(p.preferences_url)),
+            ],
+            text: [
+                (NAME, p.name),
+                (EMAIL, p.email),
+                (UNSUBSCRIBE, p.unsubscribe_url),
+                (PREFERENCES, p.preferences_url),
+            ],
         }
     }
-    let fill = |line: &str| {
+
+    /// `html` with the values in.
+    fn html(&self, html: &str) -> String {
+        let mut html = html.to_owned();
+        for (k, v) in &self.html {
+            if html.contains(k) {
+                html = html.replace(k, v);
+            }
+        }
+        html
+    }
+
+    fn fill(&self, line: &str) -> String {
         let mut out = line.to_owned();
-        for (k, v) in &text_values {
+        for (k, v) in &self.text {
             if out.contains(k) {
                 out = out.replace(k, v);
             }
         }
         out
-    };
-    // Only lines holding a stand-in change, and only they are wrapped
-    // again (a name can make a line longer than the width).
-    let mut text = String::with_capacity(shared.text.len() + 256);
-    for line in shared.text.split_inclusive('\n') {
-        if line.contains('\u{e000}') {
-            text.push_str(&render::wrap_text(&fill(line)));
-        } else {
-            text.push_str(line);
-        }
     }
-    RenderedDigest {
-        subject: crate::text::one_line(&fill(&shared.subject)),
-        html,
-        text,
+
+    /// `text` (wrapped) with the values in. Only lines holding a stand-in
+    /// change, and only they are wrapped again (a name can make a line
+    /// longer than the width): the text may be filled a few lines at a
+    /// time.
+    fn text(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len() + 256);
+        for line in text.split_inclusive('\n') {
+            if line.contains('\u{e000}') {
+                out.push_str(&render::wrap_text(&self.fill(line)));
+            } else {
+                out.push_str(line);
+            }
+        }
+        out
+    }
+
+    fn subject(&self, subject: &str) -> String {
+        crate::text::one_line(&self.fill(subject))
     }
 }
 

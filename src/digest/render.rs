@@ -19,6 +19,179 @@ pub const TEXT_WIDTH: usize = 72;
 pub struct Templates {
     html: TemplateSet,
     text: TemplateSet,
+    /// The built-in digest templates cut into the parts an email is
+    /// assembled from; `None` when `templates/` replaces either of them.
+    parts: Option<Parts>,
+    /// Whether the subject is the built-in one (no `digest.subject`).
+    builtin_subject: bool,
+}
+
+/// A piece of the digest templates between two of the block tags in
+/// [`CUTS`], in the order they come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Up to the loop over the columns. It and the other parts outside
+    /// the loops see the data with no columns, corrections or headlines
+    /// in it, only their counts: they are rendered once per count.
+    Head,
+    /// A column's heading; sees the column (with all its articles).
+    ColumnOpen,
+    /// One article in full; sees the article (and `@root.words`).
+    Article,
+    /// After a column's articles; sees the column.
+    ColumnClose,
+    /// Between the columns and the corrections.
+    BeforeCorrections,
+    /// The corrections' heading, when there are some.
+    CorrectionsOpen,
+    /// One correction; sees it (and `@root.words`).
+    Correction,
+    /// After the corrections.
+    CorrectionsClose,
+    /// Between the corrections and the headlines.
+    BeforeHeadlines,
+    /// The headlines' heading, when some articles are listed by title.
+    HeadlinesOpen,
+    /// One headline; sees it (and `@root.words`).
+    Headline,
+    /// After the headlines.
+    HeadlinesClose,
+    /// The rest: the footer.
+    Foot,
+}
+
+/// The tags the built-in digest templates are cut at, each ending the
+/// part of the same index in [`PARTS`].
+const CUTS: [&str; 12] = [
+    "{{#each columns}}",
+    "{{#each articles}}",
+    "{{/each}}",
+    "{{/each}}",
+    "{{#if corrections}}",
+    "{{#each corrections}}",
+    "{{/each}}",
+    "{{/if}}",
+    "{{#if headlines}}",
+    "{{#each headlines}}",
+    "{{/each}}",
+    "{{/if}}",
+];
+
+const PARTS: [Part; 13] = [
+    Part::Head,
+    Part::ColumnOpen,
+    Part::Article,
+    Part::ColumnClose,
+    Part::BeforeCorrections,
+    Part::CorrectionsOpen,
+    Part::Correction,
+    Part::CorrectionsClose,
+    Part::BeforeHeadlines,
+    Part::HeadlinesOpen,
+    Part::Headline,
+    Part::HeadlinesClose,
+    Part::Foot,
+];
+
+impl Part {
+    fn key(self) -> &'static str {
+        match self {
+            Part::Head => "head",
+            Part::ColumnOpen => "column-open",
+            Part::Article => "article",
+            Part::ColumnClose => "column-close",
+            Part::BeforeCorrections => "before-corrections",
+            Part::CorrectionsOpen => "corrections-open",
+            Part::Correction => "correction",
+            Part::CorrectionsClose => "corrections-close",
+            Part::BeforeHeadlines => "before-headlines",
+            Part::HeadlinesOpen => "headlines-open",
+            Part::Headline => "headline",
+            Part::HeadlinesClose => "headlines-close",
+            Part::Foot => "foot",
+        }
+    }
+}
+
+/// The built-in digest templates cut at their loops over columns,
+/// articles, corrections and headlines, each part compiled on its own:
+/// an issue renders each article's part once, and each reader's email is
+/// put together from the parts of the columns they follow.
+///
+/// Only the built-in templates are cut. A template in `templates/` may do
+/// what a part rendered on its own cannot see (`@index`, `../`, a count
+/// of `columns` in the header), so one is always rendered whole; the
+/// tests hold the assembled built-ins byte for byte to a whole render.
+pub struct Parts {
+    html: TemplateSet,
+    text: TemplateSet,
+}
+
+/// Cuts `src` at the first `tag`: what comes before it and what after. A tag alone on its line takes the line with it, as
+/// Handlebars leaves such a line out of what it renders.
+fn cut<'s>(src: &'s str, tag: &str) -> Option<(&'s str, &'s str)> {
+    let at = src.find(tag)?;
+    let end = at + tag.len();
+    let line_start = src[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = src[end..].find('\n').map_or(src.len(), |i| end + i + 1);
+    let alone = src[line_start..at].chars().all(|c| c == ' ' || c == '\t')
+        && src[end..line_end].chars().all(char::is_whitespace);
+    Some(match alone {
+        true => (&src[..line_start], &src[line_end..]),
+        false => (&src[..at], &src[end..]),
+    })
+}
+
+impl Parts {
+    /// The parts of the built-in templates; `None` if they no longer cut
+    /// as [`CUTS`] says (the tests would say so first).
+    fn builtin() -> Option<Parts> {
+        let mut html = TemplateSet::new(Escape::Html);
+        let mut text = TemplateSet::new(Escape::Text);
+        for (set, name) in [(&mut html, HTML_NAME), (&mut text, TEXT_NAME)] {
+            let mut rest = crate::templates::builtin(name);
+            for (i, part) in PARTS.iter().enumerate() {
+                let piece = match CUTS.get(i) {
+                    Some(tag) => {
+                        let (piece, after) = cut(rest, tag)?;
+                        rest = after;
+                        piece
+                    }
+                    None => rest,
+                };
+                // Text parts are wrapped one by one, so each must end a
+                // line (the last is wrapped last).
+                let wrapped = name == TEXT_NAME;
+                if wrapped && i + 1 < PARTS.len() && !piece.is_empty() && !piece.ends_with('\n') {
+                    return None;
+                }
+                let from = Location::file(format!("built-in {name}"));
+                set.add_text(part.key(), piece, from).ok()?;
+            }
+        }
+        Some(Parts { html, text })
+    }
+
+    /// Renders `part` against `data`: HTML, and text wrapped as a whole
+    /// render wraps it.
+    pub fn render<T: Serialize>(
+        &self,
+        part: Part,
+        data: &T,
+    ) -> Result<(String, String), TemplateError> {
+        let html = self.html.render(part.key(), data)?;
+        let text = self.text.render(part.key(), data)?;
+        Ok((html, wrap_part(&text)))
+    }
+}
+
+/// [`wrap_text`] for a part: an empty part stays empty (the whole text
+/// is wrapped line by line, and a part holds whole lines).
+fn wrap_part(text: &str) -> String {
+    match text.is_empty() {
+        true => String::new(),
+        false => wrap_text(text),
+    }
 }
 
 /// A rendered digest: subject, HTML part and text part.
@@ -224,6 +397,10 @@ impl Templates {
         html.add(ARCHIVE_NAME, dir, ARCHIVE_NAME, &display)?;
         let mut text = TemplateSet::new(Escape::Text);
         text.add(TEXT_NAME, dir, TEXT_NAME, &display)?;
+        let parts = match html.is_builtin(HTML_NAME) && text.is_builtin(TEXT_NAME) {
+            true => Parts::builtin(),
+            false => None,
+        };
         match &config.digest.subject {
             Some(subject) => {
                 let from = Location::file(display(&config.path)).field("digest.subject");
@@ -235,7 +412,31 @@ impl Templates {
                 text.add_text(SUBJECT_NAME, lang.default_subject(), from)?;
             }
         }
-        Ok(Templates { html, text })
+        Ok(Templates {
+            html,
+            text,
+            parts,
+            builtin_subject: config.digest.subject.is_none(),
+        })
+    }
+
+    /// The built-in templates' parts, when the digest uses them.
+    pub fn parts(&self) -> Option<&Parts> {
+        self.parts.as_ref()
+    }
+
+    /// Whether the subject is the built-in one, which sees only the
+    /// issue and the site: the same for every reader with as many
+    /// articles and corrections.
+    pub fn builtin_subject(&self) -> bool {
+        self.builtin_subject
+    }
+
+    /// The subject alone, against `data`.
+    pub fn subject(&self, data: &DigestData) -> Result<String, TemplateError> {
+        Ok(crate::text::one_line(
+            &self.text.render(SUBJECT_NAME, data)?,
+        ))
     }
 
     /// The archive page of past issues.
@@ -260,30 +461,55 @@ impl Templates {
     /// the HTML fits under [`HTML_LIMIT`].
     pub fn render_within_limit(&self, data: &DigestData) -> Result<RenderedDigest, TemplateError> {
         let first = self.render(data)?;
-        if first.html.len() + PERSONAL_MARGIN <= HTML_LIMIT {
+        if fits(first.html.len()) {
             return Ok(first);
         }
         let total: usize = data.columns.iter().map(|c| c.articles.len()).sum();
-        // The most articles shown in full that still fit: binary search.
-        let (mut lo, mut hi) = (0usize, total);
-        let mut best = self.render(&with_full(data, 0))?;
-        while lo < hi {
-            let mid = (lo + hi).div_ceil(2);
-            let r = self.render(&with_full(data, mid))?;
-            if r.html.len() + PERSONAL_MARGIN <= HTML_LIMIT {
-                lo = mid;
-                best = r;
-            } else {
-                hi = mid - 1;
+        let mut best = None;
+        let full = fullest(total, |n| {
+            let r = self.render(&with_full(data, n))?;
+            let ok = fits(r.html.len());
+            if ok {
+                best = Some(r);
             }
+            Ok::<_, TemplateError>(ok)
+        })?;
+        match best {
+            Some(r) => Ok(r),
+            None => self.render(&with_full(data, full)),
         }
-        Ok(best)
     }
+}
+
+/// Whether an email whose shared HTML is `html_len` bytes stays under
+/// [`HTML_LIMIT`] once a reader's own parts are in.
+pub fn fits(html_len: usize) -> bool {
+    html_len + PERSONAL_MARGIN <= HTML_LIMIT
+}
+
+/// The most of `total` articles (in reading order) that can be shown in
+/// full, the rest listed by title, when not all of them fit: a binary
+/// search, asking `fits` of a count of articles in full. The last count
+/// it was asked of and answered true is the one returned (or 0).
+pub fn fullest<E>(
+    total: usize,
+    mut fits: impl FnMut(usize) -> Result<bool, E>,
+) -> Result<usize, E> {
+    let (mut lo, mut hi) = (0usize, total);
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if fits(mid)? {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    Ok(lo)
 }
 
 /// `data` with only the first `full` articles (in reading order) kept in
 /// full and the rest listed as headlines.
-fn with_full(data: &DigestData, full: usize) -> DigestData {
+pub(super) fn with_full(data: &DigestData, full: usize) -> DigestData {
     let mut out = data.clone();
     let mut seen = 0;
     let mut headlines = Vec::new();

@@ -146,6 +146,8 @@ pub enum Escape {
 pub struct TemplateSet {
     reg: Handlebars<'static>,
     sources: HashMap<String, Location>,
+    /// Keys compiled from a built-in template, not a file in `templates/`.
+    builtin: std::collections::HashSet<String>,
 }
 
 impl TemplateSet {
@@ -159,6 +161,7 @@ impl TemplateSet {
         TemplateSet {
             reg,
             sources: HashMap::new(),
+            builtin: std::collections::HashSet::new(),
         }
     }
 
@@ -173,20 +176,32 @@ impl TemplateSet {
         display: &dyn Fn(&Path) -> String,
     ) -> Result<(), TemplateError> {
         let path: PathBuf = templates_dir.join(file_name);
-        let (text, from) = match std::fs::read_to_string(&path) {
-            Ok(text) => (text, display(&path)),
+        let (text, from, is_builtin) = match std::fs::read_to_string(&path) {
+            Ok(text) => (text, display(&path), false),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
                 builtin(file_name).to_owned(),
                 format!("built-in {file_name}"),
+                true,
             ),
             Err(e) => return Err(TemplateError::unreadable(display(&path), &e)),
         };
-        self.add_text(key, &text, Location::file(from))
+        self.add_text(key, &text, Location::file(from))?;
+        if is_builtin {
+            self.builtin.insert(key.to_owned());
+        }
+        Ok(())
+    }
+
+    /// Whether `key` was compiled from the built-in template rather than
+    /// a file in `templates/`.
+    pub fn is_builtin(&self, key: &str) -> bool {
+        self.builtin.contains(key)
     }
 
     /// Compiles `text` under `key`; `from` says where it came from (the
     /// config file with the key as its field, for `digest.subject`).
     pub fn add_text(&mut self, key: &str, text: &str, from: Location) -> Result<(), TemplateError> {
+        self.builtin.remove(key);
         self.reg
             .register_template_string(key, text)
             .map_err(|e| TemplateError::compiling(&from, &e))?;
