@@ -9,7 +9,16 @@
 # initdb refuses to run as root, so as root the server runs as the
 # `postgres` user. Stop it with: pg_ctl -D "$BROADSHEET_TEST_POSTGRES_DIR/data" stop
 set -euo pipefail
-PORT="${PGTEST_PORT:-54329}"
+# A free port of 127.0.0.1 unless one is asked for: another server (or an
+# earlier run of this script) may hold any fixed one.
+free_port() {
+    local p
+    for p in $(seq 54329 54429); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+    done
+    return 1
+}
+PORT="${PGTEST_PORT:-$(free_port)}"
 log() { printf '%s\n' "$*" >&2; }
 
 bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)"

@@ -15,26 +15,31 @@ pub struct Migrated {
     pub backend: &'static str,
     /// The file, or the database without its password.
     pub target: String,
-    /// The schema version before.
-    pub from: i64,
+    /// The schema version before, when it could be read without
+    /// upgrading (an older SQLite file is upgraded as it is read).
+    pub from: Option<i64>,
     /// The schema version now.
     pub to: i64,
 }
 
 impl fmt::Display for Migrated {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.from == self.to {
-            write!(
+        match self.from {
+            Some(from) if from == self.to => write!(
                 f,
                 "{} ({}): schema version {}, up to date; nothing to do",
                 self.target, self.backend, self.to
-            )
-        } else {
-            write!(
+            ),
+            Some(from) => write!(
                 f,
-                "{} ({}): schema version {} → {}",
-                self.target, self.backend, self.from, self.to
-            )
+                "{} ({}): schema version {from} → {}",
+                self.target, self.backend, self.to
+            ),
+            None => write!(
+                f,
+                "{} ({}): schema upgraded to version {}",
+                self.target, self.backend, self.to
+            ),
         }
     }
 }
@@ -44,15 +49,16 @@ impl fmt::Display for Migrated {
 pub fn migrate(config: &Config) -> Result<Migrated, Error> {
     let location = config.state_location();
     let from = match &location {
-        Location::Sqlite(p) if !p.exists() => 0,
+        Location::Sqlite(p) if !p.exists() => Some(0),
         Location::Sqlite(_) => match Store::connect_read_only(&location) {
-            Ok(s) => s.schema_version()?,
-            Err(crate::store::StoreError::Corrupt { .. }) => -1,
+            Ok(s) => Some(s.schema_version()?),
+            // Older than this broadsheet: opening for writes upgrades it.
+            Err(crate::store::StoreError::Corrupt { .. }) => None,
             Err(e) => return Err(e.into()),
         },
         Location::Postgres(_) => match Store::connect_read_only(&location) {
-            Ok(s) => s.schema_version()?,
-            Err(crate::store::StoreError::Unmigrated { .. }) => -1,
+            Ok(s) => Some(s.schema_version()?),
+            Err(crate::store::StoreError::Unmigrated { found, .. }) => Some(found),
             Err(e) => return Err(e.into()),
         },
     };
@@ -61,8 +67,7 @@ pub fn migrate(config: &Config) -> Result<Migrated, Error> {
     Ok(Migrated {
         backend: location.backend(),
         target: location.to_string(),
-        // An older schema (which a read-only open refuses) was upgraded.
-        from: if from < 0 { to - 1 } else { from },
+        from,
         to,
     })
 }

@@ -96,8 +96,16 @@ impl Parts {
             site: super::pages::site_data(&config),
             privacy: super::pages::privacy_data(&config),
             feed_files: files::Published::new(&config.site.output_dir),
-            per_address: limits::Limiter::new(config.server.emails_per_address_per_day, 86_400),
-            per_client: limits::Limiter::new(config.server.emails_per_client_per_hour, 3_600),
+            per_address: limits::Limiter::new(
+                "to",
+                config.server.emails_per_address_per_day,
+                86_400,
+            ),
+            per_client: limits::Limiter::new(
+                "client",
+                config.server.emails_per_client_per_hour,
+                3_600,
+            ),
             config,
             pages,
             signer,

@@ -191,6 +191,8 @@ pub enum StoreError {
     Unmigrated {
         /// The database, without its password.
         target: String,
+        /// The schema version it has (0: none at all).
+        found: i64,
     },
     /// A target of `state copy` already holds rows.
     #[error("{target}: the target already holds {rows} {table}; `state copy` writes only into an empty state")]

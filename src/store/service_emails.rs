@@ -81,6 +81,19 @@ impl Store {
         on_backend_mut!(self, db => db.record_service_email(id, sent, reply, not_before, now, unix_now))
     }
 
+    /// Counts one email for `key` at `unix_now` if fewer than `max` were
+    /// counted for it in the `window_seconds` before; returns whether it
+    /// was. In the state, so every `serve` sharing it holds the same count.
+    pub fn count_email(
+        &mut self,
+        key: &str,
+        unix_now: i64,
+        window_seconds: i64,
+        max: u32,
+    ) -> Result<bool, StoreError> {
+        on_backend_mut!(self, db => db.count_email(key, unix_now, window_seconds, max))
+    }
+
     /// The work of [`Store::queue_service_email`] with nothing kept: the
     /// row is written and deleted in one transaction. A page that mails
     /// nobody (an unknown address) then costs what one that mails does,

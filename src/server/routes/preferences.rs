@@ -137,7 +137,7 @@ pub(crate) async fn post(
         // A preferences link travels in every digest, and a forwarded one
         // must not bring back a reader who left: coming back takes a fresh
         // confirmation, mailed to the address, applying these choices.
-        within_limits(&state, ip, &email)?;
+        within_limits(&state, ip, &email).await?;
         let (n, c) = (name, columns);
         let request = db(&state, move |s| s.request_resubscribe(id, &n, &c, now)).await?;
         tracing::info!(

@@ -115,7 +115,7 @@ pub(crate) async fn post(
             ))
         }
     };
-    within_limits(&state, ip, &email)?;
+    within_limits(&state, ip, &email).await?;
     let now = state.clock.now();
     let new = NewSubscriber {
         email: email.clone(),

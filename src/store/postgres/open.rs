@@ -8,8 +8,13 @@ use std::path::PathBuf;
 /// The migrations, in order, as (name, SQL); the schema version (the one
 /// row of `broadsheet_schema`) is how many of them a database has had. A
 /// new one is appended with the next number; none is ever edited.
-pub(crate) const MIGRATIONS: &[(&str, &str)] =
-    &[("0001_init", include_str!("migrations/0001_init.sql"))];
+pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("migrations/0001_init.sql")),
+    (
+        "0002_email_limits",
+        include_str!("migrations/0002_email_limits.sql"),
+    ),
+];
 
 /// The key of the advisory lock migrations hold ("BSHT"), so that two
 /// processes starting at once do not both apply them.
@@ -35,14 +40,10 @@ impl Postgres {
         let db = Postgres::connected(target, true)?;
         let version = db.version()?;
         db.check_version(version)?;
-        if version == 0 {
-            return Err(StoreError::Unmigrated {
-                target: target.shown().to_owned(),
-            });
-        }
         if version < MIGRATIONS.len() as i64 {
             return Err(StoreError::Unmigrated {
                 target: target.shown().to_owned(),
+                found: version,
             });
         }
         Ok(db)

@@ -86,6 +86,41 @@ impl Postgres {
         })
     }
 
+    /// Two instances counting one key at once take turns on an advisory
+    /// lock of the key, so neither lets one past the limit.
+    pub(crate) fn count_email(
+        &self,
+        key: &str,
+        unix_now: i64,
+        window_seconds: i64,
+        max: u32,
+    ) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&key])?;
+            tx.execute(
+                "DELETE FROM email_hits WHERE key = $1 AND at <= $2",
+                &[&key, &(unix_now - window_seconds)],
+            )?;
+            if unix_now % 64 == 0 {
+                tx.execute(
+                    "DELETE FROM email_hits WHERE at <= $1",
+                    &[&(unix_now - 86_400 * 2)],
+                )?;
+            }
+            let n: i64 = tx
+                .query_one("SELECT count(*) FROM email_hits WHERE key = $1", &[&key])?
+                .get(0);
+            if n >= i64::from(max) {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO email_hits (key, at) VALUES ($1, $2)",
+                &[&key, &unix_now],
+            )?;
+            Ok(true)
+        })
+    }
+
     pub(crate) fn queue_nothing(
         &self,
         e: &NewServiceEmail,

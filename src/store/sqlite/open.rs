@@ -27,6 +27,10 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
         "0004_delivery_leases",
         include_str!("../migrations/0004_delivery_leases.sql"),
     ),
+    (
+        "0005_email_limits",
+        include_str!("../migrations/0005_email_limits.sql"),
+    ),
 ];
 
 /// The database's application id and schema version. Reading them is the

@@ -91,6 +91,42 @@ impl Sqlite {
         })
     }
 
+    pub(crate) fn count_email(
+        &mut self,
+        key: &str,
+        unix_now: i64,
+        window_seconds: i64,
+        max: u32,
+    ) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            let since = unix_now - window_seconds;
+            // Old hits go on the way: of this key, and now and then of all.
+            tx.execute(
+                "DELETE FROM email_hits WHERE key = ?1 AND at <= ?2",
+                params![key, since],
+            )?;
+            if unix_now % 64 == 0 {
+                tx.execute(
+                    "DELETE FROM email_hits WHERE at <= ?1",
+                    [unix_now - 86_400 * 2],
+                )?;
+            }
+            let n: i64 = tx.query_row(
+                "SELECT count(*) FROM email_hits WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )?;
+            if n >= i64::from(max) {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO email_hits (key, at) VALUES (?1, ?2)",
+                params![key, unix_now],
+            )?;
+            Ok(true)
+        })
+    }
+
     pub(crate) fn queue_nothing(
         &mut self,
         e: &NewServiceEmail,

@@ -27,6 +27,7 @@ mod choices;
 mod feeds;
 mod links;
 mod process;
+mod shared;
 mod signup;
 mod welcome;
 
