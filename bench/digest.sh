@@ -10,19 +10,33 @@
 #   BENCH_SUBSCRIBERS=N   subscribers (default 100000)
 #   BENCH_CONNECTIONS=N   SMTP connections for both clients (default 16)
 #   BROADSHEET_BIN=PATH   time this binary; skips cargo build
+#   BENCH_STATE_URL=URL   keep the state in this PostgreSQL database (empty;
+#                         `eval "$(scripts/test-postgres.sh)"` gives one in
+#                         BROADSHEET_TEST_POSTGRES_URL) instead of SQLite
+#   BENCH_SENDERS=N       sender processes sharing the issue (default 1;
+#                         more than one needs BENCH_STATE_URL)
 #
 # The publication is a big paper's opinion pages: 20 columns, about 30
 # articles a day in all (an issue of about 210), readers following 1-5
 # columns at random (about 17,000 distinct sets per 100,000 readers).
 #
 # Targets: broadsheet reaches at least 80% of smtp-source's rate at 16
-# connections and peaks at no more than 200 MB of memory.
+# connections and peaks at no more than 200 MB of memory; on PostgreSQL
+# one sender within 15% of SQLite; with several senders the sink's count
+# state records every subscriber sent once (nobody twice).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 SUBSCRIBERS="${BENCH_SUBSCRIBERS:-100000}"
 CONNECTIONS="${BENCH_CONNECTIONS:-16}"
+SENDERS="${BENCH_SENDERS:-1}"
+STATE_URL="${BENCH_STATE_URL:-}"
+if [ "$SENDERS" -gt 1 ] && [ -z "$STATE_URL" ]; then
+    echo "BENCH_SENDERS=$SENDERS needs BENCH_STATE_URL: on SQLite a second sender stands down" >&2
+    exit 2
+fi
+[ -n "$STATE_URL" ] && export BROADSHEET_STATE__URL="$STATE_URL"
 PORT=2727
 NOW="2026-11-30T09:00:00+08:00"
 
@@ -127,13 +141,24 @@ smtp-sink -u nobody -c 127.0.0.1:$PORT 1024 >/dev/null 2>&1 &
 SINK_PID=$!
 sleep 0.5
 
-log "sending one issue to $SUBSCRIBERS subscribers with broadsheet ..."
-/usr/bin/time -v -o "$WORK/time.txt" "$BIN" --config "$WORK/config.toml" --now "$NOW" -q digest send || true
+log "sending one issue to $SUBSCRIBERS subscribers with $SENDERS broadsheet sender(s) (${STATE_URL:+postgres}${STATE_URL:-sqlite}) ..."
+START=$(date +%s.%N)
+pids=()
+for i in $(seq 1 "$SENDERS"); do
+    /usr/bin/time -v -o "$WORK/time$i.txt" "$BIN" --config "$WORK/config.toml" --now "$NOW" -q digest send &
+    pids+=($!)
+done
+for pid in "${pids[@]}"; do wait "$pid" || true; done
+END=$(date +%s.%N)
 wall() { awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s }' "$1"; }
 rss_mb() { awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$1"; }
-B_WALL=$(wall "$WORK/time.txt")
-B_RSS=$(rss_mb "$WORK/time.txt")
-SENT=$(sqlite3 "$WORK/broadsheet.db" "select count(*) from deliveries where status='sent'")
+B_WALL=$(python3 -c "print($END - $START)")
+B_RSS=$(for i in $(seq 1 "$SENDERS"); do rss_mb "$WORK/time$i.txt"; echo; done | sort -n | tail -1)
+if [ -n "$STATE_URL" ]; then
+    SENT=$(psql -At "$STATE_URL" -c "select count(*) from deliveries where status='sent'")
+else
+    SENT=$(sqlite3 "$WORK/broadsheet.db" "select count(*) from deliveries where status='sent'")
+fi
 
 log "measuring the size of one message ..."
 sed -i 's/^host = .*$/# host: none, to the outbox/' "$WORK/config.toml"
@@ -145,10 +170,12 @@ log "sending $SUBSCRIBERS messages of $SIZE bytes with smtp-source ..."
     -f digest@news.example.com -t reader@bench.example 127.0.0.1:$PORT
 S_WALL=$(wall "$WORK/time-src.txt")
 
-python3 - "$SUBSCRIBERS" "$SENT" "$B_WALL" "$B_RSS" "$S_WALL" "$SIZE" "$CONNECTIONS" "$ARTICLES" "$SETS" <<'PY'
+python3 - "$SUBSCRIBERS" "$SENT" "$B_WALL" "$B_RSS" "$S_WALL" "$SIZE" "$CONNECTIONS" "$ARTICLES" "$SETS" "$SENDERS" "${STATE_URL:+postgres}" <<'PY'
 import sys
 n, sent, bw, brss, sw, size, conns = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
 articles, sets = sys.argv[8], sys.argv[9]
+senders, backend = sys.argv[10], sys.argv[11] or "sqlite"
+print(f"\nstate: {backend}, {senders} sender process(es); peak memory is the largest of them")
 brate, srate = n / bw, n / sw
 ratio = brate / srate
 print(f"\ndigest delivery: {n} subscribers, {conns} connections, messages of about {size // 1024} KB")
@@ -161,4 +188,5 @@ print(f"{'smtp-source messages/s (ceiling)':34}{srate:>14,.0f}")
 print(f"{'smtp-source wall time':34}{sw:>12.2f} s")
 print(f"{'broadsheet / smtp-source':34}{ratio:>13.0%}{'>= 80%':>14}  {'PASS' if ratio >= 0.8 else 'MISS'}")
 print(f"{'delivered (state says sent)':34}{sent:>14}")
+print(f"{'each subscriber once (sent = all)':34}{sent:>14}{'= ' + str(n):>14}  {'PASS' if sent == str(n) else 'MISS'}")
 PY
