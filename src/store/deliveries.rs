@@ -192,8 +192,10 @@ impl Store {
     }
 
     /// Deliveries of an issue still to be tried (queued or deferred), in
-    /// a stable order.
-    pub fn pending_deliveries(&self, issue_id: i64) -> Result<Vec<DeliveryRow>, StoreError> {
+    /// a stable order. Senders claim them instead
+    /// ([`Store::claim_deliveries`]); tests look at them all.
+    #[cfg(test)]
+    pub(crate) fn pending_deliveries(&self, issue_id: i64) -> Result<Vec<DeliveryRow>, StoreError> {
         on_backend!(self, db => db.pending_deliveries(issue_id))
     }
 
@@ -301,7 +303,6 @@ mod tests {
     use super::*;
     use crate::address::Email;
     use crate::store::testing::{fresh_stores, Fresh};
-    use crate::store::Location;
     use crate::store::{NewIssue, NewSubscriber, SubscriberStatus};
     use chrono::Duration;
 
@@ -323,8 +324,7 @@ mod tests {
 
     /// A fresh state of the backend `fresh`, with one active subscriber
     /// per address; their ids in the same order.
-    fn state(fresh: &Fresh, addresses: &[&str]) -> ((), Location, Store, Vec<i64>) {
-        let path = fresh.location.clone();
+    fn state(fresh: &Fresh, addresses: &[&str]) -> (Store, Vec<i64>) {
         let mut store = fresh.open();
         let ids = addresses
             .iter()
@@ -339,7 +339,7 @@ mod tests {
                 store.subscriber(&email).unwrap().unwrap().id
             })
             .collect();
-        ((), path, store, ids)
+        (store, ids)
     }
 
     /// Writes the issue of week `week` for `recipients`; returns its id.
@@ -404,7 +404,7 @@ mod tests {
     #[test]
     fn a_queued_delivery_is_marked_sending_then_sent_and_closes_its_issue() {
         for fresh in fresh_stores() {
-            let (_dir, _, mut store, ids) = state(&fresh, &["a@example.com"]);
+            let (mut store, ids) = state(&fresh, &["a@example.com"]);
             let id = issue(&mut store, 1, &ids);
             assert_eq!(standing(&store), [("queued", 1)]);
             let d = pending_to(&mut store, id, ids[0]).expect("queued is pending");
@@ -436,7 +436,7 @@ mod tests {
     #[test]
     fn a_deferred_delivery_is_tried_again_by_the_next_run() {
         for fresh in fresh_stores() {
-            let (_dir, _, mut store, ids) = state(&fresh, &["a@example.com"]);
+            let (mut store, ids) = state(&fresh, &["a@example.com"]);
             let id = issue(&mut store, 1, &ids);
             let d = pending_to(&mut store, id, ids[0]).unwrap();
             assert!(store.mark_sending(&claimer(), d.id, now()).unwrap());
@@ -470,7 +470,7 @@ mod tests {
     #[test]
     fn hard_refusals_in_a_row_mark_the_subscriber_bounced() {
         for fresh in fresh_stores() {
-            let (_dir, _, mut store, ids) = state(&fresh, &["a@example.com"]);
+            let (mut store, ids) = state(&fresh, &["a@example.com"]);
             for week in 1..=BOUNCE_LIMIT {
                 assert_eq!(status_of(&store, "a@example.com"), SubscriberStatus::Active);
                 let id = issue(&mut store, week, &ids);
@@ -500,7 +500,7 @@ mod tests {
     #[test]
     fn a_delivery_that_arrives_clears_the_count_of_refusals() {
         for fresh in fresh_stores() {
-            let (_dir, _, mut store, ids) = state(&fresh, &["a@example.com"]);
+            let (mut store, ids) = state(&fresh, &["a@example.com"]);
             let replies = ["550 no such user", "550 no such user", "250 ok"]
                 .into_iter()
                 .chain(std::iter::repeat_n(
@@ -527,7 +527,7 @@ mod tests {
     #[test]
     fn a_delivery_in_flight_when_the_run_died_is_unknown_until_the_operator_queues_it_again() {
         for fresh in fresh_stores() {
-            let (_dir, path, mut store, ids) = state(&fresh, &["a@example.com"]);
+            let (mut store, ids) = state(&fresh, &["a@example.com"]);
             let id = issue(&mut store, 1, &ids);
             let d = pending_to(&mut store, id, ids[0]).unwrap();
             assert!(store.mark_sending(&claimer(), d.id, now()).unwrap());
@@ -535,7 +535,7 @@ mod tests {
             // connection is never closed, and no outcome is recorded.
             std::mem::forget(store);
 
-            let mut store = Store::connect(&path).unwrap();
+            let mut store = fresh.open();
             assert_eq!(standing(&store), [("sending", 1)]);
             assert_eq!(store.mark_in_flight_unknown(&claimer(), now()).unwrap(), 1);
             assert_eq!(standing(&store), [("unknown", 1)]);
@@ -546,7 +546,7 @@ mod tests {
 
             // Later runs leave it as it is.
             for _ in 0..2 {
-                let mut store = Store::connect(&path).unwrap();
+                let mut store = fresh.open();
                 assert_eq!(store.mark_in_flight_unknown(&claimer(), now()).unwrap(), 0);
                 assert!(store.unfinished_issues().unwrap().is_empty());
                 assert!(store.pending_deliveries(id).unwrap().is_empty());
@@ -563,7 +563,7 @@ mod tests {
     #[test]
     fn an_issue_is_finished_only_when_every_delivery_is_final() {
         for fresh in fresh_stores() {
-            let (_dir, _, mut store, ids) =
+            let (mut store, ids) =
                 state(&fresh, &["a@example.com", "b@example.com", "c@example.com"]);
             let id = issue(&mut store, 1, &ids);
             let [a, b, c] = [0, 1, 2].map(|i| pending_to(&mut store, id, ids[i]).unwrap());
@@ -631,7 +631,7 @@ mod tests {
     #[test]
     fn a_reader_who_leaves_while_an_issue_goes_out_gets_nothing_more_from_it() {
         for fresh in fresh_stores() {
-            let (_dir, _, mut store, ids) = state(&fresh, &["a@example.com", "b@example.com"]);
+            let (mut store, ids) = state(&fresh, &["a@example.com", "b@example.com"]);
             let id = issue(&mut store, 1, &ids);
             let [a, b] = [0, 1].map(|i| pending_to(&mut store, id, ids[i]).unwrap());
             assert!(store.unsubscribe(ids[1], now()).unwrap());

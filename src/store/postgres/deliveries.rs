@@ -112,6 +112,7 @@ impl Postgres {
         })
     }
 
+    #[cfg(test)]
     pub(crate) fn pending_deliveries(&self, issue_id: i64) -> Result<Vec<DeliveryRow>, StoreError> {
         self.read(|c| {
             Ok(c.query(

@@ -33,7 +33,6 @@ pub struct Target {
     pub(super) tls: Tls,
     /// `postgres://user@host:port/database`, for messages.
     shown: String,
-    pub(super) database: String,
 }
 
 impl std::fmt::Debug for Target {
@@ -199,30 +198,12 @@ impl Target {
             config,
             tls,
             shown: format!("postgres://{user}@{shown_host}:{port}/{database}"),
-            database,
         })
     }
 
     /// The URL without its password: `postgres://user@host:port/db`.
     pub fn shown(&self) -> &str {
         &self.shown
-    }
-
-    /// The same server, another database (tests make one each).
-    pub fn with_database(&self, database: &str) -> Target {
-        let mut t = self.clone();
-        t.config.dbname(database);
-        t.shown = match self.shown.rsplit_once('/') {
-            Some((server, _)) => format!("{server}/{database}"),
-            None => self.shown.clone(),
-        };
-        t.database = database.to_owned();
-        t
-    }
-
-    /// The name of the database.
-    pub fn database(&self) -> &str {
-        &self.database
     }
 }
 

@@ -198,6 +198,7 @@ impl Sqlite {
         })
     }
 
+    #[cfg(test)]
     pub(crate) fn pending_deliveries(&self, issue_id: i64) -> Result<Vec<DeliveryRow>, StoreError> {
         let mut stmt = self
             .conn
