@@ -35,12 +35,9 @@ use std::path::Path;
 /// warns of what in it is ignored.
 pub fn load_config(path: &Path) -> Result<Config, crate::Error> {
     let config = Config::load(path)?;
-    crate::store::set_busy_timeout(std::time::Duration::from_secs(
-        config.state.busy_timeout_seconds.into(),
-    ));
-    crate::store::set_postgres_timeouts(
-        std::time::Duration::from_secs(config.state.statement_timeout_seconds.into()),
+    crate::store::set_timeouts(
         std::time::Duration::from_secs(config.state.busy_timeout_seconds.into()),
+        std::time::Duration::from_secs(config.state.statement_timeout_seconds.into()),
     );
     for key in &config.unknown_keys {
         match crate::config::closest_key(key) {

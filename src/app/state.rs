@@ -15,60 +15,40 @@ pub struct Migrated {
     pub backend: &'static str,
     /// The file, or the database without its password.
     pub target: String,
-    /// The schema version before, when it could be read without
-    /// upgrading (an older SQLite file is upgraded as it is read).
-    pub from: Option<i64>,
+    /// The schema version before.
+    pub from: i64,
     /// The schema version now.
     pub to: i64,
 }
 
 impl fmt::Display for Migrated {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.from {
-            Some(from) if from == self.to => write!(
+        if self.from == self.to {
+            write!(
                 f,
                 "{} ({}): schema version {}, up to date; nothing to do",
                 self.target, self.backend, self.to
-            ),
-            Some(from) => write!(
+            )
+        } else {
+            write!(
                 f,
-                "{} ({}): schema version {from} → {}",
-                self.target, self.backend, self.to
-            ),
-            None => write!(
-                f,
-                "{} ({}): schema upgraded to version {}",
-                self.target, self.backend, self.to
-            ),
+                "{} ({}): schema version {} → {}",
+                self.target, self.backend, self.from, self.to
+            )
         }
     }
 }
 
-/// Applies the state's migrations: opening does, and this says what
-/// version it found and left.
+/// Applies the state's migrations, and says what version it found and
+/// left.
 pub fn migrate(config: &Config) -> Result<Migrated, Error> {
     let location = config.state_location();
-    let from = match &location {
-        Location::Sqlite(p) if !p.exists() => Some(0),
-        Location::Sqlite(_) => match Store::connect_read_only(&location) {
-            Ok(s) => Some(s.schema_version()?),
-            // Older than this broadsheet: opening for writes upgrades it.
-            Err(crate::store::StoreError::Corrupt { .. }) => None,
-            Err(e) => return Err(e.into()),
-        },
-        Location::Postgres(_) => match Store::connect_read_only(&location) {
-            Ok(s) => Some(s.schema_version()?),
-            Err(crate::store::StoreError::Unmigrated { found, .. }) => Some(found),
-            Err(e) => return Err(e.into()),
-        },
-    };
-    let store = Store::connect(&location)?;
-    let to = store.schema_version()?;
+    let (store, from) = Store::connect_migrating(&location)?;
     Ok(Migrated {
         backend: location.backend(),
         target: location.to_string(),
         from,
-        to,
+        to: store.schema_version()?,
     })
 }
 

@@ -277,13 +277,6 @@ impl std::fmt::Display for Location {
     }
 }
 
-/// Sets PostgreSQL's `statement_timeout` and `lock_timeout` for every
-/// later connection (`state.statement_timeout_seconds`,
-/// `state.busy_timeout_seconds`).
-pub fn set_postgres_timeouts(statement: Duration, lock: Duration) {
-    postgres::set_timeouts(statement, lock);
-}
-
 /// RFC 3339 in UTC, the form every time is stored in.
 pub(crate) fn stamp(t: DateTime<FixedOffset>) -> String {
     t.with_timezone(&Utc)
@@ -295,10 +288,13 @@ pub(crate) fn parse_stamp(s: &str) -> Option<DateTime<FixedOffset>> {
     DateTime::parse_from_rfc3339(s).ok()
 }
 
-/// Sets how long every connection waits for another process's write lock
-/// (`state.busy_timeout_seconds`).
-pub fn set_busy_timeout(wait: Duration) {
-    sqlite::set_busy_timeout(wait);
+/// Sets, for every later connection, how long it waits for another
+/// process's lock (`state.busy_timeout_seconds`: SQLite's busy handler,
+/// PostgreSQL's `lock_timeout`) and how long one PostgreSQL statement may
+/// run (`state.statement_timeout_seconds`).
+pub fn set_timeouts(busy: Duration, statement: Duration) {
+    sqlite::set_busy_timeout(busy);
+    postgres::set_timeouts(statement, busy);
 }
 
 impl Store {
@@ -313,12 +309,32 @@ impl Store {
 
     /// [`Store::open`] at `location`, whichever backend it names.
     pub fn connect(location: &Location) -> Result<Store, StoreError> {
-        match location {
-            Location::Sqlite(path) => Store::open(path),
-            Location::Postgres(t) => Ok(Store {
-                backend: Backend::Postgres(postgres::Postgres::open(t)?),
-            }),
-        }
+        Store::connect_migrating(location).map(|(store, _)| store)
+    }
+
+    /// [`Store::connect`], with the schema version the state had before
+    /// it was brought up to date (0: it was made now).
+    pub fn connect_migrating(location: &Location) -> Result<(Store, i64), StoreError> {
+        Ok(match location {
+            Location::Sqlite(path) => {
+                let (db, found) = sqlite::Sqlite::open_migrating(path)?;
+                (
+                    Store {
+                        backend: Backend::Sqlite(db),
+                    },
+                    found,
+                )
+            }
+            Location::Postgres(t) => {
+                let (db, found) = postgres::Postgres::open_migrating(t)?;
+                (
+                    Store {
+                        backend: Backend::Postgres(db),
+                    },
+                    found,
+                )
+            }
+        })
     }
 
     /// [`Store::open_read_only`] at `location`.

@@ -38,7 +38,7 @@ use target::{Target, Tls};
 static STATEMENT_TIMEOUT_MS: AtomicU64 = AtomicU64::new(30_000);
 static LOCK_TIMEOUT_MS: AtomicU64 = AtomicU64::new(30_000);
 
-/// See [`crate::store::set_postgres_timeouts`].
+/// See [`crate::store::set_timeouts`].
 pub(crate) fn set_timeouts(statement: Duration, lock: Duration) {
     let ms = |d: Duration| d.as_millis().min(u128::from(u64::MAX)) as u64;
     STATEMENT_TIMEOUT_MS.store(ms(statement), Ordering::Relaxed);
@@ -83,7 +83,7 @@ pub(crate) fn pg_error(target: &Target, e: postgres::Error) -> StoreError {
         if *code == SqlState::LOCK_NOT_AVAILABLE {
             return StoreError::Busy {
                 path: PathBuf::from(shown),
-                waited: 0,
+                waited: LOCK_TIMEOUT_MS.load(Ordering::Relaxed) / 1000,
                 holder: format!(
                     "PostgreSQL said: {message} (state.busy_timeout_seconds is its lock_timeout)"
                 ),

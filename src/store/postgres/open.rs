@@ -23,15 +23,16 @@ const MIGRATION_LOCK: i64 = 0x4253_4854;
 impl Postgres {
     /// Connects and brings the schema up to date. A database holding
     /// tables that are not broadsheet's, or a newer schema, is refused
-    /// and left untouched.
-    pub(crate) fn open(target: &Target) -> Result<Postgres, StoreError> {
+    /// and left untouched. Returns it with the schema version the
+    /// database had before.
+    pub(crate) fn open_migrating(target: &Target) -> Result<(Postgres, i64), StoreError> {
         let db = Postgres::connected(target, false)?;
         let version = db.version()?;
         db.check_version(version)?;
         if version < MIGRATIONS.len() as i64 {
             db.migrate()?;
         }
-        Ok(db)
+        Ok((db, version))
     }
 
     /// Connects for reading only: nothing is created or migrated, and

@@ -49,6 +49,11 @@ fn header(conn: &Connection, path: &Path) -> Result<(i64, i64), StoreError> {
 impl Sqlite {
     /// See [`crate::store::Store::open`].
     pub(crate) fn open(path: &Path) -> Result<Sqlite, StoreError> {
+        Sqlite::open_migrating(path).map(|(db, _)| db)
+    }
+
+    /// [`Sqlite::open`], with the schema version the file had before.
+    pub(crate) fn open_migrating(path: &Path) -> Result<(Sqlite, i64), StoreError> {
         let sql = |source| sql_error(path, source);
         let corrupt = |e: rusqlite::Error| StoreError::Corrupt {
             path: path.to_owned(),
@@ -97,7 +102,7 @@ impl Sqlite {
             path: path.to_owned(),
         };
         store.migrate(version)?;
-        Ok(store)
+        Ok((store, version))
     }
 
     /// See [`crate::store::Store::open_read_only`] and
