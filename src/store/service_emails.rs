@@ -40,6 +40,10 @@ pub struct ServiceEmail {
 /// complaint), then deleted: they hold addresses.
 pub(crate) const KEEP_SECONDS: i64 = 7 * 86_400;
 
+/// Email hits are kept no longer than this (longer than the longest
+/// window, a day).
+const HIT_KEEP_SECONDS: i64 = 2 * 86_400;
+
 impl Store {
     /// Queues an email; returns its row.
     pub fn queue_service_email(
@@ -91,7 +95,9 @@ impl Store {
         window_seconds: i64,
         max: u32,
     ) -> Result<bool, StoreError> {
-        on_backend_mut!(self, db => db.count_email(key, unix_now, window_seconds, max))
+        // Now and then every key's old hits go too, not only this one's.
+        let sweep_before = (unix_now % 64 == 0).then_some(unix_now - HIT_KEEP_SECONDS);
+        on_backend_mut!(self, db => db.count_email(key, unix_now, window_seconds, max, sweep_before))
     }
 
     /// The work of [`Store::queue_service_email`] with nothing kept: the

@@ -94,6 +94,7 @@ impl Postgres {
         unix_now: i64,
         window_seconds: i64,
         max: u32,
+        sweep_before: Option<i64>,
     ) -> Result<bool, StoreError> {
         self.write(|tx| {
             tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&key])?;
@@ -101,11 +102,8 @@ impl Postgres {
                 "DELETE FROM email_hits WHERE key = $1 AND at <= $2",
                 &[&key, &(unix_now - window_seconds)],
             )?;
-            if unix_now % 64 == 0 {
-                tx.execute(
-                    "DELETE FROM email_hits WHERE at <= $1",
-                    &[&(unix_now - 86_400 * 2)],
-                )?;
+            if let Some(before) = sweep_before {
+                tx.execute("DELETE FROM email_hits WHERE at <= $1", &[&before])?;
             }
             let n: i64 = tx
                 .query_one("SELECT count(*) FROM email_hits WHERE key = $1", &[&key])?

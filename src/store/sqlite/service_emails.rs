@@ -97,19 +97,15 @@ impl Sqlite {
         unix_now: i64,
         window_seconds: i64,
         max: u32,
+        sweep_before: Option<i64>,
     ) -> Result<bool, StoreError> {
         self.write(|tx| {
-            let since = unix_now - window_seconds;
-            // Old hits go on the way: of this key, and now and then of all.
             tx.execute(
                 "DELETE FROM email_hits WHERE key = ?1 AND at <= ?2",
-                params![key, since],
+                params![key, unix_now - window_seconds],
             )?;
-            if unix_now % 64 == 0 {
-                tx.execute(
-                    "DELETE FROM email_hits WHERE at <= ?1",
-                    [unix_now - 86_400 * 2],
-                )?;
+            if let Some(before) = sweep_before {
+                tx.execute("DELETE FROM email_hits WHERE at <= ?1", [before])?;
             }
             let n: i64 = tx.query_row(
                 "SELECT count(*) FROM email_hits WHERE key = ?1",
