@@ -404,6 +404,17 @@ pub fn personalise(shared: &RenderedDigest, p: &Personal<'_>) -> RenderedDigest 
     }
 }
 
+/// `s` with each stand-in of `values` replaced by its value.
+fn fill_in<V: AsRef<str>>(s: &str, values: &[(&'static str, V)]) -> String {
+    let mut out = s.to_owned();
+    for (k, v) in values {
+        if out.contains(k) {
+            out = out.replace(k, v.as_ref());
+        }
+    }
+    out
+}
+
 /// A reader's values, for the stand-ins they replace.
 struct Values<'p> {
     html: [(&'static str, String); 4],
@@ -430,23 +441,11 @@ impl<'p> Values<'p> {
 
     /// `html` with the values in.
     fn html(&self, html: &str) -> String {
-        let mut html = html.to_owned();
-        for (k, v) in &self.html {
-            if html.contains(k) {
-                html = html.replace(k, v);
-            }
-        }
-        html
+        fill_in(html, &self.html)
     }
 
     fn fill(&self, line: &str) -> String {
-        let mut out = line.to_owned();
-        for (k, v) in &self.text {
-            if out.contains(k) {
-                out = out.replace(k, v);
-            }
-        }
-        out
+        fill_in(line, &self.text)
     }
 
     /// `text` (wrapped) with the values in. Only lines holding a stand-in

@@ -172,7 +172,6 @@ struct Claims<'s> {
     store: &'s Arc<Mutex<Store>>,
     claimer: &'s Claimer,
     issue: i64,
-    progress: &'s indicatif::ProgressBar,
     state: Mutex<ClaimState>,
 }
 
@@ -235,9 +234,7 @@ impl Claims<'_> {
             match held {
                 Some(until) => {
                     let left = (until - Claimer::clock_ms()).clamp(50, 1_000);
-                    if self.progress.is_hidden() {
-                        tracing::debug!("waiting for other senders' claims on this issue");
-                    }
+                    tracing::debug!("waiting for other senders' claims on this issue");
                     std::thread::sleep(Duration::from_millis(left as u64));
                     st.after = 0;
                     st.rescanned = true;
@@ -471,7 +468,6 @@ pub(crate) fn run<M: Messages>(
         store,
         claimer: setup.claimer,
         issue: issue.id,
-        progress,
         state: Mutex::new(ClaimState::default()),
     };
 

@@ -7,6 +7,18 @@ use chrono::{DateTime, FixedOffset};
 use rusqlite::params;
 use std::collections::HashSet;
 
+/// An issue from a row of `id, label, cutoff, status`.
+fn issue_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<IssueRow> {
+    let cutoff: String = r.get(2)?;
+    let status: String = r.get(3)?;
+    Ok(IssueRow {
+        id: r.get(0)?,
+        label: r.get(1)?,
+        cutoff: parse_stamp(&cutoff).unwrap_or_default(),
+        done: status == "done",
+    })
+}
+
 impl Sqlite {
     pub(crate) fn unfinished_issues(&self) -> Result<Vec<IssueRow>, StoreError> {
         self.issues(
@@ -26,18 +38,7 @@ impl Sqlite {
 
     fn issues(&self, query: &str) -> Result<Vec<IssueRow>, StoreError> {
         let mut stmt = self.conn.prepare(query).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                let cutoff: String = r.get(2)?;
-                let status: String = r.get(3)?;
-                Ok(IssueRow {
-                    id: r.get(0)?,
-                    label: r.get(1)?,
-                    cutoff: parse_stamp(&cutoff).unwrap_or_default(),
-                    done: status == "done",
-                })
-            })
-            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], issue_from).map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
@@ -93,16 +94,7 @@ impl Sqlite {
                 let existing = tx.query_row(
                     "SELECT id, label, cutoff, status FROM issues WHERE cutoff = ?1",
                     [stamp(issue.cutoff)],
-                    |r| {
-                        let cutoff: String = r.get(2)?;
-                        let status: String = r.get(3)?;
-                        Ok(IssueRow {
-                            id: r.get(0)?,
-                            label: r.get(1)?,
-                            cutoff: parse_stamp(&cutoff).unwrap_or_default(),
-                            done: status == "done",
-                        })
-                    },
+                    issue_from,
                 )?;
                 return Ok(Err(existing));
             }
