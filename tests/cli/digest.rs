@@ -13,7 +13,7 @@ fn smtp_config(port: u16) -> String {
     config(&format!("host = \"127.0.0.1\"\nport = {port}"))
 }
 
-fn with_articles(config: &str) -> Publication {
+pub(crate) fn with_articles(config: &str) -> Publication {
     let p = Publication::with_config(config);
     p.write(
         "content/ai/compute.md",

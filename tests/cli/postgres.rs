@@ -7,7 +7,7 @@
 //! skipped. Under `CI=true` a missing server fails them.
 
 use crate::smtp::SmtpServer;
-use crate::util::{article, Publication};
+use crate::util::{digest_config, Publication};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -85,68 +85,27 @@ impl Drop for Database {
     }
 }
 
-fn config(port: u16, connections: u32) -> String {
-    format!(
-        r#"[site]
-title = "論壇"
-base_url = "https://news.example.com"
-
-[feeds]
-id_authority = "news.example.com"
-
-[[columns]]
-slug = "ai"
-title = "AI 與社會"
-
-[[columns]]
-slug = "city"
-title = "城市筆記"
-
-[digest]
-from = "論壇 <digest@news.example.com>"
-schedule = "Mon 08:00"
-
-[smtp]
-host = "127.0.0.1"
-port = {port}
-retries = 1
-retry_backoff_ms = 10
-timeout_seconds = 10
-max_connections = {connections}
-
-[server]
-public_url = "https://news.example.com/newsletter"
-secret = "test-secret-for-links"
-
-[state]
-lease_seconds = 5
-"#
-    )
+/// The digest tests' config, sending to `port`, with leases short enough
+/// for a test to outlive one.
+fn config(port: u16) -> String {
+    let smtp = format!("host = \"127.0.0.1\"\nport = {port}");
+    format!("{}\n[state]\nlease_seconds = 5\n", digest_config(&smtp))
 }
 
-/// A publication with an article in each column and `readers` subscribers
-/// in the database `db`.
-fn publication(db: &Database, port: u16, connections: u32, readers: usize) -> Publication {
-    let p = Publication::with_config(&config(port, connections));
-    p.write(
-        "content/ai/compute.md",
-        article(
-            "title = \"算力擴容\"\npublished = 2026-11-27T07:00:00+08:00",
-            "算力是新時代的基建。",
-        ),
-    );
-    p.write(
-        "content/city/tram.md",
-        article(
-            "title = \"電車慢活\"\npublished = 2026-11-26T07:00:00+08:00",
-            "電車是城市的節奏。",
-        ),
-    );
+/// A subscriber file of `n` readers following every column.
+pub(crate) fn readers_csv(n: usize) -> String {
     let mut csv = String::from("email,name,columns\n");
-    for i in 0..readers {
+    for i in 0..n {
         csv.push_str(&format!("reader{i}@example.com,讀者{i},\n"));
     }
-    p.write("readers.csv", csv);
+    csv
+}
+
+/// A publication with new articles in both columns and `readers`
+/// subscribers in the database `db`.
+fn publication(db: &Database, port: u16, readers: usize) -> Publication {
+    let p = crate::digest::with_articles(&config(port));
+    p.write("readers.csv", readers_csv(readers));
     bs(&p, db, &["subscribers", "import", "readers.csv"]).expect_code(0);
     p
 }
@@ -170,7 +129,7 @@ fn three_senders_on_one_issue_send_each_subscriber_one_copy() {
     let db = Database::new(&base);
     let smtp = SmtpServer::start();
     smtp.set(|b| b.delay = Duration::from_millis(1));
-    let p = publication(&db, smtp.port, 4, 2_000);
+    let p = publication(&db, smtp.port, 2_000);
     let senders: Vec<_> = (0..3)
         .map(|_| spawn(&p, &db, &["digest", "send"]))
         .collect();
@@ -222,7 +181,7 @@ fn a_sender_killed_part_way_leaves_its_work_to_the_others_and_nothing_twice() {
         let db = Database::new(&base);
         let smtp = SmtpServer::start();
         smtp.set(|b| b.delay = Duration::from_millis(2));
-        let p = publication(&db, smtp.port, 2, 300);
+        let p = publication(&db, smtp.port, 300);
         let mut victim = spawn(&p, &db, &["digest", "send"]);
         let other = spawn(&p, &db, &["digest", "send"]);
         std::thread::sleep(Duration::from_millis(kill_after_ms));
@@ -268,19 +227,8 @@ fn the_state_copies_to_postgres_and_back_with_counts_that_match() {
     let db = Database::new(&base);
     let smtp = SmtpServer::start();
     // An SQLite state with an issue sent to 50 readers.
-    let p = Publication::with_config(&config(smtp.port, 2));
-    p.write(
-        "content/ai/compute.md",
-        article(
-            "title = \"算力擴容\"\npublished = 2026-11-27T07:00:00+08:00",
-            "算力是新時代的基建。",
-        ),
-    );
-    let mut csv = String::from("email,name,columns\n");
-    for i in 0..50 {
-        csv.push_str(&format!("reader{i}@example.com,讀者{i},\n"));
-    }
-    p.write("readers.csv", csv);
+    let p = crate::digest::with_articles(&config(smtp.port));
+    p.write("readers.csv", readers_csv(50));
     p.run_at(AFTER_SLOT, &["subscribers", "import", "readers.csv"])
         .expect_code(0);
     p.run_at(AFTER_SLOT, &["digest", "send"]).expect_code(0);
@@ -331,7 +279,7 @@ fn migrate_reports_the_version_and_a_newer_schema_is_refused() {
     let Some(base) = server() else { return };
     let _shared = SERVER.read().unwrap_or_else(|p| p.into_inner());
     let db = Database::new(&base);
-    let p = Publication::with_config(&config(25, 1));
+    let p = Publication::with_config(&config(25));
     let first = bs(&p, &db, &["state", "migrate"]).expect_code(0);
     assert!(
         first.stdout.contains("schema version 0 → "),
@@ -361,7 +309,7 @@ fn a_wrong_password_or_a_server_that_is_down_is_named_without_the_password() {
     let url = url::Url::parse(&base).unwrap();
     let mut wrong = url.clone();
     wrong.set_password(Some("not-the-password-xyzzy")).unwrap();
-    let p = Publication::with_config(&config(25, 1));
+    let p = Publication::with_config(&config(25));
     let run = p.run_with_env(
         AFTER_SLOT,
         &["subscribers", "add", "a@example.com"],
@@ -412,7 +360,7 @@ fn a_postgres_restart_mid_send_stops_the_run_and_the_next_finishes_with_nothing_
     let db = Database::new(&base);
     let smtp = SmtpServer::start();
     smtp.set(|b| b.delay = Duration::from_millis(3));
-    let p = publication(&db, smtp.port, 2, 400);
+    let p = publication(&db, smtp.port, 400);
     let sender = spawn(&p, &db, &["digest", "send"]);
     std::thread::sleep(Duration::from_millis(300));
     let pg_ctl = format!("{bin}/pg_ctl");

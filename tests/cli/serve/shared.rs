@@ -4,7 +4,7 @@
 //! tests/cli/postgres.rs).
 
 use super::*;
-use crate::postgres::{server, Database, SERVER};
+use crate::postgres::{readers_csv, server, Database, SERVER};
 
 #[test]
 fn two_services_taking_one_click_unsubscribes_at_once_record_every_one() {
@@ -15,11 +15,7 @@ fn two_services_taking_one_click_unsubscribes_at_once_record_every_one() {
     site.env
         .borrow_mut()
         .push(("BROADSHEET_STATE__URL".into(), db.url.clone()));
-    let mut csv = String::from("email,name,columns\n");
-    for i in 0..200 {
-        csv.push_str(&format!("reader{i}@example.com,,\n"));
-    }
-    site.write("readers.csv", csv);
+    site.write("readers.csv", readers_csv(200));
     site.run_with_env(
         CLOCK,
         &["subscribers", "import", "readers.csv"],
