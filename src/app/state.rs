@@ -24,13 +24,13 @@ pub struct Migrated {
 impl fmt::Display for Migrated {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.from == self.to {
-            write!(
+            writeln!(
                 f,
                 "{} ({}): schema version {}, up to date; nothing to do",
                 self.target, self.backend, self.to
             )
         } else {
-            write!(
+            writeln!(
                 f,
                 "{} ({}): schema version {} → {}",
                 self.target, self.backend, self.from, self.to

@@ -329,6 +329,27 @@ fn a_wrong_password_or_a_server_that_is_down_is_named_without_the_password() {
         run.stderr
     );
 
+    // No password at all: the URL or the environment to fix, exit 2.
+    let mut bare = url.clone();
+    bare.set_password(None).unwrap();
+    let run = p.run_with_env(
+        AFTER_SLOT,
+        &["subscribers", "add", "a@example.com"],
+        &[
+            ("BROADSHEET_STATE__URL", bare.as_str()),
+            // Whatever this machine's user keeps there stays out of it.
+            ("PGPASSWORD", ""),
+            ("PGPASSFILE", "/nonexistent/pgpass"),
+        ],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("password missing"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("PGPASSWORD or .pgpass"),
+        "{}",
+        run.stderr
+    );
+
     // Nothing listens on port 9 of this machine.
     let mut down = url.clone();
     down.set_port(Some(9)).unwrap();

@@ -133,6 +133,16 @@ fn connect_error(target: &Target, e: postgres::Error) -> StoreError {
         return pg_error(target, e);
     }
     let mut message = e.to_string();
+    // The driver's refusal to start: no password where the server asks
+    // for one, or settings it cannot use. Nothing was reached; the URL or
+    // the environment is what to fix. The driver says so only in words.
+    if message.starts_with("invalid configuration") {
+        let source = std::error::Error::source(&e).map(|s| format!(": {s}"));
+        return StoreError::Refused {
+            target: target.shown().to_owned(),
+            message: format!("{message}{}", source.unwrap_or_default()),
+        };
+    }
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
         message = format!("{message}: {s}");
