@@ -7,9 +7,10 @@ use crate::config::Config;
 use crate::content::{markdown, Article, Catalog, ContentErrors};
 use crate::digest::schedule::Slot;
 use crate::digest::{select, web_copy_path, Composer, IssueContent, PastIssue, ARCHIVE_PATH};
-use crate::store::{IssueRow, NewIssue, Store, Subscriber, SubscriberStatus};
+use crate::store::{IssueRow, NewIssue, Store, Subscriber};
 use crate::Error;
 use chrono::{DateTime, FixedOffset};
+use std::cell::Cell;
 use std::collections::BTreeSet;
 
 /// The articles of an issue with their summaries.
@@ -108,14 +109,6 @@ pub(super) fn create_issue(
         .chain(corrections.iter())
         .map(|a| a.column.as_str())
         .collect();
-    let mut deliveries = Vec::new();
-    for s in store.subscribers(Some(SubscriberStatus::Active))? {
-        if group_key(&s, &columns_with_news).is_empty() {
-            summary.skipped += 1;
-            continue;
-        }
-        deliveries.push((s.id, message_id(prepared, &slot, s.id)));
-    }
     let content = content(config, slot.clone(), articles.clone(), corrections.clone())?;
     if !articles.is_empty() || !corrections.is_empty() {
         // The web copy goes up before any email links to it.
@@ -148,20 +141,33 @@ pub(super) fn create_issue(
         .chain(articles.iter().filter(|a| a.correction.is_some()))
         .filter_map(|a| Some((a.id.clone(), a.updated?)))
         .collect();
+    // Counted as the store asks; when another sender made the issue
+    // first, it asks no one and this run joins that issue.
+    let (recipients, skipped) = (Cell::new(0usize), Cell::new(0usize));
+    let pick = |s: &Subscriber| {
+        if columns_with_news.iter().any(|c| s.follows(c)) {
+            recipients.set(recipients.get() + 1);
+            Some(message_id(prepared, &slot, s.id))
+        } else {
+            skipped.set(skipped.get() + 1);
+            None
+        }
+    };
     let issue = store.create_issue(
         &NewIssue {
             label: &slot.label,
             cutoff: slot.cutoff,
             articles: &rows,
-            deliveries: &deliveries,
+            recipients: &pick,
             corrections: &correction_rows,
         },
         now,
     )?;
+    summary.skipped += skipped.get();
     tracing::info!(
         issue = %issue.label,
         articles = rows.len(),
-        recipients = deliveries.len(),
+        recipients = recipients.get(),
         "issue written"
     );
     Ok(issue)

@@ -282,14 +282,14 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
         .chain(corrections.iter())
         .map(|a| a.column.as_str())
         .collect();
-    let active = match &store {
-        Some(store) => store.subscribers(Some(SubscriberStatus::Active))?,
-        None => Vec::new(),
-    };
-    let reach = active
-        .iter()
-        .filter(|s| columns_with_news.iter().any(|c| s.follows(c)))
-        .count();
+    let mut reach = 0;
+    if let Some(store) = &store {
+        store.each_subscriber(SubscriberStatus::Active, &mut |s| {
+            if columns_with_news.iter().any(|c| s.follows(c)) {
+                reach += 1;
+            }
+        })?;
+    }
 
     let stale_deferred = match &store {
         Some(store) => store.deferred_since(now - Duration::days(1))?,

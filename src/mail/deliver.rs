@@ -609,12 +609,6 @@ mod tests {
         /// per reader active now.
         fn issue(&self, n: i64) -> IssueRow {
             let mut store = self.store.lock().unwrap();
-            let deliveries: Vec<(i64, String)> = store
-                .subscribers(Some(SubscriberStatus::Active))
-                .unwrap()
-                .iter()
-                .map(|s| (s.id, format!("<issue{n}.{}@news.example.com>", s.id)))
-                .collect();
             let label = format!("2026-W{n:02}");
             store
                 .create_issue(
@@ -622,7 +616,7 @@ mod tests {
                         label: &label,
                         cutoff: now() + chrono::Duration::weeks(n),
                         articles: &[],
-                        deliveries: &deliveries,
+                        recipients: &|s| Some(format!("<issue{n}.{}@news.example.com>", s.id)),
                         corrections: &[],
                     },
                     now(),

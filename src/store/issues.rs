@@ -1,7 +1,7 @@
 //! Digest issues, the articles each carried and the corrections each
 //! listed. An article is carried once, ever, and a correction listed once.
 
-use super::{Backend, Store, StoreError};
+use super::{Backend, Store, StoreError, Subscriber};
 use chrono::{DateTime, FixedOffset};
 use std::collections::HashSet;
 
@@ -18,6 +18,14 @@ pub struct IssueRow {
     pub done: bool,
 }
 
+/// See [`NewIssue::recipients`].
+pub type Recipients<'a> = &'a dyn Fn(&Subscriber) -> Option<String>;
+
+/// Asks no one: an issue with no recipients.
+pub fn no_recipients(_: &Subscriber) -> Option<String> {
+    None
+}
+
 /// A new issue: what it carries and whom it goes to, written at once.
 pub struct NewIssue<'a> {
     /// ISO week label.
@@ -26,8 +34,12 @@ pub struct NewIssue<'a> {
     pub cutoff: DateTime<FixedOffset>,
     /// (article id, column, published) of every article it carries.
     pub articles: &'a [(String, String, DateTime<FixedOffset>)],
-    /// (subscriber id, Message-ID) of every recipient.
-    pub deliveries: &'a [(i64, String)],
+    /// Whom it goes to: asked of every active subscriber in turn, in
+    /// the order of their ids, inside the transaction that writes the
+    /// issue, it gives the Message-ID of their email, or `None` when the
+    /// issue has nothing for them. Asked rather than given a list: an
+    /// issue to a million readers is never a million rows in memory.
+    pub recipients: Recipients<'a>,
     /// (article id, updated) of every correction it lists.
     pub corrections: &'a [(String, DateTime<FixedOffset>)],
 }
@@ -88,6 +100,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::SubscriberStatus;
     use chrono::Duration;
 
     fn at(s: &str) -> DateTime<FixedOffset> {
@@ -104,7 +117,7 @@ mod tests {
             label,
             cutoff,
             articles,
-            deliveries: &[],
+            recipients: &no_recipients,
             corrections,
         }
     }
@@ -176,7 +189,9 @@ mod tests {
                             label,
                             cutoff,
                             articles: &[],
-                            deliveries: &[(reader, format!("<{label}@example.com>"))],
+                            recipients: &|s| {
+                                (s.id == reader).then(|| format!("<{label}@example.com>"))
+                            },
                             corrections: &[],
                         },
                         cutoff,
@@ -192,6 +207,96 @@ mod tests {
                 .collect();
             assert_eq!(unfinished, ["2026-W25", "2026-W26"]);
             assert_eq!(store.latest_issue().unwrap().unwrap().label, "2026-W26");
+        }
+    }
+
+    #[test]
+    fn an_issue_asks_every_active_reader_in_turn_and_writes_those_it_is_given() {
+        for fresh in crate::store::testing::fresh_stores() {
+            let mut store = fresh.open();
+            let cutoff = at("2026-06-08T07:00:00+08:00");
+            let mut ids = Vec::new();
+            // More readers than a page the backends fetch at a time.
+            for n in 0..40 {
+                let email = crate::address::Email::parse(&format!("r{n}@example.com")).unwrap();
+                let reader = crate::store::NewSubscriber {
+                    email: email.clone(),
+                    name: String::new(),
+                    columns: Vec::new(),
+                };
+                store.add_subscriber(&reader, cutoff, false).unwrap();
+                ids.push(store.subscriber(&email).unwrap().unwrap().id);
+            }
+            for (n, id) in ids.iter().enumerate() {
+                let status = match n % 5 {
+                    1 => SubscriberStatus::Unsubscribed,
+                    3 => SubscriberStatus::Bounced,
+                    _ => continue,
+                };
+                store.set_subscriber_status(*id, status, cutoff).unwrap();
+            }
+            let active: Vec<i64> = ids
+                .iter()
+                .enumerate()
+                .filter(|(n, _)| n % 5 != 1 && n % 5 != 3)
+                .map(|(_, id)| *id)
+                .collect();
+
+            let asked = std::cell::RefCell::new(Vec::new());
+            let pick = |s: &Subscriber| {
+                asked.borrow_mut().push(s.id);
+                (s.id % 2 == 0).then(|| format!("<{}@example.com>", s.id))
+            };
+            let row = store
+                .create_issue(
+                    &NewIssue {
+                        label: "2026-W24",
+                        cutoff,
+                        articles: &[],
+                        recipients: &pick,
+                        corrections: &[],
+                    },
+                    cutoff,
+                )
+                .unwrap();
+            assert_eq!(*asked.borrow(), active, "every active reader, by id, once");
+            assert!(!row.done);
+            let mut written: Vec<(i64, String)> = store
+                .pending_deliveries(row.id)
+                .unwrap()
+                .into_iter()
+                .map(|d| (d.subscriber.id, d.message_id))
+                .collect();
+            written.sort();
+            let chosen: Vec<(i64, String)> = active
+                .iter()
+                .filter(|id| *id % 2 == 0)
+                .map(|id| (*id, format!("<{id}@example.com>")))
+                .collect();
+            assert_eq!(written, chosen);
+
+            let mut visited = Vec::new();
+            store
+                .each_subscriber(SubscriberStatus::Active, &mut |s| visited.push(s.id))
+                .unwrap();
+            assert_eq!(visited, active);
+
+            // The same slot again: joined, and no one is asked.
+            asked.borrow_mut().clear();
+            let again = store
+                .create_issue(
+                    &NewIssue {
+                        label: "2026-W24",
+                        cutoff,
+                        articles: &[],
+                        recipients: &pick,
+                        corrections: &[],
+                    },
+                    cutoff,
+                )
+                .unwrap();
+            assert_eq!(again.id, row.id);
+            assert!(asked.borrow().is_empty());
         }
     }
 }

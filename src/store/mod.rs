@@ -77,7 +77,7 @@ pub(crate) mod testing;
 
 pub use copy::CopyCounts;
 pub use deliveries::{Claimer, DeliveryRow, DeliveryStatus, Outcome, BOUNCE_LIMIT};
-pub use issues::{IssueRow, NewIssue};
+pub use issues::{no_recipients, IssueRow, NewIssue, Recipients};
 pub use lock::{LockHolder, RunLock};
 pub use postgres::target::{PasswordSources, Target as PostgresTarget};
 pub use service_emails::{NewServiceEmail, ServiceEmail};

@@ -225,6 +225,17 @@ impl Store {
         on_backend!(self, db => db.subscribers(status))
     }
 
+    /// Calls `visit` with each subscriber of `status`, in the order of
+    /// their ids, holding only one at a time: for counts over every
+    /// reader, which a million of would not fit in a `Vec` cheaply.
+    pub fn each_subscriber(
+        &self,
+        status: SubscriberStatus,
+        visit: &mut dyn FnMut(Subscriber),
+    ) -> Result<(), StoreError> {
+        on_backend!(self, db => db.each_subscriber(status, visit))
+    }
+
     /// The earliest added subscriber of `status` (the lowest id): the one
     /// a preview shows when no address is named, so adding someone whose
     /// address sorts first does not change whom the preview is for.

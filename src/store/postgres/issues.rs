@@ -1,6 +1,7 @@
 //! The statements of issues, the articles they carried and the
 //! corrections they listed.
 
+use super::subscribers::{from_row as subscriber_row, COLUMNS_AS_S, SUBSCRIBERS_PAGE};
 use super::Postgres;
 use crate::store::{parse_stamp, stamp, IssueRow, NewIssue, StoreError};
 use chrono::{DateTime, FixedOffset};
@@ -75,18 +76,11 @@ impl Postgres {
         now: DateTime<FixedOffset>,
     ) -> Result<IssueRow, StoreError> {
         let now_s = stamp(now);
-        let done = issue.deliveries.is_empty();
         self.write(|tx| {
             let made = tx.query_opt(
-                "INSERT INTO issues (label, cutoff, status, created_at, finished_at)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (cutoff) DO NOTHING RETURNING id",
-                &[
-                    &issue.label,
-                    &stamp(issue.cutoff),
-                    &if done { "done" } else { "sending" },
-                    &now_s,
-                    &done.then_some(&now_s),
-                ],
+                "INSERT INTO issues (label, cutoff, status, created_at)
+                 VALUES ($1, $2, 'sending', $3) ON CONFLICT (cutoff) DO NOTHING RETURNING id",
+                &[&issue.label, &stamp(issue.cutoff), &now_s],
             )?;
             let Some(made) = made else {
                 let existing = tx.query_one(
@@ -107,17 +101,39 @@ impl Postgres {
                 tx.execute(&carried, &[&issue_id, id, column])?;
                 tx.execute(&seen, &[id, column, &stamp(*published), &now_s])?;
             }
-            // Deliveries go in a few large statements rather than one
-            // round trip each: an issue to a million readers is a million
-            // rows.
-            for chunk in issue.deliveries.chunks(10_000) {
-                let subscribers: Vec<i64> = chunk.iter().map(|(s, _)| *s).collect();
-                let message_ids: Vec<&str> = chunk.iter().map(|(_, m)| m.as_str()).collect();
-                tx.execute(
-                    "INSERT INTO deliveries (issue_id, subscriber_id, status, message_id, updated_at)
-                     SELECT $1, s, 'queued', m, $4 FROM unnest($2::bigint[], $3::text[]) AS t (s, m)",
-                    &[&issue_id, &subscribers, &message_ids, &now_s],
-                )?;
+            // The readers come through a portal a page at a time, and
+            // their deliveries go in one statement a page: an issue to a
+            // million readers is a million rows, never all in memory and
+            // never a round trip each.
+            let readers = tx.bind(
+                &format!(
+                    "SELECT {COLUMNS_AS_S} FROM subscribers s WHERE s.status = 'active' ORDER BY s.id"
+                ),
+                &[],
+            )?;
+            let insert = tx.prepare(
+                "INSERT INTO deliveries (issue_id, subscriber_id, status, message_id, updated_at)
+                 SELECT $1, s, 'queued', m, $4 FROM unnest($2::bigint[], $3::text[]) AS t (s, m)",
+            )?;
+            let mut recipients = 0usize;
+            loop {
+                let page = tx.query_portal(&readers, SUBSCRIBERS_PAGE)?;
+                if page.is_empty() {
+                    break;
+                }
+                let mut ids = Vec::with_capacity(page.len());
+                let mut message_ids = Vec::with_capacity(page.len());
+                for row in &page {
+                    let reader = subscriber_row(row, 0);
+                    if let Some(message_id) = (issue.recipients)(&reader) {
+                        ids.push(reader.id);
+                        message_ids.push(message_id);
+                    }
+                }
+                if !ids.is_empty() {
+                    recipients += ids.len();
+                    tx.execute(&insert, &[&issue_id, &ids, &message_ids, &now_s])?;
+                }
             }
             let correction = tx.prepare(
                 "INSERT INTO issue_corrections (issue_id, article_id, updated) VALUES ($1, $2, $3)
@@ -125,6 +141,13 @@ impl Postgres {
             )?;
             for (article_id, updated) in issue.corrections {
                 tx.execute(&correction, &[&issue_id, article_id, &stamp(*updated)])?;
+            }
+            let done = recipients == 0;
+            if done {
+                tx.execute(
+                    "UPDATE issues SET status = 'done', finished_at = $2 WHERE id = $1",
+                    &[&issue_id, &now_s],
+                )?;
             }
             Ok(IssueRow {
                 id: issue_id,

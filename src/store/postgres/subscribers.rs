@@ -14,6 +14,10 @@ use crate::store::{
 use chrono::{DateTime, FixedOffset};
 use postgres::{Row, Transaction};
 
+/// Subscribers fetched from the server at a time when going through
+/// all of them (a handful in tests, so that they cross pages).
+pub(super) const SUBSCRIBERS_PAGE: i32 = if cfg!(test) { 7 } else { 10_000 };
+
 pub(super) const COLUMNS_AS_S: &str = "s.id, s.email, s.name, s.columns, s.status";
 
 pub(super) fn from_row(r: &Row, at: usize) -> Subscriber {
@@ -183,6 +187,34 @@ impl Postgres {
             .iter()
             .map(|r| from_row(r, 0))
             .collect())
+        })
+    }
+
+    /// Through a portal a page at a time, so the client never holds
+    /// more than a page of rows.
+    pub(crate) fn each_subscriber(
+        &self,
+        status: SubscriberStatus,
+        visit: &mut dyn FnMut(Subscriber),
+    ) -> Result<(), StoreError> {
+        self.read(|c| {
+            let mut tx = c.build_transaction().read_only(true).start()?;
+            let portal = tx.bind(
+                &format!(
+                    "SELECT {COLUMNS_AS_S} FROM subscribers s WHERE s.status = $1 ORDER BY s.id"
+                ),
+                &[&status.as_str()],
+            )?;
+            loop {
+                let page = tx.query_portal(&portal, SUBSCRIBERS_PAGE)?;
+                if page.is_empty() {
+                    break;
+                }
+                for row in &page {
+                    visit(from_row(row, 0));
+                }
+            }
+            tx.commit()
         })
     }
 

@@ -1,6 +1,7 @@
 //! The statements of issues, the articles they carried and the
 //! corrections they listed.
 
+use super::subscribers::{from_row as subscriber_row, COLUMNS_AS_S};
 use super::{parse_stamp, stamp, Sqlite};
 use crate::store::{IssueRow, NewIssue, StoreError};
 use chrono::{DateTime, FixedOffset};
@@ -76,18 +77,11 @@ impl Sqlite {
         now: DateTime<FixedOffset>,
     ) -> Result<IssueRow, StoreError> {
         let now_s = stamp(now);
-        let done = issue.deliveries.is_empty();
         let made = self.write(|tx| {
             let n = tx.execute(
-                "INSERT INTO issues (label, cutoff, status, created_at, finished_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (cutoff) DO NOTHING",
-                params![
-                    issue.label,
-                    stamp(issue.cutoff),
-                    if done { "done" } else { "sending" },
-                    now_s,
-                    done.then_some(&now_s)
-                ],
+                "INSERT INTO issues (label, cutoff, status, created_at)
+                 VALUES (?1, ?2, 'sending', ?3) ON CONFLICT (cutoff) DO NOTHING",
+                params![issue.label, stamp(issue.cutoff), now_s],
             )?;
             if n == 0 {
                 // Made already, by a sender sharing this state: join it.
@@ -114,8 +108,20 @@ impl Sqlite {
                 "INSERT INTO deliveries (issue_id, subscriber_id, status, message_id, updated_at)
                  VALUES (?1, ?2, 'queued', ?3, ?4)",
             )?;
-            for (subscriber_id, message_id) in issue.deliveries {
-                delivery.execute(params![issue_id, subscriber_id, message_id, now_s])?;
+            // One cursor over the readers while their deliveries go in:
+            // SQLite reads a table and writes another in one transaction,
+            // and only the row at hand is in memory.
+            let mut readers = tx.prepare(&format!(
+                "SELECT {COLUMNS_AS_S} FROM subscribers s WHERE s.status = 'active' ORDER BY s.id"
+            ))?;
+            let mut rows = readers.query([])?;
+            let mut recipients = 0u64;
+            while let Some(row) = rows.next()? {
+                let reader = subscriber_row(row, 0)?;
+                if let Some(message_id) = (issue.recipients)(&reader) {
+                    delivery.execute(params![issue_id, reader.id, message_id, now_s])?;
+                    recipients += 1;
+                }
             }
             let mut correction = tx.prepare(
                 "INSERT OR IGNORE INTO issue_corrections (issue_id, article_id, updated) VALUES (?1, ?2, ?3)",
@@ -123,10 +129,17 @@ impl Sqlite {
             for (article_id, updated) in issue.corrections {
                 correction.execute(params![issue_id, article_id, stamp(*updated)])?;
             }
-            Ok(Ok(issue_id))
+            let done = recipients == 0;
+            if done {
+                tx.execute(
+                    "UPDATE issues SET status = 'done', finished_at = ?2 WHERE id = ?1",
+                    params![issue_id, now_s],
+                )?;
+            }
+            Ok(Ok((issue_id, done)))
         })?;
         Ok(match made {
-            Ok(id) => IssueRow {
+            Ok((id, done)) => IssueRow {
                 id,
                 label: issue.label.to_owned(),
                 cutoff: issue.cutoff,

@@ -273,7 +273,7 @@ mod tests {
                         label: "2026-W25",
                         cutoff: cutoff + chrono::Duration::weeks(1),
                         articles: &[],
-                        deliveries: &[],
+                        recipients: &crate::store::no_recipients,
                         corrections: &[("a".into(), cutoff)],
                     },
                     cutoff,

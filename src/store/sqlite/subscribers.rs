@@ -217,6 +217,24 @@ impl Sqlite {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    pub(crate) fn each_subscriber(
+        &self,
+        status: SubscriberStatus,
+        visit: &mut dyn FnMut(Subscriber),
+    ) -> Result<(), StoreError> {
+        (|| {
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT {COLUMNS_AS_S} FROM subscribers s WHERE s.status = ?1 ORDER BY s.id"
+            ))?;
+            let mut rows = stmt.query([status.as_str()])?;
+            while let Some(row) = rows.next()? {
+                visit(from_row(row, 0)?);
+            }
+            Ok(())
+        })()
+        .map_err(|e| self.err(e))
+    }
+
     pub(crate) fn first_subscriber(
         &self,
         status: SubscriberStatus,
