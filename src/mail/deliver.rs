@@ -160,10 +160,22 @@ pub(crate) fn recover(
     Ok(store.mark_in_flight_unknown(claimer, now)?)
 }
 
-/// Deliveries are claimed this many at a time: few enough that a batch is
-/// sent long before its lease ends, and that the renderings its readers
-/// share stay in the cache; enough that claiming costs little.
+/// Deliveries are claimed at most this many at a time: few enough that
+/// the renderings a batch's readers share stay in the cache; enough that
+/// claiming costs little.
 const CLAIM_BATCH: usize = 512;
+
+/// How many deliveries to claim at a time: [`CLAIM_BATCH`], or fewer when
+/// `smtp.rate_limit_per_second` would make a batch outlast half its lease
+/// (the lease is not renewed while a batch is sent; a batch that outlived
+/// it would be taken, safely but for nothing, by the other senders).
+fn claim_batch(rate_limit_per_second: f64, lease: Duration) -> usize {
+    if rate_limit_per_second <= 0.0 {
+        return CLAIM_BATCH;
+    }
+    let in_half_a_lease = rate_limit_per_second * lease.as_secs_f64() / 2.0;
+    (in_half_a_lease.floor() as usize).clamp(1, CLAIM_BATCH)
+}
 
 /// The next deliveries to build, claimed from the state a batch at a
 /// time, so a run holds one batch of its issue in memory, never all of
@@ -210,7 +222,7 @@ impl Claims<'_> {
                 self.issue,
                 self.claimer,
                 st.after,
-                CLAIM_BATCH,
+                claim_batch(engine.policy.rate_limit_per_second, self.claimer.lease),
             )?;
             if let Some(last) = got.last() {
                 st.after = last.id;
@@ -578,6 +590,17 @@ mod tests {
 
     fn now() -> DateTime<FixedOffset> {
         DateTime::parse_from_rfc3339("2026-11-30T09:00:00+08:00").unwrap()
+    }
+
+    #[test]
+    fn a_slow_rate_claims_no_more_than_half_a_lease_can_send() {
+        let lease = Duration::from_secs(300);
+        assert_eq!(claim_batch(0.0, lease), CLAIM_BATCH);
+        assert_eq!(claim_batch(100.0, lease), CLAIM_BATCH);
+        assert_eq!(claim_batch(2.0, lease), 300);
+        assert_eq!(claim_batch(0.5, lease), 75);
+        assert_eq!(claim_batch(0.001, lease), 1);
+        assert_eq!(claim_batch(2.0, Duration::from_secs(30)), 30);
     }
 
     /// A real state in a temporary folder, with one active reader per
