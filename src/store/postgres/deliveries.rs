@@ -9,6 +9,10 @@ use crate::store::{
 use chrono::{DateTime, FixedOffset};
 use postgres::Transaction;
 
+/// One statement for a batch's deliveries and one for the readers it
+/// reached, instead of a round trip per outcome: a round trip to the
+/// server costs more than the update. Hard bounces, rare, go one at a
+/// time, so two in one batch for the same reader both count.
 fn record_outcomes(
     tx: &mut Transaction<'_>,
     outcomes: &[Outcome],
@@ -17,27 +21,41 @@ fn record_outcomes(
     if outcomes.is_empty() {
         return Ok(());
     }
-    let delivery = tx.prepare(
-        "UPDATE deliveries SET status = $2, last_reply = $3, updated_at = $4, lease_until = NULL,
-                sent_at = CASE WHEN $2 = 'sent' THEN $4 ELSE sent_at END
-         WHERE id = $1",
+    let ids: Vec<i64> = outcomes.iter().map(|o| o.delivery_id).collect();
+    let statuses: Vec<&str> = outcomes.iter().map(|o| o.status.as_str()).collect();
+    let replies: Vec<Option<&str>> = outcomes.iter().map(|o| o.reply.as_deref()).collect();
+    tx.execute(
+        "UPDATE deliveries d SET status = o.status, last_reply = o.reply, updated_at = $4,
+                lease_until = NULL,
+                sent_at = CASE WHEN o.status = 'sent' THEN $4 ELSE d.sent_at END
+         FROM unnest($1::bigint[], $2::text[], $3::text[]) AS o (id, status, reply)
+         WHERE d.id = o.id",
+        &[&ids, &statuses, &replies, &now_s],
     )?;
-    let cleared =
-        tx.prepare("UPDATE subscribers SET hard_bounces = 0 WHERE id = $1 AND hard_bounces > 0")?;
-    let bounced = tx.prepare(
-        "UPDATE subscribers SET hard_bounces = hard_bounces + 1, updated_at = $3,
-                status = CASE WHEN hard_bounces + 1 >= $2 THEN 'bounced' ELSE status END
-         WHERE id = $1",
-    )?;
-    for o in outcomes {
+    let reached: Vec<i64> = outcomes
+        .iter()
+        .filter(|o| o.status == DeliveryStatus::Sent)
+        .map(|o| o.subscriber_id)
+        .collect();
+    if !reached.is_empty() {
         tx.execute(
-            &delivery,
-            &[&o.delivery_id, &o.status.as_str(), &o.reply, &now_s],
+            "UPDATE subscribers SET hard_bounces = 0 WHERE id = ANY($1) AND hard_bounces > 0",
+            &[&reached],
         )?;
-        if o.status == DeliveryStatus::Sent {
-            tx.execute(&cleared, &[&o.subscriber_id])?;
-        } else if o.hard_bounce {
-            tx.execute(&bounced, &[&o.subscriber_id, &BOUNCE_LIMIT, &now_s])?;
+    }
+    let bounces: Vec<i64> = outcomes
+        .iter()
+        .filter(|o| o.status != DeliveryStatus::Sent && o.hard_bounce)
+        .map(|o| o.subscriber_id)
+        .collect();
+    if !bounces.is_empty() {
+        let bounced = tx.prepare(
+            "UPDATE subscribers SET hard_bounces = hard_bounces + 1, updated_at = $3,
+                    status = CASE WHEN hard_bounces + 1 >= $2 THEN 'bounced' ELSE status END
+             WHERE id = $1",
+        )?;
+        for id in bounces {
+            tx.execute(&bounced, &[&id, &BOUNCE_LIMIT, &now_s])?;
         }
     }
     Ok(())
