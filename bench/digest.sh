@@ -15,6 +15,9 @@
 #                         BROADSHEET_TEST_POSTGRES_URL) instead of SQLite
 #   BENCH_SENDERS=N       sender processes sharing the issue (default 1;
 #                         more than one needs BENCH_STATE_URL)
+#   BENCH_SOURCE_MESSAGES=N  messages smtp-source sends to measure its rate
+#                         (default: as many as subscribers; fewer saves
+#                         time at a million, the rate is the same)
 #
 # The publication is a big paper's opinion pages: 20 columns, about 30
 # articles a day in all (an issue of about 210), readers following 1-5
@@ -31,12 +34,14 @@ ROOT="$(cd "$HERE/.." && pwd)"
 SUBSCRIBERS="${BENCH_SUBSCRIBERS:-100000}"
 CONNECTIONS="${BENCH_CONNECTIONS:-16}"
 SENDERS="${BENCH_SENDERS:-1}"
+SOURCE_MESSAGES="${BENCH_SOURCE_MESSAGES:-$SUBSCRIBERS}"
 STATE_URL="${BENCH_STATE_URL:-}"
 if [ "$SENDERS" -gt 1 ] && [ -z "$STATE_URL" ]; then
     echo "BENCH_SENDERS=$SENDERS needs BENCH_STATE_URL: on SQLite a second sender stands down" >&2
     exit 2
 fi
-[ -n "$STATE_URL" ] && export BROADSHEET_STATE__URL="$STATE_URL"
+BACKEND=sqlite
+[ -n "$STATE_URL" ] && { export BROADSHEET_STATE__URL="$STATE_URL"; BACKEND=postgres; }
 PORT=2727
 NOW="2026-11-30T09:00:00+08:00"
 
@@ -137,11 +142,11 @@ log "$ARTICLES articles this week; $SUBSCRIBERS readers follow $SETS distinct se
 "$BIN" --config "$WORK/config.toml" --now "$NOW" -q subscribers import "$WORK/subscribers.csv"
 
 log "starting smtp-sink on 127.0.0.1:$PORT ..."
-smtp-sink -u nobody -c 127.0.0.1:$PORT 1024 >/dev/null 2>&1 &
+smtp-sink -u nobody -c 127.0.0.1:$PORT 1024 >"$WORK/sink-count.txt" 2>&1 &
 SINK_PID=$!
 sleep 0.5
 
-log "sending one issue to $SUBSCRIBERS subscribers with $SENDERS broadsheet sender(s) (${STATE_URL:+postgres}${STATE_URL:-sqlite}) ..."
+log "sending one issue to $SUBSCRIBERS subscribers with $SENDERS broadsheet sender(s) ($BACKEND) ..."
 START=$(date +%s.%N)
 pids=()
 for i in $(seq 1 "$SENDERS"); do
@@ -151,6 +156,7 @@ done
 for pid in "${pids[@]}"; do wait "$pid" || true; done
 END=$(date +%s.%N)
 wall() { awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s }' "$1"; }
+cpu_s() { awk -F': ' '/(User|System) time \(seconds\)/ { s += $2 } END { printf "%.1f", s }' "$1"; }
 rss_mb() { awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$1"; }
 B_WALL=$(python3 -c "print($END - $START)")
 B_RSS=$(for i in $(seq 1 "$SENDERS"); do rss_mb "$WORK/time$i.txt"; echo; done | sort -n | tail -1)
@@ -159,24 +165,32 @@ if [ -n "$STATE_URL" ]; then
 else
     SENT=$(sqlite3 "$WORK/broadsheet.db" "select count(*) from deliveries where status='sent'")
 fi
+# smtp-sink -c rewrites one line of counters with a carriage return: the
+# last one, before smtp-source adds to it, counts what broadsheet sent.
+sleep 0.5
+SINK=$(tr '\r' '\n' < "$WORK/sink-count.txt" | sed -n 's/.*mesg=\([0-9]*\).*/\1/p' | tail -1)
+SINK="${SINK:-0}"
 
 log "measuring the size of one message ..."
 sed -i 's/^host = .*$/# host: none, to the outbox/' "$WORK/config.toml"
 "$BIN" --config "$WORK/config.toml" --now "$NOW" -q digest preview --out "$WORK/pv" >/dev/null
 SIZE=$(stat -c %s "$(ls "$WORK"/pv/*.eml | head -1)")
 
-log "sending $SUBSCRIBERS messages of $SIZE bytes with smtp-source ..."
-/usr/bin/time -v -o "$WORK/time-src.txt" smtp-source -s "$CONNECTIONS" -m "$SUBSCRIBERS" -l "$SIZE" \
+log "sending $SOURCE_MESSAGES messages of $SIZE bytes with smtp-source ..."
+/usr/bin/time -v -o "$WORK/time-src.txt" smtp-source -s "$CONNECTIONS" -m "$SOURCE_MESSAGES" -l "$SIZE" \
     -f digest@news.example.com -t reader@bench.example 127.0.0.1:$PORT
 S_WALL=$(wall "$WORK/time-src.txt")
+B_CPU=$(for i in $(seq 1 "$SENDERS"); do cpu_s "$WORK/time$i.txt"; echo; done | awk '{ s += $1 } END { printf "%.1f", s }')
+S_CPU=$(cpu_s "$WORK/time-src.txt")
 
-python3 - "$SUBSCRIBERS" "$SENT" "$B_WALL" "$B_RSS" "$S_WALL" "$SIZE" "$CONNECTIONS" "$ARTICLES" "$SETS" "$SENDERS" "${STATE_URL:+postgres}" <<'PY'
+python3 - "$SUBSCRIBERS" "$SENT" "$B_WALL" "$B_RSS" "$S_WALL" "$SIZE" "$CONNECTIONS" "$ARTICLES" "$SETS" "$SENDERS" "${STATE_URL:+postgres}" "$SINK" "$B_CPU" "$S_CPU" "$SOURCE_MESSAGES" <<'PY'
 import sys
 n, sent, bw, brss, sw, size, conns = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
 articles, sets = sys.argv[8], sys.argv[9]
-senders, backend = sys.argv[10], sys.argv[11] or "sqlite"
+senders, backend, sink = sys.argv[10], sys.argv[11] or "sqlite", sys.argv[12]
+bcpu, scpu, smsgs = float(sys.argv[13]), float(sys.argv[14]), int(sys.argv[15])
 print(f"\nstate: {backend}, {senders} sender process(es); peak memory is the largest of them")
-brate, srate = n / bw, n / sw
+brate, srate = n / bw, smsgs / sw
 ratio = brate / srate
 print(f"\ndigest delivery: {n} subscribers, {conns} connections, messages of about {size // 1024} KB")
 print(f"issue of {articles} articles in 20 columns; {sets} distinct sets of followed columns")
@@ -184,9 +198,12 @@ print(f"{'':34}{'measured':>14}{'target':>14}")
 print(f"{'broadsheet wall time':34}{bw:>12.2f} s")
 print(f"{'broadsheet messages/s':34}{brate:>14,.0f}")
 print(f"{'broadsheet peak memory':34}{brss:>11.0f} MB{'<= 200 MB':>14}  {'PASS' if brss <= 200 else 'MISS'}")
+print(f"{'broadsheet processor time':34}{bcpu:>12.1f} s  (user + system, all senders)")
 print(f"{'smtp-source messages/s (ceiling)':34}{srate:>14,.0f}")
+print(f"{'smtp-source processor time':34}{scpu:>12.1f} s")
 print(f"{'smtp-source wall time':34}{sw:>12.2f} s")
 print(f"{'broadsheet / smtp-source':34}{ratio:>13.0%}{'>= 80%':>14}  {'PASS' if ratio >= 0.8 else 'MISS'}")
 print(f"{'delivered (state says sent)':34}{sent:>14}")
 print(f"{'each subscriber once (sent = all)':34}{sent:>14}{'= ' + str(n):>14}  {'PASS' if sent == str(n) else 'MISS'}")
+print(f"{'nobody twice (sink received = all)':34}{sink:>14}{'= ' + str(n):>14}  {'PASS' if sink == str(n) else 'MISS'}")
 PY
