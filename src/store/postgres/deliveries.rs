@@ -9,12 +9,35 @@ use crate::store::{
 use chrono::{DateTime, FixedOffset};
 use postgres::Transaction;
 
+/// A batch's outcomes, in one statement (see [`record_outcomes`]).
+const OUTCOMES: &str =
+    "UPDATE deliveries d SET status = o.status, last_reply = o.reply, updated_at = $4,
+            lease_until = NULL,
+            sent_at = CASE WHEN o.status = 'sent' THEN $4 ELSE d.sent_at END
+     FROM unnest($1::bigint[], $2::text[], $3::text[]) AS o (id, status, reply)
+     WHERE d.id = o.id";
+
+/// The readers a batch reached: their run of hard bounces ends.
+const REACHED: &str =
+    "UPDATE subscribers SET hard_bounces = 0 WHERE id = ANY($1) AND hard_bounces > 0";
+
+/// Rows marked `sending`: only those whose claim is still this sender's
+/// and whose reader is still subscribed.
+const MARK: &str = "UPDATE deliveries d SET status = 'sending', attempts = attempts + 1,
+            updated_at = $2, tried_at = $3, lease_until = $4
+     FROM subscribers s
+     WHERE d.id = ANY($1) AND d.claimed_by = $5
+       AND d.status IN ('queued', 'deferred')
+       AND s.id = d.subscriber_id AND s.status = 'active'
+     RETURNING d.id";
+
 /// One statement for a batch's deliveries and one for the readers it
 /// reached, instead of a round trip per outcome: a round trip to the
 /// server costs more than the update. Hard bounces, rare, go one at a
 /// time, so two in one batch for the same reader both count.
 fn record_outcomes(
     tx: &mut Transaction<'_>,
+    [outcomes_st, reached_st]: [&postgres::Statement; 2],
     outcomes: &[Outcome],
     now_s: &str,
 ) -> Result<(), postgres::Error> {
@@ -24,24 +47,14 @@ fn record_outcomes(
     let ids: Vec<i64> = outcomes.iter().map(|o| o.delivery_id).collect();
     let statuses: Vec<&str> = outcomes.iter().map(|o| o.status.as_str()).collect();
     let replies: Vec<Option<&str>> = outcomes.iter().map(|o| o.reply.as_deref()).collect();
-    tx.execute(
-        "UPDATE deliveries d SET status = o.status, last_reply = o.reply, updated_at = $4,
-                lease_until = NULL,
-                sent_at = CASE WHEN o.status = 'sent' THEN $4 ELSE d.sent_at END
-         FROM unnest($1::bigint[], $2::text[], $3::text[]) AS o (id, status, reply)
-         WHERE d.id = o.id",
-        &[&ids, &statuses, &replies, &now_s],
-    )?;
+    tx.execute(outcomes_st, &[&ids, &statuses, &replies, &now_s])?;
     let reached: Vec<i64> = outcomes
         .iter()
         .filter(|o| o.status == DeliveryStatus::Sent)
         .map(|o| o.subscriber_id)
         .collect();
     if !reached.is_empty() {
-        tx.execute(
-            "UPDATE subscribers SET hard_bounces = 0 WHERE id = ANY($1) AND hard_bounces > 0",
-            &[&reached],
-        )?;
+        tx.execute(reached_st, &[&reached])?;
     }
     let bounces: Vec<i64> = outcomes
         .iter()
@@ -242,24 +255,13 @@ impl Postgres {
         let now_s = stamp(now);
         let clock = Claimer::clock_ms();
         let until = claimer.lease_end();
-        self.write(|tx| {
-            record_outcomes(tx, outcomes, &now_s)?;
+        self.write_prepared([OUTCOMES, REACHED, MARK], |tx, [outcomes_st, reached_st, mark]| {
+            record_outcomes(tx, [outcomes_st, reached_st], outcomes, &now_s)?;
             if marks.is_empty() {
                 return Ok(Vec::new());
             }
-            // One statement for the group: only rows whose claim is still
-            // this sender's, and whose reader is still subscribed.
             let marked: std::collections::HashSet<i64> = tx
-                .query(
-                    "UPDATE deliveries d SET status = 'sending', attempts = attempts + 1,
-                            updated_at = $2, tried_at = $3, lease_until = $4
-                     FROM subscribers s
-                     WHERE d.id = ANY($1) AND d.claimed_by = $5
-                       AND d.status IN ('queued', 'deferred')
-                       AND s.id = d.subscriber_id AND s.status = 'active'
-                     RETURNING d.id",
-                    &[&marks, &now_s, &clock, &until, &claimer.id],
-                )?
+                .query(mark, &[&marks, &now_s, &clock, &until, &claimer.id])?
                 .iter()
                 .map(|r| r.get(0))
                 .collect();

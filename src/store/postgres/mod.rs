@@ -53,6 +53,9 @@ pub(crate) fn set_timeouts(statement: Duration, lock: Duration) {
 /// it in a `Mutex`), so a borrow never meets another.
 pub(crate) struct Postgres {
     client: std::cell::RefCell<postgres::Client>,
+    /// Statements of the sending path, prepared once on this connection
+    /// (see [`Postgres::write_prepared`]); emptied when it is replaced.
+    statements: std::cell::RefCell<std::collections::HashMap<&'static str, postgres::Statement>>,
     target: Target,
     read_only: bool,
 }
@@ -227,6 +230,7 @@ impl Postgres {
     fn client(&self) -> Result<std::cell::RefMut<'_, postgres::Client>, StoreError> {
         let mut client = self.client.borrow_mut();
         if client.is_closed() {
+            self.statements.borrow_mut().clear();
             *client = Postgres::connect(&self.target)?;
             if self.read_only {
                 client
@@ -250,6 +254,47 @@ impl Postgres {
             Ok(value)
         })()
         .map_err(|e| self.err(e))
+    }
+
+    /// As [`Postgres::write`], with `sqls` prepared once on this
+    /// connection and handed to `f` in their order. For the statements a
+    /// send repeats: a text statement costs a round trip to prepare every
+    /// time it runs, and the sending path's commits are round trips above
+    /// all. After any error the statements are prepared again.
+    fn write_prepared<T, const N: usize>(
+        &self,
+        sqls: [&'static str; N],
+        f: impl FnOnce(
+            &mut postgres::Transaction<'_>,
+            &[postgres::Statement; N],
+        ) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let mut client = self.client()?;
+        (|| {
+            let mut statements = Vec::with_capacity(N);
+            for sql in sqls {
+                let known = self.statements.borrow().get(sql).cloned();
+                statements.push(match known {
+                    Some(s) => s,
+                    None => {
+                        let s = client.prepare(sql)?;
+                        self.statements.borrow_mut().insert(sql, s.clone());
+                        s
+                    }
+                });
+            }
+            let statements: [postgres::Statement; N] = statements
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("one statement for each of N"));
+            let mut tx = client.transaction()?;
+            let value = f(&mut tx, &statements)?;
+            tx.commit()?;
+            Ok(value)
+        })()
+        .map_err(|e| {
+            self.statements.borrow_mut().clear();
+            self.err(e)
+        })
     }
 
     /// Runs `f` on the connection, outside any transaction of ours.

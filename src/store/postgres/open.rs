@@ -59,6 +59,7 @@ impl Postgres {
         }
         Ok(Postgres {
             client: std::cell::RefCell::new(client),
+            statements: std::cell::RefCell::default(),
             target: target.clone(),
             read_only,
         })
