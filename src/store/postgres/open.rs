@@ -14,6 +14,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0002_email_limits",
         include_str!("migrations/0002_email_limits.sql"),
     ),
+    (
+        "0003_pending_deliveries_index",
+        include_str!("migrations/0003_pending_deliveries_index.sql"),
+    ),
 ];
 
 /// The key of the advisory lock migrations hold ("BSHT"), so that two

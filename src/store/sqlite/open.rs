@@ -31,6 +31,10 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
         "0005_email_limits",
         include_str!("../migrations/0005_email_limits.sql"),
     ),
+    (
+        "0006_pending_deliveries_index",
+        include_str!("../migrations/0006_pending_deliveries_index.sql"),
+    ),
 ];
 
 /// The database's application id and schema version. Reading them is the
