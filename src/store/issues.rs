@@ -247,18 +247,14 @@ mod tests {
                 asked.borrow_mut().push(s.id);
                 (s.id % 2 == 0).then(|| format!("<{}@example.com>", s.id))
             };
-            let row = store
-                .create_issue(
-                    &NewIssue {
-                        label: "2026-W24",
-                        cutoff,
-                        articles: &[],
-                        recipients: &pick,
-                        corrections: &[],
-                    },
-                    cutoff,
-                )
-                .unwrap();
+            let issue = NewIssue {
+                label: "2026-W24",
+                cutoff,
+                articles: &[],
+                recipients: &pick,
+                corrections: &[],
+            };
+            let row = store.create_issue(&issue, cutoff).unwrap();
             assert_eq!(*asked.borrow(), active, "every active reader, by id, once");
             assert!(!row.done);
             let mut written: Vec<(i64, String)> = store
@@ -283,18 +279,7 @@ mod tests {
 
             // The same slot again: joined, and no one is asked.
             asked.borrow_mut().clear();
-            let again = store
-                .create_issue(
-                    &NewIssue {
-                        label: "2026-W24",
-                        cutoff,
-                        articles: &[],
-                        recipients: &pick,
-                        corrections: &[],
-                    },
-                    cutoff,
-                )
-                .unwrap();
+            let again = store.create_issue(&issue, cutoff).unwrap();
             assert_eq!(again.id, row.id);
             assert!(asked.borrow().is_empty());
         }
