@@ -106,13 +106,39 @@ async fn bounded<T>(
     }
 }
 
+/// When something last happened, from any thread: the time since a start,
+/// in an atomic, for a writer's progress that a waiting task reads.
+#[derive(Debug)]
+struct LastSeen {
+    started: tokio::time::Instant,
+    /// Nanoseconds after `started`.
+    last: AtomicU64,
+}
+
+impl LastSeen {
+    fn new() -> LastSeen {
+        LastSeen {
+            started: tokio::time::Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ns = self.started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+        self.last.store(ns, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> tokio::time::Instant {
+        self.started + Duration::from_nanos(self.last.load(Ordering::Relaxed))
+    }
+}
+
 /// How far the message has been written, as lettre asks for its pieces:
 /// it asks for the next only when the previous one is written, and asks
 /// once more, getting nothing, just before it sends the final dot.
 struct Progress {
-    started: tokio::time::Instant,
-    /// Nanoseconds after `started` of the last piece asked for.
-    last: std::sync::atomic::AtomicU64,
+    /// The last piece asked for.
+    last: LastSeen,
     /// Whether the whole body has been written (the dot comes next).
     body_written: std::sync::atomic::AtomicBool,
 }
@@ -120,23 +146,21 @@ struct Progress {
 impl Progress {
     fn new() -> Progress {
         Progress {
-            started: tokio::time::Instant::now(),
-            last: std::sync::atomic::AtomicU64::new(0),
+            last: LastSeen::new(),
             body_written: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     fn touch(&self) {
-        let ns = self.started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
-        self.last.store(ns, std::sync::atomic::Ordering::Relaxed);
+        self.last.touch();
     }
 
     fn last(&self) -> tokio::time::Instant {
-        self.started + Duration::from_nanos(self.last.load(std::sync::atomic::Ordering::Relaxed))
+        self.last.get()
     }
 
     fn body_written(&self) -> bool {
-        self.body_written.load(std::sync::atomic::Ordering::Relaxed)
+        self.body_written.load(Ordering::Relaxed)
     }
 }
 
@@ -174,7 +198,7 @@ struct Worker {
     conn: Option<AsyncSmtpConnection>,
     /// What `conn`'s stream has written, when broadsheet made the stream
     /// (not for implicit TLS, whose stream lettre makes); set with `conn`.
-    watch: Option<std::sync::Arc<Watch>>,
+    watch: Option<Arc<Watch>>,
     sent: usize,
     last_used: std::time::Instant,
     /// An attempt began and did not come to its end: its future was
@@ -603,28 +627,20 @@ impl Sight<'_> {
 /// how many flushes it has finished.
 #[derive(Debug)]
 struct Watch {
-    started: tokio::time::Instant,
-    /// Nanoseconds after `started` of the last write.
-    last_write: AtomicU64,
+    last_write: LastSeen,
     flushes: AtomicU64,
 }
 
 impl Watch {
     fn new() -> Watch {
         Watch {
-            started: tokio::time::Instant::now(),
-            last_write: AtomicU64::new(0),
+            last_write: LastSeen::new(),
             flushes: AtomicU64::new(0),
         }
     }
 
-    fn wrote(&self) {
-        let ns = self.started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
-        self.last_write.store(ns, Ordering::Relaxed);
-    }
-
     fn last_write(&self) -> tokio::time::Instant {
-        self.started + Duration::from_nanos(self.last_write.load(Ordering::Relaxed))
+        self.last_write.get()
     }
 
     fn flushes(&self) -> u64 {
@@ -663,7 +679,7 @@ impl tokio::io::AsyncWrite for Watched {
     ) -> Poll<std::io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.watch.wrote();
+            self.watch.last_write.touch();
         }
         r
     }
