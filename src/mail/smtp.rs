@@ -494,7 +494,7 @@ impl SmtpTransport {
         // where broadsheet made the stream it writes the message as one
         // command instead, doubling leading dots a line at a time, and
         // learns from the stream when it was written.
-        let text = std::str::from_utf8(&m.bytes).ok();
+        let text = simdutf8::basic::from_utf8(&m.bytes).ok();
         if let (Some(watch), Some(text)) = (w.watch.as_deref(), text) {
             let sight = Sight::Stream {
                 watch,
