@@ -38,6 +38,12 @@ pub(super) fn content<'a>(
     })
 }
 
+/// Whether an issue with news in `columns_with_news` has any for `s`: who
+/// gets it, and who `status` counts it will reach.
+pub(super) fn has_news(s: &Subscriber, columns_with_news: &BTreeSet<&str>) -> bool {
+    columns_with_news.iter().any(|c| s.follows(c))
+}
+
 /// The columns of `s` that have something new in `columns_with_news`,
 /// as the key readers share a rendering by.
 pub(super) fn group_key(s: &Subscriber, columns_with_news: &BTreeSet<&str>) -> Vec<String> {
@@ -145,7 +151,7 @@ pub(super) fn create_issue(
     // first, it asks no one and this run joins that issue.
     let (recipients, skipped) = (Cell::new(0usize), Cell::new(0usize));
     let pick = |s: &Subscriber| {
-        if columns_with_news.iter().any(|c| s.follows(c)) {
+        if has_news(s, &columns_with_news) {
             recipients.set(recipients.get() + 1);
             Some(message_id(prepared, &slot, s.id))
         } else {

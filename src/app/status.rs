@@ -285,7 +285,7 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
     let mut reach = 0;
     if let Some(store) = &store {
         store.each_subscriber(SubscriberStatus::Active, &mut |s| {
-            if columns_with_news.iter().any(|c| s.follows(c)) {
+            if super::issue::has_news(&s, &columns_with_news) {
                 reach += 1;
             }
         })?;
