@@ -1,9 +1,9 @@
 //! The statements of issues, the articles they carried and the
 //! corrections they listed.
 
-use super::subscribers::{from_row as subscriber_row, COLUMNS_AS_S};
+use super::subscribers;
 use super::{parse_stamp, stamp, Sqlite};
-use crate::store::{IssueRow, NewIssue, StoreError};
+use crate::store::{IssueRow, NewIssue, StoreError, SubscriberStatus};
 use chrono::{DateTime, FixedOffset};
 use rusqlite::params;
 use std::collections::HashSet;
@@ -111,18 +111,14 @@ impl Sqlite {
             // One cursor over the readers while their deliveries go in:
             // SQLite reads a table and writes another in one transaction,
             // and only the row at hand is in memory.
-            let mut readers = tx.prepare(&format!(
-                "SELECT {COLUMNS_AS_S} FROM subscribers s WHERE s.status = 'active' ORDER BY s.id"
-            ))?;
-            let mut rows = readers.query([])?;
             let mut recipients = 0u64;
-            while let Some(row) = rows.next()? {
-                let reader = subscriber_row(row, 0)?;
+            subscribers::each_on(tx, SubscriberStatus::Active, &mut |reader| {
                 if let Some(message_id) = (issue.recipients)(&reader) {
                     delivery.execute(params![issue_id, reader.id, message_id, now_s])?;
                     recipients += 1;
                 }
-            }
+                Ok(())
+            })?;
             let mut correction = tx.prepare(
                 "INSERT OR IGNORE INTO issue_corrections (issue_id, article_id, updated) VALUES (?1, ?2, ?3)",
             )?;

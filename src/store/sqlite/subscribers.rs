@@ -12,6 +12,24 @@ use rusqlite::{params, OptionalExtension, Row};
 
 pub(super) const COLUMNS_AS_S: &str = "s.id, s.email, s.name, s.columns, s.status";
 
+/// Calls `visit` with each subscriber of `status` on `conn` (a
+/// transaction, for one that writes as it reads), in the order of their
+/// ids, one row in memory at a time.
+pub(super) fn each_on(
+    conn: &rusqlite::Connection,
+    status: SubscriberStatus,
+    visit: &mut dyn FnMut(Subscriber) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS_AS_S} FROM subscribers s WHERE s.status = ?1 ORDER BY s.id"
+    ))?;
+    let mut rows = stmt.query([status.as_str()])?;
+    while let Some(row) = rows.next()? {
+        visit(from_row(row, 0)?)?;
+    }
+    Ok(())
+}
+
 pub(super) fn from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<Subscriber> {
     let columns: String = r.get(at + 3)?;
     let status: String = r.get(at + 4)?;
@@ -222,16 +240,10 @@ impl Sqlite {
         status: SubscriberStatus,
         visit: &mut dyn FnMut(Subscriber),
     ) -> Result<(), StoreError> {
-        (|| {
-            let mut stmt = self.conn.prepare(&format!(
-                "SELECT {COLUMNS_AS_S} FROM subscribers s WHERE s.status = ?1 ORDER BY s.id"
-            ))?;
-            let mut rows = stmt.query([status.as_str()])?;
-            while let Some(row) = rows.next()? {
-                visit(from_row(row, 0)?);
-            }
+        each_on(&self.conn, status, &mut |s| {
+            visit(s);
             Ok(())
-        })()
+        })
         .map_err(|e| self.err(e))
     }
 
