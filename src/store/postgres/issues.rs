@@ -1,9 +1,9 @@
 //! The statements of issues, the articles they carried and the
 //! corrections they listed.
 
-use super::subscribers::{from_row as subscriber_row, COLUMNS_AS_S, SUBSCRIBERS_PAGE};
+use super::subscribers;
 use super::Postgres;
-use crate::store::{parse_stamp, stamp, IssueRow, NewIssue, StoreError};
+use crate::store::{parse_stamp, stamp, IssueRow, NewIssue, StoreError, SubscriberStatus};
 use chrono::{DateTime, FixedOffset};
 use std::collections::HashSet;
 
@@ -105,36 +105,22 @@ impl Postgres {
             // their deliveries go in one statement a page: an issue to a
             // million readers is a million rows, never all in memory and
             // never a round trip each.
-            let readers = tx.bind(
-                &format!(
-                    "SELECT {COLUMNS_AS_S} FROM subscribers s WHERE s.status = 'active' ORDER BY s.id"
-                ),
-                &[],
-            )?;
             let insert = tx.prepare(
                 "INSERT INTO deliveries (issue_id, subscriber_id, status, message_id, updated_at)
                  SELECT $1, s, 'queued', m, $4 FROM unnest($2::bigint[], $3::text[]) AS t (s, m)",
             )?;
             let mut recipients = 0usize;
-            loop {
-                let page = tx.query_portal(&readers, SUBSCRIBERS_PAGE)?;
-                if page.is_empty() {
-                    break;
-                }
-                let mut ids = Vec::with_capacity(page.len());
-                let mut message_ids = Vec::with_capacity(page.len());
-                for row in &page {
-                    let reader = subscriber_row(row, 0);
-                    if let Some(message_id) = (issue.recipients)(&reader) {
-                        ids.push(reader.id);
-                        message_ids.push(message_id);
-                    }
-                }
+            subscribers::each_page(tx, SubscriberStatus::Active, |tx, page| {
+                let (ids, message_ids): (Vec<i64>, Vec<String>) = page
+                    .iter()
+                    .filter_map(|reader| Some((reader.id, (issue.recipients)(reader)?)))
+                    .unzip();
                 if !ids.is_empty() {
                     recipients += ids.len();
                     tx.execute(&insert, &[&issue_id, &ids, &message_ids, &now_s])?;
                 }
-            }
+                Ok(())
+            })?;
             let correction = tx.prepare(
                 "INSERT INTO issue_corrections (issue_id, article_id, updated) VALUES ($1, $2, $3)
                  ON CONFLICT DO NOTHING",

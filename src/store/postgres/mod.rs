@@ -246,14 +246,7 @@ impl Postgres {
         &self,
         f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, postgres::Error>,
     ) -> Result<T, StoreError> {
-        let mut client = self.client()?;
-        (|| {
-            let mut tx = client.transaction()?;
-            let value = f(&mut tx)?;
-            tx.commit()?;
-            Ok(value)
-        })()
-        .map_err(|e| self.err(e))
+        self.write_prepared([], |tx, []| f(tx))
     }
 
     /// As [`Postgres::write`], with `sqls` prepared once on this

@@ -16,7 +16,28 @@ use postgres::{Row, Transaction};
 
 /// Subscribers fetched from the server at a time when going through
 /// all of them (a handful in tests, so that they cross pages).
-pub(super) const SUBSCRIBERS_PAGE: i32 = if cfg!(test) { 7 } else { 10_000 };
+const SUBSCRIBERS_PAGE: i32 = if cfg!(test) { 7 } else { 10_000 };
+
+/// Calls `visit` with each page of the subscribers of `status`, in the
+/// order of their ids, fetched through a portal in `tx`; `visit` may use
+/// `tx` between pages (to write what a page asks for).
+pub(super) fn each_page(
+    tx: &mut Transaction<'_>,
+    status: SubscriberStatus,
+    mut visit: impl FnMut(&mut Transaction<'_>, Vec<Subscriber>) -> Result<(), postgres::Error>,
+) -> Result<(), postgres::Error> {
+    let portal = tx.bind(
+        &format!("SELECT {COLUMNS_AS_S} FROM subscribers s WHERE s.status = $1 ORDER BY s.id"),
+        &[&status.as_str()],
+    )?;
+    loop {
+        let rows = tx.query_portal(&portal, SUBSCRIBERS_PAGE)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        visit(tx, rows.iter().map(|r| from_row(r, 0)).collect())?;
+    }
+}
 
 pub(super) const COLUMNS_AS_S: &str = "s.id, s.email, s.name, s.columns, s.status";
 
@@ -199,21 +220,10 @@ impl Postgres {
     ) -> Result<(), StoreError> {
         self.read(|c| {
             let mut tx = c.build_transaction().read_only(true).start()?;
-            let portal = tx.bind(
-                &format!(
-                    "SELECT {COLUMNS_AS_S} FROM subscribers s WHERE s.status = $1 ORDER BY s.id"
-                ),
-                &[&status.as_str()],
-            )?;
-            loop {
-                let page = tx.query_portal(&portal, SUBSCRIBERS_PAGE)?;
-                if page.is_empty() {
-                    break;
-                }
-                for row in &page {
-                    visit(from_row(row, 0));
-                }
-            }
+            each_page(&mut tx, status, |_, page| {
+                page.into_iter().for_each(&mut *visit);
+                Ok(())
+            })?;
             tx.commit()
         })
     }
