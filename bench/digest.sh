@@ -161,10 +161,16 @@ source_run() { # before|after
     /usr/bin/time -v -o "$WORK/time-src-$1.txt" smtp-source -s "$CONNECTIONS" -m "$SOURCE_MESSAGES" -l "$SIZE" \
         -f digest@news.example.com -t reader@bench.example 127.0.0.1:$PORT
 }
-SINK_BEFORE_SOURCE=0
+# smtp-sink -c rewrites one line of counters with a carriage return: the
+# last one is the messages it has taken so far.
+sink_count() {
+    sleep 0.5
+    local n
+    n=$(tr '\r' '\n' < "$WORK/sink-count.txt" | sed -n 's/.*mesg=\([0-9]*\).*/\1/p' | tail -1)
+    echo "${n:-0}"
+}
 source_run before
-sleep 0.5
-SINK_BEFORE_SOURCE=$(tr '\r' '\n' < "$WORK/sink-count.txt" | sed -n 's/.*mesg=\([0-9]*\).*/\1/p' | tail -1)
+SINK_BEFORE_SOURCE=$(sink_count)
 
 log "sending one issue to $SUBSCRIBERS subscribers with $SENDERS broadsheet sender(s) ($BACKEND) ..."
 START=$(date +%s.%N)
@@ -187,11 +193,8 @@ if [ -n "$STATE_URL" ]; then
 else
     SENT=$(sqlite3 "$WORK/broadsheet.db" "select count(*) from deliveries where status='sent'")
 fi
-# smtp-sink -c rewrites one line of counters with a carriage return: the
-# last one, before smtp-source adds to it, counts what broadsheet sent.
-sleep 0.5
-SINK=$(tr '\r' '\n' < "$WORK/sink-count.txt" | sed -n 's/.*mesg=\([0-9]*\).*/\1/p' | tail -1)
-SINK=$(( ${SINK:-0} - ${SINK_BEFORE_SOURCE:-0} ))
+# What the sink took between the two smtp-source runs: broadsheet's.
+SINK=$(( $(sink_count) - SINK_BEFORE_SOURCE ))
 STOLEN=$(python3 -c "print(round(100 * ($STEAL1 - $STEAL0) / $(getconf CLK_TCK) / ($END - $START) / $(nproc)))")
 
 source_run after
