@@ -11,7 +11,12 @@ use crate::store::{
 };
 use crate::Error;
 use chrono::{DateTime, FixedOffset};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
+use sha2::{Digest, Sha256};
+use std::collections::hash_map::Entry;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 /// Checks a list of column slugs against the config.
@@ -75,7 +80,9 @@ pub struct ImportSummary {
 }
 
 /// Imports `email,name,columns` rows: every row is checked, the good ones
-/// go in one transaction, the bad ones are listed with their line.
+/// go in one transaction, the bad ones are listed with their line. The
+/// file is read while the rows are written, so its size costs no memory
+/// beyond 24 bytes or so a row for telling repeated addresses.
 pub fn import(
     config: &Config,
     now: DateTime<FixedOffset>,
@@ -84,26 +91,31 @@ pub fn import(
 ) -> Result<ImportSummary, Error> {
     let shown = file.display().to_string();
     let row = |line: u64, message: String| Diagnostic::new(&shown, message).at(line as usize);
-    let bytes = std::fs::read(file)
-        .map_err(|e| ImportError::Read(FsError::new(file, FsAction::Read, e)))?;
-    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
+    let read_error = |e: std::io::Error| ImportError::Read(FsError::new(file, FsAction::Read, e));
+    let mut input = BufReader::new(File::open(file).map_err(read_error)?);
+    // A byte-order mark, as spreadsheets write, is not part of the header.
+    const BOM: &[u8] = "\u{feff}".as_bytes();
+    if input.fill_buf().map_err(read_error)?.starts_with(BOM) {
+        input.consume(BOM.len());
+    }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(bytes);
-    let mut records = reader.byte_records();
-    let header = match records.next() {
-        Some(Ok(h)) => h,
-        Some(Err(e)) => return Err(ImportError::Shape(row(1, e.to_string())).into()),
-        None => {
+        .from_reader(LineEnds::new(input));
+    let mut record = csv::ByteRecord::new();
+    match reader.read_byte_record(&mut record) {
+        Ok(true) => {}
+        Ok(false) => {
             return Err(ImportError::Shape(Diagnostic::new(
                 &shown,
                 "the file is empty; expected a header line email,name,columns",
             ))
             .into())
         }
-    };
-    let names: Vec<String> = header
+        Err(e) if e.is_io_error() => return Err(read_error(into_io(e)).into()),
+        Err(e) => return Err(ImportError::Shape(row(1, e.to_string())).into()),
+    }
+    let names: Vec<String> = record
         .iter()
         .map(|f| String::from_utf8_lossy(f).trim().to_lowercase())
         .collect();
@@ -117,101 +129,159 @@ pub fn import(
         ))
         .into());
     }
-    let mut rows = Vec::new();
-    let mut refused = Vec::new();
-    let mut lines = Lines {
-        bytes,
-        offset: 0,
-        line: 1,
-    };
-    let mut seen: HashMap<String, u64> = HashMap::new();
-    for record in records {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| lines.at(p.byte()));
-                refused.push(row(line, e.to_string()));
-                continue;
-            }
-        };
-        let line = record.position().map_or(0, |p| lines.at(p.byte()));
-        if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
-            continue;
-        }
-        let fields: Result<Vec<&str>, _> = record.iter().map(std::str::from_utf8).collect();
-        let Ok(fields) = fields else {
-            refused.push(row(line, "invalid UTF-8; expected UTF-8 text".into()));
-            continue;
-        };
-        if fields.len() != 3 {
-            refused.push(row(
-                line,
-                format!(
-                    "expected 3 fields (email,name,columns), found {}",
-                    fields.len()
-                ),
-            ));
-            continue;
-        }
-        let email = match Email::parse(fields[0]) {
-            Ok(e) => e,
-            Err(m) => {
-                refused.push(row(line, m).field("email"));
-                continue;
-            }
-        };
-        let columns = match parse_columns(config, fields[2]) {
-            Ok(c) => c,
-            Err(m) => {
-                refused.push(row(line, m).field("columns"));
-                continue;
-            }
-        };
-        if let Some(first) = seen.insert(email.key().to_owned(), line) {
-            refused.push(
-                row(
-                    line,
-                    format!("{} is already on line {first}", email.as_str()),
-                )
-                .field("email"),
-            );
-            continue;
-        }
-        rows.push(NewSubscriber {
-            email,
-            name: crate::text::one_line(fields[1]),
-            columns,
-        });
-    }
+
     let mut store = Store::connect(&config.state_location())?;
-    let report = store.import_subscribers(&rows, now, resubscribe)?;
+    let mut refused = Vec::new();
+    // The first line of each address, by a 128-bit digest of it rather
+    // than the address itself: 24 bytes an address, and two of them
+    // taking the same digest is as likely as guessing a random 128-bit key.
+    let mut seen: FxHashMap<u128, u64> = FxHashMap::default();
+    let mut next = |into: &mut Vec<NewSubscriber>, n: usize| -> Result<(), ImportError> {
+        while into.len() < n {
+            match reader.read_byte_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) if e.is_io_error() => return Err(read_error(into_io(e))),
+                Err(e) => {
+                    let line = e
+                        .position()
+                        .map_or(0, |p| reader.get_mut().line_at(p.byte()));
+                    refused.push(row(line, e.to_string()));
+                    continue;
+                }
+            }
+            let line = record
+                .position()
+                .map_or(0, |p| reader.get_mut().line_at(p.byte()));
+            if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+                continue;
+            }
+            let subscriber = match checked_row(config, &record) {
+                Ok(s) => s,
+                Err((field, message)) => {
+                    let refusal = row(line, message);
+                    refused.push(match field {
+                        Some(f) => refusal.field(f),
+                        None => refusal,
+                    });
+                    continue;
+                }
+            };
+            let digest = Sha256::digest(subscriber.email.key().as_bytes());
+            let key = u128::from_le_bytes(digest[..16].try_into().expect("16 of 32 bytes"));
+            if let Entry::Occupied(first) = seen.entry(key) {
+                let first = *first.get();
+                refused.push(
+                    row(
+                        line,
+                        format!("{} is already on line {first}", subscriber.email.as_str()),
+                    )
+                    .field("email"),
+                );
+                continue;
+            }
+            seen.insert(key, line);
+            into.push(subscriber);
+        }
+        Ok(())
+    };
+    let report = store.import_subscribers(&mut next, now, resubscribe)??;
     Ok(ImportSummary { report, refused })
 }
 
-/// Line numbers of byte offsets, counted here since what a CSV reader
-/// calls a line depends on how rows end. Offsets come in increasing order,
-/// so each byte is looked at once.
-struct Lines<'a> {
-    bytes: &'a [u8],
-    offset: usize,
+/// The subscriber a data row names, or the field at fault (if one is)
+/// and what was expected of it.
+fn checked_row(
+    config: &Config,
+    record: &csv::ByteRecord,
+) -> Result<NewSubscriber, (Option<&'static str>, String)> {
+    let fields: Result<Vec<&str>, _> = record.iter().map(std::str::from_utf8).collect();
+    let Ok(fields) = fields else {
+        return Err((None, "invalid UTF-8; expected UTF-8 text".into()));
+    };
+    if fields.len() != 3 {
+        return Err((
+            None,
+            format!(
+                "expected 3 fields (email,name,columns), found {}",
+                fields.len()
+            ),
+        ));
+    }
+    let email = Email::parse(fields[0]).map_err(|m| (Some("email"), m))?;
+    let columns = parse_columns(config, fields[2]).map_err(|m| (Some("columns"), m))?;
+    Ok(NewSubscriber {
+        email,
+        name: crate::text::one_line(fields[1]),
+        columns,
+    })
+}
+
+/// The I/O error a CSV reader met.
+fn into_io(e: csv::Error) -> std::io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        other => std::io::Error::other(format!("{other:?}")),
+    }
+}
+
+/// Notes where each line end passes as the CSV reader pulls bytes
+/// through, so that a row's byte offset (all the csv crate gives that is
+/// exact) can be told as a line number after its bytes are gone. Not the
+/// csv crate's own line count: the recorded start of a row after a CRLF
+/// sits on the line end of the row before, so its line would be one short.
+struct LineEnds<R> {
+    inner: R,
+    /// Bytes read so far.
+    read: u64,
+    /// Where each `\r` and `\n` read and not yet passed by [`LineEnds::line_at`]
+    /// is, and whether it is a `\n`: no more than a row and the CSV
+    /// reader's buffer hold.
+    ends: VecDeque<(u64, bool)>,
+    /// The line [`LineEnds::line_at`] last told.
     line: u64,
 }
 
-impl Lines<'_> {
-    fn at(&mut self, offset: u64) -> u64 {
-        let mut end = (offset as usize).min(self.bytes.len());
-        // A row's recorded start can sit on the line end of the row before.
-        while end < self.bytes.len() && matches!(self.bytes[end], b'\r' | b'\n') {
-            end += 1;
+impl<R> LineEnds<R> {
+    fn new(inner: R) -> LineEnds<R> {
+        LineEnds {
+            inner,
+            read: 0,
+            ends: VecDeque::new(),
+            line: 1,
         }
-        if end >= self.offset {
-            self.line += self.bytes[self.offset..end]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count() as u64;
-            self.offset = end;
+    }
+
+    /// The line of the row recorded as starting at byte `offset`; the
+    /// offsets asked for only grow.
+    fn line_at(&mut self, offset: u64) -> u64 {
+        // A row's recorded start can sit on the line end of the row
+        // before: line ends from `offset` on count as before it.
+        let mut start = offset;
+        while let Some(&(at, newline)) = self.ends.front() {
+            if at > start {
+                break;
+            }
+            if at == start {
+                start += 1;
+            }
+            self.line += u64::from(newline);
+            self.ends.pop_front();
         }
         self.line
+    }
+}
+
+impl<R: Read> Read for LineEnds<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let read = self.read;
+        self.ends.extend(
+            memchr::memchr2_iter(b'\r', b'\n', &buf[..n])
+                .map(|i| (read + i as u64, buf[i] == b'\n')),
+        );
+        self.read += n as u64;
+        Ok(n)
     }
 }
 
@@ -252,4 +322,84 @@ pub fn remove(config: &Config, email: &str) -> Result<bool, Error> {
     let email = Email::parse(email).map_err(UsageError::argument("EMAIL"))?;
     let mut store = Store::connect(&config.state_location())?;
     Ok(store.remove_subscriber(&email)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines told from the whole file at once, as the import did when it
+    /// held the file in memory: the reference for [`LineEnds`].
+    fn line_from_whole(bytes: &[u8], offset: u64) -> u64 {
+        let mut end = (offset as usize).min(bytes.len());
+        while end < bytes.len() && matches!(bytes[end], b'\r' | b'\n') {
+            end += 1;
+        }
+        1 + bytes[..end].iter().filter(|&&b| b == b'\n').count() as u64
+    }
+
+    /// Gives one byte a read, so that every row crosses reads.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let Some((&first, rest)) = self.0.split_first() else {
+                return Ok(0);
+            };
+            buf[0] = first;
+            self.0 = rest;
+            Ok(1)
+        }
+    }
+
+    fn lines_told(bytes: &[u8]) -> Vec<(u64, u64)> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(LineEnds::new(Trickle(bytes)));
+        let mut record = csv::ByteRecord::new();
+        let mut told = Vec::new();
+        loop {
+            let position = match reader.read_byte_record(&mut record) {
+                Ok(false) => return told,
+                Ok(true) => record.position().cloned(),
+                Err(e) => e.position().cloned(),
+            };
+            let offset = position.expect("a reader's rows have positions").byte();
+            told.push((offset, reader.get_mut().line_at(offset)));
+        }
+    }
+
+    #[test]
+    fn a_rows_line_is_told_as_from_the_whole_file_though_its_bytes_are_gone() {
+        // Every string of up to seven of these: LF, CRLF and CR ends,
+        // blank lines, quoted fields holding line ends.
+        let alphabet = [b'a', b',', b'"', b'\r', b'\n'];
+        let mut cases = vec![Vec::new()];
+        let mut last = vec![Vec::new()];
+        for _ in 0..7 {
+            last = last
+                .iter()
+                .flat_map(|s: &Vec<u8>| {
+                    alphabet.iter().map(move |&b| {
+                        let mut s = s.clone();
+                        s.push(b);
+                        s
+                    })
+                })
+                .collect();
+            cases.extend(last.iter().cloned());
+        }
+        cases.push(b"email,name,columns\r\na@x.example,\"\xe7\x94\xb2\r\n\xe4\xb9\x99\",ai\r\n\r\nb@x.example,,\n".to_vec());
+        for bytes in &cases {
+            for (offset, line) in lines_told(bytes) {
+                assert_eq!(
+                    line,
+                    line_from_whole(bytes, offset),
+                    "{:?} at byte {offset}",
+                    String::from_utf8_lossy(bytes)
+                );
+            }
+        }
+    }
 }

@@ -83,8 +83,8 @@ pub use postgres::target::{PasswordSources, Target as PostgresTarget};
 pub use service_emails::{NewServiceEmail, ServiceEmail};
 pub use status::{no_subscriber_counts, IssueCounts};
 pub use subscribers::{
-    ConfirmOutcome, ImportReport, NewSubscriber, SignupOutcome, SignupRequest, Subscriber,
-    SubscriberStatus, SubscriberUpdate, UpsertOutcome,
+    ConfirmOutcome, ImportReport, ImportRows, NewSubscriber, SignupOutcome, SignupRequest,
+    Subscriber, SubscriberStatus, SubscriberUpdate, UpsertOutcome,
 };
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};

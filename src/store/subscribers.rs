@@ -163,6 +163,70 @@ pub struct ImportReport {
     pub kept_unsubscribed: usize,
 }
 
+impl ImportReport {
+    /// Counts what one row did.
+    pub(crate) fn count(&mut self, outcome: UpsertOutcome) {
+        match outcome {
+            UpsertOutcome::Added => self.added += 1,
+            UpsertOutcome::Updated => self.updated += 1,
+            UpsertOutcome::Unchanged => self.unchanged += 1,
+            UpsertOutcome::KeptUnsubscribed => self.kept_unsubscribed += 1,
+        }
+    }
+}
+
+/// Where an import's rows come from, read while they are written so that
+/// a file of a million never sits in memory: each call appends up to the
+/// given number of rows, in file order, and appends none at the end. An
+/// `Err` ends the import with nothing written.
+pub type ImportRows<'a, E> = dyn FnMut(&mut Vec<NewSubscriber>, usize) -> Result<(), E> + 'a;
+
+/// How many rows an import asks its source for at a time: on PostgreSQL,
+/// one batch is three statements whatever its size (a handful in tests,
+/// so that imports cross batches).
+pub(crate) const IMPORT_BATCH: usize = if cfg!(test) { 7 } else { 5_000 };
+
+/// The row an address has already, as an add or an import finds it.
+pub(crate) struct StoredRow {
+    pub id: i64,
+    pub name: String,
+    /// `;`-separated, as stored.
+    pub columns: String,
+    pub status: String,
+}
+
+/// What adding an address that has a row does to that row.
+pub(crate) enum RowChange {
+    /// Nothing: it is as asked already, or they left and stay away.
+    Keep(UpsertOutcome),
+    /// Set these (display name, stored columns) and make the row active.
+    Set { name: String, columns: String },
+}
+
+/// Decides what adding `name` and `columns` (`None`: keep the field)
+/// does to `row`. One rule for both backends and for single adds and
+/// imports alike: an address that unsubscribed or bounced stays so
+/// unless `resubscribe`.
+pub(crate) fn change_of(
+    row: &StoredRow,
+    name: Option<&str>,
+    columns: Option<&str>,
+    resubscribe: bool,
+) -> RowChange {
+    if (row.status == "unsubscribed" || row.status == "bounced") && !resubscribe {
+        return RowChange::Keep(UpsertOutcome::KeptUnsubscribed);
+    }
+    let name = name.unwrap_or(&row.name);
+    let columns = columns.unwrap_or(&row.columns);
+    if row.name == name && row.columns == columns && row.status == "active" {
+        return RowChange::Keep(UpsertOutcome::Unchanged);
+    }
+    RowChange::Set {
+        name: name.to_owned(),
+        columns: columns.to_owned(),
+    }
+}
+
 /// Sign-up requests older than this are deleted when a new one is
 /// stored: their links (48 hours) expired long ago.
 pub(crate) const REQUEST_KEEP_DAYS: i64 = 7;
@@ -207,13 +271,15 @@ impl Store {
         on_backend_mut!(self, db => db.add_or_update_subscriber(s, now, resubscribe))
     }
 
-    /// Adds or updates every subscriber in one transaction: all or none.
-    pub fn import_subscribers(
+    /// Adds or updates every subscriber `rows` gives, in one transaction:
+    /// all or none. The inner `Err` is the source's, which ended the
+    /// import with nothing written.
+    pub fn import_subscribers<E>(
         &mut self,
-        rows: &[NewSubscriber],
+        rows: &mut ImportRows<'_, E>,
         now: DateTime<FixedOffset>,
         resubscribe: bool,
-    ) -> Result<ImportReport, StoreError> {
+    ) -> Result<Result<ImportReport, E>, StoreError> {
         on_backend_mut!(self, db => db.import_subscribers(rows, now, resubscribe))
     }
 
@@ -513,6 +579,120 @@ mod tests {
                 store.request_signup(&reader("乙", &[]), now()).unwrap(),
                 SignupOutcome::AlreadyActive(id)
             );
+        }
+    }
+
+    #[test]
+    fn an_import_does_to_each_row_what_adding_it_alone_would_and_a_failing_source_writes_nothing() {
+        for fresh in crate::store::testing::fresh_stores() {
+            let mut store = fresh.open();
+            let row = |i: usize, name: &str, columns: &[&str]| NewSubscriber {
+                email: Email::parse(&format!("reader{i}@Example.COM")).unwrap(),
+                name: name.into(),
+                columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+            };
+            // Before the import: 0-9 active, 10-11 unsubscribed, 12 bounced, 13 pending.
+            for i in 0..14 {
+                store
+                    .add_subscriber(&row(i, "舊", &["ai"]), now(), false)
+                    .unwrap();
+            }
+            let id = |store: &Store, i: usize| {
+                let email = Email::parse(&format!("reader{i}@example.com")).unwrap();
+                store.subscriber(&email).unwrap().unwrap().id
+            };
+            for i in [10, 11] {
+                store.unsubscribe(id(&store, i), now()).unwrap();
+            }
+            let bounced = id(&store, 12);
+            store
+                .set_subscriber_status(bounced, SubscriberStatus::Bounced, now())
+                .unwrap();
+            let pending = id(&store, 13);
+            store
+                .set_subscriber_status(pending, SubscriberStatus::Pending, now())
+                .unwrap();
+
+            // Across batches of IMPORT_BATCH: 0-4 as they are, 5-9 renamed,
+            // 10-12 kept away, 13 made active, 14-29 new.
+            let rows: Vec<NewSubscriber> = (0..30)
+                .map(|i| match i {
+                    0..5 => row(i, "舊", &["ai"]),
+                    5..10 => row(i, "新", &["ai", "law"]),
+                    _ => row(i, "新", &["law"]),
+                })
+                .collect();
+            assert!(rows.len() > 2 * IMPORT_BATCH);
+            let before = store.subscribers(None).unwrap();
+
+            // A source failing after two batches: nothing of them stays.
+            let mut given = crate::store::testing::rows_of(&rows);
+            let mut calls = 0;
+            let mut failing = |into: &mut Vec<NewSubscriber>, n: usize| {
+                calls += 1;
+                if calls == 3 {
+                    return Err("the file could not be read further");
+                }
+                let Ok(()) = given(into, n);
+                Ok(())
+            };
+            let failed = store
+                .import_subscribers(&mut failing, now(), false)
+                .unwrap();
+            assert_eq!(
+                failed,
+                Err("the file could not be read further"),
+                "{}",
+                fresh.backend
+            );
+            assert_eq!(
+                store.subscribers(None).unwrap(),
+                before,
+                "{}",
+                fresh.backend
+            );
+
+            let Ok(report) = store
+                .import_subscribers(&mut crate::store::testing::rows_of(&rows), now(), false)
+                .unwrap();
+            assert_eq!(
+                report,
+                ImportReport {
+                    added: 16,
+                    updated: 6,
+                    unchanged: 5,
+                    kept_unsubscribed: 3
+                },
+                "{}",
+                fresh.backend
+            );
+            let after = store.subscribers(None).unwrap();
+            let find = |i: usize| {
+                let email = format!("reader{i}@example.com");
+                after
+                    .iter()
+                    .find(|s| s.email.to_lowercase() == email)
+                    .unwrap()
+            };
+            for i in 0..30 {
+                let s = find(i);
+                let expected = match i {
+                    0..5 => ("舊", "ai", SubscriberStatus::Active),
+                    5..10 => ("新", "ai;law", SubscriberStatus::Active),
+                    10 | 11 => ("舊", "ai", SubscriberStatus::Unsubscribed),
+                    12 => ("舊", "ai", SubscriberStatus::Bounced),
+                    _ => ("新", "law", SubscriberStatus::Active),
+                };
+                assert_eq!(
+                    (s.name.as_str(), s.columns_text().as_str(), s.status),
+                    expected,
+                    "{} reader{i}",
+                    fresh.backend
+                );
+            }
+            // New rows take ids in the order of the file.
+            let new_ids: Vec<i64> = (14..30).map(|i| find(i).id).collect();
+            assert!(new_ids.windows(2).all(|w| w[0] < w[1]), "{new_ids:?}");
         }
     }
 }

@@ -90,3 +90,17 @@ pub(crate) fn fresh_stores() -> Vec<Fresh> {
     }
     out
 }
+
+/// An import's source that gives `rows` in order and never fails.
+pub(crate) fn rows_of(
+    rows: &[super::NewSubscriber],
+) -> impl FnMut(&mut Vec<super::NewSubscriber>, usize) -> Result<(), std::convert::Infallible> + '_
+{
+    let mut rest = rows;
+    move |into, n| {
+        let (now, later) = rest.split_at(n.min(rest.len()));
+        into.extend_from_slice(now);
+        rest = later;
+        Ok(())
+    }
+}

@@ -246,7 +246,18 @@ impl Postgres {
         &self,
         f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, postgres::Error>,
     ) -> Result<T, StoreError> {
-        self.write_prepared([], |tx, []| f(tx))
+        let Ok(value) = self.write_unless(|tx| f(tx).map(Ok::<T, std::convert::Infallible>))?;
+        Ok(value)
+    }
+
+    /// As [`Postgres::write`], but an inner `Err` from `f` rolls back
+    /// what it wrote and is handed back: for work that reads a source
+    /// of its own as it writes, which can fail midway.
+    fn write_unless<T, E>(
+        &self,
+        f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<Result<T, E>, postgres::Error>,
+    ) -> Result<Result<T, E>, StoreError> {
+        self.write_prepared_unless([], |tx, []| f(tx))
     }
 
     /// As [`Postgres::write`], with `sqls` prepared once on this
@@ -262,6 +273,22 @@ impl Postgres {
             &[postgres::Statement; N],
         ) -> Result<T, postgres::Error>,
     ) -> Result<T, StoreError> {
+        let Ok(value) = self.write_prepared_unless(sqls, |tx, statements| {
+            f(tx, statements).map(Ok::<T, std::convert::Infallible>)
+        })?;
+        Ok(value)
+    }
+
+    /// [`Postgres::write_prepared`] and [`Postgres::write_unless`] in one:
+    /// the commit is made only when `f`'s inner result is `Ok`.
+    fn write_prepared_unless<T, E, const N: usize>(
+        &self,
+        sqls: [&'static str; N],
+        f: impl FnOnce(
+            &mut postgres::Transaction<'_>,
+            &[postgres::Statement; N],
+        ) -> Result<Result<T, E>, postgres::Error>,
+    ) -> Result<Result<T, E>, StoreError> {
         let mut client = self.client()?;
         (|| {
             let mut statements = Vec::with_capacity(N);
@@ -281,7 +308,10 @@ impl Postgres {
                 .unwrap_or_else(|_| unreachable!("one statement for each of N"));
             let mut tx = client.transaction()?;
             let value = f(&mut tx, &statements)?;
-            tx.commit()?;
+            // Dropping the transaction rolls it back.
+            if value.is_ok() {
+                tx.commit()?;
+            }
             Ok(value)
         })()
         .map_err(|e| {

@@ -122,6 +122,17 @@ impl Sqlite {
         &mut self,
         f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
+        let Ok(value) = self.write_unless(|tx| f(tx).map(Ok::<T, std::convert::Infallible>))?;
+        Ok(value)
+    }
+
+    /// As [`Sqlite::write`], but an inner `Err` from `f` rolls back
+    /// what it wrote and is handed back: for work that reads a source
+    /// of its own as it writes, which can fail midway.
+    fn write_unless<T, E>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<Result<T, E>>,
+    ) -> Result<Result<T, E>, StoreError> {
         let path = self.path.clone();
         let sql = |source| sql_error(&path, source);
         (|| {
@@ -133,7 +144,10 @@ impl Sqlite {
                 .conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let value = f(&tx)?;
-            tx.commit()?;
+            // Dropping the transaction rolls it back.
+            if value.is_ok() {
+                tx.commit()?;
+            }
             Ok(value)
         })()
         .map_err(sql)

@@ -2,10 +2,10 @@
 
 use super::{parse_stamp, stamp, Sqlite};
 use crate::address::Email;
-use crate::store::subscribers::REQUEST_KEEP_DAYS;
+use crate::store::subscribers::{change_of, RowChange, StoredRow, IMPORT_BATCH, REQUEST_KEEP_DAYS};
 use crate::store::{
-    ConfirmOutcome, ImportReport, NewSubscriber, SignupOutcome, SignupRequest, StoreError,
-    Subscriber, SubscriberStatus, SubscriberUpdate, UpsertOutcome,
+    ConfirmOutcome, ImportReport, ImportRows, NewSubscriber, SignupOutcome, SignupRequest,
+    StoreError, Subscriber, SubscriberStatus, SubscriberUpdate, UpsertOutcome,
 };
 use chrono::{DateTime, FixedOffset};
 use rusqlite::{params, OptionalExtension, Row};
@@ -56,44 +56,39 @@ fn upsert(
 ) -> rusqlite::Result<UpsertOutcome> {
     let columns = columns.map(|c| c.join(";"));
     let name = name.map(crate::address::display_name);
-    let existing: Option<(i64, String, String, String)> = tx
-        .query_row(
-            "SELECT id, name, columns, status FROM subscribers WHERE email_key = ?1",
-            [email.key()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
+    let existing = tx
+        .prepare_cached("SELECT id, name, columns, status FROM subscribers WHERE email_key = ?1")?
+        .query_row([email.key()], |r| {
+            Ok(StoredRow {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                columns: r.get(2)?,
+                status: r.get(3)?,
+            })
+        })
         .optional()?;
-    match existing {
-        None => {
-            tx.execute(
-                "INSERT INTO subscribers (email, email_key, name, columns, status, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?5)",
-                params![
-                    email.as_str(),
-                    email.key(),
-                    name.unwrap_or_default(),
-                    columns.unwrap_or_default(),
-                    now
-                ],
-            )?;
-            Ok(UpsertOutcome::Added)
-        }
-        Some((_, _, _, status))
-            if (status == "unsubscribed" || status == "bounced") && !resubscribe =>
-        {
-            Ok(UpsertOutcome::KeptUnsubscribed)
-        }
-        Some((id, old_name, old_columns, status)) => {
-            let name = name.unwrap_or_else(|| old_name.clone());
-            let columns = columns.unwrap_or_else(|| old_columns.clone());
-            if old_name == name && old_columns == columns && status == "active" {
-                return Ok(UpsertOutcome::Unchanged);
-            }
-            tx.execute(
+    let Some(row) = existing else {
+        tx.prepare_cached(
+            "INSERT INTO subscribers (email, email_key, name, columns, status, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?5)",
+        )?
+        .execute(params![
+            email.as_str(),
+            email.key(),
+            name.unwrap_or_default(),
+            columns.unwrap_or_default(),
+            now
+        ])?;
+        return Ok(UpsertOutcome::Added);
+    };
+    match change_of(&row, name.as_deref(), columns.as_deref(), resubscribe) {
+        RowChange::Keep(outcome) => Ok(outcome),
+        RowChange::Set { name, columns } => {
+            tx.prepare_cached(
                 "UPDATE subscribers SET name = ?2, columns = ?3, status = 'active', hard_bounces = 0, updated_at = ?4
                  WHERE id = ?1",
-                params![id, name, columns, now],
-            )?;
+            )?
+            .execute(params![row.id, name, columns, now])?;
             Ok(UpsertOutcome::Updated)
         }
     }
@@ -190,32 +185,36 @@ impl Sqlite {
         })
     }
 
-    pub(crate) fn import_subscribers(
+    pub(crate) fn import_subscribers<E>(
         &mut self,
-        rows: &[NewSubscriber],
+        rows: &mut ImportRows<'_, E>,
         now: DateTime<FixedOffset>,
         resubscribe: bool,
-    ) -> Result<ImportReport, StoreError> {
+    ) -> Result<Result<ImportReport, E>, StoreError> {
         let now = stamp(now);
-        self.write(|tx| {
+        self.write_unless(|tx| {
             let mut report = ImportReport::default();
-            for s in rows {
-                // A row gives every field: an empty name cell clears the name.
-                match upsert(
-                    tx,
-                    &s.email,
-                    Some(&s.name),
-                    Some(&s.columns),
-                    &now,
-                    resubscribe,
-                )? {
-                    UpsertOutcome::Added => report.added += 1,
-                    UpsertOutcome::Updated => report.updated += 1,
-                    UpsertOutcome::Unchanged => report.unchanged += 1,
-                    UpsertOutcome::KeptUnsubscribed => report.kept_unsubscribed += 1,
+            let mut batch = Vec::with_capacity(IMPORT_BATCH);
+            loop {
+                batch.clear();
+                if let Err(e) = rows(&mut batch, IMPORT_BATCH) {
+                    return Ok(Err(e));
+                }
+                if batch.is_empty() {
+                    return Ok(Ok(report));
+                }
+                for s in &batch {
+                    // A row gives every field: an empty name cell clears the name.
+                    report.count(upsert(
+                        tx,
+                        &s.email,
+                        Some(&s.name),
+                        Some(&s.columns),
+                        &now,
+                        resubscribe,
+                    )?);
                 }
             }
-            Ok(report)
         })
     }
 
@@ -471,6 +470,7 @@ impl Sqlite {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::rows_of;
     use crate::store::Store;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
@@ -549,8 +549,13 @@ mod tests {
             name: name.into(),
             columns: vec!["ai".into()],
         };
-        db.import_subscribers(&[row(0, "讀者")], now, false)
-            .unwrap();
+        let import = |db: &mut Sqlite, rows: &[NewSubscriber]| {
+            let Ok(report) = db
+                .import_subscribers(&mut rows_of(rows), now, false)
+                .unwrap();
+            report
+        };
+        import(&mut db, &[row(0, "讀者")]);
         // SQLite calls the hook once per commit on this connection, the
         // one the import writes through.
         let commits = Arc::new(AtomicUsize::new(0));
@@ -559,12 +564,15 @@ mod tests {
             counted.fetch_add(1, Ordering::Relaxed);
             false
         }));
-        let rows: Vec<NewSubscriber> = (0..2_000).map(|i| row(i, "讀者甲")).collect();
-        let report = db.import_subscribers(&rows, now, false).unwrap();
+        // More than one batch.
+        let rows: Vec<NewSubscriber> = (0..IMPORT_BATCH * 2 + 7)
+            .map(|i| row(i, "讀者甲"))
+            .collect();
+        let report = import(&mut db, &rows);
         assert_eq!(
             report,
             ImportReport {
-                added: 1_999,
+                added: IMPORT_BATCH * 2 + 6,
                 updated: 1,
                 unchanged: 0,
                 kept_unsubscribed: 0
@@ -572,6 +580,6 @@ mod tests {
         );
         assert_eq!(commits.load(Ordering::Relaxed), 1);
         db.conn.commit_hook(None::<fn() -> bool>);
-        assert_eq!(db.subscribers(None).unwrap().len(), 2_000);
+        assert_eq!(db.subscribers(None).unwrap().len(), IMPORT_BATCH * 2 + 7);
     }
 }
