@@ -310,3 +310,68 @@ impl Postgres {
         .map(|r| r.get::<_, i64>(0) as usize)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::MARK;
+    use crate::address::Email;
+    use crate::store::testing::{fresh_stores, rows_of};
+    use crate::store::{Location, NewIssue, NewSubscriber, Subscriber};
+    use chrono::{DateTime, Duration, FixedOffset};
+
+    #[test]
+    fn a_mark_looks_its_rows_up_by_id_once_an_issue_is_written_after_one_that_is_done() {
+        let Some(fresh) = fresh_stores().into_iter().find(|f| f.backend == "postgres") else {
+            return; // Without a server; under CI=true fresh_stores fails instead.
+        };
+        let Location::Postgres(target) = &fresh.location else {
+            unreachable!("a postgres store")
+        };
+        let mut store = fresh.open();
+        let now = DateTime::parse_from_rfc3339("2026-06-08T07:00:00+08:00").unwrap();
+        let readers: Vec<NewSubscriber> = (0..3_000)
+            .map(|i| NewSubscriber {
+                email: Email::parse(&format!("reader{i}@example.com")).unwrap(),
+                name: String::new(),
+                columns: Vec::new(),
+            })
+            .collect();
+        let Ok(_) = store
+            .import_subscribers(&mut rows_of(&readers), now, false)
+            .unwrap();
+        let everyone = |s: &Subscriber| Some(format!("<{}@example.com>", s.id));
+        let issue = |cutoff: DateTime<FixedOffset>| NewIssue {
+            label: "issue",
+            cutoff,
+            articles: &[],
+            recipients: &everyone,
+            corrections: &[],
+        };
+        store.create_issue(&issue(now), now).unwrap();
+        let mut c = target.config.connect(postgres::NoTls).unwrap();
+        // Last week's issue done, and the table analysed then, as
+        // autovacuum would: nothing pending in the planner's picture.
+        c.batch_execute("UPDATE deliveries SET status = 'sent'; ANALYZE deliveries")
+            .unwrap();
+        let next = now + Duration::days(7);
+        store.create_issue(&issue(next), next).unwrap();
+
+        // The plan a prepared mark settles on after its first runs.
+        c.batch_execute("SET plan_cache_mode = force_generic_plan")
+            .unwrap();
+        c.batch_execute(&format!(
+            "PREPARE mark (bigint[], text, bigint, bigint, text) AS {MARK}"
+        ))
+        .unwrap();
+        let mut tx = c.transaction().unwrap();
+        let plan: Vec<String> = tx
+            .query("EXPLAIN EXECUTE mark ('{1,2,3}', 'now', 0, 0, 'me')", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let plan = plan.join("\n");
+        assert!(plan.contains("deliveries_pkey"), "{plan}");
+        assert!(!plan.contains("deliveries_pending"), "{plan}");
+    }
+}
