@@ -172,6 +172,24 @@ sink_count() {
 source_run before
 SINK_BEFORE_SOURCE=$(sink_count)
 
+# Processor seconds of the processes named $1 (with those they have
+# reaped: a PostgreSQL backend's time goes to the postmaster when its
+# connection closes), from /proc: what the other parts of the run took
+# from the same cores.
+cpu_of() {
+    local ticks=0 f
+    for f in /proc/[0-9]*/stat; do
+        read -r line < "$f" 2>/dev/null || continue
+        case "$line" in
+            *"($1)"*) set -- "$1" ${line##*) }
+                      ticks=$((ticks + ${13} + ${14} + ${15} + ${16})) ;;
+        esac
+    done
+    python3 -c "print($ticks / $(getconf CLK_TCK))"
+}
+PG0=$(cpu_of postgres)
+SINKCPU0=$(cpu_of smtp-sink)
+
 log "sending one issue to $SUBSCRIBERS subscribers with $SENDERS broadsheet sender(s) ($BACKEND) ..."
 START=$(date +%s.%N)
 STEAL0=$(steal)
@@ -183,6 +201,9 @@ done
 for pid in "${pids[@]}"; do wait "$pid" || true; done
 END=$(date +%s.%N)
 STEAL1=$(steal)
+sleep 1  # a backend that has just exited is counted once the server has reaped it
+PG_CPU=$(python3 -c "print(round($(cpu_of postgres) - $PG0, 1))")
+SINK_CPU=$(python3 -c "print(round($(cpu_of smtp-sink) - $SINKCPU0, 1))")
 wall() { awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s }' "$1"; }
 cpu_s() { awk -F': ' '/(User|System) time \(seconds\)/ { s += $2 } END { printf "%.1f", s }' "$1"; }
 rss_mb() { awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$1"; }
@@ -202,13 +223,14 @@ S_WALL=$(python3 -c "print(($(wall "$WORK/time-src-before.txt") + $(wall "$WORK/
 B_CPU=$(for i in $(seq 1 "$SENDERS"); do cpu_s "$WORK/time$i.txt"; echo; done | awk '{ s += $1 } END { printf "%.1f", s }')
 S_CPU=$(cpu_s "$WORK/time-src-after.txt")
 
-python3 - "$SUBSCRIBERS" "$SENT" "$B_WALL" "$B_RSS" "$S_WALL" "$SIZE" "$CONNECTIONS" "$ARTICLES" "$SETS" "$SENDERS" "${STATE_URL:+postgres}" "$SINK" "$B_CPU" "$S_CPU" "$SOURCE_MESSAGES" "$STOLEN" <<'PY'
-import sys
+python3 - "$SUBSCRIBERS" "$SENT" "$B_WALL" "$B_RSS" "$S_WALL" "$SIZE" "$CONNECTIONS" "$ARTICLES" "$SETS" "$SENDERS" "${STATE_URL:+postgres}" "$SINK" "$B_CPU" "$S_CPU" "$SOURCE_MESSAGES" "$STOLEN" "$PG_CPU" "$SINK_CPU" <<'PY'
+import sys, os
 n, sent, bw, brss, sw, size, conns = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
 articles, sets = sys.argv[8], sys.argv[9]
 senders, backend, sink = sys.argv[10], sys.argv[11] or "sqlite", sys.argv[12]
 bcpu, scpu, smsgs = float(sys.argv[13]), float(sys.argv[14]), int(sys.argv[15])
 stolen = sys.argv[16]
+pgcpu, sinkcpu = float(sys.argv[17]), float(sys.argv[18])
 print(f"\nstate: {backend}, {senders} sender process(es); peak memory is the largest of them")
 brate, srate = n / bw, smsgs / sw
 ratio = brate / srate
@@ -220,6 +242,10 @@ print(f"{'broadsheet messages/s':34}{brate:>14,.0f}")
 print(f"{'broadsheet peak memory':34}{brss:>11.0f} MB{'<= 200 MB':>14}  {'PASS' if brss <= 200 else 'MISS'}")
 print(f"{'broadsheet processor time':34}{bcpu:>12.1f} s  (user + system, all senders)")
 print(f"{'host time stolen during the send':34}{stolen:>13}%")
+print(f"{'smtp-sink processor time':34}{sinkcpu:>12.1f} s  (during the send)")
+if backend == "postgres":
+    print(f"{'PostgreSQL server processor time':34}{pgcpu:>12.1f} s  (during the send; 0 if the server is elsewhere)")
+print(f"{'cores busy during the send':34}{(bcpu + sinkcpu + pgcpu) / bw:>12.2f}    of {os.cpu_count()}")
 print(f"{'smtp-source messages/s (ceiling)':34}{srate:>14,.0f}  (mean of a run before and after)")
 print(f"{'smtp-source processor time':34}{scpu:>12.1f} s")
 print(f"{'smtp-source wall time':34}{sw:>12.2f} s  for {smsgs} messages")
