@@ -9,53 +9,39 @@ use crate::store::{
 use chrono::{DateTime, FixedOffset};
 use postgres::Transaction;
 
-/// A batch's outcomes, in one statement (see [`record_outcomes`]).
-const OUTCOMES: &str =
-    "UPDATE deliveries d SET status = o.status, last_reply = o.reply, updated_at = $4,
-            lease_until = NULL,
-            sent_at = CASE WHEN o.status = 'sent' THEN $4 ELSE d.sent_at END
-     FROM unnest($1::bigint[], $2::text[], $3::text[]) AS o (id, status, reply)
-     WHERE d.id = o.id";
-
-/// The readers a batch reached: their run of hard bounces ends.
-const REACHED: &str =
-    "UPDATE subscribers SET hard_bounces = 0 WHERE id = ANY($1) AND hard_bounces > 0";
-
-/// Rows marked `sending`: only those whose claim is still this sender's
-/// and whose reader is still subscribed.
-const MARK: &str = "UPDATE deliveries d SET status = 'sending', attempts = attempts + 1,
-            updated_at = $2, tried_at = $3, lease_until = $4
+/// What a group commit of the sender's writes does, in one statement: a
+/// batch's outcomes, the readers it reached (their run of hard bounces
+/// ends), and the rows marked `sending` — only those whose claim is still
+/// this sender's and whose reader is still subscribed — returned.
+///
+/// One statement rather than three: the server's processor time per
+/// statement, more than the rows' updates, is what a send on a machine
+/// it shares with the sender waits for. The outcomes' rows (`sending`)
+/// and the marked rows (`queued` or `deferred`) are never the same.
+const SETTLE: &str = "WITH done AS (
+        UPDATE deliveries d SET status = o.status, last_reply = o.reply, updated_at = $4,
+               lease_until = NULL,
+               sent_at = CASE WHEN o.status = 'sent' THEN $4 ELSE d.sent_at END
+        FROM unnest($1::bigint[], $2::text[], $3::text[]) AS o (id, status, reply)
+        WHERE d.id = o.id
+     ), reached AS (
+        UPDATE subscribers SET hard_bounces = 0 WHERE id = ANY($5::bigint[]) AND hard_bounces > 0
+     )
+     UPDATE deliveries d SET status = 'sending', attempts = attempts + 1,
+            updated_at = $4, tried_at = $6, lease_until = $7
      FROM subscribers s
-     WHERE d.id = ANY($1) AND d.claimed_by = $5
+     WHERE d.id = ANY($8::bigint[]) AND d.claimed_by = $9
        AND d.status IN ('queued', 'deferred')
        AND s.id = d.subscriber_id AND s.status = 'active'
      RETURNING d.id";
 
-/// One statement for a batch's deliveries and one for the readers it
-/// reached, instead of a round trip per outcome: a round trip to the
-/// server costs more than the update. Hard bounces, rare, go one at a
-/// time, so two in one batch for the same reader both count.
-fn record_outcomes(
+/// Counts the hard bounces among `outcomes`. Rare, so one at a time,
+/// and so two in one batch for the same reader both count.
+fn record_hard_bounces(
     tx: &mut Transaction<'_>,
-    [outcomes_st, reached_st]: [&postgres::Statement; 2],
     outcomes: &[Outcome],
     now_s: &str,
 ) -> Result<(), postgres::Error> {
-    if outcomes.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<i64> = outcomes.iter().map(|o| o.delivery_id).collect();
-    let statuses: Vec<&str> = outcomes.iter().map(|o| o.status.as_str()).collect();
-    let replies: Vec<Option<&str>> = outcomes.iter().map(|o| o.reply.as_deref()).collect();
-    tx.execute(outcomes_st, &[&ids, &statuses, &replies, &now_s])?;
-    let reached: Vec<i64> = outcomes
-        .iter()
-        .filter(|o| o.status == DeliveryStatus::Sent)
-        .map(|o| o.subscriber_id)
-        .collect();
-    if !reached.is_empty() {
-        tx.execute(reached_st, &[&reached])?;
-    }
     let bounces: Vec<i64> = outcomes
         .iter()
         .filter(|o| o.status != DeliveryStatus::Sent && o.hard_bounce)
@@ -255,16 +241,35 @@ impl Postgres {
         let now_s = stamp(now);
         let clock = Claimer::clock_ms();
         let until = claimer.lease_end();
-        self.write_prepared([OUTCOMES, REACHED, MARK], |tx, [outcomes_st, reached_st, mark]| {
-            record_outcomes(tx, [outcomes_st, reached_st], outcomes, &now_s)?;
-            if marks.is_empty() {
-                return Ok(Vec::new());
-            }
+        self.write_prepared([SETTLE], |tx, [settle]| {
+            let ids: Vec<i64> = outcomes.iter().map(|o| o.delivery_id).collect();
+            let statuses: Vec<&str> = outcomes.iter().map(|o| o.status.as_str()).collect();
+            let replies: Vec<Option<&str>> =
+                outcomes.iter().map(|o| o.reply.as_deref()).collect();
+            let reached: Vec<i64> = outcomes
+                .iter()
+                .filter(|o| o.status == DeliveryStatus::Sent)
+                .map(|o| o.subscriber_id)
+                .collect();
             let marked: std::collections::HashSet<i64> = tx
-                .query(mark, &[&marks, &now_s, &clock, &until, &claimer.id])?
+                .query(
+                    settle,
+                    &[
+                        &ids,
+                        &statuses,
+                        &replies,
+                        &now_s,
+                        &reached,
+                        &clock,
+                        &until,
+                        &marks,
+                        &claimer.id,
+                    ],
+                )?
                 .iter()
                 .map(|r| r.get(0))
                 .collect();
+            record_hard_bounces(tx, outcomes, &now_s)?;
             let gone: Vec<i64> = marks
                 .iter()
                 .copied()
@@ -313,7 +318,7 @@ impl Postgres {
 
 #[cfg(test)]
 mod tests {
-    use super::MARK;
+    use super::SETTLE;
     use crate::address::Email;
     use crate::store::testing::{fresh_stores, rows_of};
     use crate::store::{Location, NewIssue, NewSubscriber, Subscriber};
@@ -356,16 +361,21 @@ mod tests {
         let next = now + Duration::days(7);
         store.create_issue(&issue(next), next).unwrap();
 
-        // The plan a prepared mark settles on after its first runs.
+        // The plan a prepared settle (a mark, here) settles on after its
+        // first runs.
         c.batch_execute("SET plan_cache_mode = force_generic_plan")
             .unwrap();
         c.batch_execute(&format!(
-            "PREPARE mark (bigint[], text, bigint, bigint, text) AS {MARK}"
+            "PREPARE settle (bigint[], text[], text[], text, bigint[], bigint, bigint, bigint[], text)
+             AS {SETTLE}"
         ))
         .unwrap();
         let mut tx = c.transaction().unwrap();
         let plan: Vec<String> = tx
-            .query("EXPLAIN EXECUTE mark ('{1,2,3}', 'now', 0, 0, 'me')", &[])
+            .query(
+                "EXPLAIN EXECUTE settle ('{}', '{}', '{}', 'now', '{}', 0, 0, '{1,2,3}', 'me')",
+                &[],
+            )
             .unwrap()
             .iter()
             .map(|r| r.get(0))
