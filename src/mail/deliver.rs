@@ -149,7 +149,8 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, DeliveryError> {
 
 /// Deliveries left `sending` by a run that died become `unknown`, since
 /// nobody knows whether those messages arrived; and the store's marks are
-/// made durable before any message they guard leaves. Returns how many
+/// made durable before any message they guard leaves, by statements
+/// planned once. Returns how many
 /// became unknown. A run calls this once, before [`run`].
 pub(crate) fn recover(
     store: &mut Store,
@@ -157,6 +158,7 @@ pub(crate) fn recover(
     now: DateTime<FixedOffset>,
 ) -> Result<usize, DeliveryError> {
     store.make_durable()?;
+    store.plan_once()?;
     Ok(store.mark_in_flight_unknown(claimer, now)?)
 }
 

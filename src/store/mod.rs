@@ -399,4 +399,15 @@ impl Store {
     pub fn make_durable(&self) -> Result<(), StoreError> {
         on_backend!(self, db => db.make_durable())
     }
+
+    /// Has every statement this connection prepares planned once: for a
+    /// sender, which runs the same few tens of thousands of times with a
+    /// handful of ids each. SQLite compiles a prepared statement once
+    /// already; on PostgreSQL see `plan_cache_mode`.
+    pub fn plan_once(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(db) => db.plan_once(),
+        }
+    }
 }

@@ -325,6 +325,34 @@ mod tests {
     use chrono::{DateTime, Duration, FixedOffset};
 
     #[test]
+    fn a_senders_session_keeps_its_settings_on_the_connection_that_replaces_a_lost_one() {
+        let Some(fresh) = fresh_stores().into_iter().find(|f| f.backend == "postgres") else {
+            return; // Without a server; under CI=true fresh_stores fails instead.
+        };
+        let Location::Postgres(target) = &fresh.location else {
+            unreachable!("a postgres store")
+        };
+        // A database whose default lets commits return before they are
+        // on disk.
+        let mut lax = target.clone();
+        let options = lax.config.get_options().unwrap_or_default().to_owned();
+        lax.config
+            .options(&format!("{options} -c synchronous_commit=off"));
+        let store = crate::store::Store::connect(&Location::Postgres(lax)).unwrap();
+        store.make_durable().unwrap();
+        store.plan_once().unwrap();
+        let crate::store::Backend::Postgres(db) = &store.backend else {
+            unreachable!("a postgres store")
+        };
+        db.lose_connection();
+        // The statement that finds the connection gone may fail; the
+        // next is on a new one.
+        let _ = db.setting("synchronous_commit");
+        assert_eq!(db.setting("synchronous_commit").unwrap(), "on");
+        assert_eq!(db.setting("plan_cache_mode").unwrap(), "force_generic_plan");
+    }
+
+    #[test]
     fn a_mark_looks_its_rows_up_by_id_once_an_issue_is_written_after_one_that_is_done() {
         let Some(fresh) = fresh_stores().into_iter().find(|f| f.backend == "postgres") else {
             return; // Without a server; under CI=true fresh_stores fails instead.

@@ -55,18 +55,17 @@ impl Postgres {
     }
 
     fn connected(target: &Target, read_only: bool) -> Result<Postgres, StoreError> {
-        let mut client = Postgres::connect(target)?;
-        if read_only {
-            client
-                .batch_execute("SET default_transaction_read_only = on")
-                .map_err(|e| super::pg_error(target, e))?;
-        }
-        Ok(Postgres {
+        let client = Postgres::connect(target)?;
+        let db = Postgres {
             client: std::cell::RefCell::new(client),
             statements: std::cell::RefCell::default(),
             target: target.clone(),
-            read_only,
-        })
+            session: std::cell::RefCell::default(),
+        };
+        if read_only {
+            db.set_for_session("SET default_transaction_read_only = on")?;
+        }
+        Ok(db)
     }
 
     /// The schema version: 0 for an empty database; `Foreign` for one
