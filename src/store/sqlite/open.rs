@@ -182,8 +182,8 @@ impl Sqlite {
         })
     }
 
-    fn migrate(&mut self, from: i64) -> Result<(), StoreError> {
-        if from as usize == MIGRATIONS.len() {
+    fn migrate(&mut self, seen: i64) -> Result<(), StoreError> {
+        if seen as usize == MIGRATIONS.len() {
             return Ok(());
         }
         let path = self.path.clone();
@@ -192,6 +192,15 @@ impl Sqlite {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(sql)?;
+        // Another process opening the same new database (a `serve` and a
+        // cron run started together) may have migrated it between the
+        // read of its header and this lock: start from where it is now.
+        let from: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(sql)?;
+        if from as usize >= MIGRATIONS.len() {
+            return Ok(());
+        }
         for (_, m) in &MIGRATIONS[from as usize..] {
             tx.execute_batch(m).map_err(sql)?;
         }
