@@ -695,4 +695,53 @@ mod tests {
             assert!(new_ids.windows(2).all(|w| w[0] < w[1]), "{new_ids:?}");
         }
     }
+
+    #[test]
+    fn two_imports_at_once_with_the_same_new_addresses_in_other_orders_both_succeed() {
+        use std::sync::mpsc;
+        use std::time::Duration;
+        for fresh in crate::store::testing::fresh_stores() {
+            let rows: Vec<NewSubscriber> = (0..40)
+                .map(|i| NewSubscriber {
+                    email: Email::parse(&format!("reader{i}@example.com")).unwrap(),
+                    name: String::new(),
+                    columns: Vec::new(),
+                })
+                .collect();
+            let reversed: Vec<NewSubscriber> = rows.iter().rev().cloned().collect();
+            // Each import, after its first batch is written, waits (a
+            // while, not for ever) for the other to have written one too:
+            // where both can, they then insert what the other holds.
+            let (to_second, at_second) = mpsc::channel();
+            let (to_first, at_first) = mpsc::channel();
+            let run = |rows: &[NewSubscriber], tell: mpsc::Sender<()>, wait: mpsc::Receiver<()>| {
+                let mut store = fresh.open();
+                let mut given = crate::store::testing::rows_of(rows);
+                let mut calls = 0;
+                let mut source = |into: &mut Vec<NewSubscriber>, n: usize| {
+                    calls += 1;
+                    if calls == 2 {
+                        let _ = tell.send(());
+                        let _ = wait.recv_timeout(Duration::from_secs(2));
+                    }
+                    let Ok(()) = given(into, n);
+                    Ok::<(), ()>(())
+                };
+                store.import_subscribers(&mut source, now(), false)
+            };
+            let (run, rows, reversed) = (&run, &rows, &reversed);
+            let report = std::thread::scope(|scope| {
+                let first = scope.spawn(move || run(rows, to_second, at_first));
+                let second = scope.spawn(move || run(reversed, to_first, at_second));
+                [first.join().unwrap(), second.join().unwrap()]
+            });
+            let [first, second] = report.map(|r| {
+                r.unwrap_or_else(|e| panic!("{}: {e}", fresh.backend))
+                    .unwrap()
+            });
+            assert_eq!(first.added + second.added, 40, "{}", fresh.backend);
+            assert_eq!(first.unchanged + second.unchanged, 40, "{}", fresh.backend);
+            assert_eq!(fresh.open().subscribers(None).unwrap().len(), 40);
+        }
+    }
 }

@@ -16,6 +16,10 @@ use crate::store::{
 use chrono::{DateTime, FixedOffset};
 use postgres::{Row, Transaction};
 
+/// The advisory lock key `subscribers import` holds for its transaction
+/// ("bsimport" in ASCII): any number, so long as nothing else uses it.
+const IMPORT_LOCK: i64 = 0x6273_696d_706f_7274;
+
 /// Subscribers fetched from the server at a time when going through
 /// all of them (a handful in tests, so that they cross pages).
 const SUBSCRIBERS_PAGE: i32 = if cfg!(test) { 7 } else { 10_000 };
@@ -263,6 +267,12 @@ impl Postgres {
     ) -> Result<Result<ImportReport, E>, StoreError> {
         let now = stamp(now);
         self.write_unless(|tx| {
+            // One import at a time across every instance. Each holds the
+            // rows it inserted until it commits, so two with new addresses
+            // in different orders would each wait for the other's: a
+            // deadlock the server ends by failing one. A second import
+            // waits here instead, as on SQLite, within lock_timeout.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&IMPORT_LOCK])?;
             let mut report = ImportReport::default();
             let mut batch = Vec::with_capacity(IMPORT_BATCH);
             loop {
