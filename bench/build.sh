@@ -80,8 +80,7 @@ COLUMNS_RATIO_TARGET=20  # Hugo / broadsheet, column feeds only
 # Hugo held 3.5 GB at 100,000 articles and grows with them.
 HUGO_MAX_ARTICLES=200000
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+. "$HERE/lib.sh"
 
 WORK="$(mktemp -d)"
 EDITED=""   # the article the edit runs change, restored from $WORK/edited.orig
@@ -124,16 +123,7 @@ command -v python3 >/dev/null 2>&1 || die "python3 is needed to generate the pub
 
 BIN=""
 if [ "$HUGO_ONLY" != 1 ]; then
-    if [ -n "${BROADSHEET_BIN:-}" ]; then
-        BIN="$BROADSHEET_BIN"
-    else
-        log "building the release binary (cargo build --release) ..."
-        (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
-        target_dir="${CARGO_TARGET_DIR:-target}"
-        case "$target_dir" in /*) ;; *) target_dir="$ROOT/$target_dir" ;; esac
-        BIN="$target_dir/release/broadsheet"
-    fi
-    [ -x "$BIN" ] || die "no broadsheet binary at $BIN"
+    release_binary
 fi
 
 # --- the publication -------------------------------------------------------

@@ -45,7 +45,7 @@ BACKEND=sqlite
 PORT=2727
 NOW="2026-11-30T09:00:00+08:00"
 
-log() { printf '%s\n' "$*" >&2; }
+. "$HERE/lib.sh"
 
 need() { # COMMAND PACKAGE
     command -v "$1" >/dev/null 2>&1 && return
@@ -60,13 +60,7 @@ need smtp-sink postfix
 need /usr/bin/time time
 need sqlite3 sqlite3
 
-if [ -n "${BROADSHEET_BIN:-}" ]; then
-    BIN="$BROADSHEET_BIN"
-else
-    log "building the release binary ..."
-    (cd "$ROOT" && cargo build --release --quiet)
-    BIN="$ROOT/target/release/broadsheet"
-fi
+release_binary
 
 WORK="$(mktemp -d)"
 SINK_PID=""

@@ -32,19 +32,13 @@ if [ -n "$STATE_URL" ]; then
 fi
 NOW="2026-11-30T09:00:00+08:00"
 
-log() { printf '%s\n' "$*" >&2; }
+. "$HERE/lib.sh"
 command -v /usr/bin/time >/dev/null || {
     log "installing time with apt-get ..."
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends time >/dev/null
 }
 
-if [ -n "${BROADSHEET_BIN:-}" ]; then
-    BIN="$BROADSHEET_BIN"
-else
-    log "building the release binary ..."
-    (cd "$ROOT" && cargo build --release --quiet)
-    BIN="$ROOT/target/release/broadsheet"
-fi
+release_binary
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT

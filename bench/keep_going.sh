@@ -26,19 +26,12 @@ COLUMNS="${BENCH_COLUMNS:-50}"
 NOW="2026-11-27T00:00:00+08:00"
 COLD_TARGET_S=1.0
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+. "$HERE/lib.sh"
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
-if [ -n "${BROADSHEET_BIN:-}" ]; then
-    BIN="$BROADSHEET_BIN"
-else
-    (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
-    BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/broadsheet"
-fi
-[ -x "$BIN" ] || die "no broadsheet binary at $BIN"
+release_binary
 
 PUB="${BENCH_DIR:-$WORK/pub}"
 mkdir -p "$PUB"

@@ -61,8 +61,7 @@ FEED_P99_TARGET_MS=50
 UNSUB_RPS_TARGET=1000
 UNSUB_P99_TARGET_MS=50
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+. "$HERE/lib.sh"
 
 need() { # COMMAND PACKAGE
     command -v "$1" >/dev/null 2>&1 && return
@@ -79,16 +78,7 @@ need wrk wrk
 need curl curl
 command -v python3 >/dev/null 2>&1 || need python3 python3
 
-if [ -n "${BROADSHEET_BIN:-}" ]; then
-    BIN="$BROADSHEET_BIN"
-else
-    log "building the release binary (cargo build --release) ..."
-    (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
-    target_dir="${CARGO_TARGET_DIR:-target}"
-    case "$target_dir" in /*) ;; *) target_dir="$ROOT/$target_dir" ;; esac
-    BIN="$target_dir/release/broadsheet"
-fi
-[ -x "$BIN" ] || die "no broadsheet binary at $BIN"
+release_binary
 
 WORK="$(mktemp -d)"
 SINK_PID=""
