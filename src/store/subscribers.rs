@@ -181,6 +181,26 @@ impl ImportReport {
 /// `Err` ends the import with nothing written.
 pub type ImportRows<'a, E> = dyn FnMut(&mut Vec<NewSubscriber>, usize) -> Result<(), E> + 'a;
 
+/// Hands `write` each batch `rows` gives, until it gives none: the loop
+/// both backends' imports run inside their transaction. The inner `Err`
+/// is the source's, which the caller rolls back on.
+pub(crate) fn each_batch<E, D>(
+    rows: &mut ImportRows<'_, E>,
+    mut write: impl FnMut(&[NewSubscriber]) -> Result<(), D>,
+) -> Result<Result<(), E>, D> {
+    let mut batch = Vec::with_capacity(IMPORT_BATCH);
+    loop {
+        batch.clear();
+        if let Err(e) = rows(&mut batch, IMPORT_BATCH) {
+            return Ok(Err(e));
+        }
+        if batch.is_empty() {
+            return Ok(Ok(()));
+        }
+        write(&batch)?;
+    }
+}
+
 /// How many rows an import asks its source for at a time: on PostgreSQL,
 /// one batch is three statements whatever its size (a handful in tests,
 /// so that imports cross batches).

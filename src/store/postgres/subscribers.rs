@@ -8,7 +8,7 @@
 
 use super::Postgres;
 use crate::address::Email;
-use crate::store::subscribers::{change_of, RowChange, StoredRow, IMPORT_BATCH, REQUEST_KEEP_DAYS};
+use crate::store::subscribers::{change_of, each_batch, RowChange, StoredRow, REQUEST_KEEP_DAYS};
 use crate::store::{
     parse_stamp, stamp, ConfirmOutcome, ImportReport, ImportRows, NewSubscriber, SignupOutcome,
     SignupRequest, StoreError, Subscriber, SubscriberStatus, SubscriberUpdate, UpsertOutcome,
@@ -274,17 +274,10 @@ impl Postgres {
             // waits here instead, as on SQLite, within lock_timeout.
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&IMPORT_LOCK])?;
             let mut report = ImportReport::default();
-            let mut batch = Vec::with_capacity(IMPORT_BATCH);
-            loop {
-                batch.clear();
-                if let Err(e) = rows(&mut batch, IMPORT_BATCH) {
-                    return Ok(Err(e));
-                }
-                if batch.is_empty() {
-                    return Ok(Ok(report));
-                }
-                import_batch(tx, &batch, &now, resubscribe, &mut report)?;
-            }
+            let read = each_batch(rows, |batch| {
+                import_batch(tx, batch, &now, resubscribe, &mut report)
+            })?;
+            Ok(read.map(|()| report))
         })
     }
 

@@ -2,7 +2,7 @@
 
 use super::{parse_stamp, stamp, Sqlite};
 use crate::address::Email;
-use crate::store::subscribers::{change_of, RowChange, StoredRow, IMPORT_BATCH, REQUEST_KEEP_DAYS};
+use crate::store::subscribers::{change_of, each_batch, RowChange, StoredRow, REQUEST_KEEP_DAYS};
 use crate::store::{
     ConfirmOutcome, ImportReport, ImportRows, NewSubscriber, SignupOutcome, SignupRequest,
     StoreError, Subscriber, SubscriberStatus, SubscriberUpdate, UpsertOutcome,
@@ -194,16 +194,8 @@ impl Sqlite {
         let now = stamp(now);
         self.write_unless(|tx| {
             let mut report = ImportReport::default();
-            let mut batch = Vec::with_capacity(IMPORT_BATCH);
-            loop {
-                batch.clear();
-                if let Err(e) = rows(&mut batch, IMPORT_BATCH) {
-                    return Ok(Err(e));
-                }
-                if batch.is_empty() {
-                    return Ok(Ok(report));
-                }
-                for s in &batch {
+            let read = each_batch(rows, |batch| {
+                for s in batch {
                     // A row gives every field: an empty name cell clears the name.
                     report.count(upsert(
                         tx,
@@ -214,7 +206,9 @@ impl Sqlite {
                         resubscribe,
                     )?);
                 }
-            }
+                Ok::<(), rusqlite::Error>(())
+            })?;
+            Ok(read.map(|()| report))
         })
     }
 
@@ -470,6 +464,7 @@ impl Sqlite {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::subscribers::IMPORT_BATCH;
     use crate::store::testing::rows_of;
     use crate::store::Store;
     use std::sync::atomic::{AtomicUsize, Ordering};
