@@ -721,13 +721,7 @@ mod tests {
         use std::sync::mpsc;
         use std::time::Duration;
         for fresh in crate::store::testing::fresh_stores() {
-            let rows: Vec<NewSubscriber> = (0..40)
-                .map(|i| NewSubscriber {
-                    email: Email::parse(&format!("reader{i}@example.com")).unwrap(),
-                    name: String::new(),
-                    columns: Vec::new(),
-                })
-                .collect();
+            let rows = crate::store::testing::readers(40);
             let reversed: Vec<NewSubscriber> = rows.iter().rev().cloned().collect();
             // Each import, after its first batch is written, waits (a
             // while, not for ever) for the other to have written one too:

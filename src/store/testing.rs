@@ -104,3 +104,27 @@ pub(crate) fn rows_of(
         Ok(())
     }
 }
+
+/// A fresh PostgreSQL store and where it is, for a test of that backend
+/// alone; `None` without a server (under `CI=true`, a failure instead).
+pub(crate) fn fresh_postgres() -> Option<(Fresh, PostgresTarget)> {
+    let fresh = fresh_stores()
+        .into_iter()
+        .find(|f| f.backend == "postgres")?;
+    let Location::Postgres(target) = &fresh.location else {
+        unreachable!("a postgres store")
+    };
+    let target = target.clone();
+    Some((fresh, target))
+}
+
+/// `n` readers `reader0@example.com`…, with no name, following every column.
+pub(crate) fn readers(n: usize) -> Vec<super::NewSubscriber> {
+    (0..n)
+        .map(|i| super::NewSubscriber {
+            email: crate::address::Email::parse(&format!("reader{i}@example.com")).unwrap(),
+            name: String::new(),
+            columns: Vec::new(),
+        })
+        .collect()
+}

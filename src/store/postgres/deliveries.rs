@@ -319,18 +319,15 @@ impl Postgres {
 #[cfg(test)]
 mod tests {
     use super::SETTLE;
-    use crate::address::Email;
-    use crate::store::testing::{fresh_stores, rows_of};
-    use crate::store::{Location, NewIssue, NewSubscriber, Subscriber};
+    use crate::store::testing::{fresh_postgres, readers, rows_of};
+    use crate::store::{Location, NewIssue, Subscriber};
     use chrono::{DateTime, Duration, FixedOffset};
 
     #[test]
     fn a_senders_session_keeps_its_settings_on_the_connection_that_replaces_a_lost_one() {
-        let Some(fresh) = fresh_stores().into_iter().find(|f| f.backend == "postgres") else {
-            return; // Without a server; under CI=true fresh_stores fails instead.
-        };
-        let Location::Postgres(target) = &fresh.location else {
-            unreachable!("a postgres store")
+        // `_schema` is kept to the end: dropping it drops the schema.
+        let Some((_schema, target)) = fresh_postgres() else {
+            return; // Without a server; under CI=true it fails instead.
         };
         // A database whose default lets commits return before they are
         // on disk.
@@ -354,21 +351,12 @@ mod tests {
 
     #[test]
     fn a_mark_looks_its_rows_up_by_id_once_an_issue_is_written_after_one_that_is_done() {
-        let Some(fresh) = fresh_stores().into_iter().find(|f| f.backend == "postgres") else {
-            return; // Without a server; under CI=true fresh_stores fails instead.
-        };
-        let Location::Postgres(target) = &fresh.location else {
-            unreachable!("a postgres store")
+        let Some((fresh, target)) = fresh_postgres() else {
+            return; // Without a server; under CI=true it fails instead.
         };
         let mut store = fresh.open();
         let now = DateTime::parse_from_rfc3339("2026-06-08T07:00:00+08:00").unwrap();
-        let readers: Vec<NewSubscriber> = (0..3_000)
-            .map(|i| NewSubscriber {
-                email: Email::parse(&format!("reader{i}@example.com")).unwrap(),
-                name: String::new(),
-                columns: Vec::new(),
-            })
-            .collect();
+        let readers = readers(3_000);
         let Ok(_) = store
             .import_subscribers(&mut rows_of(&readers), now, false)
             .unwrap();
