@@ -340,6 +340,10 @@ impl fmt::Display for SubscriberAdded<'_> {
             UpsertOutcome::KeptUnsubscribed => {
                 "kept unsubscribed (use --resubscribe to re-activate)"
             }
+            UpsertOutcome::KeptComplained => {
+                "kept unsubscribed: this address reported the digest as spam, and only its owner's own sign-up can bring it back"
+            }
+            UpsertOutcome::Resubscribed => "re-activated (--resubscribe): it had unsubscribed or bounced",
         };
         writeln!(f, "{email}: {said}")
     }
@@ -362,11 +366,26 @@ impl fmt::Display for SubscribersImported<'_> {
             "imported {}: {} added, {} updated, {} unchanged, {} kept unsubscribed, {} refused",
             file.display(),
             s.report.added,
-            s.report.updated,
+            s.report.updated + s.report.resubscribed,
             s.report.unchanged,
-            s.report.kept_unsubscribed,
+            s.report.kept_unsubscribed + s.report.kept_complained,
             s.refused.len()
-        )
+        )?;
+        if s.report.kept_complained > 0 {
+            writeln!(
+                f,
+                "  {} of those kept unsubscribed reported the digest as spam: an import never brings them back",
+                s.report.kept_complained
+            )?;
+        }
+        if s.report.resubscribed > 0 {
+            writeln!(
+                f,
+                "  {} of those updated had unsubscribed or bounced, and are active again (--resubscribe)",
+                s.report.resubscribed
+            )?;
+        }
+        Ok(())
     }
 }
 

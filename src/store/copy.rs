@@ -152,6 +152,25 @@ pub(crate) const TABLES: &[Table] = &[
         order: "id",
         has_id: true,
     },
+    Table {
+        name: "bounce_events",
+        columns: &[
+            ("id", Int),
+            ("report_key", Text),
+            ("subscriber_id", Int),
+            ("email_key", Text),
+            ("issue_id", Int),
+            ("kind", Text),
+            ("status_code", Text),
+            ("diagnostic", Text),
+            ("source", Text),
+            ("reported_at", Text),
+            ("received_at", Text),
+            ("evidence", Bytes),
+        ],
+        order: "id",
+        has_id: true,
+    },
 ];
 
 /// Rows are read and written this many at a time: the copy's memory is

@@ -63,6 +63,7 @@ macro_rules! on_backend_mut {
     };
 }
 
+pub mod bounces;
 mod copy;
 mod deliveries;
 mod issues;
@@ -75,6 +76,7 @@ mod subscribers;
 #[cfg(test)]
 pub(crate) mod testing;
 
+pub use bounces::{BounceCounts, BounceEvent, BounceKind, BouncePolicy, BounceRecorded, NewBounce};
 pub use copy::CopyCounts;
 pub use deliveries::{Claimer, DeliveryRow, DeliveryStatus, Outcome, BOUNCE_LIMIT};
 pub use issues::{no_recipients, IssueRow, NewIssue, Recipients};

@@ -26,7 +26,8 @@ pub struct IssueCounts {
 pub(crate) const DELIVERY_STATUSES: [&str; 6] =
     ["queued", "sending", "sent", "deferred", "failed", "unknown"];
 /// Every subscriber status, as stored.
-pub(crate) const SUBSCRIBER_STATUSES: [&str; 4] = ["active", "pending", "unsubscribed", "bounced"];
+pub(crate) const SUBSCRIBER_STATUSES: [&str; 5] =
+    ["active", "pending", "unsubscribed", "bounced", "complained"];
 
 /// Subscriber counts of a publication with no state yet: every status, 0.
 pub fn no_subscriber_counts() -> BTreeMap<&'static str, usize> {

@@ -14,8 +14,12 @@ pub enum SubscriberStatus {
     Pending,
     /// Asked to stop.
     Unsubscribed,
-    /// Their server refused mail for good, repeatedly.
+    /// Their server refused mail for good: repeatedly during the SMTP
+    /// session, or once in a bounce report that came later.
     Bounced,
+    /// They reported the digest as spam: unsubscribed at once, and never
+    /// brought back by an import.
+    Complained,
 }
 
 impl SubscriberStatus {
@@ -26,6 +30,7 @@ impl SubscriberStatus {
             SubscriberStatus::Pending => "pending",
             SubscriberStatus::Unsubscribed => "unsubscribed",
             SubscriberStatus::Bounced => "bounced",
+            SubscriberStatus::Complained => "complained",
         }
     }
 
@@ -36,6 +41,7 @@ impl SubscriberStatus {
             "pending" => SubscriberStatus::Pending,
             "unsubscribed" => SubscriberStatus::Unsubscribed,
             "bounced" => SubscriberStatus::Bounced,
+            "complained" => SubscriberStatus::Complained,
             _ => return None,
         })
     }
@@ -104,6 +110,13 @@ pub enum UpsertOutcome {
     Unchanged,
     /// They had unsubscribed (or bounced) and stay so.
     KeptUnsubscribed,
+    /// They reported the digest as spam: never brought back by an add or
+    /// an import, even with `--resubscribe` (only their own confirmed
+    /// sign-up does).
+    KeptComplained,
+    /// They had unsubscribed or bounced, and `--resubscribe` made them
+    /// active again.
+    Resubscribed,
 }
 
 /// What a sign-up on the web did.
@@ -161,6 +174,12 @@ pub struct ImportReport {
     pub unchanged: usize,
     /// Rows for addresses that unsubscribed, left as they are.
     pub kept_unsubscribed: usize,
+    /// Rows for addresses that reported the digest as spam, left as
+    /// they are.
+    pub kept_complained: usize,
+    /// Rows for addresses that had unsubscribed or bounced, made active
+    /// again by `--resubscribe`.
+    pub resubscribed: usize,
 }
 
 impl ImportReport {
@@ -171,6 +190,8 @@ impl ImportReport {
             UpsertOutcome::Updated => self.updated += 1,
             UpsertOutcome::Unchanged => self.unchanged += 1,
             UpsertOutcome::KeptUnsubscribed => self.kept_unsubscribed += 1,
+            UpsertOutcome::KeptComplained => self.kept_complained += 1,
+            UpsertOutcome::Resubscribed => self.resubscribed += 1,
         }
     }
 }
@@ -219,21 +240,31 @@ pub(crate) struct StoredRow {
 pub(crate) enum RowChange {
     /// Nothing: it is as asked already, or they left and stay away.
     Keep(UpsertOutcome),
-    /// Set these (display name, stored columns) and make the row active.
-    Set { name: String, columns: String },
+    /// Set these (display name, stored columns) and make the row active;
+    /// `outcome` says whether that brings back one who had left.
+    Set {
+        name: String,
+        columns: String,
+        outcome: UpsertOutcome,
+    },
 }
 
 /// Decides what adding `name` and `columns` (`None`: keep the field)
 /// does to `row`. One rule for both backends and for single adds and
 /// imports alike: an address that unsubscribed or bounced stays so
-/// unless `resubscribe`.
+/// unless `resubscribe`, and one that complained stays so whatever is
+/// asked.
 pub(crate) fn change_of(
     row: &StoredRow,
     name: Option<&str>,
     columns: Option<&str>,
     resubscribe: bool,
 ) -> RowChange {
-    if (row.status == "unsubscribed" || row.status == "bounced") && !resubscribe {
+    if row.status == "complained" {
+        return RowChange::Keep(UpsertOutcome::KeptComplained);
+    }
+    let left = row.status == "unsubscribed" || row.status == "bounced";
+    if left && !resubscribe {
         return RowChange::Keep(UpsertOutcome::KeptUnsubscribed);
     }
     let name = name.unwrap_or(&row.name);
@@ -244,6 +275,11 @@ pub(crate) fn change_of(
     RowChange::Set {
         name: name.to_owned(),
         columns: columns.to_owned(),
+        outcome: if left {
+            UpsertOutcome::Resubscribed
+        } else {
+            UpsertOutcome::Updated
+        },
     }
 }
 
@@ -500,11 +536,36 @@ mod tests {
             );
             assert_eq!(
                 add(&mut store, &reader("甲", &["ai"]), true),
-                UpsertOutcome::Updated
+                UpsertOutcome::Resubscribed
             );
             assert_eq!(
                 store.subscriber_by_id(found.id).unwrap().unwrap().status,
                 SubscriberStatus::Active
+            );
+        }
+    }
+
+    #[test]
+    fn one_who_reported_the_digest_as_spam_is_never_brought_back() {
+        for fresh in crate::store::testing::fresh_stores() {
+            let mut store = fresh.open();
+            let s = reader("甲", &["ai"]);
+            store.add_subscriber(&s, now(), false).unwrap();
+            let id = store.subscriber(&s.email).unwrap().unwrap().id;
+            store
+                .set_subscriber_status(id, SubscriberStatus::Complained, now())
+                .unwrap();
+            for resubscribe in [false, true] {
+                assert_eq!(
+                    store.add_subscriber(&s, now(), resubscribe).unwrap(),
+                    UpsertOutcome::KeptComplained,
+                    "{} resubscribe={resubscribe}",
+                    fresh.backend
+                );
+            }
+            assert_eq!(
+                store.subscriber_by_id(id).unwrap().unwrap().status,
+                SubscriberStatus::Complained
             );
         }
     }
@@ -681,7 +742,9 @@ mod tests {
                     added: 16,
                     updated: 6,
                     unchanged: 5,
-                    kept_unsubscribed: 3
+                    kept_unsubscribed: 3,
+                    kept_complained: 0,
+                    resubscribed: 0
                 },
                 "{}",
                 fresh.backend

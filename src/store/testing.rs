@@ -128,3 +128,67 @@ pub(crate) fn readers(n: usize) -> Vec<super::NewSubscriber> {
         })
         .collect()
 }
+
+/// Runs `test` on a fresh, empty store of every backend available.
+pub(crate) fn every_store(test: impl Fn(&mut Store)) {
+    for fresh in fresh_stores() {
+        let mut store = fresh.open();
+        test(&mut store);
+    }
+}
+
+/// Adds an active subscriber following every column; returns their id.
+pub(crate) fn active_subscriber(store: &mut Store, address: &str) -> i64 {
+    let email = crate::address::Email::parse(address).unwrap();
+    let now = chrono::DateTime::parse_from_rfc3339("2026-06-01T08:00:00+08:00").unwrap();
+    let new = super::NewSubscriber {
+        email: email.clone(),
+        name: String::new(),
+        columns: Vec::new(),
+    };
+    store.add_subscriber(&new, now, false).unwrap();
+    store.subscriber(&email).unwrap().unwrap().id
+}
+
+/// An issue made at `now` and sent whole to `readers` new subscribers
+/// (`reader<i>@example.com`); returns its id and theirs.
+pub(crate) fn sent_issue(
+    store: &mut Store,
+    readers: usize,
+    now: chrono::DateTime<chrono::FixedOffset>,
+) -> (i64, Vec<i64>) {
+    use super::{Claimer, DeliveryStatus, NewIssue, Outcome};
+    let ids: Vec<i64> = (0..readers)
+        .map(|i| active_subscriber(store, &format!("reader{i}@example.com")))
+        .collect();
+    let issue = store
+        .create_issue(
+            &NewIssue {
+                label: "2026-W24",
+                cutoff: now,
+                articles: &[],
+                recipients: &|s| Some(format!("<{}@example.com>", s.id)),
+                corrections: &[],
+            },
+            now,
+        )
+        .unwrap()
+        .id;
+    let claimer = Claimer::new(std::time::Duration::from_secs(300), true);
+    store.claim_deliveries(issue, &claimer, 0, 10_000).unwrap();
+    let pending = store.pending_deliveries(issue).unwrap();
+    let marks: Vec<i64> = pending.iter().map(|d| d.id).collect();
+    store.settle(&claimer, &marks, &[], now).unwrap();
+    let outcomes: Vec<Outcome> = pending
+        .iter()
+        .map(|d| Outcome {
+            delivery_id: d.id,
+            subscriber_id: d.subscriber.id,
+            status: DeliveryStatus::Sent,
+            reply: Some("250 ok".into()),
+            hard_bounce: false,
+        })
+        .collect();
+    store.record_outcomes(&claimer, &outcomes, now).unwrap();
+    (issue, ids)
+}

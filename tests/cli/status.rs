@@ -105,7 +105,7 @@ fn status_json_reports_articles_subscribers_and_the_last_and_next_issues() {
     );
     assert_eq!(
         json["subscribers"],
-        json!({ "active": 2, "pending": 0, "unsubscribed": 0, "bounced": 0 })
+        json!({ "active": 2, "pending": 0, "unsubscribed": 0, "bounced": 0, "complained": 0 })
     );
     let last = &json["last_issue"];
     assert_eq!(last["label"], "2026-W49");

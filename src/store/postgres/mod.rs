@@ -17,6 +17,7 @@
 //! Each method of [`Postgres`] does what the [`crate::store::Store`]
 //! method of the same name documents; comments here say only how.
 
+mod bounces;
 mod copy;
 mod deliveries;
 mod issues;

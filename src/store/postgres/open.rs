@@ -18,6 +18,7 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0003_pending_deliveries_index",
         include_str!("migrations/0003_pending_deliveries_index.sql"),
     ),
+    ("0004_bounces", include_str!("migrations/0004_bounces.sql")),
 ];
 
 /// The key of the advisory lock migrations hold ("BSHT"), so that two

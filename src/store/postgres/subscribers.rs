@@ -114,13 +114,17 @@ fn upsert(
     };
     match change_of(&row, name.as_deref(), columns.as_deref(), resubscribe) {
         RowChange::Keep(outcome) => Ok(outcome),
-        RowChange::Set { name, columns } => {
+        RowChange::Set {
+            name,
+            columns,
+            outcome,
+        } => {
             tx.execute(
                 "UPDATE subscribers SET name = $2, columns = $3, status = 'active', hard_bounces = 0, updated_at = $4
                  WHERE id = $1",
                 &[&row.id, &name, &columns, &now],
             )?;
-            Ok(UpsertOutcome::Updated)
+            Ok(outcome)
         }
     }
 }
@@ -158,10 +162,15 @@ fn import_batch(
             None => new.push((s, name, columns)),
             Some(row) => match change_of(&row, Some(&name), Some(&columns), resubscribe) {
                 RowChange::Keep(outcome) => report.count(outcome),
-                RowChange::Set { name, columns } => {
+                RowChange::Set {
+                    name,
+                    columns,
+                    outcome,
+                } => {
                     change.0.push(row.id);
                     change.1.push(name);
                     change.2.push(columns);
+                    report.count(outcome);
                 }
             },
         }
@@ -211,7 +220,6 @@ fn import_batch(
              FROM unnest($1::int8[], $2::text[], $3::text[]) AS u(id, n, c) WHERE s.id = u.id",
             &[&ids, &names, &columns, &now],
         )?;
-        report.updated += ids.len();
     }
     Ok(())
 }

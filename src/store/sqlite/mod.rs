@@ -11,6 +11,7 @@
 //! Each method of [`Sqlite`] does what the [`Store`] method of the same
 //! name documents; comments here say only how.
 
+mod bounces;
 mod copy;
 mod deliveries;
 mod issues;

@@ -3,7 +3,7 @@
 
 use super::{sql_error, subscribers, Sqlite};
 use crate::store::StoreError;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::path::Path;
 
 /// Marks a database as broadsheet's (`PRAGMA application_id`, "BSHT").
@@ -34,6 +34,10 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0006_pending_deliveries_index",
         include_str!("../migrations/0006_pending_deliveries_index.sql"),
+    ),
+    (
+        "0007_bounces",
+        include_str!("../migrations/0007_bounces.sql"),
     ),
 ];
 
@@ -188,6 +192,23 @@ impl Sqlite {
         }
         let path = self.path.clone();
         let sql = |source| sql_error(&path, source);
+        // A migration that makes a table again (0007) drops the old one,
+        // which with foreign keys on would delete every row referring to
+        // it. SQLite's procedure for it: keys off outside the transaction
+        // (the pragma does nothing inside one), checked before the commit.
+        self.conn
+            .pragma_update(None, "foreign_keys", "OFF")
+            .map_err(sql)?;
+        let migrated = self.migrate_keys_off();
+        self.conn
+            .pragma_update(None, "foreign_keys", "ON")
+            .map_err(sql)?;
+        migrated
+    }
+
+    fn migrate_keys_off(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sql = |source| sql_error(&path, source);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -208,6 +229,18 @@ impl Sqlite {
         // it are re-keyed, which takes Rust (IDNA), not SQL.
         if from < 3 {
             subscribers::normalise_stored_addresses(&tx).map_err(sql)?;
+        }
+        let broken: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()
+            .map_err(sql)?;
+        if let Some(table) = broken {
+            return Err(StoreError::Corrupt {
+                path: path.clone(),
+                message: format!(
+                    "table {table} refers to rows that do not exist; nothing was migrated"
+                ),
+            });
         }
         tx.pragma_update(None, "application_id", APPLICATION_ID)
             .map_err(sql)?;

@@ -83,13 +83,17 @@ fn upsert(
     };
     match change_of(&row, name.as_deref(), columns.as_deref(), resubscribe) {
         RowChange::Keep(outcome) => Ok(outcome),
-        RowChange::Set { name, columns } => {
+        RowChange::Set {
+            name,
+            columns,
+            outcome,
+        } => {
             tx.prepare_cached(
                 "UPDATE subscribers SET name = ?2, columns = ?3, status = 'active', hard_bounces = 0, updated_at = ?4
                  WHERE id = ?1",
             )?
             .execute(params![row.id, name, columns, now])?;
-            Ok(UpsertOutcome::Updated)
+            Ok(outcome)
         }
     }
 }
@@ -570,7 +574,9 @@ mod tests {
                 added: IMPORT_BATCH * 2 + 6,
                 updated: 1,
                 unchanged: 0,
-                kept_unsubscribed: 0
+                kept_unsubscribed: 0,
+                kept_complained: 0,
+                resubscribed: 0
             }
         );
         assert_eq!(commits.load(Ordering::Relaxed), 1);
