@@ -82,6 +82,12 @@ pub(crate) enum Command {
     State(StateCommand),
     /// What cron calls: build, then send the digest when it is due.
     Run,
+    /// Read bounce and complaint mail.
+    #[command(subcommand)]
+    Bounces(BouncesCommand),
+    /// Print the DNS records to publish: the DKIM key, SPF and MX for the
+    /// bounce domain, DMARC; and whether the domains align for DMARC.
+    Dns,
     /// The subscriber-facing web service: sign-up with double opt-in,
     /// one-click unsubscribe, preferences, and the feeds over HTTP.
     Serve {
@@ -188,7 +194,7 @@ pub(crate) enum SubscribersCommand {
     },
     /// One subscriber a line: email, name, columns, status (tab-separated).
     List {
-        /// Only active, pending, unsubscribed or bounced subscribers.
+        /// Only active, pending, unsubscribed, bounced or complained subscribers.
         #[arg(long)]
         status: Option<String>,
     },
@@ -198,6 +204,22 @@ pub(crate) enum SubscribersCommand {
     Remove {
         /// Their email address.
         email: String,
+    },
+}
+
+/// `bounces …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BouncesCommand {
+    /// Read one bounce or complaint email on standard input, as a mail
+    /// server's pipe transport gives it. Exit 0: taken (recorded, or kept
+    /// as not understood); 75: not taken now, try again later.
+    Ingest,
+    /// Process a Maildir: each bounce, complaint or auto-reply is
+    /// recorded and moved to cur/ with the Seen flag; a message not
+    /// understood stays where it was.
+    Scan {
+        /// The Maildir (the folder holding new/ and cur/).
+        dir: PathBuf,
     },
 }
 
@@ -252,6 +274,7 @@ impl Command {
         !matches!(
             self,
             Command::Check
+                | Command::Dns
                 | Command::Status { .. }
                 | Command::Preview { .. }
                 | Command::Completions { .. }

@@ -75,6 +75,10 @@ pub enum Error {
     /// `preview` could not start.
     #[error(transparent)]
     Preview(#[from] crate::app::live::PreviewError),
+    /// `bounces ingest` could not take the message now: the mail server
+    /// keeps it and tries again (exit 75, EX_TEMPFAIL of sysexits.h).
+    #[error("{0}\nthe message was not taken; the mail server will try again")]
+    TryLater(Box<Error>),
     /// The digest step of `run` failed after the build had written the
     /// feeds; the exit code is the inner error's.
     #[error(transparent)]
@@ -125,6 +129,7 @@ impl Error {
                 | StoreError::Io { .. } => 1,
             },
             Error::AfterBuild(inner) => inner.exit_code(),
+            Error::TryLater(_) => 75,
         }
     }
 }

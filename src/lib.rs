@@ -9,6 +9,7 @@
 pub mod address;
 pub mod app;
 pub mod backoff;
+pub mod bounces;
 pub mod calendar;
 pub mod config;
 pub mod content;

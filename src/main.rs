@@ -12,7 +12,8 @@ use broadsheet::{app, report, Error};
 use chrono::Utc;
 use clap::Parser;
 use cli::{
-    print_all, Cli, Command, DigestCommand, StateCommand, SubscribersCommand, TemplatesCommand,
+    print_all, BouncesCommand, Cli, Command, DigestCommand, StateCommand, SubscribersCommand,
+    TemplatesCommand,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -117,6 +118,28 @@ fn run(cli: &Cli) -> Result<(), Error> {
         Command::Subscribers(SubscribersCommand::Remove { email }) => {
             let removed = subs::remove(&load(cli)?, email)?;
             say(&report::SubscriberRemoved(email, removed))?;
+        }
+        Command::Bounces(BouncesCommand::Ingest) => {
+            // A mail server keeps a message its pipe answered 75 and tries
+            // again later; any other failure would bounce the bounce.
+            let config = load(cli).map_err(|e| Error::TryLater(Box::new(e)))?;
+            let taken = app::bounces::ingest(&config, &mut std::io::stdin().lock(), now)
+                .map_err(|e| Error::TryLater(Box::new(e)))?;
+            say(&report::Ingested(&taken))?;
+        }
+        Command::Bounces(BouncesCommand::Scan { dir }) => {
+            let summary = app::bounces::scan(&load(cli)?, dir, now)?;
+            for (path, why) in &summary.left {
+                tracing::warn!(
+                    "{}: not understood ({why}); left where it is",
+                    path.display()
+                );
+            }
+            say(&report::Scanned(&summary))?;
+        }
+        Command::Dns => {
+            let summary = app::dns(&load(cli)?)?;
+            print_all(report::DnsText(&summary).to_string().as_bytes())?;
         }
         Command::State(StateCommand::Migrate) => {
             say(&app::state::migrate(&load(cli)?)?)?;

@@ -478,6 +478,84 @@ impl fmt::Display for SubscriberRemoved<'_> {
     }
 }
 
+/// `bounces ingest`: what the message was and what it did.
+pub struct Ingested<'a>(pub &'a crate::app::bounces::Taken);
+
+impl fmt::Display for Ingested<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::bounces::Recorded;
+        let t = self.0;
+        if let Some(why) = t.unknown {
+            return writeln!(
+                f,
+                "taken: not understood ({why}); kept as unmatched, nothing changed"
+            );
+        }
+        if t.recorded.is_empty() {
+            return writeln!(f, "taken: {}, not a bounce; nothing changed", t.class);
+        }
+        for r in &t.recorded {
+            match r {
+                Recorded::Matched {
+                    email,
+                    became: Some(s),
+                    ..
+                } => writeln!(f, "taken: {} for {email}, now {}", t.class, s.as_str())?,
+                Recorded::Matched { email, .. } => writeln!(
+                    f,
+                    "taken: {} for {email}, counted; status unchanged",
+                    t.class
+                )?,
+                Recorded::Duplicate => {
+                    writeln!(f, "taken: {} recorded before; nothing changed", t.class)?
+                }
+                Recorded::Unmatched => writeln!(
+                    f,
+                    "taken: {} naming no subscriber of ours; kept as unmatched, nothing changed",
+                    t.class
+                )?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `bounces scan`: counts, and each subscriber whose status changed.
+pub struct Scanned<'a>(pub &'a crate::app::bounces::ScanSummary);
+
+impl fmt::Display for Scanned<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        writeln!(
+            f,
+            "scanned {}: {} recorded, {} recorded before, {} naming no subscriber of ours, {} auto-replies or delivery notices, {} not understood (left where they were)",
+            count(s.read, "message", "messages"),
+            s.recorded,
+            s.duplicates,
+            s.unmatched,
+            s.ignored,
+            s.left.len()
+        )?;
+        for (email, status) in &s.changed {
+            writeln!(f, "  {email}: now {}", status.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+/// `dns`: the records as a zone-file fragment, then the notes.
+pub struct DnsText<'a>(pub &'a crate::app::DnsSummary);
+
+impl fmt::Display for DnsText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.zone_text())?;
+        for note in &self.0.notes {
+            writeln!(f, "; note: {note}")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

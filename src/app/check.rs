@@ -117,6 +117,11 @@ fn check_templates(
             config.display_path(&config.path)
         );
     }
+    // DMARC alignment of the From, DKIM and Return-Path domains: mail
+    // that fails DMARC is refused in bulk by Gmail and Yahoo.
+    for w in super::alignment_warnings(config) {
+        tracing::warn!("{}: {w}", config.display_path(&config.path));
+    }
     crate::server::check_pages(config)?;
     crate::feeds::pages::check(config, catalog)?;
     Ok(())

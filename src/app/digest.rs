@@ -395,6 +395,9 @@ pub(super) struct Builder<'a> {
     cutoff: DateTime<FixedOffset>,
     now: DateTime<FixedOffset>,
     tz: chrono_tz::Tz,
+    /// The issue being sent, with its Feedback-ID; `None` for a preview,
+    /// which is no issue yet and goes to no one.
+    issue: Option<(i64, String)>,
 }
 
 impl<'a> Builder<'a> {
@@ -404,6 +407,7 @@ impl<'a> Builder<'a> {
         content: &'a IssueContent<'a>,
         cutoff: DateTime<FixedOffset>,
         now: DateTime<FixedOffset>,
+        issue_id: Option<i64>,
     ) -> Result<Builder<'a>, Error> {
         let composer = Composer::new(config, &prepared.templates, content);
         Ok(Builder {
@@ -420,6 +424,14 @@ impl<'a> Builder<'a> {
             shared: Mutex::new(HashMap::new()),
             cutoff,
             now,
+            issue: issue_id.map(|id| {
+                (
+                    id,
+                    prepared
+                        .sender
+                        .feedback_id(&format!("issue-{id}"), "digest"),
+                )
+            }),
             tz: config.site.timezone,
         })
     }
@@ -516,13 +528,22 @@ impl<'a> Builder<'a> {
                 date: self.now.with_timezone(&self.tz).fixed_offset(),
                 message_id: &d.message_id,
                 list_unsubscribe: Some(unsubscribe_url),
+                feedback_id: self.issue.as_ref().map(|(_, f)| f.as_str()),
             },
         )
         .map_err(|e| DeliveryFailed::Message {
             to: s.email.clone(),
             reason: e.to_string(),
         })?;
-        Ok(Outgoing::new(d.id, s.id, &message, &d.message_id))
+        let envelope_sender = self.issue.as_ref().and_then(|(issue, _)| {
+            self.prepared
+                .sender
+                .envelope_sender(&self.prepared.signer, *issue, s.id)
+        });
+        Ok(
+            Outgoing::new(d.id, s.id, &message, &d.message_id)
+                .with_envelope_sender(envelope_sender),
+        )
     }
 }
 
@@ -583,7 +604,7 @@ fn deliver_issue(
     progress: &indicatif::ProgressBar,
     summary: &mut SendSummary,
 ) -> Result<(), Error> {
-    let builder = Builder::new(config, prepared, content, issue.cutoff, now)?;
+    let builder = Builder::new(config, prepared, content, issue.cutoff, now, Some(issue.id))?;
     let setup = Setup {
         store,
         transport,

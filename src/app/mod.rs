@@ -2,9 +2,11 @@
 //! store together. They return summaries for the binary to print; they
 //! never print.
 
+pub mod bounces;
 mod build;
 mod check;
 pub mod digest;
+mod dns;
 pub mod init;
 mod issue;
 mod last_good;
@@ -20,6 +22,7 @@ pub mod subscribers;
 pub use build::{build, build_with, BuildOptions, BuildSummary};
 pub use check::{check, CheckSummary};
 pub use digest::{send, SendOptions, SendSummary};
+pub use dns::{alignment_warnings, dns, DnsRecord, DnsSummary};
 pub use init::{export_templates, init, InitSummary};
 pub use live::{preview as preview_site, PreviewOptions, Rebuilt};
 pub use new::{new_article, NewArticle};

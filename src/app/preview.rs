@@ -118,7 +118,7 @@ pub fn preview(
         None => Vec::new(),
     };
     let content = content(config, slot.clone(), articles, corrections)?;
-    let builder = Builder::new(config, &prepared, &content, slot.cutoff, now)?;
+    let builder = Builder::new(config, &prepared, &content, slot.cutoff, now, None)?;
     let row = DeliveryRow {
         id: 0,
         message_id: message_id(&prepared, &slot, reader.id),

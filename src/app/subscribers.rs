@@ -291,7 +291,7 @@ pub fn list(config: &Config, status: Option<&str>) -> Result<Vec<Subscriber>, Er
         None => None,
         Some(s) => Some(SubscriberStatus::parse(s).ok_or_else(|| {
             UsageError::argument("--status")(format!(
-                "expected active, pending, unsubscribed or bounced, found {s:?}"
+                "expected active, pending, unsubscribed, bounced or complained, found {s:?}"
             ))
         })?),
     };

@@ -36,6 +36,10 @@ pub struct Digest {
     /// A send still holding the run lock after this long is reported by
     /// the next run as stuck (exit 1), not passed over in silence.
     pub max_send_minutes: u32,
+    /// `digest.bounce_domain`: the domain of the VERP envelope sender
+    /// (`bounces+TOKEN@<domain>`), in ASCII and lower case; `None`: the
+    /// envelope sender is the From address.
+    pub bounce_domain: Option<String>,
 }
 
 /// DKIM signing settings, the key read and checked.
@@ -60,6 +64,12 @@ pub struct DkimKey {
 }
 
 impl DkimKey {
+    /// The key's text, for deriving its public key (`broadsheet dns`);
+    /// never shown.
+    pub(crate) fn private_text(&self) -> &str {
+        self.text.expose()
+    }
+
     /// The key in `text`, if lettre can use it.
     fn parse(text: &str, algorithm: DkimSigningAlgorithm) -> Result<DkimKey, String> {
         let text = text.trim();
@@ -126,6 +136,7 @@ pub(super) fn validate(raw: RawDigest, root: &Path, issues: &mut Issues) -> Dige
             format!("expected a mailbox, found {r:?}"),
         )
     });
+    let bounce_domain = bounce_domain(&raw.bounce_domain, issues);
     let sender_address = raw
         .sender_address
         .as_deref()
@@ -139,7 +150,40 @@ pub(super) fn validate(raw: RawDigest, root: &Path, issues: &mut Issues) -> Dige
         sender_address,
         dkim,
         max_send_minutes,
+        bounce_domain,
     }
+}
+
+/// `digest.bounce_domain` as a domain name in ASCII (IDNA), lower case.
+fn bounce_domain(text: &str, issues: &mut Issues) -> Option<String> {
+    let text = text.trim().trim_end_matches('.');
+    if text.is_empty() {
+        return None;
+    }
+    let why = format!(
+        "expected a domain name such as \"bounces.news.example.com\" whose mail comes to broadsheet, found {text:?}"
+    );
+    let ascii = match idna::domain_to_ascii(text) {
+        Ok(a) => a,
+        Err(_) => {
+            issues.add("digest.bounce_domain", why);
+            return None;
+        }
+    };
+    let labels_ok = ascii.len() <= 253
+        && ascii.contains('.')
+        && ascii.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if !labels_ok {
+        issues.add("digest.bounce_domain", why);
+        return None;
+    }
+    Some(ascii)
 }
 
 /// The most characters `digest.sender_address` may hold: a company's name

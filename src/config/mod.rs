@@ -9,6 +9,7 @@
 //! required depends on the command, and is decided by [`Config::service`]
 //! for the commands that mail links.
 
+mod bounces;
 mod columns;
 mod digest;
 mod feeds;
@@ -23,6 +24,7 @@ mod smtp;
 mod state;
 mod suggest;
 
+pub use bounces::{Bounces, ImapMailbox};
 pub use columns::Column;
 pub use digest::{Digest, Dkim, DkimKey};
 pub use feeds::{FeedContent, Feeds};
@@ -64,6 +66,8 @@ pub struct Config {
     pub server: Server,
     /// `[state]`.
     pub state: State,
+    /// `[bounces]`.
+    pub bounces: Bounces,
     /// `[authors]`: a URL slug chosen for an author's name, where the one
     /// derived from it will not do.
     pub author_slugs: BTreeMap<String, String>,
@@ -282,6 +286,13 @@ fn validate(
     let smtp = smtp::validate(raw.smtp, root, &mut issues);
     let server = server::validate(raw.server, &mut issues);
     let state = state::validate(raw.state, &mut issues);
+    let bounces = bounces::validate(raw.bounces, root, &mut issues);
+    if digest.bounce_domain.is_some() && server.secret.is_empty() {
+        issues.add(
+            "digest.bounce_domain",
+            "VERP addresses carry a token signed with server.secret: set it (better: BROADSHEET_SERVER__SECRET)",
+        );
+    }
     issues.finish()?;
     Ok(Config {
         path: path.to_owned(),
@@ -293,6 +304,7 @@ fn validate(
         smtp,
         server,
         state,
+        bounces,
         author_slugs,
         unknown_keys,
         warnings: issues.warnings,
@@ -326,6 +338,9 @@ pub const BOUNDS: &[(&str, i64, i64)] = &[
     ("server.emails_per_address_per_day", 1, 1_000),
     ("server.emails_per_client_per_hour", 1, 10_000),
     ("server.shutdown_email_seconds", 0, 3_600),
+    ("bounces.soft_limit", 1, 100),
+    ("bounces.soft_days", 0, 365),
+    ("bounces.imap_timeout_seconds", 1, 600),
 ];
 
 /// `smtp.rate_limit_per_second`, when not 0: from one message every 100

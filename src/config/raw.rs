@@ -13,6 +13,7 @@ pub(super) struct RawConfig {
     pub smtp: RawSmtp,
     pub server: RawServer,
     pub state: RawState,
+    pub bounces: RawBounces,
     pub authors: std::collections::BTreeMap<String, String>,
 }
 
@@ -103,6 +104,7 @@ pub(super) struct RawDigest {
     pub dkim_key_file: Option<String>,
     pub dkim_algorithm: String,
     pub max_send_minutes: i64,
+    pub bounce_domain: String,
 }
 
 impl Default for RawDigest {
@@ -119,6 +121,7 @@ impl Default for RawDigest {
             dkim_key_file: None,
             dkim_algorithm: "rsa".into(),
             max_send_minutes: 60,
+            bounce_domain: String::new(),
         }
     }
 }
@@ -213,6 +216,34 @@ impl Default for RawState {
             statement_timeout_seconds: 60,
             lease_seconds: 300,
             pool_size: 4,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub(super) struct RawBounces {
+    pub soft_limit: i64,
+    pub soft_days: i64,
+    pub imap_url: String,
+    pub imap_password: String,
+    pub imap_ca_file: Option<String>,
+    pub imap_timeout_seconds: i64,
+    pub max_bounce_rate: f64,
+    pub max_complaint_rate: f64,
+}
+
+impl Default for RawBounces {
+    fn default() -> Self {
+        RawBounces {
+            soft_limit: 3,
+            soft_days: 7,
+            imap_url: String::new(),
+            imap_password: String::new(),
+            imap_ca_file: None,
+            imap_timeout_seconds: 30,
+            max_bounce_rate: 0.02,
+            max_complaint_rate: 0.003,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! shapes, so a key added there is suggested without a list to keep.
 
 use super::raw::{
-    RawColumn, RawConfig, RawDigest, RawFeeds, RawServer, RawSite, RawSmtp, RawState,
+    RawBounces, RawColumn, RawConfig, RawDigest, RawFeeds, RawServer, RawSite, RawSmtp, RawState,
 };
 use serde::de::{self, Deserialize, Visitor};
 use std::fmt;
@@ -24,6 +24,7 @@ pub fn closest_key(unknown: &str) -> Option<String> {
                 "smtp" => fields::<RawSmtp>(),
                 "server" => fields::<RawServer>(),
                 "state" => fields::<RawState>(),
+                "bounces" => fields::<RawBounces>(),
                 _ => return None,
             };
             (format!("{section}."), *key, known)

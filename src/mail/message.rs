@@ -31,6 +31,9 @@ pub struct Sender {
     pub(crate) list_id: String,
     /// DKIM signing, if configured.
     pub(crate) dkim: Option<Arc<lettre::message::dkim::DkimConfig>>,
+    /// `digest.bounce_domain`: when set, each message's envelope sender is
+    /// a VERP address there, naming its delivery.
+    pub(crate) bounce_domain: Option<String>,
 }
 
 impl Sender {
@@ -44,6 +47,29 @@ impl Sender {
             parts.join("."),
             self.from.email.domain()
         )
+    }
+
+    /// The envelope sender (Return-Path) of a message of issue `issue_id`
+    /// (0: a service email) to subscriber `subscriber_id`: a VERP address
+    /// with a token `signer` signed, so a bounce names its delivery
+    /// whatever else it garbles; `None` (the From address) without
+    /// `digest.bounce_domain`.
+    pub(crate) fn envelope_sender(
+        &self,
+        signer: &crate::token::Signer,
+        issue_id: i64,
+        subscriber_id: i64,
+    ) -> Option<lettre::Address> {
+        let domain = self.bounce_domain.as_deref()?;
+        let token = signer.verp_token(issue_id, subscriber_id)?;
+        crate::token::verp_address(&token, domain).parse().ok()
+    }
+
+    /// The Feedback-ID header's value (Gmail's feedback loop): `campaign`
+    /// (the issue, or the kind of service email), the kind of mail, and
+    /// the sender's domain, which Gmail reports complaint rates by.
+    pub(crate) fn feedback_id(&self, campaign: &str, kind: &str) -> String {
+        format!("{campaign}:{kind}:{}", self.from.email.domain())
     }
 }
 
@@ -70,6 +96,8 @@ pub(crate) struct Letter<'a> {
     /// carries the list's headers; `None` for a message to one person
     /// about their own subscription, which belongs to no list.
     pub(crate) list_unsubscribe: Option<&'a str>,
+    /// The Feedback-ID header (see [`Sender::feedback_id`]).
+    pub(crate) feedback_id: Option<&'a str>,
 }
 
 fn header(name: &'static str, value: String) -> HeaderValue {
@@ -109,7 +137,14 @@ pub(crate) fn build(sender: &Sender, letter: &Letter<'_>) -> Result<Message, let
                 "List-Unsubscribe=One-Click".into(),
             ));
     }
+    // Auto-Submitted (RFC 3834) asks responders not to answer: vacation
+    // and out-of-office replies to a digest only load the bounce reader.
+    // Mailbox providers do not hold it against bulk mail (it is what a
+    // machine-sent message is), and README says why it stays.
     b = b.raw_header(header("Auto-Submitted", "auto-generated".into()));
+    if let Some(id) = letter.feedback_id {
+        b = b.raw_header(header("Feedback-ID", id.to_owned()));
+    }
     if letter.list_unsubscribe.is_some() {
         b = b.raw_header(header("Precedence", "bulk".into()));
     }
@@ -156,6 +191,18 @@ impl Outgoing {
             bytes: message.formatted(),
             file_name: super::outbox_file_name(message_id),
         }
+    }
+
+    /// The same message with `sender` as its envelope sender, when there
+    /// is one (see [`Sender::envelope_sender`]).
+    pub(crate) fn with_envelope_sender(mut self, sender: Option<lettre::Address>) -> Outgoing {
+        if let Some(sender) = sender {
+            if let Ok(e) = lettre::address::Envelope::new(Some(sender), self.envelope.to().to_vec())
+            {
+                self.envelope = e;
+            }
+        }
+        self
     }
 }
 
@@ -251,6 +298,9 @@ pub(crate) fn dkim_headers() -> Vec<HeaderName> {
         "List-Id",
         "List-Unsubscribe",
         "List-Unsubscribe-Post",
+        // Gmail counts a Feedback-ID only when the sending domain's DKIM
+        // signature covers it.
+        "Feedback-ID",
         "MIME-Version",
         "Content-Type",
     ]
@@ -294,6 +344,7 @@ mod tests {
             reply_to: None,
             list_id: list_id("論壇每週精選", "news.example.com"),
             dkim: None,
+            bounce_domain: None,
         }
     }
 
@@ -306,6 +357,7 @@ mod tests {
             date: DateTime::parse_from_rfc3339("2026-06-15T08:00:00+08:00").unwrap(),
             message_id: "<broadsheet.test.1@news.example.com>",
             list_unsubscribe,
+            feedback_id: None,
         }
     }
 

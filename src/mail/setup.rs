@@ -44,6 +44,7 @@ impl Sender {
             from,
             reply_to: d.reply_to.clone(),
             dkim,
+            bounce_domain: d.bounce_domain.clone(),
         })
     }
 }

@@ -246,10 +246,19 @@ fn build(
                 .fixed_offset(),
             message_id: &message_id,
             list_unsubscribe: None,
+            feedback_id: Some(&state.sender.feedback_id(kind.name(), "service")),
         },
     );
     match built {
-        Ok(m) => Some(Outgoing::new(0, id, &m, &message_id)),
+        // Issue 0 in the VERP token: a bounce of a confirmation marks
+        // the address bounced as a digest's would, before any digest.
+        Ok(m) => Some(
+            Outgoing::new(0, id, &m, &message_id).with_envelope_sender(
+                (id > 0)
+                    .then(|| state.sender.envelope_sender(&state.signer, 0, id))
+                    .flatten(),
+            ),
+        ),
         Err(e) => {
             tracing::error!(subscriber = id, "cannot build the email: {e}");
             None

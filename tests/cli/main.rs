@@ -3,6 +3,7 @@
 
 mod authors; // author feeds: folders, slugs, limits, summaries, authors.opml, gofeed-safe bylines
 mod bad_input; // content and config the build refuses, each error named by file, line and field
+mod bounces; // bounce and complaint mail through `bounces ingest` and `bounces scan`
 mod build; // the feeds a build writes, and what a second build leaves alone
 mod conveniences; // shell completions, the manual page, JSON logs
 mod corrections; // corrections in the feeds and, once, in the next digest

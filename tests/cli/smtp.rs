@@ -11,6 +11,8 @@ use std::time::Duration;
 /// One message as received.
 #[derive(Debug, Clone)]
 pub(crate) struct Received {
+    /// MAIL FROM: the envelope sender.
+    pub from: String,
     pub to: Vec<String>,
     pub data: Vec<u8>,
 }
@@ -48,6 +50,7 @@ pub(crate) struct SmtpServer {
 #[derive(Clone)]
 struct Recorder {
     state: Arc<Mutex<State>>,
+    from: String,
     to: Vec<String>,
     data: Vec<u8>,
 }
@@ -58,7 +61,7 @@ impl Handler for Recorder {
         response::OK
     }
 
-    fn mail(&mut self, _ip: IpAddr, _domain: &str, _from: &str) -> Response {
+    fn mail(&mut self, _ip: IpAddr, _domain: &str, from: &str) -> Response {
         let s = self.state.lock().unwrap();
         if s.behaviour
             .hang_up_after
@@ -67,6 +70,7 @@ impl Handler for Recorder {
             return response::NO_SERVICE;
         }
         self.to.clear();
+        self.from = from.to_owned();
         response::OK
     }
 
@@ -107,6 +111,7 @@ impl Handler for Recorder {
             s.observed.push(seen);
         }
         s.received.push(Received {
+            from: self.from.clone(),
             to: self.to.clone(),
             data: std::mem::take(&mut self.data),
         });
@@ -136,6 +141,7 @@ impl SmtpServer {
         let state = Arc::new(Mutex::new(State::default()));
         let handler = Recorder {
             state: state.clone(),
+            from: String::new(),
             to: Vec::new(),
             data: Vec::new(),
         };

@@ -1,0 +1,291 @@
+//! `bounces ingest` and `bounces scan` on the hand-written report fixtures
+//! (tests/fixtures/bounces), against a real state: what each does to its
+//! subscriber, the evidence kept, and that nothing else changes.
+
+use crate::smtp::SmtpServer;
+use crate::util::*;
+use broadsheet::token::{verp_address, Signer};
+use std::io::Write;
+use std::process::Stdio;
+
+const SECRET: &str = "test-secret-for-links";
+const GONE: &str = "reader.gone@example.com";
+const STAYS: &str = "reader.stays@example.com";
+
+fn publication() -> Publication {
+    let config = digest_config("outbox_dir = \"outbox\"").replace(
+        "[digest]\n",
+        "[digest]\nbounce_domain = \"bounces.news.example.com\"\n",
+    );
+    let p = Publication::with_config(&config);
+    for who in [GONE, STAYS] {
+        p.run(&["subscribers", "add", who]).expect_code(0);
+    }
+    p
+}
+
+/// The VERP address of issue `issue` to subscriber `id`, as a digest has it.
+fn verp(issue: i64, id: i64) -> String {
+    let token = Signer::new(SECRET).verp_token(issue, id).unwrap();
+    verp_address(&token, "bounces.news.example.com")
+}
+
+fn fixture(name: &str, return_path: &str, recipient: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/fixtures/bounces/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(path)
+        .unwrap()
+        .replace("{{return_path}}", return_path)
+        .replace("{{recipient}}", recipient)
+        .replace("{{message_id}}", "broadsheet.test@news.example.com")
+        .into_bytes()
+}
+
+fn ingest(p: &Publication, message: &[u8]) -> Run {
+    let mut child = p
+        .command("", NOW, &["bounces", "ingest"], &[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(message).unwrap();
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn statuses(p: &Publication) -> Vec<(String, String)> {
+    p.run(&["subscribers", "list"])
+        .expect_code(0)
+        .stdout
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0].to_owned(), f[3].to_owned())
+        })
+        .collect()
+}
+
+fn status_of(p: &Publication, email: &str) -> String {
+    statuses(p)
+        .into_iter()
+        .find(|(e, _)| e == email)
+        .map(|(_, s)| s)
+        .unwrap()
+}
+
+#[test]
+fn a_hard_bounce_through_the_pipe_marks_its_subscriber_once_and_no_one_else() {
+    let p = publication();
+    // Subscriber 1 is GONE.
+    let dsn = fixture("postfix-hard.eml", &verp(1, 1), GONE);
+    let run = ingest(&p, &dsn).expect_code(0);
+    assert!(
+        run.stdout
+            .contains("hard bounce for reader.gone@example.com, now bounced"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(status_of(&p, GONE), "bounced");
+    assert_eq!(status_of(&p, STAYS), "active");
+    // The same report again changes nothing.
+    let again = ingest(&p, &dsn).expect_code(0);
+    assert!(again.stdout.contains("recorded before"), "{}", again.stdout);
+}
+
+#[test]
+fn a_forged_token_or_a_bare_address_marks_no_one() {
+    let p = publication();
+    // A token signed with another secret, naming STAYS (subscriber 2).
+    let forged = verp_address(
+        &Signer::new("someone-elses-secret")
+            .verp_token(1, 2)
+            .unwrap(),
+        "bounces.news.example.com",
+    );
+    let run = ingest(&p, &fixture("rfc3464-hard.eml", &forged, STAYS)).expect_code(0);
+    assert!(
+        run.stdout.contains("naming no subscriber of ours"),
+        "{}",
+        run.stdout
+    );
+    // No token at all, and no Message-ID of ours: the address alone is
+    // not proof, for anyone can mail a bounce.
+    ingest(
+        &p,
+        &fixture("exim-hard.eml", "digest@news.example.com", STAYS),
+    )
+    .expect_code(0);
+    assert_eq!(status_of(&p, STAYS), "active");
+    // Not understood at all: taken (a pipe cannot leave it), kept, exit 0.
+    let run = ingest(&p, b"Subject: hello\r\n\r\njust a note\r\n").expect_code(0);
+    assert!(run.stdout.contains("not understood"), "{}", run.stdout);
+    assert_eq!(status_of(&p, GONE), "active");
+}
+
+#[test]
+fn a_state_that_cannot_be_written_is_try_again_later() {
+    let p = publication();
+    p.write(
+        "config.toml",
+        p.read("config.toml").replace(
+            "[site]\n",
+            "[site]\nstate_path = \"no/such/folder/state.db\"\n",
+        ),
+    );
+    std::fs::write(p.path("no"), "a file where a folder must be").unwrap();
+    let run = ingest(&p, &fixture("postfix-hard.eml", &verp(1, 1), GONE));
+    assert_eq!(run.code, 75, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("try again"), "{}", run.stderr);
+}
+
+#[test]
+fn a_maildir_scan_moves_what_it_handled_and_leaves_what_it_did_not_understand() {
+    let p = publication();
+    let messages = [
+        ("1.arf", fixture("arf-abuse.eml", &verp(1, 1), GONE)),
+        (
+            "2.vacation",
+            fixture("vacation-rfc3834.eml", &verp(1, 2), STAYS),
+        ),
+        ("3.reply", fixture("not-a-bounce.eml", &verp(1, 2), STAYS)),
+        (
+            "4.soft",
+            fixture("postfix-soft-mailbox-full.eml", &verp(1, 2), STAYS),
+        ),
+    ];
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(p.path(&format!("Maildir/{sub}"))).unwrap();
+    }
+    for (name, bytes) in &messages {
+        p.write(&format!("Maildir/new/{name}"), bytes);
+    }
+    let maildir = p.path("Maildir");
+    let run = p
+        .run(&["bounces", "scan", maildir.to_str().unwrap()])
+        .expect_code(0);
+    assert!(
+        run.stdout.contains("scanned 4 messages: 2 recorded"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("reader.gone@example.com: now complained"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("3.reply: not understood"),
+        "{}",
+        run.stderr
+    );
+    let names = |sub: &str| {
+        let mut v: Vec<String> = std::fs::read_dir(p.path(&format!("Maildir/{sub}")))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names("new"), ["3.reply"]);
+    assert_eq!(names("cur"), ["1.arf:2,S", "2.vacation:2,S", "4.soft:2,S"]);
+    assert_eq!(status_of(&p, GONE), "complained");
+    // One soft bounce is counted, not yet a bounce; a vacation reply is none.
+    assert_eq!(status_of(&p, STAYS), "active");
+    // A second scan finds nothing new to record.
+    let again = p
+        .run(&["bounces", "scan", maildir.to_str().unwrap()])
+        .expect_code(0);
+    assert!(
+        again.stdout.contains("scanned 1 message: 0 recorded"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(names("new"), ["3.reply"]);
+}
+
+#[test]
+fn each_digest_goes_out_from_a_verp_address_naming_its_issue_and_reader_and_a_feedback_id() {
+    let server = SmtpServer::start();
+    let config = digest_config(&format!("host = \"127.0.0.1\"\nport = {}", server.port)).replace(
+        "[digest]\n",
+        "[digest]\nbounce_domain = \"Bounces.News.Example.com\"\n",
+    );
+    let p = crate::digest::with_articles(&config);
+    for who in [GONE, STAYS] {
+        p.run(&["subscribers", "add", who]).expect_code(0);
+    }
+    p.run_at("2026-11-30T09:00:00+08:00", &["digest", "send"])
+        .expect_code(0);
+    let signer = Signer::new(SECRET);
+    let mut seen = Vec::new();
+    for r in server.received() {
+        let (local, domain) = r.from.trim_matches(['<', '>']).split_once('@').unwrap();
+        assert_eq!(domain, "bounces.news.example.com", "{}", r.from);
+        let token = local.strip_prefix("bounces+").unwrap();
+        let claims = signer.verify_verp(token).unwrap();
+        assert_eq!(claims.issue_id, 1);
+        seen.push((r.to[0].clone(), claims.subscriber_id));
+        let m = mail_parser::MessageParser::default()
+            .parse(&r.data)
+            .unwrap();
+        assert_eq!(
+            m.header_raw("Feedback-ID").map(str::trim),
+            Some("issue-1:digest:news.example.com")
+        );
+        assert_eq!(
+            m.header_raw("Auto-Submitted").map(str::trim),
+            Some("auto-generated")
+        );
+    }
+    seen.sort();
+    assert_eq!(seen, [(GONE.to_owned(), 1), (STAYS.to_owned(), 2)]);
+}
+
+#[test]
+fn dns_prints_the_records_and_check_warns_of_what_does_not_align() {
+    let p = publication();
+    let run = p.run(&["dns"]).expect_code(0);
+    assert!(
+        run.stdout.contains("bounces.news.example.com. 3600 IN MX"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("_dmarc.news.example.com. 3600 IN TXT \"v=DMARC1;"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("bounces.news.example.com. 3600 IN TXT \"v=spf1"),
+        "{}",
+        run.stdout
+    );
+    // The Return-Path (a subdomain of the From's) aligns: no warning.
+    let check = p.run(&["check"]).expect_code(0);
+    assert!(!check.stderr.contains("align"), "{}", check.stderr);
+    // A From on another domain, and no DKIM: DMARC cannot pass.
+    p.write(
+        "config.toml",
+        p.read("config.toml")
+            .replace("digest@news.example.com", "digest@forum.example.org"),
+    );
+    let check = p.run(&["check"]).expect_code(0);
+    assert!(
+        check.stderr.contains(
+            "digest.bounce_domain: the Return-Path domain bounces.news.example.com does not align"
+        ),
+        "{}",
+        check.stderr
+    );
+    assert!(check.stderr.contains("DMARC will fail"), "{}", check.stderr);
+}
