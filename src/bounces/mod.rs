@@ -9,6 +9,7 @@
 
 pub mod classify;
 pub mod evidence;
+pub mod webhooks;
 
 use crate::store::BounceKind;
 use chrono::{DateTime, FixedOffset};

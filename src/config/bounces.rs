@@ -1,9 +1,12 @@
-//! `[bounces]`: how bounce and complaint mail is read, and the rates that
-//! are too high. The IMAP password is a [`Secret`], never printed.
+//! `[bounces]` (how bounce and complaint mail is read, and the rates that
+//! are too high) and `[webhooks]` (what verifies each sending service's
+//! events). The IMAP password is a [`Secret`]; the webhook secrets are
+//! kept only inside the verifying keys, whose Debug never shows them.
 
 use super::issues::Issues;
-use super::raw::RawBounces;
+use super::raw::{RawBounces, RawWebhooks};
 use super::Secret;
+use crate::bounces::webhooks::{self, WebhookKeys};
 use crate::store::BouncePolicy;
 use std::path::{Path, PathBuf};
 
@@ -41,6 +44,14 @@ pub struct ImapMailbox {
     /// `bounces.imap_timeout_seconds`: the longest any one step may wait
     /// for the server.
     pub timeout_seconds: u32,
+}
+
+/// `[webhooks]`.
+#[derive(Debug, Clone, Default)]
+pub struct Webhooks {
+    /// The keys that verify each provider's requests; a provider without
+    /// one is refused.
+    pub keys: WebhookKeys,
 }
 
 /// `[bounces]`.
@@ -165,4 +176,57 @@ fn read_file(issues: &mut Issues, key: &str, path: &PathBuf) -> Option<Vec<u8>> 
     std::fs::read(path)
         .map_err(|e| issues.add(key, format!("cannot read {}: {e}", path.display())))
         .ok()
+}
+
+/// `[webhooks]`: each key read and parsed now, so `check` finds a bad one.
+pub(super) fn validate_webhooks(raw: RawWebhooks, root: &Path, issues: &mut Issues) -> Webhooks {
+    let mut keys = WebhookKeys::default();
+    if !raw.ses_certificate.trim().is_empty() {
+        let path = root.join(raw.ses_certificate.trim());
+        if let Some(pem) = read_file(issues, "webhooks.ses_certificate", &path) {
+            match webhooks::ses_certificate_from_pem(&pem) {
+                Ok(der) => keys.ses_certificate = Some(der),
+                Err(why) => issues.add(
+                    "webhooks.ses_certificate",
+                    format!("{}: {why}", path.display()),
+                ),
+            }
+        }
+    }
+    let cert_url = raw.ses_certificate_url.trim();
+    if !cert_url.is_empty() {
+        match url::Url::parse(cert_url) {
+            Ok(u) if u.scheme() == "https" => keys.ses_certificate_url = Some(cert_url.to_owned()),
+            _ => issues.add(
+                "webhooks.ses_certificate_url",
+                format!(
+                    "expected the https:// URL SNS names as SigningCertURL, found {cert_url:?}"
+                ),
+            ),
+        }
+    }
+    keys.ses_topic_arns = raw
+        .ses_topic_arns
+        .iter()
+        .map(|a| a.trim().to_owned())
+        .filter(|a| !a.is_empty())
+        .collect();
+    if !raw.sendgrid_public_key.trim().is_empty() {
+        match webhooks::sendgrid_key_from_text(raw.sendgrid_public_key.trim()) {
+            Ok(der) => keys.sendgrid_public_key = Some(der),
+            Err(why) => issues.add("webhooks.sendgrid_public_key", why),
+        }
+    }
+    if !raw.mailgun_signing_key.is_empty() {
+        keys.mailgun_signing_key = Some(raw.mailgun_signing_key);
+    }
+    match (raw.postmark_user.is_empty(), raw.postmark_password.is_empty()) {
+        (true, true) => {}
+        (false, false) => keys.postmark = Some((raw.postmark_user, raw.postmark_password)),
+        _ => issues.add(
+            "webhooks.postmark_user",
+            "Postmark's basic auth needs both webhooks.postmark_user and webhooks.postmark_password (better: BROADSHEET_WEBHOOKS__POSTMARK_PASSWORD)",
+        ),
+    }
+    Webhooks { keys }
 }

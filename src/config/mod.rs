@@ -24,7 +24,7 @@ mod smtp;
 mod state;
 mod suggest;
 
-pub use bounces::{Bounces, ImapMailbox};
+pub use bounces::{Bounces, ImapMailbox, Webhooks};
 pub use columns::Column;
 pub use digest::{Digest, Dkim, DkimKey};
 pub use feeds::{FeedContent, Feeds};
@@ -68,6 +68,8 @@ pub struct Config {
     pub state: State,
     /// `[bounces]`.
     pub bounces: Bounces,
+    /// `[webhooks]`.
+    pub webhooks: Webhooks,
     /// `[authors]`: a URL slug chosen for an author's name, where the one
     /// derived from it will not do.
     pub author_slugs: BTreeMap<String, String>,
@@ -287,6 +289,7 @@ fn validate(
     let server = server::validate(raw.server, &mut issues);
     let state = state::validate(raw.state, &mut issues);
     let bounces = bounces::validate(raw.bounces, root, &mut issues);
+    let webhooks = bounces::validate_webhooks(raw.webhooks, root, &mut issues);
     if digest.bounce_domain.is_some() && server.secret.is_empty() {
         issues.add(
             "digest.bounce_domain",
@@ -305,6 +308,7 @@ fn validate(
         server,
         state,
         bounces,
+        webhooks,
         author_slugs,
         unknown_keys,
         warnings: issues.warnings,

@@ -14,6 +14,7 @@ pub(super) struct RawConfig {
     pub server: RawServer,
     pub state: RawState,
     pub bounces: RawBounces,
+    pub webhooks: RawWebhooks,
     pub authors: std::collections::BTreeMap<String, String>,
 }
 
@@ -246,4 +247,16 @@ impl Default for RawBounces {
             max_complaint_rate: 0.003,
         }
     }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct RawWebhooks {
+    pub sendgrid_public_key: String,
+    pub mailgun_signing_key: String,
+    pub postmark_user: String,
+    pub postmark_password: String,
+    pub ses_certificate: String,
+    pub ses_certificate_url: String,
+    pub ses_topic_arns: Vec<String>,
 }

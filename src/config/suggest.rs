@@ -4,6 +4,7 @@
 
 use super::raw::{
     RawBounces, RawColumn, RawConfig, RawDigest, RawFeeds, RawServer, RawSite, RawSmtp, RawState,
+    RawWebhooks,
 };
 use serde::de::{self, Deserialize, Visitor};
 use std::fmt;
@@ -25,6 +26,7 @@ pub fn closest_key(unknown: &str) -> Option<String> {
                 "server" => fields::<RawServer>(),
                 "state" => fields::<RawState>(),
                 "bounces" => fields::<RawBounces>(),
+                "webhooks" => fields::<RawWebhooks>(),
                 _ => return None,
             };
             (format!("{section}."), *key, known)

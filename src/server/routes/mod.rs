@@ -9,6 +9,7 @@ mod manage;
 mod preferences;
 mod subscribe;
 mod unsubscribe;
+mod webhooks;
 
 use super::pages::{bi, Bilingual};
 use super::refusal::{Reason, Refusal};
@@ -52,6 +53,10 @@ pub(crate) fn router(state: Shared) -> Router {
             get(preferences::page).post(preferences::post),
         )
         .route("/healthz", get(health::healthz))
+        .route(
+            "/webhooks/{provider}",
+            post(webhooks::post).layer(DefaultBodyLimit::max(webhooks::WEBHOOK_BODY_LIMIT)),
+        )
         .merge(feeds)
         .fallback(health::not_found)
         .method_not_allowed_fallback(health::method_not_allowed)

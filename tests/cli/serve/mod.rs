@@ -29,6 +29,7 @@ mod links;
 mod process;
 mod shared;
 mod signup;
+mod webhooks;
 mod welcome;
 
 /// The service's clock unless a test says otherwise.
