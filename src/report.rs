@@ -283,6 +283,18 @@ impl fmt::Display for StatusText<'_> {
                 sub("bounced")
             )?;
         }
+        let b = &s.bounces.last_30_days;
+        if b.hard + b.soft + b.complaints > 0 || sub("complained") > 0 {
+            writeln!(
+                f,
+                "bounces, last 30 days: {} hard, {} soft, {} of {} sent; {} complained in all",
+                b.hard,
+                b.soft,
+                count(b.complaints, "complaint", "complaints"),
+                b.sent,
+                sub("complained")
+            )?;
+        }
         match &s.last_issue {
             Some(i) => {
                 let d = |k: &str| i.deliveries.get(k).copied().unwrap_or(0);

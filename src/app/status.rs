@@ -45,6 +45,81 @@ pub struct Status {
     pub stale_deferred: usize,
     /// Where the state is.
     pub state: StateStatus,
+    /// Bounce and complaint rates, for the last issue and the last 30
+    /// days, against `bounces.max_bounce_rate` and `max_complaint_rate`.
+    pub bounces: BounceStatus,
+}
+
+/// Bounce and complaint rates an operator watches.
+#[derive(Debug, Serialize)]
+pub struct BounceStatus {
+    /// Of the newest issue's deliveries.
+    pub last_issue: Option<BounceRates>,
+    /// Of the deliveries sent in the last 30 days, and the reports taken
+    /// in them.
+    pub last_30_days: BounceRates,
+    /// `bounces.max_bounce_rate`.
+    pub max_bounce_rate: f64,
+    /// `bounces.max_complaint_rate`.
+    pub max_complaint_rate: f64,
+}
+
+/// Counts and rates over some deliveries.
+#[derive(Debug, Serialize)]
+pub struct BounceRates {
+    /// Deliveries the relay accepted.
+    pub sent: usize,
+    /// Subscribers with a hard bounce.
+    pub hard: usize,
+    /// Subscribers with a soft bounce.
+    pub soft: usize,
+    /// Subscribers who complained.
+    pub complaints: usize,
+    /// `hard / sent`.
+    pub hard_rate: f64,
+    /// `soft / sent`.
+    pub soft_rate: f64,
+    /// `complaints / sent`.
+    pub complaint_rate: f64,
+}
+
+impl From<crate::store::BounceCounts> for BounceRates {
+    fn from(c: crate::store::BounceCounts) -> BounceRates {
+        BounceRates {
+            sent: c.sent,
+            hard: c.hard,
+            soft: c.soft,
+            complaints: c.complaints,
+            hard_rate: c.rate(c.hard),
+            soft_rate: c.rate(c.soft),
+            complaint_rate: c.rate(c.complaints),
+        }
+    }
+}
+
+/// A rate as people read it: `0.3%`, `12.5%`, `2%`.
+fn percent(rate: f64) -> String {
+    let p = format!("{:.2}", rate * 100.0);
+    format!("{}%", p.trim_end_matches('0').trim_end_matches('.'))
+}
+
+/// Problems for rates past their limits, one sentence each.
+fn rate_problems(what: &str, r: &BounceRates, config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let b = &config.bounces;
+    if r.hard_rate > b.max_bounce_rate {
+        out.push(format!(
+            "{what}: {} of {} deliveries bounced hard ({}), above bounces.max_bounce_rate ({}): mailbox providers slow or refuse a sender that mails dead addresses",
+            r.hard, r.sent, percent(r.hard_rate), percent(b.max_bounce_rate)
+        ));
+    }
+    if r.complaint_rate > b.max_complaint_rate {
+        out.push(format!(
+            "{what}: {} of {} readers reported the digest as spam ({}), above bounces.max_complaint_rate ({}): Gmail and Yahoo throttle or refuse senders past 0.3%",
+            r.complaints, r.sent, percent(r.complaint_rate), percent(b.max_complaint_rate)
+        ));
+    }
+    out
 }
 
 /// Where the state is kept.
@@ -309,6 +384,34 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
             ));
         }
     }
+    let bounces = {
+        let last_issue = match &store {
+            Some(store) => match store.latest_issue()? {
+                Some(i) => Some(BounceRates::from(store.issue_bounce_counts(i.id)?)),
+                None => None,
+            },
+            None => None,
+        };
+        let last_30_days = BounceRates::from(match &store {
+            Some(store) => store.bounce_counts_since(now - Duration::days(30))?,
+            None => Default::default(),
+        });
+        let mut found = Vec::new();
+        if let (Some(r), Some(i)) = (&last_issue, &last) {
+            found.extend(rate_problems(&format!("issue {}", i.label), r, config));
+        }
+        found.extend(rate_problems("the last 30 days", &last_30_days, config));
+        if !found.is_empty() {
+            healthy = false;
+            problems.extend(found);
+        }
+        BounceStatus {
+            last_issue,
+            last_30_days,
+            max_bounce_rate: config.bounces.max_bounce_rate,
+            max_complaint_rate: config.bounces.max_complaint_rate,
+        }
+    };
     if stale_deferred > 0 {
         healthy = false;
         problems.push(format!(
@@ -354,6 +457,7 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
             subscribers: reach,
         },
         stale_deferred,
+        bounces,
         state: StateStatus {
             backend: location.backend(),
             location: match &location {
@@ -362,4 +466,18 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
             },
         },
     })
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::percent;
+
+    #[test]
+    fn a_rate_reads_as_a_short_percentage() {
+        assert_eq!(percent(0.003), "0.3%");
+        assert_eq!(percent(0.02), "2%");
+        assert_eq!(percent(0.125), "12.5%");
+        assert_eq!(percent(1.0 / 3.0), "33.33%");
+        assert_eq!(percent(0.0), "0%");
+    }
 }

@@ -223,7 +223,8 @@ impl Store {
     }
 
     /// Counts since `since`: deliveries sent since, and subscribers whose
-    /// bounce or complaint was reported since.
+    /// bounce or complaint was taken since (a report about an old issue
+    /// that arrives now counts now).
     pub fn bounce_counts_since(
         &self,
         since: DateTime<FixedOffset>,

@@ -289,3 +289,42 @@ fn dns_prints_the_records_and_check_warns_of_what_does_not_align() {
     );
     assert!(check.stderr.contains("DMARC will fail"), "{}", check.stderr);
 }
+
+#[test]
+fn status_reports_the_complaint_rate_and_exits_1_past_the_limit() {
+    let server = SmtpServer::start();
+    let config = digest_config(&format!("host = \"127.0.0.1\"\nport = {}", server.port)).replace(
+        "[digest]\n",
+        "[digest]\nbounce_domain = \"bounces.news.example.com\"\n",
+    );
+    let p = crate::digest::with_articles(&config);
+    for who in [GONE, STAYS] {
+        p.run(&["subscribers", "add", who]).expect_code(0);
+    }
+    let after = "2026-11-30T09:00:00+08:00";
+    p.run_at(after, &["digest", "send"]).expect_code(0);
+    let healthy = p.run_at(after, &["status", "--json"]).expect_code(0);
+    assert!(
+        healthy.stdout.contains("\"complaint_rate\": 0.0"),
+        "{}",
+        healthy.stdout
+    );
+    // One reader of two reports it as spam: 50%, far past 0.3%.
+    ingest(&p, &fixture("arf-abuse.eml", &verp(1, 1), GONE)).expect_code(0);
+    let run = p.run_at(after, &["status", "--json"]).expect_code(1);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["bounces"]["last_issue"]["sent"], 2);
+    assert_eq!(json["bounces"]["last_issue"]["complaints"], 1);
+    assert_eq!(json["bounces"]["last_issue"]["complaint_rate"], 0.5);
+    assert_eq!(json["subscribers"]["complained"], 1);
+    let problems = json["problems"].to_string();
+    assert!(problems.contains("1 of 2 readers reported the digest as spam (50%), above bounces.max_complaint_rate (0.3%)"), "{problems}");
+    let text = p.run_at(after, &["status"]).expect_code(1);
+    assert!(
+        text.stdout.contains(
+            "bounces, last 30 days: 0 hard, 0 soft, 1 complaint of 2 sent; 1 complained in all"
+        ),
+        "{}",
+        text.stdout
+    );
+}

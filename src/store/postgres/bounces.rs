@@ -133,9 +133,9 @@ impl Postgres {
             c.query_one(
                 "SELECT
                    (SELECT count(*) FROM deliveries WHERE status = 'sent' AND sent_at >= $1),
-                   (SELECT count(DISTINCT subscriber_id) FROM bounce_events WHERE reported_at >= $1 AND kind = 'hard'),
-                   (SELECT count(DISTINCT subscriber_id) FROM bounce_events WHERE reported_at >= $1 AND kind = 'soft'),
-                   (SELECT count(DISTINCT subscriber_id) FROM bounce_events WHERE reported_at >= $1 AND kind = 'complaint')",
+                   (SELECT count(DISTINCT subscriber_id) FROM bounce_events WHERE received_at >= $1 AND kind = 'hard'),
+                   (SELECT count(DISTINCT subscriber_id) FROM bounce_events WHERE received_at >= $1 AND kind = 'soft'),
+                   (SELECT count(DISTINCT subscriber_id) FROM bounce_events WHERE received_at >= $1 AND kind = 'complaint')",
                 &[&stamp(since)],
             )
         })?;
