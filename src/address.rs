@@ -183,6 +183,33 @@ impl fmt::Display for Email {
     }
 }
 
+/// `domain` as the DNS names it: ASCII (IDNA), lower-case, without a
+/// final dot; `None` for what is not a host name (a domain literal such as
+/// `[192.0.2.1]`, an empty or overlong label, a stray character).
+pub(crate) fn dns_name(domain: &str) -> Option<String> {
+    let domain = domain.trim();
+    let domain = domain.strip_suffix('.').unwrap_or(domain);
+    if domain.is_empty() || domain.starts_with('[') {
+        return None;
+    }
+    let ascii = idna::domain_to_ascii(domain).ok()?;
+    let labels_ok = ascii.len() <= 253 && ascii.split('.').all(is_dns_label);
+    labels_ok.then_some(ascii)
+}
+
+/// Whether `label` is one label of a DNS name: letters, digits, hyphens
+/// (not at either end), and the underscores of `_domainkey` and `_dmarc`,
+/// at most 63 bytes.
+pub(crate) fn is_dns_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.len() <= 63
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

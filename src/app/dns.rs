@@ -6,6 +6,7 @@
 //! up in the DNS: comparing with what is published already is the
 //! operator's part, and the same configuration always gives the same bytes.
 
+use crate::address::{dns_name, is_dns_label};
 use crate::config::{Config, ConfigError, Dkim};
 use base64::Engine as _;
 use lettre::message::dkim::DkimSigningAlgorithm;
@@ -127,13 +128,8 @@ pub fn dns(config: &Config) -> Result<DnsSummary, crate::Error> {
 
     // The envelope sender's domain: the VERP domain, or the From's own.
     let return_path = match d.bounce_domain.as_deref() {
-        Some(bounce) => dns_name(bounce).ok_or_else(|| {
-            invalid(
-                config,
-                "digest.bounce_domain",
-                format!("expected a domain name, found {bounce:?}"),
-            )
-        })?,
+        // Checked, in ASCII and lower case, when the config was read.
+        Some(bounce) => bounce.to_owned(),
         None => from_domain.clone(),
     };
     let (mechanism, spf_note) = spf_mechanism(config.smtp.host.as_deref());
@@ -214,7 +210,7 @@ pub fn alignment_warnings(config: &Config) -> Vec<String> {
     let as_written = |s: &str| dns_name(s).unwrap_or_else(|| s.trim().to_ascii_lowercase());
     let dkim_domain = d.dkim.as_ref().map(|k| as_written(&k.domain));
     let return_path = match d.bounce_domain.as_deref() {
-        Some(bounce) => as_written(bounce),
+        Some(bounce) => bounce.to_owned(),
         None => from_domain.clone(),
     };
     misalignments(&from_domain, dkim_domain.as_deref(), &return_path)
@@ -295,30 +291,6 @@ fn last_labels(domain: &str, n: usize) -> &str {
     &domain[start + 1..]
 }
 
-/// `domain` as the DNS names it: ASCII (IDNA), lower-case, without a
-/// final dot; `None` for what is not a host name (a domain literal such as
-/// `[192.0.2.1]`, an empty or overlong label, a stray character).
-fn dns_name(domain: &str) -> Option<String> {
-    let domain = domain.trim();
-    let domain = domain.strip_suffix('.').unwrap_or(domain);
-    if domain.is_empty() || domain.starts_with('[') {
-        return None;
-    }
-    let ascii = idna::domain_to_ascii(domain).ok()?;
-    let labels_ok = ascii.len() <= 253 && ascii.split('.').all(is_label);
-    labels_ok.then_some(ascii)
-}
-
-/// Whether `label` is one label of a DNS name: letters, digits, hyphens,
-/// and the underscores of `_domainkey` and `_dmarc`, at most 63 bytes.
-fn is_label(label: &str) -> bool {
-    !label.is_empty()
-        && label.len() <= 63
-        && label
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 /// The DKIM key record, a note on the key when there is one to make, and
 /// the signing domain as the DNS names it.
 fn dkim_record(
@@ -333,7 +305,7 @@ fn dkim_record(
         )
     })?;
     let selector = dkim.selector.trim();
-    if !selector.split('.').all(is_label) {
+    if !selector.split('.').all(is_dns_label) {
         return Err(invalid(
             config,
             "digest.dkim_selector",

@@ -163,27 +163,13 @@ fn bounce_domain(text: &str, issues: &mut Issues) -> Option<String> {
     let why = format!(
         "expected a domain name such as \"bounces.news.example.com\" whose mail comes to broadsheet, found {text:?}"
     );
-    let ascii = match idna::domain_to_ascii(text) {
-        Ok(a) => a,
-        Err(_) => {
-            issues.add("digest.bounce_domain", why);
-            return None;
-        }
-    };
-    let labels_ok = ascii.len() <= 253
-        && ascii.contains('.')
-        && ascii.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
-    if !labels_ok {
+    // A host name with at least two labels: the underscores DNS allows
+    // in `_dmarc` are no part of a mail domain.
+    let ascii = crate::address::dns_name(text).filter(|d| d.contains('.') && !d.contains('_'));
+    if ascii.is_none() {
         issues.add("digest.bounce_domain", why);
-        return None;
     }
-    Some(ascii)
+    ascii
 }
 
 /// The most characters `digest.sender_address` may hold: a company's name
