@@ -385,12 +385,9 @@ pub fn status(config: &Config, now: DateTime<FixedOffset>) -> Result<Status, Err
         }
     }
     let bounces = {
-        let last_issue = match &store {
-            Some(store) => match store.latest_issue()? {
-                Some(i) => Some(BounceRates::from(store.issue_bounce_counts(i.id)?)),
-                None => None,
-            },
-            None => None,
+        let last_issue = match (&store, &last) {
+            (Some(store), Some(i)) => Some(BounceRates::from(store.issue_bounce_counts(i.id)?)),
+            _ => None,
         };
         let last_30_days = BounceRates::from(match &store {
             Some(store) => store.bounce_counts_since(now - Duration::days(30))?,

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 /// The newest issue and how its deliveries stand.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssueCounts {
+    /// Its id.
+    pub id: i64,
     /// The ISO week label.
     pub label: String,
     /// The scheduled time it was made for.

@@ -53,6 +53,7 @@ impl Postgres {
         let created: String = head.get(0);
         let finished: Option<String> = head.get(1);
         Ok(Some(IssueCounts {
+            id: issue.id,
             label: issue.label,
             cutoff: issue.cutoff,
             created_at: parse_stamp(&created),

@@ -58,6 +58,7 @@ impl Sqlite {
             }
         }
         Ok(Some(IssueCounts {
+            id: issue.id,
             label: issue.label,
             cutoff: issue.cutoff,
             created_at: parse_stamp(&created),
