@@ -379,8 +379,23 @@ pub fn verp_address(token: &str, domain: &str) -> String {
     format!("{VERP_PREFIX}{token}@{domain}")
 }
 
-/// The token in a VERP address (`bounces+TOKEN@domain`, any case, in
-/// angle brackets or not), when `text` is one.
+/// The longest text taken as a VERP token: ours are 28 characters; a
+/// provider's field is the sender's to fill, and more is not passed on.
+pub const VERP_TOKEN_MAX_LEN: usize = 64;
+
+/// Whether `token` can be a VERP token: not empty, at most
+/// [`VERP_TOKEN_MAX_LEN`] bytes, only letters, digits, `-` and `_` (ours
+/// are base32; the rest is refused only when its tag is checked).
+pub fn is_verp_token_shaped(token: &str) -> bool {
+    !token.is_empty()
+        && token.len() <= VERP_TOKEN_MAX_LEN
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The token in a VERP address (`bounces+TOKEN@domain`, the prefix in any
+/// case, in angle brackets or not), case kept, when `text` is one.
 pub fn verp_token_in(text: &str) -> Option<&str> {
     let text = text.trim().trim_start_matches('<').trim_end_matches('>');
     let (local, _domain) = text.rsplit_once('@')?;
@@ -388,7 +403,7 @@ pub fn verp_token_in(text: &str) -> Option<&str> {
         .get(..VERP_PREFIX.len())
         .filter(|p| p.eq_ignore_ascii_case(VERP_PREFIX))
         .map(|_| &local[VERP_PREFIX.len()..])?;
-    (!token.is_empty() && token.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(token)
+    is_verp_token_shaped(token).then_some(token)
 }
 
 #[cfg(test)]

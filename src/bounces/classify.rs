@@ -44,9 +44,6 @@ impl Classified {
     }
 }
 
-/// The most characters of a remote server's words kept with a report.
-const DIAGNOSTIC_CHARS: usize = 300;
-
 /// Reads `raw`, a whole message as it arrived.
 pub fn classify(raw: &[u8]) -> Classified {
     let Some(message) = MessageParser::default().parse(raw) else {
@@ -132,7 +129,7 @@ impl Context {
             recipient,
             verp_token: self.verp_token.clone(),
             status_code: status.to_owned(),
-            diagnostic: one_line(diagnostic),
+            diagnostic: super::diagnostic(diagnostic),
             reported_at: self.date,
             event_id,
         }
@@ -290,14 +287,16 @@ fn fields(text: &str) -> Vec<Vec<(String, String)>> {
 /// from the first `Final-Recipient`/`Action`/`Status` on.
 fn raw_report_fields(raw: &[u8]) -> Vec<Vec<(String, String)>> {
     let text = String::from_utf8_lossy(raw);
+    // ASCII lower-casing keeps every byte where it was.
+    let lower = text.to_ascii_lowercase();
     let Some(start) = [
-        "\nFinal-Recipient:",
-        "\nOriginal-Recipient:",
-        "\nAction:",
-        "\nStatus:",
+        "\nfinal-recipient:",
+        "\noriginal-recipient:",
+        "\naction:",
+        "\nstatus:",
     ]
     .iter()
-    .filter_map(|m| find_ignore_case(&text, m))
+    .filter_map(|m| lower.find(m))
     .min() else {
         return Vec::new();
     };
@@ -321,10 +320,6 @@ fn raw_report_fields(raw: &[u8]) -> Vec<Vec<(String, String)>> {
         })
         .filter(|g| !g.is_empty())
         .collect()
-}
-
-fn find_ignore_case(text: &str, needle: &str) -> Option<usize> {
-    text.to_ascii_lowercase().find(&needle.to_ascii_lowercase())
 }
 
 fn field<'a>(group: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -576,26 +571,10 @@ fn basic_code(text: &str) -> Option<String> {
     })
 }
 
-/// Words on one line, no control characters, at most
-/// [`DIAGNOSTIC_CHARS`] characters (cut on a character boundary).
-fn one_line(text: &str) -> String {
-    let mut out = String::new();
-    for word in text.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.extend(word.chars().filter(|c| !c.is_control()));
-    }
-    if out.chars().count() > DIAGNOSTIC_CHARS {
-        out = out.chars().take(DIAGNOSTIC_CHARS - 1).collect();
-        out.push('…');
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bounces::DIAGNOSTIC_CHARS;
 
     /// A fixture with its placeholders filled in.
     fn fixture(name: &str, return_path: &str, recipient: &str) -> Vec<u8> {
@@ -746,9 +725,9 @@ mod tests {
     #[test]
     fn a_diagnostic_is_cut_on_a_character_boundary() {
         let long = "無法送達。".repeat(200);
-        let cut = one_line(&long);
+        let cut = crate::bounces::diagnostic(&long);
         assert_eq!(cut.chars().count(), DIAGNOSTIC_CHARS);
         assert!(cut.ends_with('…'));
-        assert_eq!(one_line("a\r\n  b\tc\u{7}"), "a b c");
+        assert_eq!(crate::bounces::diagnostic("a\r\n  b\tc\u{7}"), "a b c");
     }
 }

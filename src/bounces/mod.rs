@@ -14,6 +14,23 @@ pub mod webhooks;
 use crate::store::BounceKind;
 use chrono::{DateTime, FixedOffset};
 
+/// The most characters of a remote server's words a report keeps.
+pub const DIAGNOSTIC_CHARS: usize = 300;
+
+/// A remote server's words as a report keeps them, whichever way they
+/// came: on one line, without characters XML refuses (they are shown in
+/// `subscribers list` and JSON), at most [`DIAGNOSTIC_CHARS`] characters,
+/// cut on a character boundary with `…`.
+pub fn diagnostic(text: &str) -> String {
+    let line = crate::text::one_line(text);
+    match line.char_indices().nth(DIAGNOSTIC_CHARS - 1) {
+        Some((end, _)) if line.chars().count() > DIAGNOSTIC_CHARS => {
+            format!("{}…", &line[..end])
+        }
+        _ => line,
+    }
+}
+
 /// One thing a report says about one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {

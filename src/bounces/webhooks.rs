@@ -9,8 +9,10 @@
 //! by the operator visiting its URL, never by us.
 
 use super::Report;
+#[cfg(test)]
+use super::DIAGNOSTIC_CHARS;
 use crate::store::BounceKind;
-use crate::token::VERP_PREFIX;
+use crate::token::{is_verp_token_shaped, verp_token_in};
 use axum::http::HeaderMap;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -42,11 +44,6 @@ const MAILGUN_MAX_AGE: TimeDelta = TimeDelta::hours(24);
 /// How far ahead of our clock a signed time may be: clocks drift, but not
 /// by an hour.
 const MAX_AHEAD: TimeDelta = TimeDelta::hours(1);
-/// The most characters of a remote server's words a report keeps.
-const DIAGNOSTIC_CHARS: usize = 300;
-/// The longest VERP token we ever make is 28 characters; anything longer
-/// than a local part may be is not one.
-const TOKEN_MAX_LEN: usize = 64;
 
 /// SendGrid's signature header (base64 of a DER ECDSA signature).
 const SENDGRID_SIGNATURE: &str = "x-twilio-email-event-webhook-signature";
@@ -242,6 +239,11 @@ fn unauthenticated(why: impl Into<String>) -> WebhookError {
     WebhookError::Unauthenticated(why.into())
 }
 
+/// The request's body as JSON.
+fn json_body(body: &[u8]) -> Result<Value, WebhookError> {
+    serde_json::from_slice(body).map_err(|e| malformed(format!("the body is not JSON ({e})")))
+}
+
 fn malformed(why: impl Into<String>) -> WebhookError {
     WebhookError::Malformed(why.into())
 }
@@ -386,8 +388,7 @@ fn read_ses(
         .ok_or(WebhookError::NotConfigured(Provider::Ses))?;
     // The envelope must be read to be verified: SNS signs some of its
     // fields, not the body's bytes.
-    let envelope: Value = serde_json::from_slice(body)
-        .map_err(|e| malformed(format!("the body is not JSON ({e})")))?;
+    let envelope = json_body(body)?;
     let kind = sns_type(&envelope)?;
     let signed = string_to_sign(&envelope, kind)?;
     let cert_url = field(&envelope, "SigningCertURL")
@@ -545,6 +546,7 @@ fn ses_verp_token(mail: &Value) -> Option<String> {
                 .and_then(Value::as_str)
                 .and_then(verp_token_in)
         })
+        .map(str::to_owned)
         .or_else(|| {
             mail.pointer("/tags/broadsheet-token/0")
                 .and_then(Value::as_str)
@@ -613,8 +615,7 @@ fn p256_point(spki_der: &[u8]) -> Result<&[u8], String> {
 
 /// The reports in SendGrid's array of events.
 fn sendgrid_reports(body: &[u8]) -> Result<Vec<Report>, WebhookError> {
-    let events: Value = serde_json::from_slice(body)
-        .map_err(|e| malformed(format!("the body is not JSON ({e})")))?;
+    let events = json_body(body)?;
     let events = events
         .as_array()
         .ok_or_else(|| malformed("the body is not an array of events"))?;
@@ -709,8 +710,7 @@ fn same_secret(given: &[u8], expected: &[u8]) -> bool {
 
 /// The report in one Postmark record (a bounce, or a spam complaint).
 fn postmark_reports(body: &[u8]) -> Result<Vec<Report>, WebhookError> {
-    let record: Value = serde_json::from_slice(body)
-        .map_err(|e| malformed(format!("the body is not JSON ({e})")))?;
+    let record = json_body(body)?;
     let kind = match field(&record, "RecordType") {
         Some("Bounce") => postmark_bounce_kind(field(&record, "Type").unwrap_or_default()),
         Some("SpamComplaint") => Some(BounceKind::Complaint),
@@ -789,8 +789,7 @@ fn read_mailgun(
         .as_deref()
         .ok_or(WebhookError::NotConfigured(Provider::Mailgun))?;
     // The signature travels in the body, which must be read to find it.
-    let payload: Value = serde_json::from_slice(body)
-        .map_err(|e| malformed(format!("the body is not JSON ({e})")))?;
+    let payload = json_body(body)?;
     let signed_by = payload
         .get("signature")
         .ok_or_else(|| unauthenticated("the body has no signature object"))?;
@@ -942,14 +941,10 @@ fn first_text<'a>(first: Option<&'a str>, second: Option<&'a str>) -> Option<&'a
     first.filter(|t| !t.trim().is_empty()).or(second)
 }
 
-/// A remote server's words as a report keeps them: on one line, at most
-/// [`DIAGNOSTIC_CHARS`] characters.
+/// A remote server's words as a report keeps them (see
+/// [`super::diagnostic`]); none when the provider gave none.
 fn diagnostic(text: Option<&str>) -> String {
-    let line = crate::text::one_line(text.unwrap_or_default());
-    match line.char_indices().nth(DIAGNOSTIC_CHARS) {
-        Some((end, _)) => line[..end].trim_end().to_owned(),
-        None => line,
-    }
+    super::diagnostic(text.unwrap_or_default())
 }
 
 fn rfc3339(text: &str) -> Option<DateTime<FixedOffset>> {
@@ -981,28 +976,11 @@ fn broadsheet_token(fields: &Value) -> Option<String> {
         .and_then(clean_token)
 }
 
-/// The token in a VERP address (`bounces+TOKEN@domain`, the prefix in any
-/// case, in angle brackets or not), case kept.
-fn verp_token_in(address: &str) -> Option<String> {
-    let address = address.trim().trim_start_matches('<').trim_end_matches('>');
-    let (local, _domain) = address.rsplit_once('@')?;
-    let prefix = local.get(..VERP_PREFIX.len())?;
-    if !prefix.eq_ignore_ascii_case(VERP_PREFIX) {
-        return None;
-    }
-    clean_token(&local[VERP_PREFIX.len()..])
-}
-
-/// `token` when it can be one of ours: not empty, not too long, and only
-/// letters, digits, `-` and `_`. A provider's field is the sender's to
-/// fill, and whatever else it holds is not passed on.
+/// `token` when it can be one of ours (see
+/// [`crate::token::is_verp_token_shaped`]): a provider's field is the
+/// sender's to fill, and whatever else it holds is not passed on.
 fn clean_token(token: &str) -> Option<String> {
-    let ok = !token.is_empty()
-        && token.len() <= TOKEN_MAX_LEN
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    ok.then(|| token.to_owned())
+    is_verp_token_shaped(token).then(|| token.to_owned())
 }
 
 #[cfg(test)]
@@ -1944,13 +1922,10 @@ mod tests {
     #[test]
     fn verp_tokens_are_found_in_addresses() {
         assert_eq!(
-            verp_token_in("bounces+BSt1-4f9QvR2mT8wLxK0a@bounces.example.com").as_deref(),
+            verp_token_in("bounces+BSt1-4f9QvR2mT8wLxK0a@bounces.example.com"),
             Some("BSt1-4f9QvR2mT8wLxK0a")
         );
-        assert_eq!(
-            verp_token_in(" <Bounces+abc_1@x.example> ").as_deref(),
-            Some("abc_1")
-        );
+        assert_eq!(verp_token_in(" <Bounces+abc_1@x.example> "), Some("abc_1"));
         for none in [
             "bounces+@x.example",
             "bounces+a.b@x.example",

@@ -61,7 +61,7 @@ pub(crate) async fn post(
     }
     let signer = state.signer.clone();
     let policy = state.config.bounces.policy;
-    let evidence = body.to_vec();
+    let evidence = body;
     let result = db(&state, move |store| {
         let recorder = Recorder {
             signer: Some(&signer),
