@@ -71,7 +71,10 @@ pub fn render_summary(
 /// [`render_summary`] of a body read already, as [`read_body`] gives it
 /// (what `Index::load_with_body` gives).
 pub fn summary_of(article: &Article, body: &str, summary_chars: usize) -> RenderedBody {
-    let summary = summary(article, || Parser::new_ext(body, options()), summary_chars);
+    let summary = match &article.summary {
+        Some(s) => s.clone(),
+        None => body_summary(body, summary_chars),
+    };
     RenderedBody {
         html: String::new(),
         summary,
@@ -218,6 +221,73 @@ fn summary<'a, E: std::borrow::Borrow<Event<'a>>, I: IntoIterator<Item = E>>(
     }
 }
 
+/// The summary cut from `body`'s lead, parsing as little of it as gives
+/// the same lead as the whole. The parser reads a whole document before
+/// its first event, and a feed of summaries (every author feed) would
+/// otherwise parse every body it carries whole for a sentence or two.
+fn body_summary(body: &str, summary_chars: usize) -> String {
+    let enough = summary_chars * 2;
+    let from_prefix = lead_prefix(body, enough).and_then(|prefix| {
+        let (lead, complete) = lead_until(Parser::new_ext(prefix, options()), enough);
+        complete.then_some(lead)
+    });
+    let lead = from_prefix.unwrap_or_else(|| lead(Parser::new_ext(body, options()), enough));
+    crate::text::cut_summary(&lead, summary_chars)
+}
+
+/// The start of `body` up to a blank line, holding at least `enough`
+/// characters, when nothing after that line can change how it parses;
+/// `None` when no such start is found.
+///
+/// Hand-written because the parser has no notion of "enough": CommonMark
+/// lets a later part of a document change an earlier one only through a
+/// few constructs, and a start holding none of them is left as it is by
+/// whatever follows a blank line. Those refused here:
+/// - link reference and footnote definitions (anywhere, they change what
+///   a `[` before them means): any line with `[` or `]`;
+/// - blocks that can span a blank line: fenced code (`` ` `` or `~`),
+///   HTML blocks (`<`), indented code (a tab or four spaces first);
+/// - containers, whose looseness (and so whether their text is in
+///   paragraphs) a later line can change: lines opening a list item
+///   (`-`, `+`, `*`, a digit) or a block quote (`>`);
+/// - tables (`|`), and lines opening with `=`, `_` or `:` (setext
+///   underlines, thematic breaks, table alignments), to be plain.
+///
+/// A start that passes is parsed alone, and its lead is taken only when
+/// the lead stopped inside it ([`lead_until`]); otherwise the whole body
+/// is parsed, as before.
+fn lead_prefix(body: &str, enough: usize) -> Option<&str> {
+    let mut chars = 0usize;
+    let mut end = 0usize;
+    for line in body.split_inclusive('\n') {
+        end += line.len();
+        let content = line.trim_end_matches(['\n', '\r']);
+        if content.trim_matches([' ', '\t']).is_empty() {
+            if chars >= enough {
+                return Some(&body[..end]);
+            }
+            continue;
+        }
+        if !plain_line(content) {
+            return None;
+        }
+        chars += content.chars().count();
+    }
+    None
+}
+
+/// Whether a line is one [`lead_prefix`] takes: see there.
+fn plain_line(line: &str) -> bool {
+    let indent = line.len() - line.trim_start_matches(' ').len();
+    if indent >= 4 || line.starts_with('\t') {
+        return false;
+    }
+    let rest = &line[indent..];
+    let opens_block = rest.starts_with(['>', '-', '+', '*', '=', '_', ':', '\t'])
+        || rest.starts_with(|c: char| c.is_ascii_digit());
+    !opens_block && !rest.contains(['[', ']', '<', '`', '~', '|'])
+}
+
 /// Feed readers and mail clients show an article away from its page, so a
 /// relative link or image is made absolute against the permalink.
 fn absolute_links<'a>(event: Event<'a>, base: Option<&url::Url>) -> Event<'a> {
@@ -271,13 +341,27 @@ fn lead<'a, E: std::borrow::Borrow<Event<'a>>>(
     events: impl IntoIterator<Item = E>,
     enough: usize,
 ) -> String {
+    lead_until(events, enough).0
+}
+
+/// [`lead`], and whether it stopped before the events ran out (at a
+/// heading, or with enough text): a lead that stopped is the same
+/// whatever would have followed.
+fn lead_until<'a, E: std::borrow::Borrow<Event<'a>>>(
+    events: impl IntoIterator<Item = E>,
+    enough: usize,
+) -> (String, bool) {
+    let mut stopped = false;
     let mut out = String::new();
     let mut chars = 0;
     let mut depth_skip = 0usize; // inside something that is not prose
     let mut in_paragraph = false;
     for event in events {
         match event.borrow() {
-            Event::Start(Tag::Heading { .. }) if depth_skip == 0 && chars > 0 => break,
+            Event::Start(Tag::Heading { .. }) if depth_skip == 0 && chars > 0 => {
+                stopped = true;
+                break;
+            }
             Event::Start(
                 Tag::Heading { .. }
                 | Tag::CodeBlock(_)
@@ -299,6 +383,7 @@ fn lead<'a, E: std::borrow::Borrow<Event<'a>>>(
             Event::End(TagEnd::Paragraph) => {
                 in_paragraph = false;
                 if chars >= enough {
+                    stopped = true;
                     break;
                 }
             }
@@ -319,7 +404,7 @@ fn lead<'a, E: std::borrow::Borrow<Event<'a>>>(
             _ => {}
         }
     }
-    crate::text::one_line(&out)
+    (crate::text::one_line(&out), stopped)
 }
 
 /// Whether an inline HTML tag opens (`Some(true)`) or closes
@@ -350,6 +435,66 @@ mod tests {
     fn lead_of(md: &str) -> String {
         let events: Vec<_> = Parser::new_ext(md, options()).collect();
         lead(&events, 1000)
+    }
+
+    /// Every body of up to four lines drawn from a set that holds each
+    /// construct [`lead_prefix`] must refuse, beside plain lines and blank
+    /// ones, gives the summary a parse of the whole body gives, for
+    /// lengths that cut after one line, two, or none.
+    #[test]
+    fn a_summary_from_the_start_of_a_body_is_the_one_from_the_whole_body() {
+        const LINES: [&str; 23] = [
+            "甲乙丙",
+            "Plain text",
+            "",
+            "  ",
+            "# 題目",
+            "- 項",
+            "1. 項",
+            "> 引文",
+            "    碼",
+            "\t碼",
+            "```",
+            "~~~",
+            "[a]: http://example.com/",
+            "見[a]。",
+            "<div>",
+            "*強*調",
+            "---",
+            "===",
+            "a | b",
+            "註[^1]",
+            "[^1]: 注",
+            "___",
+            "乙丙\r",
+        ];
+        let mut taken = 0;
+        let mut bodies = vec![String::new()];
+        for _ in 0..4 {
+            let mut longer = Vec::with_capacity(bodies.len() * LINES.len());
+            for body in &bodies {
+                for line in LINES {
+                    longer.push(format!("{body}{line}\n"));
+                }
+            }
+            for body in &longer {
+                for summary_chars in [1, 3, 20] {
+                    let whole = crate::text::cut_summary(
+                        &lead(Parser::new_ext(body, options()), summary_chars * 2),
+                        summary_chars,
+                    );
+                    assert_eq!(
+                        body_summary(body, summary_chars),
+                        whole,
+                        "{body:?}, {summary_chars}"
+                    );
+                    taken += usize::from(lead_prefix(body, summary_chars * 2).is_some());
+                }
+            }
+            bodies = longer;
+        }
+        // The shortcut is taken, not only refused.
+        assert!(taken > 5_000, "{taken}");
     }
 
     #[test]
