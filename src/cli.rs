@@ -221,6 +221,11 @@ pub(crate) enum BouncesCommand {
         /// The Maildir (the folder holding new/ and cur/).
         dir: PathBuf,
     },
+    /// Read the mailbox bounces.imap_url names, once, as `run` does: each
+    /// message not yet seen is fetched without being marked; one recorded
+    /// or known to be harmless is then flagged seen; one not understood
+    /// stays unseen. Nothing is ever deleted.
+    Poll,
 }
 
 /// `state …`.

@@ -79,8 +79,12 @@ pub enum Error {
     /// keeps it and tries again (exit 75, EX_TEMPFAIL of sysexits.h).
     #[error("{0}\nthe message was not taken; the mail server will try again")]
     TryLater(Box<Error>),
-    /// The digest step of `run` failed after the build had written the
-    /// feeds; the exit code is the inner error's.
+    /// The bounce mailbox could not be read (`bounces poll`, and `run`
+    /// with `bounces.imap_url` set).
+    #[error(transparent)]
+    Imap(#[from] crate::bounces::imap::ImapError),
+    /// A step of `run` after the build (the bounce poll, the digest)
+    /// failed, the feeds written; the exit code is the inner error's.
     #[error(transparent)]
     AfterBuild(Box<Error>),
 }
@@ -127,6 +131,10 @@ impl Error {
                 | StoreError::Unreachable { .. }
                 | StoreError::Timeout { .. }
                 | StoreError::Io { .. } => 1,
+            },
+            Error::Imap(e) => match e.is_setting() {
+                true => 2,
+                false => 1,
             },
             Error::AfterBuild(inner) => inner.exit_code(),
             Error::TryLater(_) => 75,

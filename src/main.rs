@@ -137,6 +137,11 @@ fn run(cli: &Cli) -> Result<(), Error> {
             }
             say(&report::Scanned(&summary))?;
         }
+        Command::Bounces(BouncesCommand::Poll) => {
+            let config = load(cli)?;
+            let summary = app::bounces::poll(&config, now)?;
+            report_poll(cli, &config, &summary)?;
+        }
         Command::Dns => {
             let summary = app::dns(&load(cli)?)?;
             print_all(report::DnsText(&summary).to_string().as_bytes())?;
@@ -211,6 +216,12 @@ fn run(cli: &Cli) -> Result<(), Error> {
             progress.finish_and_clear();
             let done = done?;
             say(&report::Built(&done.built, started.elapsed()))?;
+            let polled = match done.poll {
+                None => Ok(()),
+                Some(Ok(s)) => report_poll(cli, &config, &s),
+                Some(Err(e)) => Err(e),
+            }
+            .map_err(|e| Error::AfterBuild(Box::new(e)));
             let state_path = &config.site.state_path;
             let sent = match done.send {
                 Ok(app::SendStep::Done(s)) => {
@@ -223,21 +234,23 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 Ok(app::SendStep::NoSubscribers) => say(&report::NoDigestStep::NoSubscribers),
                 Err(e) => Err(Error::AfterBuild(Box::new(e))),
             };
-            // Both failures are cron's to hear of: the articles left out
-            // are listed even when the digest step failed too, and the
-            // exit code is the graver one's (a config to fix is 2).
-            match (sent, left_out(&done.built)) {
-                (Err(sent), Err(left)) => {
-                    let (first, last) = match sent.exit_code() > left.exit_code() {
-                        true => (left, sent),
-                        false => (sent, left),
-                    };
-                    for line in first.to_string().lines() {
+            // Every failure is cron's to hear of: a failed poll, a failed
+            // digest step and the articles left out are each said, and
+            // the exit code is the gravest one's (a config to fix is 2;
+            // of equals, the last).
+            let mut failed: Vec<Error> = [polled, sent, left_out(&done.built)]
+                .into_iter()
+                .filter_map(Result::err)
+                .collect();
+            let gravest = (0..failed.len()).max_by_key(|&i| failed[i].exit_code());
+            if let Some(gravest) = gravest {
+                let last = failed.remove(gravest);
+                for e in &failed {
+                    for line in e.to_string().lines() {
                         cli.say_error(line);
                     }
-                    return Err(last);
                 }
-                (sent, left) => sent.and(left)?,
+                return Err(last);
             }
         }
     }
@@ -338,6 +351,28 @@ fn tell(outcome: &app::Rebuilt) {
 
 fn load(cli: &Cli) -> Result<broadsheet::config::Config, Error> {
     app::load_config(&cli.config)
+}
+
+/// Warns of each message a poll left unseen, and prints what it did.
+fn report_poll(
+    cli: &Cli,
+    config: &broadsheet::config::Config,
+    s: &app::bounces::PollSummary,
+) -> Result<(), Error> {
+    let Some(mailbox) = &config.bounces.imap else {
+        return Ok(());
+    };
+    for (uid, why) in &s.left {
+        tracing::warn!(
+            "{} on {}, UID {uid}: not understood ({why}); left unseen",
+            mailbox.mailbox,
+            broadsheet::bounces::imap::server_name(mailbox)
+        );
+    }
+    if !cli.quiet {
+        print_all(report::Polled(s, mailbox).to_string().as_bytes())?;
+    }
+    Ok(())
 }
 
 /// Prints what a send did, warns of deliveries whose outcome is unknown,

@@ -537,22 +537,51 @@ pub struct Scanned<'a>(pub &'a crate::app::bounces::ScanSummary);
 
 impl fmt::Display for Scanned<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.0;
-        writeln!(
-            f,
-            "scanned {}: {} recorded, {} recorded before, {} naming no subscriber of ours, {} auto-replies or delivery notices, {} not understood (left where they were)",
-            count(s.read, "message", "messages"),
-            s.recorded,
-            s.duplicates,
-            s.unmatched,
-            s.ignored,
-            s.left.len()
-        )?;
-        for (email, status) in &s.changed {
-            writeln!(f, "  {email}: now {}", status.as_str())?;
-        }
-        Ok(())
+        write!(f, "scanned ")?;
+        mail_counts(f, self.0, "left where they were")
     }
+}
+
+/// `bounces poll` and `run`'s poll: the mailbox, counts, and each
+/// subscriber whose status changed.
+pub struct Polled<'a>(
+    pub &'a crate::app::bounces::PollSummary,
+    pub &'a crate::config::ImapMailbox,
+);
+
+impl fmt::Display for Polled<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Polled(s, mailbox) = *self;
+        write!(
+            f,
+            "polled {} on {}: ",
+            mailbox.mailbox,
+            crate::bounces::imap::server_name(mailbox)
+        )?;
+        mail_counts(f, s, "left unseen")
+    }
+}
+
+/// The counts of a scan or a poll, and each subscriber whose status changed.
+fn mail_counts<L>(
+    f: &mut fmt::Formatter<'_>,
+    s: &crate::app::bounces::MailSummary<L>,
+    left: &str,
+) -> fmt::Result {
+    writeln!(
+        f,
+        "{}: {} recorded, {} recorded before, {} naming no subscriber of ours, {} auto-replies or delivery notices, {} not understood ({left})",
+        count(s.read, "message", "messages"),
+        s.recorded,
+        s.duplicates,
+        s.unmatched,
+        s.ignored,
+        s.left.len()
+    )?;
+    for (email, status) in &s.changed {
+        writeln!(f, "  {email}: now {}", status.as_str())?;
+    }
+    Ok(())
 }
 
 /// `dns`: the records as a zone-file fragment, then the notes.

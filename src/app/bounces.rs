@@ -6,6 +6,7 @@
 //! it was.
 
 use crate::bounces::classify::{classify, Classified};
+use crate::bounces::imap::Mailbox;
 use crate::bounces::{Recorded, Recorder, Trust};
 use crate::config::Config;
 use crate::store::{Store, SubscriberStatus};
@@ -172,9 +173,10 @@ pub fn ingest(
     Ok(take(&mut store, &recorder, &raw, "mail", true)?)
 }
 
-/// What `bounces scan` did.
+/// What reading a Maildir or a mailbox did. `L` is how a message left
+/// alone is named: its path in a Maildir, its UID in a mailbox.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ScanSummary {
+pub struct MailSummary<L> {
     /// Messages read.
     pub read: usize,
     /// Reports recorded (new ones).
@@ -183,12 +185,43 @@ pub struct ScanSummary {
     pub duplicates: usize,
     /// Reports naming no subscriber of ours.
     pub unmatched: usize,
-    /// Auto-replies and delivery notices: moved, nothing recorded.
+    /// Auto-replies and delivery notices: done with, nothing recorded.
     pub ignored: usize,
-    /// Messages not understood, left in `new/`, with why.
-    pub left: Vec<(PathBuf, &'static str)>,
+    /// Messages not understood, left where they were (unseen), with why.
+    pub left: Vec<(L, &'static str)>,
     /// Subscribers whose status changed, with the new one.
     pub changed: Vec<(String, SubscriberStatus)>,
+}
+
+/// What `bounces scan` did.
+pub type ScanSummary = MailSummary<PathBuf>;
+
+/// What `bounces poll` (and `run`'s poll) did: messages left alone are
+/// named by their UID.
+pub type PollSummary = MailSummary<u32>;
+
+impl<L> MailSummary<L> {
+    /// Counts a message read, and what it did; one not understood is
+    /// left, as `at`.
+    fn count(&mut self, taken: &Taken, at: L) {
+        self.read += 1;
+        if let Some(why) = taken.unknown {
+            self.left.push((at, why));
+            return;
+        }
+        if taken.recorded.is_empty() {
+            self.ignored += 1;
+        }
+        for r in &taken.recorded {
+            match r {
+                Recorded::Matched { .. } => self.recorded += 1,
+                Recorded::Duplicate => self.duplicates += 1,
+                Recorded::Unmatched => self.unmatched += 1,
+            }
+        }
+        self.changed
+            .extend(taken.changed().map(|(e, s)| (e.to_owned(), s)));
+    }
 }
 
 /// `bounces scan DIR`: every message in the Maildir's `new/` (and those
@@ -250,28 +283,61 @@ pub fn scan(config: &Config, dir: &Path, now: DateTime<FixedOffset>) -> Result<S
             }
             return Err(fs(FsAction::Read, &path)(e));
         }
-        summary.read += 1;
         let taken = take(&mut store, &recorder, &raw, "maildir", false)?;
-        if let Some(why) = taken.unknown {
-            summary.left.push((path, why));
-            continue;
+        let understood = taken.understood();
+        summary.count(&taken, path.clone());
+        if understood {
+            let target = cur.join(with_seen_flag(&name, in_cur));
+            std::fs::rename(&path, &target).map_err(fs(FsAction::Write, &target))?;
         }
-        if taken.recorded.is_empty() {
-            summary.ignored += 1;
-        }
-        for r in &taken.recorded {
-            match r {
-                Recorded::Matched { .. } => summary.recorded += 1,
-                Recorded::Duplicate => summary.duplicates += 1,
-                Recorded::Unmatched => summary.unmatched += 1,
-            }
-        }
-        summary
-            .changed
-            .extend(taken.changed().map(|(e, s)| (e.to_owned(), s)));
-        let target = cur.join(with_seen_flag(&name, in_cur));
-        std::fs::rename(&path, &target).map_err(fs(FsAction::Write, &target))?;
     }
+    Ok(summary)
+}
+
+/// How many messages one `UID FETCH` asks for: few round trips, and a
+/// bounded share of work to fetch again should the connection break.
+const FETCH_BATCH: usize = 50;
+
+/// `bounces poll`, and `run` when `bounces.imap_url` is set: every
+/// message of the mailbox not flagged seen, lowest UID first, fetched
+/// without flagging it (`BODY.PEEK[]`), read as far as
+/// [`MAX_MESSAGE_BYTES`]. Each message handled is flagged `\Seen` once its
+/// batch is recorded, so the next poll passes it by; one not understood
+/// stays unseen. Nothing is deleted, moved or expunged.
+///
+/// Each report is recorded in its own transaction, once by its key: a
+/// connection that breaks part way leaves what was recorded recorded,
+/// and the next poll, fetching those messages again, records nothing
+/// twice.
+pub fn poll(config: &Config, now: DateTime<FixedOffset>) -> Result<PollSummary, Error> {
+    let Some(settings) = &config.bounces.imap else {
+        return Err(crate::config::ConfigError::invalid(
+            &config.path,
+            "bounces.imap_url",
+            "expected the mailbox to poll, such as \"imaps://bounces@mail.example.com/INBOX\"; it is not set",
+        )
+        .into());
+    };
+    let signer = signer(config);
+    let recorder = recorder(config, signer.as_ref(), now);
+    // The state first: one that cannot be opened fails the poll before
+    // anything is asked of the server.
+    let mut store = Store::connect(&config.state_location())?;
+    let mut mailbox = Mailbox::open(settings)?;
+    let mut summary = PollSummary::default();
+    for batch in mailbox.unseen()?.chunks(FETCH_BATCH) {
+        let mut handled = Vec::new();
+        let mut fetching = mailbox.fetch(batch, MAX_MESSAGE_BYTES)?;
+        while let Some(message) = fetching.next_message()? {
+            let taken = take(&mut store, &recorder, &message.raw, "imap", false)?;
+            if taken.understood() {
+                handled.push(message.uid);
+            }
+            summary.count(&taken, message.uid);
+        }
+        mailbox.mark_seen(&handled)?;
+    }
+    mailbox.logout()?;
     Ok(summary)
 }
 

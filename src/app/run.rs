@@ -1,9 +1,13 @@
-//! `broadsheet run`: what cron calls. Build, then send the digest when one
-//! is due. The two steps have locks of their own, so a digest that takes
+//! `broadsheet run`: what cron calls. Build, then read the bounce mailbox
+//! when `bounces.imap_url` is set, then send the digest when one is due.
+//! The build and the send have locks of their own, so a digest that takes
 //! an hour to go out, or a relay that is down, never stops the feeds from
 //! being published: the next run builds, finds the send still going (or
-//! stuck, and says so), and leaves it be.
+//! stuck, and says so), and leaves it be. The poll comes before the send,
+//! so an address that bounced since the last run is not mailed again; a
+//! poll that fails is reported and stops neither the build nor the send.
 
+use super::bounces::PollSummary;
 use super::digest::{send_locked, SendOptions, SendSummary};
 use super::{BuildOptions, BuildSummary};
 use crate::config::Config;
@@ -24,12 +28,14 @@ pub enum SendStep {
     NoSubscribers,
 }
 
-/// What a run did: the build, then the digest step (or why it failed,
-/// after the build had written the feeds).
+/// What a run did: the build, then the bounce poll and the digest step
+/// (or why each failed, after the build had written the feeds).
 #[derive(Debug)]
 pub struct RunSummary {
     /// The build.
     pub built: BuildSummary,
+    /// The bounce mailbox's poll, when `bounces.imap_url` is set.
+    pub poll: Option<Result<PollSummary, Error>>,
     /// The digest step.
     pub send: Result<SendStep, Error>,
 }
@@ -78,7 +84,8 @@ pub fn take_run_lock(config: &Config) -> Result<Result<RunLock, LockHolder>, Err
 }
 
 /// Builds the feeds, keeping going past invalid articles (cron must not
-/// stop every column for one typo), then sends the digest if one is due.
+/// stop every column for one typo), polls the bounce mailbox when there
+/// is one, then sends the digest if one is due.
 pub fn run(
     config: &Config,
     now: DateTime<FixedOffset>,
@@ -92,11 +99,16 @@ pub fn run(
     let built = build_locked(config, now, options);
     build_progress.finish_and_clear();
     let built = built?;
+    let poll = config
+        .bounces
+        .imap
+        .is_some()
+        .then(|| super::bounces::poll(config, now));
     let send = has_subscribers(config).and_then(|any| match any {
         true => send_step(config, now, progress),
         false => Ok(SendStep::NoSubscribers),
     });
-    Ok(RunSummary { built, send })
+    Ok(RunSummary { built, poll, send })
 }
 
 /// Whether anyone is subscribed; a state not made yet holds no one, and

@@ -1,6 +1,7 @@
 //! Bounces and complaints that arrive after the SMTP session: reading
 //! them (delivery status notifications, abuse reports and auto-replies by
-//! mail; sending services' webhooks), matching each to its subscriber, and
+//! mail, and the IMAP mailbox they may wait in; sending services'
+//! webhooks), matching each to its subscriber, and
 //! recording it once with its evidence (`store::bounces` decides what it
 //! does to the subscriber).
 //!
@@ -9,6 +10,7 @@
 
 pub mod classify;
 pub mod evidence;
+pub mod imap;
 pub mod webhooks;
 
 use crate::store::BounceKind;

@@ -153,10 +153,18 @@ fn imap_mailbox(
     let mailbox = percent_encoding::percent_decode_str(url.path().trim_start_matches('/'))
         .decode_utf8_lossy()
         .into_owned();
-    let ca_pem = raw
-        .imap_ca_file
-        .as_deref()
-        .and_then(|f| read_file(issues, "bounces.imap_ca_file", &root.join(f)));
+    let ca_pem = raw.imap_ca_file.as_deref().and_then(|f| {
+        let path = root.join(f);
+        let pem = read_file(issues, "bounces.imap_ca_file", &path)?;
+        // Checked now, so `check` finds a file that is not one.
+        match pem_certificates(&pem) {
+            Ok(()) => Some(pem),
+            Err(why) => {
+                issues.add("bounces.imap_ca_file", format!("{}: {why}", path.display()));
+                None
+            }
+        }
+    });
     Some(ImapMailbox {
         host,
         port: url.port().unwrap_or(993),
@@ -170,6 +178,23 @@ fn imap_mailbox(
         ca_pem,
         timeout_seconds,
     })
+}
+
+/// Whether `pem` holds one or more certificates, and nothing else that
+/// fails to read.
+fn pem_certificates(pem: &[u8]) -> Result<(), String> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut found = 0;
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        cert.map_err(|e| format!("expected PEM certificates: {e}"))?;
+        found += 1;
+    }
+    match found {
+        0 => {
+            Err("expected PEM certificates (-----BEGIN CERTIFICATE-----); it holds none".to_owned())
+        }
+        _ => Ok(()),
+    }
 }
 
 fn read_file(issues: &mut Issues, key: &str, path: &PathBuf) -> Option<Vec<u8>> {

@@ -622,6 +622,45 @@ emails_per_client_per_hour = 4294967296
         assert!(load(MINIMAL, &[]).unwrap().digest.from.is_none());
     }
 
+    #[test]
+    fn the_bounce_mailbox_is_read_from_its_url_and_its_ca_file_must_hold_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let config = |ca: &str| {
+            std::fs::write(dir.path().join("ca.pem"), ca).unwrap();
+            std::fs::write(
+                &path,
+                format!(
+                    "{MINIMAL}\n[bounces]\nimap_url = \"imaps://bounces%40news@mail.example.com/Bounces%20In\"\nimap_ca_file = \"ca.pem\"\n"
+                ),
+            )
+            .unwrap();
+            let env = [("BROADSHEET_BOUNCES__IMAP_PASSWORD", "s3cret")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Config::load_with_env(&path, &env)
+        };
+        let text = config("PEM").unwrap_err().to_string();
+        assert!(
+            text.contains("bounces.imap_ca_file") && text.contains("expected PEM certificates"),
+            "{text}"
+        );
+        let pem = "-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n";
+        let c = config(pem).unwrap();
+        let imap = c.bounces.imap.as_ref().unwrap();
+        assert_eq!(
+            (imap.host.as_str(), imap.port, imap.user.as_str()),
+            ("mail.example.com", 993, "bounces@news")
+        );
+        assert_eq!(imap.mailbox, "Bounces In");
+        assert_eq!(imap.password.expose(), "s3cret");
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "the password is never shown"
+        );
+    }
+
     /// Every key in [`BOUNDS`] is checked against its range: a value just
     /// past either end is refused, naming the key and the range.
     #[test]

@@ -9,10 +9,10 @@ use std::io::Write;
 use std::process::Stdio;
 
 const SECRET: &str = "test-secret-for-links";
-const GONE: &str = "reader.gone@example.com";
-const STAYS: &str = "reader.stays@example.com";
+pub(crate) const GONE: &str = "reader.gone@example.com";
+pub(crate) const STAYS: &str = "reader.stays@example.com";
 
-fn publication() -> Publication {
+pub(crate) fn publication() -> Publication {
     let config = digest_config("outbox_dir = \"outbox\"").replace(
         "[digest]\n",
         "[digest]\nbounce_domain = \"bounces.news.example.com\"\n",
@@ -25,12 +25,12 @@ fn publication() -> Publication {
 }
 
 /// The VERP address of issue `issue` to subscriber `id`, as a digest has it.
-fn verp(issue: i64, id: i64) -> String {
+pub(crate) fn verp(issue: i64, id: i64) -> String {
     let token = Signer::new(SECRET).verp_token(issue, id).unwrap();
     verp_address(&token, "bounces.news.example.com")
 }
 
-fn fixture(name: &str, return_path: &str, recipient: &str) -> Vec<u8> {
+pub(crate) fn fixture(name: &str, return_path: &str, recipient: &str) -> Vec<u8> {
     let path = format!(
         "{}/tests/fixtures/bounces/{name}",
         env!("CARGO_MANIFEST_DIR")
@@ -72,7 +72,7 @@ fn statuses(p: &Publication) -> Vec<(String, String)> {
         .collect()
 }
 
-fn status_of(p: &Publication, email: &str) -> String {
+pub(crate) fn status_of(p: &Publication, email: &str) -> String {
     statuses(p)
         .into_iter()
         .find(|(e, _)| e == email)

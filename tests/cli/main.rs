@@ -12,6 +12,8 @@ mod digest_readers; // the digest's words per language, its sender, web copy and
 mod exit_codes; // the exit code follows what failed: 1 for a failed write, 2 for a bad input
 mod formats; // Hugo, Zola and Jekyll content as it is: YAML, their keys, dated names, sections
 mod hostile; // markup, scripts and odd characters in articles never reach a feed as such
+#[cfg(unix)]
+mod imap; // `bounces poll` and `run`'s poll against a throwaway Dovecot, a silent server and a cut connection
 mod incremental; // builds after edits equal cold builds; a damaged cache changes nothing; output not held whole
 mod init; // `init` and `templates export`
 mod keep_going; // run and build --keep-going publish past an invalid article
