@@ -370,7 +370,14 @@ fn make<'a>(
     let sink = BuildSink {
         output_dir: &config.site.output_dir,
         previous,
-        staging: output::Staging::begin(&config.site.output_dir, previous)?,
+        staging: {
+            let staging = output::Staging::begin(&config.site.output_dir, previous)?;
+            // Only a hub is told which files changed.
+            match config.feeds.websub_hub {
+                Some(_) => staging.list_changed(),
+                None => staging,
+            }
+        },
         base: inputs_digest(config),
         digests: Default::default(),
     };
