@@ -427,3 +427,91 @@ fn the_bounced_and_complained_lists_say_which_report_decided_each_and_show_print
         "{one}"
     );
 }
+
+#[test]
+fn a_digest_hands_the_configured_sending_service_the_token_its_return_path_carries() {
+    let headers = [
+        ("sendgrid", "X-SMTPAPI"),
+        ("mailgun", "X-Mailgun-Variables"),
+        ("postmark", "X-PM-Metadata-broadsheet_token"),
+        ("ses", "X-SES-MESSAGE-TAGS"),
+    ];
+    let signer = Signer::new(SECRET);
+    for (provider, header) in headers.iter().copied().chain([("none", "")]) {
+        let server = SmtpServer::start();
+        let config = digest_config(&format!("host = \"127.0.0.1\"\nport = {}", server.port))
+            .replace(
+                "[digest]\n",
+                &format!(
+                    "[digest]\nbounce_domain = \"bounces.news.example.com\"\nprovider_headers = \"{provider}\"\n"
+                ),
+            );
+        let p = crate::digest::with_articles(&config);
+        p.run(&["subscribers", "add", GONE]).expect_code(0);
+        p.run_at("2026-11-30T09:00:00+08:00", &["digest", "send"])
+            .expect_code(0);
+        let received = server.received();
+        assert_eq!(received.len(), 1, "{provider}");
+        let r = &received[0];
+        let return_path = broadsheet::token::verp_token_in(&r.from)
+            .unwrap_or_else(|| panic!("{provider}: {}", r.from))
+            .to_owned();
+        let m = mail_parser::MessageParser::default()
+            .parse(&r.data)
+            .unwrap();
+        // Only the service named has its header; the others' would go on
+        // to the reader.
+        for (other, name) in headers {
+            if other != provider {
+                assert_eq!(m.header_raw(name), None, "{provider}: {name}");
+            }
+        }
+        if provider == "none" {
+            continue;
+        }
+        let value = m
+            .header_raw(header)
+            .unwrap_or_else(|| panic!("{provider}: no {header}"))
+            .trim()
+            .to_owned();
+        let token = match provider {
+            "sendgrid" => serde_json::from_str::<serde_json::Value>(&value).unwrap()["unique_args"]
+                ["broadsheet_token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            "mailgun" => serde_json::from_str::<serde_json::Value>(&value).unwrap()
+                ["broadsheet_token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            "ses" => value.strip_prefix("broadsheet-token=").unwrap().to_owned(),
+            _ => value,
+        };
+        assert_eq!(token, return_path, "{provider}");
+        let claims = signer.verify_verp(&token).unwrap();
+        assert_eq!(
+            (claims.issue_id, claims.subscriber_id),
+            (1, 1),
+            "{provider}"
+        );
+    }
+}
+
+#[test]
+fn a_sending_service_not_known_is_named_and_refused() {
+    let p = publication();
+    p.write(
+        "config.toml",
+        p.read("config.toml")
+            .replace("[digest]\n", "[digest]\nprovider_headers = \"sendgird\"\n"),
+    );
+    let check = p.run(&["check"]).expect_code(2);
+    assert!(
+        check.stderr.contains(
+            "digest.provider_headers: expected \"none\", \"sendgrid\", \"mailgun\", \"postmark\" or \"ses\", found \"sendgird\""
+        ),
+        "{}",
+        check.stderr
+    );
+}
