@@ -515,3 +515,31 @@ fn a_sending_service_not_known_is_named_and_refused() {
         check.stderr
     );
 }
+
+#[test]
+fn an_outbox_digest_shows_the_verp_return_path_a_bounce_would_go_to() {
+    let config = digest_config("outbox_dir = \"outbox\"").replace(
+        "[digest]\n",
+        "[digest]\nbounce_domain = \"bounces.news.example.com\"\n",
+    );
+    let p = crate::digest::with_articles(&config);
+    p.run(&["subscribers", "add", GONE]).expect_code(0);
+    p.run_at("2026-11-30T09:00:00+08:00", &["digest", "send"])
+        .expect_code(0);
+    let files: Vec<_> = std::fs::read_dir(p.path("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let bytes = std::fs::read(&files[0]).unwrap();
+    let first = String::from_utf8_lossy(&bytes[..bytes.iter().position(|&b| b == b'\n').unwrap()])
+        .into_owned();
+    let token = first
+        .strip_prefix("Return-Path: <bounces+")
+        .and_then(|rest| rest.strip_suffix("@bounces.news.example.com>\r"))
+        .unwrap_or_else(|| panic!("{first:?}"));
+    let claims = Signer::new(SECRET).verify_verp(token).unwrap();
+    assert_eq!((claims.issue_id, claims.subscriber_id), (1, 1));
+    let m = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+    assert_eq!(m.to().unwrap().first().unwrap().address(), Some(GONE));
+}
