@@ -196,6 +196,20 @@ pub enum MarkedBy {
     },
 }
 
+/// A subscriber's last delivery the relay refused while sending (see
+/// [`MarkedBy::Refused`]), as a backend reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    /// Whose delivery it was.
+    pub(crate) subscriber_id: i64,
+    /// Of which issue.
+    pub(crate) issue_id: i64,
+    /// The relay's reply.
+    pub(crate) reply: String,
+    /// When.
+    pub(crate) at: DateTime<FixedOffset>,
+}
+
 /// The reports kinds that make a subscriber `status`: the fallback for
 /// reports recorded before each kept the status it gave.
 pub(crate) fn deciding_kinds(status: SubscriberStatus) -> [&'static str; 2] {
@@ -208,22 +222,16 @@ pub(crate) fn deciding_kinds(status: SubscriberStatus) -> [&'static str; 2] {
 /// One subscriber's reason, from the report that decided it (if any) and
 /// their last refused delivery (if they were refused often enough to be
 /// bounced by it): whichever came last.
-pub(crate) fn marked_by(
-    report: Option<BounceEvent>,
-    refused: Option<(i64, String, DateTime<FixedOffset>)>,
-) -> Option<MarkedBy> {
+pub(crate) fn marked_by(report: Option<BounceEvent>, refused: Option<Refusal>) -> Option<MarkedBy> {
+    let as_reason = |r: Refusal| MarkedBy::Refused {
+        issue_id: r.issue_id,
+        reply: r.reply,
+        at: r.at,
+    };
     match (report, refused) {
-        (Some(r), Some((issue_id, reply, at))) if at > r.received_at => Some(MarkedBy::Refused {
-            issue_id,
-            reply,
-            at,
-        }),
+        (Some(r), Some(f)) if f.at > r.received_at => Some(as_reason(f)),
         (Some(r), _) => Some(MarkedBy::Report(r)),
-        (None, Some((issue_id, reply, at))) => Some(MarkedBy::Refused {
-            issue_id,
-            reply,
-            at,
-        }),
+        (None, Some(f)) => Some(as_reason(f)),
         (None, None) => None,
     }
 }
@@ -312,8 +320,8 @@ impl Store {
         }
         let mut refused = FxHashMap::default();
         if status == SubscriberStatus::Bounced {
-            for (id, issue, reply, at) in on_backend!(self, db => db.last_refusals())? {
-                refused.insert(id, (issue, reply, at));
+            for r in on_backend!(self, db => db.last_refusals())? {
+                refused.insert(r.subscriber_id, r);
             }
         }
         let ids: Vec<i64> = reports.keys().chain(refused.keys()).copied().collect();
@@ -566,6 +574,7 @@ mod tests {
                 BounceKind::Complaint,
                 "2026-06-09T10:00:00+08:00",
             );
+            complaint.email_key = "b@example.com";
             complaint.status_code = "";
             complaint.diagnostic = "";
             complaint.source = "sendgrid";
@@ -649,7 +658,12 @@ mod tests {
             received_at: report_at,
             evidence_bytes: 0,
         };
-        let refusal = |at| (3, "550 5.1.1 no such user".to_owned(), at);
+        let refusal = |at| Refusal {
+            subscriber_id: 1,
+            issue_id: 3,
+            reply: "550 5.1.1 no such user".to_owned(),
+            at,
+        };
         let later = report_at + Duration::days(7);
         assert_eq!(
             marked_by(Some(event.clone()), Some(refusal(later))),

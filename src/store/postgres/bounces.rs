@@ -2,7 +2,7 @@
 
 use super::Postgres;
 use crate::store::bounces::{
-    BounceCounts, BounceEvent, BounceKind, BouncePolicy, BounceRecorded, NewBounce,
+    BounceCounts, BounceEvent, BounceKind, BouncePolicy, BounceRecorded, NewBounce, Refusal,
     SOFT_WINDOW_DAYS,
 };
 use crate::store::{parse_stamp, stamp, StoreError, SubscriberStatus};
@@ -154,9 +154,7 @@ impl Postgres {
 
     /// For each bounced subscriber refused often enough while sending to
     /// be bounced by it: (id, issue, reply, when) of their last refusal.
-    pub(crate) fn last_refusals(
-        &self,
-    ) -> Result<Vec<(i64, i64, String, DateTime<FixedOffset>)>, StoreError> {
+    pub(crate) fn last_refusals(&self) -> Result<Vec<Refusal>, StoreError> {
         let rows = self.read(|c| {
             c.query(
                 "SELECT DISTINCT ON (d.subscriber_id)
@@ -169,13 +167,11 @@ impl Postgres {
         })?;
         Ok(rows
             .iter()
-            .map(|r| {
-                (
-                    r.get(0),
-                    r.get(1),
-                    r.get(2),
-                    parse_stamp(r.get(3)).unwrap_or_default(),
-                )
+            .map(|r| Refusal {
+                subscriber_id: r.get(0),
+                issue_id: r.get(1),
+                reply: r.get(2),
+                at: parse_stamp(r.get(3)).unwrap_or_default(),
             })
             .collect())
     }

@@ -2,7 +2,7 @@
 
 use super::{parse_stamp, stamp, Sqlite};
 use crate::store::bounces::{
-    BounceCounts, BounceEvent, BounceKind, BouncePolicy, BounceRecorded, NewBounce,
+    BounceCounts, BounceEvent, BounceKind, BouncePolicy, BounceRecorded, NewBounce, Refusal,
     SOFT_WINDOW_DAYS,
 };
 use crate::store::{StoreError, SubscriberStatus};
@@ -148,9 +148,7 @@ impl Sqlite {
 
     /// For each bounced subscriber refused often enough while sending to
     /// be bounced by it: (id, issue, reply, when) of their last refusal.
-    pub(crate) fn last_refusals(
-        &self,
-    ) -> Result<Vec<(i64, i64, String, DateTime<FixedOffset>)>, StoreError> {
+    pub(crate) fn last_refusals(&self) -> Result<Vec<Refusal>, StoreError> {
         // Every failed delivery of those subscribers in one pass over the
         // deliveries (which have no index by subscriber), the last kept.
         let mut stmt = self
@@ -172,19 +170,23 @@ impl Sqlite {
                 ))
             })
             .map_err(|e| self.err(e))?;
-        let mut last: rustc_hash::FxHashMap<i64, (i64, String, DateTime<FixedOffset>)> =
-            Default::default();
+        let mut last: rustc_hash::FxHashMap<i64, Refusal> = Default::default();
         for row in rows {
-            let (id, issue, reply, at) = row.map_err(|e| self.err(e))?;
+            let (subscriber_id, issue_id, reply, at) = row.map_err(|e| self.err(e))?;
             let at = parse_stamp(&at).unwrap_or_default();
-            if last.get(&id).is_none_or(|(_, _, seen)| at >= *seen) {
-                last.insert(id, (issue, reply, at));
+            if last.get(&subscriber_id).is_none_or(|seen| at >= seen.at) {
+                last.insert(
+                    subscriber_id,
+                    Refusal {
+                        subscriber_id,
+                        issue_id,
+                        reply,
+                        at,
+                    },
+                );
             }
         }
-        Ok(last
-            .into_iter()
-            .map(|(id, (issue, reply, at))| (id, issue, reply, at))
-            .collect())
+        Ok(last.into_values().collect())
     }
 
     fn events(
