@@ -193,6 +193,9 @@ pub(crate) enum SubscribersCommand {
         resubscribe: bool,
     },
     /// One subscriber a line: email, name, columns, status (tab-separated).
+    /// With --status bounced or complained, then why: the kind, status
+    /// code, source, date, report id and diagnostic of the report that
+    /// decided it (or of the relay's refusal while sending).
     List {
         /// Only active, pending, unsubscribed, bounced or complained subscribers.
         #[arg(long)]
@@ -226,6 +229,29 @@ pub(crate) enum BouncesCommand {
     /// or known to be harmless is then flagged seen; one not understood
     /// stays unseen. Nothing is ever deleted.
     Poll,
+    /// Print one recorded report whole: its kind, code, diagnostic,
+    /// source, times, subscriber, and the message or payload it came in,
+    /// as kept.
+    Show {
+        /// The report's id (`subscribers list --status bounced` and
+        /// `bounces list` give it).
+        id: i64,
+        /// Print only the message or payload, as kept (to read it in a
+        /// mail program).
+        #[arg(long)]
+        evidence: bool,
+    },
+    /// The latest reports, newest first, one a line: id, reported, kind,
+    /// status code, source, address, the status it gave, diagnostic
+    /// (tab-separated).
+    List {
+        /// Only the reports about this address.
+        #[arg(long, value_name = "EMAIL")]
+        email: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+        limit: u32,
+    },
 }
 
 /// `state …`.
@@ -287,6 +313,7 @@ impl Command {
                 | Command::Subscribers(
                     SubscribersCommand::List { .. } | SubscribersCommand::Export
                 )
+                | Command::Bounces(BouncesCommand::Show { .. } | BouncesCommand::List { .. })
         )
     }
 }

@@ -105,7 +105,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
             }
         }
         Command::Subscribers(SubscribersCommand::List { status }) => {
-            let list = subs::list(&load(cli)?, status.as_deref())?;
+            let list = subs::listed(&load(cli)?, status.as_deref())?;
             let text = match std::io::IsTerminal::is_terminal(&std::io::stdout()) {
                 true => report::SubscriberTable(&list).to_string(),
                 false => report::SubscriberList(&list).to_string(),
@@ -141,6 +141,17 @@ fn run(cli: &Cli) -> Result<(), Error> {
             let config = load(cli)?;
             let summary = app::bounces::poll(&config, now)?;
             report_poll(cli, &config, &summary)?;
+        }
+        Command::Bounces(BouncesCommand::Show { id, evidence }) => {
+            let shown = app::bounces::show(&load(cli)?, *id)?;
+            if !*evidence {
+                print_all(report::BounceShown(&shown).to_string().as_bytes())?;
+            }
+            print_all(&shown.evidence)?;
+        }
+        Command::Bounces(BouncesCommand::List { email, limit }) => {
+            let events = app::bounces::list(&load(cli)?, email.as_deref(), *limit as usize)?;
+            print_all(report::BounceList(&events).to_string().as_bytes())?;
         }
         Command::Dns => {
             let summary = app::dns(&load(cli)?)?;

@@ -7,10 +7,10 @@
 //! when there is nothing to say), so the binary writes it to standard output as it
 //! is. Scripts and the tests read these lines: change one only on purpose.
 
-use crate::app::subscribers::ImportSummary;
+use crate::app::subscribers::{ImportSummary, Listed, Reason};
 use crate::app::{BuildSummary, CheckSummary, InitSummary, PreviewSummary, SendSummary};
 use crate::config::Config;
-use crate::store::{LockHolder, Subscriber, UpsertOutcome};
+use crate::store::{LockHolder, UpsertOutcome};
 use crate::text::count;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -402,18 +402,21 @@ impl fmt::Display for SubscribersImported<'_> {
 }
 
 /// `subscribers list`: one subscriber a line, tab-separated: email, name,
-/// columns (`*` for every column), status.
-pub struct SubscriberList<'a>(pub &'a [Subscriber]);
+/// columns (`*` for every column), status; with `--status bounced` or
+/// `complained`, then why: kind, status code, source, when (RFC 3339),
+/// the report's id and the diagnostic (empty where there is none).
+pub struct SubscriberList<'a>(pub &'a Listed);
 
 impl fmt::Display for SubscriberList<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for s in self.0 {
+        let listed = self.0;
+        for (i, s) in listed.subscribers.iter().enumerate() {
             let columns = if s.columns.is_empty() {
                 "*".to_owned()
             } else {
                 s.columns.join(",")
             };
-            writeln!(
+            write!(
                 f,
                 "{}\t{}\t{}\t{}",
                 s.email,
@@ -421,36 +424,105 @@ impl fmt::Display for SubscriberList<'_> {
                 columns,
                 s.status.as_str()
             )?;
+            match listed.reasons.as_ref().map(|r| r[i].as_ref()) {
+                None => {}
+                Some(None) => write!(f, "\t\t\t\t\t\t")?,
+                Some(Some(why)) => write!(
+                    f,
+                    "\t{}\t{}\t{}\t{}\t{}\t{}",
+                    why.kind,
+                    why.status_code,
+                    why.source,
+                    rfc3339(why.at),
+                    why.event_id.map(|id| id.to_string()).unwrap_or_default(),
+                    why.diagnostic
+                )?,
+            }
+            writeln!(f)?;
         }
         Ok(())
     }
 }
 
+/// A time as every listing gives it: RFC 3339 to the second, with its
+/// offset (the site's zone).
+fn rfc3339(t: chrono::DateTime<chrono::FixedOffset>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+/// A reason on one line, for a person: `hard bounce 5.1.1 (mail,
+/// 2026-11-30 09:12 +08:00, report 3): 550 5.1.1 user unknown`.
+fn reason_text(why: &Reason) -> String {
+    let kind = match why.kind {
+        "hard" => "hard bounce",
+        "soft" => "soft bounces",
+        other => other,
+    };
+    let mut text = kind.to_owned();
+    if !why.status_code.is_empty() {
+        text.push(' ');
+        text.push_str(&why.status_code);
+    }
+    let source = match why.source.as_str() {
+        "smtp" => "refused while sending",
+        other => other,
+    };
+    text.push_str(&format!(
+        " ({source}, {}",
+        why.at.format("%Y-%m-%d %H:%M %:z")
+    ));
+    if let Some(id) = why.event_id {
+        text.push_str(&format!(", report {id}"));
+    }
+    text.push(')');
+    if !why.diagnostic.is_empty() {
+        text.push_str(": ");
+        text.push_str(&why.diagnostic);
+    }
+    text
+}
+
 /// `subscribers list` on a terminal, for a person: a header, the columns
 /// aligned by display width (a Chinese name is two columns a character),
-/// "every column" for `*`, and a count. Piped, the plain lines of
-/// [`SubscriberList`] go out instead, for scripts.
-pub struct SubscriberTable<'a>(pub &'a [Subscriber]);
+/// "every column" for `*`, why each bounced or complained one is, and a
+/// count. Piped, the plain lines of [`SubscriberList`] go out instead,
+/// for scripts.
+pub struct SubscriberTable<'a>(pub &'a Listed);
 
 impl fmt::Display for SubscriberTable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let rows: Vec<[String; 4]> = self
-            .0
+        let listed = self.0;
+        let rows: Vec<Vec<String>> = listed
+            .subscribers
             .iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(i, s)| {
                 let columns = match s.columns.is_empty() {
                     true => "every column".to_owned(),
                     false => s.columns.join(", "),
                 };
-                [
+                let mut row = vec![
                     s.email.clone(),
                     s.name.clone(),
                     columns,
                     s.status.as_str().to_owned(),
-                ]
+                ];
+                if let Some(reasons) = &listed.reasons {
+                    row.push(match &reasons[i] {
+                        Some(why) => reason_text(why),
+                        None => "no report recorded".to_owned(),
+                    });
+                }
+                row
             })
             .collect();
-        let header = ["EMAIL", "NAME", "COLUMNS", "STATUS"].map(str::to_owned);
+        let mut header: Vec<String> = ["EMAIL", "NAME", "COLUMNS", "STATUS"]
+            .map(str::to_owned)
+            .into();
+        if listed.reasons.is_some() {
+            header.push("WHY".to_owned());
+        }
+        let last = header.len() - 1;
         let width = |i: usize| {
             std::iter::once(&header)
                 .chain(&rows)
@@ -458,15 +530,27 @@ impl fmt::Display for SubscriberTable<'_> {
                 .max()
                 .unwrap_or(0)
         };
-        let widths = [width(0), width(1), width(2)];
+        let widths: Vec<usize> = (0..last).map(width).collect();
         for row in std::iter::once(&header).chain(&rows) {
-            for (cell, w) in row.iter().zip(widths) {
+            for (cell, w) in row.iter().zip(&widths) {
                 let pad = w - textwrap::core::display_width(cell);
                 write!(f, "{cell}{:pad$}  ", "")?;
             }
-            writeln!(f, "{}", row[3])?;
+            writeln!(f, "{}", row[last])?;
         }
-        writeln!(f, "{}", count(rows.len(), "subscriber", "subscribers"))
+        writeln!(f, "{}", count(rows.len(), "subscriber", "subscribers"))?;
+        if listed
+            .reasons
+            .iter()
+            .flatten()
+            .any(|r| r.as_ref().is_some_and(|r| r.event_id.is_some()))
+        {
+            writeln!(
+                f,
+                "`broadsheet bounces show ID` prints a report whole, with the message or payload it came in"
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -584,6 +668,90 @@ fn mail_counts<L>(
     Ok(())
 }
 
+/// `bounces show ID`: the report's fields, one a line, then a blank line;
+/// the binary writes the evidence's bytes after it, as they were kept.
+pub struct BounceShown<'a>(pub &'a crate::app::bounces::Shown);
+
+impl fmt::Display for BounceShown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let crate::app::bounces::Shown {
+            event: e,
+            subscriber,
+            evidence,
+        } = self.0;
+        let or_none = |s: &str| match s.is_empty() {
+            true => "(none)".to_owned(),
+            false => s.to_owned(),
+        };
+        writeln!(f, "report:      {}", e.id)?;
+        writeln!(f, "kind:        {}", e.kind.as_str())?;
+        writeln!(
+            f,
+            "did:         {}",
+            match (e.became, e.kind) {
+                (Some(s), _) => format!("made the subscriber {}", s.as_str()),
+                (None, crate::store::BounceKind::Unmatched) =>
+                    "nothing: it names no subscriber of ours".to_owned(),
+                (None, _) => "counted; it changed no status".to_owned(),
+            }
+        )?;
+        writeln!(f, "status code: {}", or_none(&e.status_code))?;
+        writeln!(f, "diagnostic:  {}", or_none(&e.diagnostic))?;
+        writeln!(f, "source:      {}", e.source)?;
+        writeln!(f, "reported:    {}", rfc3339(e.reported_at))?;
+        writeln!(f, "received:    {}", rfc3339(e.received_at))?;
+        match (subscriber, e.subscriber_id) {
+            (Some(s), _) => writeln!(
+                f,
+                "subscriber:  {} (id {}, now {})",
+                s.email,
+                s.id,
+                s.status.as_str()
+            )?,
+            (None, Some(id)) => writeln!(f, "subscriber:  {id}, since removed")?,
+            (None, None) => writeln!(f, "subscriber:  (none) {}", or_none(&e.email))?,
+        }
+        match e.issue_id {
+            Some(id) => writeln!(f, "issue:       {id}")?,
+            None => writeln!(
+                f,
+                "issue:       (none: a service email, or no token came back)"
+            )?,
+        }
+        writeln!(
+            f,
+            "evidence:    {}, as kept:",
+            count(evidence.len(), "byte", "bytes")
+        )?;
+        writeln!(f)
+    }
+}
+
+/// `bounces list`: one report a line, newest first, tab-separated: id,
+/// reported (RFC 3339), kind, status code, source, address, the status it
+/// gave (empty: none), diagnostic.
+pub struct BounceList<'a>(pub &'a [crate::store::BounceEvent]);
+
+impl fmt::Display for BounceList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for e in self.0 {
+            writeln!(
+                f,
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                e.id,
+                rfc3339(e.reported_at),
+                e.kind.as_str(),
+                e.status_code,
+                e.source,
+                e.email,
+                e.became.map(|s| s.as_str()).unwrap_or_default(),
+                e.diagnostic
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// `dns`: the records as a zone-file fragment, then the notes.
 pub struct DnsText<'a>(pub &'a crate::app::DnsSummary);
 
@@ -680,7 +848,7 @@ mod tests {
 
     #[test]
     fn the_list_is_one_tab_separated_line_a_subscriber_and_a_star_for_every_column() {
-        use crate::store::SubscriberStatus;
+        use crate::store::{Subscriber, SubscriberStatus};
         let list = [
             Subscriber {
                 id: 1,
@@ -697,10 +865,41 @@ mod tests {
                 status: SubscriberStatus::Bounced,
             },
         ];
+        let listed = Listed {
+            subscribers: list.to_vec(),
+            reasons: None,
+        };
         assert_eq!(
-            SubscriberList(&list).to_string(),
+            SubscriberList(&listed).to_string(),
             "a@example.com\t甲\t*\tactive\nb@example.com\t\tai,city\tbounced\n"
         );
-        assert_eq!(SubscriberList(&[]).to_string(), "", "no one: no line");
+        let nobody = Listed {
+            subscribers: Vec::new(),
+            reasons: None,
+        };
+        assert_eq!(SubscriberList(&nobody).to_string(), "", "no one: no line");
+        // Listing the bounced, why comes after the status.
+        let bounced = Listed {
+            subscribers: list[1..].to_vec(),
+            reasons: Some(vec![Some(Reason {
+                kind: "hard",
+                status_code: "5.1.1".into(),
+                source: "maildir".into(),
+                at: chrono::DateTime::parse_from_rfc3339("2026-11-30T09:12:00+08:00").unwrap(),
+                event_id: Some(3),
+                diagnostic: "550 5.1.1 user unknown".into(),
+            })]),
+        };
+        assert_eq!(
+            SubscriberList(&bounced).to_string(),
+            "b@example.com\t\tai,city\tbounced\thard\t5.1.1\tmaildir\t2026-11-30T09:12:00+08:00\t3\t550 5.1.1 user unknown\n"
+        );
+        let table = SubscriberTable(&bounced).to_string();
+        assert!(
+            table.contains(
+                "bounced  hard bounce 5.1.1 (maildir, 2026-11-30 09:12 +08:00, report 3): 550 5.1.1 user unknown\n"
+            ),
+            "{table}"
+        );
     }
 }

@@ -379,6 +379,15 @@ pub fn verp_address(token: &str, domain: &str) -> String {
     format!("{VERP_PREFIX}{token}@{domain}")
 }
 
+/// The custom field a sending service is given a message's VERP token in
+/// (SendGrid's unique arguments, Mailgun's variables, Postmark's
+/// metadata), and hands back in its webhooks.
+pub const PROVIDER_TOKEN_FIELD: &str = "broadsheet_token";
+
+/// The SES message tag the token goes in (tag names take letters,
+/// digits, `_` and `-`), back in an SES event's `mail.tags`.
+pub const SES_TOKEN_TAG: &str = "broadsheet-token";
+
 /// The longest text taken as a VERP token: ours are 28 characters; a
 /// provider's field is the sender's to fill, and more is not passed on.
 pub const VERP_TOKEN_MAX_LEN: usize = 64;

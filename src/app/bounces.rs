@@ -9,7 +9,7 @@ use crate::bounces::classify::{classify, Classified};
 use crate::bounces::imap::Mailbox;
 use crate::bounces::{Recorded, Recorder, Trust};
 use crate::config::Config;
-use crate::store::{Store, SubscriberStatus};
+use crate::store::{BounceEvent, Store, SubscriberStatus};
 use crate::token::Signer;
 use crate::Error;
 use chrono::{DateTime, FixedOffset};
@@ -339,6 +339,67 @@ pub fn poll(config: &Config, now: DateTime<FixedOffset>) -> Result<PollSummary, 
     }
     mailbox.logout()?;
     Ok(summary)
+}
+
+/// What `bounces show ID` prints: one report whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    /// The report, its times in `site.timezone`.
+    pub event: BounceEvent,
+    /// Its subscriber as they are now, when it names one still there.
+    pub subscriber: Option<crate::store::Subscriber>,
+    /// The message or payload, as kept.
+    pub evidence: Vec<u8>,
+}
+
+/// The report's times in `tz`, as every command shows times.
+fn local(mut event: BounceEvent, tz: chrono_tz::Tz) -> BounceEvent {
+    event.reported_at = event.reported_at.with_timezone(&tz).fixed_offset();
+    event.received_at = event.received_at.with_timezone(&tz).fixed_offset();
+    event
+}
+
+/// `bounces show ID`.
+pub fn show(config: &Config, id: i64) -> Result<Shown, Error> {
+    let none = || {
+        crate::error::UsageError::argument("ID")(format!(
+            "no bounce or complaint report {id} in the state; `broadsheet bounces list` names them"
+        ))
+    };
+    if !config.state_location().exists() {
+        return Err(none().into());
+    }
+    let store = Store::connect_snapshot(&config.state_location())?;
+    let event = store.bounce_event(id)?.ok_or_else(none)?;
+    let subscriber = match event.subscriber_id {
+        Some(s) => store.subscriber_by_id(s)?,
+        None => None,
+    };
+    let evidence = store.bounce_evidence(id)?.unwrap_or_default();
+    Ok(Shown {
+        event: local(event, config.site.timezone),
+        subscriber,
+        evidence,
+    })
+}
+
+/// `bounces list [--email E] [--limit N]`: the latest reports, newest
+/// first.
+pub fn list(config: &Config, email: Option<&str>, limit: usize) -> Result<Vec<BounceEvent>, Error> {
+    let email = email
+        .map(crate::address::Email::parse)
+        .transpose()
+        .map_err(crate::error::UsageError::argument("--email"))?;
+    // Listing makes no state: with none yet, there is no report.
+    if !config.state_location().exists() {
+        return Ok(Vec::new());
+    }
+    let store = Store::connect_snapshot(&config.state_location())?;
+    Ok(store
+        .recent_bounce_events(email.as_ref(), limit)?
+        .into_iter()
+        .map(|e| local(e, config.site.timezone))
+        .collect())
 }
 
 /// Whether a Maildir name in `cur/` carries the Seen flag (`:2,…S…`).

@@ -517,6 +517,11 @@ impl<'a> Builder<'a> {
         // direction mark would reorder what the reader sees in `To`.
         let name = crate::address::display_name(&s.name);
         let to = Mailbox::new((!name.is_empty()).then_some(name), address);
+        let token = self.issue.as_ref().and_then(|(issue, _)| {
+            self.prepared
+                .sender
+                .delivery_token(&self.prepared.signer, *issue, s.id)
+        });
         let message = message::build(
             &self.prepared.sender,
             &Letter {
@@ -529,17 +534,14 @@ impl<'a> Builder<'a> {
                 message_id: &d.message_id,
                 list_unsubscribe: Some(unsubscribe_url),
                 feedback_id: self.issue.as_ref().map(|(_, f)| f.as_str()),
+                token: token.as_deref(),
             },
         )
         .map_err(|e| DeliveryFailed::Message {
             to: s.email.clone(),
             reason: e.to_string(),
         })?;
-        let envelope_sender = self.issue.as_ref().and_then(|(issue, _)| {
-            self.prepared
-                .sender
-                .envelope_sender(&self.prepared.signer, *issue, s.id)
-        });
+        let envelope_sender = self.prepared.sender.envelope_sender(token.as_deref());
         Ok(
             Outgoing::new(d.id, s.id, &message, &d.message_id)
                 .with_envelope_sender(envelope_sender),

@@ -6,8 +6,8 @@ use crate::diagnostic::Diagnostic;
 use crate::error::{ImportError, UsageError};
 use crate::fsio::{FsAction, FsError};
 use crate::store::{
-    ImportReport, NewSubscriber, Store, Subscriber, SubscriberStatus, SubscriberUpdate,
-    UpsertOutcome,
+    BounceKind, ImportReport, MarkedBy, NewSubscriber, Store, Subscriber, SubscriberStatus,
+    SubscriberUpdate, UpsertOutcome,
 };
 use crate::Error;
 use chrono::{DateTime, FixedOffset};
@@ -285,16 +285,130 @@ impl<R: Read> Read for LineEnds<R> {
     }
 }
 
-/// Subscribers, optionally of one status.
-pub fn list(config: &Config, status: Option<&str>) -> Result<Vec<Subscriber>, Error> {
-    let status = match status {
+/// Why a subscriber is `bounced` or `complained`, as `subscribers list
+/// --status bounced|complained` shows it: the report that decided it, or
+/// the relay's last refusal while sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    /// `hard`, `soft` or `complaint`.
+    pub kind: &'static str,
+    /// The status code (`5.1.1`, a provider's); may be empty.
+    pub status_code: String,
+    /// Where it came from: `mail`, `maildir`, `imap`, a sending service
+    /// (`ses`, `sendgrid`, `postmark`, `mailgun`), or `smtp` for the
+    /// relay's refusal while sending.
+    pub source: String,
+    /// When it happened, in `site.timezone`.
+    pub at: DateTime<FixedOffset>,
+    /// The report's id, for `bounces show ID`; none for a refusal.
+    pub event_id: Option<i64>,
+    /// The remote server's words, on one line; may be empty.
+    pub diagnostic: String,
+}
+
+impl Reason {
+    fn new(why: MarkedBy, tz: chrono_tz::Tz) -> Reason {
+        let local = |t: DateTime<FixedOffset>| t.with_timezone(&tz).fixed_offset();
+        match why {
+            MarkedBy::Report(e) => Reason {
+                kind: e.kind.as_str(),
+                status_code: e.status_code,
+                source: e.source,
+                at: local(e.reported_at),
+                event_id: Some(e.id),
+                diagnostic: e.diagnostic,
+            },
+            MarkedBy::Refused { reply, at, .. } => Reason {
+                kind: BounceKind::Hard.as_str(),
+                status_code: reply_code(&reply).to_owned(),
+                source: "smtp".to_owned(),
+                at: local(at),
+                event_id: None,
+                diagnostic: crate::bounces::diagnostic(&reply),
+            },
+        }
+    }
+}
+
+/// The code of an SMTP reply: its enhanced status code (`5.1.1`) when it
+/// has one, else its three digits.
+fn reply_code(reply: &str) -> &str {
+    let mut words = reply.split([' ', '-']).filter(|w| !w.is_empty());
+    let basic = words
+        .next()
+        .filter(|w| w.len() == 3 && w.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or("");
+    let enhanced = words.next().filter(|w| {
+        let parts: Vec<&str> = w.split('.').collect();
+        parts.len() == 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    });
+    match enhanced {
+        Some(e) if !basic.is_empty() => e,
+        _ => basic,
+    }
+}
+
+/// What `subscribers list` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The subscribers, by address.
+    pub subscribers: Vec<Subscriber>,
+    /// With `--status bounced` or `complained`: why each is, in the same
+    /// order (`None` where nothing recorded says).
+    pub reasons: Option<Vec<Option<Reason>>>,
+}
+
+/// `subscribers list`: subscribers, optionally of one status, with why
+/// each bounced or complained one is.
+pub fn listed(config: &Config, status: Option<&str>) -> Result<Listed, Error> {
+    let status = parse_status(status)?;
+    // Listing makes no state: with none yet, there is no one.
+    if !config.state_location().exists() {
+        return Ok(Listed {
+            subscribers: Vec::new(),
+            reasons: None,
+        });
+    }
+    let store = Store::connect_snapshot(&config.state_location())?;
+    let subscribers = store.subscribers(status)?;
+    let reasons = match status {
+        Some(s @ (SubscriberStatus::Bounced | SubscriberStatus::Complained)) => {
+            let mut why = store.marked_by(s)?;
+            Some(
+                subscribers
+                    .iter()
+                    .map(|sub| {
+                        why.remove(&sub.id)
+                            .map(|w| Reason::new(w, config.site.timezone))
+                    })
+                    .collect(),
+            )
+        }
+        _ => None,
+    };
+    Ok(Listed {
+        subscribers,
+        reasons,
+    })
+}
+
+fn parse_status(status: Option<&str>) -> Result<Option<SubscriberStatus>, Error> {
+    Ok(match status {
         None => None,
         Some(s) => Some(SubscriberStatus::parse(s).ok_or_else(|| {
             UsageError::argument("--status")(format!(
                 "expected active, pending, unsubscribed, bounced or complained, found {s:?}"
             ))
         })?),
-    };
+    })
+}
+
+/// Subscribers, optionally of one status.
+pub fn list(config: &Config, status: Option<&str>) -> Result<Vec<Subscriber>, Error> {
+    let status = parse_status(status)?;
     // Listing makes no state: with none yet, there is no one.
     if !config.state_location().exists() {
         return Ok(Vec::new());

@@ -12,7 +12,7 @@ use super::Report;
 #[cfg(test)]
 use super::DIAGNOSTIC_CHARS;
 use crate::store::BounceKind;
-use crate::token::{is_verp_token_shaped, verp_token_in};
+use crate::token::{is_verp_token_shaped, verp_token_in, PROVIDER_TOKEN_FIELD, SES_TOKEN_TAG};
 use axum::http::HeaderMap;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -548,7 +548,9 @@ fn ses_verp_token(mail: &Value) -> Option<String> {
         })
         .map(str::to_owned)
         .or_else(|| {
-            mail.pointer("/tags/broadsheet-token/0")
+            mail.get("tags")
+                .and_then(|tags| tags.get(SES_TOKEN_TAG))
+                .and_then(|values| values.get(0))
                 .and_then(Value::as_str)
                 .and_then(clean_token)
         })
@@ -971,7 +973,7 @@ fn unix_time(value: &Value) -> Option<DateTime<FixedOffset>> {
 /// The VERP token a provider carried for us in its custom fields (SendGrid's
 /// custom arguments, Postmark's metadata, Mailgun's user variables).
 fn broadsheet_token(fields: &Value) -> Option<String> {
-    field(fields, "broadsheet_token")
+    field(fields, PROVIDER_TOKEN_FIELD)
         .or_else(|| field(fields, "broadsheet"))
         .and_then(clean_token)
 }
@@ -1961,5 +1963,163 @@ mod tests {
             WebhookError::NotConfigured(Provider::Postmark).to_string(),
             "webhooks.postmark_user (with webhooks.postmark_password) is not set"
         );
+    }
+
+    /// The token in the header `provider` is given, read as the service
+    /// reads it: SendGrid's `unique_args` and Mailgun's variables from
+    /// their JSON, Postmark's metadata header as it is, SES's tags as
+    /// `name=value` pairs.
+    fn token_the_service_reads(
+        provider: crate::config::ProviderHeaders,
+        message: &mail_parser::Message<'_>,
+    ) -> String {
+        use crate::config::ProviderHeaders::*;
+        let raw = |name: &str| {
+            message
+                .header_raw(name)
+                .unwrap_or_else(|| panic!("no {name} header"))
+                .trim()
+                .to_owned()
+        };
+        let json = |name: &str| serde_json::from_str::<Value>(&raw(name)).unwrap();
+        match provider {
+            Sendgrid => json("X-SMTPAPI")["unique_args"]["broadsheet_token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            Mailgun => json("X-Mailgun-Variables")["broadsheet_token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            Postmark => raw("X-PM-Metadata-broadsheet_token"),
+            Ses => raw("X-SES-MESSAGE-TAGS")
+                .split(',')
+                .find_map(|tag| tag.trim().strip_prefix("broadsheet-token="))
+                .unwrap()
+                .to_owned(),
+            None => unreachable!("no header"),
+        }
+    }
+
+    #[test]
+    fn the_token_a_services_header_carries_comes_back_in_its_webhook_and_names_the_delivery() {
+        use crate::bounces::{Recorded, Recorder, Trust};
+        use crate::config::ProviderHeaders;
+        use crate::mail::message::{self, Letter, Sender};
+        let signer = crate::token::Signer::new("webhook-test-secret");
+        let now = t("2026-03-02T08:00:00+08:00");
+        crate::store::testing::every_store(|store| {
+            let reader = crate::store::testing::active_subscriber(store, "reader@example.com");
+            // The event names another subscriber: only the token can lead
+            // to the delivery's reader.
+            let other = crate::store::testing::active_subscriber(store, "other@example.com");
+            for provider in [
+                ProviderHeaders::Sendgrid,
+                ProviderHeaders::Mailgun,
+                ProviderHeaders::Postmark,
+                ProviderHeaders::Ses,
+            ] {
+                let sender = Sender {
+                    from: "論壇 <digest@news.example.com>".parse().unwrap(),
+                    reply_to: None,
+                    list_id: message::list_id("論壇每週精選", "news.example.com"),
+                    dkim: None,
+                    // Without a bounce domain: the service's own Return-Path.
+                    bounce_domain: None,
+                    provider_headers: provider,
+                };
+                let token = sender.delivery_token(&signer, 7, reader).unwrap();
+                let built = message::build(
+                    &sender,
+                    &Letter {
+                        to: "reader@example.com".parse().unwrap(),
+                        subject: "論壇每週精選",
+                        html: "<p>你好</p>",
+                        text: "你好\n",
+                        date: now,
+                        message_id: "<broadsheet.7.x@news.example.com>",
+                        list_unsubscribe: Some("https://news.example.com/u?t=1"),
+                        feedback_id: Some("issue-7:digest:news.example.com"),
+                        token: Some(&token),
+                    },
+                )
+                .unwrap()
+                .formatted();
+                let parsed = mail_parser::MessageParser::default().parse(&built).unwrap();
+                let carried = token_the_service_reads(provider, &parsed);
+                assert_eq!(carried, token, "{provider:?}");
+                let event = |id: &str| format!("{}-{id}", provider.as_str());
+                let reports = match provider {
+                    ProviderHeaders::Sendgrid => sendgrid_reports(
+                        serde_json::json!([{
+                            "event": "bounce", "type": "bounce", "email": "other@example.com",
+                            "status": "5.1.1", "reason": "550 5.1.1 unknown user",
+                            "timestamp": 1_772_410_000, "sg_event_id": event("1"),
+                            "broadsheet_token": carried,
+                        }])
+                        .to_string()
+                        .as_bytes(),
+                    )
+                    .unwrap(),
+                    ProviderHeaders::Mailgun => mailgun_reports(&serde_json::json!({
+                        "event": "failed", "severity": "permanent",
+                        "recipient": "other@example.com", "id": event("1"),
+                        "timestamp": 1_772_410_000.5,
+                        "delivery-status": { "code": 550, "enhanced-code": "5.1.1" },
+                        "user-variables": { "broadsheet_token": carried },
+                    })),
+                    ProviderHeaders::Postmark => postmark_reports(
+                        serde_json::json!({
+                            "RecordType": "Bounce", "Type": "HardBounce", "ID": 42,
+                            "Email": "other@example.com", "BouncedAt": "2026-03-02T00:10:00Z",
+                            "Metadata": { "broadsheet_token": carried },
+                        })
+                        .to_string()
+                        .as_bytes(),
+                    )
+                    .unwrap(),
+                    ProviderHeaders::Ses => ses_reports(
+                        &serde_json::json!({
+                            "eventType": "Bounce",
+                            "bounce": {
+                                "bounceType": "Permanent", "feedbackId": event("1"),
+                                "timestamp": "2026-03-02T00:10:00Z",
+                                "bouncedRecipients": [
+                                    { "emailAddress": "other@example.com", "status": "5.1.1" }
+                                ],
+                            },
+                            // SES's own address as the envelope sender.
+                            "mail": {
+                                "source": "digest@news.example.com",
+                                "tags": { "broadsheet-token": [carried] },
+                            },
+                        }),
+                        "sns-1",
+                        now,
+                    )
+                    .unwrap(),
+                    ProviderHeaders::None => unreachable!(),
+                };
+                assert_eq!(reports.len(), 1, "{provider:?}");
+                assert_eq!(reports[0].verp_token.as_deref(), Some(token.as_str()));
+                let recorder = Recorder {
+                    signer: Some(&signer),
+                    policy: crate::store::BouncePolicy::default(),
+                    now,
+                };
+                let recorded = recorder
+                    .record(store, &reports[0], provider.as_str(), Trust::Signed, b"{}")
+                    .unwrap();
+                assert!(
+                    matches!(&recorded, Recorded::Matched { subscriber_id, .. } if *subscriber_id == reader),
+                    "{provider:?}: {recorded:?}"
+                );
+                let issue = store.bounce_events(reader).unwrap()[0].issue_id;
+                assert_eq!(issue, Some(7), "{provider:?}");
+            }
+            let status = |id| store.subscriber_by_id(id).unwrap().unwrap().status;
+            assert_eq!(status(reader), crate::store::SubscriberStatus::Bounced);
+            assert_eq!(status(other), crate::store::SubscriberStatus::Active);
+        });
     }
 }

@@ -40,6 +40,75 @@ pub struct Digest {
     /// (`bounces+TOKEN@<domain>`), in ASCII and lower case; `None`: the
     /// envelope sender is the From address.
     pub bounce_domain: Option<String>,
+    /// `digest.provider_headers`: the sending service whose header carries
+    /// each message's VERP token, so that its webhook names the delivery.
+    pub provider_headers: ProviderHeaders,
+}
+
+/// `digest.provider_headers`: which sending service's own header carries
+/// the token of each message (the token its VERP address has), for the
+/// service to hand back in its bounce and complaint webhooks. Only one: a
+/// relay passes other services' headers on to the reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProviderHeaders {
+    /// No such header (the default): a relay of one's own, or a service
+    /// whose webhooks are not used.
+    #[default]
+    None,
+    /// `X-SMTPAPI` with the token in `unique_args`, which SendGrid's Event
+    /// Webhook gives back as a field of each event.
+    Sendgrid,
+    /// `X-Mailgun-Variables`, which Mailgun's webhooks give back as
+    /// `user-variables`.
+    Mailgun,
+    /// `X-PM-Metadata-broadsheet_token`, which Postmark's webhooks give
+    /// back in `Metadata`.
+    Postmark,
+    /// `X-SES-MESSAGE-TAGS` with a `broadsheet-token` tag, which SES's
+    /// event publishing gives back in `mail.tags`.
+    Ses,
+}
+
+impl ProviderHeaders {
+    /// The value as written in config.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderHeaders::None => "none",
+            ProviderHeaders::Sendgrid => "sendgrid",
+            ProviderHeaders::Mailgun => "mailgun",
+            ProviderHeaders::Postmark => "postmark",
+            ProviderHeaders::Ses => "ses",
+        }
+    }
+
+    /// Every value, in the order the error names them.
+    pub const ALL: [ProviderHeaders; 5] = [
+        ProviderHeaders::None,
+        ProviderHeaders::Sendgrid,
+        ProviderHeaders::Mailgun,
+        ProviderHeaders::Postmark,
+        ProviderHeaders::Ses,
+    ];
+}
+
+/// `digest.provider_headers`, or the issue that it is none of them.
+fn provider_headers(text: &str, issues: &mut Issues) -> ProviderHeaders {
+    let wanted = text.trim().to_ascii_lowercase();
+    match ProviderHeaders::ALL
+        .into_iter()
+        .find(|p| p.as_str() == wanted)
+    {
+        Some(p) => p,
+        None => {
+            issues.add(
+                "digest.provider_headers",
+                format!(
+                    "expected \"none\", \"sendgrid\", \"mailgun\", \"postmark\" or \"ses\", found {text:?}"
+                ),
+            );
+            ProviderHeaders::None
+        }
+    }
 }
 
 /// DKIM signing settings, the key read and checked.
@@ -137,6 +206,7 @@ pub(super) fn validate(raw: RawDigest, root: &Path, issues: &mut Issues) -> Dige
         )
     });
     let bounce_domain = bounce_domain(&raw.bounce_domain, issues);
+    let provider_headers = provider_headers(&raw.provider_headers, issues);
     let sender_address = raw
         .sender_address
         .as_deref()
@@ -151,6 +221,7 @@ pub(super) fn validate(raw: RawDigest, root: &Path, issues: &mut Issues) -> Dige
         dkim,
         max_send_minutes,
         bounce_domain,
+        provider_headers,
     }
 }
 

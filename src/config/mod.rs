@@ -26,7 +26,7 @@ mod suggest;
 
 pub use bounces::{Bounces, ImapMailbox, Webhooks};
 pub use columns::Column;
-pub use digest::{Digest, Dkim, DkimKey};
+pub use digest::{Digest, Dkim, DkimKey, ProviderHeaders};
 pub use feeds::{FeedContent, Feeds};
 pub use permalink::{Permalink, PermalinkParts};
 pub use schedule::Schedule;
@@ -294,6 +294,12 @@ fn validate(
         issues.add(
             "digest.bounce_domain",
             "VERP addresses carry a token signed with server.secret: set it (better: BROADSHEET_SERVER__SECRET)",
+        );
+    }
+    if digest.provider_headers != ProviderHeaders::None && server.secret.is_empty() {
+        issues.add(
+            "digest.provider_headers",
+            "the header carries a token signed with server.secret: set it (better: BROADSHEET_SERVER__SECRET)",
         );
     }
     issues.finish()?;

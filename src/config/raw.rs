@@ -106,6 +106,7 @@ pub(super) struct RawDigest {
     pub dkim_algorithm: String,
     pub max_send_minutes: i64,
     pub bounce_domain: String,
+    pub provider_headers: String,
 }
 
 impl Default for RawDigest {
@@ -123,6 +124,7 @@ impl Default for RawDigest {
             dkim_algorithm: "rsa".into(),
             max_send_minutes: 60,
             bounce_domain: String::new(),
+            provider_headers: "none".into(),
         }
     }
 }

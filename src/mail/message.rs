@@ -11,6 +11,8 @@
 //! module knows nothing of digests or of the service's pages.
 
 use super::Outgoing;
+use crate::config::ProviderHeaders;
+use crate::token::{PROVIDER_TOKEN_FIELD as TOKEN_FIELD, SES_TOKEN_TAG};
 use chrono::{DateTime, FixedOffset};
 use lettre::message::header::{ContentTransferEncoding, HeaderName, HeaderValue};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
@@ -34,6 +36,9 @@ pub struct Sender {
     /// `digest.bounce_domain`: when set, each message's envelope sender is
     /// a VERP address there, naming its delivery.
     pub(crate) bounce_domain: Option<String>,
+    /// `digest.provider_headers`: the sending service whose header carries
+    /// each message's token.
+    pub(crate) provider_headers: ProviderHeaders,
 }
 
 impl Sender {
@@ -49,20 +54,29 @@ impl Sender {
         )
     }
 
-    /// The envelope sender (Return-Path) of a message of issue `issue_id`
-    /// (0: a service email) to subscriber `subscriber_id`: a VERP address
-    /// with a token `signer` signed, so a bounce names its delivery
-    /// whatever else it garbles; `None` (the From address) without
-    /// `digest.bounce_domain`.
-    pub(crate) fn envelope_sender(
+    /// The token naming a delivery of issue `issue_id` (0: a service
+    /// email) to subscriber `subscriber_id`, signed by `signer`, when a
+    /// message carries one: in its VERP address (`digest.bounce_domain`)
+    /// or a sending service's header (`digest.provider_headers`).
+    pub(crate) fn delivery_token(
         &self,
         signer: &crate::token::Signer,
         issue_id: i64,
         subscriber_id: i64,
-    ) -> Option<lettre::Address> {
+    ) -> Option<String> {
+        if self.bounce_domain.is_none() && self.provider_headers == ProviderHeaders::None {
+            return None;
+        }
+        signer.verp_token(issue_id, subscriber_id)
+    }
+
+    /// The envelope sender (Return-Path) of a message whose delivery
+    /// `token` names (see [`Sender::delivery_token`]): a VERP address, so
+    /// a bounce names its delivery whatever else it garbles; `None` (the
+    /// From address) without `digest.bounce_domain`.
+    pub(crate) fn envelope_sender(&self, token: Option<&str>) -> Option<lettre::Address> {
         let domain = self.bounce_domain.as_deref()?;
-        let token = signer.verp_token(issue_id, subscriber_id)?;
-        crate::token::verp_address(&token, domain).parse().ok()
+        crate::token::verp_address(token?, domain).parse().ok()
     }
 
     /// The Feedback-ID header's value (Gmail's feedback loop): `campaign`
@@ -98,6 +112,43 @@ pub(crate) struct Letter<'a> {
     pub(crate) list_unsubscribe: Option<&'a str>,
     /// The Feedback-ID header (see [`Sender::feedback_id`]).
     pub(crate) feedback_id: Option<&'a str>,
+    /// The delivery's token (see [`Sender::delivery_token`]), which the
+    /// header `digest.provider_headers` names carries.
+    pub(crate) token: Option<&'a str>,
+}
+
+/// The header that hands `token` to the sending service `provider`, as
+/// (name, value); `None` for no service, or a token that is not one of
+/// ours (base32, so nothing in it can end a header line or break out of
+/// the JSON some of these headers hold).
+pub(crate) fn provider_header(
+    provider: ProviderHeaders,
+    token: &str,
+) -> Option<(&'static str, String)> {
+    if !crate::token::is_verp_token_shaped(token) {
+        return None;
+    }
+    let json = |v: serde_json::Value| v.to_string();
+    Some(match provider {
+        ProviderHeaders::None => return None,
+        // SendGrid's SMTP API: unique arguments come back as fields of
+        // each event of the Event Webhook.
+        ProviderHeaders::Sendgrid => (
+            "X-SMTPAPI",
+            json(serde_json::json!({ "unique_args": { TOKEN_FIELD: token } })),
+        ),
+        // Mailgun: a JSON object of variables, back as `user-variables`.
+        ProviderHeaders::Mailgun => (
+            "X-Mailgun-Variables",
+            json(serde_json::json!({ TOKEN_FIELD: token })),
+        ),
+        // Postmark: one header a metadata field (`X-PM-Metadata-` and
+        // the field's name), back in `Metadata`.
+        ProviderHeaders::Postmark => ("X-PM-Metadata-broadsheet_token", token.to_owned()),
+        // SES: message tags as name=value (names of letters, digits, `_`
+        // and `-`), back in an event's `mail.tags` as lists.
+        ProviderHeaders::Ses => ("X-SES-MESSAGE-TAGS", format!("{SES_TOKEN_TAG}={token}")),
+    })
 }
 
 fn header(name: &'static str, value: String) -> HeaderValue {
@@ -144,6 +195,14 @@ pub(crate) fn build(sender: &Sender, letter: &Letter<'_>) -> Result<Message, let
     b = b.raw_header(header("Auto-Submitted", "auto-generated".into()));
     if let Some(id) = letter.feedback_id {
         b = b.raw_header(header("Feedback-ID", id.to_owned()));
+    }
+    // Not signed by DKIM (see `dkim_headers`): the service takes it out
+    // before it sends the message on.
+    if let Some((name, value)) = letter
+        .token
+        .and_then(|t| provider_header(sender.provider_headers, t))
+    {
+        b = b.raw_header(header(name, value));
     }
     if letter.list_unsubscribe.is_some() {
         b = b.raw_header(header("Precedence", "bulk".into()));
@@ -345,6 +404,7 @@ mod tests {
             list_id: list_id("論壇每週精選", "news.example.com"),
             dkim: None,
             bounce_domain: None,
+            provider_headers: ProviderHeaders::None,
         }
     }
 
@@ -358,6 +418,7 @@ mod tests {
             message_id: "<broadsheet.test.1@news.example.com>",
             list_unsubscribe,
             feedback_id: None,
+            token: None,
         }
     }
 
@@ -423,6 +484,83 @@ mod tests {
             "{h}"
         );
         assert_eq!(h.matches("\r\nDate: ").count(), 1, "{h}");
+    }
+
+    #[test]
+    fn only_the_configured_services_header_carries_the_token_and_dkim_leaves_it_unsigned() {
+        let token = "abcdefghijklmnopqrstuvwxyz23";
+        let names = [
+            "X-SMTPAPI",
+            "X-Mailgun-Variables",
+            "X-PM-Metadata-broadsheet_token",
+            "X-SES-MESSAGE-TAGS",
+        ];
+        let expected = [
+            (ProviderHeaders::None, None),
+            (
+                ProviderHeaders::Sendgrid,
+                Some("X-SMTPAPI: {\"unique_args\":{\"broadsheet_token\":\"abcdefghijklmnopqrstuvwxyz23\"}}"),
+            ),
+            (
+                ProviderHeaders::Mailgun,
+                Some("X-Mailgun-Variables: {\"broadsheet_token\":\"abcdefghijklmnopqrstuvwxyz23\"}"),
+            ),
+            (
+                ProviderHeaders::Postmark,
+                Some("X-PM-Metadata-broadsheet_token: abcdefghijklmnopqrstuvwxyz23"),
+            ),
+            (
+                ProviderHeaders::Ses,
+                Some("X-SES-MESSAGE-TAGS: broadsheet-token=abcdefghijklmnopqrstuvwxyz23"),
+            ),
+        ];
+        for (provider, line) in expected {
+            let s = Sender {
+                provider_headers: provider,
+                ..sender()
+            };
+            let h = headers(
+                &build(
+                    &s,
+                    &Letter {
+                        token: Some(token),
+                        ..letter(None)
+                    },
+                )
+                .unwrap(),
+            );
+            let present: Vec<&str> = names
+                .iter()
+                .copied()
+                .filter(|n| h.contains(&format!("\r\n{n}: ")))
+                .collect();
+            match line {
+                Some(line) => {
+                    assert!(h.contains(&format!("\r\n{line}\r\n")), "{line}\n{h}");
+                    assert_eq!(present.len(), 1, "{provider:?}: {present:?}");
+                }
+                None => assert!(present.is_empty(), "{present:?}"),
+            }
+            // A message without a token carries none either.
+            let without = headers(&build(&s, &letter(None)).unwrap());
+            assert!(!names.iter().any(|n| without.contains(n)), "{without}");
+        }
+        for name in names {
+            assert!(!dkim_headers().iter().any(|d| d.eq_ignore_ascii_case(name)));
+        }
+        // Nothing that is not one of our tokens reaches a header.
+        for bad in ["abc\r\nBcc: x@example.com", "a\"b", "", &"a".repeat(65)] {
+            assert_eq!(
+                provider_header(ProviderHeaders::Sendgrid, bad),
+                None,
+                "{bad:?}"
+            );
+            assert_eq!(
+                provider_header(ProviderHeaders::Postmark, bad),
+                None,
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -151,7 +151,7 @@ impl Transport {
         m: &Outgoing,
     ) -> Result<Answer, DeliveryError> {
         match self {
-            Transport::Outbox(dir) => outbox::write(dir, &m.file_name, &m.bytes)
+            Transport::Outbox(dir) => outbox::write(dir, &m.file_name, &outbox::file_bytes(m))
                 .map(|path| Answer::Sent(format!("written to {}", path.display()))),
             Transport::Smtp(s) => s.attempt(worker, m).await,
             #[cfg(test)]

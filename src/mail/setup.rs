@@ -45,6 +45,7 @@ impl Sender {
             reply_to: d.reply_to.clone(),
             dkim,
             bounce_domain: d.bounce_domain.clone(),
+            provider_headers: d.provider_headers,
         })
     }
 }

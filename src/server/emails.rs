@@ -230,6 +230,11 @@ fn build(
     };
     let now = state.clock.now();
     let message_id = message_id(&state.sender, kind, email, now, url);
+    // Issue 0 in the token: a bounce of a confirmation marks the address
+    // bounced as a digest's would, before any digest.
+    let token = (id > 0)
+        .then(|| state.sender.delivery_token(&state.signer, 0, id))
+        .flatten();
     let built = message::build(
         &state.sender,
         &Letter {
@@ -247,17 +252,13 @@ fn build(
             message_id: &message_id,
             list_unsubscribe: None,
             feedback_id: Some(&state.sender.feedback_id(kind.name(), "service")),
+            token: token.as_deref(),
         },
     );
     match built {
-        // Issue 0 in the VERP token: a bounce of a confirmation marks
-        // the address bounced as a digest's would, before any digest.
         Ok(m) => Some(
-            Outgoing::new(0, id, &m, &message_id).with_envelope_sender(
-                (id > 0)
-                    .then(|| state.sender.envelope_sender(&state.signer, 0, id))
-                    .flatten(),
-            ),
+            Outgoing::new(0, id, &m, &message_id)
+                .with_envelope_sender(state.sender.envelope_sender(token.as_deref())),
         ),
         Err(e) => {
             tracing::error!(subscriber = id, "cannot build the email: {e}");

@@ -145,13 +145,19 @@ pub enum BounceRecorded {
 }
 
 /// A recorded report, as `subscribers list --status bounced|complained`
-/// shows it: everything but the evidence's bytes.
+/// and `bounces list` show it: everything but the evidence's bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BounceEvent {
-    /// Its id (`bounces show ID` prints the evidence).
+    /// Its id (`bounces show ID` prints it whole, with the evidence).
     pub id: i64,
     /// The subscriber it is about.
     pub subscriber_id: Option<i64>,
+    /// The address it is about, as recorded: the subscriber's, or the one
+    /// an unmatched report named (empty when it named none).
+    pub email: String,
+    /// The status it gave its subscriber, when it changed theirs (none
+    /// for the reports recorded before broadsheet kept this).
+    pub became: Option<SubscriberStatus>,
     /// The issue the token named.
     pub issue_id: Option<i64>,
     /// What happened.
@@ -168,6 +174,66 @@ pub struct BounceEvent {
     pub received_at: DateTime<FixedOffset>,
     /// How many bytes of evidence are kept.
     pub evidence_bytes: usize,
+}
+
+/// What made a subscriber `bounced` or `complained`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MarkedBy {
+    /// A report: the one that gave them their status (for reports
+    /// recorded before broadsheet kept which did, the latest of the kind
+    /// that does: a hard or soft bounce, or a complaint).
+    Report(BounceEvent),
+    /// The relay refused their deliveries while they were sent,
+    /// [`super::BOUNCE_LIMIT`] in a row, and no later report says more:
+    /// the last refusal.
+    Refused {
+        /// The issue of the last refused delivery.
+        issue_id: i64,
+        /// The relay's reply to it.
+        reply: String,
+        /// When it was refused.
+        at: DateTime<FixedOffset>,
+    },
+}
+
+/// A subscriber's last delivery the relay refused while sending (see
+/// [`MarkedBy::Refused`]), as a backend reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    /// Whose delivery it was.
+    pub(crate) subscriber_id: i64,
+    /// Of which issue.
+    pub(crate) issue_id: i64,
+    /// The relay's reply.
+    pub(crate) reply: String,
+    /// When.
+    pub(crate) at: DateTime<FixedOffset>,
+}
+
+/// The reports kinds that make a subscriber `status`: the fallback for
+/// reports recorded before each kept the status it gave.
+pub(crate) fn deciding_kinds(status: SubscriberStatus) -> [&'static str; 2] {
+    match status {
+        SubscriberStatus::Complained => ["complaint", "complaint"],
+        _ => ["hard", "soft"],
+    }
+}
+
+/// One subscriber's reason, from the report that decided it (if any) and
+/// their last refused delivery (if they were refused often enough to be
+/// bounced by it): whichever came last.
+pub(crate) fn marked_by(report: Option<BounceEvent>, refused: Option<Refusal>) -> Option<MarkedBy> {
+    let as_reason = |r: Refusal| MarkedBy::Refused {
+        issue_id: r.issue_id,
+        reply: r.reply,
+        at: r.at,
+    };
+    match (report, refused) {
+        (Some(r), Some(f)) if f.at > r.received_at => Some(as_reason(f)),
+        (Some(r), _) => Some(MarkedBy::Report(r)),
+        (None, Some(f)) => Some(as_reason(f)),
+        (None, None) => None,
+    }
 }
 
 /// Bounce and complaint counts over some deliveries.
@@ -214,6 +280,58 @@ impl Store {
     /// The evidence kept with report `id`.
     pub fn bounce_evidence(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
         on_backend!(self, db => db.bounce_evidence(id))
+    }
+
+    /// Report `id`, when there is one.
+    pub fn bounce_event(&self, id: i64) -> Result<Option<BounceEvent>, StoreError> {
+        on_backend!(self, db => db.bounce_event(id))
+    }
+
+    /// The latest `limit` reports, newest first; with `email`, only those
+    /// about that address (its subscriber's, or unmatched ones naming it).
+    pub fn recent_bounce_events(
+        &self,
+        email: Option<&crate::address::Email>,
+        limit: usize,
+    ) -> Result<Vec<BounceEvent>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        on_backend!(self, db => db.recent_bounce_events(email.map(|e| e.key()), limit))
+    }
+
+    /// Why each subscriber of `status` (`bounced` or `complained`; any
+    /// other has none) has it, by subscriber id. A subscriber nothing
+    /// recorded explains is left out.
+    pub fn marked_by(
+        &self,
+        status: SubscriberStatus,
+    ) -> Result<rustc_hash::FxHashMap<i64, MarkedBy>, StoreError> {
+        use rustc_hash::FxHashMap;
+        if !matches!(
+            status,
+            SubscriberStatus::Bounced | SubscriberStatus::Complained
+        ) {
+            return Ok(FxHashMap::default());
+        }
+        let mut reports: FxHashMap<i64, BounceEvent> = FxHashMap::default();
+        for event in on_backend!(self, db => db.deciding_reports(status))? {
+            if let Some(id) = event.subscriber_id {
+                reports.insert(id, event);
+            }
+        }
+        let mut refused = FxHashMap::default();
+        if status == SubscriberStatus::Bounced {
+            for r in on_backend!(self, db => db.last_refusals())? {
+                refused.insert(r.subscriber_id, r);
+            }
+        }
+        let ids: Vec<i64> = reports.keys().chain(refused.keys()).copied().collect();
+        let mut out = FxHashMap::default();
+        for id in ids {
+            if let Some(why) = marked_by(reports.remove(&id), refused.remove(&id)) {
+                out.insert(id, why);
+            }
+        }
+        Ok(out)
     }
 
     /// Counts for issue `issue_id`: its deliveries sent, and the
@@ -415,6 +533,152 @@ mod tests {
                 BounceRecorded::New { became: None, .. }
             ));
         });
+    }
+
+    #[test]
+    fn the_report_that_decided_a_status_is_the_one_given_for_it() {
+        every_store(|store| {
+            let now = at("2026-06-10T08:00:00+08:00");
+            let gone = crate::store::testing::active_subscriber(store, "a@example.com");
+            let angry = crate::store::testing::active_subscriber(store, "b@example.com");
+            let p = BouncePolicy::default();
+            let recorded = |store: &mut Store, r: &NewBounce<'_>| match store
+                .record_bounce(r, p, now)
+                .unwrap()
+            {
+                BounceRecorded::New { id, .. } => id,
+                other => panic!("{other:?}"),
+            };
+            let hard = recorded(
+                store,
+                &report(
+                    "h",
+                    Some(gone),
+                    BounceKind::Hard,
+                    "2026-06-09T08:00:00+08:00",
+                ),
+            );
+            // A later soft bounce about the same reader decides nothing:
+            // they were bounced already.
+            let mut soft = report(
+                "s",
+                Some(gone),
+                BounceKind::Soft,
+                "2026-06-09T09:00:00+08:00",
+            );
+            soft.status_code = "4.2.2";
+            let soft = recorded(store, &soft);
+            let mut complaint = report(
+                "c",
+                Some(angry),
+                BounceKind::Complaint,
+                "2026-06-09T10:00:00+08:00",
+            );
+            complaint.email_key = "b@example.com";
+            complaint.status_code = "";
+            complaint.diagnostic = "";
+            complaint.source = "sendgrid";
+            let complaint = recorded(store, &complaint);
+            let mut unmatched = report(
+                "u",
+                None,
+                BounceKind::Unmatched,
+                "2026-06-09T11:00:00+08:00",
+            );
+            unmatched.email_key = "stranger@example.org";
+            let unmatched = recorded(store, &unmatched);
+
+            let bounced = store.marked_by(Bounced).unwrap();
+            assert_eq!(bounced.len(), 1, "{bounced:?}");
+            let Some(MarkedBy::Report(why)) = bounced.get(&gone) else {
+                panic!("{bounced:?}")
+            };
+            assert_eq!(
+                (why.id, why.kind, why.became, why.status_code.as_str()),
+                (hard, BounceKind::Hard, Some(Bounced), "5.1.1")
+            );
+            assert_eq!(why.diagnostic, "550 5.1.1 user unknown");
+            assert_eq!(why.source, "mail");
+            assert_eq!(why.reported_at, at("2026-06-09T08:00:00+08:00"));
+            assert_eq!(why.received_at, now);
+            let complained = store.marked_by(Complained).unwrap();
+            let Some(MarkedBy::Report(why)) = complained.get(&angry) else {
+                panic!("{complained:?}")
+            };
+            assert_eq!(
+                (why.id, why.kind, why.source.as_str()),
+                (complaint, BounceKind::Complaint, "sendgrid")
+            );
+            assert!(store.marked_by(Active).unwrap().is_empty());
+
+            // Each report, whole, by its id; the latest first.
+            let shown = store.bounce_event(soft).unwrap().unwrap();
+            assert_eq!((shown.became, shown.status_code.as_str()), (None, "4.2.2"));
+            assert_eq!(shown.email, "a@example.com");
+            assert_eq!(store.bounce_event(unmatched + 100).unwrap(), None);
+            let ids = |events: Vec<BounceEvent>| events.iter().map(|e| e.id).collect::<Vec<_>>();
+            assert_eq!(
+                ids(store.recent_bounce_events(None, 10).unwrap()),
+                [unmatched, complaint, soft, hard]
+            );
+            assert_eq!(
+                ids(store.recent_bounce_events(None, 2).unwrap()),
+                [unmatched, complaint]
+            );
+            let email = |a: &str| crate::address::Email::parse(a).unwrap();
+            assert_eq!(
+                ids(store
+                    .recent_bounce_events(Some(&email("a@EXAMPLE.com")), 10)
+                    .unwrap()),
+                [soft, hard]
+            );
+            assert_eq!(
+                ids(store
+                    .recent_bounce_events(Some(&email("Stranger@example.org")), 10)
+                    .unwrap()),
+                [unmatched]
+            );
+        });
+    }
+
+    #[test]
+    fn a_refusal_while_sending_explains_a_bounce_when_it_came_after_the_last_report() {
+        let report_at = at("2026-06-09T08:00:00+08:00");
+        let event = BounceEvent {
+            id: 1,
+            subscriber_id: Some(1),
+            email: "a@example.com".into(),
+            became: Some(Bounced),
+            issue_id: Some(1),
+            kind: BounceKind::Hard,
+            status_code: "5.1.1".into(),
+            diagnostic: String::new(),
+            source: "mail".into(),
+            reported_at: report_at,
+            received_at: report_at,
+            evidence_bytes: 0,
+        };
+        let refusal = |at| Refusal {
+            subscriber_id: 1,
+            issue_id: 3,
+            reply: "550 5.1.1 no such user".to_owned(),
+            at,
+        };
+        let later = report_at + Duration::days(7);
+        assert_eq!(
+            marked_by(Some(event.clone()), Some(refusal(later))),
+            Some(MarkedBy::Refused {
+                issue_id: 3,
+                reply: "550 5.1.1 no such user".into(),
+                at: later
+            })
+        );
+        let earlier = report_at - Duration::days(7);
+        assert_eq!(
+            marked_by(Some(event.clone()), Some(refusal(earlier))),
+            Some(MarkedBy::Report(event.clone()))
+        );
+        assert_eq!(marked_by(None, None), None);
     }
 
     #[test]

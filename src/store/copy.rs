@@ -167,6 +167,7 @@ pub(crate) const TABLES: &[Table] = &[
             ("reported_at", Text),
             ("received_at", Text),
             ("evidence", Bytes),
+            ("became", Text),
         ],
         order: "id",
         has_id: true,

@@ -490,6 +490,17 @@ mod tests {
                 status_of(&store, "a@example.com"),
                 SubscriberStatus::Bounced
             );
+            // The last refusal is why, as `subscribers list` says.
+            let why = store.marked_by(SubscriberStatus::Bounced).unwrap();
+            assert!(
+                matches!(
+                    why.get(&ids[0]),
+                    Some(crate::store::bounces::MarkedBy::Refused { issue_id, reply, .. })
+                        if *issue_id == BOUNCE_LIMIT && reply == "550 no such user"
+                ),
+                "{}: {why:?}",
+                fresh.backend
+            );
             // Nothing more is sent to them: an issue is not theirs, and
             // with no one else it is done as it is written.
             let id = issue(&mut store, BOUNCE_LIMIT + 1, &ids);

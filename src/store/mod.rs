@@ -76,7 +76,9 @@ mod subscribers;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub use bounces::{BounceCounts, BounceEvent, BounceKind, BouncePolicy, BounceRecorded, NewBounce};
+pub use bounces::{
+    BounceCounts, BounceEvent, BounceKind, BouncePolicy, BounceRecorded, MarkedBy, NewBounce,
+};
 pub use copy::CopyCounts;
 pub use deliveries::{Claimer, DeliveryRow, DeliveryStatus, Outcome, BOUNCE_LIMIT};
 pub use issues::{no_recipients, IssueRow, NewIssue, Recipients};

@@ -328,3 +328,218 @@ fn status_reports_the_complaint_rate_and_exits_1_past_the_limit() {
         text.stdout
     );
 }
+
+/// The tab-separated fields of the one line `subscribers list --status
+/// STATUS` prints.
+fn listed(p: &Publication, status: &str) -> Vec<String> {
+    let run = p
+        .run(&["subscribers", "list", "--status", status])
+        .expect_code(0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", run.stdout);
+    lines[0].split('\t').map(str::to_owned).collect()
+}
+
+#[test]
+fn the_bounced_and_complained_lists_say_which_report_decided_each_and_show_prints_it_whole() {
+    let p = publication();
+    let dsn = fixture("postfix-hard.eml", &verp(1, 1), GONE);
+    ingest(&p, &dsn).expect_code(0);
+    ingest(&p, &fixture("arf-abuse.eml", &verp(1, 2), STAYS)).expect_code(0);
+
+    let gone = listed(&p, "bounced");
+    assert_eq!(gone[..4], [GONE, "", "*", "bounced"], "{gone:?}");
+    // Kind, status code, source, when the report says it happened (in
+    // site.timezone), the report's id, and the server's words on one line.
+    assert_eq!(
+        gone[4..8],
+        ["hard", "5.1.1", "mail", "2025-03-03T17:00:15+08:00"],
+        "{gone:?}"
+    );
+    let hard_id = gone[8].clone();
+    assert_eq!(
+        gone[9],
+        format!(
+            "550 5.1.1 <{GONE}>: Recipient address rejected: User unknown in virtual mailbox table"
+        ),
+        "{gone:?}"
+    );
+    assert_eq!(gone.len(), 10, "{gone:?}");
+
+    let angry = listed(&p, "complained");
+    assert_eq!(angry[..4], [STAYS, "", "*", "complained"], "{angry:?}");
+    assert_eq!(angry[4..6], ["complaint", ""], "{angry:?}");
+    assert_eq!(angry[6], "mail", "{angry:?}");
+    assert_ne!(angry[8], hard_id, "each has its own report");
+
+    // The report whole, and its evidence as it came.
+    let shown = p.run(&["bounces", "show", &hard_id]).expect_code(0).stdout;
+    for line in [
+        format!("report:      {hard_id}\n"),
+        "kind:        hard\n".to_owned(),
+        "did:         made the subscriber bounced\n".to_owned(),
+        "status code: 5.1.1\n".to_owned(),
+        "source:      mail\n".to_owned(),
+        "reported:    2025-03-03T17:00:15+08:00\n".to_owned(),
+        format!("subscriber:  {GONE} (id 1, now bounced)\n"),
+        "issue:       1\n".to_owned(),
+        format!("evidence:    {} bytes, as kept:\n\n", dsn.len()),
+    ] {
+        assert!(shown.contains(&line), "{line:?} not in\n{shown}");
+    }
+    assert!(
+        shown.ends_with(std::str::from_utf8(&dsn).unwrap()),
+        "{shown}"
+    );
+    let raw = p
+        .run(&["bounces", "show", &hard_id, "--evidence"])
+        .expect_code(0);
+    assert_eq!(raw.stdout.as_bytes(), dsn.as_slice());
+    let missing = p.run(&["bounces", "show", "999"]).expect_code(2);
+    assert!(
+        missing
+            .stderr
+            .contains("ID: no bounce or complaint report 999"),
+        "{}",
+        missing.stderr
+    );
+
+    // Every report, newest first, or one address's.
+    let all = p.run(&["bounces", "list"]).expect_code(0).stdout;
+    let ids: Vec<&str> = all.lines().map(|l| l.split('\t').next().unwrap()).collect();
+    assert_eq!(ids, [angry[8].as_str(), hard_id.as_str()], "{all}");
+    let one = p
+        .run(&["bounces", "list", "--email", GONE, "--limit", "5"])
+        .expect_code(0)
+        .stdout;
+    let fields: Vec<&str> = one.trim_end().split('\t').collect();
+    assert_eq!(
+        fields[..7],
+        [
+            hard_id.as_str(),
+            "2025-03-03T17:00:15+08:00",
+            "hard",
+            "5.1.1",
+            "mail",
+            GONE,
+            "bounced"
+        ],
+        "{one}"
+    );
+}
+
+#[test]
+fn a_digest_hands_the_configured_sending_service_the_token_its_return_path_carries() {
+    let headers = [
+        ("sendgrid", "X-SMTPAPI"),
+        ("mailgun", "X-Mailgun-Variables"),
+        ("postmark", "X-PM-Metadata-broadsheet_token"),
+        ("ses", "X-SES-MESSAGE-TAGS"),
+    ];
+    let signer = Signer::new(SECRET);
+    for (provider, header) in headers.iter().copied().chain([("none", "")]) {
+        let server = SmtpServer::start();
+        let config = digest_config(&format!("host = \"127.0.0.1\"\nport = {}", server.port))
+            .replace(
+                "[digest]\n",
+                &format!(
+                    "[digest]\nbounce_domain = \"bounces.news.example.com\"\nprovider_headers = \"{provider}\"\n"
+                ),
+            );
+        let p = crate::digest::with_articles(&config);
+        p.run(&["subscribers", "add", GONE]).expect_code(0);
+        p.run_at("2026-11-30T09:00:00+08:00", &["digest", "send"])
+            .expect_code(0);
+        let received = server.received();
+        assert_eq!(received.len(), 1, "{provider}");
+        let r = &received[0];
+        let return_path = broadsheet::token::verp_token_in(&r.from)
+            .unwrap_or_else(|| panic!("{provider}: {}", r.from))
+            .to_owned();
+        let m = mail_parser::MessageParser::default()
+            .parse(&r.data)
+            .unwrap();
+        // Only the service named has its header; the others' would go on
+        // to the reader.
+        for (other, name) in headers {
+            if other != provider {
+                assert_eq!(m.header_raw(name), None, "{provider}: {name}");
+            }
+        }
+        if provider == "none" {
+            continue;
+        }
+        let value = m
+            .header_raw(header)
+            .unwrap_or_else(|| panic!("{provider}: no {header}"))
+            .trim()
+            .to_owned();
+        let token = match provider {
+            "sendgrid" => serde_json::from_str::<serde_json::Value>(&value).unwrap()["unique_args"]
+                ["broadsheet_token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            "mailgun" => serde_json::from_str::<serde_json::Value>(&value).unwrap()
+                ["broadsheet_token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            "ses" => value.strip_prefix("broadsheet-token=").unwrap().to_owned(),
+            _ => value,
+        };
+        assert_eq!(token, return_path, "{provider}");
+        let claims = signer.verify_verp(&token).unwrap();
+        assert_eq!(
+            (claims.issue_id, claims.subscriber_id),
+            (1, 1),
+            "{provider}"
+        );
+    }
+}
+
+#[test]
+fn a_sending_service_not_known_is_named_and_refused() {
+    let p = publication();
+    p.write(
+        "config.toml",
+        p.read("config.toml")
+            .replace("[digest]\n", "[digest]\nprovider_headers = \"sendgird\"\n"),
+    );
+    let check = p.run(&["check"]).expect_code(2);
+    assert!(
+        check.stderr.contains(
+            "digest.provider_headers: expected \"none\", \"sendgrid\", \"mailgun\", \"postmark\" or \"ses\", found \"sendgird\""
+        ),
+        "{}",
+        check.stderr
+    );
+}
+
+#[test]
+fn an_outbox_digest_shows_the_verp_return_path_a_bounce_would_go_to() {
+    let config = digest_config("outbox_dir = \"outbox\"").replace(
+        "[digest]\n",
+        "[digest]\nbounce_domain = \"bounces.news.example.com\"\n",
+    );
+    let p = crate::digest::with_articles(&config);
+    p.run(&["subscribers", "add", GONE]).expect_code(0);
+    p.run_at("2026-11-30T09:00:00+08:00", &["digest", "send"])
+        .expect_code(0);
+    let files: Vec<_> = std::fs::read_dir(p.path("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let bytes = std::fs::read(&files[0]).unwrap();
+    let first = String::from_utf8_lossy(&bytes[..bytes.iter().position(|&b| b == b'\n').unwrap()])
+        .into_owned();
+    let token = first
+        .strip_prefix("Return-Path: <bounces+")
+        .and_then(|rest| rest.strip_suffix("@bounces.news.example.com>\r"))
+        .unwrap_or_else(|| panic!("{first:?}"));
+    let claims = Signer::new(SECRET).verify_verp(token).unwrap();
+    assert_eq!((claims.issue_id, claims.subscriber_id), (1, 1));
+    let m = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+    assert_eq!(m.to().unwrap().first().unwrap().address(), Some(GONE));
+}

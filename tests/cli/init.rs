@@ -257,6 +257,7 @@ fn the_generated_config_shows_every_key_as_its_first_line_promises() {
                 "dkim_key_file",
                 "dkim_algorithm",
                 "max_send_minutes",
+                "provider_headers",
             ],
         ),
         (

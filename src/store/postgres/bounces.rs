@@ -2,7 +2,7 @@
 
 use super::Postgres;
 use crate::store::bounces::{
-    BounceCounts, BounceEvent, BounceKind, BouncePolicy, BounceRecorded, NewBounce,
+    BounceCounts, BounceEvent, BounceKind, BouncePolicy, BounceRecorded, NewBounce, Refusal,
     SOFT_WINDOW_DAYS,
 };
 use crate::store::{parse_stamp, stamp, StoreError, SubscriberStatus};
@@ -75,6 +75,10 @@ impl Postgres {
                     "UPDATE subscribers SET status = $2, updated_at = $3 WHERE id = $1",
                     &[&subscriber, &new.as_str(), &now],
                 )?;
+                tx.execute(
+                    "UPDATE bounce_events SET became = $2 WHERE id = $1",
+                    &[&id, &new.as_str()],
+                )?;
             }
             Ok(BounceRecorded::New { id, became })
         })
@@ -83,25 +87,91 @@ impl Postgres {
     pub(crate) fn bounce_events(&self, subscriber_id: i64) -> Result<Vec<BounceEvent>, StoreError> {
         let rows = self.read(|c| {
             c.query(
-                "SELECT id, subscriber_id, issue_id, kind, status_code, diagnostic, source,
-                        reported_at, received_at, octet_length(evidence)
-                 FROM bounce_events WHERE subscriber_id = $1 ORDER BY reported_at DESC, id DESC",
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM bounce_events b
+                     WHERE b.subscriber_id = $1 ORDER BY b.reported_at DESC, b.id DESC"
+                ),
                 &[&subscriber_id],
+            )
+        })?;
+        Ok(rows.iter().map(event).collect())
+    }
+
+    pub(crate) fn bounce_event(&self, id: i64) -> Result<Option<BounceEvent>, StoreError> {
+        let row = self.read(|c| {
+            c.query_opt(
+                &format!("SELECT {EVENT_COLUMNS} FROM bounce_events b WHERE b.id = $1"),
+                &[&id],
+            )
+        })?;
+        Ok(row.as_ref().map(event))
+    }
+
+    pub(crate) fn recent_bounce_events(
+        &self,
+        email_key: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<BounceEvent>, StoreError> {
+        // An unmatched report keeps the address it named in lower case; a
+        // matched one, its subscriber's as given.
+        let rows = self.read(|c| {
+            c.query(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM bounce_events b
+                     WHERE $1::text IS NULL
+                        OR b.subscriber_id = (SELECT id FROM subscribers WHERE email_key = $1)
+                        OR lower(b.email_key) = lower($1)
+                     ORDER BY b.id DESC LIMIT $2"
+                ),
+                &[&email_key, &limit],
+            )
+        })?;
+        Ok(rows.iter().map(event).collect())
+    }
+
+    /// For each subscriber of `status`, the report that gave it to them:
+    /// the latest that says so, else (for reports recorded before the
+    /// status was kept) the latest of a deciding kind.
+    pub(crate) fn deciding_reports(
+        &self,
+        status: SubscriberStatus,
+    ) -> Result<Vec<BounceEvent>, StoreError> {
+        let [a, b] = crate::store::bounces::deciding_kinds(status);
+        let rows = self.read(|c| {
+            c.query(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM subscribers s JOIN bounce_events b ON b.id = (
+                         SELECT e.id FROM bounce_events e
+                         WHERE e.subscriber_id = s.id AND e.kind IN ($2, $3)
+                         ORDER BY e.became IS NOT DISTINCT FROM $1 DESC, e.id DESC LIMIT 1)
+                     WHERE s.status = $1"
+                ),
+                &[&status.as_str(), &a, &b],
+            )
+        })?;
+        Ok(rows.iter().map(event).collect())
+    }
+
+    /// For each bounced subscriber refused often enough while sending to
+    /// be bounced by it: (id, issue, reply, when) of their last refusal.
+    pub(crate) fn last_refusals(&self) -> Result<Vec<Refusal>, StoreError> {
+        let rows = self.read(|c| {
+            c.query(
+                "SELECT DISTINCT ON (d.subscriber_id)
+                        d.subscriber_id, d.issue_id, coalesce(d.last_reply, ''), d.updated_at
+                 FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+                 WHERE d.status = 'failed' AND s.status = 'bounced' AND s.hard_bounces >= $1
+                 ORDER BY d.subscriber_id, d.updated_at DESC, d.id DESC",
+                &[&crate::store::BOUNCE_LIMIT],
             )
         })?;
         Ok(rows
             .iter()
-            .map(|r| BounceEvent {
-                id: r.get(0),
-                subscriber_id: r.get(1),
-                issue_id: r.get(2),
-                kind: BounceKind::parse(r.get(3)).unwrap_or(BounceKind::Unmatched),
-                status_code: r.get(4),
-                diagnostic: r.get(5),
-                source: r.get(6),
-                reported_at: parse_stamp(r.get(7)).unwrap_or_default(),
-                received_at: parse_stamp(r.get(8)).unwrap_or_default(),
-                evidence_bytes: r.get::<_, i32>(9) as usize,
+            .map(|r| Refusal {
+                subscriber_id: r.get(0),
+                issue_id: r.get(1),
+                reply: r.get(2),
+                at: parse_stamp(r.get(3)).unwrap_or_default(),
             })
             .collect())
     }
@@ -140,6 +210,29 @@ impl Postgres {
             )
         })?;
         Ok(counts(&row))
+    }
+}
+
+/// The columns [`event`] reads, of `bounce_events b`.
+const EVENT_COLUMNS: &str =
+    "b.id, b.subscriber_id, b.issue_id, b.kind, b.status_code, b.diagnostic,
+     b.source, b.reported_at, b.received_at, octet_length(b.evidence), b.email_key, b.became";
+
+fn event(r: &postgres::Row) -> BounceEvent {
+    let became: Option<&str> = r.get(11);
+    BounceEvent {
+        id: r.get(0),
+        subscriber_id: r.get(1),
+        issue_id: r.get(2),
+        kind: BounceKind::parse(r.get(3)).unwrap_or(BounceKind::Unmatched),
+        status_code: r.get(4),
+        diagnostic: r.get(5),
+        source: r.get(6),
+        reported_at: parse_stamp(r.get(7)).unwrap_or_default(),
+        received_at: parse_stamp(r.get(8)).unwrap_or_default(),
+        evidence_bytes: r.get::<_, i32>(9) as usize,
+        email: r.get(10),
+        became: became.and_then(SubscriberStatus::parse),
     }
 }
 

@@ -19,6 +19,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0003_pending_deliveries_index.sql"),
     ),
     ("0004_bounces", include_str!("migrations/0004_bounces.sql")),
+    (
+        "0005_bounce_decisions",
+        include_str!("migrations/0005_bounce_decisions.sql"),
+    ),
 ];
 
 /// The key of the advisory lock migrations hold ("BSHT"), so that two

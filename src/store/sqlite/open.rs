@@ -39,6 +39,10 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
         "0007_bounces",
         include_str!("../migrations/0007_bounces.sql"),
     ),
+    (
+        "0008_bounce_decisions",
+        include_str!("../migrations/0008_bounce_decisions.sql"),
+    ),
 ];
 
 /// The database's application id and schema version. Reading them is the
