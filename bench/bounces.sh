@@ -33,21 +33,12 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 SUBSCRIBERS="${BENCH_SUBSCRIBERS:-100000}"
 INGEST="${BENCH_INGEST:-1000}"
-STATE_URL="${BENCH_STATE_URL:-}"
-BACKEND=sqlite
-if [ -n "$STATE_URL" ]; then
-    export BROADSHEET_STATE__URL="$STATE_URL"
-    BACKEND=postgres
-    command -v psql >/dev/null || { echo "BENCH_STATE_URL needs psql" >&2; exit 2; }
-fi
 NOW="2026-11-30T09:00:00+08:00"
 LATER="2026-11-30T12:00:00+08:00"
 
 . "$HERE/lib.sh"
-command -v /usr/bin/time >/dev/null || {
-    log "installing time with apt-get ..."
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends time >/dev/null
-}
+state_backend
+need_time
 
 release_binary
 

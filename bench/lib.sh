@@ -19,3 +19,25 @@ release_binary() {
     fi
     [ -x "$BIN" ] || die "no broadsheet binary at $BIN"
 }
+
+# Sets BACKEND (and STATE_URL): postgres, with the state's URL exported
+# for every command, when BENCH_STATE_URL names a database; sqlite
+# otherwise.
+state_backend() {
+    STATE_URL="${BENCH_STATE_URL:-}"
+    BACKEND=sqlite
+    if [ -n "$STATE_URL" ]; then
+        export BROADSHEET_STATE__URL="$STATE_URL"
+        BACKEND=postgres
+        command -v psql >/dev/null || die "BENCH_STATE_URL needs psql"
+    fi
+}
+
+# Makes sure of /usr/bin/time (whose -v gives the peak memory),
+# installing it when missing.
+need_time() {
+    [ -x /usr/bin/time ] && return
+    log "installing time with apt-get ..."
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends time >/dev/null \
+        || die "apt-get install time failed"
+}

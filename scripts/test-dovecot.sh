@@ -16,14 +16,8 @@ set -euo pipefail
 log() { printf '%s\n' "$*" >&2; }
 # A free port of 127.0.0.1 unless one is asked for: another server (or an
 # earlier run of this script) may hold any fixed one.
-free_port() {
-    local p
-    for p in $(seq 59930 60030); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-    done
-    return 1
-}
-PORT="${IMAPTEST_PORT:-$(free_port)}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+PORT="${IMAPTEST_PORT:-$(free_port 59930 60030)}"
 
 dovecot="$(command -v dovecot || ls /usr/sbin/dovecot 2>/dev/null || true)"
 if [ -z "$dovecot" ]; then

@@ -11,14 +11,8 @@
 set -euo pipefail
 # A free port of 127.0.0.1 unless one is asked for: another server (or an
 # earlier run of this script) may hold any fixed one.
-free_port() {
-    local p
-    for p in $(seq 54329 54429); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-    done
-    return 1
-}
-PORT="${PGTEST_PORT:-$(free_port)}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+PORT="${PGTEST_PORT:-$(free_port 54329 54429)}"
 log() { printf '%s\n' "$*" >&2; }
 
 bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)"
