@@ -100,6 +100,34 @@ fn a_hard_bounce_through_the_pipe_marks_its_subscriber_once_and_no_one_else() {
 }
 
 #[test]
+fn a_bounce_naming_an_issue_the_state_no_longer_has_still_marks_its_reader_and_one_naming_a_removed_reader_marks_no_one(
+) {
+    let p = publication();
+    // No issue was ever sent here, so issue 999 is not in the state (as
+    // after the state was replaced): the signed token still proves the
+    // address was mailed by us.
+    let run = ingest(&p, &fixture("postfix-hard.eml", &verp(999, 1), GONE)).expect_code(0);
+    assert!(run.stdout.contains("now bounced"), "{}", run.stdout);
+    assert_eq!(status_of(&p, GONE), "bounced");
+    let listed = p.run(&["bounces", "list"]).expect_code(0).stdout;
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    let shown = p.run(&["bounces", "show", "1"]).expect_code(0).stdout;
+    assert!(shown.contains("issue:       999"), "{shown}");
+    // A signed token for a reader removed since: kept, naming no one, and
+    // nobody else changes.
+    p.run(&["subscribers", "remove", STAYS]).expect_code(0);
+    let run = ingest(&p, &fixture("rfc3464-hard.eml", &verp(1, 2), STAYS)).expect_code(0);
+    assert!(
+        run.stdout.contains("naming no subscriber of ours"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(statuses(&p), [(GONE.to_owned(), "bounced".to_owned())]);
+    let listed = p.run(&["bounces", "list"]).expect_code(0).stdout;
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+}
+
+#[test]
 fn a_forged_token_or_a_bare_address_marks_no_one() {
     let p = publication();
     // A token signed with another secret, naming STAYS (subscriber 2).
