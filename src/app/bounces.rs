@@ -100,8 +100,9 @@ pub(crate) fn take(
             tracing::info!(source, "{class}: not a bounce, nothing changed");
         }
         Classified::Unknown(why) => {
+            // Said by the caller, which can name the message (its file,
+            // its UID, or the standard input).
             taken.unknown = Some(why);
-            tracing::warn!(source, "not understood ({why}): nothing changed");
             if keep_unknown {
                 let report = crate::bounces::Report {
                     kind: crate::store::BounceKind::Unmatched,
@@ -170,7 +171,13 @@ pub fn ingest(
     let signer = signer(config);
     let recorder = recorder(config, signer.as_ref(), now);
     let mut store = Store::connect(&config.state_location())?;
-    Ok(take(&mut store, &recorder, &raw, "mail", true)?)
+    let taken = take(&mut store, &recorder, &raw, "mail", true)?;
+    if let Some(why) = taken.unknown {
+        tracing::warn!(
+            "standard input: not understood ({why}); kept as unmatched, nothing changed"
+        );
+    }
+    Ok(taken)
 }
 
 /// What reading a Maildir or a mailbox did. `L` is how a message left
