@@ -58,6 +58,28 @@ fn header(conn: &Connection, path: &Path) -> Result<(i64, i64), StoreError> {
     Ok((read("application_id")?, read("user_version")?))
 }
 
+/// Puts the database in WAL mode, waiting (within the busy timeout) for
+/// any other connection doing the same. Changing the journal mode takes
+/// the exclusive lock without calling the busy handler, so two processes
+/// opening a new database together (a `serve` and a cron run) would see
+/// one of them fail at once with "database is locked"; once the other has
+/// switched it, asking again finds it in WAL mode already and needs no
+/// lock.
+fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && started.elapsed() < super::busy_timeout() =>
+            {
+                std::thread::sleep(super::LOCK_POLL);
+            }
+            done => return done,
+        }
+    }
+}
+
 impl Sqlite {
     /// See [`crate::store::Store::open`].
     pub(crate) fn open(path: &Path) -> Result<Sqlite, StoreError> {
@@ -103,8 +125,7 @@ impl Sqlite {
                 known,
             });
         }
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sql)?;
+        use_wal(&conn).map_err(sql)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", "ON")
@@ -274,6 +295,35 @@ mod tests {
     use super::*;
     use crate::store::{NewIssue, Store};
     use chrono::DateTime;
+
+    #[test]
+    fn processes_opening_one_new_database_together_all_succeed() {
+        // Each round, four connections open a database that does not exist
+        // yet at the same moment: every one creates, switches to WAL or
+        // migrates it, or finds it done.
+        for _ in 0..30 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("state.db");
+            let start = std::sync::Barrier::new(4);
+            std::thread::scope(|scope| {
+                let opened: Vec<_> = (0..4)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            start.wait();
+                            Sqlite::open(&path).map(|_| ())
+                        })
+                    })
+                    .collect();
+                for o in opened {
+                    if let Err(e) = o.join().unwrap() {
+                        panic!("{e}");
+                    }
+                }
+            });
+            let db = Sqlite::open(&path).unwrap();
+            assert_eq!(db.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        }
+    }
 
     #[test]
     fn the_migrations_are_numbered_in_order_and_named_by_their_files() {
