@@ -54,12 +54,22 @@ fn all_xml_chars(s: &str) -> bool {
         0xef => b.get(at + 1) == Some(&0xbf) && matches!(b.get(at + 2), Some(0xbe | 0xbf)),
         _ => true,
     };
-    // Eight bytes at a time: a word with no byte below 0x20 and no 7F, C2
-    // or EF has nothing to look at, and most words of a body are such.
-    // Those that have one are looked at byte by byte, as the rest is.
+    // Eight bytes at a time: a word with no byte below 0x20, no 7F or C2,
+    // and no EF followed by BF has nothing to look at, and most words of a
+    // body are such. Those that have one are looked at byte by byte, as
+    // the rest is. EF alone is not enough to look: it leads every
+    // full-width comma, colon and bracket (U+FF01..U+FF5E), a few in each
+    // line of Chinese, and only EF BF can start U+FFFE or U+FFFF.
     const ONES: u64 = u64::from_le_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    const LOW7: u64 = u64::from_le_bytes([0x7f; 8]);
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    // The high bit of each byte of `v` that is zero, and of no other (no
+    // carry crosses a byte, unlike in `has_zero`).
+    let zeros = |v: u64| !(((v & LOW7) + LOW7) | v) & HIGH;
+    // The last byte's follower is in the next word: an EF there is looked at.
+    const LAST: u64 = 0x80 << 56;
+    let ef_then_bf = |v: u64| zeros(v ^ (ONES * 0xef)) & ((zeros(v ^ (ONES * 0xbf)) >> 8) | LAST);
     let b = s.as_bytes();
     let refused_at = |at: usize| SUSPECT[usize::from(b[at])] && refuses(b, at);
     let mut words = b.chunks_exact(8);
@@ -70,7 +80,7 @@ fn all_xml_chars(s: &str) -> bool {
         let flagged = below_space
             || has_zero(v ^ (ONES * 0x7f))
             || has_zero(v ^ (ONES * 0xc2))
-            || has_zero(v ^ (ONES * 0xef));
+            || ef_then_bf(v) != 0;
         if flagged && (at..at + 8).any(refused_at) {
             return false;
         }
@@ -439,6 +449,10 @@ mod tests {
             '\u{ffff}',
             '\u{fefe}',
             '\u{efbf}',
+            '，',
+            '\u{ffc0}',
+            '\u{ffbf}',
+            '\u{feff}',
             '\u{10000}',
             '\u{10ffff}',
             '論',
