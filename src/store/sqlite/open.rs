@@ -108,10 +108,16 @@ impl Sqlite {
         )
         .map_err(corrupt)?;
         conn.busy_handler(Some(super::wait_for_lock)).map_err(sql)?;
+        // The header and the tables are read from one snapshot: another
+        // process migrating the new database meanwhile would otherwise be
+        // seen half way, with tables but no application id yet, and the
+        // file taken for someone else's.
+        let snapshot = conn.unchecked_transaction().map_err(corrupt)?;
         let (app_id, version) = header(&conn, path)?;
         let tables: i64 = conn
             .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
             .map_err(corrupt)?;
+        snapshot.finish().map_err(corrupt)?;
         if app_id != APPLICATION_ID && (tables > 0 || app_id != 0) {
             return Err(StoreError::Foreign {
                 path: path.to_owned(),
