@@ -67,7 +67,7 @@ impl Selection {
     fn wants(&self, index: &Index, key: &Key) -> bool {
         self.since.is_some_and(|t| key.published() >= instant(t))
             || (self.corrected && index.corrected(key).is_some())
-            || self.ids.contains(key.id())
+            || self.ids.contains(index.id(key))
     }
 }
 

@@ -24,11 +24,13 @@ pub struct SourceFile {
     pub display: String,
     /// Where, in `display`, the path under `content_dir` starts.
     relative_at: u32,
-    /// `content_dir`, shared by every file of a walk.
-    root: Arc<Path>,
-    /// The file to read instead of the one `display` names under `root`
-    /// (the last good version of an invalid article, kept elsewhere).
-    elsewhere: Option<Box<Path>>,
+    /// Whether `at` is the file itself, read instead of the one `display`
+    /// names (the last good version of an invalid article, kept
+    /// elsewhere), rather than `content_dir`.
+    elsewhere: bool,
+    /// `content_dir`, shared by every file of a walk; or the file itself.
+    /// One field for both: a million of these are held at once.
+    at: Arc<Path>,
     /// Its size and mtime, when the walk asked for them (see [`discover`]);
     /// otherwise they are read from the open file.
     pub stat: Option<FileStat>,
@@ -41,8 +43,8 @@ impl SourceFile {
         SourceFile {
             display: path.to_string_lossy().into_owned(),
             relative_at: 0,
-            root: Arc::from(Path::new("")),
-            elsewhere: Some(path.into()),
+            elsewhere: true,
+            at: Arc::from(path),
             stat: None,
         }
     }
@@ -50,7 +52,8 @@ impl SourceFile {
     /// This file, read from `path` instead, with its stat read from there.
     pub(crate) fn read_from(&self, path: PathBuf) -> SourceFile {
         SourceFile {
-            elsewhere: Some(path.into_boxed_path()),
+            elsewhere: true,
+            at: Arc::from(path),
             stat: None,
             ..self.clone()
         }
@@ -58,14 +61,14 @@ impl SourceFile {
 
     /// Whether it is read from somewhere other than `content_dir`.
     pub(crate) fn is_elsewhere(&self) -> bool {
-        self.elsewhere.is_some()
+        self.elsewhere
     }
 
     /// The file on disk.
     pub fn path(&self) -> PathBuf {
-        match &self.elsewhere {
-            Some(p) => p.to_path_buf(),
-            None => self.root.join(self.relative()),
+        match self.elsewhere {
+            true => self.at.to_path_buf(),
+            false => self.at.join(self.relative()),
         }
     }
 
@@ -405,8 +408,8 @@ impl Walker<'_> {
                     Some(relative_at) => self.files.push(SourceFile {
                         display: child_shown,
                         relative_at,
-                        root: self.shared_root.clone(),
-                        elsewhere: None,
+                        elsewhere: false,
+                        at: self.shared_root.clone(),
                         stat,
                     }),
                     None => self.file(&entry.path(), child_shown, stat),
@@ -469,15 +472,15 @@ impl Walker<'_> {
         if !is_article_name(&shown) {
             return;
         }
-        let (relative_at, elsewhere) = match self.relative_at(path, &shown) {
-            Some(at) => (at, None),
-            None => (0, Some(path.into())),
+        let (relative_at, elsewhere, at) = match self.relative_at(path, &shown) {
+            Some(relative_at) => (relative_at, false, self.shared_root.clone()),
+            None => (0, true, Arc::from(path)),
         };
         self.files.push(SourceFile {
             display: shown,
             relative_at,
-            root: self.shared_root.clone(),
             elsewhere,
+            at,
             stat,
         });
     }

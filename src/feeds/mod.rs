@@ -178,7 +178,7 @@ fn author_specs(config: &Config, index: &Index) -> Vec<FeedSpec> {
     }
     let mut by_slug: rustc_hash::FxHashMap<&str, Seen<'_>> = Default::default();
     for (i, k) in index.published().iter().enumerate() {
-        for &b in k.authors.iter() {
+        for &b in index.authors(k) {
             let byline = index.byline(b);
             let seen = by_slug.entry(&byline.slug).or_insert(Seen {
                 name: &byline.name,
