@@ -148,18 +148,79 @@ pub fn holds(path: &Path, bytes: &[u8]) -> Result<Option<std::fs::Metadata>, FsE
     Ok(same.then_some(meta))
 }
 
+/// The metadata of `path` when it holds exactly what the file `staged`
+/// holds, as [`holds`] says of bytes in memory: both are read a piece at a
+/// time, so neither is ever held whole.
+pub fn holds_file(path: &Path, staged: &Path) -> Result<Option<std::fs::Metadata>, FsError> {
+    use std::io::Read;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(None);
+    };
+    if meta.is_dir() {
+        return Err(FsError::new(
+            path,
+            FsAction::Write,
+            std::io::Error::other("a folder is where this file goes"),
+        ));
+    }
+    let new = std::fs::File::open(staged).map_err(FsError::at(staged, FsAction::Read))?;
+    let new_len = new
+        .metadata()
+        .map_err(FsError::at(staged, FsAction::Read))?
+        .len();
+    if new_len != meta.len() {
+        return Ok(None);
+    }
+    // An old file that cannot be read is one to replace, as for `holds`.
+    let Ok(old) = std::fs::File::open(path) else {
+        return Ok(None);
+    };
+    let (mut old, mut new) = (old.take(new_len), new.take(new_len));
+    let (mut a, mut b) = (vec![0; WRITE_BUFFER], vec![0; WRITE_BUFFER]);
+    loop {
+        let n = match old.read(&mut a) {
+            Ok(0) => return Ok(Some(meta)),
+            Ok(n) => n,
+            Err(_) => return Ok(None),
+        };
+        if new.read_exact(&mut b[..n]).is_err() || a[..n] != b[..n] {
+            return Ok(None);
+        }
+    }
+}
+
 /// Writes `bytes` to a temporary file in the folder of `path`, which must
 /// exist, to be renamed onto `path`; the file is removed again if the
 /// returned path is dropped.
 pub fn stage_beside(path: &Path, bytes: &[u8]) -> Result<tempfile::TempPath, FsError> {
+    stage_beside_with(path, &mut |w| w.write_all(bytes))
+}
+
+/// What writes a file's bytes as they are made, into what it is given: for
+/// a file too large to hold whole first.
+pub type WriteWith<'a> = dyn FnMut(&mut dyn Write) -> std::io::Result<()> + 'a;
+
+/// How much of a file written with [`WriteWith`] is held before it goes
+/// to the file.
+const WRITE_BUFFER: usize = 64 * 1024;
+
+/// [`stage_beside`] for a file whose bytes `write` writes.
+pub fn stage_beside_with(
+    path: &Path,
+    write: &mut WriteWith<'_>,
+) -> Result<tempfile::TempPath, FsError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".broadsheet-")
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(FsError::at(path, FsAction::Write))?;
-    tmp.write_all(bytes)
-        .map_err(FsError::at(path, FsAction::Write))?;
+    {
+        let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, tmp.as_file_mut());
+        write(&mut out)
+            .and_then(|()| out.flush())
+            .map_err(FsError::at(path, FsAction::Write))?;
+    }
     // Readers poll feeds over HTTP; the usual permissions of a published
     // file, not the 0600 of a temporary one.
     #[cfg(unix)]
@@ -177,6 +238,14 @@ pub fn stage_beside(path: &Path, bytes: &[u8]) -> Result<tempfile::TempPath, FsE
 /// For a folder made by the same build, in which nothing else can be:
 /// no temporary name, no rename, no second look at the file.
 pub fn create_written(path: &Path, bytes: &[u8]) -> Result<std::fs::Metadata, FsError> {
+    create_written_with(path, &mut |w| w.write_all(bytes))
+}
+
+/// [`create_written`] for a file whose bytes `write` writes.
+pub fn create_written_with(
+    path: &Path,
+    write: &mut WriteWith<'_>,
+) -> Result<std::fs::Metadata, FsError> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -189,8 +258,12 @@ pub fn create_written(path: &Path, bytes: &[u8]) -> Result<std::fs::Metadata, Fs
         ),
         _ => FsError::new(path, FsAction::Write, e),
     })?;
-    f.write_all(bytes)
-        .map_err(FsError::at(path, FsAction::Write))?;
+    {
+        let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, &mut f);
+        write(&mut out)
+            .and_then(|()| out.flush())
+            .map_err(FsError::at(path, FsAction::Write))?;
+    }
     let meta = f.metadata().map_err(FsError::at(path, FsAction::Write))?;
     // The mode asked for at open is narrowed by the umask; only then is a
     // second call needed, as it is for every temporary file.

@@ -456,6 +456,10 @@ impl feeds::Sink for BuildSink<'_> {
     fn put(&self, path: &str, bytes: &[u8]) -> Result<(), Error> {
         Ok(self.staging.stage(path, bytes)?)
     }
+
+    fn put_with(&self, path: &str, write: &mut crate::fsio::WriteWith<'_>) -> Result<(), Error> {
+        Ok(self.staging.stage_with(path, write)?)
+    }
 }
 
 /// What a feed's bytes depend on: everything every output depends on

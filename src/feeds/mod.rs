@@ -202,7 +202,13 @@ fn author_specs(config: &Config, index: &Index) -> Vec<FeedSpec> {
     chosen.sort_unstable_by(|a, b| a.0.cmp(b.0));
     chosen
         .into_iter()
-        .map(|(slug, Seen { name, items, .. })| FeedSpec {
+        .map(|(slug, Seen { name, mut items, .. })| FeedSpec {
+            items: {
+                // Grown a push at a time; a hundred thousand such feeds
+                // are held until the build ends.
+                items.shrink_to_fit();
+                items
+            },
             dir: format!("{AUTHORS}/{slug}"),
             title: format!("{name} | {}", config.site.title),
             description: if chinese {
@@ -218,7 +224,6 @@ fn author_specs(config: &Config, index: &Index) -> Vec<FeedSpec> {
                 format!("Articles by {name} in {}", config.site.title)
             },
             home_url: format!("{}/", config.site.base_url),
-            items,
             full: config.feeds.author_content == FeedContent::Full,
         })
         .collect()
@@ -308,6 +313,22 @@ pub trait Sink: Sync {
     fn keep(&self, path: &str);
     /// Takes one file made, as soon as it is made.
     fn put(&self, path: &str, bytes: &[u8]) -> Result<(), crate::Error>;
+    /// Takes one file as `write` makes it: for a file too large to hold
+    /// whole first (the list of every author's feeds, at a million
+    /// articles about 45 MB). A sink that keeps its files in memory holds
+    /// it anyway.
+    fn put_with(
+        &self,
+        path: &str,
+        write: &mut crate::fsio::WriteWith<'_>,
+    ) -> Result<(), crate::Error> {
+        let mut bytes = Vec::new();
+        write(&mut bytes).map_err(crate::fsio::FsError::at(
+            std::path::Path::new(path),
+            crate::fsio::FsAction::Write,
+        ))?;
+        self.put(path, &bytes)
+    }
 }
 
 /// A sink that keeps every file in memory: for a preview, which serves
@@ -442,8 +463,10 @@ fn generate_from(
     });
     generated.errors.dedup();
     sink.put(opml::COLUMNS, &opml::columns(config, specs))?;
-    if let Some(authors) = opml::authors(config, specs) {
-        sink.put(opml::AUTHOR_LIST, &authors)?;
+    if opml::has_authors(specs) {
+        sink.put_with(opml::AUTHOR_LIST, &mut |out| {
+            opml::authors(config, specs, out)
+        })?;
     }
     sink.put("index.html", &pages::index(config, pages, index, specs)?)?;
     Ok(generated)

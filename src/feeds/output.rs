@@ -601,12 +601,45 @@ impl Staging {
                 None => Staged::Replaced(fsio::stage_beside(&target, bytes)?),
             }
         };
+        self.record(path, &target, staged)
+    }
+
+    /// [`Staging::stage`] for a file whose bytes `write` writes as they
+    /// are made, never held whole: a file that already holds them is told
+    /// by reading both a piece at a time.
+    pub fn stage_with(&self, path: &str, write: &mut fsio::WriteWith<'_>) -> Result<(), FsError> {
+        let target = self.output_dir.join(path);
+        if !is_output_path(path) {
+            return Err(not_an_output(&target));
+        }
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let folder = self.folder(&mut lock(&self.folders), dir, &target)?;
+        let staged = if folder.fresh {
+            let meta =
+                fsio::create_written_with(&folder.at.join(name), write).map_err(|e| FsError {
+                    path: target.clone(),
+                    ..e
+                })?;
+            Staged::Fresh(FileStat::of(&meta))
+        } else {
+            let tmp = fsio::stage_beside_with(&target, write)?;
+            match fsio::holds_file(&target, &tmp)? {
+                // Dropped, the temporary file is removed.
+                Some(meta) => Staged::Unchanged(FileStat::of(&meta)),
+                None => Staged::Replaced(tmp),
+            }
+        };
+        self.record(path, &target, staged)
+    }
+
+    /// Lists a staged file, once.
+    fn record(&self, path: &str, target: &Path, staged: Staged) -> Result<(), FsError> {
         match lock(&self.files).entry(path.to_owned()) {
             std::collections::btree_map::Entry::Vacant(v) => {
                 v.insert(staged);
                 Ok(())
             }
-            std::collections::btree_map::Entry::Occupied(_) => Err(twice(&target)),
+            std::collections::btree_map::Entry::Occupied(_) => Err(twice(target)),
         }
     }
 
@@ -1127,6 +1160,52 @@ mod tests {
                 out.join("../broadsheet.db").display()
             )
         );
+    }
+
+    #[test]
+    fn a_file_staged_as_it_is_written_is_compared_with_the_one_there_and_kept_when_the_same() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("feeds");
+        // Larger than the piece compared at a time, with the one byte that
+        // differs in the last piece.
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let mut other = big.clone();
+        *other.last_mut().unwrap() ^= 1;
+        let write = |bytes: &[u8]| {
+            let bytes = bytes.to_vec();
+            move |w: &mut dyn Write| {
+                // In pieces, as a writer of outlines gives them.
+                bytes.chunks(1000).try_for_each(|c| w.write_all(c))
+            }
+        };
+        let commit = |bytes: &[u8]| {
+            let previous = Manifest::read(&out);
+            let staging = Staging::begin(&out, &previous).unwrap();
+            staging
+                .stage_with("authors.opml", &mut write(bytes))
+                .unwrap();
+            staging.stage_with("ai/rss.xml", &mut write(b"x")).unwrap();
+            staging.commit(stamp("1"), BTreeMap::new()).unwrap()
+        };
+        let first = commit(&big);
+        assert_eq!((first.written, first.unchanged), (2, 0));
+        assert_eq!(std::fs::read(out.join("authors.opml")).unwrap(), big);
+        assert_eq!(std::fs::read(out.join("ai/rss.xml")).unwrap(), b"x");
+        let again = commit(&big);
+        assert_eq!((again.written, again.unchanged), (0, 2));
+        let changed = commit(&other);
+        assert_eq!((changed.written, changed.unchanged), (1, 1));
+        assert_eq!(std::fs::read(out.join("authors.opml")).unwrap(), other);
+        let shorter = commit(&other[..other.len() - 1]);
+        assert_eq!(shorter.written, 1);
+        // No temporary file is left beside them.
+        let mut names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, [MANIFEST, "ai", "authors.opml"]);
     }
 
     #[test]
