@@ -202,30 +202,37 @@ fn author_specs(config: &Config, index: &Index) -> Vec<FeedSpec> {
     chosen.sort_unstable_by(|a, b| a.0.cmp(b.0));
     chosen
         .into_iter()
-        .map(|(slug, Seen { name, mut items, .. })| FeedSpec {
-            items: {
-                // Grown a push at a time; a hundred thousand such feeds
-                // are held until the build ends.
-                items.shrink_to_fit();
-                items
-            },
-            dir: format!("{AUTHORS}/{slug}"),
-            title: format!("{name} | {}", config.site.title),
-            description: if chinese {
-                // A space between a Latin name and the Chinese after it,
-                // as Chinese typesetting does; none after a Chinese name.
-                let gap = if name.chars().next_back().is_some_and(crate::text::is_cjk) {
-                    ""
+        .map(
+            |(
+                slug,
+                Seen {
+                    name, mut items, ..
+                },
+            )| FeedSpec {
+                items: {
+                    // Grown a push at a time; a hundred thousand such feeds
+                    // are held until the build ends.
+                    items.shrink_to_fit();
+                    items
+                },
+                dir: format!("{AUTHORS}/{slug}"),
+                title: format!("{name} | {}", config.site.title),
+                description: if chinese {
+                    // A space between a Latin name and the Chinese after it,
+                    // as Chinese typesetting does; none after a Chinese name.
+                    let gap = if name.chars().next_back().is_some_and(crate::text::is_cjk) {
+                        ""
+                    } else {
+                        " "
+                    };
+                    format!("{name}{gap}在《{}》的文章", config.site.title)
                 } else {
-                    " "
-                };
-                format!("{name}{gap}在《{}》的文章", config.site.title)
-            } else {
-                format!("Articles by {name} in {}", config.site.title)
+                    format!("Articles by {name} in {}", config.site.title)
+                },
+                home_url: format!("{}/", config.site.base_url),
+                full: config.feeds.author_content == FeedContent::Full,
             },
-            home_url: format!("{}/", config.site.base_url),
-            full: config.feeds.author_content == FeedContent::Full,
-        })
+        )
         .collect()
 }
 

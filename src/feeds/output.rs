@@ -488,6 +488,19 @@ struct Folder {
     fresh: bool,
 }
 
+/// What staging knows of a folder it has looked at. A first build of a
+/// million articles makes 124,000 author folders, each inside the one it
+/// makes for `authors`: those hold no path of their own.
+#[derive(Debug)]
+enum Known {
+    /// There already, at its own place.
+    There,
+    /// Made by this build under a temporary name beside its place: here.
+    Made(PathBuf),
+    /// Made by this build inside the folder above it, which it made too.
+    Inside,
+}
+
 /// What staging did with one file.
 #[derive(Debug)]
 enum Staged {
@@ -514,7 +527,7 @@ pub struct Staging {
     /// Each folder looked at (under `output_dir`, `/`-separated; `""` is
     /// `output_dir`): a folder is checked for a link, or made, once however
     /// many files go in it.
-    folders: Mutex<HashMap<String, Folder>>,
+    folders: Mutex<HashMap<String, Known>>,
     /// The folders this build makes whose parent was already there, each
     /// under a temporary name, with where it goes. Dropped, a temporary
     /// folder is removed with all it holds.
@@ -681,7 +694,7 @@ impl Staging {
     /// the file on whose way the folder is, for the error.
     fn folder(
         &self,
-        known: &mut HashMap<String, Folder>,
+        known: &mut HashMap<String, Known>,
         dir: &str,
         file: &Path,
     ) -> Result<Folder, FsError> {
@@ -691,8 +704,8 @@ impl Staging {
                 fresh: false,
             });
         }
-        if let Some(f) = known.get(dir) {
-            return Ok(f.clone());
+        if known.contains_key(dir) {
+            return Ok(self.resolve(known, dir));
         }
         let (parent, name) = dir.rsplit_once('/').unwrap_or(("", dir));
         let up = self.folder(known, parent, file)?;
@@ -713,14 +726,18 @@ impl Staging {
                 std::io::ErrorKind::AlreadyExists => a_file_is_there(),
                 _ => FsError::new(&place, FsAction::Create, e),
             })?;
+            known.insert(dir.to_owned(), Known::Inside);
             Folder { at, fresh: true }
         } else {
             match std::fs::symlink_metadata(&place) {
                 Ok(m) if m.file_type().is_symlink() => return Err(link_error(&place)),
-                Ok(m) if m.is_dir() => Folder {
-                    at: place,
-                    fresh: false,
-                },
+                Ok(m) if m.is_dir() => {
+                    known.insert(dir.to_owned(), Known::There);
+                    Folder {
+                        at: place,
+                        fresh: false,
+                    }
+                }
                 Ok(_) => return Err(a_file_is_there()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     let mut builder = tempfile::Builder::new();
@@ -737,13 +754,35 @@ impl Staging {
                         .map_err(FsError::at(&place, FsAction::Create))?;
                     let at = tmp.path().to_owned();
                     lock(&self.new_folders).push((tmp, place));
+                    known.insert(dir.to_owned(), Known::Made(at.clone()));
                     Folder { at, fresh: true }
                 }
                 Err(e) => return Err(FsError::new(&place, FsAction::Create, e)),
             }
         };
-        known.insert(dir.to_owned(), folder.clone());
         Ok(folder)
+    }
+
+    /// Where the files of `dir`, a folder looked at already (or `""`),
+    /// go.
+    fn resolve(&self, known: &HashMap<String, Known>, dir: &str) -> Folder {
+        match known.get(dir) {
+            Some(Known::Made(at)) => Folder {
+                at: at.clone(),
+                fresh: true,
+            },
+            Some(Known::Inside) => {
+                let (parent, name) = dir.rsplit_once('/').unwrap_or(("", dir));
+                Folder {
+                    at: self.resolve(known, parent).at.join(name),
+                    fresh: true,
+                }
+            }
+            Some(Known::There) | None => Folder {
+                at: self.output_dir.join(dir),
+                fresh: false,
+            },
+        }
     }
 
     /// The second step: every staged file and new folder renamed into
