@@ -392,6 +392,10 @@ pub fn generate_catalog(
     generate_from(config, catalog.index(), read, specs, pages, sink)
 }
 
+/// What making one feed came to: made (`true`) or kept as it was, or the
+/// problems of the articles it carries.
+type Outcome = Result<bool, Vec<ContentError>>;
+
 fn generate_from(
     config: &Config,
     index: &Index,
@@ -400,63 +404,69 @@ fn generate_from(
     pages: &PageTemplates,
     sink: &dyn Sink,
 ) -> Result<Generated, crate::Error> {
-    let outcomes: Vec<Result<Result<bool, Vec<ContentError>>, crate::Error>> = specs
+    // Each feed's outcome is held until every feed is made: the error of
+    // one that failed is boxed, so that a hundred thousand that did not
+    // take eight bytes each for it, not the size of the largest error.
+    let outcomes: Vec<Result<Outcome, Box<crate::Error>>> = specs
         .par_iter()
         .map(|spec| {
-            let files = feed_files(config, spec);
-            if sink.is_current(index, spec, &files) {
-                files.iter().for_each(|f| sink.keep(f));
-                return Ok(Ok(false));
-            }
-            let mut errors = Vec::new();
-            let mut articles = Vec::with_capacity(spec.items.len());
-            let mut bodies = Vec::with_capacity(spec.items.len());
-            for &i in &spec.items {
-                let loaded = match read.and_then(|r| r.get(i)) {
-                    Some(a) => render_entry(config, a, spec.full)
-                        .map(|body| (a.clone(), body))
-                        .map_err(|e| vec![e]),
-                    None => index
-                        .load_with_body(config, &index.published()[i])
-                        .and_then(
-                            |(a, text)| match render_read(config, &a, &text, spec.full) {
-                                Ok(body) => Ok((a, body)),
-                                Err(e) => Err(vec![e]),
-                            },
-                        ),
-                };
-                match loaded {
-                    Ok((a, body)) => {
-                        articles.push(a);
-                        bodies.push(body);
-                    }
-                    Err(e) => errors.extend(e),
+            let made = || -> Result<Outcome, crate::Error> {
+                let files = feed_files(config, spec);
+                if sink.is_current(index, spec, &files) {
+                    files.iter().for_each(|f| sink.keep(f));
+                    return Ok(Ok(false));
                 }
-            }
-            if !errors.is_empty() {
-                return Ok(Err(errors));
-            }
-            let entries: Vec<Entry<'_>> = articles
-                .iter()
-                .zip(&bodies)
-                .map(|(article, body)| Entry { article, body })
-                .collect();
-            let updated = newest(&entries);
-            for file in &files {
-                let bytes = match file.rsplit('/').next() {
-                    Some("index.html") => pages::column(config, pages, spec, &entries)?,
-                    Some("rss.xml") => rss::write(config, spec, &entries, updated)?,
-                    Some("atom.xml") => atom::write(config, spec, &entries, updated)?,
-                    _ => json::write(config, spec, &entries)?,
-                };
-                sink.put(file, &bytes)?;
-            }
-            Ok(Ok(true))
+                let mut errors = Vec::new();
+                let mut articles = Vec::with_capacity(spec.items.len());
+                let mut bodies = Vec::with_capacity(spec.items.len());
+                for &i in &spec.items {
+                    let loaded = match read.and_then(|r| r.get(i)) {
+                        Some(a) => render_entry(config, a, spec.full)
+                            .map(|body| (a.clone(), body))
+                            .map_err(|e| vec![e]),
+                        None => index
+                            .load_with_body(config, &index.published()[i])
+                            .and_then(|(a, text)| {
+                                match render_read(config, &a, &text, spec.full) {
+                                    Ok(body) => Ok((a, body)),
+                                    Err(e) => Err(vec![e]),
+                                }
+                            }),
+                    };
+                    match loaded {
+                        Ok((a, body)) => {
+                            articles.push(a);
+                            bodies.push(body);
+                        }
+                        Err(e) => errors.extend(e),
+                    }
+                }
+                if !errors.is_empty() {
+                    return Ok(Err(errors));
+                }
+                let entries: Vec<Entry<'_>> = articles
+                    .iter()
+                    .zip(&bodies)
+                    .map(|(article, body)| Entry { article, body })
+                    .collect();
+                let updated = newest(&entries);
+                for file in &files {
+                    let bytes = match file.rsplit('/').next() {
+                        Some("index.html") => pages::column(config, pages, spec, &entries)?,
+                        Some("rss.xml") => rss::write(config, spec, &entries, updated)?,
+                        Some("atom.xml") => atom::write(config, spec, &entries, updated)?,
+                        _ => json::write(config, spec, &entries)?,
+                    };
+                    sink.put(file, &bytes)?;
+                }
+                Ok(Ok(true))
+            };
+            made().map_err(Box::new)
         })
         .collect();
     let mut generated = Generated::default();
     for (at, o) in outcomes.into_iter().enumerate() {
-        match o? {
+        match o.map_err(|e| *e)? {
             Ok(true) => generated.made_feeds.push(at),
             Ok(false) => generated.kept += 1,
             Err(e) => generated.errors.extend(e),
