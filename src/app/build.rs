@@ -250,19 +250,21 @@ pub fn build_with(
     // it; articles no output carries need none, their absence changes
     // nothing, and the articles of a feed kept as it was were kept when
     // it was made.
-    let carried: BTreeSet<usize> = generated
+    let mut carried: Vec<usize> = generated
         .made_feeds
         .iter()
         .flat_map(|&f| specs[f].items.iter().copied())
         .collect();
-    let carried: Vec<(std::path::PathBuf, FileStat)> = carried
-        .into_iter()
-        .map(|i| {
+    carried.sort_unstable();
+    carried.dedup();
+    let copied = {
+        use rayon::prelude::*;
+        let articles = carried.par_iter().map(|&i| {
             let k = &index.published()[i];
             (index.file(k).path(), index.stat(k))
-        })
-        .collect();
-    let copied = super::last_good::keep(config, &carried)?;
+        });
+        super::last_good::keep(config, articles)?
+    };
     tracing::debug!(copied, elapsed = ?started.elapsed(), "last good versions kept");
     let hub = config.feeds.websub_hub.as_deref().map(|hub| {
         let changed: Vec<String> = report

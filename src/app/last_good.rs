@@ -41,15 +41,19 @@ pub(super) fn version_of(config: &Config, file: &SourceFile) -> Option<SourceFil
 /// Copies each of `articles` read from its own file (not from a copy)
 /// whose copy is missing or differs in size or mtime. Returns how many
 /// were copied.
-pub(super) fn keep(config: &Config, articles: &[(PathBuf, FileStat)]) -> Result<usize, FsError> {
+/// The articles come as an iterator of their paths and stats, made as
+/// they are copied: at a million articles the feeds carry 400,000, and a
+/// list of their paths was 50 MB more when a build's memory peaks.
+pub(super) fn keep(
+    config: &Config,
+    articles: impl ParallelIterator<Item = (PathBuf, FileStat)>,
+) -> Result<usize, FsError> {
     let base = dir(config);
-    let copied: Result<Vec<bool>, FsError> = articles
-        .par_iter()
+    articles
         .filter(|(path, _)| !path.starts_with(&base))
-        .filter_map(|(path, stat)| copy_of(config, path).map(|copy| (path, stat, copy)))
-        .map(|(path, stat, copy)| keep_one(path, *stat, &copy))
-        .collect();
-    Ok(copied?.into_iter().filter(|&c| c).count())
+        .filter_map(|(path, stat)| copy_of(config, &path).map(|copy| (path, stat, copy)))
+        .map(|(path, stat, copy)| keep_one(&path, stat, &copy).map(usize::from))
+        .try_reduce(|| 0, |a, b| Ok(a + b))
 }
 
 fn keep_one(source: &Path, stat: FileStat, copy: &Path) -> Result<bool, FsError> {
