@@ -109,6 +109,20 @@ pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<bool, FsError> {
     }
 }
 
+/// [`write_if_changed`] for a file whose bytes `write` writes as they are
+/// made, never held whole.
+pub fn write_if_changed_with(path: &Path, write: &mut WriteWith<'_>) -> Result<bool, FsError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(FsError::at(path, FsAction::Write))?;
+    let tmp = stage_beside_with(path, write)?;
+    if holds_file(path, &tmp)?.is_some() {
+        // Dropped, the temporary file is removed.
+        return Ok(false);
+    }
+    persist(tmp, path)?;
+    Ok(true)
+}
+
 /// Renames a staged file into place.
 pub fn persist(tmp: tempfile::TempPath, path: &Path) -> Result<(), FsError> {
     tmp.persist(path)
