@@ -855,7 +855,7 @@ impl Staging {
             if matches!(staged, Staged::Replaced(_)) {
                 let written = Staged::Fresh(FileStat::default());
                 if let Staged::Replaced(tmp) = std::mem::replace(staged, written) {
-                    let place = output_dir.join(&*path);
+                    let place = output_dir.join(path);
                     fsio::persist(tmp, &place)?;
                     // A rename changes the file's ctime: looked at after.
                     *staged = Staged::Fresh(stamp_of(&place).unwrap_or_default());
