@@ -147,19 +147,26 @@ pub fn stage(path: &Path, bytes: &[u8]) -> Result<Option<tempfile::TempPath>, Fs
 /// where it goes, found now, before anything is renamed, rather than by a
 /// rename that fails with half the new set in place.
 pub fn holds(path: &Path, bytes: &[u8]) -> Result<Option<std::fs::Metadata>, FsError> {
-    let Ok(meta) = std::fs::metadata(path) else {
+    let Some(meta) = existing(path)? else {
         return Ok(None);
     };
-    if meta.is_dir() {
-        return Err(FsError::new(
-            path,
-            FsAction::Write,
-            std::io::Error::other("a folder is where this file goes"),
-        ));
-    }
     let same =
         meta.len() == bytes.len() as u64 && std::fs::read(path).is_ok_and(|old| old == bytes);
     Ok(same.then_some(meta))
+}
+
+/// The metadata of the file at `path`, if there is one; an error when a
+/// folder is there instead (see [`holds`]).
+fn existing(path: &Path) -> Result<Option<std::fs::Metadata>, FsError> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(FsError::new(
+            path,
+            FsAction::Write,
+            std::io::Error::other("a folder is where this file goes"),
+        )),
+        Ok(meta) => Ok(Some(meta)),
+        Err(_) => Ok(None),
+    }
 }
 
 /// The metadata of `path` when it holds exactly what the file `staged`
@@ -167,16 +174,9 @@ pub fn holds(path: &Path, bytes: &[u8]) -> Result<Option<std::fs::Metadata>, FsE
 /// time, so neither is ever held whole.
 pub fn holds_file(path: &Path, staged: &Path) -> Result<Option<std::fs::Metadata>, FsError> {
     use std::io::Read;
-    let Ok(meta) = std::fs::metadata(path) else {
+    let Some(meta) = existing(path)? else {
         return Ok(None);
     };
-    if meta.is_dir() {
-        return Err(FsError::new(
-            path,
-            FsAction::Write,
-            std::io::Error::other("a folder is where this file goes"),
-        ));
-    }
     let new = std::fs::File::open(staged).map_err(FsError::at(staged, FsAction::Read))?;
     let new_len = new
         .metadata()

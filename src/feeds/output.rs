@@ -621,14 +621,9 @@ impl Staging {
     /// file beside it (or the file itself, in a folder this build makes).
     /// The bytes are not kept. Safe to call from many threads at once.
     pub fn stage(&self, path: &str, bytes: &[u8]) -> Result<(), FsError> {
-        let target = self.output_dir.join(path);
-        if !is_output_path(path) {
-            return Err(not_an_output(&target));
-        }
-        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
-        let folder = self.folder(&mut lock(&self.folders), dir, &target)?;
-        let staged = if folder.fresh {
-            let meta = fsio::create_written(&folder.at.join(name), bytes).map_err(|e| FsError {
+        let (target, fresh) = self.place(path)?;
+        let staged = if let Some(at) = fresh {
+            let meta = fsio::create_written(&at, bytes).map_err(|e| FsError {
                 path: target.clone(),
                 ..e
             })?;
@@ -646,18 +641,12 @@ impl Staging {
     /// are made, never held whole: a file that already holds them is told
     /// by reading both a piece at a time.
     pub fn stage_with(&self, path: &str, write: &mut fsio::WriteWith<'_>) -> Result<(), FsError> {
-        let target = self.output_dir.join(path);
-        if !is_output_path(path) {
-            return Err(not_an_output(&target));
-        }
-        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
-        let folder = self.folder(&mut lock(&self.folders), dir, &target)?;
-        let staged = if folder.fresh {
-            let meta =
-                fsio::create_written_with(&folder.at.join(name), write).map_err(|e| FsError {
-                    path: target.clone(),
-                    ..e
-                })?;
+        let (target, fresh) = self.place(path)?;
+        let staged = if let Some(at) = fresh {
+            let meta = fsio::create_written_with(&at, write).map_err(|e| FsError {
+                path: target.clone(),
+                ..e
+            })?;
             Staged::Fresh(FileStat::of(&meta))
         } else {
             let tmp = fsio::stage_beside_with(&target, write)?;
@@ -668,6 +657,19 @@ impl Staging {
             }
         };
         self.record(path, &target, staged)
+    }
+
+    /// Where the file at `path` goes: its place under `output_dir`, and,
+    /// when its folder is one this build makes, where it is written now.
+    fn place(&self, path: &str) -> Result<(PathBuf, Option<PathBuf>), FsError> {
+        let target = self.output_dir.join(path);
+        if !is_output_path(path) {
+            return Err(not_an_output(&target));
+        }
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let folder = self.folder(&mut lock(&self.folders), dir, &target)?;
+        let fresh = folder.fresh.then(|| folder.at.join(name));
+        Ok((target, fresh))
     }
 
     /// Lists a staged file, once.
