@@ -247,15 +247,10 @@ pub fn stage_beside_with(
     Ok(tmp.into_temp_path())
 }
 
-/// Writes `bytes` to `path`, which must not exist yet, with the
-/// permissions of a published file, and returns its metadata once written.
-/// For a folder made by the same build, in which nothing else can be:
-/// no temporary name, no rename, no second look at the file.
-pub fn create_written(path: &Path, bytes: &[u8]) -> Result<std::fs::Metadata, FsError> {
-    create_written_with(path, &mut |w| w.write_all(bytes))
-}
-
-/// [`create_written`] for a file whose bytes `write` writes.
+/// Writes the bytes `write` makes to `path`, which must not exist yet, with
+/// the permissions of a published file, and returns its metadata once
+/// written. For a folder made by the same build, in which nothing else can
+/// be: no temporary name, no rename, no second look at the file.
 pub fn create_written_with(
     path: &Path,
     write: &mut WriteWith<'_>,

@@ -214,8 +214,13 @@ impl Manifest {
     /// names to write and to parse (a third of the size, and several times
     /// faster to read).
     pub fn to_bytes(&self) -> Vec<u8> {
+        // About what each entry takes, so that the buffer rarely grows.
+        let guess = MANIFEST_MAGIC.len() + 4 + self.files.len() * 48 + self.feeds.len() * 96;
+        let mut bytes = Vec::with_capacity(guess);
         let files = self.files.iter().map(|(p, s)| (p.as_str(), *s));
-        encode(files, self.inputs.as_ref(), &self.feeds)
+        encode_into(files, self.inputs.as_ref(), &self.feeds, &mut bytes)
+            .expect("a manifest always serialises");
+        bytes
     }
 
     /// A manifest from what [`Manifest::to_bytes`] wrote; `None` for
@@ -341,26 +346,11 @@ struct StoredOut<'a, F, D> {
     feeds: SeqOf<D>,
 }
 
-/// A manifest's bytes (see [`Manifest::to_bytes`]) from its files, in
-/// path order, its inputs and its feeds' digests. Serialised from them as
-/// they are, into the one buffer written: at a million articles the
-/// manifest lists 372,000 files, and a map of them beside the build's own
-/// list, then copies of its bytes, were a hundred megabytes at the moment
-/// a build's memory peaks.
-fn encode<'a, F>(files: F, inputs: Option<&InputStamp>, feeds: &BTreeMap<String, String>) -> Vec<u8>
-where
-    F: ExactSizeIterator<Item = (&'a str, FileStat)> + Clone,
-{
-    // About what each entry takes, so that the buffer rarely grows.
-    let guess = MANIFEST_MAGIC.len() + 4 + files.len() * 48 + feeds.len() * 96;
-    let mut bytes = Vec::with_capacity(guess);
-    encode_into(files, inputs, feeds, &mut bytes).expect("a manifest always serialises");
-    bytes
-}
-
-/// [`encode`] into `out`, as the bytes are made: a build writes its
-/// manifest to the file that way, and at a million articles the bytes are
-/// 25 MB that need not be held at once.
+/// A manifest's bytes (see [`Manifest::to_bytes`]), from its files in
+/// path order, its inputs and its feeds' digests, written into `out` as
+/// they are made: serialised from them as they are, with no copy of a
+/// list, and a build writes its manifest straight to the file, which at a
+/// million articles is 25 MB that need not be held at once.
 fn encode_into<'a, F>(
     files: F,
     inputs: Option<&InputStamp>,
@@ -623,11 +613,7 @@ impl Staging {
     pub fn stage(&self, path: &str, bytes: &[u8]) -> Result<(), FsError> {
         let (target, fresh) = self.place(path)?;
         let staged = if let Some(at) = fresh {
-            let meta = fsio::create_written(&at, bytes).map_err(|e| FsError {
-                path: target.clone(),
-                ..e
-            })?;
-            Staged::Fresh(FileStat::of(&meta))
+            fresh_file(&target, &at, &mut |w| w.write_all(bytes))?
         } else {
             match fsio::holds(&target, bytes)? {
                 Some(meta) => Staged::Unchanged(FileStat::of(&meta)),
@@ -643,11 +629,7 @@ impl Staging {
     pub fn stage_with(&self, path: &str, write: &mut fsio::WriteWith<'_>) -> Result<(), FsError> {
         let (target, fresh) = self.place(path)?;
         let staged = if let Some(at) = fresh {
-            let meta = fsio::create_written_with(&at, write).map_err(|e| FsError {
-                path: target.clone(),
-                ..e
-            })?;
-            Staged::Fresh(FileStat::of(&meta))
+            fresh_file(&target, &at, write)?
         } else {
             let tmp = fsio::stage_beside_with(&target, write)?;
             match fsio::holds_file(&target, &tmp)? {
@@ -939,6 +921,20 @@ impl Staging {
         }
         Ok(report)
     }
+}
+
+/// The file `target` written at `at`, in a folder the build makes, where
+/// nothing else can be: errors name the place it goes.
+fn fresh_file(
+    target: &Path,
+    at: &Path,
+    write: &mut fsio::WriteWith<'_>,
+) -> Result<Staged, FsError> {
+    let meta = fsio::create_written_with(at, write).map_err(|e| FsError {
+        path: target.to_owned(),
+        ..e
+    })?;
+    Ok(Staged::Fresh(FileStat::of(&meta)))
 }
 
 /// The error for a path that is not one a build writes.
