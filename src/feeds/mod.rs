@@ -198,41 +198,35 @@ fn author_specs(config: &Config, index: &Index) -> Vec<FeedSpec> {
     let mut chosen: Vec<(&str, Seen<'_>)> = by_slug
         .into_iter()
         .filter(|(_, seen)| seen.count >= min)
+        .map(|(slug, mut seen)| {
+            // Grown a push at a time; a hundred thousand such feeds are
+            // held until the build ends.
+            seen.items.shrink_to_fit();
+            (slug, seen)
+        })
         .collect();
     chosen.sort_unstable_by(|a, b| a.0.cmp(b.0));
     chosen
         .into_iter()
-        .map(
-            |(
-                slug,
-                Seen {
-                    name, mut items, ..
-                },
-            )| FeedSpec {
-                items: {
-                    // Grown a push at a time; a hundred thousand such feeds
-                    // are held until the build ends.
-                    items.shrink_to_fit();
-                    items
-                },
-                dir: format!("{AUTHORS}/{slug}"),
-                title: format!("{name} | {}", config.site.title),
-                description: if chinese {
-                    // A space between a Latin name and the Chinese after it,
-                    // as Chinese typesetting does; none after a Chinese name.
-                    let gap = if name.chars().next_back().is_some_and(crate::text::is_cjk) {
-                        ""
-                    } else {
-                        " "
-                    };
-                    format!("{name}{gap}在《{}》的文章", config.site.title)
+        .map(|(slug, Seen { name, items, .. })| FeedSpec {
+            dir: format!("{AUTHORS}/{slug}"),
+            title: format!("{name} | {}", config.site.title),
+            description: if chinese {
+                // A space between a Latin name and the Chinese after it,
+                // as Chinese typesetting does; none after a Chinese name.
+                let gap = if name.chars().next_back().is_some_and(crate::text::is_cjk) {
+                    ""
                 } else {
-                    format!("Articles by {name} in {}", config.site.title)
-                },
-                home_url: format!("{}/", config.site.base_url),
-                full: config.feeds.author_content == FeedContent::Full,
+                    " "
+                };
+                format!("{name}{gap}在《{}》的文章", config.site.title)
+            } else {
+                format!("Articles by {name} in {}", config.site.title)
             },
-        )
+            home_url: format!("{}/", config.site.base_url),
+            items,
+            full: config.feeds.author_content == FeedContent::Full,
+        })
         .collect()
 }
 
@@ -392,6 +386,66 @@ pub fn generate_catalog(
     generate_from(config, catalog.index(), read, specs, pages, sink)
 }
 
+/// Makes one feed's files, unless its inputs are those of the files there.
+fn make_feed(
+    config: &Config,
+    index: &Index,
+    read: Option<&[Article]>,
+    spec: &FeedSpec,
+    pages: &PageTemplates,
+    sink: &dyn Sink,
+) -> Result<Outcome, crate::Error> {
+    let files = feed_files(config, spec);
+    if sink.is_current(index, spec, &files) {
+        files.iter().for_each(|f| sink.keep(f));
+        return Ok(Ok(false));
+    }
+    let mut errors = Vec::new();
+    let mut articles = Vec::with_capacity(spec.items.len());
+    let mut bodies = Vec::with_capacity(spec.items.len());
+    for &i in &spec.items {
+        let loaded = match read.and_then(|r| r.get(i)) {
+            Some(a) => render_entry(config, a, spec.full)
+                .map(|body| (a.clone(), body))
+                .map_err(|e| vec![e]),
+            None => index
+                .load_with_body(config, &index.published()[i])
+                .and_then(
+                    |(a, text)| match render_read(config, &a, &text, spec.full) {
+                        Ok(body) => Ok((a, body)),
+                        Err(e) => Err(vec![e]),
+                    },
+                ),
+        };
+        match loaded {
+            Ok((a, body)) => {
+                articles.push(a);
+                bodies.push(body);
+            }
+            Err(e) => errors.extend(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Ok(Err(errors));
+    }
+    let entries: Vec<Entry<'_>> = articles
+        .iter()
+        .zip(&bodies)
+        .map(|(article, body)| Entry { article, body })
+        .collect();
+    let updated = newest(&entries);
+    for file in &files {
+        let bytes = match file.rsplit('/').next() {
+            Some("index.html") => pages::column(config, pages, spec, &entries)?,
+            Some("rss.xml") => rss::write(config, spec, &entries, updated)?,
+            Some("atom.xml") => atom::write(config, spec, &entries, updated)?,
+            _ => json::write(config, spec, &entries)?,
+        };
+        sink.put(file, &bytes)?;
+    }
+    Ok(Ok(true))
+}
+
 /// What making one feed came to: made (`true`) or kept as it was, or the
 /// problems of the articles it carries.
 type Outcome = Result<bool, Vec<ContentError>>;
@@ -409,60 +463,7 @@ fn generate_from(
     // take eight bytes each for it, not the size of the largest error.
     let outcomes: Vec<Result<Outcome, Box<crate::Error>>> = specs
         .par_iter()
-        .map(|spec| {
-            let made = || -> Result<Outcome, crate::Error> {
-                let files = feed_files(config, spec);
-                if sink.is_current(index, spec, &files) {
-                    files.iter().for_each(|f| sink.keep(f));
-                    return Ok(Ok(false));
-                }
-                let mut errors = Vec::new();
-                let mut articles = Vec::with_capacity(spec.items.len());
-                let mut bodies = Vec::with_capacity(spec.items.len());
-                for &i in &spec.items {
-                    let loaded = match read.and_then(|r| r.get(i)) {
-                        Some(a) => render_entry(config, a, spec.full)
-                            .map(|body| (a.clone(), body))
-                            .map_err(|e| vec![e]),
-                        None => index
-                            .load_with_body(config, &index.published()[i])
-                            .and_then(|(a, text)| {
-                                match render_read(config, &a, &text, spec.full) {
-                                    Ok(body) => Ok((a, body)),
-                                    Err(e) => Err(vec![e]),
-                                }
-                            }),
-                    };
-                    match loaded {
-                        Ok((a, body)) => {
-                            articles.push(a);
-                            bodies.push(body);
-                        }
-                        Err(e) => errors.extend(e),
-                    }
-                }
-                if !errors.is_empty() {
-                    return Ok(Err(errors));
-                }
-                let entries: Vec<Entry<'_>> = articles
-                    .iter()
-                    .zip(&bodies)
-                    .map(|(article, body)| Entry { article, body })
-                    .collect();
-                let updated = newest(&entries);
-                for file in &files {
-                    let bytes = match file.rsplit('/').next() {
-                        Some("index.html") => pages::column(config, pages, spec, &entries)?,
-                        Some("rss.xml") => rss::write(config, spec, &entries, updated)?,
-                        Some("atom.xml") => atom::write(config, spec, &entries, updated)?,
-                        _ => json::write(config, spec, &entries)?,
-                    };
-                    sink.put(file, &bytes)?;
-                }
-                Ok(Ok(true))
-            };
-            made().map_err(Box::new)
-        })
+        .map(|spec| make_feed(config, index, read, spec, pages, sink).map_err(Box::new))
         .collect();
     let mut generated = Generated::default();
     for (at, o) in outcomes.into_iter().enumerate() {
