@@ -629,9 +629,9 @@ impl Staging {
     pub fn stage_with(&self, path: &str, write: &mut fsio::WriteWith<'_>) -> Result<(), FsError> {
         let (target, fresh) = self.place(path)?;
         let staged = if let Some(at) = fresh {
-            fresh_file(&target, &at, write)?
+            fresh_file(&target, &at, &mut fsio::buffered(write))?
         } else {
-            let tmp = fsio::stage_beside_with(&target, write)?;
+            let tmp = fsio::stage_beside_with(&target, &mut fsio::buffered(write))?;
             match fsio::holds_file(&target, &tmp)? {
                 // Dropped, the temporary file is removed.
                 Some(meta) => Staged::Unchanged(FileStat::of(&meta)),
@@ -649,7 +649,7 @@ impl Staging {
             return Err(not_an_output(&target));
         }
         let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
-        let folder = self.folder(&mut lock(&self.folders), dir, &target)?;
+        let folder = self.folder(dir, &target)?;
         let fresh = folder.fresh.then(|| folder.at.join(name));
         Ok((target, fresh))
     }
@@ -677,17 +677,19 @@ impl Staging {
     /// the stamp `known` (as [`Manifest::feed_is_current`] does): it is
     /// not looked up again.
     pub fn keep_as(&self, path: &str, known: Option<FileStat>) {
-        let target = self.output_dir.join(path);
+        // A build keeps tens of thousands of files: the path on disk is
+        // made only for a file not already looked at, or for an error.
+        let target = || self.output_dir.join(path);
         let mistake = if !is_output_path(path) {
-            Some(not_an_output(&target))
+            Some(not_an_output(&target()))
         } else {
-            let stamp = known.unwrap_or_else(|| stamp_of(&target).unwrap_or_default());
+            let stamp = known.unwrap_or_else(|| stamp_of(&target()).unwrap_or_default());
             match lock(&self.files).entry(path.to_owned()) {
                 std::collections::btree_map::Entry::Vacant(v) => {
                     v.insert(Staged::Kept(stamp));
                     None
                 }
-                std::collections::btree_map::Entry::Occupied(_) => Some(twice(&target)),
+                std::collections::btree_map::Entry::Occupied(_) => Some(twice(&target())),
             }
         };
         if let Some(m) = mistake {
@@ -701,23 +703,26 @@ impl Staging {
     /// any folder under that one inside it, so that nothing of it is seen
     /// before the commit and all of it goes if the build fails. `file` is
     /// the file on whose way the folder is, for the error.
-    fn folder(
-        &self,
-        known: &mut HashMap<String, Known>,
-        dir: &str,
-        file: &Path,
-    ) -> Result<Folder, FsError> {
+    ///
+    /// The list of folders is locked only to look in it and add to it: a
+    /// first build makes an author's folder for every author, and with the
+    /// lock held across each `mkdir` the other threads, which look up a
+    /// folder for every file they write, waited on it.
+    fn folder(&self, dir: &str, file: &Path) -> Result<Folder, FsError> {
         if dir.is_empty() {
             return Ok(Folder {
                 at: self.output_dir.clone(),
                 fresh: false,
             });
         }
-        if known.contains_key(dir) {
-            return Ok(self.resolve(known, dir));
+        {
+            let known = lock(&self.folders);
+            if known.contains_key(dir) {
+                return Ok(self.resolve(&known, dir));
+            }
         }
         let (parent, name) = dir.rsplit_once('/').unwrap_or(("", dir));
-        let up = self.folder(known, parent, file)?;
+        let up = self.folder(parent, file)?;
         let place = self.output_dir.join(dir);
         let a_file_is_there = || {
             FsError::new(
@@ -729,47 +734,60 @@ impl Staging {
                 )),
             )
         };
-        let folder = if up.fresh {
+        if up.fresh {
             let at = up.at.join(name);
-            std::fs::create_dir(&at).map_err(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => a_file_is_there(),
-                _ => FsError::new(&place, FsAction::Create, e),
-            })?;
-            known.insert(dir.to_owned(), Known::Inside);
-            Folder { at, fresh: true }
-        } else {
-            match std::fs::symlink_metadata(&place) {
-                Ok(m) if m.file_type().is_symlink() => return Err(link_error(&place)),
-                Ok(m) if m.is_dir() => {
-                    known.insert(dir.to_owned(), Known::There);
-                    Folder {
-                        at: place,
-                        fresh: false,
+            match std::fs::create_dir(&at) {
+                Ok(()) => {}
+                // Nothing but this build writes in a folder it made: a
+                // folder there is one another thread made a moment ago.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    match std::fs::symlink_metadata(&at) {
+                        Ok(m) if m.is_dir() => {}
+                        _ => return Err(a_file_is_there()),
                     }
-                }
-                Ok(_) => return Err(a_file_is_there()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    let mut builder = tempfile::Builder::new();
-                    builder.prefix(".broadsheet-").suffix(".tmp");
-                    // A published folder's usual permissions (as
-                    // `create_dir_all` gives), not the 0700 of a temporary one.
-                    #[cfg(unix)]
-                    {
-                        use std::os::unix::fs::PermissionsExt;
-                        builder.permissions(std::fs::Permissions::from_mode(0o777));
-                    }
-                    let tmp = builder
-                        .tempdir_in(&up.at)
-                        .map_err(FsError::at(&place, FsAction::Create))?;
-                    let at = tmp.path().to_owned();
-                    lock(&self.new_folders).push((tmp, place));
-                    known.insert(dir.to_owned(), Known::Made(at.clone()));
-                    Folder { at, fresh: true }
                 }
                 Err(e) => return Err(FsError::new(&place, FsAction::Create, e)),
             }
+            lock(&self.folders).insert(dir.to_owned(), Known::Inside);
+            return Ok(Folder { at, fresh: true });
+        }
+        let there = match std::fs::symlink_metadata(&place) {
+            Ok(m) if m.file_type().is_symlink() => return Err(link_error(&place)),
+            Ok(m) if m.is_dir() => true,
+            Ok(_) => return Err(a_file_is_there()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(FsError::new(&place, FsAction::Create, e)),
         };
-        Ok(folder)
+        let mut known = lock(&self.folders);
+        if there {
+            known.insert(dir.to_owned(), Known::There);
+            return Ok(Folder {
+                at: place,
+                fresh: false,
+            });
+        }
+        // Two threads may both have found it missing: the folder is made
+        // (under a name of its own) once, by whichever takes the lock
+        // first.
+        if known.contains_key(dir) {
+            return Ok(self.resolve(&known, dir));
+        }
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".broadsheet-").suffix(".tmp");
+        // A published folder's usual permissions (as `create_dir_all`
+        // gives), not the 0700 of a temporary one.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o777));
+        }
+        let tmp = builder
+            .tempdir_in(&up.at)
+            .map_err(FsError::at(&place, FsAction::Create))?;
+        let at = tmp.path().to_owned();
+        lock(&self.new_folders).push((tmp, place));
+        known.insert(dir.to_owned(), Known::Made(at.clone()));
+        Ok(Folder { at, fresh: true })
     }
 
     /// Where the files of `dir`, a folder looked at already (or `""`),
@@ -1120,6 +1138,44 @@ mod tests {
             par.2.keys()
         );
         assert!(!par.2.contains_key("gone"), "an emptied folder goes");
+    }
+
+    #[test]
+    fn two_threads_making_the_same_new_folders_at_once_each_write_their_files() {
+        // Each thread writes one file in each of the same folders, in the
+        // same order: both find `authors` missing, and then, folder after
+        // folder, both want the same one made at the same moment.
+        for round in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let out = dir.path().join("feeds");
+            let staging = Staging::begin(&out, &Manifest::default()).unwrap();
+            let start = std::sync::Barrier::new(2);
+            std::thread::scope(|s| {
+                for name in ["rss.xml", "atom.xml"] {
+                    let (staging, start) = (&staging, &start);
+                    s.spawn(move || {
+                        start.wait();
+                        for i in 0..300 {
+                            let path = format!("authors/作者{i:03}/{name}");
+                            staging.stage(&path, path.as_bytes()).unwrap();
+                        }
+                    });
+                }
+            });
+            let report = staging.commit(stamp("1"), BTreeMap::new()).unwrap();
+            assert_eq!(report.written, 600, "round {round}");
+            for i in 0..300 {
+                for name in ["rss.xml", "atom.xml"] {
+                    let path = format!("authors/作者{i:03}/{name}");
+                    assert_eq!(std::fs::read_to_string(out.join(&path)).unwrap(), path);
+                }
+            }
+            let left: Vec<String> = tree(dir.path())
+                .into_keys()
+                .filter(|p| p.ends_with(".tmp"))
+                .collect();
+            assert!(left.is_empty(), "round {round}: {left:?}");
+        }
     }
 
     #[test]
