@@ -114,7 +114,7 @@ pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<bool, FsError> {
 pub fn write_if_changed_with(path: &Path, write: &mut WriteWith<'_>) -> Result<bool, FsError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(FsError::at(path, FsAction::Write))?;
-    let tmp = stage_beside_with(path, write)?;
+    let tmp = stage_beside_with(path, &mut buffered(write))?;
     if holds_file(path, &tmp)?.is_some() {
         // Dropped, the temporary file is removed.
         return Ok(false);
@@ -218,7 +218,22 @@ pub type WriteWith<'a> = dyn FnMut(&mut dyn Write) -> std::io::Result<()> + 'a;
 /// to the file.
 const WRITE_BUFFER: usize = 64 * 1024;
 
-/// [`stage_beside`] for a file whose bytes `write` writes.
+/// `write` with what it writes gathered into [`WRITE_BUFFER`]s: for a
+/// file made a piece at a time. A file whose bytes are held whole goes in
+/// one write, with no buffer between: a first build writes tens of
+/// thousands, and a buffer for each cost more than its file.
+pub fn buffered<'a, 'w>(
+    write: &'a mut WriteWith<'w>,
+) -> impl FnMut(&mut dyn Write) -> std::io::Result<()> + use<'a, 'w> {
+    move |w| {
+        let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, w);
+        write(&mut out)?;
+        out.flush()
+    }
+}
+
+/// [`stage_beside`] for a file whose bytes `write` writes, unbuffered
+/// (see [`buffered`]).
 pub fn stage_beside_with(
     path: &Path,
     write: &mut WriteWith<'_>,
@@ -229,12 +244,7 @@ pub fn stage_beside_with(
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(FsError::at(path, FsAction::Write))?;
-    {
-        let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, tmp.as_file_mut());
-        write(&mut out)
-            .and_then(|()| out.flush())
-            .map_err(FsError::at(path, FsAction::Write))?;
-    }
+    write(tmp.as_file_mut()).map_err(FsError::at(path, FsAction::Write))?;
     // Readers poll feeds over HTTP; the usual permissions of a published
     // file, not the 0600 of a temporary one.
     #[cfg(unix)]
@@ -250,7 +260,8 @@ pub fn stage_beside_with(
 /// Writes the bytes `write` makes to `path`, which must not exist yet, with
 /// the permissions of a published file, and returns its metadata once
 /// written. For a folder made by the same build, in which nothing else can
-/// be: no temporary name, no rename, no second look at the file.
+/// be: no temporary name, no rename, no second look at the file. What
+/// `write` writes goes to the file as it is written (see [`buffered`]).
 pub fn create_written_with(
     path: &Path,
     write: &mut WriteWith<'_>,
@@ -267,12 +278,7 @@ pub fn create_written_with(
         ),
         _ => FsError::new(path, FsAction::Write, e),
     })?;
-    {
-        let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, &mut f);
-        write(&mut out)
-            .and_then(|()| out.flush())
-            .map_err(FsError::at(path, FsAction::Write))?;
-    }
+    write(&mut f).map_err(FsError::at(path, FsAction::Write))?;
     let meta = f.metadata().map_err(FsError::at(path, FsAction::Write))?;
     // The mode asked for at open is narrowed by the umask; only then is a
     // second call needed, as it is for every temporary file.
