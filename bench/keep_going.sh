@@ -2,10 +2,10 @@
 # What keeping going past an invalid article costs (`run`, `build
 # --keep-going`), on a synthetic publication of 100,000 articles:
 #   - a strict cold build, for comparison
-#   - a cold keep-going build: the same, plus a copy of the source of every
-#     article a feed carries into <state_path>.last-good/ (the first build
-#     only; every build keeps these copies)
-#   - a keep-going build after one article changed: copies that one
+#   - a cold keep-going build: the same, plus the source of every article
+#     a feed carries appended to <state_path>.last-good.pack (the first
+#     build only; every build keeps these versions)
+#   - a keep-going build after one article changed: appends that one
 #   - a keep-going build with one article invalid: read again without it,
 #     its last good version in its place
 # and prints each figure. The targets of the build benchmark (bench/build.sh)
@@ -70,13 +70,29 @@ STRICT="$(seconds "${BS[@]}" build)"
 export BROADSHEET_SITE__OUTPUT_DIR="$WORK/out-keep"
 COLD="$(seconds "${BS[@]}" build --keep-going)"
 [ "$(code)" = 0 ] || { cat "$WORK/out" >&2; die "the keep-going build failed"; }
-COPIES="$(find "$WORK/state/broadsheet.db.last-good" -type f | wc -l)"
-COPY_MB="$(du -sm "$WORK/state/broadsheet.db.last-good" | cut -f1)"
+# The versions in the pack, each a header (the magic "bslg", the length of
+# its path, the path under content_dir, the length of its bytes) and its
+# bytes, after the pack's 8-byte id.
+packed() {
+    python3 - "$WORK/state/broadsheet.db.last-good.pack" <<'PY'
+import struct, sys
+data = open(sys.argv[1], 'rb').read()
+at = 8
+while at < len(data):
+    assert data[at:at + 4] == b'bslg', at
+    (n,) = struct.unpack_from('<I', data, at + 4)
+    name = data[at + 8:at + 8 + n].decode()
+    (size,) = struct.unpack_from('<Q', data, at + 8 + n)
+    print(name)
+    at += 8 + n + 8 + size
+PY
+}
+COPIES="$(packed | wc -l)"
+COPY_MB="$(du -sm "$WORK/state/broadsheet.db.last-good.pack" | cut -f1)"
 
-# An article some feed carries: those are the ones with a kept copy.
-KEPT="$(find "$WORK/state/broadsheet.db.last-good" -type f -name '*.md' | sort | tail -n 1)"
-VICTIM="$PUB/content/${KEPT#"$WORK/state/broadsheet.db.last-good/"}"
-[ -f "$VICTIM" ] || die "no content file for the kept copy $KEPT"
+# An article some feed carries: those are the ones with a version kept.
+VICTIM="$PUB/content/$(packed | sort | tail -n 1)"
+[ -f "$VICTIM" ] || die "no content file for the version kept of $VICTIM"
 cp -p "$VICTIM" "$WORK/victim.md"
 restore() { cp -p "$WORK/victim.md" "$VICTIM"; }
 trap 'restore; rm -rf "$WORK"' EXIT
@@ -95,6 +111,6 @@ restore
 
 printf '\nkeep-going builds, %s articles, column feeds only\n' "$N"
 printf '  %-52s %6s s   (build target %s s)\n' "strict cold build" "$STRICT" "$COLD_TARGET_S"
-printf '  %-52s %6s s   (%s copies, %s MB, made once)\n' "keep-going cold build (copies what feeds carry)" "$COLD" "$COPIES" "$COPY_MB"
+printf '  %-52s %6s s   (%s versions, %s MB, kept once)\n' "keep-going cold build (keeps what feeds carry)" "$COLD" "$COPIES" "$COPY_MB"
 printf '  %-52s %6s s\n' "keep-going build, one article changed" "$ONE_CHANGED"
 printf '  %-52s %6s s   (exit 1, last good version kept)\n' "keep-going build, one article invalid" "$ONE_INVALID"

@@ -501,10 +501,8 @@ fn leave_out_invalid<R>(
     let problems = crate::diagnostic::sorted(errors);
     let (good, invalid): (Vec<SourceFile>, Vec<SourceFile>) =
         files.into_iter().partition(|f| !bad.contains(&f.display));
-    let earlier: Vec<SourceFile> = invalid
-        .iter()
-        .filter_map(|f| super::last_good::version_of(config, f))
-        .collect();
+    let kept = super::last_good::Kept::open(config);
+    let earlier: Vec<SourceFile> = invalid.iter().filter_map(|f| kept.version_of(f)).collect();
     let mut kept_earlier: Vec<String> = earlier.iter().map(|f| f.display.clone()).collect();
     let mut with_earlier = good.clone();
     with_earlier.extend(earlier);
