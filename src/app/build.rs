@@ -263,7 +263,7 @@ pub fn build_with(
             let k = &index.published()[i];
             (index.file(k).path(), index.stat(k))
         });
-        super::last_good::keep(config, articles)?
+        super::last_good::keep(config, articles, carried.len())?
     };
     tracing::debug!(copied, elapsed = ?started.elapsed(), "last good versions kept");
     let hub = config.feeds.websub_hub.as_deref().map(|hub| {

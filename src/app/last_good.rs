@@ -65,7 +65,7 @@ fn relative(config: &Config, path: &Path) -> Option<PathBuf> {
 
 /// A relative path as the index finds it: a hash of its bytes. Two paths
 /// sharing one are told apart by the path each version carries in the
-/// pack, and by their stats, which differ in inode.
+/// pack, and by their sizes and times.
 fn path_hash(relative: &Path) -> u64 {
     use std::hash::Hasher;
     let mut h = rustc_hash::FxHasher::default();
@@ -74,24 +74,43 @@ fn path_hash(relative: &Path) -> u64 {
     h.finish()
 }
 
-/// One version in the pack, as the index lists it: 56 bytes, with no
-/// allocation, so that a million articles' index is a flat list.
+/// Which version of a file one is: its size and mtime when it was kept,
+/// as a copy beside the state was told apart before the pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Version {
+    len: u64,
+    mtime_ns: u64,
+}
+
+impl From<FileStat> for Version {
+    fn from(stat: FileStat) -> Version {
+        Version {
+            len: stat.len,
+            mtime_ns: stat.mtime_ns,
+        }
+    }
+}
+
+/// One version in the pack, as the index lists it: 40 bytes, with no
+/// allocation, so that a million articles' index (430,000 versions) is a
+/// flat list of 17 MB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Entry {
     path: u64,
-    stat: FileStat,
+    version: Version,
     /// Where its header starts in the pack.
     offset: u64,
     /// The CRC-32 of its bytes.
     crc: u32,
 }
 
-const ENTRY_BYTES: usize = 8 + 32 + 8 + 4;
+const ENTRY_BYTES: usize = 8 + 16 + 8 + 4;
 
 impl Entry {
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.path.to_le_bytes());
-        out.extend_from_slice(&self.stat.to_bytes());
+        out.extend_from_slice(&self.version.len.to_le_bytes());
+        out.extend_from_slice(&self.version.mtime_ns.to_le_bytes());
         out.extend_from_slice(&self.offset.to_le_bytes());
         out.extend_from_slice(&self.crc.to_le_bytes());
     }
@@ -103,23 +122,21 @@ impl Entry {
             u64::from_le_bytes(w)
         };
         let mut crc = [0u8; 4];
-        crc.copy_from_slice(&b[48..52]);
+        crc.copy_from_slice(&b[32..36]);
         Entry {
             path: u64_at(0),
-            stat: FileStat {
+            version: Version {
                 len: u64_at(8),
                 mtime_ns: u64_at(16),
-                ctime_ns: u64_at(24),
-                ino: u64_at(32),
             },
-            offset: u64_at(40),
+            offset: u64_at(24),
             crc: u32::from_le_bytes(crc),
         }
     }
 
     /// The bytes it takes in the pack, header included.
     fn packed_len(&self, relative_len: usize) -> u64 {
-        (ENTRY_MAGIC.len() + 4 + relative_len + 8) as u64 + self.stat.len
+        (ENTRY_MAGIC.len() + 4 + relative_len + 8) as u64 + self.version.len
     }
 }
 
@@ -215,24 +232,13 @@ fn unpack(pack: &Path, pack_id: u64, relative: &Path, entry: &Entry) -> Option<V
     if pack_id_of(&mut f)? != pack_id {
         return None;
     }
-    f.seek(std::io::SeekFrom::Start(entry.offset)).ok()?;
+    let mut packed = read_packed(&mut f, entry)?;
+    // Two paths may share a hash: the version names its own.
     let name = relative.as_os_str().as_encoded_bytes();
-    let mut header = vec![0u8; ENTRY_MAGIC.len() + 4 + name.len() + 8];
-    f.read_exact(&mut header).ok()?;
-    let (magic, rest) = header.split_at(ENTRY_MAGIC.len());
-    let (name_len, rest) = rest.split_at(4);
-    let (stored_name, len) = rest.split_at(name.len());
-    let len = u64::from_le_bytes(len.try_into().ok()?);
-    if magic != ENTRY_MAGIC
-        || u32::from_le_bytes(name_len.try_into().ok()?) as usize != name.len()
-        || stored_name != name
-        || len != entry.stat.len
-    {
-        return None;
-    }
-    let mut bytes = vec![0u8; usize::try_from(len).ok()?];
-    f.read_exact(&mut bytes).ok()?;
-    (crc32fast::hash(&bytes) == entry.crc).then_some(bytes)
+    let header = 8 + name.len() + 8;
+    let named = packed.len() >= header && &packed[8..8 + name.len()] == name;
+    let name_len = u32::from_le_bytes(packed[4..8].try_into().ok()?) as usize;
+    (named && name_len == name.len()).then(|| packed.split_off(header))
 }
 
 /// The versions kept, for a build that needs some of them: the index,
@@ -262,10 +268,10 @@ impl Kept<'_> {
             index
                 .find(path_hash(&relative))
                 .iter()
-                .find_map(|e| Some((unpack(&pack, index.pack_id, &relative, e)?, e.stat)))
+                .find_map(|e| Some((unpack(&pack, index.pack_id, &relative, e)?, e.version)))
         });
         match from_pack {
-            Some((bytes, stat)) => match take_out(&copy, &bytes, stat) {
+            Some((bytes, version)) => match take_out(&copy, &bytes, version) {
                 Ok(()) => Some(file.read_from(copy)),
                 Err(e) => {
                     tracing::warn!("{e}; the version published before cannot be read");
@@ -280,10 +286,10 @@ impl Kept<'_> {
 
 /// Writes `bytes` at `copy`, with the mtime of the version they are,
 /// unless a copy of that size and mtime is there already.
-fn take_out(copy: &Path, bytes: &[u8], stat: FileStat) -> Result<(), FsError> {
-    let mtime = UNIX_EPOCH + Duration::from_nanos(stat.mtime_ns);
+fn take_out(copy: &Path, bytes: &[u8], version: Version) -> Result<(), FsError> {
+    let mtime = UNIX_EPOCH + Duration::from_nanos(version.mtime_ns);
     if let Ok(meta) = std::fs::metadata(copy) {
-        if meta.len() == stat.len && meta.modified().ok() == Some(mtime) {
+        if meta.len() == version.len && meta.modified().ok() == Some(mtime) {
             return Ok(());
         }
     }
@@ -312,14 +318,17 @@ struct Appending {
 }
 
 /// Keeps each of `articles` read from its own file (not from a copy)
-/// whose version kept is missing or differs in size or times. Returns how
-/// many were kept.
+/// whose version kept is missing or differs in size or mtime. Returns how
+/// many were kept. `expected` is how many articles there are at most: the
+/// list of versions kept is made that size at once, where growing it to
+/// 430,000 a doubling at a time held it twice over at a build's peak.
 /// The articles come as an iterator of their paths and stats, made as
 /// they are kept: at a million articles the feeds carry 400,000, and a
 /// list of their paths was 50 MB more when a build's memory peaks.
 pub(super) fn keep(
     config: &Config,
     articles: impl ParallelIterator<Item = (PathBuf, FileStat)>,
+    expected: usize,
 ) -> Result<usize, FsError> {
     let base = dir(config);
     let (pack, index_at) = (pack_path(config), index_path(config));
@@ -331,8 +340,12 @@ pub(super) fn keep(
         id == Some(i.pack_id)
     });
     let kept = |relative: &Path, stat: &FileStat| {
-        old.as_ref()
-            .is_some_and(|i| i.find(path_hash(relative)).iter().any(|e| e.stat == *stat))
+        old.as_ref().is_some_and(|i| {
+            let version = Version::from(*stat);
+            i.find(path_hash(relative))
+                .iter()
+                .any(|e| e.version == version)
+        })
     };
     let todo = articles
         .filter(|(path, _)| !path.starts_with(&base))
@@ -342,7 +355,9 @@ pub(super) fn keep(
     // nothing, and a build that keeps nothing writes nothing.
     let appending: Mutex<Option<Appending>> = Mutex::new(None);
     let open = |old: &Option<Index>| -> Result<Appending, FsError> {
-        open_pack(&pack, old.as_ref().map(|i| i.pack_id))
+        let mut a = open_pack(&pack, old.as_ref().map(|i| i.pack_id))?;
+        a.added.reserve_exact(expected);
+        Ok(a)
     };
     let write_fail = |e: std::io::Error| FsError::new(&pack, FsAction::Write, e);
     let count = todo
@@ -359,7 +374,7 @@ pub(super) fn keep(
             let a = guard.as_mut().expect("opened above");
             let entry = Entry {
                 path: path_hash(&relative),
-                stat,
+                version: stat.into(),
                 offset: a.len,
                 crc,
             };
@@ -421,7 +436,7 @@ pub(super) fn keep(
 fn is_worth_compacting(index: &Index, pack_len: u64) -> bool {
     const MIN_PACK: u64 = 64 * 1024 * 1024;
     // Headers are a path and a few numbers: about 64 bytes.
-    let live: u64 = index.entries.iter().map(|e| e.stat.len + 64).sum();
+    let live: u64 = index.entries.iter().map(|e| e.version.len + 64).sum();
     pack_len > MIN_PACK && pack_len > live.saturating_mul(2)
 }
 
@@ -484,7 +499,7 @@ fn read_packed(old: &mut (impl Read + Seek), e: &Entry) -> Option<Vec<u8>> {
         return None;
     }
     let name_len = u32::from_le_bytes(head[4..8].try_into().ok()?) as usize;
-    let rest_len = name_len + 8 + usize::try_from(e.stat.len).ok()?;
+    let rest_len = name_len + 8 + usize::try_from(e.version.len).ok()?;
     let mut packed = Vec::with_capacity(8 + rest_len);
     packed.extend_from_slice(&head);
     packed.resize(8 + rest_len, 0);
@@ -492,7 +507,7 @@ fn read_packed(old: &mut (impl Read + Seek), e: &Entry) -> Option<Vec<u8>> {
     let len_at = 8 + name_len;
     let len = u64::from_le_bytes(packed[len_at..len_at + 8].try_into().ok()?);
     let bytes = &packed[len_at + 8..];
-    (len == e.stat.len && crc32fast::hash(bytes) == e.crc).then_some(packed)
+    (len == e.version.len && crc32fast::hash(bytes) == e.crc).then_some(packed)
 }
 
 /// The pack to append to: the one the index lists, or a new one (with a
@@ -578,7 +593,7 @@ mod tests {
     }
 
     fn keep_these(config: &Config, articles: &[(PathBuf, FileStat)]) -> usize {
-        keep(config, articles.to_vec().into_par_iter()).unwrap()
+        keep(config, articles.to_vec().into_par_iter(), articles.len()).unwrap()
     }
 
     /// The text of the version kept of `path`, as a build would read it.
