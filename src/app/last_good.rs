@@ -54,6 +54,9 @@ fn index_path(config: &Config) -> PathBuf {
 const INDEX_MAGIC: &[u8; 8] = b"bslgidx1";
 /// What each version in the pack starts with.
 const ENTRY_MAGIC: &[u8; 4] = b"bslg";
+/// A version's header but its path: the magic, the path's length (4
+/// bytes) and the version's length (8).
+const HEADER_BYTES: usize = ENTRY_MAGIC.len() + 4 + 8;
 
 /// The path of `path` (a file under `content_dir`) under it, as the pack
 /// and the mirror name it; `None` when it lies elsewhere.
@@ -136,7 +139,7 @@ impl Entry {
 
     /// The bytes it takes in the pack, header included.
     fn packed_len(&self, relative_len: usize) -> u64 {
-        (ENTRY_MAGIC.len() + 4 + relative_len + 8) as u64 + self.version.len
+        (HEADER_BYTES + relative_len) as u64 + self.version.len
     }
 }
 
@@ -196,6 +199,14 @@ impl Index {
         crate::fsio::persist(tmp, path)
     }
 
+    /// The index of the pack at `pack`, read from `path`: trusted only
+    /// beside the pack whose id it names.
+    fn trusted(path: &Path, pack: &Path) -> Option<Index> {
+        let index = Index::read(path)?;
+        let mut f = std::fs::File::open(pack).ok()?;
+        (pack_id_of(&mut f)? == index.pack_id).then_some(index)
+    }
+
     /// The versions kept of the path hashed to `path`.
     fn find(&self, path: u64) -> &[Entry] {
         let start = self.entries.partition_point(|e| e.path < path);
@@ -225,17 +236,15 @@ fn pack_id_of(file: &mut std::fs::File) -> Option<u64> {
     Some(u64::from_le_bytes(id))
 }
 
-/// The version of `relative` that `entry` lists, read from the pack and
-/// checked: `None` when the pack does not hold it whole.
-fn unpack(pack: &Path, pack_id: u64, relative: &Path, entry: &Entry) -> Option<Vec<u8>> {
+/// The version of `relative` that `entry` lists, read from the pack (the
+/// one its index was trusted beside) and checked: `None` when the pack
+/// does not hold it whole.
+fn unpack(pack: &Path, relative: &Path, entry: &Entry) -> Option<Vec<u8>> {
     let mut f = std::fs::File::open(pack).ok()?;
-    if pack_id_of(&mut f)? != pack_id {
-        return None;
-    }
     let mut packed = read_packed(&mut f, entry)?;
     // Two paths may share a hash: the version names its own.
     let name = relative.as_os_str().as_encoded_bytes();
-    let header = 8 + name.len() + 8;
+    let header = HEADER_BYTES + name.len();
     let named = packed.len() >= header && &packed[8..8 + name.len()] == name;
     let name_len = u32::from_le_bytes(packed[4..8].try_into().ok()?) as usize;
     (named && name_len == name.len()).then(|| packed.split_off(header))
@@ -252,7 +261,7 @@ impl Kept<'_> {
     pub(super) fn open(config: &Config) -> Kept<'_> {
         Kept {
             config,
-            index: Index::read(&index_path(config)),
+            index: Index::trusted(&index_path(config), &pack_path(config)),
         }
     }
 
@@ -268,7 +277,7 @@ impl Kept<'_> {
             index
                 .find(path_hash(&relative))
                 .iter()
-                .find_map(|e| Some((unpack(&pack, index.pack_id, &relative, e)?, e.version)))
+                .find_map(|e| Some((unpack(&pack, &relative, e)?, e.version)))
         });
         match from_pack {
             Some((bytes, version)) => match take_out(&copy, &bytes, version) {
@@ -311,10 +320,42 @@ struct Appending {
     out: std::io::BufWriter<std::fs::File>,
     /// The id the pack starts with.
     id: u64,
+    /// The pack's length when this build began appending, and now.
+    start: u64,
     len: u64,
     added: Vec<Entry>,
-    /// The bytes the new versions take, headers included.
-    added_bytes: u64,
+}
+
+impl Appending {
+    fn new(file: std::fs::File, id: u64, len: u64) -> Appending {
+        Appending {
+            out: std::io::BufWriter::with_capacity(256 * 1024, file),
+            id,
+            start: len,
+            len,
+            added: Vec::new(),
+        }
+    }
+
+    /// Appends `bytes`, the version `version` of the file at `relative`.
+    fn append(&mut self, relative: &Path, version: Version, bytes: &[u8]) -> std::io::Result<()> {
+        let name = relative.as_os_str().as_encoded_bytes();
+        let name_len = u32::try_from(name.len()).map_err(std::io::Error::other)?;
+        let entry = Entry {
+            path: path_hash(relative),
+            version,
+            offset: self.len,
+            crc: crc32fast::hash(bytes),
+        };
+        self.out.write_all(ENTRY_MAGIC)?;
+        self.out.write_all(&name_len.to_le_bytes())?;
+        self.out.write_all(name)?;
+        self.out.write_all(&version.len.to_le_bytes())?;
+        self.out.write_all(bytes)?;
+        self.len += entry.packed_len(name.len());
+        self.added.push(entry);
+        Ok(())
+    }
 }
 
 /// Keeps each of `articles` read from its own file (not from a copy)
@@ -332,13 +373,7 @@ pub(super) fn keep(
 ) -> Result<usize, FsError> {
     let base = dir(config);
     let (pack, index_at) = (pack_path(config), index_path(config));
-    // An index is trusted only beside the pack it lists.
-    let old = Index::read(&index_at).filter(|i| {
-        let id = std::fs::File::open(&pack)
-            .ok()
-            .and_then(|mut f| pack_id_of(&mut f));
-        id == Some(i.pack_id)
-    });
+    let old = Index::trusted(&index_at, &pack);
     let kept = |relative: &Path, stat: &FileStat| {
         old.as_ref().is_some_and(|i| {
             let version = Version::from(*stat);
@@ -365,32 +400,13 @@ pub(super) fn keep(
             let Some(bytes) = read_as_validated(&path, stat)? else {
                 return Ok(0);
             };
-            let crc = crc32fast::hash(&bytes);
-            let name = relative.as_os_str().as_encoded_bytes();
             let mut guard = appending.lock().unwrap_or_else(|e| e.into_inner());
             if guard.is_none() {
                 *guard = Some(open(&old)?);
             }
             let a = guard.as_mut().expect("opened above");
-            let entry = Entry {
-                path: path_hash(&relative),
-                version: stat.into(),
-                offset: a.len,
-                crc,
-            };
-            let name_len = u32::try_from(name.len()).map_err(std::io::Error::other);
-            let wrote = name_len.and_then(|name_len| {
-                a.out.write_all(ENTRY_MAGIC)?;
-                a.out.write_all(&name_len.to_le_bytes())?;
-                a.out.write_all(name)?;
-                a.out.write_all(&stat.len.to_le_bytes())?;
-                a.out.write_all(&bytes)
-            });
-            wrote.map_err(write_fail)?;
-            let packed = entry.packed_len(name.len());
-            a.len += packed;
-            a.added_bytes += packed;
-            a.added.push(entry);
+            a.append(&relative, stat.into(), &bytes)
+                .map_err(write_fail)?;
             Ok(1)
         })
         .try_reduce(|| 0, |a, b| Ok(a + b))?;
@@ -417,17 +433,17 @@ pub(super) fn keep(
     }
     let index = Index { pack_id, entries };
     drop(appended.out);
-    if is_worth_compacting(&index, appended.len) {
-        compact(&pack, &index_at, &index)?;
-    } else {
-        index.write(&index_at)?;
-    }
     tracing::debug!(
         kept = count,
-        bytes = appended.added_bytes,
+        bytes = appended.len - appended.start,
         pack = appended.len,
         "last good versions appended"
     );
+    if is_worth_compacting(&index, appended.len) {
+        compact(&pack, &index_at, index)?;
+    } else {
+        index.write(&index_at)?;
+    }
     Ok(count)
 }
 
@@ -443,7 +459,7 @@ fn is_worth_compacting(index: &Index, pack_len: u64) -> bool {
 /// Writes the versions `index` lists into a new pack, in the order they
 /// lie in the old one, and the index of it; a version that does not read
 /// back whole is dropped (the next build keeps its article again).
-fn compact(pack: &Path, index_at: &Path, index: &Index) -> Result<(), FsError> {
+fn compact(pack: &Path, index_at: &Path, index: Index) -> Result<(), FsError> {
     let fail = |e: std::io::Error| FsError::new(pack, FsAction::Write, e);
     let mut old = std::fs::File::open(pack).map_err(FsError::at(pack, FsAction::Read))?;
     let mut old = std::io::BufReader::with_capacity(256 * 1024, &mut old);
@@ -460,7 +476,7 @@ fn compact(pack: &Path, index_at: &Path, index: &Index) -> Result<(), FsError> {
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, new.as_file_mut());
     out.write_all(&id.to_le_bytes()).map_err(&fail)?;
     let mut len = 8u64;
-    let mut by_offset = index.entries.clone();
+    let mut by_offset = index.entries;
     by_offset.sort_unstable_by_key(|e| e.offset);
     let mut entries = Vec::with_capacity(by_offset.len());
     for e in by_offset {
@@ -510,22 +526,15 @@ fn read_packed(old: &mut (impl Read + Seek), e: &Entry) -> Option<Vec<u8>> {
     (len == e.version.len && crc32fast::hash(bytes) == e.crc).then_some(packed)
 }
 
-/// The pack to append to: the one the index lists, or a new one (with a
-/// new id) when there is no index to trust.
-fn open_pack(pack: &Path, listed: Option<u64>) -> Result<Appending, FsError> {
+/// The pack to append to: the one with the id `trusted` (its index was
+/// trusted beside it), or a new one (with a new id) when there is no index
+/// to trust.
+fn open_pack(pack: &Path, trusted: Option<u64>) -> Result<Appending, FsError> {
     let fail = |e: std::io::Error| FsError::new(pack, FsAction::Write, e);
-    if let Some(id) = listed {
-        if let Ok(mut f) = std::fs::File::options().read(true).append(true).open(pack) {
-            if pack_id_of(&mut f) == Some(id) {
-                let len = f.seek(std::io::SeekFrom::End(0)).map_err(&fail)?;
-                return Ok(Appending {
-                    out: std::io::BufWriter::with_capacity(256 * 1024, f),
-                    id,
-                    len,
-                    added: Vec::new(),
-                    added_bytes: 0,
-                });
-            }
+    if let Some(id) = trusted {
+        if let Ok(mut f) = std::fs::File::options().append(true).open(pack) {
+            let len = f.seek(std::io::SeekFrom::End(0)).map_err(&fail)?;
+            return Ok(Appending::new(f, id, len));
         }
     }
     if let Some(parent) = pack.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -533,7 +542,6 @@ fn open_pack(pack: &Path, listed: Option<u64>) -> Result<Appending, FsError> {
     }
     // Nothing lists what an old pack holds: it is started again.
     let mut f = std::fs::File::options()
-        .read(true)
         .write(true)
         .create(true)
         .truncate(true)
@@ -541,13 +549,7 @@ fn open_pack(pack: &Path, listed: Option<u64>) -> Result<Appending, FsError> {
         .map_err(&fail)?;
     let id = new_pack_id();
     f.write_all(&id.to_le_bytes()).map_err(&fail)?;
-    Ok(Appending {
-        out: std::io::BufWriter::with_capacity(256 * 1024, f),
-        id,
-        len: 8,
-        added: Vec::new(),
-        added_bytes: 0,
-    })
+    Ok(Appending::new(f, id, 8))
 }
 
 /// The bytes of `source`, if it is still the version the build validated
