@@ -723,8 +723,10 @@ impl Staging {
         }
         let (parent, name) = dir.rsplit_once('/').unwrap_or(("", dir));
         let up = self.folder(parent, file)?;
-        let place = self.output_dir.join(dir);
-        let a_file_is_there = || {
+        // Where it goes, for an error, and for a folder not inside one this
+        // build made: a first build makes 12,401 author folders in one.
+        let place = || self.output_dir.join(dir);
+        let a_file_is_there = |place: &Path| {
             FsError::new(
                 file,
                 FsAction::Write,
@@ -743,18 +745,19 @@ impl Staging {
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     match std::fs::symlink_metadata(&at) {
                         Ok(m) if m.is_dir() => {}
-                        _ => return Err(a_file_is_there()),
+                        _ => return Err(a_file_is_there(&place())),
                     }
                 }
-                Err(e) => return Err(FsError::new(&place, FsAction::Create, e)),
+                Err(e) => return Err(FsError::new(&place(), FsAction::Create, e)),
             }
             lock(&self.folders).insert(dir.to_owned(), Known::Inside);
             return Ok(Folder { at, fresh: true });
         }
+        let place = place();
         let there = match std::fs::symlink_metadata(&place) {
             Ok(m) if m.file_type().is_symlink() => return Err(link_error(&place)),
             Ok(m) if m.is_dir() => true,
-            Ok(_) => return Err(a_file_is_there()),
+            Ok(_) => return Err(a_file_is_there(&place)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             Err(e) => return Err(FsError::new(&place, FsAction::Create, e)),
         };
