@@ -152,11 +152,12 @@ pub fn build_with(
     // stats, and nothing could be matched.
     let cache_path = cache_path(config);
     let cache_stamp = cache_stamp(config);
-    let cache: cache::FileCache<Record> = match compare {
+    let cache: cache::FileCache<Record<'static>> = match compare {
         true => cache::FileCache::load(&cache_path, &cache_stamp),
         false => cache::FileCache::default(),
     };
-    let earlier = |display: &str, stat: &FileStat| cache.get(display, stat);
+    tracing::debug!(elapsed = ?started.elapsed(), entries = cache.len(), "cache loaded");
+    let earlier = |display: &str, stat: &FileStat| cache.get_as(display, stat);
     let read = ReadOptions {
         unpublished: false,
         earlier: &earlier,
@@ -352,6 +353,7 @@ fn make<'a>(
     };
     let (index, _, errors) = Index::read(config, files, walk_errors, now, options, |_| ());
     let specs = feeds::plan(config, &index);
+    tracing::debug!(elapsed = ?started.elapsed(), "feeds planned");
     {
         let stats = &index.stats;
         phase(
@@ -586,9 +588,9 @@ fn select_from(
     now: DateTime<FixedOffset>,
     selection: &Selection,
 ) -> (Catalog, Vec<ContentError>) {
-    let cache: cache::FileCache<Record> =
+    let cache: cache::FileCache<Record<'static>> =
         cache::FileCache::load(&cache_path(config), &cache_stamp(config));
-    let earlier = |display: &str, stat: &FileStat| cache.get(display, stat);
+    let earlier = |display: &str, stat: &FileStat| cache.get_as(display, stat);
     let read = ReadOptions {
         unpublished: false,
         earlier: &earlier,

@@ -33,6 +33,7 @@ use std::path::Path;
 
 use rustc_hash::FxHashMap;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -229,13 +230,22 @@ impl<T> FileCache<T> {
     where
         T: DeserializeOwned,
     {
+        self.get_as(display, stat)
+    }
+
+    /// [`FileCache::get`] as `R`: `T` with its text borrowed from the
+    /// cache, which then lives no longer than the cache.
+    pub fn get_as<'de, R>(&'de self, display: &str, stat: &FileStat) -> Option<R>
+    where
+        R: Deserialize<'de>,
+    {
         let at = *self.index.get(&hash_of(display))?;
         let entry = self.bytes.get(usize::try_from(at).ok()?..)?;
         let ((path, cached, record), _) = postcard::take_from_bytes::<Stored>(entry).ok()?;
         if path != display || !self.trusted(&cached, stat) {
             return None;
         }
-        match postcard::take_from_bytes::<T>(record) {
+        match postcard::take_from_bytes::<R>(record) {
             Ok((record, [])) => Some(record),
             _ => None,
         }
@@ -610,7 +620,6 @@ mod tests {
     use super::*;
 
     const CACHE_FILE: &str = "broadsheet.db.build-cache";
-    use serde::Deserialize;
 
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     struct Record {
